@@ -1,0 +1,39 @@
+# Outrider — see README.md. `make run` starts a node, `make test` tests it.
+GO        ?= go
+PG_URL    ?= postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable
+DEV_SECRET ?= outrider-dev-secret-change-me-0123456789
+PROTOC_GEN_GO_VERSION := v1.36.12
+
+.PHONY: run build test lint proto bench fmt
+
+build:
+	$(GO) build -o bin/outrider ./cmd/outrider
+
+## run: a single node on the local Postgres with a dev secret and a demo admin
+run: build
+	OUTRIDER_PG_URL="$${OUTRIDER_PG_URL:-$(PG_URL)}" \
+	OUTRIDER_JWT_SECRET="$${OUTRIDER_JWT_SECRET:-$(DEV_SECRET)}" \
+	OUTRIDER_ADMIN_EMAIL="$${OUTRIDER_ADMIN_EMAIL:-admin@outrider.local}" \
+	OUTRIDER_ADMIN_PASSWORD="$${OUTRIDER_ADMIN_PASSWORD:-outrider-admin}" \
+	./bin/outrider serve
+
+## test: vet, then every test with the race detector against the real Postgres
+test:
+	$(GO) vet ./...
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+lint:
+	@test -z "$$(gofmt -l . | tee /dev/stderr)" || (echo "gofmt needed" && exit 1)
+	$(GO) vet ./...
+
+fmt:
+	gofmt -w .
+
+## proto: regenerate proto/outriderpb (needs protoc: apt-get install protobuf-compiler)
+proto:
+	GOBIN=$(CURDIR)/bin $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
+	PATH=$(CURDIR)/bin:$$PATH protoc --go_out=. --go_opt=module=github.com/outrider/outrider proto/outrider.proto
+
+## bench: the HTTP-layer benchmarks on the real Postgres (see BENCHMARKS.md)
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 5s ./transport/http/ ./persistence/postgres/

@@ -1,0 +1,217 @@
+// Package host runs the pure state machines of actors/order, actors/driver
+// and actors/user as Proto.Actor actors, one activation per entity id.
+//
+// Every command goes through the same steps, in the actor's mailbox order:
+// load the entity on first use (snapshot + journal tail), skip a command id
+// already applied, decide, persist the events with everything they imply in
+// one store commit, apply, reply. Nothing is replied before the commit.
+//
+// A commit the store refuses with a business guard (driver unavailable,
+// e-mail taken) leaves the state untouched and is answered as a rejection.
+// Any other failure — a journal conflict from a second activation (I5), a
+// timeout, a lost connection — makes the actor answer "retry" and stop
+// itself, dropping its state; the cluster client retries and the next
+// activation reloads from the store, so a stale activation never writes.
+package host
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	pcluster "github.com/asynkron/protoactor-go/cluster"
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/outrider/outrider/actors"
+)
+
+// RetryCode is the rejection code an actor answers when it stopped itself
+// after a storage failure; the cluster client retries such replies.
+const RetryCode = "retry"
+
+// Config is shared by all actor kinds of a node.
+type Config struct {
+	// Store persists journals and read models. Required.
+	Store actors.Store
+	// Logger, default slog.Default().
+	Logger *slog.Logger
+	// IdleTimeout passivates an actor after this long without messages, so
+	// memory holds only entities in use. Default 2 minutes.
+	IdleTimeout time.Duration
+	// StoreTimeout bounds one load or commit; past it the actor stops and
+	// the caller retries. Default 5 seconds.
+	StoreTimeout time.Duration
+	// Registerer receives the actor metrics; nil registers nothing.
+	Registerer prometheus.Registerer
+}
+
+func (c *Config) defaults() {
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.IdleTimeout <= 0 {
+		c.IdleTimeout = 2 * time.Minute
+	}
+	if c.StoreTimeout <= 0 {
+		c.StoreTimeout = 5 * time.Second
+	}
+}
+
+// Host builds the actor props of each kind.
+type Host struct {
+	cfg     Config
+	metrics *metrics
+}
+
+// New returns a Host; it registers its metrics with cfg.Registerer.
+func New(cfg Config) *Host {
+	cfg.defaults()
+	return &Host{cfg: cfg, metrics: newMetrics(cfg.Registerer)}
+}
+
+// machine adapts one kind's pure state machine to the generic actor.
+type machine[S any, C proto.Message] struct {
+	kind    string
+	restore func(actors.Loaded) (S, error)
+	// decide returns the next state and the commit persisting it; a nil
+	// commit means nothing changes (a read, a repeat, a no-op).
+	decide func(s S, id string, cmd C) (S, *actors.Commit, *actors.Rejection, error)
+	reply  func(s S, rej *actors.Rejection) proto.Message
+}
+
+// entity is one activation of one entity.
+type entity[S any, C proto.Message] struct {
+	h      *Host
+	m      machine[S, C]
+	id     string
+	state  S
+	loaded bool
+}
+
+func (e *entity[S, C]) Receive(ctx actor.Context) {
+	switch msg := ctx.Message().(type) {
+	case *actor.Started:
+		ctx.SetReceiveTimeout(e.h.cfg.IdleTimeout)
+		e.h.metrics.activations.WithLabelValues(e.m.kind).Inc()
+		e.h.metrics.active.WithLabelValues(e.m.kind).Inc()
+	case *pcluster.ClusterInit:
+		e.id = msg.Identity.Identity
+	case *actor.ReceiveTimeout:
+		ctx.Stop(ctx.Self())
+	case *actor.Stopped:
+		e.h.metrics.active.WithLabelValues(e.m.kind).Dec()
+	case C:
+		ctx.Respond(e.handle(ctx, msg))
+	}
+}
+
+func (e *entity[S, C]) handle(ctx actor.Context, cmd C) proto.Message {
+	if e.id == "" {
+		if ci := pcluster.GetClusterIdentity(ctx); ci != nil {
+			e.id = ci.Identity
+		}
+	}
+	if !e.loaded {
+		if err := e.load(); err != nil {
+			return e.fail(ctx, "load", err)
+		}
+	}
+	next, commit, rej, err := e.m.decide(e.state, e.id, cmd)
+	if err != nil && !errors.As(err, &rej) {
+		return e.fail(ctx, "decide", err)
+	}
+	if rej != nil {
+		return e.m.reply(e.state, rej)
+	}
+	if commit != nil {
+		c, cancel := context.WithTimeout(context.Background(), e.h.cfg.StoreTimeout)
+		err := e.h.cfg.Store.Commit(c, *commit)
+		cancel()
+		if err != nil {
+			if rej := guardRejection(err); rej != nil {
+				return e.m.reply(e.state, rej)
+			}
+			return e.fail(ctx, "commit", err)
+		}
+	}
+	e.state = next
+	return e.m.reply(e.state, nil)
+}
+
+func (e *entity[S, C]) load() error {
+	c, cancel := context.WithTimeout(context.Background(), e.h.cfg.StoreTimeout)
+	defer cancel()
+	l, err := e.h.cfg.Store.Load(c, e.m.kind, e.id)
+	if err != nil {
+		return err
+	}
+	s, err := e.m.restore(l)
+	if err != nil {
+		return err
+	}
+	e.state, e.loaded = s, true
+	return nil
+}
+
+// fail stops the activation after a storage failure and answers "retry":
+// the caller's retry reaches a fresh activation that reloads the truth.
+func (e *entity[S, C]) fail(ctx actor.Context, step string, err error) proto.Message {
+	level := slog.LevelWarn
+	if errors.Is(err, actors.ErrConflict) {
+		e.h.metrics.conflicts.WithLabelValues(e.m.kind).Inc()
+		level = slog.LevelInfo
+	}
+	e.h.cfg.Logger.Log(context.Background(), level, "actor stopping after failure",
+		"kind", e.m.kind, "id", e.id, "step", step, "err", err)
+	var zero S
+	e.state, e.loaded = zero, false
+	ctx.Stop(ctx.Self())
+	return e.m.reply(zero, actors.Reject(RetryCode, "the entity was reloaded; retry the command"))
+}
+
+// guardRejection maps a store guard refusal to its rejection.
+func guardRejection(err error) *actors.Rejection {
+	var rej *actors.Rejection
+	switch {
+	case errors.As(err, &rej):
+		return rej
+	case errors.Is(err, actors.ErrDriverUnavailable):
+		return actors.Reject(actors.CodeDriverUnavailable, "the driver is offline or at capacity")
+	case errors.Is(err, actors.ErrDriverNotFound):
+		return actors.Reject(actors.CodeDriverNotFound, "no such driver")
+	case errors.Is(err, actors.ErrEmailTaken):
+		return actors.Reject(actors.CodeEmailTaken, "that e-mail is already registered")
+	}
+	return nil
+}
+
+func props[S any, C proto.Message](h *Host, m machine[S, C]) *actor.Props {
+	return actor.PropsFromProducer(func() actor.Actor { return &entity[S, C]{h: h, m: m} })
+}
+
+type metrics struct {
+	activations *prometheus.CounterVec
+	active      *prometheus.GaugeVec
+	conflicts   *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		activations: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "outrider_actor_activations_total", Help: "Actor activations by kind.",
+		}, []string{"kind"}),
+		active: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "outrider_actor_active", Help: "Actors currently activated on this node, by kind.",
+		}, []string{"kind"}),
+		conflicts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "outrider_actor_journal_conflicts_total", Help: "Commits refused because another activation wrote first (I5).",
+		}, []string{"kind"}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.activations, m.active, m.conflicts)
+	}
+	return m
+}

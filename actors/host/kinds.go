@@ -1,0 +1,91 @@
+package host
+
+import (
+	"github.com/asynkron/protoactor-go/actor"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/outrider/outrider/actors"
+	"github.com/outrider/outrider/actors/driver"
+	"github.com/outrider/outrider/actors/order"
+	"github.com/outrider/outrider/actors/user"
+	pb "github.com/outrider/outrider/proto/outriderpb"
+)
+
+// OrderProps are the props of the order kind: it accepts *pb.OrderCommand
+// and answers *pb.OrderReply.
+func (h *Host) OrderProps() *actor.Props {
+	return props(h, machine[*pb.OrderState, *pb.OrderCommand]{
+		kind:    actors.KindOrder,
+		restore: order.Restore,
+		decide: func(s *pb.OrderState, id string, cmd *pb.OrderCommand) (*pb.OrderState, *actors.Commit, *actors.Rejection, error) {
+			if actors.SeenCommand(s.GetRecentCommandIds(), cmd.GetCommandId()) {
+				return s, nil, nil, nil
+			}
+			events, rej := order.Decide(s, cmd)
+			if rej != nil || len(events) == 0 {
+				return s, nil, rej, nil
+			}
+			next := order.Number(s, id, events)
+			c, err := order.Effects(s, next, events)
+			return next, &c, nil, err
+		},
+		reply: func(s *pb.OrderState, rej *actors.Rejection) proto.Message {
+			return &pb.OrderReply{Order: s, Rejection: rejection(rej)}
+		},
+	})
+}
+
+// DriverProps are the props of the driver kind (*pb.DriverCommand →
+// *pb.DriverReply).
+func (h *Host) DriverProps() *actor.Props {
+	return props(h, machine[*pb.DriverState, *pb.DriverCommand]{
+		kind:    actors.KindDriver,
+		restore: driver.Restore,
+		decide: func(s *pb.DriverState, id string, cmd *pb.DriverCommand) (*pb.DriverState, *actors.Commit, *actors.Rejection, error) {
+			if actors.SeenCommand(s.GetRecentCommandIds(), cmd.GetCommandId()) {
+				return s, nil, nil, nil
+			}
+			events, rej := driver.Decide(s, cmd)
+			if rej != nil || len(events) == 0 {
+				return s, nil, rej, nil
+			}
+			next := driver.Number(s, id, events)
+			c, err := driver.Effects(next, events)
+			return next, &c, nil, err
+		},
+		reply: func(s *pb.DriverState, rej *actors.Rejection) proto.Message {
+			return &pb.DriverReply{Driver: s, Rejection: rejection(rej)}
+		},
+	})
+}
+
+// UserProps are the props of the user kind (*pb.UserCommand →
+// *pb.UserReply).
+func (h *Host) UserProps() *actor.Props {
+	return props(h, machine[*pb.UserState, *pb.UserCommand]{
+		kind:    actors.KindUser,
+		restore: user.Restore,
+		decide: func(s *pb.UserState, id string, cmd *pb.UserCommand) (*pb.UserState, *actors.Commit, *actors.Rejection, error) {
+			if actors.SeenCommand(s.GetRecentCommandIds(), cmd.GetCommandId()) {
+				return s, nil, nil, nil
+			}
+			events, rej := user.Decide(s, cmd)
+			if rej != nil || len(events) == 0 {
+				return s, nil, rej, nil
+			}
+			next := user.Number(s, id, events)
+			c, err := user.Effects(next, cmd, events)
+			return next, &c, nil, err
+		},
+		reply: func(s *pb.UserState, rej *actors.Rejection) proto.Message {
+			return &pb.UserReply{User: s, Rejection: rejection(rej)}
+		},
+	})
+}
+
+func rejection(r *actors.Rejection) *pb.Rejection {
+	if r == nil {
+		return nil
+	}
+	return &pb.Rejection{Code: r.Code, Message: r.Message}
+}

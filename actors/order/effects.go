@@ -1,0 +1,196 @@
+package order
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/outrider/outrider/actors"
+	pb "github.com/outrider/outrider/proto/outriderpb"
+)
+
+// SnapshotEvery is how many events pass between two snapshots of an order.
+// Orders live for about six events, so most load from a short journal tail.
+const SnapshotEvery = 5
+
+// Number gives events consecutive sequence numbers after s's version and
+// stamps the order id, returning the state after applying all of them.
+func Number(s *pb.OrderState, id string, events []*pb.OrderEvent) *pb.OrderState {
+	next := s
+	for _, e := range events {
+		e.OrderId = id
+		e.Seq = next.GetVersion() + 1
+		next = Apply(next, e)
+	}
+	return next
+}
+
+// Effects is the commit that persists events, which Number has numbered
+// and which take prev to next: journal entries, the order row, timeline
+// lines, driver capacity changes, outbox messages and, every SnapshotEvery
+// events, a snapshot of next.
+func Effects(prev, next *pb.OrderState, events []*pb.OrderEvent) (actors.Commit, error) {
+	var c actors.Commit
+	state := prev
+	for _, e := range events {
+		payload, err := proto.Marshal(e)
+		if err != nil {
+			return c, fmt.Errorf("encode order event: %w", err)
+		}
+		state = Apply(state, e)
+		at := time.UnixMilli(e.AtMs).UTC()
+		typ := EventType(e)
+		c.Events = append(c.Events, actors.Event{
+			Kind: actors.KindOrder, EntityID: e.OrderId, Seq: e.Seq, Type: typ,
+			Payload: payload, CommandID: e.CommandId, At: at,
+		})
+		c.Timeline = append(c.Timeline, actors.TimelineEntry{
+			OrderID: e.OrderId, Seq: e.Seq, Status: state.Status,
+			ByUserID: e.By.GetUserId(), ByRole: e.By.GetRole(),
+			Metadata: metadata(e), At: at,
+		})
+		c.Loads = append(c.Loads, loads(e)...)
+		msg, err := outbox(e, typ, Row(state))
+		if err != nil {
+			return c, err
+		}
+		c.Outbox = append(c.Outbox, msg)
+		if e.Seq%SnapshotEvery == 0 {
+			snap, err := proto.Marshal(state)
+			if err != nil {
+				return c, fmt.Errorf("encode order snapshot: %w", err)
+			}
+			c.Snapshots = append(c.Snapshots, actors.Snapshot{
+				Kind: actors.KindOrder, EntityID: e.OrderId, Seq: e.Seq, State: snap,
+			})
+		}
+	}
+	c.Orders = []actors.OrderRow{Row(next)}
+	return c, nil
+}
+
+// loads is the capacity change an event makes on its driver (I2).
+func loads(e *pb.OrderEvent) []actors.DriverLoad {
+	switch b := e.Body.(type) {
+	case *pb.OrderEvent_Assigned:
+		return []actors.DriverLoad{{DriverID: b.Assigned.DriverId, Delta: 1}}
+	case *pb.OrderEvent_Declined:
+		return []actors.DriverLoad{{DriverID: b.Declined.DriverId, Delta: -1}}
+	case *pb.OrderEvent_StatusChanged:
+		if b.StatusChanged.DriverId != "" {
+			return []actors.DriverLoad{{DriverID: b.StatusChanged.DriverId, Delta: -1}}
+		}
+	}
+	return nil
+}
+
+// metadata is what the timeline shows about an event beyond its status.
+func metadata(e *pb.OrderEvent) map[string]string {
+	m := map[string]string{"event": EventType(e)}
+	switch b := e.Body.(type) {
+	case *pb.OrderEvent_Assigned:
+		m["driver_id"] = b.Assigned.DriverId
+	case *pb.OrderEvent_Accepted:
+		m["driver_id"] = b.Accepted.DriverId
+	case *pb.OrderEvent_Declined:
+		m["driver_id"] = b.Declined.DriverId
+		if b.Declined.Reason != "" {
+			m["reason"] = b.Declined.Reason
+		}
+	case *pb.OrderEvent_StatusChanged:
+		m["from"] = b.StatusChanged.From
+		if b.StatusChanged.Reason != "" {
+			m["reason"] = b.StatusChanged.Reason
+		}
+	}
+	return m
+}
+
+// Published is the JSON body of an order event on the bus.
+type Published struct {
+	ID      string          `json:"id"`
+	Type    string          `json:"type"`
+	OrderID string          `json:"order_id"`
+	Seq     int64           `json:"seq"`
+	At      string          `json:"at"`
+	By      PublishedBy     `json:"by"`
+	Order   actors.OrderRow `json:"order"`
+}
+
+// PublishedBy names who caused a published event.
+type PublishedBy struct {
+	UserID string `json:"user_id"`
+	Role   string `json:"role"`
+}
+
+// Subject is the bus subject of an order's events.
+func Subject(orderID string) string { return "outrider.order." + orderID }
+
+// EventID is the stable id of an order's event seq: used as outbox id and
+// NATS message id, so a re-published event is de-duplicated.
+func EventID(orderID string, seq int64) string {
+	return "order:" + orderID + ":" + strconv.FormatInt(seq, 10)
+}
+
+func outbox(e *pb.OrderEvent, typ string, row actors.OrderRow) (actors.OutboxMessage, error) {
+	at := time.UnixMilli(e.AtMs).UTC()
+	p := Published{
+		ID: EventID(e.OrderId, e.Seq), Type: typ, OrderID: e.OrderId, Seq: e.Seq,
+		At: actors.Timestamp(at), By: PublishedBy{UserID: e.By.GetUserId(), Role: e.By.GetRole()},
+		Order: row,
+	}
+	body, err := json.Marshal(p)
+	if err != nil {
+		return actors.OutboxMessage{}, fmt.Errorf("encode published order event: %w", err)
+	}
+	return actors.OutboxMessage{ID: p.ID, Subject: Subject(e.OrderId), Payload: body, At: at}, nil
+}
+
+// Row is the read-model row of state s.
+func Row(s *pb.OrderState) actors.OrderRow {
+	r := actors.OrderRow{
+		ID: s.Id, CustomerID: s.CustomerId, DriverID: s.DriverId,
+		Pickup: place(s.Pickup), Dropoff: place(s.Dropoff),
+		DeliveryOption: s.DeliveryOption, PaymentStatus: s.PaymentStatus,
+		Status: s.Status, Notes: s.Notes, Version: s.Version,
+		CreatedAt: time.UnixMilli(s.CreatedAtMs).UTC(), UpdatedAt: time.UnixMilli(s.UpdatedAtMs).UTC(),
+	}
+	if s.ScheduledForMs != 0 {
+		t := time.UnixMilli(s.ScheduledForMs).UTC()
+		r.ScheduledFor = &t
+	}
+	return r
+}
+
+func place(p *pb.Place) actors.Place {
+	out := actors.Place{Address: p.GetAddress()}
+	if p.GetHasCoordinates() {
+		lat, lng := p.GetLat(), p.GetLng()
+		out.Lat, out.Lng = &lat, &lng
+	}
+	return out
+}
+
+// Restore rebuilds an order's state from what the store loaded.
+func Restore(l actors.Loaded) (*pb.OrderState, error) {
+	s := &pb.OrderState{}
+	if l.Snapshot != nil {
+		if err := proto.Unmarshal(l.Snapshot.State, s); err != nil {
+			return nil, fmt.Errorf("decode order snapshot: %w", err)
+		}
+	}
+	for _, rec := range l.Events {
+		e := &pb.OrderEvent{}
+		if err := proto.Unmarshal(rec.Payload, e); err != nil {
+			return nil, fmt.Errorf("decode order event %d: %w", rec.Seq, err)
+		}
+		if e.Seq != s.Version+1 {
+			return nil, fmt.Errorf("order %s journal gap: have version %d, next event is %d", rec.EntityID, s.Version, e.Seq)
+		}
+		s = Apply(s, e)
+	}
+	return s, nil
+}

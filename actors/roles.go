@@ -1,0 +1,67 @@
+package actors
+
+// Roles a principal acts in.
+const (
+	RoleCustomer = "customer"
+	RoleDriver   = "driver"
+	RoleAdmin    = "admin"
+	RoleSystem   = "system"
+)
+
+// Rejection codes the domain returns; the HTTP layer maps each to a status
+// in its error catalogue. They are part of the public API: never rename one.
+const (
+	CodeValidation        = "validation_failed"
+	CodeNotFound          = "not_found"
+	CodeForbidden         = "forbidden"
+	CodeInvalidTransition = "invalid_transition"
+	CodeAlreadyAssigned   = "order_already_assigned"
+	CodeDriverUnavailable = "driver_unavailable"
+	CodeDriverNotFound    = "driver_not_found"
+	CodeVersionConflict   = "version_conflict"
+	CodeEmailTaken        = "email_taken"
+	CodeAlreadyExists     = "already_exists"
+)
+
+// Rejection is a command the domain refused, with a stable code.
+type Rejection struct {
+	Code    string
+	Message string
+}
+
+func (r *Rejection) Error() string { return r.Code + ": " + r.Message }
+
+// Reject builds a Rejection.
+func Reject(code, message string) *Rejection { return &Rejection{Code: code, Message: message} }
+
+// RememberCommand appends id to a bounded list of recent command ids, so a
+// repeated command can be recognised after it was applied.
+func RememberCommand(recent []string, id string) []string {
+	const keep = 32
+	if id == "" {
+		return recent
+	}
+	for _, r := range recent {
+		if r == id {
+			return recent
+		}
+	}
+	recent = append(recent, id)
+	if len(recent) > keep {
+		recent = append([]string(nil), recent[len(recent)-keep:]...)
+	}
+	return recent
+}
+
+// SeenCommand reports whether id is among the recent command ids.
+func SeenCommand(recent []string, id string) bool {
+	if id == "" {
+		return false
+	}
+	for _, r := range recent {
+		if r == id {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,165 @@
+// Package actors holds what the order, driver and user actors share: the
+// storage contract they persist through, the roles and rejection codes of
+// the domain, and the read-model rows their commits imply.
+//
+// Start with actors/order: its pure state machine (decide/apply) is the heart
+// of Outrider. actors/host runs the machines as Proto.Actor actors.
+//
+// Ownership: each actor is the only writer of its own journal stream. A rule
+// that spans two entities (an order taking a driver's capacity) is settled
+// inside one Commit, whose guards the store checks in one transaction.
+package actors
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Entity kinds; also the cluster kind names.
+const (
+	KindOrder  = "order"
+	KindDriver = "driver"
+	KindUser   = "user"
+)
+
+// Errors a Store returns from Commit. Anything else is a storage failure.
+var (
+	// ErrConflict: an event with the same (kind, entity_id, seq) is already
+	// journaled — another activation wrote first (I5). The actor must stop.
+	ErrConflict = errors.New("journal conflict: another writer appended first")
+	// ErrDriverNotFound: a DriverLoad named a driver that does not exist.
+	ErrDriverNotFound = errors.New("driver not found")
+	// ErrDriverUnavailable: a DriverLoad reservation found the driver
+	// offline or at capacity (I2). Nothing was written.
+	ErrDriverUnavailable = errors.New("driver unavailable")
+	// ErrEmailTaken: a UserRow's e-mail is already registered.
+	ErrEmailTaken = errors.New("email already registered")
+)
+
+// Event is one journal record: the protobuf-encoded domain event of one
+// entity at one sequence number. (Kind, EntityID, Seq) is unique.
+type Event struct {
+	Kind      string
+	EntityID  string
+	Seq       int64
+	Type      string // e.g. "order.assigned"
+	Payload   []byte // protobuf encoding of the kind's event message
+	CommandID string
+	At        time.Time
+}
+
+// Snapshot is an entity's encoded state as of Seq.
+type Snapshot struct {
+	Kind     string
+	EntityID string
+	Seq      int64
+	State    []byte
+}
+
+// Loaded is what an actor reads on activation: the newest snapshot (if any)
+// and every journal event after it, in sequence order.
+type Loaded struct {
+	Snapshot *Snapshot
+	Events   []Event
+}
+
+// Store is what the actors need from persistence. Implementations: see
+// persistence/postgres; the shared conformance suite is persistence/storetest.
+type Store interface {
+	// Load returns the newest snapshot and the events after it.
+	Load(ctx context.Context, kind, id string) (Loaded, error)
+	// Commit writes everything in c in one transaction, or nothing. It
+	// returns ErrConflict, ErrDriverNotFound, ErrDriverUnavailable or
+	// ErrEmailTaken (possibly wrapped) when a guard refuses the commit.
+	Commit(ctx context.Context, c Commit) error
+}
+
+// Commit is one atomic write: journal events of one or more entities, the
+// read-model rows and outbox messages they imply, and optional snapshots.
+type Commit struct {
+	Events    []Event
+	Snapshots []Snapshot
+	Orders    []OrderRow
+	Timeline  []TimelineEntry
+	Loads     []DriverLoad
+	Drivers   []DriverRow
+	Users     []UserRow
+	Outbox    []OutboxMessage
+}
+
+// Place is a pickup or drop-off point. Lat/Lng are nil when not given.
+type Place struct {
+	Address string   `json:"address"`
+	Lat     *float64 `json:"lat,omitempty"`
+	Lng     *float64 `json:"lng,omitempty"`
+}
+
+// OrderRow is the order read model: the order's full current state.
+// The store upserts it, never moving Version backwards.
+type OrderRow struct {
+	ID             string
+	CustomerID     string
+	DriverID       string // "" when none
+	Pickup         Place
+	Dropoff        Place
+	DeliveryOption string
+	ScheduledFor   *time.Time
+	PaymentStatus  string
+	Status         string
+	Notes          string
+	Version        int64
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+}
+
+// TimelineEntry is one line of an order's timeline (one per order event).
+type TimelineEntry struct {
+	OrderID  string
+	Seq      int64
+	Status   string
+	ByUserID string
+	ByRole   string
+	Metadata map[string]string
+	At       time.Time
+}
+
+// DriverLoad changes a driver's count of active orders. Delta +1 is a
+// reservation, guarded in the same transaction: the driver must exist, be
+// available and hold fewer than capacity active orders (I2). Delta -1
+// releases one and never takes the count below zero.
+type DriverLoad struct {
+	DriverID string
+	Delta    int
+}
+
+// DriverRow is the driver read model as the driver actor owns it. The
+// active-order count is not here: orders own it through DriverLoad.
+type DriverRow struct {
+	ID        string
+	Available bool
+	Capacity  int
+	Version   int64
+	UpdatedAt time.Time
+}
+
+// UserRow creates a user and their credentials. Email is unique,
+// compared case-insensitively.
+type UserRow struct {
+	ID           string
+	Email        string
+	Name         string
+	Phone        string
+	Role         string
+	PasswordHash string
+	CreatedAt    time.Time
+}
+
+// OutboxMessage is a message to publish after commit (relayed to NATS by
+// the realtime layer). ID is stable per event, for de-duplication.
+type OutboxMessage struct {
+	ID      string
+	Subject string
+	Payload []byte // JSON
+	At      time.Time
+}

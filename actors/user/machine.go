@@ -1,0 +1,165 @@
+// Package user is the user's state machine. A user is created once (signup
+// for customers; an admin, the bootstrap or the CLI for drivers and admins);
+// creating a driver also registers the driver in the same commit, so a
+// driver account never exists without its driver record.
+package user
+
+import (
+	"fmt"
+	"net/mail"
+	"strings"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/outrider/outrider/actors"
+	"github.com/outrider/outrider/actors/driver"
+	pb "github.com/outrider/outrider/proto/outriderpb"
+)
+
+// Exists reports whether the user has been created.
+func Exists(s *pb.UserState) bool { return s != nil && s.Version > 0 }
+
+// Decide validates cmd against s and returns the events it produces.
+func Decide(s *pb.UserState, cmd *pb.UserCommand) ([]*pb.UserEvent, *actors.Rejection) {
+	by := cmd.GetBy()
+	switch b := cmd.Body.(type) {
+	case *pb.UserCommand_Create:
+		c := b.Create
+		if Exists(s) {
+			return nil, actors.Reject(actors.CodeAlreadyExists, "user already exists")
+		}
+		switch c.Role {
+		case actors.RoleCustomer:
+		case actors.RoleDriver, actors.RoleAdmin:
+			if by.GetRole() != actors.RoleAdmin && by.GetRole() != actors.RoleSystem {
+				return nil, actors.Reject(actors.CodeForbidden, "only admins create drivers and admins")
+			}
+		default:
+			return nil, actors.Reject(actors.CodeValidation, "role must be customer, driver or admin")
+		}
+		if c.Role == actors.RoleDriver && (c.DriverCapacity < 0 || c.DriverCapacity > driver.MaxCapacity) {
+			return nil, actors.Reject(actors.CodeValidation, fmt.Sprintf("capacity must be 1..%d", driver.MaxCapacity))
+		}
+		if a, err := mail.ParseAddress(c.Email); err != nil || a.Address != c.Email {
+			return nil, actors.Reject(actors.CodeValidation, "email is not a valid address")
+		}
+		if strings.TrimSpace(c.Name) == "" || c.PasswordHash == "" {
+			return nil, actors.Reject(actors.CodeValidation, "name and password are required")
+		}
+		e := &pb.UserEvent{AtMs: cmd.GetAtMs(), By: by, CommandId: cmd.GetCommandId()}
+		e.Body = &pb.UserEvent_Created{Created: &pb.UserCreated{
+			Email: NormalizeEmail(c.Email), Name: c.Name, Phone: c.Phone, Role: c.Role,
+		}}
+		return []*pb.UserEvent{e}, nil
+	case *pb.UserCommand_Get:
+		if !Exists(s) {
+			return nil, actors.Reject(actors.CodeNotFound, "user not found")
+		}
+		if by.GetRole() != actors.RoleAdmin && by.GetRole() != actors.RoleSystem && by.GetUserId() != s.Id {
+			return nil, actors.Reject(actors.CodeNotFound, "user not found")
+		}
+		return nil, nil
+	}
+	return nil, actors.Reject(actors.CodeValidation, "unknown user command")
+}
+
+// NormalizeEmail is the canonical form e-mail addresses are stored and
+// compared in.
+func NormalizeEmail(email string) string { return strings.ToLower(strings.TrimSpace(email)) }
+
+// Apply folds e into s.
+func Apply(s *pb.UserState, e *pb.UserEvent) *pb.UserState {
+	n := &pb.UserState{}
+	if s != nil {
+		n = proto.Clone(s).(*pb.UserState)
+	}
+	n.Id = e.UserId
+	n.Version = e.Seq
+	n.RecentCommandIds = actors.RememberCommand(n.RecentCommandIds, e.CommandId)
+	if c := e.GetCreated(); c != nil {
+		n.Email, n.Name, n.Phone, n.Role = c.Email, c.Name, c.Phone, c.Role
+		n.CreatedAtMs = e.AtMs
+	}
+	return n
+}
+
+// Number numbers events after s's version for user id.
+func Number(s *pb.UserState, id string, events []*pb.UserEvent) *pb.UserState {
+	next := s
+	for _, e := range events {
+		e.UserId = id
+		e.Seq = next.GetVersion() + 1
+		next = Apply(next, e)
+	}
+	return next
+}
+
+// Effects is the commit persisting numbered events leading to next. The
+// creation event writes the user row with the credentials from cmd and,
+// for a driver, registers the driver (its first journal event and row).
+func Effects(next *pb.UserState, cmd *pb.UserCommand, events []*pb.UserEvent) (actors.Commit, error) {
+	var c actors.Commit
+	for _, e := range events {
+		payload, err := proto.Marshal(e)
+		if err != nil {
+			return c, fmt.Errorf("encode user event: %w", err)
+		}
+		at := time.UnixMilli(e.AtMs).UTC()
+		c.Events = append(c.Events, actors.Event{
+			Kind: actors.KindUser, EntityID: e.UserId, Seq: e.Seq, Type: "user.created",
+			Payload: payload, CommandID: e.CommandId, At: at,
+		})
+		created := e.GetCreated()
+		if created == nil {
+			continue
+		}
+		c.Users = append(c.Users, actors.UserRow{
+			ID: e.UserId, Email: created.Email, Name: created.Name, Phone: created.Phone,
+			Role: created.Role, PasswordHash: cmd.GetCreate().GetPasswordHash(), CreatedAt: at,
+		})
+		if created.Role == actors.RoleDriver {
+			dc, err := registerDriver(e, cmd.GetCreate().GetDriverCapacity())
+			if err != nil {
+				return c, err
+			}
+			c.Events = append(c.Events, dc.Events...)
+			c.Drivers = append(c.Drivers, dc.Drivers...)
+		}
+	}
+	return c, nil
+}
+
+func registerDriver(e *pb.UserEvent, capacity int32) (actors.Commit, error) {
+	cmd := &pb.DriverCommand{
+		CommandId: e.CommandId, By: &pb.Principal{UserId: e.By.GetUserId(), Role: actors.RoleSystem}, AtMs: e.AtMs,
+		Body: &pb.DriverCommand_Register{Register: &pb.RegisterDriver{Capacity: capacity}},
+	}
+	events, rej := driver.Decide(nil, cmd)
+	if rej != nil {
+		return actors.Commit{}, rej
+	}
+	next := driver.Number(nil, e.UserId, events)
+	return driver.Effects(next, events)
+}
+
+// Restore rebuilds a user from what the store loaded.
+func Restore(l actors.Loaded) (*pb.UserState, error) {
+	s := &pb.UserState{}
+	if l.Snapshot != nil {
+		if err := proto.Unmarshal(l.Snapshot.State, s); err != nil {
+			return nil, fmt.Errorf("decode user snapshot: %w", err)
+		}
+	}
+	for _, rec := range l.Events {
+		e := &pb.UserEvent{}
+		if err := proto.Unmarshal(rec.Payload, e); err != nil {
+			return nil, fmt.Errorf("decode user event %d: %w", rec.Seq, err)
+		}
+		if e.Seq != s.Version+1 {
+			return nil, fmt.Errorf("user %s journal gap: have version %d, next event is %d", rec.EntityID, s.Version, e.Seq)
+		}
+		s = Apply(s, e)
+	}
+	return s, nil
+}

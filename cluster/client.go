@@ -1,0 +1,52 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/outrider/outrider/proto/outriderpb"
+)
+
+// Kind names of Outrider's actors. Every member registers its actors under
+// these names, and the typed client addresses them by these names.
+const (
+	KindOrder  = "order"
+	KindDriver = "driver"
+	KindUser   = "user"
+)
+
+// Order sends cmd to the order actor id and returns its reply. A domain
+// rejection (other than RetryCode) is a successful reply: inspect
+// reply.GetRejection(). Errors and retries are as for Node.Request; a reply
+// of another type fails with ErrUnexpectedReply.
+func (n *Node) Order(ctx context.Context, id string, cmd *outriderpb.OrderCommand) (*outriderpb.OrderReply, error) {
+	return call[*outriderpb.OrderReply](ctx, n, KindOrder, id, cmd)
+}
+
+// Driver sends cmd to the driver actor id and returns its reply, with the
+// same guarantees as Order.
+func (n *Node) Driver(ctx context.Context, id string, cmd *outriderpb.DriverCommand) (*outriderpb.DriverReply, error) {
+	return call[*outriderpb.DriverReply](ctx, n, KindDriver, id, cmd)
+}
+
+// User sends cmd to the user actor id and returns its reply, with the same
+// guarantees as Order.
+func (n *Node) User(ctx context.Context, id string, cmd *outriderpb.UserCommand) (*outriderpb.UserReply, error) {
+	return call[*outriderpb.UserReply](ctx, n, KindUser, id, cmd)
+}
+
+// call makes a request and checks the reply's type.
+func call[R proto.Message](ctx context.Context, n *Node, kind, id string, cmd proto.Message) (R, error) {
+	var zero R
+	reply, err := n.Request(ctx, kind, id, cmd)
+	if err != nil {
+		return zero, err
+	}
+	typed, ok := reply.(R)
+	if !ok {
+		return zero, fmt.Errorf("cluster: request %s/%s: %w: got %T, want %T", kind, id, ErrUnexpectedReply, reply, zero)
+	}
+	return typed, nil
+}

@@ -1,0 +1,79 @@
+package cluster
+
+import (
+	"errors"
+	"log/slog"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Request outcomes, the values of the "outcome" label of
+// outrider_cluster_requests_total.
+const (
+	OutcomeOK          = "ok"          // the actor replied (a domain rejection is still "ok")
+	OutcomeUnavailable = "unavailable" // attempts ran out (ErrUnavailable)
+	OutcomeCanceled    = "canceled"    // the caller's context ended first
+	OutcomeError       = "error"       // a non-retryable failure (bad reply, not started)
+)
+
+// metrics are the node's Prometheus collectors.
+type metrics struct {
+	requests *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+	retries  *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer, logger *slog.Logger) *metrics {
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "outrider",
+			Subsystem: "cluster",
+			Name:      "requests_total",
+			Help:      "Requests to cluster actors, by actor kind and final outcome.",
+		}, []string{"kind", "outcome"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: "outrider",
+			Subsystem: "cluster",
+			Name:      "request_duration_seconds",
+			Help:      "Time from the first attempt to the final outcome of a cluster request, retries included.",
+			Buckets:   []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"kind"}),
+		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "outrider",
+			Subsystem: "cluster",
+			Name:      "request_retries_total",
+			Help:      "Attempts repeated after a retryable failure, by actor kind.",
+		}, []string{"kind"}),
+	}
+	if reg == nil {
+		return m
+	}
+	m.requests = register(reg, m.requests, logger)
+	m.latency = register(reg, m.latency, logger)
+	m.retries = register(reg, m.retries, logger)
+	return m
+}
+
+// register registers c, or reuses the collector already registered under
+// the same name, so several nodes in one process (tests) can share a
+// registry and add to the same series.
+func register[C prometheus.Collector](reg prometheus.Registerer, c C, logger *slog.Logger) C {
+	err := reg.Register(c)
+	if err == nil {
+		return c
+	}
+	var are prometheus.AlreadyRegisteredError
+	if errors.As(err, &are) {
+		if existing, ok := are.ExistingCollector.(C); ok {
+			return existing
+		}
+	}
+	logger.Warn("cluster: cannot register metric", slog.Any("error", err))
+	return c
+}
+
+// Collectors returns the node's Prometheus collectors, for callers that
+// register them themselves instead of through Config.Registerer.
+func (n *Node) Collectors() []prometheus.Collector {
+	return []prometheus.Collector{n.metrics.requests, n.metrics.latency, n.metrics.retries}
+}

@@ -1,0 +1,191 @@
+// Package app wires one Outrider node together, top to bottom: storage,
+// actors, cluster, HTTP API. cmd/outrider parses configuration and calls
+// Run; tests call Start to get a node in-process.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/outrider/outrider/actors"
+	"github.com/outrider/outrider/actors/host"
+	"github.com/outrider/outrider/actors/user"
+	"github.com/outrider/outrider/cluster"
+	"github.com/outrider/outrider/persistence"
+	"github.com/outrider/outrider/persistence/postgres"
+	pb "github.com/outrider/outrider/proto/outriderpb"
+	httpapi "github.com/outrider/outrider/transport/http"
+)
+
+// Config is a node's whole configuration; cmd/outrider fills it from
+// flags and OUTRIDER_* variables.
+type Config struct {
+	// PGURL is the Postgres connection URL. Required.
+	PGURL string
+	// PGSchema isolates the node's tables in a schema (tests). Optional.
+	PGSchema string
+	// PGMaxConns caps the pool. 0: the backend's default.
+	PGMaxConns int
+	HTTP       httpapi.Config
+	Cluster    cluster.Config
+	// AdminEmail and AdminPassword create the first admin at start-up if
+	// no user has that e-mail yet (idempotent; an existing user is left
+	// alone).
+	AdminEmail, AdminPassword string
+	// ShutdownTimeout bounds the graceful drain on SIGTERM. Default 20s.
+	ShutdownTimeout time.Duration
+}
+
+// Node is a running Outrider node.
+type Node struct {
+	cfg     Config
+	log     *slog.Logger
+	store   *postgres.Store
+	cluster *cluster.Node
+	api     *httpapi.Server
+}
+
+// Start connects to Postgres, migrates, joins the cluster and serves HTTP.
+func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
+	if cfg.ShutdownTimeout <= 0 {
+		cfg.ShutdownTimeout = 20 * time.Second
+	}
+	n := &Node{cfg: cfg, log: log}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	store, err := postgres.Open(ctx, cfg.PGURL, postgres.Options{Schema: cfg.PGSchema, MaxConns: int32(cfg.PGMaxConns), Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("open postgres: %w", err)
+	}
+	n.store = store
+	if err := store.Migrate(ctx); err != nil {
+		store.Close()
+		return nil, fmt.Errorf("migrate: %w", err)
+	}
+
+	h := host.New(host.Config{Store: store, Logger: log, IdleTimeout: cfg.Cluster.IdleTimeout, Registerer: reg})
+	cfg.Cluster.Registerer = reg
+	n.cluster = cluster.New(cfg.Cluster, log,
+		cluster.Kind{Name: actors.KindOrder, Props: h.OrderProps()},
+		cluster.Kind{Name: actors.KindDriver, Props: h.DriverProps()},
+		cluster.Kind{Name: actors.KindUser, Props: h.UserProps()},
+	)
+	if err := n.cluster.Start(ctx); err != nil {
+		store.Close()
+		return nil, fmt.Errorf("join cluster: %w", err)
+	}
+
+	if err := n.bootstrapAdmin(ctx); err != nil {
+		n.abort()
+		return nil, err
+	}
+
+	api, err := httpapi.New(cfg.HTTP, httpapi.Deps{
+		Actors: n.cluster, Store: store, Logger: log, Registry: reg,
+		Ready: map[string]httpapi.Readiness{
+			"postgres": store.Ping,
+			"cluster": func(context.Context) error {
+				if !n.cluster.Ready() {
+					return errors.New("not joined")
+				}
+				return nil
+			},
+		},
+	})
+	if err != nil {
+		n.abort()
+		return nil, err
+	}
+	if err := api.Start(ctx); err != nil {
+		n.abort()
+		return nil, fmt.Errorf("listen %s: %w", cfg.HTTP.Addr, err)
+	}
+	n.api = api
+	log.Info("outrider node ready", "http", api.Addr(), "cluster", n.cluster.Addr())
+	return n, nil
+}
+
+// Addr is the HTTP address the node serves on.
+func (n *Node) Addr() string { return n.api.Addr() }
+
+// Store is the node's storage backend.
+func (n *Node) Store() persistence.Backend { return n.store }
+
+// Cluster is the node's cluster member.
+func (n *Node) Cluster() *cluster.Node { return n.cluster }
+
+func (n *Node) abort() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = n.cluster.Stop(ctx)
+	n.store.Close()
+}
+
+// Stop drains HTTP (in-flight requests finish), then leaves the cluster
+// (passivating this node's actors), then closes storage.
+func (n *Node) Stop(ctx context.Context) error {
+	var errs []error
+	if n.api != nil {
+		errs = append(errs, n.api.Stop(ctx))
+	}
+	errs = append(errs, n.cluster.Stop(ctx))
+	n.store.Close()
+	return errors.Join(errs...)
+}
+
+// Run starts a node and stops it gracefully when ctx is cancelled.
+func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
+	n, err := Start(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	<-ctx.Done()
+	log.Info("shutting down", "timeout", n.cfg.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), n.cfg.ShutdownTimeout)
+	defer cancel()
+	return n.Stop(sctx)
+}
+
+// bootstrapAdmin creates the configured first admin unless that e-mail is
+// already registered. Several nodes may race here: the unique e-mail
+// settles it.
+func (n *Node) bootstrapAdmin(ctx context.Context) error {
+	if n.cfg.AdminEmail == "" {
+		return nil
+	}
+	if len(n.cfg.AdminPassword) < 8 {
+		return errors.New("OUTRIDER_ADMIN_PASSWORD must be at least 8 characters")
+	}
+	email := user.NormalizeEmail(n.cfg.AdminEmail)
+	if _, err := n.store.GetUserByEmail(ctx, email); err == nil {
+		return nil
+	} else if !errors.Is(err, persistence.ErrNotFound) {
+		return fmt.Errorf("look up admin: %w", err)
+	}
+	hash, err := httpapi.HashPassword(n.cfg.AdminPassword, n.cfg.HTTP.BcryptCost)
+	if err != nil {
+		return err
+	}
+	id := "usr_" + ulid.Make().String()
+	reply, err := n.cluster.User(ctx, id, &pb.UserCommand{
+		CommandId: "bootstrap-admin-" + email, By: &pb.Principal{UserId: "system", Role: actors.RoleSystem},
+		AtMs: time.Now().UnixMilli(),
+		Body: &pb.UserCommand_Create{Create: &pb.CreateUser{Email: email, Name: "Administrator", Role: actors.RoleAdmin, PasswordHash: hash}},
+	})
+	if err != nil {
+		return fmt.Errorf("create admin: %w", err)
+	}
+	if rej := reply.GetRejection(); rej != nil && rej.Code != actors.CodeEmailTaken {
+		return fmt.Errorf("create admin: %s: %s", rej.Code, rej.Message)
+	}
+	n.log.Info("first admin ready", "email", email)
+	return nil
+}

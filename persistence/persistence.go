@@ -1,0 +1,157 @@
+// Package persistence defines the storage contract of Outrider: the
+// actors' journal (actors.Store) plus the read side the HTTP API queries
+// and the small tables auth and idempotency need. Backends implement
+// Backend; persistence/postgres is the production one, and every backend
+// passes the conformance suite in persistence/storetest.
+package persistence
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/outrider/outrider/actors"
+)
+
+// Errors of the read side.
+var (
+	ErrNotFound = errors.New("not found")
+	// ErrTokenReused: a refresh token that was already spent was presented
+	// again; the store has revoked its whole family.
+	ErrTokenReused = errors.New("refresh token reused")
+	// ErrTokenInvalid: unknown, expired or revoked refresh token.
+	ErrTokenInvalid = errors.New("refresh token invalid")
+	// ErrIdempotencyMismatch: the key was used with another request body.
+	ErrIdempotencyMismatch = errors.New("idempotency key reused with another request")
+	// ErrIdempotencyInProgress: the first request with this key has not
+	// finished yet.
+	ErrIdempotencyInProgress = errors.New("idempotency key in progress")
+)
+
+// Backend is everything a node needs from storage.
+type Backend interface {
+	actors.Store
+	Queries
+	Auth
+	Idempotency
+	// Migrate brings the schema up to date; safe to run concurrently from
+	// several nodes.
+	Migrate(ctx context.Context) error
+	// Ping checks the backend answers (readiness).
+	Ping(ctx context.Context) error
+	Close()
+}
+
+// OrderFilter selects orders. Results are newest first (by id, which is
+// time-ordered); After is the last id of the previous page.
+type OrderFilter struct {
+	Statuses   []string
+	CustomerID string
+	DriverID   string
+	// UserID matches orders where the user is the customer or the driver.
+	UserID string
+	Limit  int
+	After  string
+}
+
+// DriverFilter selects drivers, oldest first by id; After pages.
+type DriverFilter struct {
+	Status string // offline | available | busy; "" for all
+	Limit  int
+	After  string
+}
+
+// Driver is the driver read model joined with its user.
+type Driver struct {
+	ID           string
+	Name         string
+	Email        string
+	Phone        string
+	Available    bool
+	Capacity     int
+	ActiveOrders int
+	Status       string
+	LastLocation *Location
+	UpdatedAt    time.Time
+}
+
+// Location is a driver's last known position.
+type Location struct {
+	Lat, Lng float64
+	At       time.Time
+}
+
+// User is a user with credentials.
+type User struct {
+	actors.UserRow
+}
+
+// DayCount is one day of the orders-by-day metric.
+type DayCount struct {
+	Day       string // YYYY-MM-DD in the requested zone
+	Created   int
+	Delivered int
+	Cancelled int
+	Failed    int
+}
+
+// Queries is the read side the API serves from.
+type Queries interface {
+	GetOrder(ctx context.Context, id string) (actors.OrderRow, error)
+	// ListOrders returns at most f.Limit orders and whether more follow.
+	ListOrders(ctx context.Context, f OrderFilter) ([]actors.OrderRow, bool, error)
+	Timeline(ctx context.Context, orderID string) ([]actors.TimelineEntry, error)
+	GetDriver(ctx context.Context, id string) (Driver, error)
+	ListDrivers(ctx context.Context, f DriverFilter) ([]Driver, bool, error)
+	GetUser(ctx context.Context, id string) (User, error)
+	// GetUserByEmail matches the e-mail case-insensitively.
+	GetUserByEmail(ctx context.Context, email string) (User, error)
+	// OrdersByDay counts, per calendar day in zone tz (an IANA name), the
+	// orders created and those that reached delivered, cancelled and
+	// failed, for days from..to inclusive (YYYY-MM-DD in tz). Days with no
+	// activity are included with zeros.
+	OrdersByDay(ctx context.Context, from, to string, tz string) ([]DayCount, error)
+}
+
+// RefreshToken is a stored refresh token; only its hash is kept.
+type RefreshToken struct {
+	Hash      string
+	UserID    string
+	FamilyID  string
+	ExpiresAt time.Time
+	CreatedAt time.Time
+}
+
+// Auth stores refresh-token families.
+type Auth interface {
+	CreateRefreshToken(ctx context.Context, t RefreshToken) error
+	// RotateRefreshToken spends the token with hash old and stores next in
+	// the same family, atomically. A spent token presented again revokes
+	// the family and returns ErrTokenReused; an unknown, expired or
+	// revoked one returns ErrTokenInvalid. It returns the spent token.
+	RotateRefreshToken(ctx context.Context, old string, next RefreshToken, now time.Time) (RefreshToken, error)
+	// RevokeRefreshFamily revokes the family of the token with hash, if it
+	// belongs to userID. Unknown tokens are not an error.
+	RevokeRefreshFamily(ctx context.Context, hash, userID string) error
+}
+
+// IdempotentResponse is a stored first answer to a keyed request.
+type IdempotentResponse struct {
+	Status int
+	Header map[string]string
+	Body   []byte
+}
+
+// Idempotency stores Idempotency-Key outcomes, scoped per caller.
+type Idempotency interface {
+	// BeginIdempotent claims (scope, key) for a request whose body hashes
+	// to requestHash. It returns (nil, nil) when the claim is new, the
+	// stored response when the same request already completed, or
+	// ErrIdempotencyMismatch / ErrIdempotencyInProgress.
+	BeginIdempotent(ctx context.Context, scope, key, requestHash string, now time.Time) (*IdempotentResponse, error)
+	// CompleteIdempotent stores the response of a claimed key.
+	CompleteIdempotent(ctx context.Context, scope, key string, resp IdempotentResponse) error
+	// ReleaseIdempotent drops a claim whose request failed without effect,
+	// so the client may retry with the same key.
+	ReleaseIdempotent(ctx context.Context, scope, key string) error
+}

@@ -1,0 +1,10 @@
+package postgres_test
+
+import (
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+// Every Store a test opens is closed by its cleanup; nothing may linger.
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }

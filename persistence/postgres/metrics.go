@@ -1,0 +1,78 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/outrider/outrider/persistence"
+)
+
+// maxMetricDays bounds an OrdersByDay range, so that a typo in a year
+// cannot make the server generate millions of rows.
+const maxMetricDays = 3660
+
+// sqlOrdersByDay counts timeline entries per local day. An order is
+// created by its first event (seq 1, status pending); later returns to
+// pending (a declined offer) do not count. The status predicate repeats
+// that of order_timeline_metric_idx so the partial index applies; the
+// range on "at" is computed from the local day bounds, so the index range
+// scan covers exactly the requested days.
+const sqlOrdersByDay = `
+WITH days AS (
+	SELECT d::date AS day FROM generate_series($1::date, $2::date, interval '1 day') AS d
+), ev AS (
+	SELECT (at AT TIME ZONE $3)::date AS day, status, seq FROM order_timeline
+	 WHERE status IN ('pending', 'delivered', 'cancelled', 'failed')
+	   AND at >= ($1::date::timestamp AT TIME ZONE $3)
+	   AND at < (($2::date + 1)::timestamp AT TIME ZONE $3)
+)
+SELECT to_char(days.day, 'YYYY-MM-DD'),
+	count(*) FILTER (WHERE ev.status = 'pending' AND ev.seq = 1),
+	count(*) FILTER (WHERE ev.status = 'delivered'),
+	count(*) FILTER (WHERE ev.status = 'cancelled'),
+	count(*) FILTER (WHERE ev.status = 'failed')
+FROM days LEFT JOIN ev ON ev.day = days.day
+GROUP BY days.day ORDER BY days.day`
+
+// OrdersByDay counts, per calendar day in the IANA zone tz ("" means UTC),
+// the orders created, delivered, cancelled and failed, for days from..to
+// inclusive (YYYY-MM-DD), including days with no activity. An unknown
+// zone, a malformed day, from after to, or a range over maxMetricDays
+// days is an error; the HTTP layer validates these first.
+func (s *Store) OrdersByDay(ctx context.Context, from, to string, tz string) ([]persistence.DayCount, error) {
+	if tz == "" {
+		tz = "UTC"
+	}
+	if _, err := time.LoadLocation(tz); err != nil || tz == "Local" {
+		return nil, fmt.Errorf("orders by day: unknown time zone %q", tz)
+	}
+	f, err := time.Parse(time.DateOnly, from)
+	if err != nil {
+		return nil, fmt.Errorf("orders by day: bad from day %q: %w", from, err)
+	}
+	t, err := time.Parse(time.DateOnly, to)
+	if err != nil {
+		return nil, fmt.Errorf("orders by day: bad to day %q: %w", to, err)
+	}
+	if t.Before(f) || t.Sub(f) > maxMetricDays*24*time.Hour {
+		return nil, fmt.Errorf("orders by day: range %s..%s is empty or longer than %d days", from, to, maxMetricDays)
+	}
+	rows, err := s.pool.Query(ctx, sqlOrdersByDay, from, to, tz)
+	if err != nil {
+		return nil, fmt.Errorf("orders by day: %w", err)
+	}
+	defer rows.Close()
+	out := []persistence.DayCount{}
+	for rows.Next() {
+		var d persistence.DayCount
+		if err := rows.Scan(&d.Day, &d.Created, &d.Delivered, &d.Cancelled, &d.Failed); err != nil {
+			return nil, fmt.Errorf("orders by day: %w", err)
+		}
+		out = append(out, d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("orders by day: %w", err)
+	}
+	return out, nil
+}

@@ -1,0 +1,252 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/outrider/outrider/actors"
+	"github.com/outrider/outrider/actors/driver"
+	"github.com/outrider/outrider/persistence"
+)
+
+// DefaultLimit is the page size of ListOrders and ListDrivers when the
+// filter's Limit is zero or negative. Callers (the HTTP layer) cap it.
+const DefaultLimit = 50
+
+const orderColumns = `id, customer_id, COALESCE(driver_id, ''), pickup, dropoff, delivery_option,
+	scheduled_for, payment_status, status, notes, version, created_at, updated_at`
+
+func scanOrder(row pgx.Row) (actors.OrderRow, error) {
+	var o actors.OrderRow
+	err := row.Scan(&o.ID, &o.CustomerID, &o.DriverID, &o.Pickup, &o.Dropoff, &o.DeliveryOption,
+		&o.ScheduledFor, &o.PaymentStatus, &o.Status, &o.Notes, &o.Version, &o.CreatedAt, &o.UpdatedAt)
+	if o.ScheduledFor != nil {
+		t := o.ScheduledFor.UTC()
+		o.ScheduledFor = &t
+	}
+	o.CreatedAt, o.UpdatedAt = o.CreatedAt.UTC(), o.UpdatedAt.UTC()
+	return o, err
+}
+
+// GetOrder returns the order row, or an error wrapping persistence.ErrNotFound.
+func (s *Store) GetOrder(ctx context.Context, id string) (actors.OrderRow, error) {
+	o, err := scanOrder(s.pool.QueryRow(ctx, `SELECT `+orderColumns+` FROM orders WHERE id = $1`, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return actors.OrderRow{}, notFound("order", id)
+	}
+	if err != nil {
+		return actors.OrderRow{}, fmt.Errorf("get order %s: %w", id, err)
+	}
+	return o, nil
+}
+
+// where accumulates SQL conditions and their positional arguments.
+type where struct {
+	conds []string
+	args  []any
+}
+
+// add appends cond and its argument; every "?" in cond stands for arg.
+func (w *where) add(cond string, arg any) {
+	w.args = append(w.args, arg)
+	w.conds = append(w.conds, strings.ReplaceAll(cond, "?", "$"+strconv.Itoa(len(w.args))))
+}
+
+func (w *where) String() string {
+	if len(w.conds) == 0 {
+		return ""
+	}
+	return " WHERE " + strings.Join(w.conds, " AND ")
+}
+
+func limit(n int) int {
+	if n <= 0 {
+		return DefaultLimit
+	}
+	return n
+}
+
+// ListOrders returns orders newest first (id descending), at most f.Limit
+// (DefaultLimit if unset), and whether more follow. It fetches one row
+// more than the page to know.
+func (s *Store) ListOrders(ctx context.Context, f persistence.OrderFilter) ([]actors.OrderRow, bool, error) {
+	var w where
+	if len(f.Statuses) > 0 {
+		w.add("status = ANY(?)", f.Statuses)
+	}
+	if f.CustomerID != "" {
+		w.add("customer_id = ?", f.CustomerID)
+	}
+	if f.DriverID != "" {
+		w.add("driver_id = ?", f.DriverID)
+	}
+	if f.UserID != "" {
+		w.add("(customer_id = ? OR driver_id = ?)", f.UserID)
+	}
+	if f.After != "" {
+		w.add("id < ?", f.After)
+	}
+	n := limit(f.Limit)
+	q := `SELECT ` + orderColumns + ` FROM orders` + w.String() + ` ORDER BY id DESC LIMIT ` + strconv.Itoa(n+1)
+	rows, err := s.pool.Query(ctx, q, w.args...)
+	if err != nil {
+		return nil, false, fmt.Errorf("list orders: %w", err)
+	}
+	defer rows.Close()
+	out := []actors.OrderRow{}
+	for rows.Next() {
+		o, err := scanOrder(rows)
+		if err != nil {
+			return nil, false, fmt.Errorf("list orders: %w", err)
+		}
+		out = append(out, o)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, false, fmt.Errorf("list orders: %w", err)
+	}
+	if len(out) > n {
+		return out[:n], true, nil
+	}
+	return out, false, nil
+}
+
+// Timeline returns an order's timeline in sequence order; empty (not an
+// error) for an unknown order.
+func (s *Store) Timeline(ctx context.Context, orderID string) ([]actors.TimelineEntry, error) {
+	rows, err := s.pool.Query(ctx, `SELECT order_id, seq, status, by_user_id, by_role, metadata, at
+		FROM order_timeline WHERE order_id = $1 ORDER BY seq`, orderID)
+	if err != nil {
+		return nil, fmt.Errorf("timeline of %s: %w", orderID, err)
+	}
+	defer rows.Close()
+	out := []actors.TimelineEntry{}
+	for rows.Next() {
+		var t actors.TimelineEntry
+		if err := rows.Scan(&t.OrderID, &t.Seq, &t.Status, &t.ByUserID, &t.ByRole, &t.Metadata, &t.At); err != nil {
+			return nil, fmt.Errorf("timeline of %s: %w", orderID, err)
+		}
+		t.At = t.At.UTC()
+		out = append(out, t)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("timeline of %s: %w", orderID, err)
+	}
+	return out, nil
+}
+
+const driverQuery = `SELECT d.id, u.name, u.email, u.phone, d.available, d.capacity, d.active_orders,
+	d.last_lat, d.last_lng, d.last_location_at, d.updated_at
+	FROM drivers d JOIN users u ON u.id = d.id`
+
+// driverStatusSQL is driver.Status as a SQL condition per status.
+var driverStatusSQL = map[string]string{
+	driver.Busy:      `(d.active_orders > 0 AND (d.active_orders >= d.capacity OR NOT d.available))`,
+	driver.Available: `(d.available AND d.active_orders < d.capacity)`,
+	driver.Offline:   `(NOT d.available AND d.active_orders = 0)`,
+}
+
+func scanDriver(row pgx.Row) (persistence.Driver, error) {
+	var (
+		d        persistence.Driver
+		lat, lng *float64
+		at       *time.Time
+	)
+	err := row.Scan(&d.ID, &d.Name, &d.Email, &d.Phone, &d.Available, &d.Capacity, &d.ActiveOrders,
+		&lat, &lng, &at, &d.UpdatedAt)
+	if err != nil {
+		return d, err
+	}
+	d.Status = driver.Status(d.Available, d.Capacity, d.ActiveOrders)
+	d.UpdatedAt = d.UpdatedAt.UTC()
+	if lat != nil && lng != nil && at != nil {
+		d.LastLocation = &persistence.Location{Lat: *lat, Lng: *lng, At: at.UTC()}
+	}
+	return d, nil
+}
+
+// GetDriver returns the driver joined with its user, or an error wrapping
+// persistence.ErrNotFound.
+func (s *Store) GetDriver(ctx context.Context, id string) (persistence.Driver, error) {
+	d, err := scanDriver(s.pool.QueryRow(ctx, driverQuery+` WHERE d.id = $1`, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return persistence.Driver{}, notFound("driver", id)
+	}
+	if err != nil {
+		return persistence.Driver{}, fmt.Errorf("get driver %s: %w", id, err)
+	}
+	return d, nil
+}
+
+// ListDrivers returns drivers oldest first (id ascending), optionally only
+// those of one status, at most f.Limit (DefaultLimit if unset), and
+// whether more follow. An unknown status is an error.
+func (s *Store) ListDrivers(ctx context.Context, f persistence.DriverFilter) ([]persistence.Driver, bool, error) {
+	q := driverQuery + ` WHERE true`
+	var args []any
+	if f.Status != "" {
+		cond, ok := driverStatusSQL[f.Status]
+		if !ok {
+			return nil, false, fmt.Errorf("list drivers: unknown status %q", f.Status)
+		}
+		q += ` AND ` + cond
+	}
+	if f.After != "" {
+		args = append(args, f.After)
+		q += ` AND d.id > $1`
+	}
+	n := limit(f.Limit)
+	q += ` ORDER BY d.id LIMIT ` + strconv.Itoa(n+1)
+	rows, err := s.pool.Query(ctx, q, args...)
+	if err != nil {
+		return nil, false, fmt.Errorf("list drivers: %w", err)
+	}
+	defer rows.Close()
+	out := []persistence.Driver{}
+	for rows.Next() {
+		d, err := scanDriver(rows)
+		if err != nil {
+			return nil, false, fmt.Errorf("list drivers: %w", err)
+		}
+		out = append(out, d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, false, fmt.Errorf("list drivers: %w", err)
+	}
+	if len(out) > n {
+		return out[:n], true, nil
+	}
+	return out, false, nil
+}
+
+const userQuery = `SELECT id, email, name, phone, role, password_hash, created_at FROM users`
+
+func (s *Store) getUser(ctx context.Context, cond, arg string) (persistence.User, error) {
+	var u persistence.User
+	err := s.pool.QueryRow(ctx, userQuery+` WHERE `+cond, arg).Scan(
+		&u.ID, &u.Email, &u.Name, &u.Phone, &u.Role, &u.PasswordHash, &u.CreatedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return persistence.User{}, notFound("user", arg)
+	}
+	if err != nil {
+		return persistence.User{}, fmt.Errorf("get user %s: %w", arg, err)
+	}
+	u.CreatedAt = u.CreatedAt.UTC()
+	return u, nil
+}
+
+// GetUser returns a user by id, or an error wrapping persistence.ErrNotFound.
+func (s *Store) GetUser(ctx context.Context, id string) (persistence.User, error) {
+	return s.getUser(ctx, `id = $1`, id)
+}
+
+// GetUserByEmail returns the user whose e-mail equals email ignoring case,
+// or an error wrapping persistence.ErrNotFound.
+func (s *Store) GetUserByEmail(ctx context.Context, email string) (persistence.User, error) {
+	return s.getUser(ctx, `lower(email) = lower($1)`, email)
+}

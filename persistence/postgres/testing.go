@@ -1,0 +1,62 @@
+package postgres
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// TestURLEnv names the environment variable holding the Postgres URL that
+// tests use; DefaultTestURL is used when it is unset (the CI server).
+const (
+	TestURLEnv     = "OUTRIDER_TEST_PG_URL"
+	DefaultTestURL = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+)
+
+// TestURL is the Postgres URL tests connect to.
+func TestURL() string {
+	if u := os.Getenv(TestURLEnv); u != "" {
+		return u
+	}
+	return DefaultTestURL
+}
+
+// OpenTest returns a Store on a fresh, migrated, empty schema of its own
+// (t_<random>), dropped with everything in it when t ends. A server that
+// cannot be reached fails the test: it is never skipped.
+func OpenTest(t testing.TB) *Store {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	schema := "t_" + hex.EncodeToString(b[:])
+	s, err := Open(ctx, TestURL(), Options{Schema: schema, MaxConns: 8, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatalf("open test postgres: %v", err)
+	}
+	t.Cleanup(func() {
+		s.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, TestURL())
+		if err != nil {
+			t.Errorf("drop test schema %s: %v", schema, err)
+			return
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
+			t.Errorf("drop test schema %s: %v", schema, err)
+		}
+	})
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatalf("migrate test postgres (%s=%q): %v", TestURLEnv, TestURL(), err)
+	}
+	return s
+}

@@ -1,0 +1,289 @@
+package httpapi
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+
+	"github.com/outrider/outrider/actors"
+	"github.com/outrider/outrider/actors/user"
+	"github.com/outrider/outrider/persistence"
+	pb "github.com/outrider/outrider/proto/outriderpb"
+)
+
+type userJSON struct {
+	ID        string  `json:"id"`
+	Email     string  `json:"email"`
+	Name      string  `json:"name"`
+	Phone     *string `json:"phone"`
+	Role      string  `json:"role"`
+	CreatedAt string  `json:"created_at"`
+}
+
+func userView(u *pb.UserState) userJSON {
+	j := userJSON{ID: u.Id, Email: u.Email, Name: u.Name, Role: u.Role,
+		CreatedAt: actors.Timestamp(time.UnixMilli(u.CreatedAtMs))}
+	if u.Phone != "" {
+		j.Phone = &u.Phone
+	}
+	return j
+}
+
+func userRowView(u actors.UserRow) userJSON {
+	j := userJSON{ID: u.ID, Email: u.Email, Name: u.Name, Role: u.Role, CreatedAt: actors.Timestamp(u.CreatedAt)}
+	if u.Phone != "" {
+		j.Phone = &u.Phone
+	}
+	return j
+}
+
+type tokensJSON struct {
+	User         userJSON `json:"user"`
+	AccessToken  string   `json:"access_token"`
+	RefreshToken string   `json:"refresh_token"`
+	TokenType    string   `json:"token_type"`
+	ExpiresIn    int      `json:"expires_in"`
+}
+
+type newUserRequest struct {
+	Name     string  `json:"name"`
+	Email    string  `json:"email"`
+	Password string  `json:"password"`
+	Phone    *string `json:"phone"`
+	Role     string  `json:"role"`
+	Capacity *int    `json:"capacity"`
+}
+
+func (req *newUserRequest) validate(withRole bool) error {
+	var fe []FieldError
+	if n := len(strings.TrimSpace(req.Name)); n == 0 || len(req.Name) > 200 {
+		fe = append(fe, FieldError{"name", "is required, at most 200 characters"})
+	}
+	if len(req.Email) == 0 || len(req.Email) > 254 || !strings.Contains(req.Email, "@") {
+		fe = append(fe, FieldError{"email", "must be an e-mail address"})
+	}
+	if len(req.Password) < 8 || len(req.Password) > 256 {
+		fe = append(fe, FieldError{"password", "must be 8 to 256 characters"})
+	}
+	if req.Phone != nil && len(*req.Phone) > 32 {
+		fe = append(fe, FieldError{"phone", "must be at most 32 characters"})
+	}
+	if withRole {
+		if req.Role != actors.RoleDriver && req.Role != actors.RoleAdmin {
+			fe = append(fe, FieldError{"role", "must be driver or admin"})
+		}
+		if req.Capacity != nil && (req.Role != actors.RoleDriver || *req.Capacity < 1 || *req.Capacity > 20) {
+			fe = append(fe, FieldError{"capacity", "is for drivers only, 1 to 20"})
+		}
+	} else if req.Role != "" || req.Capacity != nil {
+		fe = append(fe, FieldError{"role", "signup creates customers only"})
+	}
+	if len(fe) > 0 {
+		return invalid(fe...)
+	}
+	return nil
+}
+
+// createAccount hashes the password and creates the user through a new
+// user actor.
+func (s *Server) createAccount(r *http.Request, c *call, req newUserRequest, role string, by *pb.Principal) (*pb.UserState, error) {
+	hash, err := s.hasher.hash(r.Context(), req.Password)
+	if err != nil {
+		return nil, err
+	}
+	id := "usr_" + ulid.Make().String()
+	if by == nil {
+		by = &pb.Principal{UserId: id, Role: actors.RoleCustomer}
+	}
+	create := &pb.CreateUser{Email: req.Email, Name: strings.TrimSpace(req.Name), Role: role, PasswordHash: hash}
+	if req.Phone != nil {
+		create.Phone = *req.Phone
+	}
+	if req.Capacity != nil {
+		create.DriverCapacity = int32(*req.Capacity)
+	}
+	reply, err := s.actors.User(r.Context(), id, &pb.UserCommand{
+		CommandId: c.commandID, By: by, AtMs: s.now().UnixMilli(),
+		Body: &pb.UserCommand_Create{Create: create},
+	})
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	if rej := reply.GetRejection(); rej != nil {
+		return nil, rejected(rej.Code, rej.Message)
+	}
+	return reply.User, nil
+}
+
+func (s *Server) signup(w http.ResponseWriter, r *http.Request, c *call) error {
+	var req newUserRequest
+	if err := s.decode(r, &req, false); err != nil {
+		return err
+	}
+	if err := req.validate(false); err != nil {
+		return err
+	}
+	u, err := s.createAccount(r, c, req, actors.RoleCustomer, nil)
+	if err != nil {
+		return err
+	}
+	out, err := s.issueTokens(r, u.Id, u.Role, "")
+	if err != nil {
+		return err
+	}
+	out.User = userView(u)
+	w.Header().Set("Location", "/v1/me")
+	writeJSON(w, http.StatusCreated, out)
+	return nil
+}
+
+func (s *Server) createUser(w http.ResponseWriter, r *http.Request, c *call) error {
+	var req newUserRequest
+	if err := s.decode(r, &req, false); err != nil {
+		return err
+	}
+	if err := req.validate(true); err != nil {
+		return err
+	}
+	by := &pb.Principal{UserId: c.principal.UserID, Role: c.principal.Role}
+	u, err := s.createAccount(r, c, req, req.Role, by)
+	if err != nil {
+		return err
+	}
+	if u.Role == actors.RoleDriver {
+		w.Header().Set("Location", "/v1/drivers/"+u.Id)
+	}
+	writeJSON(w, http.StatusCreated, userView(u))
+	return nil
+}
+
+// issueTokens mints an access token and a refresh token; family "" starts
+// a new family.
+func (s *Server) issueTokens(r *http.Request, userID, role, family string) (tokensJSON, error) {
+	access, err := s.tokens.issue(Principal{UserID: userID, Role: role})
+	if err != nil {
+		return tokensJSON{}, err
+	}
+	refresh, hash := newRefreshToken()
+	if family == "" {
+		family = ulid.Make().String()
+		now := s.now()
+		if err := s.store.CreateRefreshToken(r.Context(), persistence.RefreshToken{
+			Hash: hash, UserID: userID, FamilyID: family, ExpiresAt: now.Add(s.cfg.RefreshTTL), CreatedAt: now,
+		}); err != nil {
+			return tokensJSON{}, unavailable(err)
+		}
+	}
+	return tokensJSON{AccessToken: access, RefreshToken: refresh, TokenType: "Bearer",
+		ExpiresIn: int(s.cfg.AccessTTL.Seconds())}, nil
+}
+
+type loginRequest struct {
+	Email    string `json:"email"`
+	Password string `json:"password"`
+}
+
+func (s *Server) login(w http.ResponseWriter, r *http.Request, c *call) error {
+	var req loginRequest
+	if err := s.decode(r, &req, false); err != nil {
+		return err
+	}
+	if req.Email == "" || req.Password == "" || len(req.Password) > 256 || len(req.Email) > 254 {
+		return invalid(FieldError{"email", "email and password are required"})
+	}
+	u, err := s.store.GetUserByEmail(r.Context(), user.NormalizeEmail(req.Email))
+	if err != nil && !errors.Is(err, persistence.ErrNotFound) {
+		return unavailable(err)
+	}
+	ok, err := s.hasher.check(r.Context(), u.PasswordHash, req.Password)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return errorf("unauthorized", "unknown e-mail or wrong password")
+	}
+	out, err := s.issueTokens(r, u.ID, u.Role, "")
+	if err != nil {
+		return err
+	}
+	out.User = userRowView(u.UserRow)
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+type refreshRequest struct {
+	RefreshToken string `json:"refresh_token"`
+}
+
+func (s *Server) refresh(w http.ResponseWriter, r *http.Request, c *call) error {
+	var req refreshRequest
+	if err := s.decode(r, &req, false); err != nil {
+		return err
+	}
+	if req.RefreshToken == "" || len(req.RefreshToken) > 512 {
+		return invalid(FieldError{"refresh_token", "is required"})
+	}
+	refresh, hash := newRefreshToken()
+	now := s.now()
+	spent, err := s.store.RotateRefreshToken(r.Context(), hashToken(req.RefreshToken), persistence.RefreshToken{
+		Hash: hash, ExpiresAt: now.Add(s.cfg.RefreshTTL), CreatedAt: now,
+	}, now)
+	switch {
+	case errors.Is(err, persistence.ErrTokenReused):
+		return errorf("unauthorized", "this refresh token was already used; its session has been revoked")
+	case errors.Is(err, persistence.ErrTokenInvalid):
+		return errorf("unauthorized", "the refresh token is not valid")
+	case err != nil:
+		return unavailable(err)
+	}
+	u, err := s.store.GetUser(r.Context(), spent.UserID)
+	if err != nil {
+		return unavailable(err)
+	}
+	access, err := s.tokens.issue(Principal{UserID: u.ID, Role: u.Role})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, tokensJSON{User: userRowView(u.UserRow), AccessToken: access, RefreshToken: refresh,
+		TokenType: "Bearer", ExpiresIn: int(s.cfg.AccessTTL.Seconds())})
+	return nil
+}
+
+func (s *Server) logout(w http.ResponseWriter, r *http.Request, c *call) error {
+	var req refreshRequest
+	if err := s.decode(r, &req, false); err != nil {
+		return err
+	}
+	if req.RefreshToken == "" || len(req.RefreshToken) > 512 {
+		return invalid(FieldError{"refresh_token", "is required"})
+	}
+	if err := s.store.RevokeRefreshFamily(r.Context(), hashToken(req.RefreshToken), c.principal.UserID); err != nil {
+		return unavailable(err)
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *Server) me(w http.ResponseWriter, r *http.Request, c *call) error {
+	u, err := s.store.GetUser(r.Context(), c.principal.UserID)
+	if errors.Is(err, persistence.ErrNotFound) {
+		return errorf("unauthorized", "the token's user no longer exists")
+	}
+	if err != nil {
+		return unavailable(err)
+	}
+	writeJSON(w, http.StatusOK, userRowView(u.UserRow))
+	return nil
+}
+
+// unavailable wraps a dependency failure as 503 with Retry-After.
+func unavailable(err error) error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return &Error{Code: "unavailable", Detail: "a dependency is unavailable; retry shortly", RetryAfter: 1, cause: err}
+}

@@ -1,0 +1,345 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"math"
+	"net"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/julienschmidt/httprouter"
+	"github.com/oklog/ulid/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/time/rate"
+
+	"github.com/outrider/outrider/persistence"
+)
+
+// policy says who may call a route: public routes need no token; the
+// others need a valid access token whose role is in roles.
+type policy struct {
+	public bool
+	roles  []string
+	// authLimited routes (signup, login, refresh) also pass the stricter
+	// per-IP limiter.
+	authLimited bool
+}
+
+var (
+	public    = policy{public: true}
+	anyUser   = policy{roles: []string{"customer", "driver", "admin"}}
+	adminOnly = policy{roles: []string{"admin"}}
+)
+
+func roles(r ...string) policy { return policy{roles: r} }
+
+// call is what a handler gets besides the request.
+type call struct {
+	principal Principal
+	params    httprouter.Params
+	// commandID identifies the command this request issues; it is derived
+	// from the Idempotency-Key when one is sent, so a retried request
+	// repeats the same command and the actor applies it once.
+	commandID string
+}
+
+type handlerFunc func(w http.ResponseWriter, r *http.Request, c *call) error
+
+// routeInfo is kept for the RBAC test: every route has a policy.
+type routeInfo struct {
+	Method, Path string
+	Policy       policy
+}
+
+// handle registers h on method+path behind the route's middleware chain:
+// metrics, authentication, role check, rate limit, idempotency.
+func (s *Server) handle(method, path string, pol policy, h handlerFunc) {
+	s.routeTable = append(s.routeTable, routeInfo{method, path, pol})
+	s.router.Handle(method, path, func(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		err := s.serve(sw, r, ps, pol, h)
+		if err != nil {
+			s.writeError(sw, r, err)
+		}
+		s.metrics.observe(method, path, sw.status(), time.Since(start))
+	})
+}
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request, ps httprouter.Params, pol policy, h handlerFunc) error {
+	c := &call{params: ps}
+	ip := s.clientIP(r)
+	if pol.authLimited {
+		if err := s.authLim.allow("ip:" + ip); err != nil {
+			return err
+		}
+	}
+	if !pol.public {
+		p, err := s.authenticate(r)
+		if err != nil {
+			return err
+		}
+		if !slices.Contains(pol.roles, p.Role) {
+			return errorf("forbidden", "the %s role may not call this route", p.Role)
+		}
+		c.principal = p
+		if err := s.limiter.allow("user:" + p.UserID); err != nil {
+			return err
+		}
+	} else if err := s.limiter.allow("ip:" + ip); err != nil {
+		return err
+	}
+	if key := r.Header.Get("Idempotency-Key"); key != "" && (r.Method == http.MethodPost || r.Method == http.MethodPut) {
+		return s.idempotent(w, r, c, key, h)
+	}
+	c.commandID = ulid.Make().String()
+	return h(w, r, c)
+}
+
+func (s *Server) authenticate(r *http.Request) (Principal, error) {
+	h := r.Header.Get("Authorization")
+	scheme, token, ok := strings.Cut(h, " ")
+	if h == "" || !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
+		return Principal{}, errorf("unauthorized", "send an access token as Authorization: Bearer <token>")
+	}
+	return s.tokens.verify(strings.TrimSpace(token))
+}
+
+// idempotent replays the stored answer of a repeated (key, body), refuses
+// the key with another body, and stores the answer of a new request.
+func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, c *call, key string, h handlerFunc) error {
+	if len(key) > 255 {
+		return invalid(FieldError{Field: "Idempotency-Key", Message: "must be at most 255 characters"})
+	}
+	body, err := readLimited(r, s.cfg.MaxBodyBytes)
+	if err != nil {
+		return err
+	}
+	scope := "anon"
+	if c.principal.UserID != "" {
+		scope = c.principal.UserID
+	}
+	sum := sha256.Sum256(append([]byte(r.Method+" "+r.URL.Path+"\n"), body...))
+	reqHash := hex.EncodeToString(sum[:])
+	keySum := sha256.Sum256([]byte(scope + "\x00" + key))
+	c.commandID = "idem-" + hex.EncodeToString(keySum[:16])
+
+	stored, err := s.store.BeginIdempotent(r.Context(), scope, key, reqHash, s.now())
+	switch {
+	case errors.Is(err, persistence.ErrIdempotencyMismatch):
+		return errorf("idempotency_key_reused", "this Idempotency-Key was used with another request")
+	case errors.Is(err, persistence.ErrIdempotencyInProgress):
+		return &Error{Code: "idempotency_in_progress", Detail: "the first request with this Idempotency-Key is still running", RetryAfter: 1}
+	case err != nil:
+		return &Error{Code: "unavailable", Detail: "could not record the idempotency key", RetryAfter: 1, cause: err}
+	case stored != nil:
+		for k, v := range stored.Header {
+			w.Header().Set(k, v)
+		}
+		w.Header().Set("Idempotent-Replayed", "true")
+		w.WriteHeader(stored.Status)
+		_, _ = w.Write(stored.Body)
+		return nil
+	}
+
+	rec := &recorder{ResponseWriter: w}
+	r = r.WithContext(context.WithValue(r.Context(), bodyKey{}, body))
+	if herr := h(rec, r, c); herr != nil {
+		s.writeError(rec, r, herr)
+	}
+	ctx := context.WithoutCancel(r.Context())
+	if rec.code >= 500 || rec.code == http.StatusTooManyRequests {
+		if err := s.store.ReleaseIdempotent(ctx, scope, key); err != nil {
+			s.log.Warn("release idempotency key", "err", err)
+		}
+		return nil
+	}
+	hdr := map[string]string{}
+	for _, k := range []string{"Content-Type", "Location"} {
+		if v := rec.Header().Get(k); v != "" {
+			hdr[k] = v
+		}
+	}
+	if err := s.store.CompleteIdempotent(ctx, scope, key, persistence.IdempotentResponse{
+		Status: rec.code, Header: hdr, Body: rec.body.Bytes(),
+	}); err != nil {
+		s.log.Warn("store idempotent response", "err", err)
+	}
+	return nil
+}
+
+// recorder passes a response through and keeps a copy.
+type recorder struct {
+	http.ResponseWriter
+	code int
+	body bytes.Buffer
+}
+
+func (r *recorder) WriteHeader(code int) {
+	r.code = code
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *recorder) Write(b []byte) (int, error) {
+	if r.code == 0 {
+		r.code = http.StatusOK
+	}
+	r.body.Write(b)
+	return r.ResponseWriter.Write(b)
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.code == 0 {
+		w.code = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.code == 0 {
+		w.code = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) status() int {
+	if w.code == 0 {
+		return http.StatusOK
+	}
+	return w.code
+}
+
+func (s *Server) clientIP(r *http.Request) string {
+	if s.cfg.TrustProxy {
+		if xff := r.Header.Get("X-Forwarded-For"); xff != "" {
+			first, _, _ := strings.Cut(xff, ",")
+			return strings.TrimSpace(first)
+		}
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// cors answers preflights and sets CORS headers for allow-listed origins
+// only; other origins get no CORS headers, so browsers refuse them.
+func (s *Server) cors(next http.Handler) http.Handler {
+	allowAll := slices.Contains(s.cfg.CORSOrigins, "*")
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		origin := r.Header.Get("Origin")
+		if origin != "" && (allowAll || slices.Contains(s.cfg.CORSOrigins, origin)) {
+			h := w.Header()
+			h.Set("Access-Control-Allow-Origin", origin)
+			h.Add("Vary", "Origin")
+			h.Set("Access-Control-Expose-Headers", "Location, Retry-After, Idempotent-Replayed")
+			if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
+				h.Set("Access-Control-Allow-Methods", "GET, POST, PUT, DELETE, OPTIONS")
+				h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, Idempotency-Key")
+				h.Set("Access-Control-Max-Age", "600")
+				w.WriteHeader(http.StatusNoContent)
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// rateLimiter keeps a token bucket per client key, remembering at most
+// max keys (the least recently seen are dropped).
+type rateLimiter struct {
+	mu      sync.Mutex
+	perSec  rate.Limit
+	burst   int
+	max     int
+	now     func() time.Time
+	buckets map[string]*bucket
+}
+
+type bucket struct {
+	lim  *rate.Limiter
+	seen time.Time
+}
+
+func newRateLimiter(perSec float64, burst, max int, now func() time.Time) *rateLimiter {
+	return &rateLimiter{perSec: rate.Limit(perSec), burst: burst, max: max, now: now, buckets: map[string]*bucket{}}
+}
+
+func (l *rateLimiter) allow(key string) error {
+	now := l.now()
+	l.mu.Lock()
+	b, ok := l.buckets[key]
+	if !ok {
+		if len(l.buckets) >= l.max {
+			l.evict()
+		}
+		b = &bucket{lim: rate.NewLimiter(l.perSec, l.burst)}
+		l.buckets[key] = b
+	}
+	b.seen = now
+	res := b.lim.ReserveN(now, 1)
+	delay := res.DelayFrom(now)
+	if delay > 0 {
+		res.CancelAt(now)
+	}
+	l.mu.Unlock()
+	if delay > 0 {
+		secs := int(math.Ceil(delay.Seconds()))
+		return &Error{Code: "rate_limited", Detail: "slow down: retry after " + strconv.Itoa(secs) + "s", RetryAfter: max(secs, 1)}
+	}
+	return nil
+}
+
+// evict drops the oldest tenth of the buckets; called with mu held.
+func (l *rateLimiter) evict() {
+	type kv struct {
+		k string
+		t time.Time
+	}
+	all := make([]kv, 0, len(l.buckets))
+	for k, b := range l.buckets {
+		all = append(all, kv{k, b.seen})
+	}
+	slices.SortFunc(all, func(a, b kv) int { return a.t.Compare(b.t) })
+	for _, e := range all[:max(1, len(all)/10)] {
+		delete(l.buckets, e.k)
+	}
+}
+
+type httpMetrics struct {
+	requests *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+}
+
+func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
+	m := &httpMetrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "outrider_http_requests_total", Help: "HTTP requests by route, method and status.",
+		}, []string{"route", "method", "status"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "outrider_http_request_duration_seconds", Help: "HTTP request latency by route.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+		}, []string{"route", "method"}),
+	}
+	reg.MustRegister(m.requests, m.latency)
+	return m
+}
+
+func (m *httpMetrics) observe(method, route string, status int, d time.Duration) {
+	m.requests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
+	m.latency.WithLabelValues(route, method).Observe(d.Seconds())
+}

@@ -1,0 +1,399 @@
+package httpapi
+
+import (
+	"errors"
+	"math"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+
+	"github.com/outrider/outrider/actors"
+	"github.com/outrider/outrider/actors/order"
+	"github.com/outrider/outrider/persistence"
+	pb "github.com/outrider/outrider/proto/outriderpb"
+)
+
+// idPattern is the shape of every id the API issues: a three-letter
+// prefix and a ULID. Anything else cannot exist and is answered 404.
+var idPattern = regexp.MustCompile(`^[a-z]{3}_[0-9A-HJKMNP-TV-Z]{26}$`)
+
+func (c *call) id(prefix string) (string, error) {
+	id := c.params.ByName("id")
+	if !idPattern.MatchString(id) || !strings.HasPrefix(id, prefix+"_") {
+		return "", errorf("not_found", "no such resource %q", id)
+	}
+	return id, nil
+}
+
+type placeRequest struct {
+	Address string   `json:"address"`
+	Lat     *float64 `json:"lat"`
+	Lng     *float64 `json:"lng"`
+}
+
+func (p *placeRequest) validate(field string) []FieldError {
+	var fe []FieldError
+	if a := strings.TrimSpace(p.Address); a == "" || len(p.Address) > 500 {
+		fe = append(fe, FieldError{field + ".address", "is required, at most 500 characters"})
+	}
+	if (p.Lat == nil) != (p.Lng == nil) {
+		fe = append(fe, FieldError{field, "lat and lng go together"})
+	}
+	if p.Lat != nil && (math.IsNaN(*p.Lat) || *p.Lat < -90 || *p.Lat > 90) {
+		fe = append(fe, FieldError{field + ".lat", "must be between -90 and 90"})
+	}
+	if p.Lng != nil && (math.IsNaN(*p.Lng) || *p.Lng < -180 || *p.Lng > 180) {
+		fe = append(fe, FieldError{field + ".lng", "must be between -180 and 180"})
+	}
+	return fe
+}
+
+func (p *placeRequest) proto() *pb.Place {
+	out := &pb.Place{Address: strings.TrimSpace(p.Address)}
+	if p.Lat != nil {
+		out.HasCoordinates, out.Lat, out.Lng = true, *p.Lat, *p.Lng
+	}
+	return out
+}
+
+type createOrderRequest struct {
+	Pickup         *placeRequest `json:"pickup"`
+	Dropoff        *placeRequest `json:"dropoff"`
+	DeliveryOption string        `json:"delivery_option"`
+	ScheduledFor   *time.Time    `json:"scheduled_for"`
+	Notes          string        `json:"notes"`
+	CustomerID     string        `json:"customer_id"`
+}
+
+func (s *Server) createOrder(w http.ResponseWriter, r *http.Request, c *call) error {
+	var req createOrderRequest
+	if err := s.decode(r, &req, false); err != nil {
+		return err
+	}
+	var fe []FieldError
+	for _, p := range []struct {
+		name string
+		p    *placeRequest
+	}{{"pickup", req.Pickup}, {"dropoff", req.Dropoff}} {
+		if p.p == nil {
+			fe = append(fe, FieldError{p.name, "is required"})
+			continue
+		}
+		fe = append(fe, p.p.validate(p.name)...)
+	}
+	switch req.DeliveryOption {
+	case order.Standard, order.Express, order.Scheduled:
+	default:
+		fe = append(fe, FieldError{"delivery_option", "must be standard, express or scheduled"})
+	}
+	if len(req.Notes) > 2000 {
+		fe = append(fe, FieldError{"notes", "must be at most 2000 characters"})
+	}
+	if req.CustomerID != "" && c.principal.Role != actors.RoleAdmin {
+		fe = append(fe, FieldError{"customer_id", "only admins place orders for others"})
+	} else if req.CustomerID != "" && !idPattern.MatchString(req.CustomerID) {
+		fe = append(fe, FieldError{"customer_id", "is not a user id"})
+	}
+	if len(fe) > 0 {
+		return invalid(fe...)
+	}
+	if req.CustomerID != "" {
+		u, err := s.store.GetUser(r.Context(), req.CustomerID)
+		if errors.Is(err, persistence.ErrNotFound) || (err == nil && u.Role != actors.RoleCustomer) {
+			return invalid(FieldError{"customer_id", "is not a customer"})
+		} else if err != nil {
+			return unavailable(err)
+		}
+	}
+	create := &pb.CreateOrder{
+		CustomerId: req.CustomerID, Pickup: req.Pickup.proto(), Dropoff: req.Dropoff.proto(),
+		DeliveryOption: req.DeliveryOption, Notes: req.Notes,
+	}
+	if req.ScheduledFor != nil {
+		create.ScheduledForMs = req.ScheduledFor.UnixMilli()
+	}
+	id := "ord_" + ulid.Make().String()
+	if strings.HasPrefix(c.commandID, "idem-") {
+		// A retried keyed request must reach the same order.
+		id = "ord_" + idempotentULID(c.commandID)
+	}
+	row, err := s.orderCommand(r, c, id, 0, &pb.OrderCommand{Body: &pb.OrderCommand_Create{Create: create}})
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Location", "/v1/orders/"+row.ID)
+	writeJSON(w, http.StatusCreated, row)
+	return nil
+}
+
+// idempotentULID derives a ULID-shaped id from a command id, so the same
+// Idempotency-Key always names the same new entity.
+func idempotentULID(commandID string) string {
+	var u ulid.ULID
+	copy(u[:], []byte(commandID[len(commandID)-16:]))
+	u[0] &= 0x7 // keep the time part within the ULID range
+	return u.String()
+}
+
+// orderCommand sends cmd to order id's actor and returns the new state.
+func (s *Server) orderCommand(r *http.Request, c *call, id string, expected int64, cmd *pb.OrderCommand) (actors.OrderRow, error) {
+	cmd.CommandId = c.commandID
+	cmd.By = &pb.Principal{UserId: c.principal.UserID, Role: c.principal.Role}
+	cmd.AtMs = s.now().UnixMilli()
+	cmd.ExpectedVersion = expected
+	ctx := r.Context()
+	reply, err := s.actors.Order(ctx, id, cmd)
+	if err != nil {
+		return actors.OrderRow{}, unavailable(err)
+	}
+	if rej := reply.GetRejection(); rej != nil {
+		return actors.OrderRow{}, rejected(rej.Code, rej.Message)
+	}
+	return order.Row(reply.Order), nil
+}
+
+// visibleOrder loads order id from the read model if the caller may see
+// it; otherwise it is not_found, whether it exists or not.
+func (s *Server) visibleOrder(r *http.Request, c *call) (actors.OrderRow, error) {
+	id, err := c.id("ord")
+	if err != nil {
+		return actors.OrderRow{}, err
+	}
+	row, err := s.store.GetOrder(r.Context(), id)
+	if errors.Is(err, persistence.ErrNotFound) {
+		return row, errorf("not_found", "no such order %s", id)
+	}
+	if err != nil {
+		return row, unavailable(err)
+	}
+	p := c.principal
+	ok := p.Role == actors.RoleAdmin ||
+		(p.Role == actors.RoleCustomer && row.CustomerID == p.UserID) ||
+		(p.Role == actors.RoleDriver && row.DriverID == p.UserID)
+	if !ok {
+		return actors.OrderRow{}, errorf("not_found", "no such order %s", id)
+	}
+	return row, nil
+}
+
+func (s *Server) getOrder(w http.ResponseWriter, r *http.Request, c *call) error {
+	row, err := s.visibleOrder(r, c)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, row)
+	return nil
+}
+
+type timelineItem struct {
+	Seq      int64             `json:"seq"`
+	Status   string            `json:"status"`
+	By       principalJSON     `json:"by"`
+	Metadata map[string]string `json:"metadata"`
+	At       string            `json:"at"`
+}
+
+type principalJSON struct {
+	UserID string `json:"user_id"`
+	Role   string `json:"role"`
+}
+
+func (s *Server) timeline(w http.ResponseWriter, r *http.Request, c *call) error {
+	row, err := s.visibleOrder(r, c)
+	if err != nil {
+		return err
+	}
+	entries, err := s.store.Timeline(r.Context(), row.ID)
+	if err != nil {
+		return unavailable(err)
+	}
+	items := make([]timelineItem, 0, len(entries))
+	for _, e := range entries {
+		md := e.Metadata
+		if md == nil {
+			md = map[string]string{}
+		}
+		items = append(items, timelineItem{Seq: e.Seq, Status: e.Status,
+			By: principalJSON{e.ByUserID, e.ByRole}, Metadata: md, At: actors.Timestamp(e.At)})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"items": items})
+	return nil
+}
+
+type page[T any] struct {
+	Items      []T     `json:"items"`
+	NextCursor *string `json:"next_cursor"`
+}
+
+// paging reads ?limit (1..200, default 50) and the opaque ?cursor.
+func paging(r *http.Request) (limit int, after string, err error) {
+	limit = 50
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, perr := strconv.Atoi(v)
+		if perr != nil || n < 1 || n > 200 {
+			return 0, "", invalid(FieldError{"limit", "must be an integer from 1 to 200"})
+		}
+		limit = n
+	}
+	if v := r.URL.Query().Get("cursor"); v != "" {
+		after, err = decodeCursor(v)
+	}
+	return limit, after, err
+}
+
+func (s *Server) listOrders(w http.ResponseWriter, r *http.Request, c *call) error {
+	limit, after, err := paging(r)
+	if err != nil {
+		return err
+	}
+	f := persistence.OrderFilter{Limit: limit, After: after}
+	q := r.URL.Query()
+	if v := q.Get("status"); v != "" {
+		for _, st := range strings.Split(v, ",") {
+			if !validStatus(st) {
+				return invalid(FieldError{"status", "unknown status " + strconv.Quote(st)})
+			}
+			f.Statuses = append(f.Statuses, st)
+		}
+	}
+	switch c.principal.Role {
+	case actors.RoleCustomer:
+		f.CustomerID = c.principal.UserID
+	case actors.RoleDriver:
+		f.DriverID = c.principal.UserID
+	}
+	if u := q.Get("user"); u != "" {
+		if c.principal.Role != actors.RoleAdmin && u != c.principal.UserID {
+			return errorf("forbidden", "only admins list other users' orders")
+		}
+		f.UserID = u
+	}
+	rows, more, err := s.store.ListOrders(r.Context(), f)
+	if err != nil {
+		return unavailable(err)
+	}
+	out := page[actors.OrderRow]{Items: rows}
+	if out.Items == nil {
+		out.Items = []actors.OrderRow{}
+	}
+	if more && len(rows) > 0 {
+		cur := encodeCursor(rows[len(rows)-1].ID)
+		out.NextCursor = &cur
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func validStatus(st string) bool {
+	for _, s := range order.Statuses {
+		if s == st {
+			return true
+		}
+	}
+	return false
+}
+
+type assignRequest struct {
+	DriverID        string `json:"driver_id"`
+	ExpectedVersion *int64 `json:"expected_version"`
+}
+
+func expectedVersion(v *int64) (int64, error) {
+	if v == nil {
+		return 0, nil
+	}
+	if *v < 1 {
+		return 0, invalid(FieldError{"expected_version", "must be at least 1"})
+	}
+	return *v, nil
+}
+
+func (s *Server) assign(w http.ResponseWriter, r *http.Request, c *call) error {
+	id, err := c.id("ord")
+	if err != nil {
+		return err
+	}
+	var req assignRequest
+	if err := s.decode(r, &req, false); err != nil {
+		return err
+	}
+	if !idPattern.MatchString(req.DriverID) {
+		return invalid(FieldError{"driver_id", "is required and must be a driver id"})
+	}
+	ev, err := expectedVersion(req.ExpectedVersion)
+	if err != nil {
+		return err
+	}
+	return s.respondOrder(w, r, c, id, ev, &pb.OrderCommand{Body: &pb.OrderCommand_Assign{Assign: &pb.AssignDriver{DriverId: req.DriverID}}})
+}
+
+func (s *Server) respondOrder(w http.ResponseWriter, r *http.Request, c *call, id string, ev int64, cmd *pb.OrderCommand) error {
+	row, err := s.orderCommand(r, c, id, ev, cmd)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, row)
+	return nil
+}
+
+func (s *Server) accept(w http.ResponseWriter, r *http.Request, c *call) error {
+	id, err := c.id("ord")
+	if err != nil {
+		return err
+	}
+	var req struct{}
+	if err := s.decode(r, &req, true); err != nil {
+		return err
+	}
+	return s.respondOrder(w, r, c, id, 0, &pb.OrderCommand{Body: &pb.OrderCommand_Accept{Accept: &pb.AcceptOrder{}}})
+}
+
+func (s *Server) decline(w http.ResponseWriter, r *http.Request, c *call) error {
+	id, err := c.id("ord")
+	if err != nil {
+		return err
+	}
+	var req struct {
+		Reason string `json:"reason"`
+	}
+	if err := s.decode(r, &req, true); err != nil {
+		return err
+	}
+	if len(req.Reason) > 500 {
+		return invalid(FieldError{"reason", "must be at most 500 characters"})
+	}
+	return s.respondOrder(w, r, c, id, 0, &pb.OrderCommand{Body: &pb.OrderCommand_Decline{Decline: &pb.DeclineOrder{Reason: req.Reason}}})
+}
+
+type statusRequest struct {
+	Status          string `json:"status"`
+	Reason          string `json:"reason"`
+	ExpectedVersion *int64 `json:"expected_version"`
+}
+
+func (s *Server) changeStatus(w http.ResponseWriter, r *http.Request, c *call) error {
+	id, err := c.id("ord")
+	if err != nil {
+		return err
+	}
+	var req statusRequest
+	if err := s.decode(r, &req, false); err != nil {
+		return err
+	}
+	if !validStatus(req.Status) {
+		return invalid(FieldError{"status", "must be an order status"})
+	}
+	if len(req.Reason) > 500 {
+		return invalid(FieldError{"reason", "must be at most 500 characters"})
+	}
+	ev, err := expectedVersion(req.ExpectedVersion)
+	if err != nil {
+		return err
+	}
+	return s.respondOrder(w, r, c, id, ev, &pb.OrderCommand{Body: &pb.OrderCommand_ChangeStatus{
+		ChangeStatus: &pb.ChangeStatus{Status: req.Status, Reason: req.Reason}}})
+}

@@ -1,0 +1,38 @@
+package httpapi
+
+import "net/http"
+
+// routes registers every route of the API with its policy. The RBAC test
+// walks this table × every role.
+func (s *Server) routes() {
+	authLimited := policy{public: true, authLimited: true}
+
+	s.handle(http.MethodPost, "/v1/auth/signup", authLimited, s.signup)
+	s.handle(http.MethodPost, "/v1/auth/login", authLimited, s.login)
+	s.handle(http.MethodPost, "/v1/auth/refresh", authLimited, s.refresh)
+	s.handle(http.MethodPost, "/v1/auth/logout", anyUser, s.logout)
+	s.handle(http.MethodGet, "/v1/me", anyUser, s.me)
+
+	s.handle(http.MethodPost, "/v1/users", adminOnly, s.createUser)
+
+	s.handle(http.MethodGet, "/v1/drivers", adminOnly, s.listDrivers)
+	// httprouter cannot mix /v1/drivers/me/... with /v1/drivers/:id, so
+	// "me" is a value of :id that means the calling driver.
+	s.handle(http.MethodGet, "/v1/drivers/:id", roles("driver", "admin"), s.getDriver)
+	s.handle(http.MethodPut, "/v1/drivers/:id/availability", roles("driver", "admin"), s.setAvailability)
+
+	s.handle(http.MethodPost, "/v1/orders", roles("customer", "admin"), s.createOrder)
+	s.handle(http.MethodGet, "/v1/orders", anyUser, s.listOrders)
+	s.handle(http.MethodGet, "/v1/orders/:id", anyUser, s.getOrder)
+	s.handle(http.MethodGet, "/v1/orders/:id/timeline", anyUser, s.timeline)
+	s.handle(http.MethodPost, "/v1/orders/:id/assign", adminOnly, s.assign)
+	s.handle(http.MethodPost, "/v1/orders/:id/accept", roles("driver"), s.accept)
+	s.handle(http.MethodPost, "/v1/orders/:id/decline", roles("driver"), s.decline)
+	s.handle(http.MethodPut, "/v1/orders/:id/status", anyUser, s.changeStatus)
+
+	s.handle(http.MethodGet, "/v1/metrics/orders-by-day", adminOnly, s.ordersByDay)
+
+	s.handle(http.MethodGet, "/v1/openapi.json", public, s.openAPI)
+	s.handle(http.MethodGet, "/healthz", public, s.healthz)
+	s.handle(http.MethodGet, "/readyz", public, s.readyz)
+}

@@ -1,0 +1,249 @@
+// Package httpapi is Outrider's HTTP API v1 (DESIGN.md §3) on httprouter.
+//
+// Start at routes.go: every route is registered there with the roles that
+// may call it, and a test fails if one has no policy. Handlers return
+// errors (*Error, from the catalogue in errors.go); only writeError writes
+// problem+json. Commands go to the entity actors through the Actors
+// interface (the cluster's typed client); reads come from the read model
+// (persistence.Queries), which the actors update in the same transaction
+// as their journal, so a read after a 2xx sees the write.
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime"
+	"time"
+
+	"github.com/julienschmidt/httprouter"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/outrider/outrider/persistence"
+	pb "github.com/outrider/outrider/proto/outriderpb"
+)
+
+// Actors is the typed cluster client the API sends commands through.
+type Actors interface {
+	Order(ctx context.Context, id string, cmd *pb.OrderCommand) (*pb.OrderReply, error)
+	Driver(ctx context.Context, id string, cmd *pb.DriverCommand) (*pb.DriverReply, error)
+	User(ctx context.Context, id string, cmd *pb.UserCommand) (*pb.UserReply, error)
+}
+
+// Store is what the API reads and the auth tables it writes.
+type Store interface {
+	persistence.Queries
+	persistence.Auth
+	persistence.Idempotency
+	Ping(ctx context.Context) error
+}
+
+// Config of the HTTP API. Zero values take the documented defaults.
+type Config struct {
+	// Addr to listen on. Default ":8080".
+	Addr string
+	// MaxBodyBytes caps a request body; larger bodies get 413
+	// body_too_large before they are read. Default 64 KiB: the largest
+	// legitimate body (an order with 2,000 characters of notes) is ~5 KiB.
+	MaxBodyBytes int64
+	// RatePerSecond and RateBurst limit each client (user id when
+	// authenticated, else remote IP) with a token bucket; over it the
+	// answer is 429 rate_limited with Retry-After. Defaults 50/s, burst 100.
+	RatePerSecond float64
+	RateBurst     int
+	// AuthRatePerSecond and AuthRateBurst limit signup, login and refresh
+	// per remote IP, to slow password guessing. Defaults 2/s, burst 20.
+	AuthRatePerSecond float64
+	AuthRateBurst     int
+	// RateLimitClients bounds how many client buckets are remembered; the
+	// least recently used are dropped first. Default 100,000.
+	RateLimitClients int
+	// CORSOrigins is the allow-list of browser origins ("*" allows any).
+	// Empty: no cross-origin access.
+	CORSOrigins []string
+	// JWTSecret signs access tokens (HS256). Required, ≥ 32 bytes.
+	JWTSecret []byte
+	// Issuer and Audience of access tokens. Defaults "outrider" and
+	// "outrider-api".
+	Issuer, Audience string
+	// AccessTTL (default 15 min) and RefreshTTL (default 30 days).
+	AccessTTL, RefreshTTL time.Duration
+	// BcryptCost for password hashes. Default 10 (~50 ms a hash here);
+	// tests use 4.
+	BcryptCost int
+	// MaxConcurrentHashes caps password hashes in flight. Default
+	// GOMAXPROCS: hashing is CPU-bound.
+	MaxConcurrentHashes int
+	// RequestTimeout bounds a command's trip through the cluster. Default 10s.
+	RequestTimeout time.Duration
+	// TrustProxy takes the client IP from X-Forwarded-For (only behind a
+	// proxy you run). Default false.
+	TrustProxy bool
+}
+
+func (c *Config) defaults() {
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	if c.Addr == "" {
+		c.Addr = ":8080"
+	}
+	if c.MaxBodyBytes <= 0 {
+		c.MaxBodyBytes = 64 << 10
+	}
+	if c.RatePerSecond <= 0 {
+		c.RatePerSecond = 50
+	}
+	def(&c.RateBurst, 100)
+	if c.AuthRatePerSecond <= 0 {
+		c.AuthRatePerSecond = 2
+	}
+	def(&c.AuthRateBurst, 20)
+	def(&c.RateLimitClients, 100_000)
+	if c.Issuer == "" {
+		c.Issuer = "outrider"
+	}
+	if c.Audience == "" {
+		c.Audience = "outrider-api"
+	}
+	if c.AccessTTL <= 0 {
+		c.AccessTTL = 15 * time.Minute
+	}
+	if c.RefreshTTL <= 0 {
+		c.RefreshTTL = 30 * 24 * time.Hour
+	}
+	def(&c.BcryptCost, 10)
+	def(&c.MaxConcurrentHashes, runtime.GOMAXPROCS(0))
+	if c.RequestTimeout <= 0 {
+		c.RequestTimeout = 10 * time.Second
+	}
+}
+
+// Readiness reports whether a dependency is ready; nil means ready.
+type Readiness func(ctx context.Context) error
+
+// Server is the HTTP API of one node.
+type Server struct {
+	cfg        Config
+	log        *slog.Logger
+	now        func() time.Time
+	actors     Actors
+	store      Store
+	tokens     *tokenIssuer
+	hasher     *passwordHasher
+	limiter    *rateLimiter
+	authLim    *rateLimiter
+	metrics    *httpMetrics
+	registry   *prometheus.Registry
+	ready      map[string]Readiness
+	routeTable []routeInfo
+	router     *httprouter.Router
+	handler    http.Handler
+	srv        *http.Server
+	ln         net.Listener
+}
+
+// Deps are the collaborators of a Server.
+type Deps struct {
+	Actors Actors
+	Store  Store
+	Logger *slog.Logger
+	Clock  func() time.Time
+	// Registry serves /metrics; the API registers its own metrics in it.
+	Registry *prometheus.Registry
+	// Ready lists the readiness checks behind /readyz, by name.
+	Ready map[string]Readiness
+}
+
+// New builds the API; it does not listen until Start.
+func New(cfg Config, d Deps) (*Server, error) {
+	cfg.defaults()
+	if len(cfg.JWTSecret) < 32 {
+		return nil, errors.New("httpapi: JWTSecret must be at least 32 bytes")
+	}
+	if d.Logger == nil {
+		d.Logger = slog.Default()
+	}
+	if d.Clock == nil {
+		d.Clock = time.Now
+	}
+	if d.Registry == nil {
+		d.Registry = prometheus.NewRegistry()
+	}
+	s := &Server{
+		cfg: cfg, log: d.Logger, now: d.Clock, actors: d.Actors, store: d.Store,
+		tokens:   newTokenIssuer(cfg.JWTSecret, cfg.Issuer, cfg.Audience, cfg.AccessTTL, d.Clock),
+		hasher:   newPasswordHasher(cfg.BcryptCost, cfg.MaxConcurrentHashes),
+		limiter:  newRateLimiter(cfg.RatePerSecond, cfg.RateBurst, cfg.RateLimitClients, d.Clock),
+		authLim:  newRateLimiter(cfg.AuthRatePerSecond, cfg.AuthRateBurst, cfg.RateLimitClients, d.Clock),
+		metrics:  newHTTPMetrics(d.Registry),
+		registry: d.Registry,
+		ready:    d.Ready,
+	}
+	s.router = httprouter.New()
+	s.router.RedirectTrailingSlash = false
+	s.router.RedirectFixedPath = false
+	s.router.HandleMethodNotAllowed = true
+	s.router.NotFound = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.writeError(w, r, errorf("not_found", "no route for %s", r.URL.Path))
+	})
+	s.router.MethodNotAllowed = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.writeError(w, r, errorf("method_not_allowed", "%s is not allowed on %s", r.Method, r.URL.Path))
+	})
+	s.router.PanicHandler = func(w http.ResponseWriter, r *http.Request, v any) {
+		s.log.Error("handler panicked", "method", r.Method, "path", r.URL.Path, "panic", v)
+		s.writeError(w, r, errorf("internal", "an internal error occurred"))
+	}
+	s.routes()
+	s.router.Handler(http.MethodGet, "/metrics", promhttp.HandlerFor(d.Registry, promhttp.HandlerOpts{}))
+	s.handler = s.cors(s.router)
+	return s, nil
+}
+
+// Handler is the API as an http.Handler (tests use it with httptest).
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Start listens on cfg.Addr and serves in the background.
+func (s *Server) Start(ctx context.Context) error {
+	ln, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		return err
+	}
+	s.ln = ln
+	s.srv = &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    32 << 10,
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	go func() {
+		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("http server stopped", "err", err)
+		}
+	}()
+	return nil
+}
+
+// Addr is the address the server listens on (after Start).
+func (s *Server) Addr() string {
+	if s.ln == nil {
+		return ""
+	}
+	return s.ln.Addr().String()
+}
+
+// Stop drains in-flight requests until ctx ends, then closes.
+func (s *Server) Stop(ctx context.Context) error {
+	if s.srv == nil {
+		return nil
+	}
+	return s.srv.Shutdown(ctx)
+}

@@ -1,0 +1,177 @@
+package httpapi
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"golang.org/x/crypto/bcrypt"
+)
+
+// claims are the access token's claims: sub, role, exp, iat, iss, aud;
+// the key id travels in the header's kid.
+type claims struct {
+	Role string `json:"role"`
+	jwt.RegisteredClaims
+}
+
+// Principal is the authenticated caller.
+type Principal struct {
+	UserID string
+	Role   string
+}
+
+// tokenIssuer signs and verifies access tokens (HS256, algorithm pinned).
+type tokenIssuer struct {
+	key      []byte
+	kid      string
+	issuer   string
+	audience string
+	ttl      time.Duration
+	now      func() time.Time
+	parser   *jwt.Parser
+}
+
+func newTokenIssuer(key []byte, issuer, audience string, ttl time.Duration, now func() time.Time) *tokenIssuer {
+	sum := sha256.Sum256(key)
+	return &tokenIssuer{
+		key: key, kid: hex.EncodeToString(sum[:4]), issuer: issuer, audience: audience, ttl: ttl, now: now,
+		// golang-jwt accepts a token without exp unless told otherwise,
+		// and any algorithm the key fits: pin both, and iss/aud.
+		parser: jwt.NewParser(
+			jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
+			jwt.WithExpirationRequired(),
+			jwt.WithIssuedAt(),
+			jwt.WithIssuer(issuer),
+			jwt.WithAudience(audience),
+			jwt.WithLeeway(30*time.Second),
+			jwt.WithTimeFunc(now),
+		),
+	}
+}
+
+func (t *tokenIssuer) issue(p Principal) (string, error) {
+	now := t.now()
+	c := claims{Role: p.Role, RegisteredClaims: jwt.RegisteredClaims{
+		Subject: p.UserID, Issuer: t.issuer, Audience: jwt.ClaimStrings{t.audience},
+		IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(t.ttl)),
+	}}
+	tok := jwt.NewWithClaims(jwt.SigningMethodHS256, c)
+	tok.Header["kid"] = t.kid
+	return tok.SignedString(t.key)
+}
+
+// verify checks signature, algorithm, kid, exp, iat, iss and aud.
+func (t *tokenIssuer) verify(raw string) (Principal, error) {
+	var c claims
+	_, err := t.parser.ParseWithClaims(raw, &c, func(tok *jwt.Token) (any, error) {
+		if kid, _ := tok.Header["kid"].(string); kid != t.kid {
+			return nil, errors.New("unknown key id")
+		}
+		return t.key, nil
+	})
+	switch {
+	case errors.Is(err, jwt.ErrTokenExpired):
+		return Principal{}, errorf("token_expired", "the access token has expired; refresh it")
+	case err != nil:
+		return Principal{}, &Error{Code: "unauthorized", Detail: "the access token is not valid", cause: err}
+	}
+	switch c.Role {
+	case "customer", "driver", "admin":
+	default:
+		return Principal{}, errorf("unauthorized", "the access token has no valid role")
+	}
+	if c.Subject == "" {
+		return Principal{}, errorf("unauthorized", "the access token has no subject")
+	}
+	return Principal{UserID: c.Subject, Role: c.Role}, nil
+}
+
+// newRefreshToken returns an opaque refresh token and the hash stored
+// for it. Only the hash is kept: a leaked table holds no usable tokens.
+func newRefreshToken() (token, hash string) {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	token = base64.RawURLEncoding.EncodeToString(b)
+	return token, hashToken(token)
+}
+
+func hashToken(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
+}
+
+// passwordHasher hashes with bcrypt, at most `slots` at a time: a burst
+// of logins queues instead of starving the node's CPUs.
+type passwordHasher struct {
+	cost  int
+	slots chan struct{}
+	dummy []byte // compared against for unknown users, to equalise timing
+}
+
+func newPasswordHasher(cost, concurrent int) *passwordHasher {
+	h := &passwordHasher{cost: cost, slots: make(chan struct{}, concurrent)}
+	h.dummy, _ = bcrypt.GenerateFromPassword([]byte("outrider-timing-equaliser"), cost)
+	return h
+}
+
+func (h *passwordHasher) acquire(ctx context.Context) error {
+	select {
+	case h.slots <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return &Error{Code: "unavailable", Detail: "too many password checks in progress", RetryAfter: 1, cause: ctx.Err()}
+	}
+}
+
+func (h *passwordHasher) hash(ctx context.Context, password string) (string, error) {
+	if err := h.acquire(ctx); err != nil {
+		return "", err
+	}
+	defer func() { <-h.slots }()
+	b, err := bcrypt.GenerateFromPassword(prehash(password), h.cost)
+	if err != nil {
+		return "", fmt.Errorf("hash password: %w", err)
+	}
+	return string(b), nil
+}
+
+// check compares password with hash; an empty hash (unknown user) is
+// compared against a dummy so both cases take the same time.
+func (h *passwordHasher) check(ctx context.Context, hash, password string) (bool, error) {
+	if err := h.acquire(ctx); err != nil {
+		return false, err
+	}
+	defer func() { <-h.slots }()
+	if hash == "" {
+		_ = bcrypt.CompareHashAndPassword(h.dummy, prehash(password))
+		return false, nil
+	}
+	return bcrypt.CompareHashAndPassword([]byte(hash), prehash(password)) == nil, nil
+}
+
+// prehash lets passwords longer than bcrypt's 72-byte input count in full:
+// bcrypt sees the base64 SHA-256 of the password (44 bytes).
+func prehash(password string) []byte {
+	sum := sha256.Sum256([]byte(password))
+	return []byte(base64.StdEncoding.EncodeToString(sum[:]))
+}
+
+// HashPassword hashes a password the way the API stores them, for
+// bootstrap and CLI use. cost 0 means the default (10).
+func HashPassword(password string, cost int) (string, error) {
+	if cost <= 0 {
+		cost = 10
+	}
+	b, err := bcrypt.GenerateFromPassword(prehash(password), cost)
+	if err != nil {
+		return "", fmt.Errorf("hash password: %w", err)
+	}
+	return string(b), nil
+}
