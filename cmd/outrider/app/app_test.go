@@ -1,0 +1,18 @@
+package app_test
+
+import (
+	"net/http"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/outrider/outrider/cmd/outrider/app"
+)
+
+func TestNodeStartsReadyAndStops(t *testing.T) {
+	n := app.StartTest(t, nil)
+	resp, err := http.Get("http://" + n.Addr() + "/readyz")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+}

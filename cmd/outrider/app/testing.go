@@ -1,0 +1,93 @@
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/outrider/outrider/cluster"
+	"github.com/outrider/outrider/persistence/postgres"
+	httpapi "github.com/outrider/outrider/transport/http"
+)
+
+// Test credentials of the admin StartTest creates.
+const (
+	TestAdminEmail    = "admin@outrider.test"
+	TestAdminPassword = "admin-password"
+	TestJWTSecret     = "outrider-test-secret-0123456789abcdef"
+)
+
+// TestConfig is a node configuration for tests: its own fresh Postgres
+// schema (dropped when t ends), HTTP and cluster on free ports, cheap
+// password hashing and limits high enough not to get in the way.
+func TestConfig(t testing.TB) Config {
+	t.Helper()
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	schema := "app_" + hex.EncodeToString(b[:])
+	t.Cleanup(func() { DropTestSchema(t, schema) })
+	return Config{
+		PGURL:    postgres.TestURL(),
+		PGSchema: schema,
+		HTTP: httpapi.Config{
+			Addr: "127.0.0.1:0", JWTSecret: []byte(TestJWTSecret), BcryptCost: 4,
+			RatePerSecond: 1e6, RateBurst: 1e6, AuthRatePerSecond: 1e6, AuthRateBurst: 1e6,
+		},
+		Cluster:         cluster.Config{Provider: cluster.ProviderLocal, Port: 0},
+		AdminEmail:      TestAdminEmail,
+		AdminPassword:   TestAdminPassword,
+		ShutdownTimeout: 10 * time.Second,
+	}
+}
+
+// StartTest starts a node on TestConfig (adjusted by mutate, if given) and
+// stops it when t ends. Proto.Actor's remote is not safe to start twice
+// concurrently in one process: tests that start nodes must not run in
+// parallel with each other.
+func StartTest(t testing.TB, mutate func(*Config)) *Node {
+	t.Helper()
+	cfg := TestConfig(t)
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	level := slog.LevelWarn
+	if os.Getenv("OUTRIDER_TEST_LOG") != "" {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	n, err := Start(ctx, cfg, log)
+	if err != nil {
+		t.Fatalf("start node: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		if err := n.Stop(ctx); err != nil {
+			t.Errorf("stop node: %v", err)
+		}
+	})
+	return n
+}
+
+// DropTestSchema drops a test schema and everything in it.
+func DropTestSchema(t testing.TB, schema string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, postgres.TestURL())
+	if err != nil {
+		t.Errorf("drop schema %s: %v", schema, err)
+		return
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
+		t.Errorf("drop schema %s: %v", schema, err)
+	}
+}
