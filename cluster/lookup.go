@@ -52,7 +52,7 @@ func newIdentityLookup() *identityLookup {
 func (l *identityLookup) Setup(c *pcluster.Cluster, _ []string, _ bool) {
 	l.cluster = c
 	props := actor.PropsFromProducer(func() actor.Actor {
-		return &placementActor{cluster: c, actors: map[string]placed{}}
+		return &placementActor{cluster: c, actors: map[string]placed{}, byPID: map[string]string{}}
 	})
 	l.placement, _ = c.ActorSystem.Root.SpawnNamed(props, placementActorName)
 	l.sub = c.ActorSystem.EventStream.Subscribe(func(evt any) {
@@ -108,7 +108,10 @@ type placed struct {
 type placementActor struct {
 	cluster *pcluster.Cluster
 	actors  map[string]placed // by ClusterIdentity.AsKey()
+	byPID   map[string]string // PID key → ClusterIdentity.AsKey(), so a termination is O(1)
 }
+
+func pidKey(pid *actor.PID) string { return pid.Address + "/" + pid.Id }
 
 func (p *placementActor) Receive(ctx actor.Context) {
 	switch msg := ctx.Message().(type) {
@@ -138,16 +141,18 @@ func (p *placementActor) stopAll(ctx actor.Context) {
 }
 
 func (p *placementActor) onTerminated(who *actor.PID) {
-	for key, a := range p.actors {
-		if a.pid.Equal(who) {
-			delete(p.actors, key)
-			if k, ok := p.cluster.TryGetClusterKind(a.id.Kind); ok {
-				k.Dec()
-			}
-			p.cluster.MemberList.BroadcastEvent(&pcluster.ActivationTerminated{Pid: who, ClusterIdentity: a.id}, true)
-			return
-		}
+	pk := pidKey(who)
+	key, ok := p.byPID[pk]
+	if !ok {
+		return
 	}
+	delete(p.byPID, pk)
+	a := p.actors[key]
+	delete(p.actors, key)
+	if k, ok := p.cluster.TryGetClusterKind(a.id.Kind); ok {
+		k.Dec()
+	}
+	p.cluster.MemberList.BroadcastEvent(&pcluster.ActivationTerminated{Pid: who, ClusterIdentity: a.id}, true)
 }
 
 func (p *placementActor) activate(ctx actor.Context, msg *pcluster.ActivationRequest) {
@@ -165,6 +170,7 @@ func (p *placementActor) activate(ctx actor.Context, msg *pcluster.ActivationReq
 	pid := ctx.SpawnPrefix(pcluster.WithClusterIdentity(kind.Props, msg.ClusterIdentity), msg.ClusterIdentity.Identity)
 	kind.Inc()
 	p.actors[key] = placed{id: msg.ClusterIdentity, pid: pid}
+	p.byPID[pidKey(pid)] = key
 	ctx.Respond(&pcluster.ActivationResponse{Pid: pid})
 }
 

@@ -147,7 +147,9 @@ type Idempotency interface {
 	// BeginIdempotent claims (scope, key) for a request whose body hashes
 	// to requestHash. It returns (nil, nil) when the claim is new, the
 	// stored response when the same request already completed, or
-	// ErrIdempotencyMismatch / ErrIdempotencyInProgress.
+	// ErrIdempotencyMismatch / ErrIdempotencyInProgress. A claim left in
+	// progress for over a minute (its node died) is taken over by the same
+	// request; keys are forgotten after 24 hours.
 	BeginIdempotent(ctx context.Context, scope, key, requestHash string, now time.Time) (*IdempotentResponse, error)
 	// CompleteIdempotent stores the response of a claimed key.
 	CompleteIdempotent(ctx context.Context, scope, key string, resp IdempotentResponse) error

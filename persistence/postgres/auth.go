@@ -85,18 +85,33 @@ func (s *Store) RevokeRefreshFamily(ctx context.Context, hash, userID string) er
 	return nil
 }
 
+// IdempotencyClaimTimeout is how long a claim may stay in progress before
+// a repeat of the same request takes it over; IdempotencyRetention is how
+// long a key is remembered at all.
+const (
+	IdempotencyClaimTimeout = time.Minute
+	IdempotencyRetention    = 24 * time.Hour
+)
+
 // BeginIdempotent claims (scope, key) for a request hashing to
 // requestHash. It returns (nil, nil) for a new claim; the stored response
 // when the same request completed; persistence.ErrIdempotencyInProgress
 // while it runs; persistence.ErrIdempotencyMismatch for another request.
-// Claims do not expire here: a node that dies mid-request leaves its claim
-// in progress until released or removed by housekeeping.
+// A claim still in progress after IdempotencyClaimTimeout (its node died
+// mid-request) is taken over by the same request; that is safe because the
+// command id derives from the key, so the actors apply it once. A key older
+// than IdempotencyRetention starts afresh, as with Stripe's 24 hours.
 func (s *Store) BeginIdempotent(ctx context.Context, scope, key, requestHash string, now time.Time) (*persistence.IdempotentResponse, error) {
 	// A claim released between our insert and select makes the select
 	// miss; a few attempts settle any realistic race.
 	for range 3 {
-		tag, err := s.pool.Exec(ctx, `INSERT INTO idempotency_keys (scope, key, request_hash, created_at)
-			VALUES ($1, $2, $3, $4) ON CONFLICT (scope, key) DO NOTHING`, scope, key, requestHash, now)
+		tag, err := s.pool.Exec(ctx, `INSERT INTO idempotency_keys AS k (scope, key, request_hash, created_at)
+			VALUES ($1, $2, $3, $4) ON CONFLICT (scope, key) DO UPDATE
+			SET request_hash = EXCLUDED.request_hash, created_at = EXCLUDED.created_at,
+			    status = NULL, header = NULL, body = NULL
+			WHERE k.created_at < $6
+			   OR (k.status IS NULL AND k.request_hash = EXCLUDED.request_hash AND k.created_at < $5)`,
+			scope, key, requestHash, now, now.Add(-IdempotencyClaimTimeout), now.Add(-IdempotencyRetention))
 		if err != nil {
 			return nil, fmt.Errorf("begin idempotent: %w", err)
 		}

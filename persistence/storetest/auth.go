@@ -141,4 +141,19 @@ func testIdempotency(t *testing.T, open func(t *testing.T) persistence.Backend) 
 	got, err = b.BeginIdempotent(ctx, "u1", "k2", "h2", t0)
 	require.NoError(t, err)
 	require.Nil(t, got)
+
+	// A claim abandoned in progress (its node died) is taken over by the
+	// same request after the claim timeout, never by another request.
+	_, err = b.BeginIdempotent(ctx, "u1", "k2", "h2", t0.Add(30*time.Second))
+	require.ErrorIs(t, err, persistence.ErrIdempotencyInProgress)
+	_, err = b.BeginIdempotent(ctx, "u1", "k2", "h3", t0.Add(2*time.Minute))
+	require.ErrorIs(t, err, persistence.ErrIdempotencyMismatch)
+	got, err = b.BeginIdempotent(ctx, "u1", "k2", "h2", t0.Add(2*time.Minute))
+	require.NoError(t, err)
+	require.Nil(t, got, "a stale claim is taken over")
+
+	// Keys are remembered for a day; after that the key starts afresh.
+	got, err = b.BeginIdempotent(ctx, "u1", "k1", "h7", t0.Add(25*time.Hour))
+	require.NoError(t, err)
+	require.Nil(t, got, "an expired key is a new claim")
 }

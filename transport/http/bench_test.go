@@ -1,0 +1,171 @@
+package httpapi_test
+
+// Benchmarks of the HTTP layer on the real Postgres, in-process: client,
+// node and Postgres share this machine's cores. See BENCHMARKS.md for the
+// commands and figures.
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/outrider/outrider/cmd/outrider/app"
+)
+
+type benchClient struct {
+	base string
+	hc   *http.Client
+}
+
+func newBenchClient(n *app.Node) *benchClient {
+	tr := &http.Transport{MaxIdleConns: 1024, MaxIdleConnsPerHost: 1024, MaxConnsPerHost: 1024}
+	return &benchClient{base: "http://" + n.Addr(), hc: &http.Client{Transport: tr, Timeout: 30 * time.Second}}
+}
+
+func (c *benchClient) do(b testing.TB, method, path, token string, body any, want int) map[string]any {
+	var rd io.Reader
+	if body != nil {
+		raw, _ := json.Marshal(body)
+		rd = bytes.NewReader(raw)
+	}
+	req, _ := http.NewRequest(method, c.base+path, rd)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		b.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != want {
+		b.Fatalf("%s %s: status %d, want %d: %s", method, path, resp.StatusCode, want, raw)
+	}
+	out := map[string]any{}
+	_ = json.Unmarshal(raw, &out)
+	return out
+}
+
+func (c *benchClient) login(b testing.TB, email, password string) (token, id string) {
+	out := c.do(b, "POST", "/v1/auth/login", "", map[string]string{"email": email, "password": password}, 200)
+	return out["access_token"].(string), out["user"].(map[string]any)["id"].(string)
+}
+
+func (c *benchClient) customers(b testing.TB, n int) []string {
+	tokens := make([]string, n)
+	for i := range tokens {
+		out := c.do(b, "POST", "/v1/auth/signup", "", map[string]string{
+			"name": "Bench", "email": fmt.Sprintf("bench-%d-%d@example.com", time.Now().UnixNano(), i), "password": "bench-password",
+		}, 201)
+		tokens[i] = out["access_token"].(string)
+	}
+	return tokens
+}
+
+var orderBody = map[string]any{
+	"pickup": map[string]any{"address": "1 Depot Rd", "lat": 52.52, "lng": 13.40}, "dropoff": map[string]any{"address": "9 Home St"},
+	"delivery_option": "standard",
+}
+
+// BenchmarkPlaceOrder: POST /v1/orders from 64 concurrent clients; every
+// order is committed (journal, read model, timeline, outbox) before 201.
+func BenchmarkPlaceOrder(b *testing.B) {
+	n := app.StartTest(b, nil)
+	c := newBenchClient(n)
+	tokens := c.customers(b, 64)
+	var next atomic.Int64
+	b.SetParallelism(32) // 32 × GOMAXPROCS(2) = 64 clients
+	b.ResetTimer()
+	start := time.Now()
+	b.RunParallel(func(pb *testing.PB) {
+		tok := tokens[int(next.Add(1)-1)%len(tokens)]
+		for pb.Next() {
+			c.do(b, "POST", "/v1/orders", tok, orderBody, 201)
+		}
+	})
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "orders/s")
+}
+
+// BenchmarkAssign: POST /v1/orders/:id/assign from 64 concurrent admin
+// clients, each order to a driver with spare capacity (the commit
+// reserves capacity in the same transaction).
+func BenchmarkAssign(b *testing.B) {
+	n := app.StartTest(b, nil)
+	c := newBenchClient(n)
+	admin, _ := c.login(b, app.TestAdminEmail, app.TestAdminPassword)
+	cust := c.customers(b, 1)[0]
+	const capacity = 20
+	drivers := make([]string, 0, b.N/capacity+1)
+	for i := 0; i <= b.N/capacity; i++ {
+		email := fmt.Sprintf("driver-%d-%d@example.com", time.Now().UnixNano(), i)
+		c.do(b, "POST", "/v1/users", admin, map[string]any{"name": "D", "email": email, "password": "driver-password", "role": "driver", "capacity": capacity}, 201)
+		tok, id := c.login(b, email, "driver-password")
+		c.do(b, "PUT", "/v1/drivers/me/availability", tok, map[string]any{"available": true}, 200)
+		drivers = append(drivers, id)
+	}
+	orders := make([]string, b.N)
+	var wg sync.WaitGroup
+	var idx atomic.Int64
+	for w := 0; w < 32; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(idx.Add(1) - 1); i < b.N; i = int(idx.Add(1) - 1) {
+				orders[i] = c.do(b, "POST", "/v1/orders", cust, orderBody, 201)["id"].(string)
+			}
+		}()
+	}
+	wg.Wait()
+	var next atomic.Int64
+	b.SetParallelism(32)
+	b.ResetTimer()
+	start := time.Now()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			i := next.Add(1) - 1
+			c.do(b, "POST", "/v1/orders/"+orders[i]+"/assign", admin, map[string]any{"driver_id": drivers[int(i)/capacity]}, 200)
+		}
+	})
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "assigns/s")
+}
+
+// BenchmarkPlaceOrderAt500: an open-loop load of 500 orders/s (a request
+// starts every 2 ms whether or not earlier ones finished); reports the
+// latency percentiles. Run with -benchtime=5000x for 10 s of load.
+func BenchmarkPlaceOrderAt500(b *testing.B) {
+	n := app.StartTest(b, nil)
+	c := newBenchClient(n)
+	tokens := c.customers(b, 64)
+	lat := make([]time.Duration, b.N)
+	var wg sync.WaitGroup
+	tick := time.NewTicker(2 * time.Millisecond)
+	defer tick.Stop()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		<-tick.C
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			t0 := time.Now()
+			c.do(b, "POST", "/v1/orders", tokens[i%len(tokens)], orderBody, 201)
+			lat[i] = time.Since(t0)
+		}(i)
+	}
+	wg.Wait()
+	b.StopTimer()
+	slices.Sort(lat)
+	pct := func(p float64) float64 { return float64(lat[int(float64(len(lat)-1)*p)].Microseconds()) / 1000 }
+	b.ReportMetric(pct(0.50), "p50-ms")
+	b.ReportMetric(pct(0.99), "p99-ms")
+	b.ReportMetric(pct(1.0), "max-ms")
+}
