@@ -34,6 +34,7 @@ type Backend interface {
 	Queries
 	Auth
 	Idempotency
+	Outbox
 	// Migrate brings the schema up to date; safe to run concurrently from
 	// several nodes.
 	Migrate(ctx context.Context) error
@@ -156,4 +157,12 @@ type Idempotency interface {
 	// ReleaseIdempotent drops a claim whose request failed without effect,
 	// so the client may retry with the same key.
 	ReleaseIdempotent(ctx context.Context, scope, key string) error
+}
+
+// Outbox is what the outbox relay needs: committed messages not yet
+// published, oldest first, and a way to mark them published. Publishing
+// is at least once; the bus de-duplicates by OutboxMessage.ID.
+type Outbox interface {
+	UnpublishedOutbox(ctx context.Context, limit int) ([]actors.OutboxMessage, error)
+	MarkOutboxPublished(ctx context.Context, ids []string, at time.Time) error
 }
