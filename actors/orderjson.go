@@ -45,3 +45,34 @@ func (o OrderRow) MarshalJSON() ([]byte, error) {
 	}
 	return json.Marshal(j)
 }
+
+// UnmarshalJSON reads the public shape MarshalJSON writes, so a consumer
+// of published events gets the row back.
+func (o *OrderRow) UnmarshalJSON(b []byte) error {
+	var j orderJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	*o = OrderRow{
+		ID: j.ID, CustomerID: j.CustomerID, Pickup: j.Pickup, Dropoff: j.Dropoff,
+		DeliveryOption: j.DeliveryOption, PaymentStatus: j.PaymentStatus,
+		Status: j.Status, Notes: j.Notes, Version: j.Version,
+	}
+	if j.DriverID != nil {
+		o.DriverID = *j.DriverID
+	}
+	var err error
+	parse := func(s string) time.Time {
+		t, perr := time.Parse(time.RFC3339Nano, s)
+		if perr != nil && err == nil {
+			err = perr
+		}
+		return t.UTC()
+	}
+	o.CreatedAt, o.UpdatedAt = parse(j.CreatedAt), parse(j.UpdatedAt)
+	if j.ScheduledFor != nil {
+		t := parse(*j.ScheduledFor)
+		o.ScheduledFor = &t
+	}
+	return err
+}

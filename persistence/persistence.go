@@ -107,6 +107,9 @@ type Queries interface {
 	GetUser(ctx context.Context, id string) (User, error)
 	// GetUserByEmail matches the e-mail case-insensitively.
 	GetUserByEmail(ctx context.Context, email string) (User, error)
+	// JournalEvents returns an entity's journal events with seq > after,
+	// in order (realtime replay, I4).
+	JournalEvents(ctx context.Context, kind, id string, after int64) ([]actors.Event, error)
 	// OrdersByDay counts, per calendar day in zone tz (an IANA name), the
 	// orders created and those that reached delivered, cancelled and
 	// failed, for days from..to inclusive (YYYY-MM-DD in tz). Days with no

@@ -46,6 +46,9 @@ type Config struct {
 	StoreTimeout time.Duration
 	// Registerer receives the actor metrics; nil registers nothing.
 	Registerer prometheus.Registerer
+	// AfterCommit, if set, is called after every successful commit (the
+	// node uses it to wake the outbox relay). It must not block.
+	AfterCommit func(actors.Commit)
 }
 
 func (c *Config) defaults() {
@@ -135,6 +138,9 @@ func (e *entity[S, C]) handle(ctx actor.Context, cmd C) proto.Message {
 				return e.m.reply(e.state, rej)
 			}
 			return e.fail(ctx, "commit", err)
+		}
+		if e.h.cfg.AfterCommit != nil {
+			e.h.cfg.AfterCommit(*commit)
 		}
 	}
 	e.state = next

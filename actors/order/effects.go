@@ -135,13 +135,40 @@ func EventID(orderID string, seq int64) string {
 	return "order:" + orderID + ":" + strconv.FormatInt(seq, 10)
 }
 
-func outbox(e *pb.OrderEvent, typ string, row actors.OrderRow) (actors.OutboxMessage, error) {
-	at := time.UnixMilli(e.AtMs).UTC()
-	p := Published{
-		ID: EventID(e.OrderId, e.Seq), Type: typ, OrderID: e.OrderId, Seq: e.Seq,
-		At: actors.Timestamp(at), By: PublishedBy{UserID: e.By.GetUserId(), Role: e.By.GetRole()},
+func publish(e *pb.OrderEvent, row actors.OrderRow) Published {
+	return Published{
+		ID: EventID(e.OrderId, e.Seq), Type: EventType(e), OrderID: e.OrderId, Seq: e.Seq,
+		At:    actors.Timestamp(time.UnixMilli(e.AtMs).UTC()),
+		By:    PublishedBy{UserID: e.By.GetUserId(), Role: e.By.GetRole()},
 		Order: row,
 	}
+}
+
+// PublishedAfter rebuilds, from an order's whole journal (seq 1 on), the
+// published form of every event with seq > after — exactly what the
+// outbox carried — so a subscriber can resume from any seq (I4).
+func PublishedAfter(journal []actors.Event, after int64) ([]Published, error) {
+	var out []Published
+	s := &pb.OrderState{}
+	for _, rec := range journal {
+		e := &pb.OrderEvent{}
+		if err := proto.Unmarshal(rec.Payload, e); err != nil {
+			return nil, fmt.Errorf("decode order event %d: %w", rec.Seq, err)
+		}
+		if e.Seq != s.Version+1 {
+			return nil, fmt.Errorf("order %s journal gap: have version %d, next event is %d", rec.EntityID, s.Version, e.Seq)
+		}
+		s = Apply(s, e)
+		if e.Seq > after {
+			out = append(out, publish(e, Row(s)))
+		}
+	}
+	return out, nil
+}
+
+func outbox(e *pb.OrderEvent, typ string, row actors.OrderRow) (actors.OutboxMessage, error) {
+	at := time.UnixMilli(e.AtMs).UTC()
+	p := publish(e, row)
 	body, err := json.Marshal(p)
 	if err != nil {
 		return actors.OutboxMessage{}, fmt.Errorf("encode published order event: %w", err)

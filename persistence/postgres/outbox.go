@@ -17,7 +17,7 @@ import (
 // oldest first.
 func (s *Store) UnpublishedOutbox(ctx context.Context, limit int) ([]actors.OutboxMessage, error) {
 	rows, err := s.pool.Query(ctx, `SELECT id, subject, payload, created_at FROM outbox
-		WHERE published_at IS NULL ORDER BY created_at, id LIMIT $1`, max(limit, 1))
+		WHERE published_at IS NULL ORDER BY pos LIMIT $1`, max(limit, 1))
 	if err != nil {
 		return nil, fmt.Errorf("read outbox: %w", err)
 	}

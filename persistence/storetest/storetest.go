@@ -39,6 +39,7 @@ func Run(t *testing.T, open func(t *testing.T) persistence.Backend) {
 		{"OrdersByDay", testOrdersByDay},
 		{"Auth", testAuth},
 		{"Idempotency", testIdempotency},
+		{"OutboxAndReplay", testOutboxAndReplay},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) { g.run(t, open) })

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -31,6 +32,8 @@ type policy struct {
 	// authLimited routes (signup, login, refresh) also pass the stricter
 	// per-IP limiter.
 	authLimited bool
+	// queryToken routes also accept the access token as ?access_token=.
+	queryToken bool
 }
 
 var (
@@ -83,7 +86,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, ps httprouter.Par
 		}
 	}
 	if !pol.public {
-		p, err := s.authenticate(r)
+		p, err := s.authenticate(r, pol.queryToken)
 		if err != nil {
 			return err
 		}
@@ -104,8 +107,11 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, ps httprouter.Par
 	return h(w, r, c)
 }
 
-func (s *Server) authenticate(r *http.Request) (Principal, error) {
+func (s *Server) authenticate(r *http.Request, queryToken bool) (Principal, error) {
 	h := r.Header.Get("Authorization")
+	if t := r.URL.Query().Get("access_token"); h == "" && queryToken && t != "" {
+		return s.tokens.verify(t)
+	}
 	scheme, token, ok := strings.Cut(h, " ")
 	if h == "" || !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
 		return Principal{}, errorf("unauthorized", "send an access token as Authorization: Bearer <token>")
@@ -214,6 +220,21 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 	}
 	return w.ResponseWriter.Write(b)
 }
+
+// Hijack lets the WebSocket upgrade take over the connection.
+func (w *statusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	h, ok := w.ResponseWriter.(http.Hijacker)
+	if !ok {
+		return nil, nil, errors.New("the response writer cannot be hijacked")
+	}
+	if w.code == 0 {
+		w.code = http.StatusSwitchingProtocols
+	}
+	return h.Hijack()
+}
+
+// Unwrap exposes the underlying writer to http.ResponseController.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 func (w *statusWriter) status() int {
 	if w.code == 0 {

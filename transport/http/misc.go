@@ -117,3 +117,12 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request, c *call) error {
 	writeJSON(w, code, map[string]any{"status": status, "checks": checks})
 	return nil
 }
+
+// websocket hands an authenticated upgrade to the realtime gateway.
+func (s *Server) websocket(w http.ResponseWriter, r *http.Request, c *call) error {
+	if s.realtime == nil {
+		return errorf("unavailable", "realtime is not enabled on this node")
+	}
+	s.realtime.Serve(w, r, c.principal.UserID, c.principal.Role)
+	return nil
+}

@@ -32,6 +32,10 @@ func (s *Server) routes() {
 
 	s.handle(http.MethodGet, "/v1/metrics/orders-by-day", adminOnly, s.ordersByDay)
 
+	// Browsers cannot set headers on a WebSocket: this route also takes
+	// the access token as ?access_token=.
+	s.handle(http.MethodGet, "/v1/ws", policy{roles: anyUser.roles, queryToken: true}, s.websocket)
+
 	s.handle(http.MethodGet, "/v1/openapi.json", public, s.openAPI)
 	s.handle(http.MethodGet, "/healthz", public, s.healthz)
 	s.handle(http.MethodGet, "/readyz", public, s.readyz)

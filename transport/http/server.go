@@ -33,6 +33,11 @@ type Actors interface {
 	User(ctx context.Context, id string, cmd *pb.UserCommand) (*pb.UserReply, error)
 }
 
+// Realtime serves the WebSocket of an authenticated caller (transport/ws).
+type Realtime interface {
+	Serve(w http.ResponseWriter, r *http.Request, userID, role string)
+}
+
 // Store is what the API reads and the auth tables it writes.
 type Store interface {
 	persistence.Queries
@@ -142,6 +147,7 @@ type Server struct {
 	registry   *prometheus.Registry
 	ready      map[string]Readiness
 	routeTable []routeInfo
+	realtime   Realtime
 	router     *httprouter.Router
 	handler    http.Handler
 	srv        *http.Server
@@ -158,6 +164,8 @@ type Deps struct {
 	Registry *prometheus.Registry
 	// Ready lists the readiness checks behind /readyz, by name.
 	Ready map[string]Readiness
+	// Realtime serves GET /v1/ws; nil answers 503.
+	Realtime Realtime
 }
 
 // New builds the API; it does not listen until Start.
@@ -184,6 +192,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 		metrics:  newHTTPMetrics(d.Registry),
 		registry: d.Registry,
 		ready:    d.Ready,
+		realtime: d.Realtime,
 	}
 	s.router = httprouter.New()
 	s.router.RedirectTrailingSlash = false

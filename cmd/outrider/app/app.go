@@ -10,6 +10,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/oklog/ulid/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -21,7 +23,9 @@ import (
 	"github.com/outrider/outrider/persistence"
 	"github.com/outrider/outrider/persistence/postgres"
 	pb "github.com/outrider/outrider/proto/outriderpb"
+	"github.com/outrider/outrider/transport/bus"
 	httpapi "github.com/outrider/outrider/transport/http"
+	"github.com/outrider/outrider/transport/ws"
 )
 
 // Config is a node's whole configuration; cmd/outrider fills it from
@@ -33,8 +37,13 @@ type Config struct {
 	PGSchema string
 	// PGMaxConns caps the pool. 0: the backend's default.
 	PGMaxConns int
-	HTTP       httpapi.Config
-	Cluster    cluster.Config
+	// NATSURL is the NATS server (JetStream enabled) events travel on.
+	// Required.
+	NATSURL string
+	HTTP    httpapi.Config
+	Cluster cluster.Config
+	Relay   bus.RelayConfig
+	WS      ws.Config
 	// AdminEmail and AdminPassword create the first admin at start-up if
 	// no user has that e-mail yet (idempotent; an existing user is left
 	// alone).
@@ -48,7 +57,10 @@ type Node struct {
 	cfg     Config
 	log     *slog.Logger
 	store   *postgres.Store
+	nc      *nats.Conn
+	relay   *bus.Relay
 	cluster *cluster.Node
+	gateway *ws.Gateway
 	api     *httpapi.Server
 }
 
@@ -71,7 +83,30 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 		return nil, fmt.Errorf("migrate: %w", err)
 	}
 
-	h := host.New(host.Config{Store: store, Logger: log, IdleTimeout: cfg.Cluster.IdleTimeout, Registerer: reg})
+	nc, err := nats.Connect(cfg.NATSURL, nats.Name("outrider"), nats.MaxReconnects(-1),
+		nats.RetryOnFailedConnect(false))
+	if err != nil {
+		store.Close()
+		return nil, fmt.Errorf("connect nats %s: %w", cfg.NATSURL, err)
+	}
+	n.nc = nc
+	js, err := jetstream.New(nc)
+	if err != nil {
+		n.abort()
+		return nil, fmt.Errorf("jetstream: %w", err)
+	}
+	n.relay = bus.NewRelay(cfg.Relay, store, js, store.Leader("outbox-relay"), log, reg)
+	if err := n.relay.Start(ctx); err != nil {
+		n.abort()
+		return nil, fmt.Errorf("start outbox relay: %w", err)
+	}
+
+	h := host.New(host.Config{Store: store, Logger: log, IdleTimeout: cfg.Cluster.IdleTimeout, Registerer: reg,
+		AfterCommit: func(c actors.Commit) {
+			if len(c.Outbox) > 0 {
+				n.relay.Notify()
+			}
+		}})
 	cfg.Cluster.Registerer = reg
 	n.cluster = cluster.New(cfg.Cluster, log,
 		cluster.Kind{Name: actors.KindOrder, Props: h.OrderProps()},
@@ -79,7 +114,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 		cluster.Kind{Name: actors.KindUser, Props: h.UserProps()},
 	)
 	if err := n.cluster.Start(ctx); err != nil {
-		store.Close()
+		n.abort()
 		return nil, fmt.Errorf("join cluster: %w", err)
 	}
 
@@ -88,10 +123,17 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 		return nil, err
 	}
 
+	n.gateway = ws.New(cfg.WS, bus.NewSubscriber(nc, cfg.Relay.Namespace), store, log, reg)
 	api, err := httpapi.New(cfg.HTTP, httpapi.Deps{
-		Actors: n.cluster, Store: store, Logger: log, Registry: reg,
+		Actors: n.cluster, Store: store, Logger: log, Registry: reg, Realtime: n.gateway,
 		Ready: map[string]httpapi.Readiness{
 			"postgres": store.Ping,
+			"nats": func(context.Context) error {
+				if !nc.IsConnected() {
+					return errors.New("not connected")
+				}
+				return nil
+			},
 			"cluster": func(context.Context) error {
 				if !n.cluster.Ready() {
 					return errors.New("not joined")
@@ -125,18 +167,30 @@ func (n *Node) Cluster() *cluster.Node { return n.cluster }
 func (n *Node) abort() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	_ = n.cluster.Stop(ctx)
-	n.store.Close()
+	_ = n.Stop(ctx)
 }
 
-// Stop drains HTTP (in-flight requests finish), then leaves the cluster
-// (passivating this node's actors), then closes storage.
+// Stop tells WebSocket clients to reconnect elsewhere (close 1001), drains
+// HTTP (in-flight requests finish), leaves the cluster (passivating this
+// node's actors), stops the relay (unpublished rows stay for the next
+// leader), then closes NATS and storage. It tolerates a partial Start.
 func (n *Node) Stop(ctx context.Context) error {
 	var errs []error
+	if n.gateway != nil {
+		errs = append(errs, n.gateway.Stop(ctx))
+	}
 	if n.api != nil {
 		errs = append(errs, n.api.Stop(ctx))
 	}
-	errs = append(errs, n.cluster.Stop(ctx))
+	if n.cluster != nil {
+		errs = append(errs, n.cluster.Stop(ctx))
+	}
+	if n.relay != nil {
+		errs = append(errs, n.relay.Stop(ctx))
+	}
+	if n.nc != nil {
+		n.nc.Close()
+	}
 	n.store.Close()
 	return errors.Join(errs...)
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 
 	"github.com/outrider/outrider/cluster"
 	"github.com/outrider/outrider/persistence/postgres"
+	"github.com/outrider/outrider/transport/bus"
 	httpapi "github.com/outrider/outrider/transport/http"
 )
 
@@ -35,6 +37,10 @@ func TestConfig(t testing.TB) Config {
 	return Config{
 		PGURL:    postgres.TestURL(),
 		PGSchema: schema,
+		NATSURL:  TestNATSURL(),
+		// Each test node gets a stream of its own, so tests do not see each
+		// other's events.
+		Relay: bus.RelayConfig{Stream: "T_" + strings.ToUpper(schema), Namespace: schema + ".", MaxAge: time.Hour},
 		HTTP: httpapi.Config{
 			Addr: "127.0.0.1:0", JWTSecret: []byte(TestJWTSecret), BcryptCost: 4,
 			RatePerSecond: 1e6, RateBurst: 1e6, AuthRatePerSecond: 1e6, AuthRateBurst: 1e6,
@@ -75,6 +81,15 @@ func StartTest(t testing.TB, mutate func(*Config)) *Node {
 		}
 	})
 	return n
+}
+
+// TestNATSURL is the NATS server tests use: OUTRIDER_TEST_NATS_URL or the
+// CI machine's 127.0.0.1:4222. A missing server fails the test.
+func TestNATSURL() string {
+	if u := os.Getenv("OUTRIDER_TEST_NATS_URL"); u != "" {
+		return u
+	}
+	return "nats://127.0.0.1:4222"
 }
 
 // DropTestSchema drops a test schema and everything in it.

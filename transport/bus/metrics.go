@@ -1,0 +1,75 @@
+package bus
+
+import (
+	"errors"
+	"log/slog"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are the relay's Prometheus collectors.
+type metrics struct {
+	lag        prometheus.Histogram
+	published  prometheus.Counter
+	duplicates prometheus.Counter
+	errors     *prometheus.CounterVec
+	leader     prometheus.Gauge
+}
+
+func newMetrics(reg prometheus.Registerer, logger *slog.Logger) *metrics {
+	m := &metrics{
+		lag: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: "outrider", Subsystem: "outbox", Name: "publish_lag_seconds",
+			Help:    "Time from an event (its outbox row's At) to JetStream acknowledging its first copy.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
+		}),
+		published: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "outrider", Subsystem: "outbox", Name: "published_total",
+			Help: "Outbox messages stored by JetStream (first copies; re-publishes count as duplicates).",
+		}),
+		duplicates: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "outrider", Subsystem: "outbox", Name: "publish_duplicates_total",
+			Help: "Re-published outbox messages that JetStream recognised by Nats-Msg-Id and dropped (after a crash, a failed mark or a leadership overlap).",
+		}),
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "outrider", Subsystem: "outbox", Name: "publish_errors_total",
+			Help: "Relay failures by stage (read, publish, mark); the batch is retried.",
+		}, []string{"stage"}),
+		leader: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: "outrider", Subsystem: "outbox", Name: "leader",
+			Help: "1 while this node's relay holds the outbox leadership, else 0.",
+		}),
+	}
+	if reg == nil {
+		return m
+	}
+	m.lag = register(reg, m.lag, logger)
+	m.published = register(reg, m.published, logger)
+	m.duplicates = register(reg, m.duplicates, logger)
+	m.errors = register(reg, m.errors, logger)
+	m.leader = register(reg, m.leader, logger)
+	return m
+}
+
+// register registers c, or reuses the collector already registered under
+// the same name (several relays in one process sharing a registry).
+func register[C prometheus.Collector](reg prometheus.Registerer, c C, logger *slog.Logger) C {
+	err := reg.Register(c)
+	if err == nil {
+		return c
+	}
+	var are prometheus.AlreadyRegisteredError
+	if errors.As(err, &are) {
+		if existing, ok := are.ExistingCollector.(C); ok {
+			return existing
+		}
+	}
+	logger.Warn("bus: cannot register metric", slog.Any("error", err))
+	return c
+}
+
+// Collectors returns the relay's Prometheus collectors, for callers that
+// register them themselves.
+func (r *Relay) Collectors() []prometheus.Collector {
+	return []prometheus.Collector{r.m.lag, r.m.published, r.m.duplicates, r.m.errors, r.m.leader}
+}

@@ -1,0 +1,40 @@
+package bus
+
+import (
+	"fmt"
+
+	"github.com/nats-io/nats.go"
+)
+
+// Subscriber delivers bus messages to this node over core NATS: the relay
+// publishes into JetStream, whose subjects core subscribers see too. It
+// is the realtime gateway's view of the bus (ws.Bus).
+type Subscriber struct {
+	nc        *nats.Conn
+	namespace string
+}
+
+// NewSubscriber wraps a NATS connection; namespace is the relay's
+// RelayConfig.Namespace.
+func NewSubscriber(nc *nats.Conn, namespace string) *Subscriber {
+	return &Subscriber{nc: nc, namespace: namespace}
+}
+
+// Subscribe calls fn for each message on subject, from one goroutine, in
+// the order NATS delivers them, until stop is called. The subscription is
+// registered with the server before Subscribe returns.
+func (s *Subscriber) Subscribe(subject string, fn func(data []byte)) (stop func(), err error) {
+	sub, err := s.nc.Subscribe(s.namespace+subject, func(m *nats.Msg) { fn(m.Data) })
+	if err != nil {
+		return nil, fmt.Errorf("subscribe %s: %w", subject, err)
+	}
+	// Generous pending limits: the gateway's own per-session queues bound
+	// memory; a NATS slow-consumer drop here would open a gap that the
+	// subscriptions then fill from the journal.
+	_ = sub.SetPendingLimits(1<<20, 256<<20)
+	if err := s.nc.Flush(); err != nil {
+		_ = sub.Unsubscribe()
+		return nil, fmt.Errorf("subscribe %s: %w", subject, err)
+	}
+	return func() { _ = sub.Unsubscribe() }, nil
+}

@@ -1,0 +1,25 @@
+package ws
+
+// Close codes the gateway uses, in one place. Clients branch on them:
+// codes below 4000 are RFC 6455's; 4xxx are Outrider's.
+const (
+	// CloseNormal: the client asked to close, or the session ended cleanly.
+	CloseNormal = 1000
+	// CloseGoingAway: the node is shutting down; reconnect (to any node)
+	// and resume with `since`.
+	CloseGoingAway = 1001
+	// ClosePolicyViolation: the client kept sending after being told it
+	// exceeded the inbound message rate.
+	ClosePolicyViolation = 1008
+	// CloseMessageTooBig: a client frame exceeded Config.MaxMessageBytes.
+	CloseMessageTooBig = 1009
+	// CloseInternalError: the node failed; reconnect and resume.
+	CloseInternalError = 1011
+	// CloseUnauthorized: the session's access token expired or was revoked;
+	// refresh it and reconnect.
+	CloseUnauthorized = 4001
+	// CloseSlowConsumer: the client did not read fast enough and its send
+	// queue (Config.SendQueueSize frames) filled up; reconnect and resume
+	// with `since`.
+	CloseSlowConsumer = 4008
+)

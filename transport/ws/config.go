@@ -1,0 +1,73 @@
+package ws
+
+import "time"
+
+// Config of the gateway. Zero values take the documented defaults.
+type Config struct {
+	// MaxMessageBytes is the largest client frame; a larger one closes the
+	// session with 1009. Default 4 KiB: the largest legitimate frame (a
+	// subscribe or a location fix) is under 300 bytes.
+	MaxMessageBytes int64
+	// SendQueueSize is how many frames may wait for a slow client before
+	// it is cut off with 4008. Default 256: about 2 s of a busy order
+	// channel, while bounding a session's queue memory.
+	SendQueueSize int
+	// ReadBufferSize and WriteBufferSize are the socket buffers; write
+	// buffers are pooled across idle sessions. Defaults 1 KiB each, which
+	// keeps an idle session small.
+	ReadBufferSize, WriteBufferSize int
+	// WriteTimeout bounds one write to the socket. Default 10 s.
+	WriteTimeout time.Duration
+	// PingInterval is how often the server pings; a client that has not
+	// answered (any frame or pong) within PongWait is closed. Defaults 25 s
+	// and 60 s (below common proxy idle timeouts).
+	PingInterval, PongWait time.Duration
+	// InboundRate and InboundBurst limit client frames per session;
+	// excess frames get an `error` frame with code rate_limited, and a
+	// client that sends MaxRateStrikes of those in a row is closed 1008.
+	// Defaults 20/s, burst 40, 50 strikes.
+	InboundRate    float64
+	InboundBurst   int
+	MaxRateStrikes int
+	// MaxSubscriptions per session. Default 100.
+	MaxSubscriptions int
+	// AllowedOrigins is the browser origin allow-list ("*" allows any).
+	// Requests without an Origin header (native apps) are allowed.
+	AllowedOrigins []string
+}
+
+func (c *Config) defaults() {
+	if c.MaxMessageBytes <= 0 {
+		c.MaxMessageBytes = 4 << 10
+	}
+	if c.SendQueueSize <= 0 {
+		c.SendQueueSize = 256
+	}
+	if c.ReadBufferSize <= 0 {
+		c.ReadBufferSize = 1024
+	}
+	if c.WriteBufferSize <= 0 {
+		c.WriteBufferSize = 1024
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = 10 * time.Second
+	}
+	if c.PingInterval <= 0 {
+		c.PingInterval = 25 * time.Second
+	}
+	if c.PongWait <= 0 {
+		c.PongWait = 60 * time.Second
+	}
+	if c.InboundRate <= 0 {
+		c.InboundRate = 20
+	}
+	if c.InboundBurst <= 0 {
+		c.InboundBurst = 40
+	}
+	if c.MaxRateStrikes <= 0 {
+		c.MaxRateStrikes = 50
+	}
+	if c.MaxSubscriptions <= 0 {
+		c.MaxSubscriptions = 100
+	}
+}

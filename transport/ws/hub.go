@@ -1,0 +1,116 @@
+package ws
+
+import (
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/outrider/outrider/actors/order"
+)
+
+// hub keeps one bus subscription per channel this node's sessions watch.
+type hub struct {
+	bus     Bus
+	log     *slog.Logger
+	metrics *metrics
+
+	mu       sync.Mutex
+	channels map[string]*channel
+}
+
+type channel struct {
+	stop     func()
+	watchers map[*subscription]struct{}
+}
+
+func newHub(bus Bus, log *slog.Logger, m *metrics) *hub {
+	return &hub{bus: bus, log: log, metrics: m, channels: map[string]*channel{}}
+}
+
+// watch adds sub to its channel, subscribing on the bus if it is the
+// channel's first watcher on this node. The bus subscription is active
+// when watch returns.
+func (h *hub) watch(sub *subscription) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	ch, ok := h.channels[sub.channel]
+	if !ok {
+		ch = &channel{watchers: map[*subscription]struct{}{}}
+		name := sub.channel
+		stop, err := h.bus.Subscribe(order.Subject(sub.orderID), func(data []byte) { h.dispatch(name, data) })
+		if err != nil {
+			return fmt.Errorf("subscribe %s: %w", name, err)
+		}
+		ch.stop = stop
+		h.channels[sub.channel] = ch
+		h.metrics.channels.Inc()
+	}
+	ch.watchers[sub] = struct{}{}
+	return nil
+}
+
+// unwatch removes sub; the last watcher of a channel ends its bus
+// subscription.
+func (h *hub) unwatch(sub *subscription) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	ch, ok := h.channels[sub.channel]
+	if !ok {
+		return
+	}
+	delete(ch.watchers, sub)
+	if len(ch.watchers) == 0 {
+		ch.stop()
+		delete(h.channels, sub.channel)
+		h.metrics.channels.Dec()
+	}
+}
+
+// dispatch encodes a bus message into a frame once and hands it to every
+// watcher of the channel.
+func (h *hub) dispatch(name string, data []byte) {
+	var p order.Published
+	if err := json.Unmarshal(data, &p); err != nil {
+		h.log.Warn("undecodable bus message", "channel", name, "err", err)
+		return
+	}
+	ev, err := eventFrame(p)
+	if err != nil {
+		h.log.Warn("unencodable event", "channel", name, "err", err)
+		return
+	}
+	h.mu.Lock()
+	ch := h.channels[name]
+	var watchers []*subscription
+	if ch != nil {
+		watchers = make([]*subscription, 0, len(ch.watchers))
+		for w := range ch.watchers {
+			watchers = append(watchers, w)
+		}
+	}
+	h.mu.Unlock()
+	for _, w := range watchers {
+		w.deliver(ev)
+	}
+}
+
+// eventFrame is the server → client frame of a published order event:
+// {"type":"event","channel","seq","event","data":{"order","by"},"at"}.
+func eventFrame(p order.Published) (*event, error) {
+	frame, err := json.Marshal(struct {
+		Type    string `json:"type"`
+		Channel string `json:"channel"`
+		Seq     int64  `json:"seq"`
+		Event   string `json:"event"`
+		Data    any    `json:"data"`
+		At      string `json:"at"`
+	}{"event", "order:" + p.OrderID, p.Seq, p.Type, struct {
+		Order any               `json:"order"`
+		By    order.PublishedBy `json:"by"`
+	}{p.Order, p.By}, p.At})
+	if err != nil {
+		return nil, err
+	}
+	return &event{seq: p.Seq, frame: frame, customerID: p.Order.CustomerID, driverID: p.Order.DriverID}, nil
+}

@@ -1,0 +1,245 @@
+package ws
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"golang.org/x/time/rate"
+
+	"github.com/outrider/outrider/actors"
+)
+
+// session is one WebSocket connection of one user.
+type session struct {
+	g      *Gateway
+	conn   *websocket.Conn
+	userID string
+	role   string
+
+	// Owned by the reader goroutine.
+	subs    map[string]*subscription
+	limiter *rate.Limiter
+	strikes int
+
+	// The send queue: frames ready to write, bounded by SendQueueSize.
+	mu        sync.Mutex
+	queue     [][]byte
+	closeCode int // set once the session is closing
+	closeMsg  string
+	wake      chan struct{} // capacity 1: the writer has work
+	done      chan struct{} // closed when the writer has finished
+}
+
+func newSession(g *Gateway, conn *websocket.Conn, userID, role string) *session {
+	return &session{
+		g: g, conn: conn, userID: userID, role: role,
+		subs:    map[string]*subscription{},
+		limiter: rate.NewLimiter(rate.Limit(g.cfg.InboundRate), g.cfg.InboundBurst),
+		wake:    make(chan struct{}, 1),
+		done:    make(chan struct{}),
+	}
+}
+
+// run serves the session until either side closes it.
+func (s *session) run() {
+	go s.writeLoop()
+	s.readLoop()
+	s.close(CloseNormal, "")
+	<-s.done
+	for _, sub := range s.subs {
+		s.g.hub.unwatch(sub)
+	}
+}
+
+// send queues a frame; a full queue closes the session as a slow consumer.
+func (s *session) send(frame []byte) {
+	s.mu.Lock()
+	if s.closeCode != 0 {
+		s.mu.Unlock()
+		return
+	}
+	if len(s.queue) >= s.g.cfg.SendQueueSize {
+		s.mu.Unlock()
+		s.g.metrics.slow.Inc()
+		s.close(CloseSlowConsumer, "send queue full: read faster, then reconnect and resume")
+		return
+	}
+	s.queue = append(s.queue, frame)
+	s.mu.Unlock()
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// close asks the writer to send a close frame and end the session. The
+// first reason wins.
+func (s *session) close(code int, msg string) {
+	s.mu.Lock()
+	if s.closeCode == 0 {
+		s.closeCode, s.closeMsg = code, msg
+		s.queue = nil
+	}
+	s.mu.Unlock()
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// writeLoop writes queued frames, pings, and finally the close frame.
+func (s *session) writeLoop() {
+	defer close(s.done)
+	defer s.conn.Close()
+	ping := time.NewTicker(s.g.cfg.PingInterval)
+	defer ping.Stop()
+	for {
+		select {
+		case <-s.wake:
+		case <-ping.C:
+			if err := s.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(s.g.cfg.WriteTimeout)); err != nil {
+				return
+			}
+			continue
+		}
+		s.mu.Lock()
+		batch, code, msg := s.queue, s.closeCode, s.closeMsg
+		s.queue = nil
+		s.mu.Unlock()
+		for _, frame := range batch {
+			_ = s.conn.SetWriteDeadline(time.Now().Add(s.g.cfg.WriteTimeout))
+			if err := s.conn.WriteMessage(websocket.TextMessage, frame); err != nil {
+				return
+			}
+		}
+		s.g.metrics.frames.WithLabelValues("out").Add(float64(len(batch)))
+		if code != 0 {
+			_ = s.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, msg),
+				time.Now().Add(s.g.cfg.WriteTimeout))
+			return
+		}
+	}
+}
+
+// clientFrame is every field a client frame may carry.
+type clientFrame struct {
+	Type    string `json:"type"`
+	ID      string `json:"id,omitempty"`
+	Channel string `json:"channel,omitempty"`
+	Since   *int64 `json:"since,omitempty"`
+}
+
+func (s *session) readLoop() {
+	s.conn.SetReadLimit(s.g.cfg.MaxMessageBytes)
+	_ = s.conn.SetReadDeadline(time.Now().Add(s.g.cfg.PongWait))
+	s.conn.SetPongHandler(func(string) error {
+		return s.conn.SetReadDeadline(time.Now().Add(s.g.cfg.PongWait))
+	})
+	for {
+		typ, data, err := s.conn.ReadMessage()
+		if err != nil {
+			if errors.Is(err, websocket.ErrReadLimit) {
+				// gorilla has already sent 1009 to the client.
+				s.close(CloseMessageTooBig, "frame too large")
+			}
+			return
+		}
+		_ = s.conn.SetReadDeadline(time.Now().Add(s.g.cfg.PongWait))
+		s.g.metrics.frames.WithLabelValues("in").Inc()
+		if !s.limiter.Allow() {
+			s.strikes++
+			if s.strikes >= s.g.cfg.MaxRateStrikes {
+				s.close(ClosePolicyViolation, "too many frames")
+				return
+			}
+			s.sendError("", "rate_limited", "too many frames; slow down")
+			continue
+		}
+		s.strikes = 0
+		if typ != websocket.TextMessage {
+			s.sendError("", "unsupported_frame", "send JSON text frames")
+			continue
+		}
+		s.handle(data)
+	}
+}
+
+func (s *session) handle(data []byte) {
+	var f clientFrame
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&f); err != nil {
+		// A frame with other fields may be a type this node does not know;
+		// say which when the type can be read.
+		var probe struct {
+			Type string `json:"type"`
+			ID   string `json:"id"`
+		}
+		if json.Unmarshal(data, &probe) != nil {
+			s.sendError("", "malformed_json", "the frame is not a JSON object")
+			return
+		}
+		if !knownType(probe.Type) {
+			s.sendError(probe.ID, "unknown_type", "unknown frame type "+quote(probe.Type))
+			return
+		}
+		s.sendError(probe.ID, "validation_failed", "the frame has fields its type does not take")
+		return
+	}
+	switch f.Type {
+	case "ping":
+		s.send([]byte(`{"type":"pong"}`))
+	case "subscribe":
+		s.subscribe(f)
+	case "unsubscribe":
+		s.unsubscribe(f)
+	default:
+		s.sendError(f.ID, "unknown_type", "unknown frame type "+quote(f.Type))
+	}
+}
+
+func knownType(t string) bool { return t == "ping" || t == "subscribe" || t == "unsubscribe" }
+
+func quote(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
+type errorFrame struct {
+	Type    string `json:"type"`
+	ID      string `json:"id,omitempty"`
+	Channel string `json:"channel,omitempty"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+func (s *session) sendError(id, code, msg string) {
+	b, _ := json.Marshal(errorFrame{Type: "error", ID: id, Code: code, Message: msg})
+	s.send(b)
+}
+
+func (s *session) ack(id string) {
+	b, _ := json.Marshal(struct {
+		Type string `json:"type"`
+		ID   string `json:"id,omitempty"`
+	}{"ack", id})
+	s.send(b)
+}
+
+// mayWatch is the HTTP API's object rule: admins see every order, a
+// customer their own, a driver the orders assigned to them.
+func (s *session) mayWatch(customerID, driverID string) bool {
+	switch s.role {
+	case actors.RoleAdmin:
+		return true
+	case actors.RoleCustomer:
+		return customerID == s.userID
+	case actors.RoleDriver:
+		return driverID != "" && driverID == s.userID
+	}
+	return false
+}

@@ -1,0 +1,226 @@
+package ws
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/outrider/outrider/actors"
+	"github.com/outrider/outrider/actors/order"
+	"github.com/outrider/outrider/persistence"
+)
+
+// event is one order event ready to send: its seq, the frame, and who may
+// see the order after it (for the re-check when the driver changes).
+type event struct {
+	seq        int64
+	frame      []byte
+	customerID string
+	driverID   string
+}
+
+// subscription is one session watching one order channel. It delivers
+// each seq once and in order: repeats are dropped, and a gap (or a
+// `since` resume) is filled from the journal before live events resume.
+type subscription struct {
+	s       *session
+	channel string
+	orderID string
+
+	mu         sync.Mutex
+	last       int64    // the last seq delivered
+	catchingUp bool     // a replay from the journal is running
+	pending    []*event // live events held back during a replay
+	closed     bool
+}
+
+func (s *session) subscribe(f clientFrame) {
+	orderID, ok := strings.CutPrefix(f.Channel, "order:")
+	if !ok || orderID == "" {
+		if f.Channel == "user:"+s.userID {
+			s.ack(f.ID) // subscribed from the start
+			return
+		}
+		s.sendError(f.ID, "forbidden", "you may not watch "+quote(f.Channel))
+		return
+	}
+	if _, dup := s.subs[f.Channel]; dup {
+		s.ack(f.ID)
+		return
+	}
+	if len(s.subs) >= s.g.cfg.MaxSubscriptions {
+		s.sendError(f.ID, "too_many_subscriptions", "unsubscribe from something first")
+		return
+	}
+	if f.Since != nil && *f.Since < 0 {
+		s.sendError(f.ID, "validation_failed", "since must be ≥ 0")
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	row, err := s.g.orders.GetOrder(ctx, orderID)
+	switch {
+	case errors.Is(err, persistence.ErrNotFound) || (err == nil && !s.mayWatch(row.CustomerID, row.DriverID)):
+		// The same answer whether it exists or not, as over HTTP.
+		s.sendError(f.ID, "not_found", "no such order "+quote(orderID))
+		return
+	case err != nil:
+		s.sendError(f.ID, "unavailable", "could not check the order; retry")
+		return
+	}
+	sub := &subscription{s: s, channel: f.Channel, orderID: orderID, last: row.Version, catchingUp: true}
+	if f.Since != nil {
+		sub.last = min(*f.Since, row.Version)
+	}
+	if err := s.g.hub.watch(sub); err != nil {
+		s.sendError(f.ID, "unavailable", "could not subscribe; retry")
+		return
+	}
+	s.subs[f.Channel] = sub
+	s.ack(f.ID)
+	// Replay what came after `last`, including anything committed between
+	// the read above and the bus subscription, then go live.
+	go sub.catchUp()
+}
+
+func (s *session) unsubscribe(f clientFrame) {
+	sub, ok := s.subs[f.Channel]
+	if ok {
+		delete(s.subs, f.Channel)
+		s.g.hub.unwatch(sub)
+		sub.mu.Lock()
+		sub.closed = true
+		sub.mu.Unlock()
+	}
+	s.ack(f.ID)
+}
+
+// deliver takes a live event from the bus.
+func (sub *subscription) deliver(ev *event) {
+	sub.mu.Lock()
+	defer sub.mu.Unlock()
+	if sub.closed {
+		return
+	}
+	if sub.catchingUp {
+		sub.hold(ev)
+		return
+	}
+	if ev.seq > sub.last+1 {
+		sub.catchingUp = true
+		sub.hold(ev)
+		go sub.catchUp()
+		return
+	}
+	sub.emit(ev)
+}
+
+// hold keeps a live event during a replay; more than a send queue's worth
+// means the client cannot keep up either way.
+func (sub *subscription) hold(ev *event) {
+	if len(sub.pending) >= sub.s.g.cfg.SendQueueSize {
+		sub.closed = true
+		sub.s.close(CloseSlowConsumer, "too far behind; reconnect and resume")
+		return
+	}
+	sub.pending = append(sub.pending, ev)
+}
+
+// emit sends ev if it is the next seq; called with mu held.
+func (sub *subscription) emit(ev *event) {
+	if ev.seq != sub.last+1 {
+		return // a repeat (or a gap, which the caller handles)
+	}
+	if !sub.s.mayWatch(ev.customerID, ev.driverID) {
+		// The order changed hands: stop watching, say why.
+		sub.closed = true
+		b, _ := json.Marshal(errorFrame{Type: "error", Channel: sub.channel, Code: "forbidden",
+			Message: "you may no longer watch this order"})
+		sub.s.send(b)
+		go sub.s.g.hub.unwatch(sub)
+		return
+	}
+	sub.last = ev.seq
+	sub.s.send(ev.frame)
+}
+
+// catchUp replays journal events after last, then the held live events,
+// until no gap remains.
+func (sub *subscription) catchUp() {
+	for attempt := 0; ; attempt++ {
+		sub.mu.Lock()
+		if sub.closed {
+			sub.mu.Unlock()
+			return
+		}
+		from := sub.last
+		sub.mu.Unlock()
+
+		events, err := sub.replay(from)
+		sub.mu.Lock()
+		if sub.closed {
+			sub.mu.Unlock()
+			return
+		}
+		if err != nil {
+			sub.mu.Unlock()
+			if attempt >= 5 {
+				sub.s.close(CloseInternalError, "could not replay missed events; reconnect and resume")
+				return
+			}
+			time.Sleep(time.Duration(attempt+1) * 100 * time.Millisecond)
+			continue
+		}
+		for _, ev := range events {
+			sub.s.g.metrics.replayed.Inc()
+			sub.emit(ev)
+		}
+		slices.SortFunc(sub.pending, func(a, b *event) int { return int(a.seq - b.seq) })
+		rest := sub.pending[:0]
+		for _, ev := range sub.pending {
+			switch {
+			case sub.closed:
+			case ev.seq <= sub.last:
+			case ev.seq == sub.last+1:
+				sub.emit(ev)
+			default:
+				rest = append(rest, ev)
+			}
+		}
+		sub.pending = rest
+		if len(rest) == 0 || sub.closed {
+			sub.catchingUp = false
+			sub.mu.Unlock()
+			return
+		}
+		// Still a gap: the journal read raced a newer commit; read again.
+		sub.mu.Unlock()
+	}
+}
+
+// replay reads the order's events after seq from the journal.
+func (sub *subscription) replay(after int64) ([]*event, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	journal, err := sub.s.g.orders.JournalEvents(ctx, actors.KindOrder, sub.orderID, 0)
+	if err != nil {
+		return nil, err
+	}
+	published, err := order.PublishedAfter(journal, after)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*event, 0, len(published))
+	for _, p := range published {
+		ev, err := eventFrame(p)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ev)
+	}
+	return out, nil
+}
