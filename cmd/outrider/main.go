@@ -114,6 +114,8 @@ func parseServe(args []string) (app.Config, slog.Level, error) {
 	e.str(&cfg.PGURL, "pg-url", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable", "Postgres URL")
 	e.str(&cfg.PGSchema, "pg-schema", "", "Postgres schema for Outrider's tables (created if missing; default: the URL's search_path)")
 	e.str(&cfg.NATSURL, "nats-url", "nats://127.0.0.1:4222", "NATS server with JetStream")
+	e.str(&cfg.Relay.Namespace, "nats-namespace", "", "prefix of every NATS subject, to share one NATS server between deployments (e.g. staging.)")
+	e.str(&cfg.Relay.Stream, "nats-stream", "OUTRIDER_EVENTS", "JetStream stream holding the domain events")
 	e.int(&cfg.PGMaxConns, "pg-max-conns", 0, "Postgres pool size (0: 4×CPUs, at least 8)")
 	e.str(&jwtSecret, "jwt-secret", "", "HMAC key for access tokens, at least 32 bytes (required unless --jwt-secret-file)")
 	e.str(&jwtSecretFile, "jwt-secret-file", "", "file holding the access-token key")
