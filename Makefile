@@ -4,13 +4,17 @@ PG_URL    ?= postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable
 DEV_SECRET ?= outrider-dev-secret-change-me-0123456789
 PROTOC_GEN_GO_VERSION := v1.36.12
 
-.PHONY: run build test lint proto bench fmt
+.PHONY: run serve build test lint proto bench fmt
 
 build:
 	$(GO) build -o bin/outrider ./cmd/outrider
 
-## run: a single node on the local Postgres with a dev secret and a demo admin
+## run: one node with no outside servers (SQLite, embedded NATS) in ./data
 run: build
+	./bin/outrider dev
+
+## serve: a production-style node on the local Postgres and NATS
+serve: build
 	OUTRIDER_PG_URL="$${OUTRIDER_PG_URL:-$(PG_URL)}" \
 	OUTRIDER_JWT_SECRET="$${OUTRIDER_JWT_SECRET:-$(DEV_SECRET)}" \
 	OUTRIDER_ADMIN_EMAIL="$${OUTRIDER_ADMIN_EMAIL:-admin@outrider.local}" \

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -33,10 +34,12 @@ func main() {
 const usage = `Outrider — realtime delivery dispatch.
 
 Usage:
-  outrider serve [flags]   run a cluster node (Postgres)
+  outrider dev [flags]     one node with no outside servers: SQLite, embedded NATS
+  outrider serve [flags]   a production cluster node on Postgres and NATS
   outrider help            this text
 
-Run "outrider serve --help" for the flags; each also reads OUTRIDER_<NAME>.
+Run "outrider dev --help" or "outrider serve --help" for the flags; each
+also reads OUTRIDER_<NAME> (e.g. --http-addr and OUTRIDER_HTTP_ADDR).
 `
 
 func run(args []string) error {
@@ -45,14 +48,17 @@ func run(args []string) error {
 		return nil
 	}
 	switch args[0] {
-	case "serve":
-		cfg, logLevel, err := parseServe(args[1:])
+	case "serve", "dev":
+		cfg, opt, err := parse(args[0], args[1:])
 		if err != nil {
 			return err
 		}
-		log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: logLevel}))
+		log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: opt.level}))
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 		defer stop()
+		if args[0] == "dev" {
+			return runDev(ctx, cfg, opt, log)
+		}
 		return app.Run(ctx, cfg, log)
 	}
 	return fmt.Errorf("unknown command %q\n\n%s", args[0], usage)
@@ -73,6 +79,17 @@ func (e *envFlags) str(p *string, name, def, help string) {
 		def = v
 	}
 	e.fs.StringVar(p, name, def, help+" ("+envName(name)+")")
+}
+
+func (e *envFlags) bool(p *bool, name string, def bool, help string) {
+	if v, ok := os.LookupEnv(envName(name)); ok {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			e.errs = append(e.errs, fmt.Errorf("%s: not a boolean: %q", envName(name), v))
+		}
+		def = b
+	}
+	e.fs.BoolVar(p, name, def, help+" ("+envName(name)+")")
 }
 
 func (e *envFlags) int(p *int, name string, def int, help string) {
@@ -104,24 +121,47 @@ func (e *envFlags) dur(p *time.Duration, name string, def time.Duration, help st
 	e.fs.DurationVar(p, name, def, help+" ("+envName(name)+")")
 }
 
-func parseServe(args []string) (app.Config, slog.Level, error) {
+// options are what a command line sets beyond app.Config.
+type options struct {
+	level   slog.Level
+	dataDir string
+	noDemo  bool
+}
+
+// parse reads the flags (and OUTRIDER_* variables) of `serve` or `dev`.
+// The two share every setting above storage and the bus.
+func parse(mode string, args []string) (app.Config, options, error) {
 	var cfg app.Config
+	var opt options
 	var jwtSecret, jwtSecretFile, cors, seeds, level string
-	var maxBody int
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	var maxBody, wsMax int
+	fs := flag.NewFlagSet(mode, flag.ContinueOnError)
 	e := &envFlags{fs: fs}
 	e.str(&cfg.HTTP.Addr, "http-addr", ":8080", "HTTP listen address")
-	e.str(&cfg.PGURL, "pg-url", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable", "Postgres URL")
-	e.str(&cfg.PGSchema, "pg-schema", "", "Postgres schema for Outrider's tables (created if missing; default: the URL's search_path)")
-	e.str(&cfg.NATSURL, "nats-url", "nats://127.0.0.1:4222", "NATS server with JetStream")
-	e.str(&cfg.Relay.Namespace, "nats-namespace", "", "prefix of every NATS subject, to share one NATS server between deployments (e.g. staging.)")
-	e.str(&cfg.Relay.Stream, "nats-stream", "OUTRIDER_EVENTS", "JetStream stream holding the domain events")
-	e.int(&cfg.PGMaxConns, "pg-max-conns", 0, "Postgres pool size (0: 4×CPUs, at least 8)")
-	e.str(&jwtSecret, "jwt-secret", "", "HMAC key for access tokens, at least 32 bytes (required unless --jwt-secret-file)")
+	switch mode {
+	case "serve":
+		e.str(&cfg.PGURL, "pg-url", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable", "Postgres URL")
+		e.str(&cfg.PGSchema, "pg-schema", "", "Postgres schema for Outrider's tables (created if missing; default: the URL's search_path)")
+		e.int(&cfg.PGMaxConns, "pg-max-conns", 0, "Postgres pool size (0: 4×CPUs, at least 8)")
+		e.str(&cfg.NATSURL, "nats-url", "nats://127.0.0.1:4222", "NATS server with JetStream")
+		e.str(&cfg.Relay.Namespace, "nats-namespace", "", "prefix of every NATS subject, to share one NATS server between deployments (e.g. staging.)")
+		e.str(&cfg.Relay.Stream, "nats-stream", "OUTRIDER_EVENTS", "JetStream stream holding the domain events")
+		e.str(&cfg.Cluster.Provider, "cluster-provider", cluster.ProviderLocal, "cluster membership: local (one node) or automanaged")
+		e.str(&cfg.Cluster.Host, "cluster-host", "127.0.0.1", "cluster remote bind host")
+		e.int(&cfg.Cluster.Port, "cluster-port", 0, "cluster remote port (0: any free port)")
+		e.str(&cfg.Cluster.AdvertisedHost, "cluster-advertised", "", "host:port other nodes reach this node at")
+		e.int(&cfg.Cluster.AutoManagedPort, "cluster-automanaged-port", 6330, "automanaged membership HTTP port")
+		e.str(&seeds, "cluster-seeds", "", "comma-separated automanaged host:port of every node")
+		e.str(&jwtSecret, "jwt-secret", "", "HMAC key for access tokens, at least 32 bytes (required unless --jwt-secret-file)")
+	case "dev":
+		e.str(&opt.dataDir, "data-dir", "./data", "where dev mode keeps its SQLite file, NATS data and keys")
+		e.bool(&opt.noDemo, "no-demo", false, "do not create and print the demo accounts")
+		e.str(&jwtSecret, "jwt-secret", "", "HMAC key for access tokens (default: generated once into the data dir)")
+	}
 	e.str(&jwtSecretFile, "jwt-secret-file", "", "file holding the access-token key")
 	e.str(&cfg.AdminEmail, "admin-email", "", "e-mail of the first admin, created at start-up if missing")
 	e.str(&cfg.AdminPassword, "admin-password", "", "password of the first admin")
-	e.str(&cors, "cors-origins", "", "comma-separated browser origins allowed by CORS")
+	e.str(&cors, "cors-origins", "", "comma-separated browser origins allowed by CORS and WebSocket origin checks")
 	e.int(&maxBody, "max-body-bytes", 64<<10, "largest request body accepted (413 above)")
 	e.float(&cfg.HTTP.RatePerSecond, "rate-per-second", 50, "requests per second per client")
 	e.int(&cfg.HTTP.RateBurst, "rate-burst", 100, "burst of requests per client")
@@ -130,40 +170,44 @@ func parseServe(args []string) (app.Config, slog.Level, error) {
 	e.int(&cfg.HTTP.BcryptCost, "bcrypt-cost", 10, "bcrypt cost of password hashes")
 	e.dur(&cfg.HTTP.AccessTTL, "access-ttl", 15*time.Minute, "access token lifetime")
 	e.dur(&cfg.HTTP.RefreshTTL, "refresh-ttl", 30*24*time.Hour, "refresh token lifetime")
-	e.str(&cfg.Cluster.Provider, "cluster-provider", cluster.ProviderLocal, "cluster membership: local (one node) or automanaged")
-	e.str(&cfg.Cluster.Host, "cluster-host", "127.0.0.1", "cluster remote bind host")
-	e.int(&cfg.Cluster.Port, "cluster-port", 0, "cluster remote port (0: any free port)")
-	e.str(&cfg.Cluster.AdvertisedHost, "cluster-advertised", "", "host:port other nodes reach this node at")
-	e.int(&cfg.Cluster.AutoManagedPort, "cluster-automanaged-port", 6330, "automanaged membership HTTP port")
-	e.str(&seeds, "cluster-seeds", "", "comma-separated automanaged host:port of every node")
+	e.int(&wsMax, "ws-max-message-bytes", 4<<10, "largest WebSocket client frame (closed with 1009 above)")
+	e.int(&cfg.WS.SendQueueSize, "ws-send-queue", 256, "frames queued for a slow WebSocket client before it is cut off (4008)")
+	e.float(&cfg.WS.InboundRate, "ws-inbound-rate", 20, "WebSocket client frames per second per session")
+	e.int(&cfg.WS.InboundBurst, "ws-inbound-burst", 40, "burst of WebSocket client frames per session")
 	e.dur(&cfg.Cluster.IdleTimeout, "actor-idle-timeout", 2*time.Minute, "idle actors passivate after this long")
 	e.dur(&cfg.ShutdownTimeout, "shutdown-timeout", 20*time.Second, "graceful shutdown budget")
 	e.str(&level, "log-level", "info", "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
-		return cfg, 0, err
+		return cfg, opt, err
 	}
 	if len(e.errs) > 0 {
-		return cfg, 0, errors.Join(e.errs...)
+		return cfg, opt, errors.Join(e.errs...)
 	}
 	if jwtSecretFile != "" {
 		b, err := os.ReadFile(jwtSecretFile)
 		if err != nil {
-			return cfg, 0, fmt.Errorf("read jwt secret file: %w", err)
+			return cfg, opt, fmt.Errorf("read jwt secret file: %w", err)
 		}
 		jwtSecret = strings.TrimSpace(string(b))
 	}
+	if mode == "dev" {
+		if err := devDefaults(&cfg, &opt, &jwtSecret); err != nil {
+			return cfg, opt, err
+		}
+	}
 	if len(jwtSecret) < 32 {
-		return cfg, 0, errors.New("set OUTRIDER_JWT_SECRET (or --jwt-secret, --jwt-secret-file) to at least 32 bytes")
+		return cfg, opt, errors.New("set OUTRIDER_JWT_SECRET (or --jwt-secret, --jwt-secret-file) to at least 32 bytes")
 	}
 	cfg.HTTP.JWTSecret = []byte(jwtSecret)
 	cfg.HTTP.MaxBodyBytes = int64(maxBody)
+	cfg.WS.MaxMessageBytes = int64(wsMax)
 	cfg.HTTP.CORSOrigins = splitList(cors)
+	cfg.WS.AllowedOrigins = cfg.HTTP.CORSOrigins
 	cfg.Cluster.Seeds = splitList(seeds)
-	var lv slog.Level
-	if err := lv.UnmarshalText([]byte(level)); err != nil {
-		return cfg, 0, fmt.Errorf("log level: %w", err)
+	if err := opt.level.UnmarshalText([]byte(level)); err != nil {
+		return cfg, opt, fmt.Errorf("log level: %w", err)
 	}
-	return cfg, lv, nil
+	return cfg, opt, nil
 }
 
 func splitList(s string) []string {

@@ -22,6 +22,7 @@ import (
 	"github.com/outrider/outrider/cluster"
 	"github.com/outrider/outrider/persistence"
 	"github.com/outrider/outrider/persistence/postgres"
+	"github.com/outrider/outrider/persistence/sqlite"
 	pb "github.com/outrider/outrider/proto/outriderpb"
 	"github.com/outrider/outrider/transport/bus"
 	httpapi "github.com/outrider/outrider/transport/http"
@@ -31,19 +32,25 @@ import (
 // Config is a node's whole configuration; cmd/outrider fills it from
 // flags and OUTRIDER_* variables.
 type Config struct {
-	// PGURL is the Postgres connection URL. Required.
+	// SQLitePath, when set, stores everything in this SQLite file instead
+	// of Postgres (outrider dev: one node only).
+	SQLitePath string
+	// PGURL is the Postgres connection URL (unless SQLitePath is set).
 	PGURL string
 	// PGSchema isolates the node's tables in a schema (tests). Optional.
 	PGSchema string
 	// PGMaxConns caps the pool. 0: the backend's default.
 	PGMaxConns int
-	// NATSURL is the NATS server (JetStream enabled) events travel on.
-	// Required.
+	// NATSURL is the NATS server (JetStream enabled) events travel on,
+	// unless EmbeddedNATSDir is set.
 	NATSURL string
-	HTTP    httpapi.Config
-	Cluster cluster.Config
-	Relay   bus.RelayConfig
-	WS      ws.Config
+	// EmbeddedNATSDir, when set, runs NATS inside the process with its
+	// JetStream data in this directory (outrider dev).
+	EmbeddedNATSDir string
+	HTTP            httpapi.Config
+	Cluster         cluster.Config
+	Relay           bus.RelayConfig
+	WS              ws.Config
 	// AdminEmail and AdminPassword create the first admin at start-up if
 	// no user has that e-mail yet (idempotent; an existing user is left
 	// alone).
@@ -56,7 +63,9 @@ type Config struct {
 type Node struct {
 	cfg     Config
 	log     *slog.Logger
-	store   *postgres.Store
+	store   persistence.Backend
+	leader  bus.Leader
+	natsd   *bus.Embedded
 	nc      *nats.Conn
 	relay   *bus.Relay
 	cluster *cluster.Node
@@ -73,29 +82,25 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	store, err := postgres.Open(ctx, cfg.PGURL, postgres.Options{Schema: cfg.PGSchema, MaxConns: int32(cfg.PGMaxConns), Logger: log})
-	if err != nil {
-		return nil, fmt.Errorf("open postgres: %w", err)
+	if err := n.openStore(ctx); err != nil {
+		return nil, err
 	}
-	n.store = store
+	store := n.store
 	if err := store.Migrate(ctx); err != nil {
-		store.Close()
+		n.abort()
 		return nil, fmt.Errorf("migrate: %w", err)
 	}
-
-	nc, err := nats.Connect(cfg.NATSURL, nats.Name("outrider"), nats.MaxReconnects(-1),
-		nats.RetryOnFailedConnect(false))
-	if err != nil {
-		store.Close()
-		return nil, fmt.Errorf("connect nats %s: %w", cfg.NATSURL, err)
+	if err := n.connectNATS(); err != nil {
+		n.abort()
+		return nil, err
 	}
-	n.nc = nc
+	nc := n.nc
 	js, err := jetstream.New(nc)
 	if err != nil {
 		n.abort()
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
-	n.relay = bus.NewRelay(cfg.Relay, store, js, store.Leader("outbox-relay"), log, reg)
+	n.relay = bus.NewRelay(cfg.Relay, store, js, n.leader, log, reg)
 	if err := n.relay.Start(ctx); err != nil {
 		n.abort()
 		return nil, fmt.Errorf("start outbox relay: %w", err)
@@ -127,7 +132,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 	api, err := httpapi.New(cfg.HTTP, httpapi.Deps{
 		Actors: n.cluster, Store: store, Logger: log, Registry: reg, Realtime: n.gateway,
 		Ready: map[string]httpapi.Readiness{
-			"postgres": store.Ping,
+			"storage": store.Ping,
 			"nats": func(context.Context) error {
 				if !nc.IsConnected() {
 					return errors.New("not connected")
@@ -191,8 +196,57 @@ func (n *Node) Stop(ctx context.Context) error {
 	if n.nc != nil {
 		n.nc.Close()
 	}
-	n.store.Close()
+	if n.natsd != nil {
+		n.natsd.Stop()
+	}
+	if n.store != nil {
+		n.store.Close()
+	}
 	return errors.Join(errs...)
+}
+
+// openStore opens SQLite (one node; the relay always leads) or Postgres
+// (the relay leads while it holds an advisory lock).
+func (n *Node) openStore(ctx context.Context) error {
+	cfg := n.cfg
+	if cfg.SQLitePath != "" {
+		st, err := sqlite.Open(ctx, cfg.SQLitePath, sqlite.Options{Logger: n.log})
+		if err != nil {
+			return fmt.Errorf("open sqlite %s: %w", cfg.SQLitePath, err)
+		}
+		n.store, n.leader = st, bus.SoleLeader{}
+		return nil
+	}
+	st, err := postgres.Open(ctx, cfg.PGURL, postgres.Options{Schema: cfg.PGSchema, MaxConns: int32(cfg.PGMaxConns), Logger: n.log})
+	if err != nil {
+		return fmt.Errorf("open postgres: %w", err)
+	}
+	n.store, n.leader = st, st.Leader("outbox-relay")
+	return nil
+}
+
+// connectNATS starts the embedded server if configured, then connects.
+func (n *Node) connectNATS() error {
+	opts := []nats.Option{nats.Name("outrider"), nats.MaxReconnects(-1)}
+	if dir := n.cfg.EmbeddedNATSDir; dir != "" {
+		srv, err := bus.StartEmbedded(dir)
+		if err != nil {
+			return err
+		}
+		n.natsd = srv
+		nc, err := srv.Connect(opts...)
+		if err != nil {
+			return fmt.Errorf("connect embedded nats: %w", err)
+		}
+		n.nc = nc
+		return nil
+	}
+	nc, err := nats.Connect(n.cfg.NATSURL, opts...)
+	if err != nil {
+		return fmt.Errorf("connect nats %s: %w", n.cfg.NATSURL, err)
+	}
+	n.nc = nc
+	return nil
 }
 
 // Run starts a node and stops it gracefully when ctx is cancelled.
