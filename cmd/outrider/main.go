@@ -36,6 +36,8 @@ const usage = `Outrider — realtime delivery dispatch.
 Usage:
   outrider dev [flags]     one node with no outside servers: SQLite, embedded NATS
   outrider serve [flags]   a production cluster node on Postgres and NATS
+  outrider watch [flags] order:<id>
+                           print an order's events live (replaying with --since)
   outrider help            this text
 
 Run "outrider dev --help" or "outrider serve --help" for the flags; each
@@ -48,6 +50,10 @@ func run(args []string) error {
 		return nil
 	}
 	switch args[0] {
+	case "watch":
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+		defer stop()
+		return watch(ctx, args[1:], os.Stdout)
 	case "serve", "dev":
 		cfg, opt, err := parse(args[0], args[1:])
 		if err != nil {

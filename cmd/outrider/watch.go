@@ -1,0 +1,112 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// watch is `outrider watch`: subscribe to one channel and print every
+// frame as a JSON line, resuming with `since` after a dropped connection.
+// It is the curl of the realtime API, so nobody needs websocat.
+func watch(ctx context.Context, args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("watch", flag.ContinueOnError)
+	server := fs.String("server", envOr("OUTRIDER_SERVER", "http://localhost:8080"), "node URL (OUTRIDER_SERVER)")
+	token := fs.String("token", os.Getenv("OUTRIDER_TOKEN"), "access token (OUTRIDER_TOKEN)")
+	since := fs.Int64("since", -1, "replay events after this seq first (-1: only new events)")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: outrider watch [flags] order:<id>")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 || *token == "" {
+		fs.Usage()
+		return errors.New("watch needs a channel and a token")
+	}
+	channel := fs.Arg(0)
+	u, err := url.Parse(*server)
+	if err != nil {
+		return fmt.Errorf("server URL: %w", err)
+	}
+	u.Scheme = strings.Replace(u.Scheme, "http", "ws", 1)
+	u.Path = "/v1/ws"
+	last := *since
+	for attempt := 0; ; attempt++ {
+		err := watchOnce(ctx, u.String(), *token, channel, &last, out)
+		if ctx.Err() != nil {
+			return nil
+		}
+		var ce *websocket.CloseError
+		if errors.As(err, &ce) && (ce.Code == 4001 || ce.Code == 1008 || ce.Code == 1009) {
+			return err // retrying would not help
+		}
+		if attempt >= 5 {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "watch: %v; reconnecting\n", err)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(time.Duration(attempt+1) * time.Second):
+		}
+	}
+}
+
+func watchOnce(ctx context.Context, wsURL, token, channel string, last *int64, out io.Writer) error {
+	h := http.Header{"Authorization": {"Bearer " + token}}
+	conn, resp, err := websocket.DefaultDialer.DialContext(ctx, wsURL, h)
+	if err != nil {
+		if resp != nil {
+			body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+			resp.Body.Close()
+			return fmt.Errorf("connect: %s: %s", resp.Status, body)
+		}
+		return fmt.Errorf("connect: %w", err)
+	}
+	defer conn.Close()
+	go func() { <-ctx.Done(); conn.Close() }()
+	sub := map[string]any{"type": "subscribe", "channel": channel, "id": "watch"}
+	if *last >= 0 {
+		sub["since"] = *last
+	}
+	if err := conn.WriteJSON(sub); err != nil {
+		return err
+	}
+	for {
+		_, data, err := conn.ReadMessage()
+		if err != nil {
+			return err
+		}
+		var f struct {
+			Type, ID, Code, Message string
+			Seq                     int64
+		}
+		_ = json.Unmarshal(data, &f)
+		if f.Type == "error" && f.ID == "watch" {
+			return fmt.Errorf("%s: %s", f.Code, f.Message)
+		}
+		if f.Type == "event" && f.Seq > *last {
+			*last = f.Seq
+		}
+		fmt.Fprintln(out, string(data))
+	}
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
