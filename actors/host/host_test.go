@@ -511,13 +511,10 @@ func TestRepeatedCommandIsAppliedOnce(t *testing.T) {
 // retry lands on a stale activation B of the same order. B must be fenced
 // by the journal key (answer "retry", stop) so that the next attempt
 // reaches a fresh activation that recognises the command id and answers
-// success. Today B answers driver_unavailable (a 409) and stays alive:
-// Commit queues the driver reservation before the journal insert, so the
-// reservation's guard fails first and masks the conflict — the caller is
-// told a command that was applied failed.
+// success. The store checks the journal key before the driver guard, so the
+// conflict is not masked by driver_unavailable (it was, once: the caller
+// was told a command that had been applied failed).
 func TestStaleRepeatOfAppliedAssignAtFullDriverIsFenced(t *testing.T) {
-	t.Skip("KNOWN BUG (see report): persistence/postgres Commit checks driver reservations before the journal key, " +
-		"so a stale activation answers driver_unavailable instead of being fenced; queue journal inserts first")
 	t.Parallel()
 	b := setup(t)
 	d1 := b.seedDriver(t, 1)

@@ -53,6 +53,11 @@ const (
 // reservation, I2) and actors.ErrEmailTaken.
 func (s *Store) Commit(ctx context.Context, c actors.Commit) error {
 	b := &pgx.Batch{}
+	// Journal first: a stale activation (I5) must learn of the conflict
+	// even when a driver guard would refuse its commit too.
+	for _, e := range c.Events {
+		b.Queue(sqlInsertEvent, e.Kind, e.EntityID, e.Seq, e.Type, nonNil(e.Payload), e.CommandID, e.At)
+	}
 	for _, l := range c.Loads {
 		switch {
 		case l.Delta > 0:
@@ -64,9 +69,6 @@ func (s *Store) Commit(ctx context.Context, c actors.Commit) error {
 				b.Queue(sqlReleaseDriver, l.DriverID)
 			}
 		}
-	}
-	for _, e := range c.Events {
-		b.Queue(sqlInsertEvent, e.Kind, e.EntityID, e.Seq, e.Type, nonNil(e.Payload), e.CommandID, e.At)
 	}
 	for _, sn := range c.Snapshots {
 		b.Queue(sqlUpsertSnapshot, sn.Kind, sn.EntityID, sn.Seq, nonNil(sn.State))

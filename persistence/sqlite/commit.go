@@ -84,6 +84,14 @@ func isEmpty(c actors.Commit) bool {
 
 // commitTx runs the statements of c in tx; the first failure aborts it.
 func commitTx(ctx context.Context, tx *sql.Tx, c actors.Commit) error {
+	// Journal first: a stale activation (I5) must learn of the conflict
+	// even when a driver guard would refuse its commit too.
+	for _, e := range c.Events {
+		if _, err := tx.ExecContext(ctx, sqlInsertEvent, e.Kind, e.EntityID, e.Seq, e.Type,
+			nonNil(e.Payload), e.CommandID, micros(e.At)); err != nil {
+			return err
+		}
+	}
 	for _, l := range c.Loads {
 		for range l.Delta {
 			if err := reserveDriver(ctx, tx, l.DriverID); err != nil {
@@ -94,12 +102,6 @@ func commitTx(ctx context.Context, tx *sql.Tx, c actors.Commit) error {
 			if _, err := tx.ExecContext(ctx, sqlReleaseDriver, l.DriverID); err != nil {
 				return err
 			}
-		}
-	}
-	for _, e := range c.Events {
-		if _, err := tx.ExecContext(ctx, sqlInsertEvent, e.Kind, e.EntityID, e.Seq, e.Type,
-			nonNil(e.Payload), e.CommandID, micros(e.At)); err != nil {
-			return err
 		}
 	}
 	for _, sn := range c.Snapshots {

@@ -100,7 +100,7 @@ func TestDocumentRoutes(t *testing.T) {
 		"PUT /v1/drivers/me/availability", "POST /v1/orders", "GET /v1/orders", "GET /v1/orders/{id}",
 		"GET /v1/orders/{id}/timeline", "POST /v1/orders/{id}/assign", "POST /v1/orders/{id}/accept",
 		"POST /v1/orders/{id}/decline", "PUT /v1/orders/{id}/status", "GET /v1/metrics/orders-by-day",
-		"GET /v1/openapi.json", "GET /healthz", "GET /readyz", "GET /metrics",
+		"GET /v1/openapi.json", "GET /healthz", "GET /readyz", "GET /metrics", "GET /v1/ws",
 	}
 	doc := loadDoc(t)
 	var got []string
