@@ -35,6 +35,7 @@ type Backend interface {
 	Auth
 	Idempotency
 	Outbox
+	Locations
 	// Migrate brings the schema up to date; safe to run concurrently from
 	// several nodes.
 	Migrate(ctx context.Context) error
@@ -168,4 +169,22 @@ type Idempotency interface {
 type Outbox interface {
 	UnpublishedOutbox(ctx context.Context, limit int) ([]actors.OutboxMessage, error)
 	MarkOutboxPublished(ctx context.Context, ids []string, at time.Time) error
+}
+
+// LocationFix is one recorded position of a driver.
+type LocationFix struct {
+	DriverID                 string
+	Lat, Lng                 float64
+	Heading, Speed, Accuracy *float64
+	At                       time.Time
+}
+
+// Locations is the driver location history, written in batches.
+type Locations interface {
+	// RecordLocations appends fixes to the history and moves each driver's
+	// last known location to its newest fix (never backwards in time).
+	RecordLocations(ctx context.Context, fixes []LocationFix) error
+	// Trail returns driverID's fixes with from <= at < to, oldest first,
+	// at most limit of them.
+	Trail(ctx context.Context, driverID string, from, to time.Time, limit int) ([]LocationFix, error)
 }

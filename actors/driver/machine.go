@@ -100,7 +100,8 @@ func Apply(s *pb.DriverState, e *pb.DriverEvent) *pb.DriverState {
 	n := &pb.DriverState{}
 	if s != nil {
 		n = &pb.DriverState{Id: s.Id, Available: s.Available, Capacity: s.Capacity,
-			Version: s.Version, UpdatedAtMs: s.UpdatedAtMs, RecentCommandIds: slices.Clone(s.RecentCommandIds)}
+			Version: s.Version, UpdatedAtMs: s.UpdatedAtMs, RecentCommandIds: slices.Clone(s.RecentCommandIds),
+			LastLocation: s.LastLocation}
 	}
 	n.Id = e.DriverId
 	n.Version = e.Seq

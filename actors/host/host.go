@@ -26,6 +26,8 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/outrider/outrider/actors"
+	"github.com/outrider/outrider/actors/driver"
+	pb "github.com/outrider/outrider/proto/outriderpb"
 )
 
 // RetryCode is the rejection code an actor answers when it stopped itself
@@ -49,6 +51,18 @@ type Config struct {
 	// AfterCommit, if set, is called after every successful commit (the
 	// node uses it to wake the outbox relay). It must not block.
 	AfterCommit func(actors.Commit)
+	// Locations receives every fix a driver actor accepts (to fan it out
+	// and record it). Nil drops them.
+	Locations LocationSink
+	// MaxPlausibleSpeed filters GPS jumps (m/s). Default
+	// driver.MaxPlausibleSpeed.
+	MaxPlausibleSpeed float64
+}
+
+// LocationSink takes accepted driver fixes. Fix is called from the driver
+// actor and must not block.
+type LocationSink interface {
+	Fix(driverID string, fix *pb.Fix)
 }
 
 func (c *Config) defaults() {
@@ -60,6 +74,9 @@ func (c *Config) defaults() {
 	}
 	if c.StoreTimeout <= 0 {
 		c.StoreTimeout = 5 * time.Second
+	}
+	if c.MaxPlausibleSpeed <= 0 {
+		c.MaxPlausibleSpeed = driver.MaxPlausibleSpeed
 	}
 }
 
@@ -107,7 +124,10 @@ func (e *entity[S, C]) Receive(ctx actor.Context) {
 	case *actor.Stopped:
 		e.h.metrics.active.WithLabelValues(e.m.kind).Dec()
 	case C:
-		ctx.Respond(e.handle(ctx, msg))
+		reply := e.handle(ctx, msg)
+		if ctx.Sender() != nil { // told messages (location fixes) get no answer
+			ctx.Respond(reply)
+		}
 	}
 }
 
@@ -199,6 +219,7 @@ func props[S any, C proto.Message](h *Host, m machine[S, C]) *actor.Props {
 }
 
 type metrics struct {
+	fixes       *prometheus.CounterVec
 	activations *prometheus.CounterVec
 	active      *prometheus.GaugeVec
 	conflicts   *prometheus.CounterVec
@@ -206,6 +227,9 @@ type metrics struct {
 
 func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
+		fixes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "outrider_driver_fixes_total", Help: "Driver location fixes by outcome (accepted, stale, jump, invalid, unknown_driver).",
+		}, []string{"outcome"}),
 		activations: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "outrider_actor_activations_total", Help: "Actor activations by kind.",
 		}, []string{"kind"}),
@@ -217,7 +241,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"kind"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.activations, m.active, m.conflicts)
+		reg.MustRegister(m.activations, m.active, m.conflicts, m.fixes)
 	}
 	return m
 }

@@ -42,6 +42,9 @@ func (h *Host) DriverProps() *actor.Props {
 		kind:    actors.KindDriver,
 		restore: driver.Restore,
 		decide: func(s *pb.DriverState, id string, cmd *pb.DriverCommand) (*pb.DriverState, *actors.Commit, *actors.Rejection, error) {
+			if u := cmd.GetUpdateLocation(); u != nil {
+				return h.fix(s, id, u.Fix), nil, nil, nil
+			}
 			if actors.SeenCommand(s.GetRecentCommandIds(), cmd.GetCommandId()) {
 				return s, nil, nil, nil
 			}
@@ -88,4 +91,23 @@ func rejection(r *actors.Rejection) *pb.Rejection {
 		return nil
 	}
 	return &pb.Rejection{Code: r.Code, Message: r.Message}
+}
+
+// fix keeps an accepted fix as the driver's last position (in memory: fixes
+// are not journaled) and hands it to the location sink.
+func (h *Host) fix(s *pb.DriverState, id string, f *pb.Fix) *pb.DriverState {
+	if !driver.Exists(s) {
+		h.metrics.fixes.WithLabelValues("unknown_driver").Inc()
+		return s
+	}
+	if reason := driver.AcceptFix(s.LastLocation, f, h.cfg.MaxPlausibleSpeed); reason != driver.FixAccepted {
+		h.metrics.fixes.WithLabelValues(reason).Inc()
+		return s
+	}
+	h.metrics.fixes.WithLabelValues("accepted").Inc()
+	s.LastLocation = f
+	if h.cfg.Locations != nil {
+		h.cfg.Locations.Fix(id, f)
+	}
+	return s
 }

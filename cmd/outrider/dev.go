@@ -59,19 +59,20 @@ func loadOrCreateKey(path string) (string, error) {
 
 // runDev starts the node, seeds the demo accounts and prints the banner.
 func runDev(ctx context.Context, cfg app.Config, opt options, log *slog.Logger) error {
+	var demo []app.DemoAccount
+	if !opt.noDemo {
+		// Seed before serving: /readyz is 200 only once the demo logins work.
+		cfg.BeforeServe = func(ctx context.Context, n *app.Node) error {
+			sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			defer cancel()
+			var err error
+			demo, err = n.SeedDemo(sctx, opt.dataDir)
+			return err
+		}
+	}
 	n, err := app.Start(ctx, cfg, log)
 	if err != nil {
 		return err
-	}
-	var demo []app.DemoAccount
-	if !opt.noDemo {
-		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		demo, err = n.SeedDemo(sctx, opt.dataDir)
-		cancel()
-		if err != nil {
-			_ = n.Stop(context.Background())
-			return err
-		}
 	}
 	banner(os.Stdout, n.Addr(), opt.dataDir, demo)
 	<-ctx.Done()

@@ -40,6 +40,7 @@ func Run(t *testing.T, open func(t *testing.T) persistence.Backend) {
 		{"Auth", testAuth},
 		{"Idempotency", testIdempotency},
 		{"OutboxAndReplay", testOutboxAndReplay},
+		{"Locations", testLocations},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) { g.run(t, open) })

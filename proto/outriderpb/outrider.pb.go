@@ -1361,8 +1361,11 @@ type DriverState struct {
 	Version          int64                  `protobuf:"varint,4,opt,name=version,proto3" json:"version,omitempty"`
 	UpdatedAtMs      int64                  `protobuf:"varint,5,opt,name=updated_at_ms,json=updatedAtMs,proto3" json:"updated_at_ms,omitempty"`
 	RecentCommandIds []string               `protobuf:"bytes,6,rep,name=recent_command_ids,json=recentCommandIds,proto3" json:"recent_command_ids,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// last_location is the newest accepted fix; kept in memory only (fixes
+	// are ephemeral, recorded in the location history in batches).
+	LastLocation  *Fix `protobuf:"bytes,7,opt,name=last_location,json=lastLocation,proto3" json:"last_location,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *DriverState) Reset() {
@@ -1437,6 +1440,144 @@ func (x *DriverState) GetRecentCommandIds() []string {
 	return nil
 }
 
+func (x *DriverState) GetLastLocation() *Fix {
+	if x != nil {
+		return x.LastLocation
+	}
+	return nil
+}
+
+// Fix is one position report of a driver's device.
+type Fix struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Lat           float64                `protobuf:"fixed64,1,opt,name=lat,proto3" json:"lat,omitempty"`
+	Lng           float64                `protobuf:"fixed64,2,opt,name=lng,proto3" json:"lng,omitempty"`
+	Heading       *float64               `protobuf:"fixed64,3,opt,name=heading,proto3,oneof" json:"heading,omitempty"`   // degrees from north, 0..360
+	Speed         *float64               `protobuf:"fixed64,4,opt,name=speed,proto3,oneof" json:"speed,omitempty"`       // metres per second
+	Accuracy      *float64               `protobuf:"fixed64,5,opt,name=accuracy,proto3,oneof" json:"accuracy,omitempty"` // metres
+	TsMs          int64                  `protobuf:"varint,6,opt,name=ts_ms,json=tsMs,proto3" json:"ts_ms,omitempty"`    // when the device took the fix
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Fix) Reset() {
+	*x = Fix{}
+	mi := &file_proto_outrider_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Fix) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Fix) ProtoMessage() {}
+
+func (x *Fix) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_outrider_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Fix.ProtoReflect.Descriptor instead.
+func (*Fix) Descriptor() ([]byte, []int) {
+	return file_proto_outrider_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *Fix) GetLat() float64 {
+	if x != nil {
+		return x.Lat
+	}
+	return 0
+}
+
+func (x *Fix) GetLng() float64 {
+	if x != nil {
+		return x.Lng
+	}
+	return 0
+}
+
+func (x *Fix) GetHeading() float64 {
+	if x != nil && x.Heading != nil {
+		return *x.Heading
+	}
+	return 0
+}
+
+func (x *Fix) GetSpeed() float64 {
+	if x != nil && x.Speed != nil {
+		return *x.Speed
+	}
+	return 0
+}
+
+func (x *Fix) GetAccuracy() float64 {
+	if x != nil && x.Accuracy != nil {
+		return *x.Accuracy
+	}
+	return 0
+}
+
+func (x *Fix) GetTsMs() int64 {
+	if x != nil {
+		return x.TsMs
+	}
+	return 0
+}
+
+// UpdateLocation reports a fix; it is told (not requested) and journals
+// nothing.
+type UpdateLocation struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Fix           *Fix                   `protobuf:"bytes,1,opt,name=fix,proto3" json:"fix,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateLocation) Reset() {
+	*x = UpdateLocation{}
+	mi := &file_proto_outrider_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateLocation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateLocation) ProtoMessage() {}
+
+func (x *UpdateLocation) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_outrider_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateLocation.ProtoReflect.Descriptor instead.
+func (*UpdateLocation) Descriptor() ([]byte, []int) {
+	return file_proto_outrider_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *UpdateLocation) GetFix() *Fix {
+	if x != nil {
+		return x.Fix
+	}
+	return nil
+}
+
 type RegisterDriver struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Capacity      int32                  `protobuf:"varint,1,opt,name=capacity,proto3" json:"capacity,omitempty"`
@@ -1446,7 +1587,7 @@ type RegisterDriver struct {
 
 func (x *RegisterDriver) Reset() {
 	*x = RegisterDriver{}
-	mi := &file_proto_outrider_proto_msgTypes[19]
+	mi := &file_proto_outrider_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1458,7 +1599,7 @@ func (x *RegisterDriver) String() string {
 func (*RegisterDriver) ProtoMessage() {}
 
 func (x *RegisterDriver) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[19]
+	mi := &file_proto_outrider_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1471,7 +1612,7 @@ func (x *RegisterDriver) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterDriver.ProtoReflect.Descriptor instead.
 func (*RegisterDriver) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{19}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *RegisterDriver) GetCapacity() int32 {
@@ -1490,7 +1631,7 @@ type SetAvailability struct {
 
 func (x *SetAvailability) Reset() {
 	*x = SetAvailability{}
-	mi := &file_proto_outrider_proto_msgTypes[20]
+	mi := &file_proto_outrider_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1502,7 +1643,7 @@ func (x *SetAvailability) String() string {
 func (*SetAvailability) ProtoMessage() {}
 
 func (x *SetAvailability) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[20]
+	mi := &file_proto_outrider_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1515,7 +1656,7 @@ func (x *SetAvailability) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetAvailability.ProtoReflect.Descriptor instead.
 func (*SetAvailability) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{20}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *SetAvailability) GetAvailable() bool {
@@ -1533,7 +1674,7 @@ type GetDriver struct {
 
 func (x *GetDriver) Reset() {
 	*x = GetDriver{}
-	mi := &file_proto_outrider_proto_msgTypes[21]
+	mi := &file_proto_outrider_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1545,7 +1686,7 @@ func (x *GetDriver) String() string {
 func (*GetDriver) ProtoMessage() {}
 
 func (x *GetDriver) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[21]
+	mi := &file_proto_outrider_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1558,7 +1699,7 @@ func (x *GetDriver) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDriver.ProtoReflect.Descriptor instead.
 func (*GetDriver) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{21}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{23}
 }
 
 type DriverCommand struct {
@@ -1571,6 +1712,7 @@ type DriverCommand struct {
 	//	*DriverCommand_Register
 	//	*DriverCommand_SetAvailability
 	//	*DriverCommand_Get
+	//	*DriverCommand_UpdateLocation
 	Body          isDriverCommand_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1578,7 +1720,7 @@ type DriverCommand struct {
 
 func (x *DriverCommand) Reset() {
 	*x = DriverCommand{}
-	mi := &file_proto_outrider_proto_msgTypes[22]
+	mi := &file_proto_outrider_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1590,7 +1732,7 @@ func (x *DriverCommand) String() string {
 func (*DriverCommand) ProtoMessage() {}
 
 func (x *DriverCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[22]
+	mi := &file_proto_outrider_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1603,7 +1745,7 @@ func (x *DriverCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DriverCommand.ProtoReflect.Descriptor instead.
 func (*DriverCommand) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{22}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *DriverCommand) GetCommandId() string {
@@ -1661,6 +1803,15 @@ func (x *DriverCommand) GetGet() *GetDriver {
 	return nil
 }
 
+func (x *DriverCommand) GetUpdateLocation() *UpdateLocation {
+	if x != nil {
+		if x, ok := x.Body.(*DriverCommand_UpdateLocation); ok {
+			return x.UpdateLocation
+		}
+	}
+	return nil
+}
+
 type isDriverCommand_Body interface {
 	isDriverCommand_Body()
 }
@@ -1677,11 +1828,17 @@ type DriverCommand_Get struct {
 	Get *GetDriver `protobuf:"bytes,12,opt,name=get,proto3,oneof"`
 }
 
+type DriverCommand_UpdateLocation struct {
+	UpdateLocation *UpdateLocation `protobuf:"bytes,13,opt,name=update_location,json=updateLocation,proto3,oneof"`
+}
+
 func (*DriverCommand_Register) isDriverCommand_Body() {}
 
 func (*DriverCommand_SetAvailability) isDriverCommand_Body() {}
 
 func (*DriverCommand_Get) isDriverCommand_Body() {}
+
+func (*DriverCommand_UpdateLocation) isDriverCommand_Body() {}
 
 type DriverRegistered struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1692,7 +1849,7 @@ type DriverRegistered struct {
 
 func (x *DriverRegistered) Reset() {
 	*x = DriverRegistered{}
-	mi := &file_proto_outrider_proto_msgTypes[23]
+	mi := &file_proto_outrider_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1704,7 +1861,7 @@ func (x *DriverRegistered) String() string {
 func (*DriverRegistered) ProtoMessage() {}
 
 func (x *DriverRegistered) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[23]
+	mi := &file_proto_outrider_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1717,7 +1874,7 @@ func (x *DriverRegistered) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DriverRegistered.ProtoReflect.Descriptor instead.
 func (*DriverRegistered) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{23}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *DriverRegistered) GetCapacity() int32 {
@@ -1736,7 +1893,7 @@ type AvailabilityChanged struct {
 
 func (x *AvailabilityChanged) Reset() {
 	*x = AvailabilityChanged{}
-	mi := &file_proto_outrider_proto_msgTypes[24]
+	mi := &file_proto_outrider_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1748,7 +1905,7 @@ func (x *AvailabilityChanged) String() string {
 func (*AvailabilityChanged) ProtoMessage() {}
 
 func (x *AvailabilityChanged) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[24]
+	mi := &file_proto_outrider_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1761,7 +1918,7 @@ func (x *AvailabilityChanged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AvailabilityChanged.ProtoReflect.Descriptor instead.
 func (*AvailabilityChanged) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{24}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *AvailabilityChanged) GetAvailable() bool {
@@ -1789,7 +1946,7 @@ type DriverEvent struct {
 
 func (x *DriverEvent) Reset() {
 	*x = DriverEvent{}
-	mi := &file_proto_outrider_proto_msgTypes[25]
+	mi := &file_proto_outrider_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1801,7 +1958,7 @@ func (x *DriverEvent) String() string {
 func (*DriverEvent) ProtoMessage() {}
 
 func (x *DriverEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[25]
+	mi := &file_proto_outrider_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1814,7 +1971,7 @@ func (x *DriverEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DriverEvent.ProtoReflect.Descriptor instead.
 func (*DriverEvent) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{25}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *DriverEvent) GetDriverId() string {
@@ -1903,7 +2060,7 @@ type DriverReply struct {
 
 func (x *DriverReply) Reset() {
 	*x = DriverReply{}
-	mi := &file_proto_outrider_proto_msgTypes[26]
+	mi := &file_proto_outrider_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1915,7 +2072,7 @@ func (x *DriverReply) String() string {
 func (*DriverReply) ProtoMessage() {}
 
 func (x *DriverReply) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[26]
+	mi := &file_proto_outrider_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1928,7 +2085,7 @@ func (x *DriverReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DriverReply.ProtoReflect.Descriptor instead.
 func (*DriverReply) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{26}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *DriverReply) GetDriver() *DriverState {
@@ -1961,7 +2118,7 @@ type UserState struct {
 
 func (x *UserState) Reset() {
 	*x = UserState{}
-	mi := &file_proto_outrider_proto_msgTypes[27]
+	mi := &file_proto_outrider_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1973,7 +2130,7 @@ func (x *UserState) String() string {
 func (*UserState) ProtoMessage() {}
 
 func (x *UserState) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[27]
+	mi := &file_proto_outrider_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1986,7 +2143,7 @@ func (x *UserState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UserState.ProtoReflect.Descriptor instead.
 func (*UserState) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{27}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *UserState) GetId() string {
@@ -2061,7 +2218,7 @@ type CreateUser struct {
 
 func (x *CreateUser) Reset() {
 	*x = CreateUser{}
-	mi := &file_proto_outrider_proto_msgTypes[28]
+	mi := &file_proto_outrider_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2073,7 +2230,7 @@ func (x *CreateUser) String() string {
 func (*CreateUser) ProtoMessage() {}
 
 func (x *CreateUser) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[28]
+	mi := &file_proto_outrider_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2086,7 +2243,7 @@ func (x *CreateUser) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateUser.ProtoReflect.Descriptor instead.
 func (*CreateUser) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{28}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *CreateUser) GetEmail() string {
@@ -2139,7 +2296,7 @@ type GetUser struct {
 
 func (x *GetUser) Reset() {
 	*x = GetUser{}
-	mi := &file_proto_outrider_proto_msgTypes[29]
+	mi := &file_proto_outrider_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2151,7 +2308,7 @@ func (x *GetUser) String() string {
 func (*GetUser) ProtoMessage() {}
 
 func (x *GetUser) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[29]
+	mi := &file_proto_outrider_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2164,7 +2321,7 @@ func (x *GetUser) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetUser.ProtoReflect.Descriptor instead.
 func (*GetUser) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{29}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{31}
 }
 
 type UserCommand struct {
@@ -2183,7 +2340,7 @@ type UserCommand struct {
 
 func (x *UserCommand) Reset() {
 	*x = UserCommand{}
-	mi := &file_proto_outrider_proto_msgTypes[30]
+	mi := &file_proto_outrider_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2195,7 +2352,7 @@ func (x *UserCommand) String() string {
 func (*UserCommand) ProtoMessage() {}
 
 func (x *UserCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[30]
+	mi := &file_proto_outrider_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2208,7 +2365,7 @@ func (x *UserCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UserCommand.ProtoReflect.Descriptor instead.
 func (*UserCommand) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{30}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *UserCommand) GetCommandId() string {
@@ -2285,7 +2442,7 @@ type UserCreated struct {
 
 func (x *UserCreated) Reset() {
 	*x = UserCreated{}
-	mi := &file_proto_outrider_proto_msgTypes[31]
+	mi := &file_proto_outrider_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2297,7 +2454,7 @@ func (x *UserCreated) String() string {
 func (*UserCreated) ProtoMessage() {}
 
 func (x *UserCreated) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[31]
+	mi := &file_proto_outrider_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2310,7 +2467,7 @@ func (x *UserCreated) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UserCreated.ProtoReflect.Descriptor instead.
 func (*UserCreated) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{31}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *UserCreated) GetEmail() string {
@@ -2358,7 +2515,7 @@ type UserEvent struct {
 
 func (x *UserEvent) Reset() {
 	*x = UserEvent{}
-	mi := &file_proto_outrider_proto_msgTypes[32]
+	mi := &file_proto_outrider_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2370,7 +2527,7 @@ func (x *UserEvent) String() string {
 func (*UserEvent) ProtoMessage() {}
 
 func (x *UserEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[32]
+	mi := &file_proto_outrider_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2383,7 +2540,7 @@ func (x *UserEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UserEvent.ProtoReflect.Descriptor instead.
 func (*UserEvent) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{32}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *UserEvent) GetUserId() string {
@@ -2457,7 +2614,7 @@ type UserReply struct {
 
 func (x *UserReply) Reset() {
 	*x = UserReply{}
-	mi := &file_proto_outrider_proto_msgTypes[33]
+	mi := &file_proto_outrider_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2469,7 +2626,7 @@ func (x *UserReply) String() string {
 func (*UserReply) ProtoMessage() {}
 
 func (x *UserReply) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[33]
+	mi := &file_proto_outrider_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2482,7 +2639,7 @@ func (x *UserReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UserReply.ProtoReflect.Descriptor instead.
 func (*UserReply) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{33}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *UserReply) GetUser() *UserState {
@@ -2604,19 +2761,33 @@ const file_proto_outrider_proto_rawDesc = "" +
 	"\n" +
 	"OrderReply\x12-\n" +
 	"\x05order\x18\x01 \x01(\v2\x17.outrider.v1.OrderStateR\x05order\x124\n" +
-	"\trejection\x18\x02 \x01(\v2\x16.outrider.v1.RejectionR\trejection\"\xc3\x01\n" +
+	"\trejection\x18\x02 \x01(\v2\x16.outrider.v1.RejectionR\trejection\"\xfa\x01\n" +
 	"\vDriverState\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1c\n" +
 	"\tavailable\x18\x02 \x01(\bR\tavailable\x12\x1a\n" +
 	"\bcapacity\x18\x03 \x01(\x05R\bcapacity\x12\x18\n" +
 	"\aversion\x18\x04 \x01(\x03R\aversion\x12\"\n" +
 	"\rupdated_at_ms\x18\x05 \x01(\x03R\vupdatedAtMs\x12,\n" +
-	"\x12recent_command_ids\x18\x06 \x03(\tR\x10recentCommandIds\",\n" +
+	"\x12recent_command_ids\x18\x06 \x03(\tR\x10recentCommandIds\x125\n" +
+	"\rlast_location\x18\a \x01(\v2\x10.outrider.v1.FixR\flastLocation\"\xbc\x01\n" +
+	"\x03Fix\x12\x10\n" +
+	"\x03lat\x18\x01 \x01(\x01R\x03lat\x12\x10\n" +
+	"\x03lng\x18\x02 \x01(\x01R\x03lng\x12\x1d\n" +
+	"\aheading\x18\x03 \x01(\x01H\x00R\aheading\x88\x01\x01\x12\x19\n" +
+	"\x05speed\x18\x04 \x01(\x01H\x01R\x05speed\x88\x01\x01\x12\x1f\n" +
+	"\baccuracy\x18\x05 \x01(\x01H\x02R\baccuracy\x88\x01\x01\x12\x13\n" +
+	"\x05ts_ms\x18\x06 \x01(\x03R\x04tsMsB\n" +
+	"\n" +
+	"\b_headingB\b\n" +
+	"\x06_speedB\v\n" +
+	"\t_accuracy\"4\n" +
+	"\x0eUpdateLocation\x12\"\n" +
+	"\x03fix\x18\x01 \x01(\v2\x10.outrider.v1.FixR\x03fix\",\n" +
 	"\x0eRegisterDriver\x12\x1a\n" +
 	"\bcapacity\x18\x01 \x01(\x05R\bcapacity\"/\n" +
 	"\x0fSetAvailability\x12\x1c\n" +
 	"\tavailable\x18\x01 \x01(\bR\tavailable\"\v\n" +
-	"\tGetDriver\"\xa5\x02\n" +
+	"\tGetDriver\"\xed\x02\n" +
 	"\rDriverCommand\x12\x1d\n" +
 	"\n" +
 	"command_id\x18\x01 \x01(\tR\tcommandId\x12&\n" +
@@ -2625,7 +2796,8 @@ const file_proto_outrider_proto_rawDesc = "" +
 	"\bregister\x18\n" +
 	" \x01(\v2\x1b.outrider.v1.RegisterDriverH\x00R\bregister\x12I\n" +
 	"\x10set_availability\x18\v \x01(\v2\x1c.outrider.v1.SetAvailabilityH\x00R\x0fsetAvailability\x12*\n" +
-	"\x03get\x18\f \x01(\v2\x16.outrider.v1.GetDriverH\x00R\x03getB\x06\n" +
+	"\x03get\x18\f \x01(\v2\x16.outrider.v1.GetDriverH\x00R\x03get\x12F\n" +
+	"\x0fupdate_location\x18\r \x01(\v2\x1b.outrider.v1.UpdateLocationH\x00R\x0eupdateLocationB\x06\n" +
 	"\x04body\".\n" +
 	"\x10DriverRegistered\x12\x1a\n" +
 	"\bcapacity\x18\x01 \x01(\x05R\bcapacity\"3\n" +
@@ -2705,7 +2877,7 @@ func file_proto_outrider_proto_rawDescGZIP() []byte {
 	return file_proto_outrider_proto_rawDescData
 }
 
-var file_proto_outrider_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
+var file_proto_outrider_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
 var file_proto_outrider_proto_goTypes = []any{
 	(*Principal)(nil),           // 0: outrider.v1.Principal
 	(*Place)(nil),               // 1: outrider.v1.Place
@@ -2726,21 +2898,23 @@ var file_proto_outrider_proto_goTypes = []any{
 	(*OrderEvent)(nil),          // 16: outrider.v1.OrderEvent
 	(*OrderReply)(nil),          // 17: outrider.v1.OrderReply
 	(*DriverState)(nil),         // 18: outrider.v1.DriverState
-	(*RegisterDriver)(nil),      // 19: outrider.v1.RegisterDriver
-	(*SetAvailability)(nil),     // 20: outrider.v1.SetAvailability
-	(*GetDriver)(nil),           // 21: outrider.v1.GetDriver
-	(*DriverCommand)(nil),       // 22: outrider.v1.DriverCommand
-	(*DriverRegistered)(nil),    // 23: outrider.v1.DriverRegistered
-	(*AvailabilityChanged)(nil), // 24: outrider.v1.AvailabilityChanged
-	(*DriverEvent)(nil),         // 25: outrider.v1.DriverEvent
-	(*DriverReply)(nil),         // 26: outrider.v1.DriverReply
-	(*UserState)(nil),           // 27: outrider.v1.UserState
-	(*CreateUser)(nil),          // 28: outrider.v1.CreateUser
-	(*GetUser)(nil),             // 29: outrider.v1.GetUser
-	(*UserCommand)(nil),         // 30: outrider.v1.UserCommand
-	(*UserCreated)(nil),         // 31: outrider.v1.UserCreated
-	(*UserEvent)(nil),           // 32: outrider.v1.UserEvent
-	(*UserReply)(nil),           // 33: outrider.v1.UserReply
+	(*Fix)(nil),                 // 19: outrider.v1.Fix
+	(*UpdateLocation)(nil),      // 20: outrider.v1.UpdateLocation
+	(*RegisterDriver)(nil),      // 21: outrider.v1.RegisterDriver
+	(*SetAvailability)(nil),     // 22: outrider.v1.SetAvailability
+	(*GetDriver)(nil),           // 23: outrider.v1.GetDriver
+	(*DriverCommand)(nil),       // 24: outrider.v1.DriverCommand
+	(*DriverRegistered)(nil),    // 25: outrider.v1.DriverRegistered
+	(*AvailabilityChanged)(nil), // 26: outrider.v1.AvailabilityChanged
+	(*DriverEvent)(nil),         // 27: outrider.v1.DriverEvent
+	(*DriverReply)(nil),         // 28: outrider.v1.DriverReply
+	(*UserState)(nil),           // 29: outrider.v1.UserState
+	(*CreateUser)(nil),          // 30: outrider.v1.CreateUser
+	(*GetUser)(nil),             // 31: outrider.v1.GetUser
+	(*UserCommand)(nil),         // 32: outrider.v1.UserCommand
+	(*UserCreated)(nil),         // 33: outrider.v1.UserCreated
+	(*UserEvent)(nil),           // 34: outrider.v1.UserEvent
+	(*UserReply)(nil),           // 35: outrider.v1.UserReply
 }
 var file_proto_outrider_proto_depIdxs = []int32{
 	1,  // 0: outrider.v1.OrderState.pickup:type_name -> outrider.v1.Place
@@ -2764,27 +2938,30 @@ var file_proto_outrider_proto_depIdxs = []int32{
 	15, // 18: outrider.v1.OrderEvent.status_changed:type_name -> outrider.v1.StatusChanged
 	3,  // 19: outrider.v1.OrderReply.order:type_name -> outrider.v1.OrderState
 	2,  // 20: outrider.v1.OrderReply.rejection:type_name -> outrider.v1.Rejection
-	0,  // 21: outrider.v1.DriverCommand.by:type_name -> outrider.v1.Principal
-	19, // 22: outrider.v1.DriverCommand.register:type_name -> outrider.v1.RegisterDriver
-	20, // 23: outrider.v1.DriverCommand.set_availability:type_name -> outrider.v1.SetAvailability
-	21, // 24: outrider.v1.DriverCommand.get:type_name -> outrider.v1.GetDriver
-	0,  // 25: outrider.v1.DriverEvent.by:type_name -> outrider.v1.Principal
-	23, // 26: outrider.v1.DriverEvent.registered:type_name -> outrider.v1.DriverRegistered
-	24, // 27: outrider.v1.DriverEvent.availability_changed:type_name -> outrider.v1.AvailabilityChanged
-	18, // 28: outrider.v1.DriverReply.driver:type_name -> outrider.v1.DriverState
-	2,  // 29: outrider.v1.DriverReply.rejection:type_name -> outrider.v1.Rejection
-	0,  // 30: outrider.v1.UserCommand.by:type_name -> outrider.v1.Principal
-	28, // 31: outrider.v1.UserCommand.create:type_name -> outrider.v1.CreateUser
-	29, // 32: outrider.v1.UserCommand.get:type_name -> outrider.v1.GetUser
-	0,  // 33: outrider.v1.UserEvent.by:type_name -> outrider.v1.Principal
-	31, // 34: outrider.v1.UserEvent.created:type_name -> outrider.v1.UserCreated
-	27, // 35: outrider.v1.UserReply.user:type_name -> outrider.v1.UserState
-	2,  // 36: outrider.v1.UserReply.rejection:type_name -> outrider.v1.Rejection
-	37, // [37:37] is the sub-list for method output_type
-	37, // [37:37] is the sub-list for method input_type
-	37, // [37:37] is the sub-list for extension type_name
-	37, // [37:37] is the sub-list for extension extendee
-	0,  // [0:37] is the sub-list for field type_name
+	19, // 21: outrider.v1.DriverState.last_location:type_name -> outrider.v1.Fix
+	19, // 22: outrider.v1.UpdateLocation.fix:type_name -> outrider.v1.Fix
+	0,  // 23: outrider.v1.DriverCommand.by:type_name -> outrider.v1.Principal
+	21, // 24: outrider.v1.DriverCommand.register:type_name -> outrider.v1.RegisterDriver
+	22, // 25: outrider.v1.DriverCommand.set_availability:type_name -> outrider.v1.SetAvailability
+	23, // 26: outrider.v1.DriverCommand.get:type_name -> outrider.v1.GetDriver
+	20, // 27: outrider.v1.DriverCommand.update_location:type_name -> outrider.v1.UpdateLocation
+	0,  // 28: outrider.v1.DriverEvent.by:type_name -> outrider.v1.Principal
+	25, // 29: outrider.v1.DriverEvent.registered:type_name -> outrider.v1.DriverRegistered
+	26, // 30: outrider.v1.DriverEvent.availability_changed:type_name -> outrider.v1.AvailabilityChanged
+	18, // 31: outrider.v1.DriverReply.driver:type_name -> outrider.v1.DriverState
+	2,  // 32: outrider.v1.DriverReply.rejection:type_name -> outrider.v1.Rejection
+	0,  // 33: outrider.v1.UserCommand.by:type_name -> outrider.v1.Principal
+	30, // 34: outrider.v1.UserCommand.create:type_name -> outrider.v1.CreateUser
+	31, // 35: outrider.v1.UserCommand.get:type_name -> outrider.v1.GetUser
+	0,  // 36: outrider.v1.UserEvent.by:type_name -> outrider.v1.Principal
+	33, // 37: outrider.v1.UserEvent.created:type_name -> outrider.v1.UserCreated
+	29, // 38: outrider.v1.UserReply.user:type_name -> outrider.v1.UserState
+	2,  // 39: outrider.v1.UserReply.rejection:type_name -> outrider.v1.Rejection
+	40, // [40:40] is the sub-list for method output_type
+	40, // [40:40] is the sub-list for method input_type
+	40, // [40:40] is the sub-list for extension type_name
+	40, // [40:40] is the sub-list for extension extendee
+	0,  // [0:40] is the sub-list for field type_name
 }
 
 func init() { file_proto_outrider_proto_init() }
@@ -2807,20 +2984,22 @@ func file_proto_outrider_proto_init() {
 		(*OrderEvent_Declined)(nil),
 		(*OrderEvent_StatusChanged)(nil),
 	}
-	file_proto_outrider_proto_msgTypes[22].OneofWrappers = []any{
+	file_proto_outrider_proto_msgTypes[19].OneofWrappers = []any{}
+	file_proto_outrider_proto_msgTypes[24].OneofWrappers = []any{
 		(*DriverCommand_Register)(nil),
 		(*DriverCommand_SetAvailability)(nil),
 		(*DriverCommand_Get)(nil),
+		(*DriverCommand_UpdateLocation)(nil),
 	}
-	file_proto_outrider_proto_msgTypes[25].OneofWrappers = []any{
+	file_proto_outrider_proto_msgTypes[27].OneofWrappers = []any{
 		(*DriverEvent_Registered)(nil),
 		(*DriverEvent_AvailabilityChanged)(nil),
 	}
-	file_proto_outrider_proto_msgTypes[30].OneofWrappers = []any{
+	file_proto_outrider_proto_msgTypes[32].OneofWrappers = []any{
 		(*UserCommand_Create)(nil),
 		(*UserCommand_Get)(nil),
 	}
-	file_proto_outrider_proto_msgTypes[32].OneofWrappers = []any{
+	file_proto_outrider_proto_msgTypes[34].OneofWrappers = []any{
 		(*UserEvent_Created)(nil),
 	}
 	type x struct{}
@@ -2829,7 +3008,7 @@ func file_proto_outrider_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_proto_outrider_proto_rawDesc), len(file_proto_outrider_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   34,
+			NumMessages:   36,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -68,6 +68,7 @@ var catalogue = map[string]catalogueEntry{
 	actors.CodeForbidden:         {http.StatusForbidden, "Forbidden"},
 	actors.CodeNotFound:          {http.StatusNotFound, "Not found"},
 	"method_not_allowed":         {http.StatusMethodNotAllowed, "Method not allowed"},
+	"upgrade_required":           {http.StatusUpgradeRequired, "Upgrade required"},
 	actors.CodeInvalidTransition: {http.StatusConflict, "Invalid status transition"},
 	actors.CodeAlreadyAssigned:   {http.StatusConflict, "Order already assigned"},
 	actors.CodeDriverUnavailable: {http.StatusConflict, "Driver unavailable"},

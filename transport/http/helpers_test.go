@@ -2,12 +2,14 @@ package httpapi_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"mime"
 	"net/http"
-	"strings"
+	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -19,6 +21,39 @@ import (
 	"github.com/outrider/outrider/transport/http/openapi"
 )
 
+// tb is what the helpers need of a test: *testing.T, or a goT in a
+// goroutine of a test.
+type tb interface {
+	require.TestingT
+	Helper()
+	Context() context.Context
+}
+
+// goT collects the failures of helpers called on a goroutine other than
+// the test's: FailNow ends only that goroutine. Check err() after.
+type goT struct {
+	ctx  context.Context
+	mu   sync.Mutex
+	errs []string
+}
+
+func newGoT(t *testing.T) *goT { return &goT{ctx: t.Context()} }
+
+func (g *goT) Helper()                  {}
+func (g *goT) Context() context.Context { return g.ctx }
+func (g *goT) FailNow()                 { runtime.Goexit() }
+func (g *goT) Errorf(format string, args ...any) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.errs = append(g.errs, fmt.Sprintf(format, args...))
+}
+
+func (g *goT) failures() []string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return slices.Clone(g.errs)
+}
+
 // The OpenAPI validator is built once per package: parsing and checking
 // the document takes a while, and the Validator is safe for concurrent use.
 var (
@@ -27,7 +62,7 @@ var (
 	specErr  error
 )
 
-func specValidator(t testing.TB) *openapi.Validator {
+func specValidator(t tb) *openapi.Validator {
 	t.Helper()
 	specOnce.Do(func() { specV, specErr = openapi.NewValidator() })
 	require.NoError(t, specErr, "build the OpenAPI validator")
@@ -247,7 +282,7 @@ func (r *response) String() string {
 // do sends one request and validates both the request and the response
 // against the OpenAPI document (unless told otherwise by opts). body is
 // nil (no body), a raw string (sent as is) or a value to JSON-encode.
-func (c *caller) do(t testing.TB, method, path string, body any, opts ...reqOpt) *response {
+func (c *caller) do(t tb, method, path string, body any, opts ...reqOpt) *response {
 	t.Helper()
 	conf := reqConf{header: http.Header{}, validateReq: true, validateResp: true}
 	var payload []byte
@@ -298,6 +333,16 @@ func (c *caller) do(t testing.TB, method, path string, body any, opts ...reqOpt)
 	resp, err := c.b.hc.Do(req)
 	require.NoError(t, err, "%s %s", method, path)
 	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusSwitchingProtocols {
+		// An upgraded connection (WebSocket): no body to read; closing
+		// the body closes the connection.
+		out := &response{Status: resp.StatusCode, Header: resp.Header, req: method + " " + path}
+		if conf.validateResp {
+			require.NoError(t, specValidator(t).ValidateResponse(newReq(), resp.StatusCode, resp.Header, nil),
+				"response does not conform to the OpenAPI document: %s", out)
+		}
+		return out
+	}
 	got, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
 	out := &response{Status: resp.StatusCode, Header: resp.Header, Body: got, req: method + " " + path}
@@ -312,22 +357,22 @@ func (c *caller) do(t testing.TB, method, path string, body any, opts ...reqOpt)
 	return out
 }
 
-func (c *caller) get(t testing.TB, path string, opts ...reqOpt) *response {
+func (c *caller) get(t tb, path string, opts ...reqOpt) *response {
 	t.Helper()
 	return c.do(t, http.MethodGet, path, nil, opts...)
 }
 
-func (c *caller) post(t testing.TB, path string, body any, opts ...reqOpt) *response {
+func (c *caller) post(t tb, path string, body any, opts ...reqOpt) *response {
 	t.Helper()
 	return c.do(t, http.MethodPost, path, body, opts...)
 }
 
-func (c *caller) put(t testing.TB, path string, body any, opts ...reqOpt) *response {
+func (c *caller) put(t tb, path string, body any, opts ...reqOpt) *response {
 	t.Helper()
 	return c.do(t, http.MethodPut, path, body, opts...)
 }
 
-func requireProblemShape(t testing.TB, r *response) {
+func requireProblemShape(t tb, r *response) {
 	t.Helper()
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	require.NoError(t, err, "%s", r)
@@ -341,14 +386,14 @@ func requireProblemShape(t testing.TB, r *response) {
 }
 
 // requireStatus fails the test unless the response has status want.
-func (r *response) requireStatus(t testing.TB, want int) *response {
+func (r *response) requireStatus(t tb, want int) *response {
 	t.Helper()
 	require.Equal(t, want, r.Status, "%s", r)
 	return r
 }
 
 // decode requires status want and decodes the JSON body into v.
-func (r *response) decode(t testing.TB, want int, v any) {
+func (r *response) decode(t tb, want int, v any) {
 	t.Helper()
 	r.requireStatus(t, want)
 	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
@@ -357,7 +402,7 @@ func (r *response) decode(t testing.TB, want int, v any) {
 }
 
 // problem requires a problem+json answer with status and code.
-func (r *response) problem(t testing.TB, status int, code string) problemJSON {
+func (r *response) problem(t tb, status int, code string) problemJSON {
 	t.Helper()
 	require.Equal(t, status, r.Status, "%s", r)
 	var p problemJSON
@@ -375,7 +420,7 @@ func unique(prefix string) string {
 
 func uniqueEmail(prefix string) string { return unique(prefix) + "@example.test" }
 
-func (b *bundle) login(t testing.TB, email, password string) *caller {
+func (b *bundle) login(t tb, email, password string) *caller {
 	t.Helper()
 	var tok tokensJSON
 	b.anon().post(t, "/v1/auth/login", map[string]string{"email": email, "password": password}).
@@ -389,13 +434,13 @@ func (b *bundle) fromTokens(tok tokensJSON, password string) *caller {
 }
 
 // signup creates a customer through POST /v1/auth/signup.
-func (b *bundle) signup(t testing.TB) *caller {
+func (b *bundle) signup(t tb) *caller {
 	t.Helper()
 	return b.signupAs(t, b.anon())
 }
 
 // signupAs signs a customer up with c's headers (e.g. X-Forwarded-For).
-func (b *bundle) signupAs(t testing.TB, c *caller) *caller {
+func (b *bundle) signupAs(t tb, c *caller) *caller {
 	t.Helper()
 	pw := "password-" + unique("pw")
 	email := uniqueEmail("customer")
@@ -414,7 +459,7 @@ func (b *bundle) signupAs(t testing.TB, c *caller) *caller {
 
 // createDriver has the admin create a driver (capacity 0: the default),
 // logs the driver in, and makes them available unless offline is set.
-func (b *bundle) createDriver(t testing.TB, capacity int, available bool) *caller {
+func (b *bundle) createDriver(t tb, capacity int, available bool) *caller {
 	t.Helper()
 	pw := "driver-" + unique("pw")
 	email := uniqueEmail("driver")
@@ -449,7 +494,7 @@ func validOrder() map[string]any {
 }
 
 // createOrder places an order as c (a customer or an admin).
-func (c *caller) createOrder(t testing.TB) orderJSON {
+func (c *caller) createOrder(t tb) orderJSON {
 	t.Helper()
 	r := c.post(t, "/v1/orders", validOrder())
 	var o orderJSON
@@ -461,14 +506,14 @@ func (c *caller) createOrder(t testing.TB) orderJSON {
 	return o
 }
 
-func (c *caller) order(t testing.TB, id string) orderJSON {
+func (c *caller) order(t tb, id string) orderJSON {
 	t.Helper()
 	var o orderJSON
 	c.get(t, "/v1/orders/"+id).decode(t, http.StatusOK, &o)
 	return o
 }
 
-func (c *caller) driverRecord(t testing.TB, id string) driverJSON {
+func (c *caller) driverRecord(t tb, id string) driverJSON {
 	t.Helper()
 	var d driverJSON
 	c.get(t, "/v1/drivers/"+id).decode(t, http.StatusOK, &d)
@@ -476,14 +521,14 @@ func (c *caller) driverRecord(t testing.TB, id string) driverJSON {
 }
 
 // orderAction posts to /v1/orders/{id}/{action} and decodes the order.
-func (c *caller) orderAction(t testing.TB, id, action string, body any) orderJSON {
+func (c *caller) orderAction(t tb, id, action string, body any) orderJSON {
 	t.Helper()
 	var o orderJSON
 	c.post(t, "/v1/orders/"+id+"/"+action, body).decode(t, http.StatusOK, &o)
 	return o
 }
 
-func (c *caller) setStatus(t testing.TB, id, status string) orderJSON {
+func (c *caller) setStatus(t tb, id, status string) orderJSON {
 	t.Helper()
 	var o orderJSON
 	c.put(t, "/v1/orders/"+id+"/status", map[string]any{"status": status}).decode(t, http.StatusOK, &o)
@@ -493,7 +538,7 @@ func (c *caller) setStatus(t testing.TB, id, status string) orderJSON {
 
 // allOrders pages through GET /v1/orders (query without limit/cursor) and
 // returns every order, checking the pages do not overlap.
-func (c *caller) allOrders(t testing.TB, query string, limit int) []orderJSON {
+func (c *caller) allOrders(t tb, query string, limit int) []orderJSON {
 	t.Helper()
 	var all []orderJSON
 	seen := map[string]bool{}
@@ -520,7 +565,7 @@ func (c *caller) allOrders(t testing.TB, query string, limit int) []orderJSON {
 		require.Len(t, p.Items, limit, "a page before the last is full")
 		cursor = *p.NextCursor
 	}
-	t.Fatal("paging does not end")
+	require.FailNow(t, "paging does not end")
 	return nil
 }
 
@@ -534,7 +579,7 @@ func ids(orders []orderJSON) []string {
 
 // countOrders is how many orders the admin sees for user (customer or
 // driver id).
-func (b *bundle) countOrders(t testing.TB, user string) int {
+func (b *bundle) countOrders(t tb, user string) int {
 	t.Helper()
 	return len(b.admin.allOrders(t, "user="+user, 200))
 }
@@ -545,19 +590,10 @@ func nonexistentID(prefix string) string {
 }
 
 // withoutInstance drops the instance member of a problem body.
-func withoutInstance(t testing.TB, body []byte) map[string]any {
+func withoutInstance(t tb, body []byte) map[string]any {
 	t.Helper()
 	var m map[string]any
 	require.NoError(t, json.Unmarshal(body, &m))
 	delete(m, "instance")
 	return m
-}
-
-func hasPrefixAny(s string, prefixes ...string) bool {
-	for _, p := range prefixes {
-		if strings.HasPrefix(s, p) {
-			return true
-		}
-	}
-	return false
 }

@@ -100,7 +100,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, ps httprouter.Par
 	} else if err := s.limiter.allow("ip:" + ip); err != nil {
 		return err
 	}
-	if key := r.Header.Get("Idempotency-Key"); key != "" && (r.Method == http.MethodPost || r.Method == http.MethodPut) {
+	// Idempotency-Key applies to authenticated writes only: the public ones
+	// (signup, login, refresh) answer with tokens, which must never be
+	// stored, and anonymous callers share no scope.
+	if key := r.Header.Get("Idempotency-Key"); key != "" && !pol.public && (r.Method == http.MethodPost || r.Method == http.MethodPut) {
 		return s.idempotent(w, r, c, key, h)
 	}
 	c.commandID = ulid.Make().String()

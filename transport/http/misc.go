@@ -7,6 +7,8 @@ import (
 	"sort"
 	"time"
 
+	"github.com/gorilla/websocket"
+
 	"github.com/outrider/outrider/transport/http/openapi"
 )
 
@@ -122,6 +124,9 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request, c *call) error {
 func (s *Server) websocket(w http.ResponseWriter, r *http.Request, c *call) error {
 	if s.realtime == nil {
 		return errorf("unavailable", "realtime is not enabled on this node")
+	}
+	if !websocket.IsWebSocketUpgrade(r) {
+		return errorf("upgrade_required", "GET /v1/ws must be a WebSocket upgrade")
 	}
 	s.realtime.Serve(w, r, c.principal.UserID, c.principal.Role)
 	return nil

@@ -64,7 +64,7 @@ type createOrderRequest struct {
 	Pickup         *placeRequest `json:"pickup"`
 	Dropoff        *placeRequest `json:"dropoff"`
 	DeliveryOption string        `json:"delivery_option"`
-	ScheduledFor   *time.Time    `json:"scheduled_for"`
+	ScheduledFor   *string       `json:"scheduled_for"`
 	Notes          string        `json:"notes"`
 	CustomerID     string        `json:"customer_id"`
 }
@@ -90,6 +90,14 @@ func (s *Server) createOrder(w http.ResponseWriter, r *http.Request, c *call) er
 	default:
 		fe = append(fe, FieldError{"delivery_option", "must be standard, express or scheduled"})
 	}
+	var scheduled time.Time
+	if req.ScheduledFor != nil {
+		t, err := time.Parse(time.RFC3339, *req.ScheduledFor)
+		if err != nil {
+			fe = append(fe, FieldError{"scheduled_for", "must be an RFC 3339 timestamp"})
+		}
+		scheduled = t
+	}
 	if len(req.Notes) > 2000 {
 		fe = append(fe, FieldError{"notes", "must be at most 2000 characters"})
 	}
@@ -114,7 +122,7 @@ func (s *Server) createOrder(w http.ResponseWriter, r *http.Request, c *call) er
 		DeliveryOption: req.DeliveryOption, Notes: req.Notes,
 	}
 	if req.ScheduledFor != nil {
-		create.ScheduledForMs = req.ScheduledFor.UnixMilli()
+		create.ScheduledForMs = scheduled.UnixMilli()
 	}
 	id := "ord_" + ulid.Make().String()
 	if strings.HasPrefix(c.commandID, "idem-") {

@@ -19,7 +19,7 @@ func (s *Server) routes() {
 	// httprouter cannot mix /v1/drivers/me/... with /v1/drivers/:id, so
 	// "me" is a value of :id that means the calling driver.
 	s.handle(http.MethodGet, "/v1/drivers/:id", roles("driver", "admin"), s.getDriver)
-	s.handle(http.MethodPut, "/v1/drivers/:id/availability", roles("driver", "admin"), s.setAvailability)
+	s.handle(http.MethodPut, "/v1/drivers/:id/availability", roles("driver"), s.setAvailability)
 
 	s.handle(http.MethodPost, "/v1/orders", roles("customer", "admin"), s.createOrder)
 	s.handle(http.MethodGet, "/v1/orders", anyUser, s.listOrders)

@@ -57,6 +57,10 @@ type Config struct {
 	AdminEmail, AdminPassword string
 	// ShutdownTimeout bounds the graceful drain on SIGTERM. Default 20s.
 	ShutdownTimeout time.Duration
+	// BeforeServe, if set, runs after the node has joined the cluster and
+	// before HTTP is served, so /readyz answers 200 only after it (dev
+	// mode seeds its demo accounts here).
+	BeforeServe func(ctx context.Context, n *Node) error
 }
 
 // Node is a running Outrider node.
@@ -126,6 +130,12 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 	if err := n.bootstrapAdmin(ctx); err != nil {
 		n.abort()
 		return nil, err
+	}
+	if cfg.BeforeServe != nil {
+		if err := cfg.BeforeServe(ctx, n); err != nil {
+			n.abort()
+			return nil, err
+		}
 	}
 
 	n.gateway = ws.New(cfg.WS, bus.NewSubscriber(nc, cfg.Relay.Namespace), store, log, reg)

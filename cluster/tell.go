@@ -1,0 +1,31 @@
+package cluster
+
+import (
+	"fmt"
+
+	"google.golang.org/protobuf/proto"
+
+	outriderpb "github.com/outrider/outrider/proto/outriderpb"
+)
+
+// Tell sends msg to the actor without waiting for an answer: at most once,
+// no retry. It is for ephemeral traffic whose loss is harmless because a
+// newer message soon replaces it (driver location fixes). It blocks only
+// while the identity is first placed.
+func (n *Node) Tell(kind, identity string, msg proto.Message) error {
+	c := n.cluster()
+	if c == nil {
+		return fmt.Errorf("cluster: tell %s/%s: node not running: %w", kind, identity, ErrUnavailable)
+	}
+	pid := c.Get(identity, kind)
+	if pid == nil {
+		return fmt.Errorf("cluster: tell %s/%s: no activation: %w", kind, identity, ErrUnavailable)
+	}
+	c.ActorSystem.Root.Send(pid, msg)
+	return nil
+}
+
+// TellDriver tells a driver actor a command (a location fix).
+func (n *Node) TellDriver(id string, cmd *outriderpb.DriverCommand) error {
+	return n.Tell(KindDriver, id, cmd)
+}

@@ -1,0 +1,63 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/outrider/outrider/persistence"
+)
+
+// RecordLocations appends the fixes in one write transaction and moves
+// each driver's last location to its newest fix.
+func (s *Store) RecordLocations(ctx context.Context, fixes []persistence.LocationFix) error {
+	if len(fixes) == 0 {
+		return nil
+	}
+	return s.write(ctx, func(tx *sql.Tx) error {
+		ins, err := tx.PrepareContext(ctx, `INSERT INTO location_history (driver_id, at, lat, lng, heading, speed, accuracy)
+			VALUES (?, ?, ?, ?, ?, ?, ?)`)
+		if err != nil {
+			return fmt.Errorf("record locations: %w", err)
+		}
+		defer ins.Close()
+		upd, err := tx.PrepareContext(ctx, `UPDATE drivers SET last_lat = ?, last_lng = ?, last_location_at = ?
+			WHERE id = ? AND (last_location_at IS NULL OR last_location_at < ?)`)
+		if err != nil {
+			return fmt.Errorf("record locations: %w", err)
+		}
+		defer upd.Close()
+		for _, f := range fixes {
+			at := micros(f.At)
+			if _, err := ins.ExecContext(ctx, f.DriverID, at, f.Lat, f.Lng, f.Heading, f.Speed, f.Accuracy); err != nil {
+				return fmt.Errorf("record locations: %w", err)
+			}
+			if _, err := upd.ExecContext(ctx, f.Lat, f.Lng, at, f.DriverID, at); err != nil {
+				return fmt.Errorf("record last location: %w", err)
+			}
+		}
+		return nil
+	})
+}
+
+// Trail returns driverID's fixes in [from, to), oldest first.
+func (s *Store) Trail(ctx context.Context, driverID string, from, to time.Time, limit int) ([]persistence.LocationFix, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT at, lat, lng, heading, speed, accuracy FROM location_history
+		WHERE driver_id = ? AND at >= ? AND at < ? ORDER BY at LIMIT ?`, driverID, micros(from), micros(to), max(limit, 1))
+	if err != nil {
+		return nil, fmt.Errorf("trail %s: %w", driverID, err)
+	}
+	defer rows.Close()
+	var out []persistence.LocationFix
+	for rows.Next() {
+		f := persistence.LocationFix{DriverID: driverID}
+		var at int64
+		if err := rows.Scan(&at, &f.Lat, &f.Lng, &f.Heading, &f.Speed, &f.Accuracy); err != nil {
+			return nil, fmt.Errorf("trail %s: %w", driverID, err)
+		}
+		f.At = fromMicros(at)
+		out = append(out, f)
+	}
+	return out, rows.Err()
+}

@@ -1,0 +1,208 @@
+package httpapi_test
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/outrider/outrider/cmd/outrider/app"
+)
+
+// testKid is the key id the node puts in its tokens: the hex of the
+// first 4 bytes of SHA-256 of the secret (tokens.go).
+func kidOf(secret string) string {
+	sum := sha256.Sum256([]byte(secret))
+	return hex.EncodeToString(sum[:4])
+}
+
+type forged struct {
+	method  jwt.SigningMethod
+	secret  any // []byte, or jwt.UnsafeAllowNoneSignatureType
+	kid     any // string, or nil for none
+	claims  jwt.MapClaims
+	rawSign bool
+}
+
+// forge builds an access token the way the node does, then lets the
+// case break one thing.
+func forge(t *testing.T, userID, role string, mutate func(*forged)) string {
+	t.Helper()
+	now := time.Now()
+	f := &forged{
+		method: jwt.SigningMethodHS256, secret: []byte(app.TestJWTSecret), kid: kidOf(app.TestJWTSecret),
+		claims: jwt.MapClaims{
+			"sub": userID, "role": role, "iss": "outrider", "aud": []string{"outrider-api"},
+			"iat": now.Unix(), "exp": now.Add(10 * time.Minute).Unix(),
+		},
+	}
+	if mutate != nil {
+		mutate(f)
+	}
+	tok := jwt.NewWithClaims(f.method, f.claims)
+	if f.kid != nil {
+		tok.Header["kid"] = f.kid
+	}
+	s, err := tok.SignedString(f.secret)
+	require.NoError(t, err)
+	return s
+}
+
+func TestAuth(t *testing.T) {
+	b := setup(t, nil)
+	customer := b.signup(t)
+
+	t.Run("me returns the caller", func(t *testing.T) {
+		t.Parallel()
+		for _, c := range []*caller{customer, b.admin} {
+			var me userJSON
+			c.get(t, "/v1/me").decode(t, http.StatusOK, &me)
+			require.Equal(t, c.User, me)
+		}
+		var me userJSON
+		b.admin.get(t, "/v1/me").decode(t, http.StatusOK, &me)
+		require.Equal(t, app.TestAdminEmail, me.Email)
+		require.Equal(t, "admin", me.Role)
+	})
+
+	t.Run("signup and login", func(t *testing.T) {
+		t.Parallel()
+		email := uniqueEmail("Mixed.Case")
+		var tok tokensJSON
+		b.anon().post(t, "/v1/auth/signup", map[string]string{
+			"name": "  Ada  ", "email": email, "password": "correct horse", "phone": "+49 30 1234",
+		}).decode(t, http.StatusCreated, &tok)
+		require.Equal(t, "Ada", tok.User.Name)
+		require.NotNil(t, tok.User.Phone)
+		// The same address again, in any case, is taken.
+		b.anon().post(t, "/v1/auth/signup", map[string]string{"name": "B", "email": strings.ToUpper(email), "password": "whatever1"}).
+			problem(t, http.StatusConflict, "email_taken")
+		var again tokensJSON
+		b.anon().post(t, "/v1/auth/login", map[string]string{"email": strings.ToUpper(email), "password": "correct horse"}).
+			decode(t, http.StatusOK, &again)
+		require.Equal(t, tok.User, again.User)
+		require.NotEqual(t, tok.RefreshToken, again.RefreshToken)
+		// A customer cannot sign up as anything else.
+		b.anon().post(t, "/v1/auth/signup", map[string]string{"name": "E", "email": uniqueEmail("evil"), "password": "password-1", "role": "admin"}, invalidReq()).
+			problem(t, http.StatusUnprocessableEntity, "validation_failed")
+	})
+
+	t.Run("wrong password and unknown e-mail look alike", func(t *testing.T) {
+		t.Parallel()
+		wrong := b.anon().post(t, "/v1/auth/login", map[string]string{"email": customer.User.Email, "password": "not-the-password"})
+		unknown := b.anon().post(t, "/v1/auth/login", map[string]string{"email": uniqueEmail("nobody"), "password": "not-the-password"})
+		wrong.problem(t, http.StatusUnauthorized, "unauthorized")
+		unknown.problem(t, http.StatusUnauthorized, "unauthorized")
+		require.Equal(t, withoutInstance(t, wrong.Body), withoutInstance(t, unknown.Body))
+		require.Equal(t, wrong.Header.Get("Content-Type"), unknown.Header.Get("Content-Type"))
+	})
+
+	t.Run("refresh rotates and reuse revokes the family", func(t *testing.T) {
+		t.Parallel()
+		s1 := b.login(t, customer.User.Email, customer.Password)
+		other := b.login(t, customer.User.Email, customer.Password) // another session (family)
+
+		var r1 tokensJSON
+		b.anon().post(t, "/v1/auth/refresh", map[string]string{"refresh_token": s1.Refresh}).decode(t, http.StatusOK, &r1)
+		require.NotEqual(t, s1.Refresh, r1.RefreshToken)
+		require.Equal(t, customer.User, r1.User)
+		require.Equal(t, "Bearer", r1.TokenType)
+		var me userJSON
+		customer.withToken(r1.AccessToken).get(t, "/v1/me").decode(t, http.StatusOK, &me)
+		require.Equal(t, customer.User.ID, me.ID)
+
+		// The spent token again: refused, and the whole family revoked,
+		// including the successor it was rotated into.
+		b.anon().post(t, "/v1/auth/refresh", map[string]string{"refresh_token": s1.Refresh}).
+			problem(t, http.StatusUnauthorized, "unauthorized")
+		b.anon().post(t, "/v1/auth/refresh", map[string]string{"refresh_token": r1.RefreshToken}).
+			problem(t, http.StatusUnauthorized, "unauthorized")
+		// Other sessions are not affected.
+		var r2 tokensJSON
+		b.anon().post(t, "/v1/auth/refresh", map[string]string{"refresh_token": other.Refresh}).decode(t, http.StatusOK, &r2)
+		// Unknown tokens are refused too.
+		b.anon().post(t, "/v1/auth/refresh", map[string]string{"refresh_token": "bogus-" + unique("rt")}).
+			problem(t, http.StatusUnauthorized, "unauthorized")
+	})
+
+	t.Run("logout revokes", func(t *testing.T) {
+		t.Parallel()
+		s := b.login(t, customer.User.Email, customer.Password)
+		var r tokensJSON
+		b.anon().post(t, "/v1/auth/refresh", map[string]string{"refresh_token": s.Refresh}).decode(t, http.StatusOK, &r)
+		// Logging out with another user's refresh token does nothing to it.
+		victim := b.signup(t)
+		resp := s.post(t, "/v1/auth/logout", map[string]string{"refresh_token": victim.Refresh}).requireStatus(t, http.StatusNoContent)
+		require.Empty(t, resp.Body)
+		var vr tokensJSON
+		b.anon().post(t, "/v1/auth/refresh", map[string]string{"refresh_token": victim.Refresh}).decode(t, http.StatusOK, &vr)
+
+		s.post(t, "/v1/auth/logout", map[string]string{"refresh_token": r.RefreshToken}).requireStatus(t, http.StatusNoContent)
+		b.anon().post(t, "/v1/auth/refresh", map[string]string{"refresh_token": r.RefreshToken}).
+			problem(t, http.StatusUnauthorized, "unauthorized")
+		// Logout needs authentication.
+		b.anon().post(t, "/v1/auth/logout", map[string]string{"refresh_token": vr.RefreshToken}).
+			problem(t, http.StatusUnauthorized, "unauthorized")
+	})
+
+	t.Run("access tokens", func(t *testing.T) {
+		t.Parallel()
+		id := customer.User.ID
+		// The control: a token forged exactly as the node signs them works.
+		var me userJSON
+		customer.withToken(forge(t, id, "customer", nil)).get(t, "/v1/me").decode(t, http.StatusOK, &me)
+		require.Equal(t, id, me.ID)
+		customer.get(t, "/v1/me", hdr("Authorization", "bearer "+customer.Token)).requireStatus(t, http.StatusOK)
+
+		cases := []struct {
+			name   string
+			mutate func(*forged)
+			code   string
+		}{
+			{"expired", func(f *forged) {
+				f.claims["iat"] = time.Now().Add(-2 * time.Hour).Unix()
+				f.claims["exp"] = time.Now().Add(-time.Hour).Unix()
+			}, "token_expired"},
+			{"other secret", func(f *forged) { f.secret = []byte("another-secret-another-secret-0123456789") }, "unauthorized"},
+			{"other secret and its kid", func(f *forged) {
+				f.secret = []byte("another-secret-another-secret-0123456789")
+				f.kid = kidOf("another-secret-another-secret-0123456789")
+			}, "unauthorized"},
+			{"wrong kid", func(f *forged) { f.kid = "deadbeef" }, "unauthorized"},
+			{"no kid", func(f *forged) { f.kid = nil }, "unauthorized"},
+			{"alg none", func(f *forged) { f.method = jwt.SigningMethodNone; f.secret = jwt.UnsafeAllowNoneSignatureType }, "unauthorized"},
+			{"HS512", func(f *forged) { f.method = jwt.SigningMethodHS512 }, "unauthorized"},
+			{"HS384", func(f *forged) { f.method = jwt.SigningMethodHS384 }, "unauthorized"},
+			{"no exp", func(f *forged) { delete(f.claims, "exp") }, "unauthorized"},
+			{"wrong iss", func(f *forged) { f.claims["iss"] = "someone-else" }, "unauthorized"},
+			{"no iss", func(f *forged) { delete(f.claims, "iss") }, "unauthorized"},
+			{"wrong aud", func(f *forged) { f.claims["aud"] = []string{"another-api"} }, "unauthorized"},
+			{"no aud", func(f *forged) { delete(f.claims, "aud") }, "unauthorized"},
+			{"issued in the future", func(f *forged) { f.claims["iat"] = time.Now().Add(time.Hour).Unix() }, "unauthorized"},
+			{"unknown role", func(f *forged) { f.claims["role"] = "superuser" }, "unauthorized"},
+			{"system role", func(f *forged) { f.claims["role"] = "system" }, "unauthorized"},
+			{"no subject", func(f *forged) { delete(f.claims, "sub") }, "unauthorized"},
+		}
+		for _, tc := range cases {
+			resp := customer.withToken(forge(t, id, "customer", tc.mutate)).get(t, "/v1/me")
+			resp.problem(t, http.StatusUnauthorized, tc.code)
+		}
+
+		// An expired token for an admin route is 401, not 403.
+		expired := forge(t, id, "customer", cases[0].mutate)
+		customer.withToken(expired).get(t, "/v1/drivers").problem(t, http.StatusUnauthorized, "token_expired")
+
+		for _, h := range []string{
+			"Bearer", "Bearer ", "Bearer  ", "Basic " + customer.Token, customer.Token, "Token " + customer.Token,
+			"Bearer not.a.jwt", "Bearer " + customer.Token + "x", "Bearer " + strings.TrimSuffix(customer.Token, customer.Token[len(customer.Token)-4:]),
+			"Bearer " + customer.Token[:len(customer.Token)/2],
+		} {
+			b.anon().get(t, "/v1/me", hdr("Authorization", h)).problem(t, http.StatusUnauthorized, "unauthorized")
+		}
+	})
+}

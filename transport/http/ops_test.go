@@ -1,0 +1,152 @@
+package httpapi_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/outrider/outrider/cmd/outrider/app"
+	"github.com/outrider/outrider/transport/http/openapi"
+)
+
+const allowedOrigin = "https://app.outrider.test"
+
+var corsHeaders = []string{
+	"Access-Control-Allow-Origin", "Access-Control-Allow-Methods", "Access-Control-Allow-Headers",
+	"Access-Control-Expose-Headers", "Access-Control-Max-Age", "Access-Control-Allow-Credentials",
+}
+
+func requireNoCORS(t *testing.T, r *response) {
+	t.Helper()
+	for _, h := range corsHeaders {
+		require.Empty(t, r.Header.Values(h), "%s: %s must not be set", r, h)
+	}
+}
+
+// TestCORSAndOps runs a node that allows one browser origin, and checks
+// CORS and the operational endpoints.
+func TestCORSAndOps(t *testing.T) {
+	b := setup(t, func(c *app.Config) { c.HTTP.CORSOrigins = []string{allowedOrigin} })
+	customer := b.signup(t)
+
+	t.Run("allowed origin", func(t *testing.T) {
+		t.Parallel()
+		for _, r := range []*response{
+			customer.get(t, "/v1/me", hdr("Origin", allowedOrigin)),
+			b.anon().get(t, "/healthz", hdr("Origin", allowedOrigin)),
+			b.anon().get(t, "/v1/me", hdr("Origin", allowedOrigin)), // errors too, so the page can read them
+		} {
+			require.Equal(t, allowedOrigin, r.Header.Get("Access-Control-Allow-Origin"), "%s", r)
+			require.Contains(t, r.Header.Values("Vary"), "Origin", "%s", r)
+			expose := r.Header.Get("Access-Control-Expose-Headers")
+			for _, h := range []string{"Location", "Retry-After", "Idempotent-Replayed"} {
+				require.Contains(t, expose, h, "%s", r)
+			}
+		}
+		r := customer.post(t, "/v1/orders", validOrder(), hdr("Origin", allowedOrigin))
+		r.requireStatus(t, http.StatusCreated)
+		require.Equal(t, allowedOrigin, r.Header.Get("Access-Control-Allow-Origin"))
+	})
+
+	t.Run("preflight", func(t *testing.T) {
+		t.Parallel()
+		for _, tc := range []struct{ path, method string }{
+			{"/v1/orders", "POST"}, {"/v1/orders/" + nonexistentID("ord") + "/status", "PUT"}, {"/v1/me", "GET"},
+		} {
+			r := b.anon().do(t, http.MethodOptions, tc.path, nil, offSpec(),
+				hdr("Origin", allowedOrigin), hdr("Access-Control-Request-Method", tc.method),
+				hdr("Access-Control-Request-Headers", "authorization, content-type, idempotency-key"))
+			r.requireStatus(t, http.StatusNoContent)
+			require.Empty(t, r.Body)
+			require.Equal(t, allowedOrigin, r.Header.Get("Access-Control-Allow-Origin"))
+			methods := r.Header.Get("Access-Control-Allow-Methods")
+			for _, m := range []string{"GET", "POST", "PUT"} {
+				require.Contains(t, methods, m)
+			}
+			allowed := strings.ToLower(r.Header.Get("Access-Control-Allow-Headers"))
+			for _, h := range []string{"authorization", "content-type", "idempotency-key"} {
+				require.Contains(t, allowed, h)
+			}
+			require.NotEmpty(t, r.Header.Get("Access-Control-Max-Age"))
+		}
+	})
+
+	t.Run("other origins get no CORS headers", func(t *testing.T) {
+		t.Parallel()
+		for _, origin := range []string{"https://evil.example", "null", "https://app.outrider.test.evil.example", "http://app.outrider.test", strings.ToUpper(allowedOrigin)} {
+			requireNoCORS(t, customer.get(t, "/v1/me", hdr("Origin", origin)).requireStatus(t, http.StatusOK))
+			requireNoCORS(t, b.anon().get(t, "/v1/me", hdr("Origin", origin)))
+			pre := b.anon().do(t, http.MethodOptions, "/v1/orders", nil, offSpec(),
+				hdr("Origin", origin), hdr("Access-Control-Request-Method", "POST"),
+				hdr("Access-Control-Request-Headers", "authorization, content-type"))
+			requireNoCORS(t, pre)
+			require.NotEqual(t, http.StatusNoContent, pre.Status, "%s", pre)
+		}
+		// No Origin: a same-origin or non-browser request, no CORS headers.
+		requireNoCORS(t, customer.get(t, "/v1/me"))
+	})
+
+	t.Run("healthz", func(t *testing.T) {
+		t.Parallel()
+		var h map[string]any
+		b.anon().get(t, "/healthz").decode(t, http.StatusOK, &h)
+		require.Equal(t, map[string]any{"status": "ok"}, h)
+	})
+
+	t.Run("readyz", func(t *testing.T) {
+		t.Parallel()
+		var r struct {
+			Status string            `json:"status"`
+			Checks map[string]string `json:"checks"`
+		}
+		b.anon().get(t, "/readyz").decode(t, http.StatusOK, &r)
+		require.Equal(t, "ok", r.Status)
+		// The dependencies: the cluster and storage (named by backend).
+		require.Contains(t, r.Checks, "cluster")
+		require.GreaterOrEqual(t, len(r.Checks), 2, "%v", r.Checks)
+		for name, v := range r.Checks {
+			require.Equal(t, "ok", v, name)
+		}
+	})
+
+	t.Run("openapi.json", func(t *testing.T) {
+		t.Parallel()
+		r := b.anon().get(t, "/v1/openapi.json")
+		r.requireStatus(t, http.StatusOK)
+		require.Equal(t, "application/json", r.Header.Get("Content-Type"))
+		require.Equal(t, openapi.Document(), r.Body)
+		var doc struct {
+			OpenAPI string         `json:"openapi"`
+			Paths   map[string]any `json:"paths"`
+		}
+		require.NoError(t, json.Unmarshal(r.Body, &doc))
+		require.True(t, strings.HasPrefix(doc.OpenAPI, "3.1."), doc.OpenAPI)
+		require.Contains(t, doc.Paths, "/v1/orders")
+	})
+
+	t.Run("metrics", func(t *testing.T) {
+		t.Parallel()
+		o := customer.createOrder(t)
+		customer.order(t, o.ID)
+		b.anon().get(t, "/healthz").requireStatus(t, http.StatusOK)
+		r := b.anon().get(t, "/metrics")
+		r.requireStatus(t, http.StatusOK)
+		require.True(t, strings.HasPrefix(r.Header.Get("Content-Type"), "text/plain"), r.Header.Get("Content-Type"))
+		text := string(r.Body)
+		for _, want := range []string{
+			"# TYPE outrider_http_requests_total counter",
+			`outrider_http_requests_total{method="POST",route="/v1/orders",status="201"}`,
+			`outrider_http_requests_total{method="GET",route="/v1/orders/:id",status="`,
+			`outrider_http_requests_total{method="GET",route="/healthz",status="200"}`,
+			"# TYPE outrider_http_request_duration_seconds histogram",
+			"# TYPE outrider_actor_activations_total counter",
+			`outrider_actor_activations_total{kind="order"}`,
+			"go_goroutines",
+		} {
+			require.Contains(t, text, want)
+		}
+	})
+}

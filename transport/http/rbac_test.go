@@ -1,0 +1,148 @@
+package httpapi_test
+
+import (
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	httpapi "github.com/outrider/outrider/transport/http"
+)
+
+// rbacFixture is what the recipes below fill routes from.
+type rbacFixture struct {
+	b        *bundle
+	customer *caller
+	driver   *caller
+	order    orderJSON // the customer's, pending, not assigned
+}
+
+// rbacCall is one concrete request for a route.
+type rbacCall struct {
+	path string
+	body any
+	opts []reqOpt
+}
+
+// rbacRecipes says how to call each route so that a caller the policy
+// allows gets past authorisation (an answer that is neither 401 nor 403).
+// Ids name an existing resource or a well-formed one that does not exist,
+// whichever keeps object-level checks (which may answer 403, e.g. accept
+// by a driver who is not the order's) out of the way. A route with no
+// recipe fails the test: add one when you add a route.
+var rbacRecipes = map[string]func(t *testing.T, fx *rbacFixture, who *caller) rbacCall{
+	"POST /v1/auth/signup": func(t *testing.T, fx *rbacFixture, who *caller) rbacCall {
+		email := uniqueEmail("rbac")
+		return rbacCall{"/v1/auth/signup", map[string]string{"name": "R", "email": email, "password": "password-1"}, nil}
+	},
+	"POST /v1/auth/login": func(t *testing.T, fx *rbacFixture, who *caller) rbacCall {
+		return rbacCall{"/v1/auth/login", map[string]string{"email": fx.customer.User.Email, "password": fx.customer.Password}, nil}
+	},
+	"POST /v1/auth/refresh": func(t *testing.T, fx *rbacFixture, who *caller) rbacCall {
+		fresh := fx.b.login(t, fx.customer.User.Email, fx.customer.Password)
+		return rbacCall{"/v1/auth/refresh", map[string]string{"refresh_token": fresh.Refresh}, nil}
+	},
+	"POST /v1/auth/logout": func(t *testing.T, fx *rbacFixture, who *caller) rbacCall {
+		// An unknown token is no error: logout answers 204 regardless.
+		return rbacCall{"/v1/auth/logout", map[string]string{"refresh_token": "not-a-token-" + unique("rt")}, nil}
+	},
+	"GET /v1/me": func(*testing.T, *rbacFixture, *caller) rbacCall { return rbacCall{"/v1/me", nil, nil} },
+	"POST /v1/users": func(t *testing.T, fx *rbacFixture, who *caller) rbacCall {
+		return rbacCall{"/v1/users", map[string]any{"name": "D", "email": uniqueEmail("rbac-driver"), "password": "password-1", "role": "driver"}, nil}
+	},
+	"GET /v1/drivers": func(*testing.T, *rbacFixture, *caller) rbacCall { return rbacCall{"/v1/drivers?limit=5", nil, nil} },
+	"GET /v1/drivers/:id": func(t *testing.T, fx *rbacFixture, who *caller) rbacCall {
+		return rbacCall{"/v1/drivers/me", nil, nil} // a driver: 200; an admin has no record: 404
+	},
+	"PUT /v1/drivers/:id/availability": func(t *testing.T, fx *rbacFixture, who *caller) rbacCall {
+		return rbacCall{"/v1/drivers/me/availability", map[string]bool{"available": true}, nil}
+	},
+	"POST /v1/orders": func(*testing.T, *rbacFixture, *caller) rbacCall { return rbacCall{"/v1/orders", validOrder(), nil} },
+	"GET /v1/orders":  func(*testing.T, *rbacFixture, *caller) rbacCall { return rbacCall{"/v1/orders?limit=5", nil, nil} },
+	"GET /v1/orders/:id": func(t *testing.T, fx *rbacFixture, who *caller) rbacCall {
+		return rbacCall{"/v1/orders/" + fx.order.ID, nil, nil} // owner, admin: 200; driver: 404
+	},
+	"GET /v1/orders/:id/timeline": func(t *testing.T, fx *rbacFixture, who *caller) rbacCall {
+		return rbacCall{"/v1/orders/" + fx.order.ID + "/timeline", nil, nil}
+	},
+	"POST /v1/orders/:id/assign": func(t *testing.T, fx *rbacFixture, who *caller) rbacCall {
+		return rbacCall{"/v1/orders/" + nonexistentID("ord") + "/assign", map[string]string{"driver_id": fx.driver.User.ID}, nil}
+	},
+	"POST /v1/orders/:id/accept": func(t *testing.T, fx *rbacFixture, who *caller) rbacCall {
+		return rbacCall{"/v1/orders/" + nonexistentID("ord") + "/accept", nil, nil}
+	},
+	"POST /v1/orders/:id/decline": func(t *testing.T, fx *rbacFixture, who *caller) rbacCall {
+		return rbacCall{"/v1/orders/" + nonexistentID("ord") + "/decline", map[string]string{"reason": "too far"}, nil}
+	},
+	"PUT /v1/orders/:id/status": func(t *testing.T, fx *rbacFixture, who *caller) rbacCall {
+		return rbacCall{"/v1/orders/" + nonexistentID("ord") + "/status", map[string]string{"status": "cancelled"}, nil}
+	},
+	"GET /v1/metrics/orders-by-day": func(*testing.T, *rbacFixture, *caller) rbacCall {
+		return rbacCall{"/v1/metrics/orders-by-day?from=2025-01-01&to=2025-01-07&tz=Europe/Berlin", nil, nil}
+	},
+	"GET /v1/ws": func(*testing.T, *rbacFixture, *caller) rbacCall {
+		// A real upgrade: allowed callers get 101 (the helper closes the
+		// connection at once).
+		return rbacCall{"/v1/ws", nil, []reqOpt{
+			hdr("Connection", "Upgrade"), hdr("Upgrade", "websocket"),
+			hdr("Sec-WebSocket-Version", "13"), hdr("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
+		}}
+	},
+	"GET /v1/openapi.json": func(*testing.T, *rbacFixture, *caller) rbacCall { return rbacCall{"/v1/openapi.json", nil, nil} },
+	"GET /healthz":         func(*testing.T, *rbacFixture, *caller) rbacCall { return rbacCall{"/healthz", nil, nil} },
+	"GET /readyz":          func(*testing.T, *rbacFixture, *caller) rbacCall { return rbacCall{"/readyz", nil, nil} },
+}
+
+// TestRBAC walks every registered route × every kind of caller: anonymous
+// callers get 401 unauthorized on non-public routes, roles outside the
+// route's policy get 403 forbidden, and allowed callers get past both.
+func TestRBAC(t *testing.T) {
+	b := setup(t, nil)
+	fx := &rbacFixture{b: b, customer: b.signup(t), driver: b.createDriver(t, 0, false)}
+	fx.order = fx.customer.createOrder(t)
+
+	routes := httpapi.RoutesForTest(t)
+	require.NotEmpty(t, routes)
+	var names []string
+	for _, r := range routes {
+		names = append(names, r.Method+" "+r.Path)
+	}
+	for name := range rbacRecipes {
+		require.Contains(t, names, name, "recipe for a route that is not registered")
+	}
+
+	callers := []struct {
+		role string // "" is anonymous
+		c    *caller
+	}{{"", b.anon()}, {"customer", fx.customer}, {"driver", fx.driver}, {"admin", b.admin}}
+
+	for _, r := range routes {
+		name := r.Method + " " + r.Path
+		t.Run(strings.ReplaceAll(name, "/", "_"), func(t *testing.T) {
+			t.Parallel()
+			require.True(t, r.Public || len(r.Roles) > 0, "%s has no policy", name)
+			recipe, ok := rbacRecipes[name]
+			require.True(t, ok, "no RBAC recipe for %s: add one to rbacRecipes", name)
+			for _, who := range callers {
+				call := recipe(t, fx, who.c)
+				resp := who.c.do(t, r.Method, call.path, call.body, call.opts...)
+				label := who.role
+				if label == "" {
+					label = "anonymous"
+				}
+				switch {
+				case r.Public || slices.Contains(r.Roles, who.role):
+					require.NotContains(t, []int{http.StatusUnauthorized, http.StatusForbidden}, resp.Status,
+						"%s as %s (allowed): %s", name, label, resp)
+					require.Less(t, resp.Status, 500, "%s as %s: %s", name, label, resp)
+				case who.role == "":
+					resp.problem(t, http.StatusUnauthorized, "unauthorized")
+				default:
+					resp.problem(t, http.StatusForbidden, "forbidden")
+				}
+			}
+		})
+	}
+}
