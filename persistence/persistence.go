@@ -164,8 +164,9 @@ type Idempotency interface {
 }
 
 // Outbox is what the outbox relay needs: committed messages not yet
-// published, oldest first, and a way to mark them published. Publishing
-// is at least once; the bus de-duplicates by OutboxMessage.ID.
+// published, in commit order, and a way to mark them published (which
+// removes them: the journal is the history). Publishing is at least once;
+// the bus de-duplicates by OutboxMessage.ID.
 type Outbox interface {
 	UnpublishedOutbox(ctx context.Context, limit int) ([]actors.OutboxMessage, error)
 	MarkOutboxPublished(ctx context.Context, ids []string, at time.Time) error

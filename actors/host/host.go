@@ -100,6 +100,9 @@ type machine[S any, C proto.Message] struct {
 	// commit means nothing changes (a read, a repeat, a no-op).
 	decide func(s S, id string, cmd C) (S, *actors.Commit, *actors.Rejection, error)
 	reply  func(s S, rej *actors.Rejection) proto.Message
+	// creates reports whether cmd creates the entity under an id the
+	// server just generated (so a first activation may skip its load).
+	creates func(cmd C) bool
 }
 
 // entity is one activation of one entity.
@@ -137,34 +140,58 @@ func (e *entity[S, C]) handle(ctx actor.Context, cmd C) proto.Message {
 			e.id = ci.Identity
 		}
 	}
-	if !e.loaded {
-		if err := e.load(); err != nil {
-			return e.fail(ctx, "load", err)
-		}
+	// A create aimed at a fresh server-generated id has nothing to load:
+	// decide it on an empty state and save the read. If the entity does
+	// exist after all (a retried create), the journal key refuses the
+	// commit and the command is decided again on the loaded truth.
+	blind := !e.loaded && e.m.creates != nil && e.m.creates(cmd)
+	if blind {
+		var zero S
+		e.state, e.loaded = zero, true
 	}
+	for {
+		if !e.loaded {
+			if err := e.load(); err != nil {
+				return e.fail(ctx, "load", err)
+			}
+		}
+		reply, conflict := e.apply(ctx, cmd, blind)
+		if !conflict {
+			return reply
+		}
+		blind, e.loaded = false, false
+	}
+}
+
+// apply decides cmd on the current state, commits and applies. conflict
+// reports a journal conflict on a blind create, to be retried after a load.
+func (e *entity[S, C]) apply(ctx actor.Context, cmd C, blind bool) (reply proto.Message, conflict bool) {
 	next, commit, rej, err := e.m.decide(e.state, e.id, cmd)
 	if err != nil && !errors.As(err, &rej) {
-		return e.fail(ctx, "decide", err)
+		return e.fail(ctx, "decide", err), false
 	}
 	if rej != nil {
-		return e.m.reply(e.state, rej)
+		return e.m.reply(e.state, rej), false
 	}
 	if commit != nil {
 		c, cancel := context.WithTimeout(context.Background(), e.h.cfg.StoreTimeout)
 		err := e.h.cfg.Store.Commit(c, *commit)
 		cancel()
 		if err != nil {
-			if rej := guardRejection(err); rej != nil {
-				return e.m.reply(e.state, rej)
+			if blind && errors.Is(err, actors.ErrConflict) {
+				return nil, true
 			}
-			return e.fail(ctx, "commit", err)
+			if rej := guardRejection(err); rej != nil {
+				return e.m.reply(e.state, rej), false
+			}
+			return e.fail(ctx, "commit", err), false
 		}
 		if e.h.cfg.AfterCommit != nil {
 			e.h.cfg.AfterCommit(*commit)
 		}
 	}
 	e.state = next
-	return e.m.reply(e.state, nil)
+	return e.m.reply(e.state, nil), false
 }
 
 func (e *entity[S, C]) load() error {

@@ -32,6 +32,7 @@ func (h *Host) OrderProps() *actor.Props {
 		reply: func(s *pb.OrderState, rej *actors.Rejection) proto.Message {
 			return &pb.OrderReply{Order: s, Rejection: rejection(rej)}
 		},
+		creates: func(cmd *pb.OrderCommand) bool { return cmd.GetCreate() != nil },
 	})
 }
 
@@ -83,6 +84,7 @@ func (h *Host) UserProps() *actor.Props {
 		reply: func(s *pb.UserState, rej *actors.Rejection) proto.Message {
 			return &pb.UserReply{User: s, Rejection: rejection(rej)}
 		},
+		creates: func(cmd *pb.UserCommand) bool { return cmd.GetCreate() != nil },
 	})
 }
 

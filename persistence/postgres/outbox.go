@@ -37,13 +37,14 @@ func (s *Store) UnpublishedOutbox(ctx context.Context, limit int) ([]actors.Outb
 	return out, nil
 }
 
-// MarkOutboxPublished records that the messages ids were published at at.
+// MarkOutboxPublished removes the messages ids: JetStream holds them now,
+// and the journal is the history (resume replays from it), so keeping
+// published rows would only grow the table and its indexes.
 func (s *Store) MarkOutboxPublished(ctx context.Context, ids []string, at time.Time) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	if _, err := s.pool.Exec(ctx, `UPDATE outbox SET published_at = $2
-		WHERE id = ANY($1) AND published_at IS NULL`, ids, at); err != nil {
+	if _, err := s.pool.Exec(ctx, `DELETE FROM outbox WHERE id = ANY($1)`, ids); err != nil {
 		return fmt.Errorf("mark outbox published: %w", err)
 	}
 	return nil

@@ -42,24 +42,24 @@ func (s *Store) UnpublishedOutbox(ctx context.Context, limit int) ([]actors.Outb
 	return out, nil
 }
 
-// markBatch bounds the ids bound to one UPDATE, well under SQLite's limit
+// markBatch bounds the ids bound to one DELETE, well under SQLite's limit
 // on host parameters.
 const markBatch = 500
 
-// MarkOutboxPublished records that the messages ids were published at at,
-// in one write transaction. Unknown or already marked ids are skipped.
+// MarkOutboxPublished removes the messages ids in one write transaction:
+// JetStream holds them now and the journal is the history. Unknown or
+// already removed ids are skipped.
 func (s *Store) MarkOutboxPublished(ctx context.Context, ids []string, at time.Time) error {
 	if len(ids) == 0 {
 		return nil
 	}
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		for chunk := range slices.Chunk(ids, markBatch) {
-			args := make([]any, 0, len(chunk)+1)
-			args = append(args, micros(at))
+			args := make([]any, 0, len(chunk))
 			for _, id := range chunk {
 				args = append(args, id)
 			}
-			q := `UPDATE outbox SET published_at = ? WHERE published_at IS NULL AND id IN (?` +
+			q := `DELETE FROM outbox WHERE id IN (?` +
 				strings.Repeat(", ?", len(chunk)-1) + `)`
 			if _, err := tx.ExecContext(ctx, q, args...); err != nil {
 				return err

@@ -8,6 +8,12 @@ import (
 
 // RelayConfig configures a Relay. The zero value takes every default.
 type RelayConfig struct {
+	// Linger is how long the relay waits after a wake-up before reading,
+	// so that a burst of commits travels in one batch: at a thousand
+	// commits a second it turns a thousand reads and deletes into a couple
+	// of hundred. Default 5 ms, a tenth of the commit→frame latency budget;
+	// negative disables it.
+	Linger time.Duration
 	// Namespace prefixes every subject the relay publishes and the stream
 	// captures (e.g. "staging." gives "staging.outrider.order.<id>"), so
 	// several deployments — or test runs — can share one NATS server.
@@ -68,6 +74,7 @@ type RelayConfig struct {
 const (
 	DefaultStream       = "OUTRIDER_EVENTS"
 	DefaultSubjects     = "outrider.>"
+	DefaultLinger       = 5 * time.Millisecond
 	DefaultMaxAge       = 7 * 24 * time.Hour
 	DefaultDuplicates   = 2 * time.Minute
 	DefaultBatchSize    = 256
@@ -93,6 +100,9 @@ func (c RelayConfig) withDefaults() (RelayConfig, error) {
 	c.MaxInFlight = orDefault(c.MaxInFlight, DefaultMaxInFlight)
 	c.AckTimeout = orDefault(c.AckTimeout, DefaultAckTimeout)
 	c.PollInterval = orDefault(c.PollInterval, DefaultPollInterval)
+	if c.Linger == 0 {
+		c.Linger = DefaultLinger
+	}
 	c.LeaderRetry = orDefault(c.LeaderRetry, DefaultLeaderRetry)
 	c.ErrorBackoff = orDefault(c.ErrorBackoff, DefaultErrorBackoff)
 	if c.Now == nil {

@@ -201,7 +201,11 @@ func (r *Relay) lead(ctx context.Context, held <-chan struct{}) {
 		case n == r.cfg.BatchSize:
 			// A full batch: more are likely waiting.
 		default:
-			sleep(ctx, r.cfg.PollInterval, r.wake)
+			if sleep(ctx, r.cfg.PollInterval, r.wake) && r.cfg.Linger > 0 {
+				// Woken (or polled): let a burst of commits gather, so one
+				// read and one delete carry many messages.
+				sleep(ctx, r.cfg.Linger, nil)
+			}
 		}
 	}
 }
