@@ -84,3 +84,11 @@ func Publish(driverID string, f *pb.Fix) PublishedFix {
 	return PublishedFix{DriverID: driverID, Lat: f.Lat, Lng: f.Lng, Heading: f.Heading, Speed: f.Speed,
 		Accuracy: f.Accuracy, TsMs: f.TsMs}
 }
+
+// WithLocation returns a copy of s whose last location is f. States are
+// never changed in place: a reply may still hold the previous one (local
+// replies are not serialised).
+func WithLocation(s *pb.DriverState, f *pb.Fix) *pb.DriverState {
+	return &pb.DriverState{Id: s.Id, Available: s.Available, Capacity: s.Capacity, Version: s.Version,
+		UpdatedAtMs: s.UpdatedAtMs, RecentCommandIds: s.RecentCommandIds, LastLocation: f}
+}

@@ -107,9 +107,8 @@ func (h *Host) fix(s *pb.DriverState, id string, f *pb.Fix) *pb.DriverState {
 		return s
 	}
 	h.metrics.fixes.WithLabelValues("accepted").Inc()
-	s.LastLocation = f
 	if h.cfg.Locations != nil {
 		h.cfg.Locations.Fix(id, f)
 	}
-	return s
+	return driver.WithLocation(s, f)
 }

@@ -180,6 +180,7 @@ func parse(mode string, args []string) (app.Config, options, error) {
 	e.int(&cfg.WS.SendQueueSize, "ws-send-queue", 256, "frames queued for a slow WebSocket client before it is cut off (4008)")
 	e.float(&cfg.WS.InboundRate, "ws-inbound-rate", 20, "WebSocket client frames per second per session")
 	e.int(&cfg.WS.InboundBurst, "ws-inbound-burst", 40, "burst of WebSocket client frames per session")
+	e.float(&cfg.WS.LocationRate, "ws-location-rate", 5, "location fixes per second a driver's session passes on (faster ones are dropped)")
 	e.dur(&cfg.Cluster.IdleTimeout, "actor-idle-timeout", 2*time.Minute, "idle actors passivate after this long")
 	e.dur(&cfg.ShutdownTimeout, "shutdown-timeout", 20*time.Second, "graceful shutdown budget")
 	e.str(&level, "log-level", "info", "debug, info, warn or error")

@@ -67,6 +67,9 @@ var rbacRecipes = map[string]func(t *testing.T, fx *rbacFixture, who *caller) rb
 	"GET /v1/orders/:id/timeline": func(t *testing.T, fx *rbacFixture, who *caller) rbacCall {
 		return rbacCall{"/v1/orders/" + fx.order.ID + "/timeline", nil, nil}
 	},
+	"GET /v1/orders/:id/track": func(t *testing.T, fx *rbacFixture, who *caller) rbacCall {
+		return rbacCall{"/v1/orders/" + fx.order.ID + "/track", nil, nil}
+	},
 	"POST /v1/orders/:id/assign": func(t *testing.T, fx *rbacFixture, who *caller) rbacCall {
 		return rbacCall{"/v1/orders/" + nonexistentID("ord") + "/assign", map[string]string{"driver_id": fx.driver.User.ID}, nil}
 	},

@@ -25,6 +25,7 @@ func (s *Server) routes() {
 	s.handle(http.MethodGet, "/v1/orders", anyUser, s.listOrders)
 	s.handle(http.MethodGet, "/v1/orders/:id", anyUser, s.getOrder)
 	s.handle(http.MethodGet, "/v1/orders/:id/timeline", anyUser, s.timeline)
+	s.handle(http.MethodGet, "/v1/orders/:id/track", anyUser, s.track)
 	s.handle(http.MethodPost, "/v1/orders/:id/assign", adminOnly, s.assign)
 	s.handle(http.MethodPost, "/v1/orders/:id/accept", roles("driver"), s.accept)
 	s.handle(http.MethodPost, "/v1/orders/:id/decline", roles("driver"), s.decline)

@@ -41,6 +41,7 @@ type Realtime interface {
 // Store is what the API reads and the auth tables it writes.
 type Store interface {
 	persistence.Queries
+	persistence.Locations
 	persistence.Auth
 	persistence.Idempotency
 	Ping(ctx context.Context) error

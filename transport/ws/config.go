@@ -31,6 +31,14 @@ type Config struct {
 	MaxRateStrikes int
 	// MaxSubscriptions per session. Default 100.
 	MaxSubscriptions int
+	// LocationRate is how many location fixes per second a driver's
+	// session passes on; faster fixes are dropped (counted, not answered).
+	// Default 5: a fix every 200 ms is smoother than any map needs and
+	// bounds the load one phone can cause.
+	LocationRate float64
+	// MaxClockSkew is how far in the future a fix's ts may be (device
+	// clocks drift); MaxFixAge how old. Defaults 10 s and 2 min.
+	MaxClockSkew, MaxFixAge time.Duration
 	// AllowedOrigins is the browser origin allow-list ("*" allows any).
 	// Requests without an Origin header (native apps) are allowed.
 	AllowedOrigins []string
@@ -69,5 +77,14 @@ func (c *Config) defaults() {
 	}
 	if c.MaxSubscriptions <= 0 {
 		c.MaxSubscriptions = 100
+	}
+	if c.LocationRate <= 0 {
+		c.LocationRate = 5
+	}
+	if c.MaxClockSkew <= 0 {
+		c.MaxClockSkew = 10 * time.Second
+	}
+	if c.MaxFixAge <= 0 {
+		c.MaxFixAge = 2 * time.Minute
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/outrider/outrider/actors"
+	pb "github.com/outrider/outrider/proto/outriderpb"
 )
 
 // Bus delivers published events to this node. Subscribe calls fn for
@@ -28,12 +29,18 @@ type Orders interface {
 	JournalEvents(ctx context.Context, kind, id string, after int64) ([]actors.Event, error)
 }
 
+// Drivers takes location fixes to driver actors (fire and forget).
+type Drivers interface {
+	TellDriver(id string, cmd *pb.DriverCommand) error
+}
+
 // Gateway accepts WebSocket sessions and fans events out to them.
 type Gateway struct {
 	cfg      Config
 	log      *slog.Logger
 	now      func() time.Time
 	orders   Orders
+	drivers  Drivers
 	hub      *hub
 	upgrader websocket.Upgrader
 	metrics  *metrics
@@ -45,13 +52,13 @@ type Gateway struct {
 }
 
 // New builds a gateway; reg may be nil.
-func New(cfg Config, bus Bus, orders Orders, log *slog.Logger, reg prometheus.Registerer) *Gateway {
+func New(cfg Config, bus Bus, orders Orders, drivers Drivers, log *slog.Logger, reg prometheus.Registerer) *Gateway {
 	cfg.defaults()
 	if log == nil {
 		log = slog.Default()
 	}
 	g := &Gateway{
-		cfg: cfg, log: log, now: time.Now, orders: orders,
+		cfg: cfg, log: log, now: time.Now, orders: orders, drivers: drivers,
 		metrics:  newMetrics(reg),
 		sessions: map[*session]struct{}{},
 	}
@@ -134,6 +141,7 @@ type metrics struct {
 	slow     prometheus.Counter
 	channels prometheus.Gauge
 	replayed prometheus.Counter
+	fixes    *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -147,9 +155,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Channels this node subscribes to on the bus."}),
 		replayed: prometheus.NewCounter(prometheus.CounterOpts{Name: "outrider_ws_replayed_events_total",
 			Help: "Events replayed from the journal to resuming or gapped subscriptions."}),
+		fixes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "outrider_ws_location_frames_total",
+			Help: "Driver location frames by outcome (passed, throttled, refused)."}, []string{"outcome"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.sessions, m.frames, m.slow, m.channels, m.replayed)
+		reg.MustRegister(m.sessions, m.frames, m.slow, m.channels, m.replayed, m.fixes)
 	}
 	return m
 }

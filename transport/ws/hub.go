@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"sync"
 
+	"github.com/outrider/outrider/actors/driver"
 	"github.com/outrider/outrider/actors/order"
 )
 
@@ -17,6 +18,11 @@ type hub struct {
 
 	mu       sync.Mutex
 	channels map[string]*channel
+	// Live driver positions: one bus subscription per driver followed by
+	// some order subscription on this node. following is the driver each
+	// subscription follows (hub-owned, so hub.mu alone guards it).
+	feeds     map[string]*channel
+	following map[*subscription]string
 }
 
 type channel struct {
@@ -25,7 +31,8 @@ type channel struct {
 }
 
 func newHub(bus Bus, log *slog.Logger, m *metrics) *hub {
-	return &hub{bus: bus, log: log, metrics: m, channels: map[string]*channel{}}
+	return &hub{bus: bus, log: log, metrics: m, channels: map[string]*channel{},
+		feeds: map[string]*channel{}, following: map[*subscription]string{}}
 }
 
 // watch adds sub to its channel, subscribing on the bus if it is the
@@ -64,6 +71,67 @@ func (h *hub) unwatch(sub *subscription) {
 		ch.stop()
 		delete(h.channels, sub.channel)
 		h.metrics.channels.Dec()
+	}
+	h.followLocked(sub, "")
+}
+
+// follow makes sub receive driverID's live positions ("" stops), leaving
+// the driver it followed before.
+func (h *hub) follow(sub *subscription, driverID string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.followLocked(sub, driverID)
+}
+
+func (h *hub) followLocked(sub *subscription, driverID string) {
+	old := h.following[sub]
+	if old == driverID {
+		return
+	}
+	if f, ok := h.feeds[old]; ok && old != "" {
+		delete(f.watchers, sub)
+		if len(f.watchers) == 0 {
+			f.stop()
+			delete(h.feeds, old)
+		}
+	}
+	delete(h.following, sub)
+	if driverID == "" {
+		return
+	}
+	f, ok := h.feeds[driverID]
+	if !ok {
+		stop, err := h.bus.Subscribe(driver.LocationSubject(driverID), func(data []byte) { h.dispatchFix(driverID, data) })
+		if err != nil {
+			h.log.Warn("cannot follow driver positions", "driver", driverID, "err", err)
+			return
+		}
+		f = &channel{stop: stop, watchers: map[*subscription]struct{}{}}
+		h.feeds[driverID] = f
+	}
+	f.watchers[sub] = struct{}{}
+	h.following[sub] = driverID
+}
+
+// dispatchFix hands a driver's live position to the subscriptions of the
+// orders that driver holds.
+func (h *hub) dispatchFix(driverID string, data []byte) {
+	var p driver.PublishedFix
+	if err := json.Unmarshal(data, &p); err != nil || p.DriverID != driverID {
+		return
+	}
+	h.mu.Lock()
+	f := h.feeds[driverID]
+	var watchers []*subscription
+	if f != nil {
+		watchers = make([]*subscription, 0, len(f.watchers))
+		for w := range f.watchers {
+			watchers = append(watchers, w)
+		}
+	}
+	h.mu.Unlock()
+	for _, w := range watchers {
+		w.deliverFix(p)
 	}
 }
 
@@ -112,5 +180,6 @@ func eventFrame(p order.Published) (*event, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &event{seq: p.Seq, frame: frame, customerID: p.Order.CustomerID, driverID: p.Order.DriverID}, nil
+	return &event{seq: p.Seq, frame: frame, customerID: p.Order.CustomerID, driverID: p.Order.DriverID,
+		holds: order.HoldsDriver(p.Order.Status)}, nil
 }

@@ -24,6 +24,7 @@ type session struct {
 	subs    map[string]*subscription
 	limiter *rate.Limiter
 	strikes int
+	fixes   *rate.Limiter // drivers' location fixes
 
 	// The send queue: frames ready to write, bounded by SendQueueSize.
 	mu        sync.Mutex
@@ -39,6 +40,7 @@ func newSession(g *Gateway, conn *websocket.Conn, userID, role string) *session 
 		g: g, conn: conn, userID: userID, role: role,
 		subs:    map[string]*subscription{},
 		limiter: rate.NewLimiter(rate.Limit(g.cfg.InboundRate), g.cfg.InboundBurst),
+		fixes:   rate.NewLimiter(rate.Limit(g.cfg.LocationRate), max(1, int(g.cfg.LocationRate))),
 		wake:    make(chan struct{}, 1),
 		done:    make(chan struct{}),
 	}
@@ -131,6 +133,13 @@ type clientFrame struct {
 	ID      string `json:"id,omitempty"`
 	Channel string `json:"channel,omitempty"`
 	Since   *int64 `json:"since,omitempty"`
+	// location frames
+	Lat      *float64        `json:"lat,omitempty"`
+	Lng      *float64        `json:"lng,omitempty"`
+	Heading  *float64        `json:"heading,omitempty"`
+	Speed    *float64        `json:"speed,omitempty"`
+	Accuracy *float64        `json:"accuracy,omitempty"`
+	Ts       json.RawMessage `json:"ts,omitempty"`
 }
 
 func (s *session) readLoop() {
@@ -197,12 +206,16 @@ func (s *session) handle(data []byte) {
 		s.subscribe(f)
 	case "unsubscribe":
 		s.unsubscribe(f)
+	case "location":
+		s.location(f)
 	default:
 		s.sendError(f.ID, "unknown_type", "unknown frame type "+quote(f.Type))
 	}
 }
 
-func knownType(t string) bool { return t == "ping" || t == "subscribe" || t == "unsubscribe" }
+func knownType(t string) bool {
+	return t == "ping" || t == "subscribe" || t == "unsubscribe" || t == "location"
+}
 
 func quote(s string) string {
 	b, _ := json.Marshal(s)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/outrider/outrider/actors"
+	"github.com/outrider/outrider/actors/driver"
 	"github.com/outrider/outrider/actors/order"
 	"github.com/outrider/outrider/persistence"
 )
@@ -21,6 +22,7 @@ type event struct {
 	frame      []byte
 	customerID string
 	driverID   string
+	holds      bool // the order occupies its driver (positions are shown)
 }
 
 // subscription is one session watching one order channel. It delivers
@@ -82,6 +84,9 @@ func (s *session) subscribe(f clientFrame) {
 	}
 	s.subs[f.Channel] = sub
 	s.ack(f.ID)
+	if order.HoldsDriver(row.Status) {
+		s.g.hub.follow(sub, row.DriverID)
+	}
 	// Replay what came after `last`, including anything committed between
 	// the read above and the bus subscription, then go live.
 	go sub.catchUp()
@@ -146,6 +151,21 @@ func (sub *subscription) emit(ev *event) {
 	}
 	sub.last = ev.seq
 	sub.s.send(ev.frame)
+	follow := ""
+	if ev.holds {
+		follow = ev.driverID
+	}
+	sub.s.g.hub.follow(sub, follow)
+}
+
+// deliverFix sends a live position of the order's driver.
+func (sub *subscription) deliverFix(p driver.PublishedFix) {
+	sub.mu.Lock()
+	defer sub.mu.Unlock()
+	if sub.closed {
+		return
+	}
+	sub.s.send(locationFrame(sub.channel, p))
 }
 
 // catchUp replays journal events after last, then the held live events,

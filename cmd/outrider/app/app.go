@@ -51,6 +51,8 @@ type Config struct {
 	Cluster         cluster.Config
 	Relay           bus.RelayConfig
 	WS              ws.Config
+	// Locations configures the live-position fan-out and history batches.
+	Locations bus.LocationsConfig
 	// AdminEmail and AdminPassword create the first admin at start-up if
 	// no user has that e-mail yet (idempotent; an existing user is left
 	// alone).
@@ -72,6 +74,7 @@ type Node struct {
 	natsd   *bus.Embedded
 	nc      *nats.Conn
 	relay   *bus.Relay
+	fixes   *bus.Locations
 	cluster *cluster.Node
 	gateway *ws.Gateway
 	api     *httpapi.Server
@@ -110,7 +113,13 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 		return nil, fmt.Errorf("start outbox relay: %w", err)
 	}
 
+	n.fixes = bus.NewLocations(cfg.Locations, nc, cfg.Relay.Namespace, store, log, reg)
+	if err := n.fixes.Start(ctx); err != nil {
+		n.abort()
+		return nil, err
+	}
 	h := host.New(host.Config{Store: store, Logger: log, IdleTimeout: cfg.Cluster.IdleTimeout, Registerer: reg,
+		Locations: n.fixes,
 		AfterCommit: func(c actors.Commit) {
 			if len(c.Outbox) > 0 {
 				n.relay.Notify()
@@ -138,7 +147,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 		}
 	}
 
-	n.gateway = ws.New(cfg.WS, bus.NewSubscriber(nc, cfg.Relay.Namespace), store, log, reg)
+	n.gateway = ws.New(cfg.WS, bus.NewSubscriber(nc, cfg.Relay.Namespace), store, n.cluster, log, reg)
 	api, err := httpapi.New(cfg.HTTP, httpapi.Deps{
 		Actors: n.cluster, Store: store, Logger: log, Registry: reg, Realtime: n.gateway,
 		Ready: map[string]httpapi.Readiness{
@@ -202,6 +211,9 @@ func (n *Node) Stop(ctx context.Context) error {
 	}
 	if n.relay != nil {
 		errs = append(errs, n.relay.Stop(ctx))
+	}
+	if n.fixes != nil {
+		errs = append(errs, n.fixes.Stop(ctx))
 	}
 	if n.nc != nil {
 		n.nc.Close()

@@ -1,0 +1,71 @@
+package httpapi
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/outrider/outrider/actors"
+	"github.com/outrider/outrider/actors/order"
+)
+
+// maxTrackPoints bounds one trail answer: at the default 5 fixes a second
+// it is over 16 minutes of driving at full rate, and hours at the rate
+// phones usually report.
+const maxTrackPoints = 5000
+
+type trackPoint struct {
+	Lat      float64  `json:"lat"`
+	Lng      float64  `json:"lng"`
+	Heading  *float64 `json:"heading,omitempty"`
+	Speed    *float64 `json:"speed,omitempty"`
+	Accuracy *float64 `json:"accuracy,omitempty"`
+	At       string   `json:"at"`
+}
+
+// track answers the location trail of the order's current (or last)
+// driver, from their assignment until the order left them (delivered,
+// cancelled, failed, declined) or now.
+func (s *Server) track(w http.ResponseWriter, r *http.Request, c *call) error {
+	row, err := s.visibleOrder(r, c)
+	if err != nil {
+		return err
+	}
+	entries, err := s.store.Timeline(r.Context(), row.ID)
+	if err != nil {
+		return unavailable(err)
+	}
+	driverID, from, to := trailWindow(entries, s.now())
+	out := struct {
+		OrderID  string       `json:"order_id"`
+		DriverID *string      `json:"driver_id"`
+		Items    []trackPoint `json:"items"`
+	}{OrderID: row.ID, Items: []trackPoint{}}
+	if driverID != "" {
+		out.DriverID = &driverID
+		fixes, err := s.store.Trail(r.Context(), driverID, from, to, maxTrackPoints)
+		if err != nil {
+			return unavailable(err)
+		}
+		for _, f := range fixes {
+			out.Items = append(out.Items, trackPoint{Lat: f.Lat, Lng: f.Lng, Heading: f.Heading, Speed: f.Speed,
+				Accuracy: f.Accuracy, At: actors.Timestamp(f.At)})
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// trailWindow finds the last assignment in a timeline and when the order
+// left that driver; driverID is "" if it never had one.
+func trailWindow(entries []actors.TimelineEntry, now time.Time) (driverID string, from, to time.Time) {
+	to = now.Add(time.Second)
+	for _, e := range entries {
+		switch {
+		case e.Metadata["event"] == "order.assigned":
+			driverID, from, to = e.Metadata["driver_id"], e.At, now.Add(time.Second)
+		case driverID != "" && (e.Metadata["event"] == "order.declined" || order.Terminal(e.Status)):
+			to = e.At.Add(time.Millisecond)
+		}
+	}
+	return driverID, from, to
+}

@@ -1,0 +1,100 @@
+package ws
+
+import (
+	"encoding/json"
+	"strconv"
+	"time"
+
+	"github.com/outrider/outrider/actors"
+	"github.com/outrider/outrider/actors/driver"
+	pb "github.com/outrider/outrider/proto/outriderpb"
+)
+
+// location takes a driver's fix: validated here (numbers, clock), thinned
+// to Config.LocationRate, then told to the driver actor, which filters
+// jumps, keeps the last position and fans it out. Fixes are not answered
+// unless the frame has an id.
+func (s *session) location(f clientFrame) {
+	if s.role != actors.RoleDriver {
+		s.g.metrics.fixes.WithLabelValues("refused").Inc()
+		s.sendError(f.ID, "forbidden", "only drivers send locations")
+		return
+	}
+	now := s.g.now()
+	fix, msg := parseFix(f, now, s.g.cfg.MaxClockSkew, s.g.cfg.MaxFixAge)
+	if msg != "" {
+		s.g.metrics.fixes.WithLabelValues("refused").Inc()
+		s.sendError(f.ID, "validation_failed", msg)
+		return
+	}
+	if !s.fixes.AllowN(now, 1) {
+		s.g.metrics.fixes.WithLabelValues("throttled").Inc()
+		return
+	}
+	cmd := &pb.DriverCommand{By: &pb.Principal{UserId: s.userID, Role: s.role}, AtMs: now.UnixMilli(),
+		Body: &pb.DriverCommand_UpdateLocation{UpdateLocation: &pb.UpdateLocation{Fix: fix}}}
+	if err := s.g.drivers.TellDriver(s.userID, cmd); err != nil {
+		s.sendError(f.ID, "unavailable", "could not take the fix; send the next one")
+		return
+	}
+	s.g.metrics.fixes.WithLabelValues("passed").Inc()
+	if f.ID != "" {
+		s.ack(f.ID)
+	}
+}
+
+// parseFix checks a location frame; msg says what is wrong.
+func parseFix(f clientFrame, now time.Time, skew, maxAge time.Duration) (*pb.Fix, string) {
+	if f.Lat == nil || f.Lng == nil {
+		return nil, "lat and lng are required"
+	}
+	ts, ok := parseTs(f.Ts)
+	if !ok {
+		return nil, "ts must be unix milliseconds or an RFC 3339 time"
+	}
+	switch {
+	case ts.After(now.Add(skew)):
+		return nil, "ts is in the future"
+	case ts.Before(now.Add(-maxAge)):
+		return nil, "ts is too old"
+	}
+	fix := &pb.Fix{Lat: *f.Lat, Lng: *f.Lng, Heading: f.Heading, Speed: f.Speed, Accuracy: f.Accuracy, TsMs: ts.UnixMilli()}
+	if !driver.ValidFix(fix) {
+		return nil, "lat must be -90..90, lng -180..180, heading 0..360, speed and accuracy ≥ 0"
+	}
+	return fix, ""
+}
+
+func parseTs(raw json.RawMessage) (time.Time, bool) {
+	if len(raw) == 0 {
+		return time.Time{}, false
+	}
+	var str string
+	if json.Unmarshal(raw, &str) == nil {
+		t, err := time.Parse(time.RFC3339Nano, str)
+		return t, err == nil
+	}
+	ms, err := strconv.ParseInt(string(raw), 10, 64)
+	if err != nil || ms <= 0 {
+		return time.Time{}, false
+	}
+	return time.UnixMilli(ms), true
+}
+
+// locationFrame is the server → client frame of a driver's live position
+// on an order channel.
+func locationFrame(channel string, p driver.PublishedFix) []byte {
+	b, _ := json.Marshal(struct {
+		Type     string   `json:"type"`
+		Channel  string   `json:"channel"`
+		DriverID string   `json:"driver_id"`
+		Lat      float64  `json:"lat"`
+		Lng      float64  `json:"lng"`
+		Heading  *float64 `json:"heading,omitempty"`
+		Speed    *float64 `json:"speed,omitempty"`
+		Accuracy *float64 `json:"accuracy,omitempty"`
+		Ts       string   `json:"ts"`
+	}{"location", channel, p.DriverID, p.Lat, p.Lng, p.Heading, p.Speed, p.Accuracy,
+		actors.Timestamp(time.UnixMilli(p.TsMs))})
+	return b
+}
