@@ -21,6 +21,7 @@ const (
 	CodeVersionConflict   = "version_conflict"
 	CodeEmailTaken        = "email_taken"
 	CodeAlreadyExists     = "already_exists"
+	CodeUnauthorized      = "unauthorized"
 )
 
 // Rejection is a command the domain refused, with a stable code.

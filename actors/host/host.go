@@ -54,9 +54,18 @@ type Config struct {
 	// Locations receives every fix a driver actor accepts (to fan it out
 	// and record it). Nil drops them.
 	Locations LocationSink
+	// Inbox carries user actors' pushes and session closes to gateways.
+	// Nil drops them.
+	Inbox Publisher
 	// MaxPlausibleSpeed filters GPS jumps (m/s). Default
 	// driver.MaxPlausibleSpeed.
 	MaxPlausibleSpeed float64
+}
+
+// Publisher sends a message to a bus subject (the user actors reach
+// gateway inboxes through it). It must not block for long.
+type Publisher interface {
+	Publish(subject string, data []byte) error
 }
 
 // LocationSink takes accepted driver fixes. Fix is called from the driver
@@ -103,6 +112,9 @@ type machine[S any, C proto.Message] struct {
 	// creates reports whether cmd creates the entity under an id the
 	// server just generated (so a first activation may skip its load).
 	creates func(cmd C) bool
+	// committed, if set, runs after cmd's events are committed and
+	// applied (side effects that must not precede durability).
+	committed func(s S, cmd C)
 }
 
 // entity is one activation of one entity.
@@ -191,6 +203,9 @@ func (e *entity[S, C]) apply(ctx actor.Context, cmd C, blind bool) (reply proto.
 		}
 	}
 	e.state = next
+	if commit != nil && e.m.committed != nil {
+		e.m.committed(e.state, cmd)
+	}
 	return e.m.reply(e.state, nil), false
 }
 

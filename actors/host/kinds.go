@@ -70,6 +70,9 @@ func (h *Host) UserProps() *actor.Props {
 		kind:    actors.KindUser,
 		restore: user.Restore,
 		decide: func(s *pb.UserState, id string, cmd *pb.UserCommand) (*pb.UserState, *actors.Commit, *actors.Rejection, error) {
+			if next, rej, ok := h.sessionCommand(s, id, cmd); ok {
+				return next, nil, rej, nil
+			}
 			if actors.SeenCommand(s.GetRecentCommandIds(), cmd.GetCommandId()) {
 				return s, nil, nil, nil
 			}
@@ -85,6 +88,11 @@ func (h *Host) UserProps() *actor.Props {
 			return &pb.UserReply{User: s, Rejection: rejection(rej)}
 		},
 		creates: func(cmd *pb.UserCommand) bool { return cmd.GetCreate() != nil },
+		committed: func(s *pb.UserState, cmd *pb.UserCommand) {
+			if cmd.GetRevokeSessions() != nil {
+				h.closeSessions(s, cmd)
+			}
+		},
 	})
 }
 

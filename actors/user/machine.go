@@ -52,6 +52,16 @@ func Decide(s *pb.UserState, cmd *pb.UserCommand) ([]*pb.UserEvent, *actors.Reje
 			Email: NormalizeEmail(c.Email), Name: c.Name, Phone: c.Phone, Role: c.Role,
 		}}
 		return []*pb.UserEvent{e}, nil
+	case *pb.UserCommand_RevokeSessions:
+		if !Exists(s) {
+			return nil, actors.Reject(actors.CodeNotFound, "user not found")
+		}
+		if by.GetRole() != actors.RoleAdmin && by.GetRole() != actors.RoleSystem && by.GetUserId() != s.Id {
+			return nil, actors.Reject(actors.CodeNotFound, "user not found")
+		}
+		e := &pb.UserEvent{AtMs: cmd.GetAtMs(), By: by, CommandId: cmd.GetCommandId()}
+		e.Body = &pb.UserEvent_SessionsRevoked{SessionsRevoked: &pb.SessionsRevoked{BeforeMs: cmd.GetAtMs()}}
+		return []*pb.UserEvent{e}, nil
 	case *pb.UserCommand_Get:
 		if !Exists(s) {
 			return nil, actors.Reject(actors.CodeNotFound, "user not found")
@@ -81,6 +91,11 @@ func Apply(s *pb.UserState, e *pb.UserEvent) *pb.UserState {
 		n.Email, n.Name, n.Phone, n.Role = c.Email, c.Name, c.Phone, c.Role
 		n.CreatedAtMs = e.AtMs
 	}
+	if r := e.GetSessionsRevoked(); r != nil {
+		// The live sessions stay listed until their gateways report them
+		// closed: the actor tells those gateways to close them.
+		n.SessionsRevokedBeforeMs = max(n.SessionsRevokedBeforeMs, r.BeforeMs)
+	}
 	return n
 }
 
@@ -107,7 +122,7 @@ func Effects(next *pb.UserState, cmd *pb.UserCommand, events []*pb.UserEvent) (a
 		}
 		at := time.UnixMilli(e.AtMs).UTC()
 		c.Events = append(c.Events, actors.Event{
-			Kind: actors.KindUser, EntityID: e.UserId, Seq: e.Seq, Type: "user.created",
+			Kind: actors.KindUser, EntityID: e.UserId, Seq: e.Seq, Type: EventType(e),
 			Payload: payload, CommandID: e.CommandId, At: at,
 		})
 		created := e.GetCreated()
@@ -162,4 +177,15 @@ func Restore(l actors.Loaded) (*pb.UserState, error) {
 		s = Apply(s, e)
 	}
 	return s, nil
+}
+
+// EventType is the public name of a user event.
+func EventType(e *pb.UserEvent) string {
+	switch e.Body.(type) {
+	case *pb.UserEvent_Created:
+		return "user.created"
+	case *pb.UserEvent_SessionsRevoked:
+		return "user.sessions_revoked"
+	}
+	return "user.unknown"
 }

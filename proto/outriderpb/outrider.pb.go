@@ -2112,8 +2112,14 @@ type UserState struct {
 	Version          int64                  `protobuf:"varint,6,opt,name=version,proto3" json:"version,omitempty"`
 	CreatedAtMs      int64                  `protobuf:"varint,7,opt,name=created_at_ms,json=createdAtMs,proto3" json:"created_at_ms,omitempty"`
 	RecentCommandIds []string               `protobuf:"bytes,8,rep,name=recent_command_ids,json=recentCommandIds,proto3" json:"recent_command_ids,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// Access tokens issued before this instant are refused by the realtime
+	// gateway (logout, revocation). Journaled.
+	SessionsRevokedBeforeMs int64 `protobuf:"varint,9,opt,name=sessions_revoked_before_ms,json=sessionsRevokedBeforeMs,proto3" json:"sessions_revoked_before_ms,omitempty"`
+	// The user's live WebSocket sessions on every node. In memory only: each
+	// gateway renews its sessions before expires_at_ms.
+	Sessions      []*Session `protobuf:"bytes,10,rep,name=sessions,proto3" json:"sessions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *UserState) Reset() {
@@ -2202,6 +2208,81 @@ func (x *UserState) GetRecentCommandIds() []string {
 	return nil
 }
 
+func (x *UserState) GetSessionsRevokedBeforeMs() int64 {
+	if x != nil {
+		return x.SessionsRevokedBeforeMs
+	}
+	return 0
+}
+
+func (x *UserState) GetSessions() []*Session {
+	if x != nil {
+		return x.Sessions
+	}
+	return nil
+}
+
+// Session is one live WebSocket of a user on some node.
+type Session struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Inbox         string                 `protobuf:"bytes,2,opt,name=inbox,proto3" json:"inbox,omitempty"` // the node's NATS subject for pushes and closes
+	ExpiresAtMs   int64                  `protobuf:"varint,3,opt,name=expires_at_ms,json=expiresAtMs,proto3" json:"expires_at_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Session) Reset() {
+	*x = Session{}
+	mi := &file_proto_outrider_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Session) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Session) ProtoMessage() {}
+
+func (x *Session) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_outrider_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Session.ProtoReflect.Descriptor instead.
+func (*Session) Descriptor() ([]byte, []int) {
+	return file_proto_outrider_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *Session) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Session) GetInbox() string {
+	if x != nil {
+		return x.Inbox
+	}
+	return ""
+}
+
+func (x *Session) GetExpiresAtMs() int64 {
+	if x != nil {
+		return x.ExpiresAtMs
+	}
+	return 0
+}
+
 type CreateUser struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Email string                 `protobuf:"bytes,1,opt,name=email,proto3" json:"email,omitempty"`
@@ -2218,7 +2299,7 @@ type CreateUser struct {
 
 func (x *CreateUser) Reset() {
 	*x = CreateUser{}
-	mi := &file_proto_outrider_proto_msgTypes[30]
+	mi := &file_proto_outrider_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2230,7 +2311,7 @@ func (x *CreateUser) String() string {
 func (*CreateUser) ProtoMessage() {}
 
 func (x *CreateUser) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[30]
+	mi := &file_proto_outrider_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2243,7 +2324,7 @@ func (x *CreateUser) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateUser.ProtoReflect.Descriptor instead.
 func (*CreateUser) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{30}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *CreateUser) GetEmail() string {
@@ -2296,7 +2377,7 @@ type GetUser struct {
 
 func (x *GetUser) Reset() {
 	*x = GetUser{}
-	mi := &file_proto_outrider_proto_msgTypes[31]
+	mi := &file_proto_outrider_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2308,7 +2389,7 @@ func (x *GetUser) String() string {
 func (*GetUser) ProtoMessage() {}
 
 func (x *GetUser) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[31]
+	mi := &file_proto_outrider_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2321,7 +2402,189 @@ func (x *GetUser) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetUser.ProtoReflect.Descriptor instead.
 func (*GetUser) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{31}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{32}
+}
+
+// OpenSession registers (or renews) a session; refused when the token
+// was issued before the user's sessions were revoked.
+type OpenSession struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	Session         *Session               `protobuf:"bytes,1,opt,name=session,proto3" json:"session,omitempty"`
+	TokenIssuedAtMs int64                  `protobuf:"varint,2,opt,name=token_issued_at_ms,json=tokenIssuedAtMs,proto3" json:"token_issued_at_ms,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *OpenSession) Reset() {
+	*x = OpenSession{}
+	mi := &file_proto_outrider_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OpenSession) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OpenSession) ProtoMessage() {}
+
+func (x *OpenSession) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_outrider_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OpenSession.ProtoReflect.Descriptor instead.
+func (*OpenSession) Descriptor() ([]byte, []int) {
+	return file_proto_outrider_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *OpenSession) GetSession() *Session {
+	if x != nil {
+		return x.Session
+	}
+	return nil
+}
+
+func (x *OpenSession) GetTokenIssuedAtMs() int64 {
+	if x != nil {
+		return x.TokenIssuedAtMs
+	}
+	return 0
+}
+
+type CloseSession struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	SessionId     string                 `protobuf:"bytes,1,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CloseSession) Reset() {
+	*x = CloseSession{}
+	mi := &file_proto_outrider_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CloseSession) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CloseSession) ProtoMessage() {}
+
+func (x *CloseSession) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_outrider_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CloseSession.ProtoReflect.Descriptor instead.
+func (*CloseSession) Descriptor() ([]byte, []int) {
+	return file_proto_outrider_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *CloseSession) GetSessionId() string {
+	if x != nil {
+		return x.SessionId
+	}
+	return ""
+}
+
+// RevokeSessions closes every live session of the user and refuses
+// tokens issued before now (logout).
+type RevokeSessions struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeSessions) Reset() {
+	*x = RevokeSessions{}
+	mi := &file_proto_outrider_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeSessions) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeSessions) ProtoMessage() {}
+
+func (x *RevokeSessions) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_outrider_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeSessions.ProtoReflect.Descriptor instead.
+func (*RevokeSessions) Descriptor() ([]byte, []int) {
+	return file_proto_outrider_proto_rawDescGZIP(), []int{35}
+}
+
+// Push sends a frame to every live session of the user (job offers,
+// notifications).
+type Push struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Frame         []byte                 `protobuf:"bytes,1,opt,name=frame,proto3" json:"frame,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Push) Reset() {
+	*x = Push{}
+	mi := &file_proto_outrider_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Push) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Push) ProtoMessage() {}
+
+func (x *Push) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_outrider_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Push.ProtoReflect.Descriptor instead.
+func (*Push) Descriptor() ([]byte, []int) {
+	return file_proto_outrider_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *Push) GetFrame() []byte {
+	if x != nil {
+		return x.Frame
+	}
+	return nil
 }
 
 type UserCommand struct {
@@ -2333,6 +2596,10 @@ type UserCommand struct {
 	//
 	//	*UserCommand_Create
 	//	*UserCommand_Get
+	//	*UserCommand_OpenSession
+	//	*UserCommand_CloseSession
+	//	*UserCommand_RevokeSessions
+	//	*UserCommand_Push
 	Body          isUserCommand_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2340,7 +2607,7 @@ type UserCommand struct {
 
 func (x *UserCommand) Reset() {
 	*x = UserCommand{}
-	mi := &file_proto_outrider_proto_msgTypes[32]
+	mi := &file_proto_outrider_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2352,7 +2619,7 @@ func (x *UserCommand) String() string {
 func (*UserCommand) ProtoMessage() {}
 
 func (x *UserCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[32]
+	mi := &file_proto_outrider_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2365,7 +2632,7 @@ func (x *UserCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UserCommand.ProtoReflect.Descriptor instead.
 func (*UserCommand) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{32}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *UserCommand) GetCommandId() string {
@@ -2414,6 +2681,42 @@ func (x *UserCommand) GetGet() *GetUser {
 	return nil
 }
 
+func (x *UserCommand) GetOpenSession() *OpenSession {
+	if x != nil {
+		if x, ok := x.Body.(*UserCommand_OpenSession); ok {
+			return x.OpenSession
+		}
+	}
+	return nil
+}
+
+func (x *UserCommand) GetCloseSession() *CloseSession {
+	if x != nil {
+		if x, ok := x.Body.(*UserCommand_CloseSession); ok {
+			return x.CloseSession
+		}
+	}
+	return nil
+}
+
+func (x *UserCommand) GetRevokeSessions() *RevokeSessions {
+	if x != nil {
+		if x, ok := x.Body.(*UserCommand_RevokeSessions); ok {
+			return x.RevokeSessions
+		}
+	}
+	return nil
+}
+
+func (x *UserCommand) GetPush() *Push {
+	if x != nil {
+		if x, ok := x.Body.(*UserCommand_Push); ok {
+			return x.Push
+		}
+	}
+	return nil
+}
+
 type isUserCommand_Body interface {
 	isUserCommand_Body()
 }
@@ -2426,9 +2729,77 @@ type UserCommand_Get struct {
 	Get *GetUser `protobuf:"bytes,11,opt,name=get,proto3,oneof"`
 }
 
+type UserCommand_OpenSession struct {
+	OpenSession *OpenSession `protobuf:"bytes,12,opt,name=open_session,json=openSession,proto3,oneof"`
+}
+
+type UserCommand_CloseSession struct {
+	CloseSession *CloseSession `protobuf:"bytes,13,opt,name=close_session,json=closeSession,proto3,oneof"`
+}
+
+type UserCommand_RevokeSessions struct {
+	RevokeSessions *RevokeSessions `protobuf:"bytes,14,opt,name=revoke_sessions,json=revokeSessions,proto3,oneof"`
+}
+
+type UserCommand_Push struct {
+	Push *Push `protobuf:"bytes,15,opt,name=push,proto3,oneof"`
+}
+
 func (*UserCommand_Create) isUserCommand_Body() {}
 
 func (*UserCommand_Get) isUserCommand_Body() {}
+
+func (*UserCommand_OpenSession) isUserCommand_Body() {}
+
+func (*UserCommand_CloseSession) isUserCommand_Body() {}
+
+func (*UserCommand_RevokeSessions) isUserCommand_Body() {}
+
+func (*UserCommand_Push) isUserCommand_Body() {}
+
+type SessionsRevoked struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	BeforeMs      int64                  `protobuf:"varint,1,opt,name=before_ms,json=beforeMs,proto3" json:"before_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SessionsRevoked) Reset() {
+	*x = SessionsRevoked{}
+	mi := &file_proto_outrider_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SessionsRevoked) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SessionsRevoked) ProtoMessage() {}
+
+func (x *SessionsRevoked) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_outrider_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SessionsRevoked.ProtoReflect.Descriptor instead.
+func (*SessionsRevoked) Descriptor() ([]byte, []int) {
+	return file_proto_outrider_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *SessionsRevoked) GetBeforeMs() int64 {
+	if x != nil {
+		return x.BeforeMs
+	}
+	return 0
+}
 
 type UserCreated struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -2442,7 +2813,7 @@ type UserCreated struct {
 
 func (x *UserCreated) Reset() {
 	*x = UserCreated{}
-	mi := &file_proto_outrider_proto_msgTypes[33]
+	mi := &file_proto_outrider_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2454,7 +2825,7 @@ func (x *UserCreated) String() string {
 func (*UserCreated) ProtoMessage() {}
 
 func (x *UserCreated) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[33]
+	mi := &file_proto_outrider_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2467,7 +2838,7 @@ func (x *UserCreated) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UserCreated.ProtoReflect.Descriptor instead.
 func (*UserCreated) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{33}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *UserCreated) GetEmail() string {
@@ -2508,6 +2879,7 @@ type UserEvent struct {
 	// Types that are valid to be assigned to Body:
 	//
 	//	*UserEvent_Created
+	//	*UserEvent_SessionsRevoked
 	Body          isUserEvent_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2515,7 +2887,7 @@ type UserEvent struct {
 
 func (x *UserEvent) Reset() {
 	*x = UserEvent{}
-	mi := &file_proto_outrider_proto_msgTypes[34]
+	mi := &file_proto_outrider_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2527,7 +2899,7 @@ func (x *UserEvent) String() string {
 func (*UserEvent) ProtoMessage() {}
 
 func (x *UserEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[34]
+	mi := &file_proto_outrider_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2540,7 +2912,7 @@ func (x *UserEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UserEvent.ProtoReflect.Descriptor instead.
 func (*UserEvent) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{34}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *UserEvent) GetUserId() string {
@@ -2594,6 +2966,15 @@ func (x *UserEvent) GetCreated() *UserCreated {
 	return nil
 }
 
+func (x *UserEvent) GetSessionsRevoked() *SessionsRevoked {
+	if x != nil {
+		if x, ok := x.Body.(*UserEvent_SessionsRevoked); ok {
+			return x.SessionsRevoked
+		}
+	}
+	return nil
+}
+
 type isUserEvent_Body interface {
 	isUserEvent_Body()
 }
@@ -2602,7 +2983,13 @@ type UserEvent_Created struct {
 	Created *UserCreated `protobuf:"bytes,10,opt,name=created,proto3,oneof"`
 }
 
+type UserEvent_SessionsRevoked struct {
+	SessionsRevoked *SessionsRevoked `protobuf:"bytes,11,opt,name=sessions_revoked,json=sessionsRevoked,proto3,oneof"`
+}
+
 func (*UserEvent_Created) isUserEvent_Body() {}
+
+func (*UserEvent_SessionsRevoked) isUserEvent_Body() {}
 
 type UserReply struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -2614,7 +3001,7 @@ type UserReply struct {
 
 func (x *UserReply) Reset() {
 	*x = UserReply{}
-	mi := &file_proto_outrider_proto_msgTypes[35]
+	mi := &file_proto_outrider_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2626,7 +3013,7 @@ func (x *UserReply) String() string {
 func (*UserReply) ProtoMessage() {}
 
 func (x *UserReply) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[35]
+	mi := &file_proto_outrider_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2639,7 +3026,7 @@ func (x *UserReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UserReply.ProtoReflect.Descriptor instead.
 func (*UserReply) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{35}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *UserReply) GetUser() *UserState {
@@ -2818,7 +3205,7 @@ const file_proto_outrider_proto_rawDesc = "" +
 	"\x04body\"u\n" +
 	"\vDriverReply\x120\n" +
 	"\x06driver\x18\x01 \x01(\v2\x18.outrider.v1.DriverStateR\x06driver\x124\n" +
-	"\trejection\x18\x02 \x01(\v2\x16.outrider.v1.RejectionR\trejection\"\xdb\x01\n" +
+	"\trejection\x18\x02 \x01(\v2\x16.outrider.v1.RejectionR\trejection\"\xca\x02\n" +
 	"\tUserState\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05email\x18\x02 \x01(\tR\x05email\x12\x12\n" +
@@ -2827,7 +3214,14 @@ const file_proto_outrider_proto_rawDesc = "" +
 	"\x04role\x18\x05 \x01(\tR\x04role\x12\x18\n" +
 	"\aversion\x18\x06 \x01(\x03R\aversion\x12\"\n" +
 	"\rcreated_at_ms\x18\a \x01(\x03R\vcreatedAtMs\x12,\n" +
-	"\x12recent_command_ids\x18\b \x03(\tR\x10recentCommandIds\"\xae\x01\n" +
+	"\x12recent_command_ids\x18\b \x03(\tR\x10recentCommandIds\x12;\n" +
+	"\x1asessions_revoked_before_ms\x18\t \x01(\x03R\x17sessionsRevokedBeforeMs\x120\n" +
+	"\bsessions\x18\n" +
+	" \x03(\v2\x14.outrider.v1.SessionR\bsessions\"S\n" +
+	"\aSession\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
+	"\x05inbox\x18\x02 \x01(\tR\x05inbox\x12\"\n" +
+	"\rexpires_at_ms\x18\x03 \x01(\x03R\vexpiresAtMs\"\xae\x01\n" +
 	"\n" +
 	"CreateUser\x12\x14\n" +
 	"\x05email\x18\x01 \x01(\tR\x05email\x12\x12\n" +
@@ -2836,7 +3230,16 @@ const file_proto_outrider_proto_rawDesc = "" +
 	"\x04role\x18\x04 \x01(\tR\x04role\x12#\n" +
 	"\rpassword_hash\x18\x05 \x01(\tR\fpasswordHash\x12'\n" +
 	"\x0fdriver_capacity\x18\x06 \x01(\x05R\x0edriverCapacity\"\t\n" +
-	"\aGetUser\"\xce\x01\n" +
+	"\aGetUser\"j\n" +
+	"\vOpenSession\x12.\n" +
+	"\asession\x18\x01 \x01(\v2\x14.outrider.v1.SessionR\asession\x12+\n" +
+	"\x12token_issued_at_ms\x18\x02 \x01(\x03R\x0ftokenIssuedAtMs\"-\n" +
+	"\fCloseSession\x12\x1d\n" +
+	"\n" +
+	"session_id\x18\x01 \x01(\tR\tsessionId\"\x10\n" +
+	"\x0eRevokeSessions\"\x1c\n" +
+	"\x04Push\x12\x14\n" +
+	"\x05frame\x18\x01 \x01(\fR\x05frame\"\xc0\x03\n" +
 	"\vUserCommand\x12\x1d\n" +
 	"\n" +
 	"command_id\x18\x01 \x01(\tR\tcommandId\x12&\n" +
@@ -2844,13 +3247,19 @@ const file_proto_outrider_proto_rawDesc = "" +
 	"\x05at_ms\x18\x03 \x01(\x03R\x04atMs\x121\n" +
 	"\x06create\x18\n" +
 	" \x01(\v2\x17.outrider.v1.CreateUserH\x00R\x06create\x12(\n" +
-	"\x03get\x18\v \x01(\v2\x14.outrider.v1.GetUserH\x00R\x03getB\x06\n" +
-	"\x04body\"a\n" +
+	"\x03get\x18\v \x01(\v2\x14.outrider.v1.GetUserH\x00R\x03get\x12=\n" +
+	"\fopen_session\x18\f \x01(\v2\x18.outrider.v1.OpenSessionH\x00R\vopenSession\x12@\n" +
+	"\rclose_session\x18\r \x01(\v2\x19.outrider.v1.CloseSessionH\x00R\fcloseSession\x12F\n" +
+	"\x0frevoke_sessions\x18\x0e \x01(\v2\x1b.outrider.v1.RevokeSessionsH\x00R\x0erevokeSessions\x12'\n" +
+	"\x04push\x18\x0f \x01(\v2\x11.outrider.v1.PushH\x00R\x04pushB\x06\n" +
+	"\x04body\".\n" +
+	"\x0fSessionsRevoked\x12\x1b\n" +
+	"\tbefore_ms\x18\x01 \x01(\x03R\bbeforeMs\"a\n" +
 	"\vUserCreated\x12\x14\n" +
 	"\x05email\x18\x01 \x01(\tR\x05email\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x14\n" +
 	"\x05phone\x18\x03 \x01(\tR\x05phone\x12\x12\n" +
-	"\x04role\x18\x04 \x01(\tR\x04role\"\xd0\x01\n" +
+	"\x04role\x18\x04 \x01(\tR\x04role\"\x9b\x02\n" +
 	"\tUserEvent\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x10\n" +
 	"\x03seq\x18\x02 \x01(\x03R\x03seq\x12\x13\n" +
@@ -2859,7 +3268,8 @@ const file_proto_outrider_proto_rawDesc = "" +
 	"\n" +
 	"command_id\x18\x05 \x01(\tR\tcommandId\x124\n" +
 	"\acreated\x18\n" +
-	" \x01(\v2\x18.outrider.v1.UserCreatedH\x00R\acreatedB\x06\n" +
+	" \x01(\v2\x18.outrider.v1.UserCreatedH\x00R\acreated\x12I\n" +
+	"\x10sessions_revoked\x18\v \x01(\v2\x1c.outrider.v1.SessionsRevokedH\x00R\x0fsessionsRevokedB\x06\n" +
 	"\x04body\"m\n" +
 	"\tUserReply\x12*\n" +
 	"\x04user\x18\x01 \x01(\v2\x16.outrider.v1.UserStateR\x04user\x124\n" +
@@ -2877,7 +3287,7 @@ func file_proto_outrider_proto_rawDescGZIP() []byte {
 	return file_proto_outrider_proto_rawDescData
 }
 
-var file_proto_outrider_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
+var file_proto_outrider_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
 var file_proto_outrider_proto_goTypes = []any{
 	(*Principal)(nil),           // 0: outrider.v1.Principal
 	(*Place)(nil),               // 1: outrider.v1.Place
@@ -2909,12 +3319,18 @@ var file_proto_outrider_proto_goTypes = []any{
 	(*DriverEvent)(nil),         // 27: outrider.v1.DriverEvent
 	(*DriverReply)(nil),         // 28: outrider.v1.DriverReply
 	(*UserState)(nil),           // 29: outrider.v1.UserState
-	(*CreateUser)(nil),          // 30: outrider.v1.CreateUser
-	(*GetUser)(nil),             // 31: outrider.v1.GetUser
-	(*UserCommand)(nil),         // 32: outrider.v1.UserCommand
-	(*UserCreated)(nil),         // 33: outrider.v1.UserCreated
-	(*UserEvent)(nil),           // 34: outrider.v1.UserEvent
-	(*UserReply)(nil),           // 35: outrider.v1.UserReply
+	(*Session)(nil),             // 30: outrider.v1.Session
+	(*CreateUser)(nil),          // 31: outrider.v1.CreateUser
+	(*GetUser)(nil),             // 32: outrider.v1.GetUser
+	(*OpenSession)(nil),         // 33: outrider.v1.OpenSession
+	(*CloseSession)(nil),        // 34: outrider.v1.CloseSession
+	(*RevokeSessions)(nil),      // 35: outrider.v1.RevokeSessions
+	(*Push)(nil),                // 36: outrider.v1.Push
+	(*UserCommand)(nil),         // 37: outrider.v1.UserCommand
+	(*SessionsRevoked)(nil),     // 38: outrider.v1.SessionsRevoked
+	(*UserCreated)(nil),         // 39: outrider.v1.UserCreated
+	(*UserEvent)(nil),           // 40: outrider.v1.UserEvent
+	(*UserReply)(nil),           // 41: outrider.v1.UserReply
 }
 var file_proto_outrider_proto_depIdxs = []int32{
 	1,  // 0: outrider.v1.OrderState.pickup:type_name -> outrider.v1.Place
@@ -2950,18 +3366,25 @@ var file_proto_outrider_proto_depIdxs = []int32{
 	26, // 30: outrider.v1.DriverEvent.availability_changed:type_name -> outrider.v1.AvailabilityChanged
 	18, // 31: outrider.v1.DriverReply.driver:type_name -> outrider.v1.DriverState
 	2,  // 32: outrider.v1.DriverReply.rejection:type_name -> outrider.v1.Rejection
-	0,  // 33: outrider.v1.UserCommand.by:type_name -> outrider.v1.Principal
-	30, // 34: outrider.v1.UserCommand.create:type_name -> outrider.v1.CreateUser
-	31, // 35: outrider.v1.UserCommand.get:type_name -> outrider.v1.GetUser
-	0,  // 36: outrider.v1.UserEvent.by:type_name -> outrider.v1.Principal
-	33, // 37: outrider.v1.UserEvent.created:type_name -> outrider.v1.UserCreated
-	29, // 38: outrider.v1.UserReply.user:type_name -> outrider.v1.UserState
-	2,  // 39: outrider.v1.UserReply.rejection:type_name -> outrider.v1.Rejection
-	40, // [40:40] is the sub-list for method output_type
-	40, // [40:40] is the sub-list for method input_type
-	40, // [40:40] is the sub-list for extension type_name
-	40, // [40:40] is the sub-list for extension extendee
-	0,  // [0:40] is the sub-list for field type_name
+	30, // 33: outrider.v1.UserState.sessions:type_name -> outrider.v1.Session
+	30, // 34: outrider.v1.OpenSession.session:type_name -> outrider.v1.Session
+	0,  // 35: outrider.v1.UserCommand.by:type_name -> outrider.v1.Principal
+	31, // 36: outrider.v1.UserCommand.create:type_name -> outrider.v1.CreateUser
+	32, // 37: outrider.v1.UserCommand.get:type_name -> outrider.v1.GetUser
+	33, // 38: outrider.v1.UserCommand.open_session:type_name -> outrider.v1.OpenSession
+	34, // 39: outrider.v1.UserCommand.close_session:type_name -> outrider.v1.CloseSession
+	35, // 40: outrider.v1.UserCommand.revoke_sessions:type_name -> outrider.v1.RevokeSessions
+	36, // 41: outrider.v1.UserCommand.push:type_name -> outrider.v1.Push
+	0,  // 42: outrider.v1.UserEvent.by:type_name -> outrider.v1.Principal
+	39, // 43: outrider.v1.UserEvent.created:type_name -> outrider.v1.UserCreated
+	38, // 44: outrider.v1.UserEvent.sessions_revoked:type_name -> outrider.v1.SessionsRevoked
+	29, // 45: outrider.v1.UserReply.user:type_name -> outrider.v1.UserState
+	2,  // 46: outrider.v1.UserReply.rejection:type_name -> outrider.v1.Rejection
+	47, // [47:47] is the sub-list for method output_type
+	47, // [47:47] is the sub-list for method input_type
+	47, // [47:47] is the sub-list for extension type_name
+	47, // [47:47] is the sub-list for extension extendee
+	0,  // [0:47] is the sub-list for field type_name
 }
 
 func init() { file_proto_outrider_proto_init() }
@@ -2995,12 +3418,17 @@ func file_proto_outrider_proto_init() {
 		(*DriverEvent_Registered)(nil),
 		(*DriverEvent_AvailabilityChanged)(nil),
 	}
-	file_proto_outrider_proto_msgTypes[32].OneofWrappers = []any{
+	file_proto_outrider_proto_msgTypes[37].OneofWrappers = []any{
 		(*UserCommand_Create)(nil),
 		(*UserCommand_Get)(nil),
+		(*UserCommand_OpenSession)(nil),
+		(*UserCommand_CloseSession)(nil),
+		(*UserCommand_RevokeSessions)(nil),
+		(*UserCommand_Push)(nil),
 	}
-	file_proto_outrider_proto_msgTypes[34].OneofWrappers = []any{
+	file_proto_outrider_proto_msgTypes[40].OneofWrappers = []any{
 		(*UserEvent_Created)(nil),
+		(*UserEvent_SessionsRevoked)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -3008,7 +3436,7 @@ func file_proto_outrider_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_proto_outrider_proto_rawDesc), len(file_proto_outrider_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   36,
+			NumMessages:   42,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -38,3 +38,20 @@ func (s *Subscriber) Subscribe(subject string, fn func(data []byte)) (stop func(
 	}
 	return func() { _ = sub.Unsubscribe() }, nil
 }
+
+// Publisher publishes ephemeral messages on core NATS under the node's
+// namespace (user actors → gateway inboxes).
+type Publisher struct {
+	nc        *nats.Conn
+	namespace string
+}
+
+// NewPublisher wraps a NATS connection; namespace is the relay's.
+func NewPublisher(nc *nats.Conn, namespace string) *Publisher {
+	return &Publisher{nc: nc, namespace: namespace}
+}
+
+// Publish sends data on subject (at most once).
+func (p *Publisher) Publish(subject string, data []byte) error {
+	return p.nc.Publish(p.namespace+subject, data)
+}

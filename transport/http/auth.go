@@ -263,6 +263,18 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request, c *call) error {
 	if err := s.store.RevokeRefreshFamily(r.Context(), hashToken(req.RefreshToken), c.principal.UserID); err != nil {
 		return unavailable(err)
 	}
+	// Close the user's live WebSockets and refuse the access tokens issued
+	// so far on them (they stay valid for HTTP until they expire).
+	reply, err := s.actors.User(r.Context(), c.principal.UserID, &pb.UserCommand{
+		CommandId: c.commandID, By: &pb.Principal{UserId: c.principal.UserID, Role: c.principal.Role},
+		AtMs: s.now().UnixMilli(), Body: &pb.UserCommand_RevokeSessions{RevokeSessions: &pb.RevokeSessions{}},
+	})
+	if err != nil {
+		return unavailable(err)
+	}
+	if rej := reply.GetRejection(); rej != nil && rej.Code != actors.CodeNotFound {
+		return rejected(rej.Code, rej.Message)
+	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

@@ -128,6 +128,6 @@ func (s *Server) websocket(w http.ResponseWriter, r *http.Request, c *call) erro
 	if !websocket.IsWebSocketUpgrade(r) {
 		return errorf("upgrade_required", "GET /v1/ws must be a WebSocket upgrade")
 	}
-	s.realtime.Serve(w, r, c.principal.UserID, c.principal.Role)
+	s.realtime.Serve(w, r, c.principal.UserID, c.principal.Role, c.principal.IssuedAt)
 	return nil
 }

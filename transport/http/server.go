@@ -35,7 +35,7 @@ type Actors interface {
 
 // Realtime serves the WebSocket of an authenticated caller (transport/ws).
 type Realtime interface {
-	Serve(w http.ResponseWriter, r *http.Request, userID, role string)
+	Serve(w http.ResponseWriter, r *http.Request, userID, role string, tokenIssuedAt time.Time)
 }
 
 // Store is what the API reads and the auth tables it writes.

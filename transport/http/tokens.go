@@ -21,10 +21,21 @@ type claims struct {
 	jwt.RegisteredClaims
 }
 
+func init() {
+	// Access tokens carry iat (and exp) in milliseconds, not whole seconds:
+	// logout revokes the tokens issued before it, and a login in the same
+	// second must not be caught by that. RFC 7519 NumericDates may be
+	// fractional; golang-jwt reads them either way.
+	jwt.TimePrecision = time.Millisecond
+}
+
 // Principal is the authenticated caller.
 type Principal struct {
 	UserID string
 	Role   string
+	// IssuedAt is when the access token was issued (the gateway refuses
+	// tokens issued before the user's sessions were revoked).
+	IssuedAt time.Time
 }
 
 // tokenIssuer signs and verifies access tokens (HS256, algorithm pinned).
@@ -90,7 +101,11 @@ func (t *tokenIssuer) verify(raw string) (Principal, error) {
 	if c.Subject == "" {
 		return Principal{}, errorf("unauthorized", "the access token has no subject")
 	}
-	return Principal{UserID: c.Subject, Role: c.Role}, nil
+	p := Principal{UserID: c.Subject, Role: c.Role}
+	if c.IssuedAt != nil {
+		p.IssuedAt = c.IssuedAt.Time
+	}
+	return p, nil
 }
 
 // newRefreshToken returns an opaque refresh token and the hash stored

@@ -2,6 +2,11 @@ package ws
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -12,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/outrider/outrider/actors"
+	"github.com/outrider/outrider/actors/user"
 	pb "github.com/outrider/outrider/proto/outriderpb"
 )
 
@@ -34,31 +40,46 @@ type Drivers interface {
 	TellDriver(id string, cmd *pb.DriverCommand) error
 }
 
+// Users is the user actors as the gateway needs them: sessions register
+// with their user's actor, which knows all of that user's sessions on every
+// node (pushes and logout reach them through it).
+type Users interface {
+	User(ctx context.Context, id string, cmd *pb.UserCommand) (*pb.UserReply, error)
+	TellUser(id string, cmd *pb.UserCommand) error
+}
+
 // Gateway accepts WebSocket sessions and fans events out to them.
 type Gateway struct {
-	cfg      Config
-	log      *slog.Logger
-	now      func() time.Time
-	orders   Orders
-	drivers  Drivers
-	hub      *hub
-	upgrader websocket.Upgrader
-	metrics  *metrics
+	cfg       Config
+	log       *slog.Logger
+	now       func() time.Time
+	orders    Orders
+	drivers   Drivers
+	users     Users
+	bus       Bus
+	nodeID    string // names this gateway's inbox
+	stopInbox func()
+	hub       *hub
+	upgrader  websocket.Upgrader
+	metrics   *metrics
 
 	mu       sync.Mutex
 	sessions map[*session]struct{}
+	byID     map[string]*session
 	closing  bool
 	wg       sync.WaitGroup
 }
 
 // New builds a gateway; reg may be nil.
-func New(cfg Config, bus Bus, orders Orders, drivers Drivers, log *slog.Logger, reg prometheus.Registerer) *Gateway {
+func New(cfg Config, bus Bus, orders Orders, drivers Drivers, users Users, log *slog.Logger, reg prometheus.Registerer) *Gateway {
 	cfg.defaults()
 	if log == nil {
 		log = slog.Default()
 	}
 	g := &Gateway{
-		cfg: cfg, log: log, now: time.Now, orders: orders, drivers: drivers,
+		cfg: cfg, log: log, now: time.Now, orders: orders, drivers: drivers, users: users, bus: bus,
+		nodeID:   randomID(),
+		byID:     map[string]*session{},
 		metrics:  newMetrics(reg),
 		sessions: map[*session]struct{}{},
 	}
@@ -82,13 +103,48 @@ func (g *Gateway) checkOrigin(r *http.Request) bool {
 	return slices.Contains(g.cfg.AllowedOrigins, "*") || slices.Contains(g.cfg.AllowedOrigins, origin)
 }
 
-// Start is a no-op kept for the component lifecycle; sessions start as
-// they connect.
-func (g *Gateway) Start(context.Context) error { return nil }
+// Start subscribes the gateway's inbox, through which user actors reach
+// this node's sessions.
+func (g *Gateway) Start(context.Context) error {
+	stop, err := g.bus.Subscribe(user.InboxSubject(g.nodeID), g.onInbox)
+	if err != nil {
+		return fmt.Errorf("gateway inbox: %w", err)
+	}
+	g.stopInbox = stop
+	return nil
+}
+
+// onInbox takes a user actor's push or close for sessions on this node.
+func (g *Gateway) onInbox(data []byte) {
+	var m user.InboxMessage
+	if err := json.Unmarshal(data, &m); err != nil {
+		g.log.Warn("undecodable inbox message", "err", err)
+		return
+	}
+	g.mu.Lock()
+	targets := make([]*session, 0, len(m.SessionIDs))
+	for _, id := range m.SessionIDs {
+		if s, ok := g.byID[id]; ok && s.userID == m.UserID {
+			targets = append(targets, s)
+		}
+	}
+	g.mu.Unlock()
+	for _, s := range targets {
+		switch m.Op {
+		case "push":
+			s.send(m.Frame)
+		case "close":
+			s.close(m.Code, m.Reason)
+		}
+	}
+}
 
 // Stop closes every session with CloseGoingAway (clients reconnect to
 // another node and resume) and waits for them until ctx ends.
 func (g *Gateway) Stop(ctx context.Context) error {
+	if g.stopInbox != nil {
+		g.stopInbox()
+	}
 	g.mu.Lock()
 	g.closing = true
 	for s := range g.sessions {
@@ -108,31 +164,104 @@ func (g *Gateway) Stop(ctx context.Context) error {
 // Serve upgrades an authenticated request to a session of user userID in
 // role, and returns when the session ends. The caller has already
 // authenticated the request (and answered 401 otherwise).
-func (g *Gateway) Serve(w http.ResponseWriter, r *http.Request, userID, role string) {
+func (g *Gateway) Serve(w http.ResponseWriter, r *http.Request, userID, role string, tokenIssuedAt time.Time) {
+	sessionID := randomID()
+	if err := g.register(r.Context(), userID, sessionID, tokenIssuedAt); err != nil {
+		writeProblem(w, err)
+		return
+	}
 	conn, err := g.upgrader.Upgrade(w, r, nil)
 	if err != nil {
+		g.unregister(userID, sessionID)
 		return // the upgrader has answered the client
 	}
 	s := newSession(g, conn, userID, role)
+	s.id, s.tokenIssuedAt = sessionID, tokenIssuedAt
 	g.mu.Lock()
 	if g.closing {
 		g.mu.Unlock()
+		g.unregister(userID, sessionID)
 		s.close(CloseGoingAway, "node shutting down; reconnect and resume")
 		s.writeLoop()
 		return
 	}
 	g.sessions[s] = struct{}{}
+	g.byID[sessionID] = s
 	g.wg.Add(1)
 	g.mu.Unlock()
 	g.metrics.sessions.Inc()
 	defer func() {
 		g.mu.Lock()
 		delete(g.sessions, s)
+		delete(g.byID, sessionID)
 		g.mu.Unlock()
+		g.unregister(userID, sessionID)
 		g.metrics.sessions.Dec()
 		g.wg.Done()
 	}()
 	s.run()
+}
+
+// sessionTTL is how long a user actor keeps a session this node has not
+// renewed; renewals ride on the ping ticker (Config.PingInterval), so a
+// crashed node's sessions vanish within a TTL.
+func (g *Gateway) sessionTTL() time.Duration { return 3 * g.cfg.PingInterval }
+
+func (g *Gateway) openSession(userID, sessionID string, iat time.Time) *pb.UserCommand {
+	return &pb.UserCommand{By: &pb.Principal{UserId: userID, Role: "system"}, AtMs: g.now().UnixMilli(),
+		Body: &pb.UserCommand_OpenSession{OpenSession: &pb.OpenSession{
+			Session:         &pb.Session{Id: sessionID, Inbox: user.InboxSubject(g.nodeID), ExpiresAtMs: g.now().Add(g.sessionTTL()).UnixMilli()},
+			TokenIssuedAtMs: iat.UnixMilli(),
+		}}}
+}
+
+// register tells the user's actor about a new session before the upgrade,
+// so a revoked token is refused with 401 rather than a dropped socket.
+func (g *Gateway) register(ctx context.Context, userID, sessionID string, iat time.Time) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	reply, err := g.users.User(ctx, userID, g.openSession(userID, sessionID, iat))
+	if err != nil {
+		return &refusal{status: http.StatusServiceUnavailable, code: "unavailable", detail: "could not register the session; retry"}
+	}
+	if rej := reply.GetRejection(); rej != nil {
+		return &refusal{status: http.StatusUnauthorized, code: "unauthorized", detail: rej.Message}
+	}
+	return nil
+}
+
+func (g *Gateway) renew(s *session) {
+	_ = g.users.TellUser(s.userID, g.openSession(s.userID, s.id, s.tokenIssuedAt))
+}
+
+func (g *Gateway) unregister(userID, sessionID string) {
+	_ = g.users.TellUser(userID, &pb.UserCommand{By: &pb.Principal{UserId: userID, Role: "system"},
+		AtMs: g.now().UnixMilli(), Body: &pb.UserCommand_CloseSession{CloseSession: &pb.CloseSession{SessionId: sessionID}}})
+}
+
+// refusal is an answer to the upgrade request, before it is upgraded.
+type refusal struct {
+	status       int
+	code, detail string
+}
+
+func (r *refusal) Error() string { return r.code + ": " + r.detail }
+
+func writeProblem(w http.ResponseWriter, err error) {
+	var rf *refusal
+	if !errors.As(err, &rf) {
+		rf = &refusal{status: http.StatusInternalServerError, code: "internal", detail: "internal error"}
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(rf.status)
+	_ = json.NewEncoder(w).Encode(map[string]any{"type": "https://outrider.dev/problems/" + rf.code,
+		"title": http.StatusText(rf.status), "status": rf.status, "detail": rf.detail, "code": rf.code})
+}
+
+func randomID() string {
+	b := make([]byte, 12)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
 }
 
 type metrics struct {

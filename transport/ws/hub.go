@@ -130,8 +130,15 @@ func (h *hub) dispatchFix(driverID string, data []byte) {
 		}
 	}
 	h.mu.Unlock()
+	// Encode once per channel, not once per watcher.
+	frames := map[string][]byte{}
 	for _, w := range watchers {
-		w.deliverFix(p)
+		f, ok := frames[w.channel]
+		if !ok {
+			f = locationFrame(w.channel, p)
+			frames[w.channel] = f
+		}
+		w.deliverFix(f)
 	}
 }
 

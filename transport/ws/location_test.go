@@ -82,9 +82,13 @@ func TestDriverPositionsReachOrderWatchersAndTheTrail(t *testing.T) {
 	for i, it := range track["items"].([]any) {
 		require.Equal(t, lats[i], it.(map[string]any)["lat"])
 	}
-	// The driver's last location is on the driver read model.
-	d := a.do("GET", "/v1/drivers/"+drv.id, admin.token, nil, 200)
-	require.Equal(t, lats[len(lats)-1], d["last_location"].(map[string]any)["lat"])
+	// The driver's last location is on the driver read model (written in
+	// the same flush, right after the trail).
+	eventually(t, 5*time.Second, func() bool {
+		d := a.do("GET", "/v1/drivers/"+drv.id, admin.token, nil, 200)
+		last, ok := d["last_location"].(map[string]any)
+		return ok && last["lat"] == lats[len(lats)-1]
+	})
 
 	// Another customer may not see the trail.
 	a.do("GET", "/v1/orders/"+id+"/track", a.customer().token, nil, 404)

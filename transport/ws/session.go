@@ -19,6 +19,10 @@ type session struct {
 	conn   *websocket.Conn
 	userID string
 	role   string
+	// id names the session in its user actor; tokenIssuedAt is kept for
+	// renewals.
+	id            string
+	tokenIssuedAt time.Time
 
 	// Owned by the reader goroutine.
 	subs    map[string]*subscription
@@ -106,6 +110,7 @@ func (s *session) writeLoop() {
 			if err := s.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(s.g.cfg.WriteTimeout)); err != nil {
 				return
 			}
+			s.g.renew(s)
 			continue
 		}
 		s.mu.Lock()

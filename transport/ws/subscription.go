@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/outrider/outrider/actors"
-	"github.com/outrider/outrider/actors/driver"
 	"github.com/outrider/outrider/actors/order"
 	"github.com/outrider/outrider/persistence"
 )
@@ -158,14 +157,14 @@ func (sub *subscription) emit(ev *event) {
 	sub.s.g.hub.follow(sub, follow)
 }
 
-// deliverFix sends a live position of the order's driver.
-func (sub *subscription) deliverFix(p driver.PublishedFix) {
+// deliverFix sends a live position frame of the order's driver.
+func (sub *subscription) deliverFix(frame []byte) {
 	sub.mu.Lock()
 	defer sub.mu.Unlock()
 	if sub.closed {
 		return
 	}
-	sub.s.send(locationFrame(sub.channel, p))
+	sub.s.send(frame)
 }
 
 // catchUp replays journal events after last, then the held live events,

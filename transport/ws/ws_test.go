@@ -1,8 +1,10 @@
 package ws_test
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -14,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/outrider/outrider/cmd/outrider/app"
+	pb "github.com/outrider/outrider/proto/outriderpb"
 	"github.com/outrider/outrider/transport/ws"
 )
 
@@ -242,4 +245,55 @@ func closedBy(c *client, n *app.Node) bool {
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
 	return strings.Contains(string(body), "outrider_ws_slow_consumers_total 1")
+}
+
+func TestLogoutClosesTheUsersSessionsAndRefusesTheirTokens(t *testing.T) {
+	n := app.StartTest(t, nil)
+	a := newAPI(t, n)
+	email := fmt.Sprintf("logout-%d@example.com", time.Now().UnixNano())
+	out := a.do("POST", "/v1/auth/signup", "", map[string]string{"name": "L", "email": email, "password": "customer-pass"}, 201)
+	token, refresh := out["access_token"].(string), out["refresh_token"].(string)
+	other := a.customer()
+
+	c1, c2 := dial(t, n, token), dial(t, n, token)
+	bystander := dial(t, n, other.token)
+	// The sessions are registered before the upgrade completes.
+	a.do("POST", "/v1/auth/logout", token, map[string]string{"refresh_token": refresh}, 204)
+	for _, c := range []*client{c1, c2} {
+		_ = c.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_, _, err := c.conn.ReadMessage()
+		var ce *websocket.CloseError
+		require.ErrorAs(t, err, &ce)
+		require.Equal(t, ws.CloseUnauthorized, ce.Code)
+	}
+	// The same access token may not open a new session.
+	_, resp, err := websocket.DefaultDialer.Dial("ws://"+n.Addr()+"/v1/ws?access_token="+token, nil)
+	require.Error(t, err)
+	require.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+	resp.Body.Close()
+	// Other users are untouched, and logging in again works at once.
+	bystander.send(map[string]any{"type": "ping"})
+	require.Equal(t, "pong", bystander.next(5*time.Second).Type)
+	again := a.login(email, "customer-pass")
+	dial(t, n, again.token).send(map[string]any{"type": "ping"})
+}
+
+func TestPushReachesEverySessionOfTheUser(t *testing.T) {
+	n := app.StartTest(t, nil)
+	a := newAPI(t, n)
+	cust, other := a.customer(), a.customer()
+	c1, c2, c3 := dial(t, n, cust.token), dial(t, n, cust.token), dial(t, n, other.token)
+	frame := `{"type":"event","channel":"user:` + cust.id + `","event":"job.offered","data":{"order_id":"x"}}`
+	reply, err := n.Cluster().User(context.Background(), cust.id, &pb.UserCommand{
+		By: &pb.Principal{UserId: "system", Role: "system"}, AtMs: time.Now().UnixMilli(),
+		Body: &pb.UserCommand_Push{Push: &pb.Push{Frame: []byte(frame)}}})
+	require.NoError(t, err)
+	require.Nil(t, reply.GetRejection())
+	for _, c := range []*client{c1, c2} {
+		f := c.next(5 * time.Second)
+		require.Equal(t, "job.offered", f.Event)
+		require.Equal(t, "user:"+cust.id, f.Channel)
+	}
+	c3.send(map[string]any{"type": "ping"})
+	require.Equal(t, "pong", c3.next(5*time.Second).Type, "another user's session got nothing before its pong")
 }

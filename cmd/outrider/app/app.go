@@ -119,7 +119,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 		return nil, err
 	}
 	h := host.New(host.Config{Store: store, Logger: log, IdleTimeout: cfg.Cluster.IdleTimeout, Registerer: reg,
-		Locations: n.fixes,
+		Locations: n.fixes, Inbox: bus.NewPublisher(nc, cfg.Relay.Namespace),
 		AfterCommit: func(c actors.Commit) {
 			if len(c.Outbox) > 0 {
 				n.relay.Notify()
@@ -147,7 +147,11 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 		}
 	}
 
-	n.gateway = ws.New(cfg.WS, bus.NewSubscriber(nc, cfg.Relay.Namespace), store, n.cluster, log, reg)
+	n.gateway = ws.New(cfg.WS, bus.NewSubscriber(nc, cfg.Relay.Namespace), store, n.cluster, n.cluster, log, reg)
+	if err := n.gateway.Start(ctx); err != nil {
+		n.abort()
+		return nil, err
+	}
 	api, err := httpapi.New(cfg.HTTP, httpapi.Deps{
 		Actors: n.cluster, Store: store, Logger: log, Registry: reg, Realtime: n.gateway,
 		Ready: map[string]httpapi.Readiness{

@@ -1,0 +1,58 @@
+package host
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/outrider/outrider/actors"
+	"github.com/outrider/outrider/actors/user"
+	pb "github.com/outrider/outrider/proto/outriderpb"
+)
+
+// CloseRevoked is the WebSocket close code sent to sessions whose user
+// logged out or whose tokens were revoked (transport/ws CloseUnauthorized).
+const CloseRevoked = 4001
+
+// sessionCommand handles the user actor's ephemeral commands — sessions
+// and pushes — which journal nothing. ok is false for other commands.
+func (h *Host) sessionCommand(s *pb.UserState, id string, cmd *pb.UserCommand) (*pb.UserState, *actors.Rejection, bool) {
+	now := time.Now().UnixMilli()
+	switch b := cmd.Body.(type) {
+	case *pb.UserCommand_OpenSession:
+		next, rej := user.OpenSession(s, b.OpenSession, now)
+		return next, rej, true
+	case *pb.UserCommand_CloseSession:
+		return user.CloseSession(s, b.CloseSession.GetSessionId(), now), nil, true
+	case *pb.UserCommand_Push:
+		if !user.Exists(s) {
+			return s, actors.Reject(actors.CodeNotFound, "user not found"), true
+		}
+		for inbox, ids := range user.ByInbox(user.Live(s, now)) {
+			h.publish(inbox, user.InboxMessage{Op: "push", UserID: id, SessionIDs: ids, Frame: b.Push.GetFrame()})
+		}
+		return s, nil, true
+	}
+	return s, nil, false
+}
+
+// closeSessions tells every node holding a live session of the user to
+// close it with CloseRevoked; called once the revocation is durable.
+func (h *Host) closeSessions(s *pb.UserState, _ *pb.UserCommand) {
+	for inbox, ids := range user.ByInbox(user.Live(s, time.Now().UnixMilli())) {
+		h.publish(inbox, user.InboxMessage{Op: "close", UserID: s.Id, SessionIDs: ids, Code: CloseRevoked,
+			Reason: "logged out; log in again"})
+	}
+}
+
+func (h *Host) publish(inbox string, m user.InboxMessage) {
+	if h.cfg.Inbox == nil {
+		return
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return
+	}
+	if err := h.cfg.Inbox.Publish(inbox, b); err != nil {
+		h.cfg.Logger.Warn("publish to gateway inbox", "inbox", inbox, "err", err)
+	}
+}

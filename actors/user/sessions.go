@@ -1,0 +1,73 @@
+package user
+
+import (
+	"slices"
+
+	"github.com/outrider/outrider/actors"
+	pb "github.com/outrider/outrider/proto/outriderpb"
+)
+
+// InboxSubject is the NATS subject of a node's gateway inbox: the user
+// actors send pushes and closes for that node's sessions there.
+func InboxSubject(nodeID string) string { return "outrider.inbox." + nodeID }
+
+// InboxMessage is what a user actor sends to a node's gateway.
+type InboxMessage struct {
+	Op         string   `json:"op"` // "push" or "close"
+	UserID     string   `json:"user_id"`
+	SessionIDs []string `json:"session_ids"`
+	Frame      []byte   `json:"frame,omitempty"`  // push: the frame to send
+	Code       int      `json:"code,omitempty"`   // close: WebSocket close code
+	Reason     string   `json:"reason,omitempty"` // close: reason
+}
+
+// OpenSession registers or renews a session of s at time now, dropping
+// expired ones. A token issued before the user's sessions were revoked is
+// refused. States are copied, never changed in place.
+func OpenSession(s *pb.UserState, o *pb.OpenSession, now int64) (*pb.UserState, *actors.Rejection) {
+	if !Exists(s) {
+		return s, actors.Reject(actors.CodeNotFound, "user not found")
+	}
+	if o.GetTokenIssuedAtMs() < s.SessionsRevokedBeforeMs {
+		return s, actors.Reject(actors.CodeUnauthorized, "this token was revoked; log in again")
+	}
+	n := withSessions(s, live(s.Sessions, now, o.GetSession().GetId()))
+	n.Sessions = append(n.Sessions, o.GetSession())
+	return n, nil
+}
+
+// CloseSession forgets a session.
+func CloseSession(s *pb.UserState, id string, now int64) *pb.UserState {
+	if !Exists(s) {
+		return s
+	}
+	return withSessions(s, live(s.Sessions, now, id))
+}
+
+// Live returns the sessions of s not expired at now.
+func Live(s *pb.UserState, now int64) []*pb.Session { return live(s.GetSessions(), now, "") }
+
+func live(sessions []*pb.Session, now int64, drop string) []*pb.Session {
+	out := make([]*pb.Session, 0, len(sessions)+1)
+	for _, x := range sessions {
+		if x.ExpiresAtMs > now && x.Id != drop {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// ByInbox groups session ids by the inbox of their node.
+func ByInbox(sessions []*pb.Session) map[string][]string {
+	out := map[string][]string{}
+	for _, x := range sessions {
+		out[x.Inbox] = append(out[x.Inbox], x.Id)
+	}
+	return out
+}
+
+func withSessions(s *pb.UserState, sessions []*pb.Session) *pb.UserState {
+	return &pb.UserState{Id: s.Id, Email: s.Email, Name: s.Name, Phone: s.Phone, Role: s.Role,
+		Version: s.Version, CreatedAtMs: s.CreatedAtMs, RecentCommandIds: slices.Clone(s.RecentCommandIds),
+		SessionsRevokedBeforeMs: s.SessionsRevokedBeforeMs, Sessions: sessions}
+}
