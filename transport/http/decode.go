@@ -8,6 +8,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"reflect"
 	"strings"
 )
 
@@ -43,7 +44,7 @@ func (s *Server) decode(r *http.Request, v any, allowEmpty bool) error {
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return errorf("malformed_json", "unexpected data after the JSON object")
 	}
-	return nil
+	return checkKeys(body, reflect.TypeOf(v))
 }
 
 // readBody reads at most MaxBodyBytes; more is body_too_large. The body
