@@ -85,13 +85,20 @@ var rbacRecipes = map[string]func(t *testing.T, fx *rbacFixture, who *caller) rb
 	"GET /v1/metrics/orders-by-day": func(*testing.T, *rbacFixture, *caller) rbacCall {
 		return rbacCall{"/v1/metrics/orders-by-day?from=2025-01-01&to=2025-01-07&tz=Europe/Berlin", nil, nil}
 	},
-	"GET /v1/ws": func(*testing.T, *rbacFixture, *caller) rbacCall {
+	"GET /v1/ws": func(t *testing.T, _ *rbacFixture, who *caller) rbacCall {
 		// A real upgrade: allowed callers get 101 (the helper closes the
 		// connection at once).
-		return rbacCall{"/v1/ws", nil, []reqOpt{
+		opts := []reqOpt{
 			hdr("Connection", "Upgrade"), hdr("Upgrade", "websocket"),
 			hdr("Sec-WebSocket-Version", "13"), hdr("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
-		}}
+		}
+		// The walk may have logged this caller out already, which refuses
+		// their earlier tokens on the socket: use a fresh login.
+		if who.Password != "" {
+			fresh := who.b.login(t, who.User.Email, who.Password)
+			opts = append(opts, hdr("Authorization", "Bearer "+fresh.Token))
+		}
+		return rbacCall{"/v1/ws", nil, opts}
 	},
 	"GET /v1/openapi.json": func(*testing.T, *rbacFixture, *caller) rbacCall { return rbacCall{"/v1/openapi.json", nil, nil} },
 	"GET /healthz":         func(*testing.T, *rbacFixture, *caller) rbacCall { return rbacCall{"/healthz", nil, nil} },
