@@ -16,6 +16,7 @@ import (
 	pcluster "github.com/asynkron/protoactor-go/cluster"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/outrider/outrider/proto/outriderpb"
@@ -329,17 +330,9 @@ func TestNode_Backoff(t *testing.T) {
 // eventually polls cond until it holds or d passes.
 func eventually(t *testing.T, d time.Duration, cond func() error) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			require.NoError(t, err, "condition not met within %s", d)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		assert.NoError(c, cond())
+	}, d, 100*time.Millisecond, "condition not met within %s", d)
 }
 
 func freePort(t *testing.T) int {

@@ -168,25 +168,7 @@ func (s *server) start() {
 		<-exited
 	})
 
-	deadline := time.Now().Add(60 * time.Second)
-	hc := &http.Client{Timeout: 2 * time.Second}
-	for {
-		select {
-		case <-exited:
-			require.FailNow(t, "outrider exited before it was ready", "run %d: %v", run, cmd.ProcessState)
-		default:
-		}
-		resp, err := hc.Get("http://" + s.addr + "/readyz")
-		if err == nil {
-			_, _ = io.Copy(io.Discard, resp.Body)
-			_ = resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		require.True(t, time.Now().Before(deadline), "run %d not ready within 60s (last: %v)", run, err)
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitReadyz(t, fmt.Sprintf("outrider (run %d)", run), s.addr, exited, 60*time.Second)
 }
 
 // kill sends SIGKILL and waits for the process to be gone.
@@ -398,11 +380,8 @@ func (h *harness) run(t *testing.T, target, maxOps int, onTarget func()) {
 		wg.Go(func() { errs[i] = h.drive(w, statuses[i], maxOps, &stop) })
 	}
 	if onTarget != nil {
-		deadline := time.Now().Add(60 * time.Second)
-		for h.ackCount() < target {
-			require.True(t, time.Now().Before(deadline), "only %d of %d acks within 60s", h.ackCount(), target)
-			time.Sleep(5 * time.Millisecond)
-		}
+		require.Eventually(t, func() bool { return h.ackCount() >= target }, 60*time.Second, 5*time.Millisecond,
+			"%d acks within 60s", target)
 		stop.Store(true)
 		onTarget()
 	}

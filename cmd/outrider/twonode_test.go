@@ -155,28 +155,7 @@ func (p *twoNodeProc) terminate(grace time.Duration) bool {
 // deadline passes.
 func (p *twoNodeProc) waitReady(t *testing.T, deadline time.Time) {
 	t.Helper()
-	hc := &http.Client{Timeout: 2 * time.Second}
-	var last string
-	for {
-		select {
-		case <-p.exited:
-			require.FailNow(t, p.name+" exited before it was ready", "%v", p.cmd.ProcessState)
-		default:
-		}
-		resp, err := hc.Get("http://" + p.http + "/readyz")
-		if err == nil {
-			b, _ := io.ReadAll(resp.Body)
-			_ = resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-			last = fmt.Sprintf("%d %s", resp.StatusCode, b)
-		} else {
-			last = err.Error()
-		}
-		require.True(t, time.Now().Before(deadline), "%s not ready in time (last: %s)", p.name, last)
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitReadyz(t, p.name, p.http, p.exited, time.Until(deadline))
 }
 
 func twoNodeTail(b []byte, lines int) []byte {
@@ -228,8 +207,10 @@ func (a *twoNodeAPI) do(method, path, token string, body any, want int) map[stri
 		b, _ := io.ReadAll(resp.Body)
 		_ = resp.Body.Close()
 		if resp.StatusCode == http.StatusServiceUnavailable && want != http.StatusServiceUnavailable && attempt < 5 {
+			// Back off as a client would (Retry-After is 1 s; 200 ms is
+			// enough for a topology change) before repeating the same key.
 			a.t.Logf("%s %s%s: 503 (attempt %d), retrying: %s", method, a.base, path, attempt, b)
-			time.Sleep(200 * time.Millisecond)
+			<-time.After(200 * time.Millisecond)
 			continue
 		}
 		require.Equal(a.t, want, resp.StatusCode, "%s %s%s: %s", method, a.base, path, b)

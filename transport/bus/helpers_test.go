@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"log/slog"
 	"os"
 	"strings"
@@ -246,13 +245,7 @@ func (b *bundle) streamMsgs(t *testing.T) uint64 {
 
 func eventually(t *testing.T, d time.Duration, cond func() bool, msgAndArgs ...any) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			require.FailNow(t, fmt.Sprintf("condition not met within %v", d), msgAndArgs...)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	require.Eventually(t, cond, d, 10*time.Millisecond, msgAndArgs...)
 }
 
 // metric returns the family name from n's registry (nil if absent).

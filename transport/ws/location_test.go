@@ -168,11 +168,5 @@ func TestLocationFramesAreThrottled(t *testing.T) {
 
 func eventually(t *testing.T, d time.Duration, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %s", d)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	require.Eventually(t, cond, d, 20*time.Millisecond)
 }

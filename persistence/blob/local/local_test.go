@@ -132,13 +132,7 @@ func requireNoTemporaryFiles(t *testing.T, b *bundle) {
 // eventually polls cond until it holds or d passes.
 func eventually(t *testing.T, d time.Duration, cond func() bool, msg string) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %v: %s", d, msg)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	require.Eventually(t, cond, d, 5*time.Millisecond, msg)
 }
 
 func TestPresignedUploadAndDownload(t *testing.T) {
