@@ -22,6 +22,10 @@ const (
 	CodeEmailTaken        = "email_taken"
 	CodeAlreadyExists     = "already_exists"
 	CodeUnauthorized      = "unauthorized"
+	// CodeRetry is answered by an actor that stopped itself after a
+	// storage failure or a journal conflict; the cluster client retries it
+	// (it never reaches an API caller).
+	CodeRetry = "retry"
 )
 
 // Rejection is a command the domain refused, with a stable code.

@@ -14,6 +14,7 @@ import (
 	"github.com/asynkron/protoactor-go/remote"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/outrider/outrider/actors"
 	"github.com/outrider/outrider/proto/outriderpb"
 )
 
@@ -33,8 +34,9 @@ var ErrUnexpectedReply = errors.New("unexpected reply from actor")
 // RetryCode is the rejection code an actor replies with when it hit a
 // storage conflict or failure and stopped itself: the command was not
 // applied, and sending it again reaches a fresh activation that reloads
-// its state from the store.
-const RetryCode = "retry"
+// its state from the store. It is the actors' own code, named here for
+// callers of this package.
+const RetryCode = actors.CodeRetry
 
 // Request delivers msg to the actor (kind, identity), activating it on its
 // owning member if needed, and returns the actor's reply.

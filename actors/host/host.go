@@ -30,9 +30,6 @@ import (
 	pb "github.com/outrider/outrider/proto/outriderpb"
 )
 
-// RetryCode is the rejection code an actor answers when it stopped itself
-// after a storage failure; the cluster client retries such replies.
-const RetryCode = "retry"
 
 // Config is shared by all actor kinds of a node.
 type Config struct {
@@ -237,7 +234,7 @@ func (e *entity[S, C]) fail(ctx actor.Context, step string, err error) proto.Mes
 	var zero S
 	e.state, e.loaded = zero, false
 	ctx.Stop(ctx.Self())
-	return e.m.reply(zero, actors.Reject(RetryCode, "the entity was reloaded; retry the command"))
+	return e.m.reply(zero, actors.Reject(actors.CodeRetry, "the entity was reloaded; retry the command"))
 }
 
 // guardRejection maps a store guard refusal to its rejection.

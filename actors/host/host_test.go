@@ -264,7 +264,7 @@ func TestStaleActivationIsFencedAndStops(t *testing.T) {
 	require.Equal(t, int64(2), won.GetOrder().GetVersion())
 
 	lost := b.order(t, stale, assignCmd(d2))
-	require.Equal(t, host.RetryCode, lost.GetRejection().GetCode(), "stale activation must ask for a retry")
+	require.Equal(t, actors.CodeRetry, lost.GetRejection().GetCode(), "stale activation must ask for a retry")
 	requireStops(t, staleStopped, "stale activation")
 	_, err := b.ask(stale, getCmd())
 	require.ErrorIs(t, err, actor.ErrDeadLetter, "a stopped activation takes no more commands")
@@ -372,7 +372,7 @@ func TestConcurrentActivationsNeverForkTheJournal(t *testing.T) {
 					outcomes = append(outcomes, outcome{c.CommandId, code, reply.GetOrder().GetVersion()})
 					mu.Unlock()
 					switch code {
-					case host.RetryCode:
+					case actors.CodeRetry:
 						select {
 						case <-stopped:
 						case <-time.After(10 * time.Second):
@@ -460,7 +460,7 @@ func TestRepeatedCommandIsAppliedOnce(t *testing.T) {
 	// The stale activation does not know the id: it tries to write, is
 	// fenced and stops; the retry reaches a fresh activation that does.
 	staleStopped := b.watch(stale)
-	require.Equal(t, host.RetryCode, b.order(t, stale, proto.Clone(assign).(*pb.OrderCommand)).GetRejection().GetCode())
+	require.Equal(t, actors.CodeRetry, b.order(t, stale, proto.Clone(assign).(*pb.OrderCommand)).GetRejection().GetCode())
 	requireStops(t, staleStopped, "stale activation")
 
 	aStopped := b.watch(a)
@@ -528,7 +528,7 @@ func TestStaleRepeatOfAppliedAssignAtFullDriverIsFenced(t *testing.T) {
 	require.Nil(t, b.order(t, a, assign).GetRejection())
 
 	staleStopped := b.watch(stale)
-	require.Equal(t, host.RetryCode, b.order(t, stale, proto.Clone(assign).(*pb.OrderCommand)).GetRejection().GetCode())
+	require.Equal(t, actors.CodeRetry, b.order(t, stale, proto.Clone(assign).(*pb.OrderCommand)).GetRejection().GetCode())
 	requireStops(t, staleStopped, "stale activation")
 	retried := b.order(t, b.spawn(actors.KindOrder, id), proto.Clone(assign).(*pb.OrderCommand))
 	require.Nil(t, retried.GetRejection())
