@@ -30,7 +30,6 @@ import (
 	pb "github.com/outrider/outrider/proto/outriderpb"
 )
 
-
 // Config is shared by all actor kinds of a node.
 type Config struct {
 	// Store persists journals and read models. Required.

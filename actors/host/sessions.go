@@ -9,10 +9,6 @@ import (
 	pb "github.com/outrider/outrider/proto/outriderpb"
 )
 
-// CloseRevoked is the WebSocket close code sent to sessions whose user
-// logged out or whose tokens were revoked (transport/ws CloseUnauthorized).
-const CloseRevoked = 4001
-
 // sessionCommand handles the user actor's ephemeral commands — sessions
 // and pushes — which journal nothing. ok is false for other commands.
 func (h *Host) sessionCommand(s *pb.UserState, id string, cmd *pb.UserCommand) (*pb.UserState, *actors.Rejection, bool) {
@@ -28,18 +24,18 @@ func (h *Host) sessionCommand(s *pb.UserState, id string, cmd *pb.UserCommand) (
 			return s, actors.Reject(actors.CodeNotFound, "user not found"), true
 		}
 		for inbox, ids := range user.ByInbox(user.Live(s, now)) {
-			h.publish(inbox, user.InboxMessage{Op: "push", UserID: id, SessionIDs: ids, Frame: b.Push.GetFrame()})
+			h.publish(inbox, user.InboxMessage{Op: user.OpPush, UserID: id, SessionIDs: ids, Frame: b.Push.GetFrame()})
 		}
 		return s, nil, true
 	}
 	return s, nil, false
 }
 
-// closeSessions tells every node holding a live session of the user to
-// close it with CloseRevoked; called once the revocation is durable.
+// closeSessions tells every node holding a live session of the user that
+// it was revoked; called once the revocation is durable.
 func (h *Host) closeSessions(s *pb.UserState, _ *pb.UserCommand) {
 	for inbox, ids := range user.ByInbox(user.Live(s, time.Now().UnixMilli())) {
-		h.publish(inbox, user.InboxMessage{Op: "close", UserID: s.Id, SessionIDs: ids, Code: CloseRevoked,
+		h.publish(inbox, user.InboxMessage{Op: user.OpRevoke, UserID: s.Id, SessionIDs: ids,
 			Reason: "logged out; log in again"})
 	}
 }

@@ -11,14 +11,20 @@ import (
 // actors send pushes and closes for that node's sessions there.
 func InboxSubject(nodeID string) string { return "outrider.inbox." + nodeID }
 
+// Inbox operations: deliver a frame, or end sessions whose tokens were
+// revoked (the gateway picks the close code).
+const (
+	OpPush   = "push"
+	OpRevoke = "revoke"
+)
+
 // InboxMessage is what a user actor sends to a node's gateway.
 type InboxMessage struct {
-	Op         string   `json:"op"` // "push" or "close"
+	Op         string   `json:"op"`
 	UserID     string   `json:"user_id"`
 	SessionIDs []string `json:"session_ids"`
 	Frame      []byte   `json:"frame,omitempty"`  // push: the frame to send
-	Code       int      `json:"code,omitempty"`   // close: WebSocket close code
-	Reason     string   `json:"reason,omitempty"` // close: reason
+	Reason     string   `json:"reason,omitempty"` // revoke: why
 }
 
 // OpenSession registers or renews a session of s at time now, dropping

@@ -131,10 +131,10 @@ func (g *Gateway) onInbox(data []byte) {
 	g.mu.Unlock()
 	for _, s := range targets {
 		switch m.Op {
-		case "push":
+		case user.OpPush:
 			s.send(m.Frame)
-		case "close":
-			s.close(m.Code, m.Reason)
+		case user.OpRevoke:
+			s.close(CloseUnauthorized, m.Reason)
 		}
 	}
 }
