@@ -21,7 +21,12 @@ const (
 	CodeVersionConflict   = "version_conflict"
 	CodeEmailTaken        = "email_taken"
 	CodeAlreadyExists     = "already_exists"
-	CodeUnauthorized      = "unauthorized"
+	// CodeProofRequired: the order needs a recorded proof of delivery
+	// before it may be delivered.
+	CodeProofRequired = "proof_required"
+	// CodeProofLimit: the order holds as many proofs as it may.
+	CodeProofLimit   = "proof_limit_reached"
+	CodeUnauthorized = "unauthorized"
 	// CodeRetry is answered by an actor that stopped itself after a
 	// storage failure or a journal conflict; the cluster client retries it
 	// (it never reaches an API caller).

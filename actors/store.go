@@ -85,7 +85,21 @@ type Commit struct {
 	Loads     []DriverLoad
 	Drivers   []DriverRow
 	Users     []UserRow
+	Proofs    []ProofRow
 	Outbox    []OutboxMessage
+}
+
+// ProofRow is a proof of delivery recorded by order event Seq: an object
+// in blob storage. (OrderID, Key) is unique; the thumbnail is added later
+// by the worker.
+type ProofRow struct {
+	OrderID     string
+	Seq         int64
+	Key         string
+	ContentType string
+	Size        int64
+	ByUserID    string
+	At          time.Time
 }
 
 // Place is a pickup or drop-off point. Lat/Lng are nil when not given.

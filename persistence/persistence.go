@@ -36,6 +36,7 @@ type Backend interface {
 	Idempotency
 	Outbox
 	Locations
+	Proofs
 	// Migrate brings the schema up to date; safe to run concurrently from
 	// several nodes.
 	Migrate(ctx context.Context) error
@@ -188,4 +189,20 @@ type Locations interface {
 	// Trail returns driverID's fixes with from <= at < to, oldest first,
 	// at most limit of them.
 	Trail(ctx context.Context, driverID string, from, to time.Time, limit int) ([]LocationFix, error)
+}
+
+// Proof is a recorded proof of delivery and its thumbnail, once made.
+type Proof struct {
+	actors.ProofRow
+	ThumbnailKey string // "" until the worker made it
+}
+
+// Proofs reads the proofs that orders' commits recorded.
+type Proofs interface {
+	// ListProofs returns an order's proofs, oldest first.
+	ListProofs(ctx context.Context, orderID string) ([]Proof, error)
+	// SetProofThumbnail records the thumbnail of a proof; ErrNotFound
+	// when the order has no proof with that key. Setting it again is
+	// harmless.
+	SetProofThumbnail(ctx context.Context, orderID, key, thumbnailKey string) error
 }

@@ -53,6 +53,12 @@ func Effects(prev, next *pb.OrderState, events []*pb.OrderEvent) (actors.Commit,
 			Metadata: metadata(e), At: at,
 		})
 		c.Loads = append(c.Loads, loads(e)...)
+		if p := e.GetProofAdded(); p != nil {
+			c.Proofs = append(c.Proofs, actors.ProofRow{
+				OrderID: e.OrderId, Seq: e.Seq, Key: p.Key, ContentType: p.ContentType, Size: p.Size,
+				ByUserID: e.By.GetUserId(), At: at,
+			})
+		}
 		msg, err := outbox(e, typ, Row(state))
 		if err != nil {
 			return c, err
@@ -100,6 +106,9 @@ func metadata(e *pb.OrderEvent) map[string]string {
 		if b.Declined.Reason != "" {
 			m["reason"] = b.Declined.Reason
 		}
+	case *pb.OrderEvent_ProofAdded:
+		m["proof_key"] = b.ProofAdded.Key
+		m["content_type"] = b.ProofAdded.ContentType
 	case *pb.OrderEvent_StatusChanged:
 		m["from"] = b.StatusChanged.From
 		if b.StatusChanged.Reason != "" {

@@ -18,6 +18,8 @@
 //   - picked_up, in_transit, delivered: the assigned driver or an admin.
 //   - cancel: the order's customer or an admin.
 //   - fail: the assigned driver or an admin.
+//   - record a proof of delivery: the assigned driver, once accepted (also
+//     after delivered, unless the order requires a proof before it).
 package order
 
 import (
@@ -47,6 +49,12 @@ const (
 	Scheduled = "scheduled"
 	Unpaid    = "unpaid"
 )
+
+// ProofTypes are the content types a proof of delivery may have.
+var ProofTypes = []string{"image/jpeg", "image/png", "image/webp"}
+
+// MaxProofs is the most proofs one order holds.
+const MaxProofs = 10
 
 // Statuses lists every order status in lifecycle order.
 var Statuses = []string{Pending, Assigned, Accepted, PickedUp, InTransit, Delivered, Cancelled, Failed}
@@ -103,6 +111,8 @@ func Decide(s *pb.OrderState, cmd *pb.OrderCommand) ([]*pb.OrderEvent, *actors.R
 		return decideDecline(s, cmd, body.Decline)
 	case *pb.OrderCommand_ChangeStatus:
 		return decideStatus(s, cmd, body.ChangeStatus)
+	case *pb.OrderCommand_RecordProof:
+		return decideProof(s, cmd, body.RecordProof)
 	case *pb.OrderCommand_Get:
 		return nil, nil
 	}
@@ -182,6 +192,7 @@ func decideCreate(s *pb.OrderState, cmd *pb.OrderCommand, c *pb.CreateOrder) ([]
 		ScheduledForMs: c.ScheduledForMs,
 		Notes:          c.Notes,
 		PaymentStatus:  Unpaid,
+		ProofRequired:  c.ProofRequired,
 	}}
 	return []*pb.OrderEvent{e}, nil
 }
@@ -248,6 +259,9 @@ func decideStatus(s *pb.OrderState, cmd *pb.OrderCommand, c *pb.ChangeStatus) ([
 		if s.Status != progress[to] {
 			return nil, invalid(s.Status, to)
 		}
+		if to == Delivered && s.ProofRequired && len(s.ProofKeys) == 0 {
+			return nil, actors.Reject(actors.CodeProofRequired, "record a proof of delivery before marking the order delivered")
+		}
 	case Cancelled:
 		customer := by.GetRole() == actors.RoleCustomer && s.CustomerId == by.GetUserId()
 		switch {
@@ -287,6 +301,30 @@ func decideStatus(s *pb.OrderState, cmd *pb.OrderCommand, c *pb.ChangeStatus) ([
 	return []*pb.OrderEvent{e}, nil
 }
 
+func decideProof(s *pb.OrderState, cmd *pb.OrderCommand, p *pb.RecordProof) ([]*pb.OrderEvent, *actors.Rejection) {
+	if !isAssignedDriver(s, cmd.GetBy()) {
+		return nil, actors.Reject(actors.CodeForbidden, "only the assigned driver records a proof of delivery")
+	}
+	switch s.Status {
+	case Accepted, PickedUp, InTransit, Delivered:
+	default:
+		return nil, actors.Reject(actors.CodeInvalidTransition,
+			fmt.Sprintf("proofs are recorded once the order is accepted; it is %s", s.Status))
+	}
+	if p.Key == "" || p.Size <= 0 || !slices.Contains(ProofTypes, p.ContentType) {
+		return nil, actors.Reject(actors.CodeValidation, "a proof needs a key, a size and an image content type")
+	}
+	if slices.Contains(s.ProofKeys, p.Key) {
+		return nil, actors.Reject(actors.CodeAlreadyExists, "this object is already recorded as a proof")
+	}
+	if len(s.ProofKeys) >= MaxProofs {
+		return nil, actors.Reject(actors.CodeProofLimit, fmt.Sprintf("an order holds at most %d proofs", MaxProofs))
+	}
+	e := event(cmd)
+	e.Body = &pb.OrderEvent_ProofAdded{ProofAdded: &pb.ProofAdded{Key: p.Key, ContentType: p.ContentType, Size: p.Size}}
+	return []*pb.OrderEvent{e}, nil
+}
+
 func invalid(from, to string) *actors.Rejection {
 	return actors.Reject(actors.CodeInvalidTransition, fmt.Sprintf("cannot go from %s to %s", from, to))
 }
@@ -309,6 +347,7 @@ func Apply(s *pb.OrderState, e *pb.OrderEvent) *pb.OrderState {
 		n.ScheduledForMs = c.ScheduledForMs
 		n.Notes = c.Notes
 		n.PaymentStatus = c.PaymentStatus
+		n.ProofRequired = c.ProofRequired
 		n.Status = Pending
 		n.CreatedAtMs = e.AtMs
 	case *pb.OrderEvent_Assigned:
@@ -321,6 +360,8 @@ func Apply(s *pb.OrderState, e *pb.OrderEvent) *pb.OrderState {
 		n.Status = Pending
 	case *pb.OrderEvent_StatusChanged:
 		n.Status = b.StatusChanged.To
+	case *pb.OrderEvent_ProofAdded:
+		n.ProofKeys = append(n.ProofKeys, b.ProofAdded.Key)
 	}
 	return n
 }
@@ -336,6 +377,7 @@ func clone(s *pb.OrderState) *pb.OrderState {
 		Status: s.Status, Notes: s.Notes, Version: s.Version,
 		CreatedAtMs: s.CreatedAtMs, UpdatedAtMs: s.UpdatedAtMs,
 		RecentCommandIds: slices.Clone(s.RecentCommandIds),
+		ProofRequired:    s.ProofRequired, ProofKeys: slices.Clone(s.ProofKeys),
 	}
 	return n
 }
@@ -353,6 +395,8 @@ func EventType(e *pb.OrderEvent) string {
 		return "order.declined"
 	case *pb.OrderEvent_StatusChanged:
 		return "order.status_changed"
+	case *pb.OrderEvent_ProofAdded:
+		return "order.proof_added"
 	}
 	return "order.unknown"
 }

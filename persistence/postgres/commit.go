@@ -42,6 +42,8 @@ const (
 	sqlInsertUser = `INSERT INTO users (id, email, name, phone, role, password_hash, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7)`
 	sqlInsertOutbox = `INSERT INTO outbox (id, subject, payload, created_at) VALUES ($1, $2, $3, $4)`
+	sqlInsertProof  = `INSERT INTO proofs (order_id, key, seq, content_type, size, by_user_id, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`
 )
 
 // Commit writes c in one transaction with one round trip: every statement
@@ -91,6 +93,9 @@ func (s *Store) Commit(ctx context.Context, c actors.Commit) error {
 	}
 	for _, d := range c.Drivers {
 		b.Queue(sqlUpsertDriver, d.ID, d.Available, d.Capacity, d.Version, d.UpdatedAt)
+	}
+	for _, p := range c.Proofs {
+		b.Queue(sqlInsertProof, p.OrderID, p.Key, p.Seq, p.ContentType, p.Size, p.ByUserID, p.At)
 	}
 	for _, m := range c.Outbox {
 		at := m.At

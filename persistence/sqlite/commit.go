@@ -47,6 +47,8 @@ const (
 			version = excluded.version, updated_at = excluded.updated_at
 		WHERE drivers.version < excluded.version`
 	sqlInsertOutbox = `INSERT INTO outbox (id, subject, payload, created_at) VALUES (?, ?, ?, ?)`
+	sqlInsertProof  = `INSERT INTO proofs (order_id, key, seq, content_type, size, by_user_id, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`
 )
 
 // Commit writes c in one write transaction, or nothing of it. Guards map
@@ -79,7 +81,7 @@ func (s *Store) Commit(ctx context.Context, c actors.Commit) error {
 
 func isEmpty(c actors.Commit) bool {
 	return len(c.Events)+len(c.Snapshots)+len(c.Orders)+len(c.Timeline)+len(c.Loads)+
-		len(c.Drivers)+len(c.Users)+len(c.Outbox) == 0
+		len(c.Drivers)+len(c.Users)+len(c.Proofs)+len(c.Outbox) == 0
 }
 
 // commitTx runs the statements of c in tx; the first failure aborts it.
@@ -137,6 +139,12 @@ func commitTx(ctx context.Context, tx *sql.Tx, c actors.Commit) error {
 	for _, d := range c.Drivers {
 		if _, err := tx.ExecContext(ctx, sqlUpsertDriver, d.ID, d.Available, d.Capacity, d.Version,
 			micros(d.UpdatedAt)); err != nil {
+			return err
+		}
+	}
+	for _, p := range c.Proofs {
+		if _, err := tx.ExecContext(ctx, sqlInsertProof, p.OrderID, p.Key, p.Seq, p.ContentType, p.Size,
+			p.ByUserID, micros(p.At)); err != nil {
 			return err
 		}
 	}

@@ -41,6 +41,7 @@ func Run(t *testing.T, open func(t *testing.T) persistence.Backend) {
 		{"Idempotency", testIdempotency},
 		{"OutboxAndReplay", testOutboxAndReplay},
 		{"Locations", testLocations},
+		{"Proofs", testProofs},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) { g.run(t, open) })

@@ -223,8 +223,12 @@ type OrderState struct {
 	// recent_command_ids remembers the last commands applied, so a repeated
 	// command is answered with the current state instead of being re-run.
 	RecentCommandIds []string `protobuf:"bytes,14,rep,name=recent_command_ids,json=recentCommandIds,proto3" json:"recent_command_ids,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// proof_required: the order cannot reach delivered before a proof of
+	// delivery is recorded (fixed at creation from the delivery option).
+	ProofRequired bool     `protobuf:"varint,15,opt,name=proof_required,json=proofRequired,proto3" json:"proof_required,omitempty"`
+	ProofKeys     []string `protobuf:"bytes,16,rep,name=proof_keys,json=proofKeys,proto3" json:"proof_keys,omitempty"` // recorded proofs, oldest first
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *OrderState) Reset() {
@@ -355,6 +359,20 @@ func (x *OrderState) GetRecentCommandIds() []string {
 	return nil
 }
 
+func (x *OrderState) GetProofRequired() bool {
+	if x != nil {
+		return x.ProofRequired
+	}
+	return false
+}
+
+func (x *OrderState) GetProofKeys() []string {
+	if x != nil {
+		return x.ProofKeys
+	}
+	return nil
+}
+
 type CreateOrder struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
 	CustomerId     string                 `protobuf:"bytes,1,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
@@ -363,6 +381,7 @@ type CreateOrder struct {
 	DeliveryOption string                 `protobuf:"bytes,4,opt,name=delivery_option,json=deliveryOption,proto3" json:"delivery_option,omitempty"`
 	ScheduledForMs int64                  `protobuf:"varint,5,opt,name=scheduled_for_ms,json=scheduledForMs,proto3" json:"scheduled_for_ms,omitempty"`
 	Notes          string                 `protobuf:"bytes,6,opt,name=notes,proto3" json:"notes,omitempty"`
+	ProofRequired  bool                   `protobuf:"varint,7,opt,name=proof_required,json=proofRequired,proto3" json:"proof_required,omitempty"`
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
 }
@@ -437,6 +456,13 @@ func (x *CreateOrder) GetNotes() string {
 		return x.Notes
 	}
 	return ""
+}
+
+func (x *CreateOrder) GetProofRequired() bool {
+	if x != nil {
+		return x.ProofRequired
+	}
+	return false
 }
 
 type AssignDriver struct {
@@ -651,6 +677,67 @@ func (*GetOrder) Descriptor() ([]byte, []int) {
 	return file_proto_outrider_proto_rawDescGZIP(), []int{9}
 }
 
+// RecordProof records an uploaded, verified object as proof of delivery.
+type RecordProof struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Key           string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	ContentType   string                 `protobuf:"bytes,2,opt,name=content_type,json=contentType,proto3" json:"content_type,omitempty"`
+	Size          int64                  `protobuf:"varint,3,opt,name=size,proto3" json:"size,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecordProof) Reset() {
+	*x = RecordProof{}
+	mi := &file_proto_outrider_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecordProof) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecordProof) ProtoMessage() {}
+
+func (x *RecordProof) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_outrider_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecordProof.ProtoReflect.Descriptor instead.
+func (*RecordProof) Descriptor() ([]byte, []int) {
+	return file_proto_outrider_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *RecordProof) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *RecordProof) GetContentType() string {
+	if x != nil {
+		return x.ContentType
+	}
+	return ""
+}
+
+func (x *RecordProof) GetSize() int64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
 // OrderCommand is the one message the order actor accepts.
 type OrderCommand struct {
 	state           protoimpl.MessageState `protogen:"open.v1"`
@@ -666,6 +753,7 @@ type OrderCommand struct {
 	//	*OrderCommand_Decline
 	//	*OrderCommand_ChangeStatus
 	//	*OrderCommand_Get
+	//	*OrderCommand_RecordProof
 	Body          isOrderCommand_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -673,7 +761,7 @@ type OrderCommand struct {
 
 func (x *OrderCommand) Reset() {
 	*x = OrderCommand{}
-	mi := &file_proto_outrider_proto_msgTypes[10]
+	mi := &file_proto_outrider_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -685,7 +773,7 @@ func (x *OrderCommand) String() string {
 func (*OrderCommand) ProtoMessage() {}
 
 func (x *OrderCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[10]
+	mi := &file_proto_outrider_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -698,7 +786,7 @@ func (x *OrderCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrderCommand.ProtoReflect.Descriptor instead.
 func (*OrderCommand) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{10}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *OrderCommand) GetCommandId() string {
@@ -790,6 +878,15 @@ func (x *OrderCommand) GetGet() *GetOrder {
 	return nil
 }
 
+func (x *OrderCommand) GetRecordProof() *RecordProof {
+	if x != nil {
+		if x, ok := x.Body.(*OrderCommand_RecordProof); ok {
+			return x.RecordProof
+		}
+	}
+	return nil
+}
+
 type isOrderCommand_Body interface {
 	isOrderCommand_Body()
 }
@@ -818,6 +915,10 @@ type OrderCommand_Get struct {
 	Get *GetOrder `protobuf:"bytes,15,opt,name=get,proto3,oneof"`
 }
 
+type OrderCommand_RecordProof struct {
+	RecordProof *RecordProof `protobuf:"bytes,16,opt,name=record_proof,json=recordProof,proto3,oneof"`
+}
+
 func (*OrderCommand_Create) isOrderCommand_Body() {}
 
 func (*OrderCommand_Assign) isOrderCommand_Body() {}
@@ -830,6 +931,8 @@ func (*OrderCommand_ChangeStatus) isOrderCommand_Body() {}
 
 func (*OrderCommand_Get) isOrderCommand_Body() {}
 
+func (*OrderCommand_RecordProof) isOrderCommand_Body() {}
+
 type OrderCreated struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
 	CustomerId     string                 `protobuf:"bytes,1,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
@@ -839,13 +942,14 @@ type OrderCreated struct {
 	ScheduledForMs int64                  `protobuf:"varint,5,opt,name=scheduled_for_ms,json=scheduledForMs,proto3" json:"scheduled_for_ms,omitempty"`
 	Notes          string                 `protobuf:"bytes,6,opt,name=notes,proto3" json:"notes,omitempty"`
 	PaymentStatus  string                 `protobuf:"bytes,7,opt,name=payment_status,json=paymentStatus,proto3" json:"payment_status,omitempty"`
+	ProofRequired  bool                   `protobuf:"varint,8,opt,name=proof_required,json=proofRequired,proto3" json:"proof_required,omitempty"`
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
 }
 
 func (x *OrderCreated) Reset() {
 	*x = OrderCreated{}
-	mi := &file_proto_outrider_proto_msgTypes[11]
+	mi := &file_proto_outrider_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -857,7 +961,7 @@ func (x *OrderCreated) String() string {
 func (*OrderCreated) ProtoMessage() {}
 
 func (x *OrderCreated) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[11]
+	mi := &file_proto_outrider_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -870,7 +974,7 @@ func (x *OrderCreated) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrderCreated.ProtoReflect.Descriptor instead.
 func (*OrderCreated) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{11}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *OrderCreated) GetCustomerId() string {
@@ -922,6 +1026,13 @@ func (x *OrderCreated) GetPaymentStatus() string {
 	return ""
 }
 
+func (x *OrderCreated) GetProofRequired() bool {
+	if x != nil {
+		return x.ProofRequired
+	}
+	return false
+}
+
 type DriverAssigned struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	DriverId      string                 `protobuf:"bytes,1,opt,name=driver_id,json=driverId,proto3" json:"driver_id,omitempty"`
@@ -931,7 +1042,7 @@ type DriverAssigned struct {
 
 func (x *DriverAssigned) Reset() {
 	*x = DriverAssigned{}
-	mi := &file_proto_outrider_proto_msgTypes[12]
+	mi := &file_proto_outrider_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -943,7 +1054,7 @@ func (x *DriverAssigned) String() string {
 func (*DriverAssigned) ProtoMessage() {}
 
 func (x *DriverAssigned) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[12]
+	mi := &file_proto_outrider_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -956,7 +1067,7 @@ func (x *DriverAssigned) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DriverAssigned.ProtoReflect.Descriptor instead.
 func (*DriverAssigned) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{12}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *DriverAssigned) GetDriverId() string {
@@ -975,7 +1086,7 @@ type OrderAccepted struct {
 
 func (x *OrderAccepted) Reset() {
 	*x = OrderAccepted{}
-	mi := &file_proto_outrider_proto_msgTypes[13]
+	mi := &file_proto_outrider_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -987,7 +1098,7 @@ func (x *OrderAccepted) String() string {
 func (*OrderAccepted) ProtoMessage() {}
 
 func (x *OrderAccepted) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[13]
+	mi := &file_proto_outrider_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1000,7 +1111,7 @@ func (x *OrderAccepted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrderAccepted.ProtoReflect.Descriptor instead.
 func (*OrderAccepted) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{13}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *OrderAccepted) GetDriverId() string {
@@ -1020,7 +1131,7 @@ type OrderDeclined struct {
 
 func (x *OrderDeclined) Reset() {
 	*x = OrderDeclined{}
-	mi := &file_proto_outrider_proto_msgTypes[14]
+	mi := &file_proto_outrider_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1032,7 +1143,7 @@ func (x *OrderDeclined) String() string {
 func (*OrderDeclined) ProtoMessage() {}
 
 func (x *OrderDeclined) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[14]
+	mi := &file_proto_outrider_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1045,7 +1156,7 @@ func (x *OrderDeclined) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrderDeclined.ProtoReflect.Descriptor instead.
 func (*OrderDeclined) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{14}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *OrderDeclined) GetDriverId() string {
@@ -1074,7 +1185,7 @@ type StatusChanged struct {
 
 func (x *StatusChanged) Reset() {
 	*x = StatusChanged{}
-	mi := &file_proto_outrider_proto_msgTypes[15]
+	mi := &file_proto_outrider_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1086,7 +1197,7 @@ func (x *StatusChanged) String() string {
 func (*StatusChanged) ProtoMessage() {}
 
 func (x *StatusChanged) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[15]
+	mi := &file_proto_outrider_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1099,7 +1210,7 @@ func (x *StatusChanged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusChanged.ProtoReflect.Descriptor instead.
 func (*StatusChanged) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{15}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *StatusChanged) GetFrom() string {
@@ -1130,6 +1241,66 @@ func (x *StatusChanged) GetDriverId() string {
 	return ""
 }
 
+type ProofAdded struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Key           string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	ContentType   string                 `protobuf:"bytes,2,opt,name=content_type,json=contentType,proto3" json:"content_type,omitempty"`
+	Size          int64                  `protobuf:"varint,3,opt,name=size,proto3" json:"size,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProofAdded) Reset() {
+	*x = ProofAdded{}
+	mi := &file_proto_outrider_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProofAdded) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProofAdded) ProtoMessage() {}
+
+func (x *ProofAdded) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_outrider_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProofAdded.ProtoReflect.Descriptor instead.
+func (*ProofAdded) Descriptor() ([]byte, []int) {
+	return file_proto_outrider_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *ProofAdded) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *ProofAdded) GetContentType() string {
+	if x != nil {
+		return x.ContentType
+	}
+	return ""
+}
+
+func (x *ProofAdded) GetSize() int64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
 // OrderEvent is one journal entry of an order.
 type OrderEvent struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
@@ -1145,6 +1316,7 @@ type OrderEvent struct {
 	//	*OrderEvent_Accepted
 	//	*OrderEvent_Declined
 	//	*OrderEvent_StatusChanged
+	//	*OrderEvent_ProofAdded
 	Body          isOrderEvent_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1152,7 +1324,7 @@ type OrderEvent struct {
 
 func (x *OrderEvent) Reset() {
 	*x = OrderEvent{}
-	mi := &file_proto_outrider_proto_msgTypes[16]
+	mi := &file_proto_outrider_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1164,7 +1336,7 @@ func (x *OrderEvent) String() string {
 func (*OrderEvent) ProtoMessage() {}
 
 func (x *OrderEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[16]
+	mi := &file_proto_outrider_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1177,7 +1349,7 @@ func (x *OrderEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrderEvent.ProtoReflect.Descriptor instead.
 func (*OrderEvent) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{16}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *OrderEvent) GetOrderId() string {
@@ -1267,6 +1439,15 @@ func (x *OrderEvent) GetStatusChanged() *StatusChanged {
 	return nil
 }
 
+func (x *OrderEvent) GetProofAdded() *ProofAdded {
+	if x != nil {
+		if x, ok := x.Body.(*OrderEvent_ProofAdded); ok {
+			return x.ProofAdded
+		}
+	}
+	return nil
+}
+
 type isOrderEvent_Body interface {
 	isOrderEvent_Body()
 }
@@ -1291,6 +1472,10 @@ type OrderEvent_StatusChanged struct {
 	StatusChanged *StatusChanged `protobuf:"bytes,14,opt,name=status_changed,json=statusChanged,proto3,oneof"`
 }
 
+type OrderEvent_ProofAdded struct {
+	ProofAdded *ProofAdded `protobuf:"bytes,15,opt,name=proof_added,json=proofAdded,proto3,oneof"`
+}
+
 func (*OrderEvent_Created) isOrderEvent_Body() {}
 
 func (*OrderEvent_Assigned) isOrderEvent_Body() {}
@@ -1300,6 +1485,8 @@ func (*OrderEvent_Accepted) isOrderEvent_Body() {}
 func (*OrderEvent_Declined) isOrderEvent_Body() {}
 
 func (*OrderEvent_StatusChanged) isOrderEvent_Body() {}
+
+func (*OrderEvent_ProofAdded) isOrderEvent_Body() {}
 
 type OrderReply struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1311,7 +1498,7 @@ type OrderReply struct {
 
 func (x *OrderReply) Reset() {
 	*x = OrderReply{}
-	mi := &file_proto_outrider_proto_msgTypes[17]
+	mi := &file_proto_outrider_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1323,7 +1510,7 @@ func (x *OrderReply) String() string {
 func (*OrderReply) ProtoMessage() {}
 
 func (x *OrderReply) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[17]
+	mi := &file_proto_outrider_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1336,7 +1523,7 @@ func (x *OrderReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrderReply.ProtoReflect.Descriptor instead.
 func (*OrderReply) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{17}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *OrderReply) GetOrder() *OrderState {
@@ -1370,7 +1557,7 @@ type DriverState struct {
 
 func (x *DriverState) Reset() {
 	*x = DriverState{}
-	mi := &file_proto_outrider_proto_msgTypes[18]
+	mi := &file_proto_outrider_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1382,7 +1569,7 @@ func (x *DriverState) String() string {
 func (*DriverState) ProtoMessage() {}
 
 func (x *DriverState) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[18]
+	mi := &file_proto_outrider_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1395,7 +1582,7 @@ func (x *DriverState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DriverState.ProtoReflect.Descriptor instead.
 func (*DriverState) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{18}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *DriverState) GetId() string {
@@ -1462,7 +1649,7 @@ type Fix struct {
 
 func (x *Fix) Reset() {
 	*x = Fix{}
-	mi := &file_proto_outrider_proto_msgTypes[19]
+	mi := &file_proto_outrider_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1474,7 +1661,7 @@ func (x *Fix) String() string {
 func (*Fix) ProtoMessage() {}
 
 func (x *Fix) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[19]
+	mi := &file_proto_outrider_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1487,7 +1674,7 @@ func (x *Fix) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Fix.ProtoReflect.Descriptor instead.
 func (*Fix) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{19}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *Fix) GetLat() float64 {
@@ -1543,7 +1730,7 @@ type UpdateLocation struct {
 
 func (x *UpdateLocation) Reset() {
 	*x = UpdateLocation{}
-	mi := &file_proto_outrider_proto_msgTypes[20]
+	mi := &file_proto_outrider_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1555,7 +1742,7 @@ func (x *UpdateLocation) String() string {
 func (*UpdateLocation) ProtoMessage() {}
 
 func (x *UpdateLocation) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[20]
+	mi := &file_proto_outrider_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1568,7 +1755,7 @@ func (x *UpdateLocation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateLocation.ProtoReflect.Descriptor instead.
 func (*UpdateLocation) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{20}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *UpdateLocation) GetFix() *Fix {
@@ -1587,7 +1774,7 @@ type RegisterDriver struct {
 
 func (x *RegisterDriver) Reset() {
 	*x = RegisterDriver{}
-	mi := &file_proto_outrider_proto_msgTypes[21]
+	mi := &file_proto_outrider_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1599,7 +1786,7 @@ func (x *RegisterDriver) String() string {
 func (*RegisterDriver) ProtoMessage() {}
 
 func (x *RegisterDriver) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[21]
+	mi := &file_proto_outrider_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1612,7 +1799,7 @@ func (x *RegisterDriver) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterDriver.ProtoReflect.Descriptor instead.
 func (*RegisterDriver) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{21}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *RegisterDriver) GetCapacity() int32 {
@@ -1631,7 +1818,7 @@ type SetAvailability struct {
 
 func (x *SetAvailability) Reset() {
 	*x = SetAvailability{}
-	mi := &file_proto_outrider_proto_msgTypes[22]
+	mi := &file_proto_outrider_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1643,7 +1830,7 @@ func (x *SetAvailability) String() string {
 func (*SetAvailability) ProtoMessage() {}
 
 func (x *SetAvailability) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[22]
+	mi := &file_proto_outrider_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1656,7 +1843,7 @@ func (x *SetAvailability) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetAvailability.ProtoReflect.Descriptor instead.
 func (*SetAvailability) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{22}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *SetAvailability) GetAvailable() bool {
@@ -1674,7 +1861,7 @@ type GetDriver struct {
 
 func (x *GetDriver) Reset() {
 	*x = GetDriver{}
-	mi := &file_proto_outrider_proto_msgTypes[23]
+	mi := &file_proto_outrider_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1686,7 +1873,7 @@ func (x *GetDriver) String() string {
 func (*GetDriver) ProtoMessage() {}
 
 func (x *GetDriver) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[23]
+	mi := &file_proto_outrider_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1699,7 +1886,7 @@ func (x *GetDriver) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDriver.ProtoReflect.Descriptor instead.
 func (*GetDriver) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{23}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{25}
 }
 
 type DriverCommand struct {
@@ -1720,7 +1907,7 @@ type DriverCommand struct {
 
 func (x *DriverCommand) Reset() {
 	*x = DriverCommand{}
-	mi := &file_proto_outrider_proto_msgTypes[24]
+	mi := &file_proto_outrider_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1732,7 +1919,7 @@ func (x *DriverCommand) String() string {
 func (*DriverCommand) ProtoMessage() {}
 
 func (x *DriverCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[24]
+	mi := &file_proto_outrider_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1745,7 +1932,7 @@ func (x *DriverCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DriverCommand.ProtoReflect.Descriptor instead.
 func (*DriverCommand) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{24}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *DriverCommand) GetCommandId() string {
@@ -1849,7 +2036,7 @@ type DriverRegistered struct {
 
 func (x *DriverRegistered) Reset() {
 	*x = DriverRegistered{}
-	mi := &file_proto_outrider_proto_msgTypes[25]
+	mi := &file_proto_outrider_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1861,7 +2048,7 @@ func (x *DriverRegistered) String() string {
 func (*DriverRegistered) ProtoMessage() {}
 
 func (x *DriverRegistered) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[25]
+	mi := &file_proto_outrider_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1874,7 +2061,7 @@ func (x *DriverRegistered) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DriverRegistered.ProtoReflect.Descriptor instead.
 func (*DriverRegistered) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{25}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *DriverRegistered) GetCapacity() int32 {
@@ -1893,7 +2080,7 @@ type AvailabilityChanged struct {
 
 func (x *AvailabilityChanged) Reset() {
 	*x = AvailabilityChanged{}
-	mi := &file_proto_outrider_proto_msgTypes[26]
+	mi := &file_proto_outrider_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1905,7 +2092,7 @@ func (x *AvailabilityChanged) String() string {
 func (*AvailabilityChanged) ProtoMessage() {}
 
 func (x *AvailabilityChanged) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[26]
+	mi := &file_proto_outrider_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1918,7 +2105,7 @@ func (x *AvailabilityChanged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AvailabilityChanged.ProtoReflect.Descriptor instead.
 func (*AvailabilityChanged) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{26}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *AvailabilityChanged) GetAvailable() bool {
@@ -1946,7 +2133,7 @@ type DriverEvent struct {
 
 func (x *DriverEvent) Reset() {
 	*x = DriverEvent{}
-	mi := &file_proto_outrider_proto_msgTypes[27]
+	mi := &file_proto_outrider_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1958,7 +2145,7 @@ func (x *DriverEvent) String() string {
 func (*DriverEvent) ProtoMessage() {}
 
 func (x *DriverEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[27]
+	mi := &file_proto_outrider_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1971,7 +2158,7 @@ func (x *DriverEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DriverEvent.ProtoReflect.Descriptor instead.
 func (*DriverEvent) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{27}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *DriverEvent) GetDriverId() string {
@@ -2060,7 +2247,7 @@ type DriverReply struct {
 
 func (x *DriverReply) Reset() {
 	*x = DriverReply{}
-	mi := &file_proto_outrider_proto_msgTypes[28]
+	mi := &file_proto_outrider_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2072,7 +2259,7 @@ func (x *DriverReply) String() string {
 func (*DriverReply) ProtoMessage() {}
 
 func (x *DriverReply) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[28]
+	mi := &file_proto_outrider_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2085,7 +2272,7 @@ func (x *DriverReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DriverReply.ProtoReflect.Descriptor instead.
 func (*DriverReply) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{28}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *DriverReply) GetDriver() *DriverState {
@@ -2124,7 +2311,7 @@ type UserState struct {
 
 func (x *UserState) Reset() {
 	*x = UserState{}
-	mi := &file_proto_outrider_proto_msgTypes[29]
+	mi := &file_proto_outrider_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2136,7 +2323,7 @@ func (x *UserState) String() string {
 func (*UserState) ProtoMessage() {}
 
 func (x *UserState) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[29]
+	mi := &file_proto_outrider_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2149,7 +2336,7 @@ func (x *UserState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UserState.ProtoReflect.Descriptor instead.
 func (*UserState) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{29}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *UserState) GetId() string {
@@ -2234,7 +2421,7 @@ type Session struct {
 
 func (x *Session) Reset() {
 	*x = Session{}
-	mi := &file_proto_outrider_proto_msgTypes[30]
+	mi := &file_proto_outrider_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2246,7 +2433,7 @@ func (x *Session) String() string {
 func (*Session) ProtoMessage() {}
 
 func (x *Session) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[30]
+	mi := &file_proto_outrider_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2259,7 +2446,7 @@ func (x *Session) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Session.ProtoReflect.Descriptor instead.
 func (*Session) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{30}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *Session) GetId() string {
@@ -2299,7 +2486,7 @@ type CreateUser struct {
 
 func (x *CreateUser) Reset() {
 	*x = CreateUser{}
-	mi := &file_proto_outrider_proto_msgTypes[31]
+	mi := &file_proto_outrider_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2311,7 +2498,7 @@ func (x *CreateUser) String() string {
 func (*CreateUser) ProtoMessage() {}
 
 func (x *CreateUser) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[31]
+	mi := &file_proto_outrider_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2324,7 +2511,7 @@ func (x *CreateUser) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateUser.ProtoReflect.Descriptor instead.
 func (*CreateUser) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{31}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *CreateUser) GetEmail() string {
@@ -2377,7 +2564,7 @@ type GetUser struct {
 
 func (x *GetUser) Reset() {
 	*x = GetUser{}
-	mi := &file_proto_outrider_proto_msgTypes[32]
+	mi := &file_proto_outrider_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2389,7 +2576,7 @@ func (x *GetUser) String() string {
 func (*GetUser) ProtoMessage() {}
 
 func (x *GetUser) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[32]
+	mi := &file_proto_outrider_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2402,7 +2589,7 @@ func (x *GetUser) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetUser.ProtoReflect.Descriptor instead.
 func (*GetUser) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{32}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{34}
 }
 
 // OpenSession registers (or renews) a session; refused when the token
@@ -2417,7 +2604,7 @@ type OpenSession struct {
 
 func (x *OpenSession) Reset() {
 	*x = OpenSession{}
-	mi := &file_proto_outrider_proto_msgTypes[33]
+	mi := &file_proto_outrider_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2429,7 +2616,7 @@ func (x *OpenSession) String() string {
 func (*OpenSession) ProtoMessage() {}
 
 func (x *OpenSession) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[33]
+	mi := &file_proto_outrider_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2442,7 +2629,7 @@ func (x *OpenSession) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpenSession.ProtoReflect.Descriptor instead.
 func (*OpenSession) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{33}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *OpenSession) GetSession() *Session {
@@ -2468,7 +2655,7 @@ type CloseSession struct {
 
 func (x *CloseSession) Reset() {
 	*x = CloseSession{}
-	mi := &file_proto_outrider_proto_msgTypes[34]
+	mi := &file_proto_outrider_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2480,7 +2667,7 @@ func (x *CloseSession) String() string {
 func (*CloseSession) ProtoMessage() {}
 
 func (x *CloseSession) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[34]
+	mi := &file_proto_outrider_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2493,7 +2680,7 @@ func (x *CloseSession) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloseSession.ProtoReflect.Descriptor instead.
 func (*CloseSession) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{34}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *CloseSession) GetSessionId() string {
@@ -2513,7 +2700,7 @@ type RevokeSessions struct {
 
 func (x *RevokeSessions) Reset() {
 	*x = RevokeSessions{}
-	mi := &file_proto_outrider_proto_msgTypes[35]
+	mi := &file_proto_outrider_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2525,7 +2712,7 @@ func (x *RevokeSessions) String() string {
 func (*RevokeSessions) ProtoMessage() {}
 
 func (x *RevokeSessions) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[35]
+	mi := &file_proto_outrider_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2538,7 +2725,7 @@ func (x *RevokeSessions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeSessions.ProtoReflect.Descriptor instead.
 func (*RevokeSessions) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{35}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{37}
 }
 
 // Push sends a frame to every live session of the user (job offers,
@@ -2552,7 +2739,7 @@ type Push struct {
 
 func (x *Push) Reset() {
 	*x = Push{}
-	mi := &file_proto_outrider_proto_msgTypes[36]
+	mi := &file_proto_outrider_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2564,7 +2751,7 @@ func (x *Push) String() string {
 func (*Push) ProtoMessage() {}
 
 func (x *Push) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[36]
+	mi := &file_proto_outrider_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2577,7 +2764,7 @@ func (x *Push) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Push.ProtoReflect.Descriptor instead.
 func (*Push) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{36}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *Push) GetFrame() []byte {
@@ -2607,7 +2794,7 @@ type UserCommand struct {
 
 func (x *UserCommand) Reset() {
 	*x = UserCommand{}
-	mi := &file_proto_outrider_proto_msgTypes[37]
+	mi := &file_proto_outrider_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2619,7 +2806,7 @@ func (x *UserCommand) String() string {
 func (*UserCommand) ProtoMessage() {}
 
 func (x *UserCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[37]
+	mi := &file_proto_outrider_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2632,7 +2819,7 @@ func (x *UserCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UserCommand.ProtoReflect.Descriptor instead.
 func (*UserCommand) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{37}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *UserCommand) GetCommandId() string {
@@ -2766,7 +2953,7 @@ type SessionsRevoked struct {
 
 func (x *SessionsRevoked) Reset() {
 	*x = SessionsRevoked{}
-	mi := &file_proto_outrider_proto_msgTypes[38]
+	mi := &file_proto_outrider_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2778,7 +2965,7 @@ func (x *SessionsRevoked) String() string {
 func (*SessionsRevoked) ProtoMessage() {}
 
 func (x *SessionsRevoked) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[38]
+	mi := &file_proto_outrider_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2791,7 +2978,7 @@ func (x *SessionsRevoked) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionsRevoked.ProtoReflect.Descriptor instead.
 func (*SessionsRevoked) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{38}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *SessionsRevoked) GetBeforeMs() int64 {
@@ -2813,7 +3000,7 @@ type UserCreated struct {
 
 func (x *UserCreated) Reset() {
 	*x = UserCreated{}
-	mi := &file_proto_outrider_proto_msgTypes[39]
+	mi := &file_proto_outrider_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2825,7 +3012,7 @@ func (x *UserCreated) String() string {
 func (*UserCreated) ProtoMessage() {}
 
 func (x *UserCreated) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[39]
+	mi := &file_proto_outrider_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2838,7 +3025,7 @@ func (x *UserCreated) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UserCreated.ProtoReflect.Descriptor instead.
 func (*UserCreated) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{39}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *UserCreated) GetEmail() string {
@@ -2887,7 +3074,7 @@ type UserEvent struct {
 
 func (x *UserEvent) Reset() {
 	*x = UserEvent{}
-	mi := &file_proto_outrider_proto_msgTypes[40]
+	mi := &file_proto_outrider_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2899,7 +3086,7 @@ func (x *UserEvent) String() string {
 func (*UserEvent) ProtoMessage() {}
 
 func (x *UserEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[40]
+	mi := &file_proto_outrider_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2912,7 +3099,7 @@ func (x *UserEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UserEvent.ProtoReflect.Descriptor instead.
 func (*UserEvent) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{40}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *UserEvent) GetUserId() string {
@@ -3001,7 +3188,7 @@ type UserReply struct {
 
 func (x *UserReply) Reset() {
 	*x = UserReply{}
-	mi := &file_proto_outrider_proto_msgTypes[41]
+	mi := &file_proto_outrider_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3013,7 +3200,7 @@ func (x *UserReply) String() string {
 func (*UserReply) ProtoMessage() {}
 
 func (x *UserReply) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[41]
+	mi := &file_proto_outrider_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3026,7 +3213,7 @@ func (x *UserReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UserReply.ProtoReflect.Descriptor instead.
 func (*UserReply) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{41}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *UserReply) GetUser() *UserState {
@@ -3058,7 +3245,7 @@ const file_proto_outrider_proto_rawDesc = "" +
 	"\x03lng\x18\x04 \x01(\x01R\x03lng\"9\n" +
 	"\tRejection\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\tR\x04code\x12\x18\n" +
-	"\amessage\x18\x02 \x01(\tR\amessage\"\xec\x03\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\"\xb2\x04\n" +
 	"\n" +
 	"OrderState\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1f\n" +
@@ -3076,7 +3263,10 @@ const file_proto_outrider_proto_rawDesc = "" +
 	"\aversion\x18\v \x01(\x03R\aversion\x12\"\n" +
 	"\rcreated_at_ms\x18\f \x01(\x03R\vcreatedAtMs\x12\"\n" +
 	"\rupdated_at_ms\x18\r \x01(\x03R\vupdatedAtMs\x12,\n" +
-	"\x12recent_command_ids\x18\x0e \x03(\tR\x10recentCommandIds\"\xf1\x01\n" +
+	"\x12recent_command_ids\x18\x0e \x03(\tR\x10recentCommandIds\x12%\n" +
+	"\x0eproof_required\x18\x0f \x01(\bR\rproofRequired\x12\x1d\n" +
+	"\n" +
+	"proof_keys\x18\x10 \x03(\tR\tproofKeys\"\x98\x02\n" +
 	"\vCreateOrder\x12\x1f\n" +
 	"\vcustomer_id\x18\x01 \x01(\tR\n" +
 	"customerId\x12*\n" +
@@ -3084,7 +3274,8 @@ const file_proto_outrider_proto_rawDesc = "" +
 	"\adropoff\x18\x03 \x01(\v2\x12.outrider.v1.PlaceR\adropoff\x12'\n" +
 	"\x0fdelivery_option\x18\x04 \x01(\tR\x0edeliveryOption\x12(\n" +
 	"\x10scheduled_for_ms\x18\x05 \x01(\x03R\x0escheduledForMs\x12\x14\n" +
-	"\x05notes\x18\x06 \x01(\tR\x05notes\"+\n" +
+	"\x05notes\x18\x06 \x01(\tR\x05notes\x12%\n" +
+	"\x0eproof_required\x18\a \x01(\bR\rproofRequired\"+\n" +
 	"\fAssignDriver\x12\x1b\n" +
 	"\tdriver_id\x18\x01 \x01(\tR\bdriverId\"\r\n" +
 	"\vAcceptOrder\"&\n" +
@@ -3094,7 +3285,11 @@ const file_proto_outrider_proto_rawDesc = "" +
 	"\x06status\x18\x01 \x01(\tR\x06status\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\"\n" +
 	"\n" +
-	"\bGetOrder\"\xde\x03\n" +
+	"\bGetOrder\"V\n" +
+	"\vRecordProof\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12!\n" +
+	"\fcontent_type\x18\x02 \x01(\tR\vcontentType\x12\x12\n" +
+	"\x04size\x18\x03 \x01(\x03R\x04size\"\x9d\x04\n" +
 	"\fOrderCommand\x12\x1d\n" +
 	"\n" +
 	"command_id\x18\x01 \x01(\tR\tcommandId\x12&\n" +
@@ -3107,8 +3302,9 @@ const file_proto_outrider_proto_rawDesc = "" +
 	"\x06accept\x18\f \x01(\v2\x18.outrider.v1.AcceptOrderH\x00R\x06accept\x125\n" +
 	"\adecline\x18\r \x01(\v2\x19.outrider.v1.DeclineOrderH\x00R\adecline\x12@\n" +
 	"\rchange_status\x18\x0e \x01(\v2\x19.outrider.v1.ChangeStatusH\x00R\fchangeStatus\x12)\n" +
-	"\x03get\x18\x0f \x01(\v2\x15.outrider.v1.GetOrderH\x00R\x03getB\x06\n" +
-	"\x04body\"\x99\x02\n" +
+	"\x03get\x18\x0f \x01(\v2\x15.outrider.v1.GetOrderH\x00R\x03get\x12=\n" +
+	"\frecord_proof\x18\x10 \x01(\v2\x18.outrider.v1.RecordProofH\x00R\vrecordProofB\x06\n" +
+	"\x04body\"\xc0\x02\n" +
 	"\fOrderCreated\x12\x1f\n" +
 	"\vcustomer_id\x18\x01 \x01(\tR\n" +
 	"customerId\x12*\n" +
@@ -3117,7 +3313,8 @@ const file_proto_outrider_proto_rawDesc = "" +
 	"\x0fdelivery_option\x18\x04 \x01(\tR\x0edeliveryOption\x12(\n" +
 	"\x10scheduled_for_ms\x18\x05 \x01(\x03R\x0escheduledForMs\x12\x14\n" +
 	"\x05notes\x18\x06 \x01(\tR\x05notes\x12%\n" +
-	"\x0epayment_status\x18\a \x01(\tR\rpaymentStatus\"-\n" +
+	"\x0epayment_status\x18\a \x01(\tR\rpaymentStatus\x12%\n" +
+	"\x0eproof_required\x18\b \x01(\bR\rproofRequired\"-\n" +
 	"\x0eDriverAssigned\x12\x1b\n" +
 	"\tdriver_id\x18\x01 \x01(\tR\bdriverId\",\n" +
 	"\rOrderAccepted\x12\x1b\n" +
@@ -3129,7 +3326,12 @@ const file_proto_outrider_proto_rawDesc = "" +
 	"\x04from\x18\x01 \x01(\tR\x04from\x12\x0e\n" +
 	"\x02to\x18\x02 \x01(\tR\x02to\x12\x16\n" +
 	"\x06reason\x18\x03 \x01(\tR\x06reason\x12\x1b\n" +
-	"\tdriver_id\x18\x04 \x01(\tR\bdriverId\"\xc8\x03\n" +
+	"\tdriver_id\x18\x04 \x01(\tR\bdriverId\"U\n" +
+	"\n" +
+	"ProofAdded\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12!\n" +
+	"\fcontent_type\x18\x02 \x01(\tR\vcontentType\x12\x12\n" +
+	"\x04size\x18\x03 \x01(\x03R\x04size\"\x84\x04\n" +
 	"\n" +
 	"OrderEvent\x12\x19\n" +
 	"\border_id\x18\x01 \x01(\tR\aorderId\x12\x10\n" +
@@ -3143,7 +3345,9 @@ const file_proto_outrider_proto_rawDesc = "" +
 	"\bassigned\x18\v \x01(\v2\x1b.outrider.v1.DriverAssignedH\x00R\bassigned\x128\n" +
 	"\baccepted\x18\f \x01(\v2\x1a.outrider.v1.OrderAcceptedH\x00R\baccepted\x128\n" +
 	"\bdeclined\x18\r \x01(\v2\x1a.outrider.v1.OrderDeclinedH\x00R\bdeclined\x12C\n" +
-	"\x0estatus_changed\x18\x0e \x01(\v2\x1a.outrider.v1.StatusChangedH\x00R\rstatusChangedB\x06\n" +
+	"\x0estatus_changed\x18\x0e \x01(\v2\x1a.outrider.v1.StatusChangedH\x00R\rstatusChanged\x12:\n" +
+	"\vproof_added\x18\x0f \x01(\v2\x17.outrider.v1.ProofAddedH\x00R\n" +
+	"proofAddedB\x06\n" +
 	"\x04body\"q\n" +
 	"\n" +
 	"OrderReply\x12-\n" +
@@ -3287,7 +3491,7 @@ func file_proto_outrider_proto_rawDescGZIP() []byte {
 	return file_proto_outrider_proto_rawDescData
 }
 
-var file_proto_outrider_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
+var file_proto_outrider_proto_msgTypes = make([]protoimpl.MessageInfo, 44)
 var file_proto_outrider_proto_goTypes = []any{
 	(*Principal)(nil),           // 0: outrider.v1.Principal
 	(*Place)(nil),               // 1: outrider.v1.Place
@@ -3299,38 +3503,40 @@ var file_proto_outrider_proto_goTypes = []any{
 	(*DeclineOrder)(nil),        // 7: outrider.v1.DeclineOrder
 	(*ChangeStatus)(nil),        // 8: outrider.v1.ChangeStatus
 	(*GetOrder)(nil),            // 9: outrider.v1.GetOrder
-	(*OrderCommand)(nil),        // 10: outrider.v1.OrderCommand
-	(*OrderCreated)(nil),        // 11: outrider.v1.OrderCreated
-	(*DriverAssigned)(nil),      // 12: outrider.v1.DriverAssigned
-	(*OrderAccepted)(nil),       // 13: outrider.v1.OrderAccepted
-	(*OrderDeclined)(nil),       // 14: outrider.v1.OrderDeclined
-	(*StatusChanged)(nil),       // 15: outrider.v1.StatusChanged
-	(*OrderEvent)(nil),          // 16: outrider.v1.OrderEvent
-	(*OrderReply)(nil),          // 17: outrider.v1.OrderReply
-	(*DriverState)(nil),         // 18: outrider.v1.DriverState
-	(*Fix)(nil),                 // 19: outrider.v1.Fix
-	(*UpdateLocation)(nil),      // 20: outrider.v1.UpdateLocation
-	(*RegisterDriver)(nil),      // 21: outrider.v1.RegisterDriver
-	(*SetAvailability)(nil),     // 22: outrider.v1.SetAvailability
-	(*GetDriver)(nil),           // 23: outrider.v1.GetDriver
-	(*DriverCommand)(nil),       // 24: outrider.v1.DriverCommand
-	(*DriverRegistered)(nil),    // 25: outrider.v1.DriverRegistered
-	(*AvailabilityChanged)(nil), // 26: outrider.v1.AvailabilityChanged
-	(*DriverEvent)(nil),         // 27: outrider.v1.DriverEvent
-	(*DriverReply)(nil),         // 28: outrider.v1.DriverReply
-	(*UserState)(nil),           // 29: outrider.v1.UserState
-	(*Session)(nil),             // 30: outrider.v1.Session
-	(*CreateUser)(nil),          // 31: outrider.v1.CreateUser
-	(*GetUser)(nil),             // 32: outrider.v1.GetUser
-	(*OpenSession)(nil),         // 33: outrider.v1.OpenSession
-	(*CloseSession)(nil),        // 34: outrider.v1.CloseSession
-	(*RevokeSessions)(nil),      // 35: outrider.v1.RevokeSessions
-	(*Push)(nil),                // 36: outrider.v1.Push
-	(*UserCommand)(nil),         // 37: outrider.v1.UserCommand
-	(*SessionsRevoked)(nil),     // 38: outrider.v1.SessionsRevoked
-	(*UserCreated)(nil),         // 39: outrider.v1.UserCreated
-	(*UserEvent)(nil),           // 40: outrider.v1.UserEvent
-	(*UserReply)(nil),           // 41: outrider.v1.UserReply
+	(*RecordProof)(nil),         // 10: outrider.v1.RecordProof
+	(*OrderCommand)(nil),        // 11: outrider.v1.OrderCommand
+	(*OrderCreated)(nil),        // 12: outrider.v1.OrderCreated
+	(*DriverAssigned)(nil),      // 13: outrider.v1.DriverAssigned
+	(*OrderAccepted)(nil),       // 14: outrider.v1.OrderAccepted
+	(*OrderDeclined)(nil),       // 15: outrider.v1.OrderDeclined
+	(*StatusChanged)(nil),       // 16: outrider.v1.StatusChanged
+	(*ProofAdded)(nil),          // 17: outrider.v1.ProofAdded
+	(*OrderEvent)(nil),          // 18: outrider.v1.OrderEvent
+	(*OrderReply)(nil),          // 19: outrider.v1.OrderReply
+	(*DriverState)(nil),         // 20: outrider.v1.DriverState
+	(*Fix)(nil),                 // 21: outrider.v1.Fix
+	(*UpdateLocation)(nil),      // 22: outrider.v1.UpdateLocation
+	(*RegisterDriver)(nil),      // 23: outrider.v1.RegisterDriver
+	(*SetAvailability)(nil),     // 24: outrider.v1.SetAvailability
+	(*GetDriver)(nil),           // 25: outrider.v1.GetDriver
+	(*DriverCommand)(nil),       // 26: outrider.v1.DriverCommand
+	(*DriverRegistered)(nil),    // 27: outrider.v1.DriverRegistered
+	(*AvailabilityChanged)(nil), // 28: outrider.v1.AvailabilityChanged
+	(*DriverEvent)(nil),         // 29: outrider.v1.DriverEvent
+	(*DriverReply)(nil),         // 30: outrider.v1.DriverReply
+	(*UserState)(nil),           // 31: outrider.v1.UserState
+	(*Session)(nil),             // 32: outrider.v1.Session
+	(*CreateUser)(nil),          // 33: outrider.v1.CreateUser
+	(*GetUser)(nil),             // 34: outrider.v1.GetUser
+	(*OpenSession)(nil),         // 35: outrider.v1.OpenSession
+	(*CloseSession)(nil),        // 36: outrider.v1.CloseSession
+	(*RevokeSessions)(nil),      // 37: outrider.v1.RevokeSessions
+	(*Push)(nil),                // 38: outrider.v1.Push
+	(*UserCommand)(nil),         // 39: outrider.v1.UserCommand
+	(*SessionsRevoked)(nil),     // 40: outrider.v1.SessionsRevoked
+	(*UserCreated)(nil),         // 41: outrider.v1.UserCreated
+	(*UserEvent)(nil),           // 42: outrider.v1.UserEvent
+	(*UserReply)(nil),           // 43: outrider.v1.UserReply
 }
 var file_proto_outrider_proto_depIdxs = []int32{
 	1,  // 0: outrider.v1.OrderState.pickup:type_name -> outrider.v1.Place
@@ -3344,47 +3550,49 @@ var file_proto_outrider_proto_depIdxs = []int32{
 	7,  // 8: outrider.v1.OrderCommand.decline:type_name -> outrider.v1.DeclineOrder
 	8,  // 9: outrider.v1.OrderCommand.change_status:type_name -> outrider.v1.ChangeStatus
 	9,  // 10: outrider.v1.OrderCommand.get:type_name -> outrider.v1.GetOrder
-	1,  // 11: outrider.v1.OrderCreated.pickup:type_name -> outrider.v1.Place
-	1,  // 12: outrider.v1.OrderCreated.dropoff:type_name -> outrider.v1.Place
-	0,  // 13: outrider.v1.OrderEvent.by:type_name -> outrider.v1.Principal
-	11, // 14: outrider.v1.OrderEvent.created:type_name -> outrider.v1.OrderCreated
-	12, // 15: outrider.v1.OrderEvent.assigned:type_name -> outrider.v1.DriverAssigned
-	13, // 16: outrider.v1.OrderEvent.accepted:type_name -> outrider.v1.OrderAccepted
-	14, // 17: outrider.v1.OrderEvent.declined:type_name -> outrider.v1.OrderDeclined
-	15, // 18: outrider.v1.OrderEvent.status_changed:type_name -> outrider.v1.StatusChanged
-	3,  // 19: outrider.v1.OrderReply.order:type_name -> outrider.v1.OrderState
-	2,  // 20: outrider.v1.OrderReply.rejection:type_name -> outrider.v1.Rejection
-	19, // 21: outrider.v1.DriverState.last_location:type_name -> outrider.v1.Fix
-	19, // 22: outrider.v1.UpdateLocation.fix:type_name -> outrider.v1.Fix
-	0,  // 23: outrider.v1.DriverCommand.by:type_name -> outrider.v1.Principal
-	21, // 24: outrider.v1.DriverCommand.register:type_name -> outrider.v1.RegisterDriver
-	22, // 25: outrider.v1.DriverCommand.set_availability:type_name -> outrider.v1.SetAvailability
-	23, // 26: outrider.v1.DriverCommand.get:type_name -> outrider.v1.GetDriver
-	20, // 27: outrider.v1.DriverCommand.update_location:type_name -> outrider.v1.UpdateLocation
-	0,  // 28: outrider.v1.DriverEvent.by:type_name -> outrider.v1.Principal
-	25, // 29: outrider.v1.DriverEvent.registered:type_name -> outrider.v1.DriverRegistered
-	26, // 30: outrider.v1.DriverEvent.availability_changed:type_name -> outrider.v1.AvailabilityChanged
-	18, // 31: outrider.v1.DriverReply.driver:type_name -> outrider.v1.DriverState
-	2,  // 32: outrider.v1.DriverReply.rejection:type_name -> outrider.v1.Rejection
-	30, // 33: outrider.v1.UserState.sessions:type_name -> outrider.v1.Session
-	30, // 34: outrider.v1.OpenSession.session:type_name -> outrider.v1.Session
-	0,  // 35: outrider.v1.UserCommand.by:type_name -> outrider.v1.Principal
-	31, // 36: outrider.v1.UserCommand.create:type_name -> outrider.v1.CreateUser
-	32, // 37: outrider.v1.UserCommand.get:type_name -> outrider.v1.GetUser
-	33, // 38: outrider.v1.UserCommand.open_session:type_name -> outrider.v1.OpenSession
-	34, // 39: outrider.v1.UserCommand.close_session:type_name -> outrider.v1.CloseSession
-	35, // 40: outrider.v1.UserCommand.revoke_sessions:type_name -> outrider.v1.RevokeSessions
-	36, // 41: outrider.v1.UserCommand.push:type_name -> outrider.v1.Push
-	0,  // 42: outrider.v1.UserEvent.by:type_name -> outrider.v1.Principal
-	39, // 43: outrider.v1.UserEvent.created:type_name -> outrider.v1.UserCreated
-	38, // 44: outrider.v1.UserEvent.sessions_revoked:type_name -> outrider.v1.SessionsRevoked
-	29, // 45: outrider.v1.UserReply.user:type_name -> outrider.v1.UserState
-	2,  // 46: outrider.v1.UserReply.rejection:type_name -> outrider.v1.Rejection
-	47, // [47:47] is the sub-list for method output_type
-	47, // [47:47] is the sub-list for method input_type
-	47, // [47:47] is the sub-list for extension type_name
-	47, // [47:47] is the sub-list for extension extendee
-	0,  // [0:47] is the sub-list for field type_name
+	10, // 11: outrider.v1.OrderCommand.record_proof:type_name -> outrider.v1.RecordProof
+	1,  // 12: outrider.v1.OrderCreated.pickup:type_name -> outrider.v1.Place
+	1,  // 13: outrider.v1.OrderCreated.dropoff:type_name -> outrider.v1.Place
+	0,  // 14: outrider.v1.OrderEvent.by:type_name -> outrider.v1.Principal
+	12, // 15: outrider.v1.OrderEvent.created:type_name -> outrider.v1.OrderCreated
+	13, // 16: outrider.v1.OrderEvent.assigned:type_name -> outrider.v1.DriverAssigned
+	14, // 17: outrider.v1.OrderEvent.accepted:type_name -> outrider.v1.OrderAccepted
+	15, // 18: outrider.v1.OrderEvent.declined:type_name -> outrider.v1.OrderDeclined
+	16, // 19: outrider.v1.OrderEvent.status_changed:type_name -> outrider.v1.StatusChanged
+	17, // 20: outrider.v1.OrderEvent.proof_added:type_name -> outrider.v1.ProofAdded
+	3,  // 21: outrider.v1.OrderReply.order:type_name -> outrider.v1.OrderState
+	2,  // 22: outrider.v1.OrderReply.rejection:type_name -> outrider.v1.Rejection
+	21, // 23: outrider.v1.DriverState.last_location:type_name -> outrider.v1.Fix
+	21, // 24: outrider.v1.UpdateLocation.fix:type_name -> outrider.v1.Fix
+	0,  // 25: outrider.v1.DriverCommand.by:type_name -> outrider.v1.Principal
+	23, // 26: outrider.v1.DriverCommand.register:type_name -> outrider.v1.RegisterDriver
+	24, // 27: outrider.v1.DriverCommand.set_availability:type_name -> outrider.v1.SetAvailability
+	25, // 28: outrider.v1.DriverCommand.get:type_name -> outrider.v1.GetDriver
+	22, // 29: outrider.v1.DriverCommand.update_location:type_name -> outrider.v1.UpdateLocation
+	0,  // 30: outrider.v1.DriverEvent.by:type_name -> outrider.v1.Principal
+	27, // 31: outrider.v1.DriverEvent.registered:type_name -> outrider.v1.DriverRegistered
+	28, // 32: outrider.v1.DriverEvent.availability_changed:type_name -> outrider.v1.AvailabilityChanged
+	20, // 33: outrider.v1.DriverReply.driver:type_name -> outrider.v1.DriverState
+	2,  // 34: outrider.v1.DriverReply.rejection:type_name -> outrider.v1.Rejection
+	32, // 35: outrider.v1.UserState.sessions:type_name -> outrider.v1.Session
+	32, // 36: outrider.v1.OpenSession.session:type_name -> outrider.v1.Session
+	0,  // 37: outrider.v1.UserCommand.by:type_name -> outrider.v1.Principal
+	33, // 38: outrider.v1.UserCommand.create:type_name -> outrider.v1.CreateUser
+	34, // 39: outrider.v1.UserCommand.get:type_name -> outrider.v1.GetUser
+	35, // 40: outrider.v1.UserCommand.open_session:type_name -> outrider.v1.OpenSession
+	36, // 41: outrider.v1.UserCommand.close_session:type_name -> outrider.v1.CloseSession
+	37, // 42: outrider.v1.UserCommand.revoke_sessions:type_name -> outrider.v1.RevokeSessions
+	38, // 43: outrider.v1.UserCommand.push:type_name -> outrider.v1.Push
+	0,  // 44: outrider.v1.UserEvent.by:type_name -> outrider.v1.Principal
+	41, // 45: outrider.v1.UserEvent.created:type_name -> outrider.v1.UserCreated
+	40, // 46: outrider.v1.UserEvent.sessions_revoked:type_name -> outrider.v1.SessionsRevoked
+	31, // 47: outrider.v1.UserReply.user:type_name -> outrider.v1.UserState
+	2,  // 48: outrider.v1.UserReply.rejection:type_name -> outrider.v1.Rejection
+	49, // [49:49] is the sub-list for method output_type
+	49, // [49:49] is the sub-list for method input_type
+	49, // [49:49] is the sub-list for extension type_name
+	49, // [49:49] is the sub-list for extension extendee
+	0,  // [0:49] is the sub-list for field type_name
 }
 
 func init() { file_proto_outrider_proto_init() }
@@ -3392,33 +3600,35 @@ func file_proto_outrider_proto_init() {
 	if File_proto_outrider_proto != nil {
 		return
 	}
-	file_proto_outrider_proto_msgTypes[10].OneofWrappers = []any{
+	file_proto_outrider_proto_msgTypes[11].OneofWrappers = []any{
 		(*OrderCommand_Create)(nil),
 		(*OrderCommand_Assign)(nil),
 		(*OrderCommand_Accept)(nil),
 		(*OrderCommand_Decline)(nil),
 		(*OrderCommand_ChangeStatus)(nil),
 		(*OrderCommand_Get)(nil),
+		(*OrderCommand_RecordProof)(nil),
 	}
-	file_proto_outrider_proto_msgTypes[16].OneofWrappers = []any{
+	file_proto_outrider_proto_msgTypes[18].OneofWrappers = []any{
 		(*OrderEvent_Created)(nil),
 		(*OrderEvent_Assigned)(nil),
 		(*OrderEvent_Accepted)(nil),
 		(*OrderEvent_Declined)(nil),
 		(*OrderEvent_StatusChanged)(nil),
+		(*OrderEvent_ProofAdded)(nil),
 	}
-	file_proto_outrider_proto_msgTypes[19].OneofWrappers = []any{}
-	file_proto_outrider_proto_msgTypes[24].OneofWrappers = []any{
+	file_proto_outrider_proto_msgTypes[21].OneofWrappers = []any{}
+	file_proto_outrider_proto_msgTypes[26].OneofWrappers = []any{
 		(*DriverCommand_Register)(nil),
 		(*DriverCommand_SetAvailability)(nil),
 		(*DriverCommand_Get)(nil),
 		(*DriverCommand_UpdateLocation)(nil),
 	}
-	file_proto_outrider_proto_msgTypes[27].OneofWrappers = []any{
+	file_proto_outrider_proto_msgTypes[29].OneofWrappers = []any{
 		(*DriverEvent_Registered)(nil),
 		(*DriverEvent_AvailabilityChanged)(nil),
 	}
-	file_proto_outrider_proto_msgTypes[37].OneofWrappers = []any{
+	file_proto_outrider_proto_msgTypes[39].OneofWrappers = []any{
 		(*UserCommand_Create)(nil),
 		(*UserCommand_Get)(nil),
 		(*UserCommand_OpenSession)(nil),
@@ -3426,7 +3636,7 @@ func file_proto_outrider_proto_init() {
 		(*UserCommand_RevokeSessions)(nil),
 		(*UserCommand_Push)(nil),
 	}
-	file_proto_outrider_proto_msgTypes[40].OneofWrappers = []any{
+	file_proto_outrider_proto_msgTypes[42].OneofWrappers = []any{
 		(*UserEvent_Created)(nil),
 		(*UserEvent_SessionsRevoked)(nil),
 	}
@@ -3436,7 +3646,7 @@ func file_proto_outrider_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_proto_outrider_proto_rawDesc), len(file_proto_outrider_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   42,
+			NumMessages:   44,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
