@@ -3,8 +3,9 @@ GO        ?= go
 PG_URL    ?= postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable
 DEV_SECRET ?= outrider-dev-secret-change-me-0123456789
 PROTOC_GEN_GO_VERSION := v1.36.12
+VERSITYGW_VERSION := v1.8.0
 
-.PHONY: run serve build test lint proto bench fmt
+.PHONY: run serve build test tools lint proto bench fmt
 
 build:
 	$(GO) build -o bin/outrider ./cmd/outrider
@@ -21,8 +22,14 @@ serve: build
 	OUTRIDER_ADMIN_PASSWORD="$${OUTRIDER_ADMIN_PASSWORD:-outrider-admin}" \
 	./bin/outrider serve
 
+## tools: the servers tests start themselves: versitygw (S3) for persistence/blob/s3,
+## into GOBIN or GOPATH/bin, where s3test looks; Go's caches make a rerun cheap
+tools:
+	$(GO) install github.com/versity/versitygw/cmd/versitygw@$(VERSITYGW_VERSION)
+
 ## test: vet, then every test with the race detector against the real Postgres
-test:
+## (and versitygw, which the S3 tests start)
+test: tools
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 20m ./...
 
