@@ -37,6 +37,8 @@ type Backend interface {
 	Outbox
 	Locations
 	Proofs
+	Notifications
+	Webhooks
 	// Migrate brings the schema up to date; safe to run concurrently from
 	// several nodes.
 	Migrate(ctx context.Context) error

@@ -41,6 +41,8 @@ func Run(t *testing.T, open func(t *testing.T) persistence.Backend) {
 		{"Idempotency", testIdempotency},
 		{"OutboxAndReplay", testOutboxAndReplay},
 		{"Locations", testLocations},
+		{"Notifications", testNotifications},
+		{"Webhooks", testWebhooks},
 		{"Proofs", testProofs},
 	}
 	for _, g := range groups {
