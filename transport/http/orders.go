@@ -1,10 +1,12 @@
 package httpapi
 
 import (
+	"context"
 	"errors"
 	"math"
 	"net/http"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -120,6 +122,7 @@ func (s *Server) createOrder(w http.ResponseWriter, r *http.Request, c *call) er
 	create := &pb.CreateOrder{
 		CustomerId: req.CustomerID, Pickup: req.Pickup.proto(), Dropoff: req.Dropoff.proto(),
 		DeliveryOption: req.DeliveryOption, Notes: req.Notes,
+		ProofRequired: slices.Contains(s.cfg.ProofRequiredFor, req.DeliveryOption),
 	}
 	if req.ScheduledFor != nil {
 		create.ScheduledForMs = scheduled.UnixMilli()
@@ -171,14 +174,21 @@ func (s *Server) visibleOrder(r *http.Request, c *call) (actors.OrderRow, error)
 	if err != nil {
 		return actors.OrderRow{}, err
 	}
-	row, err := s.store.GetOrder(r.Context(), id)
+	return s.orderVisibleTo(r.Context(), id, c.principal)
+}
+
+// orderVisibleTo is visibleOrder for an id from anywhere (a body field).
+func (s *Server) orderVisibleTo(ctx context.Context, id string, p Principal) (actors.OrderRow, error) {
+	if !idPattern.MatchString(id) || !strings.HasPrefix(id, "ord_") {
+		return actors.OrderRow{}, errorf("not_found", "no such order %q", id)
+	}
+	row, err := s.store.GetOrder(ctx, id)
 	if errors.Is(err, persistence.ErrNotFound) {
 		return row, errorf("not_found", "no such order %s", id)
 	}
 	if err != nil {
 		return row, unavailable(err)
 	}
-	p := c.principal
 	ok := p.Role == actors.RoleAdmin ||
 		(p.Role == actors.RoleCustomer && row.CustomerID == p.UserID) ||
 		(p.Role == actors.RoleDriver && row.DriverID == p.UserID)

@@ -2,12 +2,15 @@ package httpapi_test
 
 import (
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/outrider/outrider/persistence/blob"
 	httpapi "github.com/outrider/outrider/transport/http"
 )
 
@@ -100,6 +103,28 @@ var rbacRecipes = map[string]func(t *testing.T, fx *rbacFixture, who *caller) rb
 		}
 		return rbacCall{"/v1/ws", nil, opts}
 	},
+	"GET /v1/orders/:id/proofs": func(t *testing.T, fx *rbacFixture, who *caller) rbacCall {
+		return rbacCall{"/v1/orders/" + fx.order.ID + "/proofs", nil, nil} // owner, admin: 200; driver: 404
+	},
+	"POST /v1/orders/:id/proofs": func(t *testing.T, fx *rbacFixture, who *caller) rbacCall {
+		return rbacCall{"/v1/orders/" + nonexistentID("ord") + "/proofs", map[string]string{"key": "proofs/x"}, nil}
+	},
+	"POST /v1/uploads/presign": func(t *testing.T, fx *rbacFixture, who *caller) rbacCall {
+		return rbacCall{"/v1/uploads/presign", map[string]any{"order_id": nonexistentID("ord"),
+			"content_type": "image/png", "content_length": 10}, nil}
+	},
+	// The blob routes are public: the signature is the authentication.
+	// Their keys span path segments, which an OpenAPI path parameter
+	// cannot: the validator cannot match them (offSpec).
+	"GET /v1/blobs/*key": func(t *testing.T, fx *rbacFixture, who *caller) rbacCall {
+		return rbacCall{fx.blobURL(t, http.MethodGet), nil, []reqOpt{offSpec()}}
+	},
+	"HEAD /v1/blobs/*key": func(t *testing.T, fx *rbacFixture, who *caller) rbacCall {
+		return rbacCall{fx.blobURL(t, http.MethodGet), nil, []reqOpt{offSpec()}}
+	},
+	"PUT /v1/blobs/*key": func(t *testing.T, fx *rbacFixture, who *caller) rbacCall {
+		return rbacCall{fx.blobURL(t, http.MethodPut), raw(pngHeader), []reqOpt{hdr("Content-Type", "image/png"), offSpec()}}
+	},
 	"GET /v1/openapi.json": func(*testing.T, *rbacFixture, *caller) rbacCall { return rbacCall{"/v1/openapi.json", nil, nil} },
 	"GET /healthz":         func(*testing.T, *rbacFixture, *caller) rbacCall { return rbacCall{"/healthz", nil, nil} },
 	"GET /readyz":          func(*testing.T, *rbacFixture, *caller) rbacCall { return rbacCall{"/readyz", nil, nil} },
@@ -155,4 +180,27 @@ func TestRBAC(t *testing.T) {
 			}
 		})
 	}
+}
+
+// pngHeader is the start of every PNG file.
+const pngHeader = "\x89PNG\r\n\x1a\n"
+
+// blobURL is the path and query of a signed URL for a fresh object: a
+// download of one that exists, or an upload of pngHeader.
+func (fx *rbacFixture) blobURL(t *testing.T, method string) string {
+	blobs := fx.b.node.Blobs()
+	require.NotNil(t, blobs)
+	key := "rbac/" + unique("blob")
+	var p blob.Presigned
+	var err error
+	if method == http.MethodPut {
+		p, err = blobs.PresignPut(t.Context(), key, "image/png", int64(len(pngHeader)), time.Minute)
+	} else {
+		require.NoError(t, blobs.Put(t.Context(), key, "image/png", strings.NewReader(pngHeader), int64(len(pngHeader))))
+		p, err = blobs.PresignGet(t.Context(), key, time.Minute)
+	}
+	require.NoError(t, err)
+	u, err := url.Parse(p.URL)
+	require.NoError(t, err)
+	return u.RequestURI()
 }

@@ -31,6 +31,15 @@ func (s *Server) routes() {
 	s.handle(http.MethodPost, "/v1/orders/:id/decline", roles("driver"), s.decline)
 	s.handle(http.MethodPut, "/v1/orders/:id/status", anyUser, s.changeStatus)
 
+	s.handle(http.MethodGet, "/v1/orders/:id/proofs", anyUser, s.listProofs)
+	s.handle(http.MethodPost, "/v1/orders/:id/proofs", roles("driver"), s.recordProof)
+	s.handle(http.MethodPost, "/v1/uploads/presign", roles("driver"), s.presignUpload)
+	// The local blob store's signed URLs (outrider dev): the signature is
+	// the authentication, so these are public.
+	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPut} {
+		s.handle(m, "/v1/blobs/*key", public, s.serveBlob)
+	}
+
 	s.handle(http.MethodGet, "/v1/metrics/orders-by-day", adminOnly, s.ordersByDay)
 
 	// Browsers cannot set headers on a WebSocket: this route also takes

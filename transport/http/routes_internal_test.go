@@ -48,9 +48,11 @@ var routesOutsideTable = []string{"GET /metrics"}
 // specAliases maps a document path to the router path serving it where
 // the two differ by more than {param} ↔ :param. httprouter cannot mix
 // /v1/drivers/me/... with /v1/drivers/:id, so the router serves "me" as a
-// value of :id (routes.go).
+// value of :id (routes.go). A blob key spans several path segments:
+// OpenAPI's {key} is httprouter's catch-all *key.
 var specAliases = map[string]string{
 	"/v1/drivers/me/availability": "/v1/drivers/:id/availability",
+	"/v1/blobs/{key}":             "/v1/blobs/*key",
 }
 
 // TestEveryRouteHasAPolicy: a route is public or names the roles that may

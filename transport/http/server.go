@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/outrider/outrider/persistence"
+	"github.com/outrider/outrider/persistence/blob"
 	pb "github.com/outrider/outrider/proto/outriderpb"
 )
 
@@ -44,6 +45,7 @@ type Store interface {
 	persistence.Locations
 	persistence.Auth
 	persistence.Idempotency
+	persistence.Proofs
 	Ping(ctx context.Context) error
 }
 
@@ -85,6 +87,18 @@ type Config struct {
 	MaxConcurrentHashes int
 	// RequestTimeout bounds a command's trip through the cluster. Default 10s.
 	RequestTimeout time.Duration
+	// UploadMaxBytes caps a proof upload. Default 10 MiB (the blob
+	// store's own limit must be at least this).
+	UploadMaxBytes int64
+	// UploadTTL is how long a presigned upload stays valid. Default 10
+	// minutes: long enough for a phone on a poor network.
+	UploadTTL time.Duration
+	// DownloadTTL is how long the proof URLs of GET /proofs stay valid.
+	// Default 5 minutes.
+	DownloadTTL time.Duration
+	// ProofRequiredFor lists the delivery options whose orders need a
+	// recorded proof before delivered (409 proof_required). Default none.
+	ProofRequiredFor []string
 	// TrustProxy takes the client IP from X-Forwarded-For (only behind a
 	// proxy you run). Default false.
 	TrustProxy bool
@@ -128,6 +142,15 @@ func (c *Config) defaults() {
 	if c.RequestTimeout <= 0 {
 		c.RequestTimeout = 10 * time.Second
 	}
+	if c.UploadMaxBytes <= 0 {
+		c.UploadMaxBytes = 10 << 20
+	}
+	if c.UploadTTL <= 0 {
+		c.UploadTTL = 10 * time.Minute
+	}
+	if c.DownloadTTL <= 0 {
+		c.DownloadTTL = 5 * time.Minute
+	}
 }
 
 // Readiness reports whether a dependency is ready; nil means ready.
@@ -149,6 +172,8 @@ type Server struct {
 	ready      map[string]Readiness
 	routeTable []routeInfo
 	realtime   Realtime
+	blobs      blob.Store
+	blobServer http.Handler
 	router     *httprouter.Router
 	handler    http.Handler
 	srv        *http.Server
@@ -167,6 +192,11 @@ type Deps struct {
 	Ready map[string]Readiness
 	// Realtime serves GET /v1/ws; nil answers 503.
 	Realtime Realtime
+	// Blobs holds proof uploads; nil answers 503 on the upload routes.
+	Blobs blob.Store
+	// BlobHandler, if set, serves the blob store's own signed URLs under
+	// /v1/blobs/ (the local store of outrider dev; S3 serves its own).
+	BlobHandler http.Handler
 }
 
 // New builds the API; it does not listen until Start.
@@ -194,6 +224,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 		registry: d.Registry,
 		ready:    d.Ready,
 		realtime: d.Realtime,
+		blobs:    d.Blobs, blobServer: d.BlobHandler,
 	}
 	s.router = httprouter.New()
 	s.router.RedirectTrailingSlash = false
@@ -224,6 +255,13 @@ func (s *Server) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	s.StartOn(ctx, ln)
+	return nil
+}
+
+// StartOn serves on ln, which the caller opened (to learn the port before
+// the server exists); Stop closes it.
+func (s *Server) StartOn(ctx context.Context, ln net.Listener) {
 	s.ln = ln
 	s.srv = &http.Server{
 		Handler:           s.handler,
@@ -239,7 +277,6 @@ func (s *Server) Start(ctx context.Context) error {
 			s.log.Error("http server stopped", "err", err)
 		}
 	}()
-	return nil
 }
 
 // Addr is the address the server listens on (after Start).

@@ -5,9 +5,13 @@ package app
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -21,6 +25,9 @@ import (
 	"github.com/outrider/outrider/actors/user"
 	"github.com/outrider/outrider/cluster"
 	"github.com/outrider/outrider/persistence"
+	"github.com/outrider/outrider/persistence/blob"
+	"github.com/outrider/outrider/persistence/blob/local"
+	"github.com/outrider/outrider/persistence/blob/s3"
 	"github.com/outrider/outrider/persistence/postgres"
 	"github.com/outrider/outrider/persistence/sqlite"
 	pb "github.com/outrider/outrider/proto/outriderpb"
@@ -53,6 +60,15 @@ type Config struct {
 	WS              ws.Config
 	// Locations configures the live-position fan-out and history batches.
 	Locations bus.LocationsConfig
+	// BlobDir, when set, keeps proof photos on local disk under it and
+	// the node serves their signed URLs itself (outrider dev).
+	BlobDir string
+	// S3, when its Endpoint is set (and BlobDir is not), keeps proof
+	// photos in an S3 bucket. With neither, the upload routes answer 503.
+	S3 s3.Config
+	// PublicURL is the base URL clients reach this node at, for the
+	// signed URLs of the local blob store. Default http://localhost:<port>.
+	PublicURL string
 	// AdminEmail and AdminPassword create the first admin at start-up if
 	// no user has that e-mail yet (idempotent; an existing user is left
 	// alone).
@@ -77,6 +93,7 @@ type Node struct {
 	fixes   *bus.Locations
 	cluster *cluster.Node
 	gateway *ws.Gateway
+	blobs   blob.Store
 	api     *httpapi.Server
 }
 
@@ -152,8 +169,20 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 		n.abort()
 		return nil, err
 	}
+	ln, err := net.Listen("tcp", cfg.HTTP.Addr)
+	if err != nil {
+		n.abort()
+		return nil, fmt.Errorf("listen %s: %w", cfg.HTTP.Addr, err)
+	}
+	blobHandler, err := n.openBlobs(ctx, ln.Addr())
+	if err != nil {
+		_ = ln.Close()
+		n.abort()
+		return nil, err
+	}
 	api, err := httpapi.New(cfg.HTTP, httpapi.Deps{
 		Actors: n.cluster, Store: store, Logger: log, Registry: reg, Realtime: n.gateway,
+		Blobs: n.blobs, BlobHandler: blobHandler,
 		Ready: map[string]httpapi.Readiness{
 			"storage": store.Ping,
 			"nats": func(context.Context) error {
@@ -171,17 +200,61 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 		},
 	})
 	if err != nil {
+		_ = ln.Close()
 		n.abort()
 		return nil, err
 	}
-	if err := api.Start(ctx); err != nil {
-		n.abort()
-		return nil, fmt.Errorf("listen %s: %w", cfg.HTTP.Addr, err)
-	}
+	api.StartOn(ctx, ln)
 	n.api = api
 	log.Info("outrider node ready", "http", api.Addr(), "cluster", n.cluster.Addr())
 	return n, nil
 }
+
+// openBlobs opens the blob store the configuration names, if any, and
+// returns the handler of its signed URLs when the node serves them.
+func (n *Node) openBlobs(ctx context.Context, addr net.Addr) (http.Handler, error) {
+	cfg := n.cfg
+	switch {
+	case cfg.BlobDir != "":
+		base := cfg.PublicURL
+		if base == "" {
+			_, port, err := net.SplitHostPort(addr.String())
+			if err != nil {
+				return nil, fmt.Errorf("blob base URL: %w", err)
+			}
+			base = "http://localhost:" + port
+		}
+		st, err := local.New(cfg.BlobDir, base, blobSecret(cfg.HTTP.JWTSecret),
+			local.Options{MaxObjectBytes: cfg.HTTP.UploadMaxBytes, Logger: n.log})
+		if err != nil {
+			return nil, err
+		}
+		n.blobs = st
+		return st.Handler(), nil
+	case cfg.S3.Endpoint != "":
+		if cfg.S3.MaxObjectBytes == 0 {
+			cfg.S3.MaxObjectBytes = cfg.HTTP.UploadMaxBytes
+		}
+		st, err := s3.New(ctx, cfg.S3)
+		if err != nil {
+			return nil, fmt.Errorf("s3 blob store: %w", err)
+		}
+		n.blobs = st
+	}
+	return nil, nil
+}
+
+// blobSecret derives the local blob store's URL-signing key from the
+// token key, so dev mode needs one secret, yet a signed URL can never
+// pass for a token (or the reverse).
+func blobSecret(jwtSecret []byte) []byte {
+	m := hmac.New(sha256.New, jwtSecret)
+	m.Write([]byte("outrider blob url signing v1"))
+	return m.Sum(nil)
+}
+
+// Blobs is the node's blob store (nil when none is configured).
+func (n *Node) Blobs() blob.Store { return n.blobs }
 
 // Addr is the HTTP address the node serves on.
 func (n *Node) Addr() string { return n.api.Addr() }

@@ -45,7 +45,10 @@ func TestConfig(t testing.TB) Config {
 			Addr: "127.0.0.1:0", JWTSecret: []byte(TestJWTSecret), BcryptCost: 4,
 			RatePerSecond: 1e6, RateBurst: 1e6, AuthRatePerSecond: 1e6, AuthRateBurst: 1e6,
 		},
-		Cluster:         cluster.Config{Provider: cluster.ProviderLocal, Port: 0},
+		Cluster: cluster.Config{Provider: cluster.ProviderLocal, Port: 0},
+		// Blobs on local disk by default; tests of the S3 path set S3
+		// (from persistence/blob/s3/s3test) and clear BlobDir.
+		BlobDir:         t.TempDir(),
 		AdminEmail:      TestAdminEmail,
 		AdminPassword:   TestAdminPassword,
 		ShutdownTimeout: 10 * time.Second,

@@ -1,0 +1,314 @@
+package httpapi
+
+// Proofs of delivery. The bytes never pass through the API:
+//
+//  1. POST /v1/uploads/presign: the order's driver asks to upload one
+//     image of a given type and length and gets a presigned PUT bound to
+//     an unguessable key under the order, that type and that length.
+//  2. The phone PUTs the photo straight to the blob store (S3, or the
+//     node's own /v1/blobs/ in outrider dev).
+//  3. POST /v1/orders/:id/proofs {key}: the API checks the object is
+//     there, under this order, with the presigned length and type, and
+//     that its first bytes really are that image type; then the order
+//     actor records it as an order event (order.proof_added).
+//
+// The key carries what was presigned — proofs/<order>/<random>-<length>.<ext>
+// — so recording needs no table of pending uploads: only the API presigns,
+// and a key under this order with exactly that length and type can only
+// have come from one of its presigns.
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"regexp"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/outrider/outrider/actors"
+	"github.com/outrider/outrider/actors/order"
+	"github.com/outrider/outrider/persistence/blob"
+	pb "github.com/outrider/outrider/proto/outriderpb"
+)
+
+// proofExt maps each allowed proof type to its key extension.
+var proofExt = map[string]string{"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp"}
+
+// proofKeyPattern matches a proof key: order id, 128 random bits in hex,
+// the presigned length and the extension of the presigned type.
+var proofKeyPattern = regexp.MustCompile(`^proofs/(ord_[0-9A-HJKMNP-TV-Z]{26})/[0-9a-f]{32}-([1-9][0-9]{0,11})\.(jpg|png|webp)$`)
+
+// newProofKey is a fresh, unguessable key for an upload to orderID.
+func newProofKey(orderID, contentType string, length int64) (string, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("proof key: %w", err)
+	}
+	return fmt.Sprintf("proofs/%s/%s-%d.%s", orderID, hex.EncodeToString(b[:]), length, proofExt[contentType]), nil
+}
+
+// parseProofKey returns what key says was presigned, if it is a proof key
+// of orderID.
+func parseProofKey(key, orderID string) (contentType string, length int64, ok bool) {
+	m := proofKeyPattern.FindStringSubmatch(key)
+	if m == nil || m[1] != orderID {
+		return "", 0, false
+	}
+	length, err := strconv.ParseInt(m[2], 10, 64)
+	if err != nil {
+		return "", 0, false
+	}
+	for ct, ext := range proofExt {
+		if ext == m[3] {
+			return ct, length, true
+		}
+	}
+	return "", 0, false
+}
+
+// ThumbnailKey is where the worker stores the thumbnail of proof key.
+func ThumbnailKey(key string) string { return key + ".thumb.jpg" }
+
+// proofStatuses are the statuses in which the driver may add a proof
+// (the order actor enforces the same; checking here first avoids handing
+// out upload URLs that could never be recorded).
+var proofStatuses = []string{order.Accepted, order.PickedUp, order.InTransit, order.Delivered}
+
+type presignRequest struct {
+	OrderID       string `json:"order_id"`
+	ContentType   string `json:"content_type"`
+	ContentLength *int64 `json:"content_length"`
+}
+
+type presignResponse struct {
+	Method    string            `json:"method"`
+	URL       string            `json:"url"`
+	Headers   map[string]string `json:"headers"`
+	Key       string            `json:"key"`
+	ExpiresAt string            `json:"expires_at"`
+}
+
+func (s *Server) blobStore() (blob.Store, error) {
+	if s.blobs == nil {
+		return nil, errorf("unavailable", "this node has no blob storage configured")
+	}
+	return s.blobs, nil
+}
+
+// driversOrder is the order id if the calling driver may add proofs to
+// it: 404 if it is not theirs, 409 if not in a status that takes proofs.
+func (s *Server) driversOrder(ctx context.Context, id string, c *call) (actors.OrderRow, error) {
+	row, err := s.orderVisibleTo(ctx, id, c.principal)
+	if err != nil {
+		return row, err
+	}
+	if !slices.Contains(proofStatuses, row.Status) {
+		return row, errorf(actors.CodeInvalidTransition, "proofs are added once the order is accepted; it is %s", row.Status)
+	}
+	return row, nil
+}
+
+func (s *Server) presignUpload(w http.ResponseWriter, r *http.Request, c *call) error {
+	blobs, err := s.blobStore()
+	if err != nil {
+		return err
+	}
+	var req presignRequest
+	if err := s.decode(r, &req, false); err != nil {
+		return err
+	}
+	var fe []FieldError
+	if req.OrderID == "" {
+		fe = append(fe, FieldError{"order_id", "is required"})
+	}
+	if _, ok := proofExt[req.ContentType]; !ok {
+		fe = append(fe, FieldError{"content_type", "must be image/jpeg, image/png or image/webp"})
+	}
+	if req.ContentLength == nil {
+		fe = append(fe, FieldError{"content_length", "is required"})
+	} else if n := *req.ContentLength; n < 1 || n > s.cfg.UploadMaxBytes {
+		fe = append(fe, FieldError{"content_length", fmt.Sprintf("must be between 1 and %d bytes", s.cfg.UploadMaxBytes)})
+	}
+	if len(fe) > 0 {
+		return invalid(fe...)
+	}
+	row, err := s.driversOrder(r.Context(), req.OrderID, c)
+	if err != nil {
+		return err
+	}
+	key, err := newProofKey(row.ID, req.ContentType, *req.ContentLength)
+	if err != nil {
+		return err
+	}
+	p, err := blobs.PresignPut(r.Context(), key, req.ContentType, *req.ContentLength, s.cfg.UploadTTL)
+	if err != nil {
+		return unavailable(fmt.Errorf("presign upload: %w", err))
+	}
+	writeJSON(w, http.StatusOK, presignResponse{Method: p.Method, URL: p.URL, Headers: p.Headers, Key: key,
+		ExpiresAt: actors.Timestamp(p.ExpiresAt)})
+	return nil
+}
+
+type recordProofRequest struct {
+	Key string `json:"key"`
+}
+
+type proofJSON struct {
+	Key          string        `json:"key"`
+	ContentType  string        `json:"content_type"`
+	Size         int64         `json:"size"`
+	By           principalJSON `json:"by"`
+	Seq          int64         `json:"seq"`
+	CreatedAt    string        `json:"created_at"`
+	URL          string        `json:"url"`
+	ThumbnailURL *string       `json:"thumbnail_url"`
+	// URLsExpireAt is when url and thumbnail_url stop working.
+	URLsExpireAt string `json:"urls_expire_at"`
+}
+
+// sniffBytes is how much of an upload http.DetectContentType looks at.
+const sniffBytes = 512
+
+// verifyUpload checks that key holds what was presigned for it: the
+// length and type in the key, as stored, and bytes that are that type.
+func verifyUpload(ctx context.Context, blobs blob.Store, key, contentType string, length int64) error {
+	rc, obj, err := blobs.Open(ctx, key)
+	if errors.Is(err, blob.ErrNotFound) {
+		return errorf("upload_not_found", "nothing was uploaded under %s (or the upload has not finished)", key)
+	}
+	if err != nil {
+		return unavailable(fmt.Errorf("open upload: %w", err))
+	}
+	defer rc.Close()
+	if obj.Size != length {
+		return errorf("upload_invalid", "the upload is %d bytes, %d were presigned", obj.Size, length)
+	}
+	if obj.ContentType != contentType {
+		return errorf("upload_invalid", "the upload is stored as %q, %s was presigned", obj.ContentType, contentType)
+	}
+	head := make([]byte, sniffBytes)
+	n, err := io.ReadFull(rc, head)
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
+		return unavailable(fmt.Errorf("read upload: %w", err))
+	}
+	if got := http.DetectContentType(head[:n]); got != contentType {
+		return errorf("upload_invalid", "the uploaded bytes are %s, not %s", got, contentType)
+	}
+	return nil
+}
+
+func (s *Server) recordProof(w http.ResponseWriter, r *http.Request, c *call) error {
+	blobs, err := s.blobStore()
+	if err != nil {
+		return err
+	}
+	id, err := c.id("ord")
+	if err != nil {
+		return err
+	}
+	var req recordProofRequest
+	if err := s.decode(r, &req, false); err != nil {
+		return err
+	}
+	if _, err := s.driversOrder(r.Context(), id, c); err != nil {
+		return err
+	}
+	contentType, length, ok := parseProofKey(req.Key, id)
+	if !ok {
+		return invalid(FieldError{"key", "is not an upload key of this order (use the key POST /v1/uploads/presign returned)"})
+	}
+	if err := verifyUpload(r.Context(), blobs, req.Key, contentType, length); err != nil {
+		var e *Error
+		if errors.As(err, &e) && e.Code == "upload_invalid" {
+			// Not what was presigned: nothing will ever record it.
+			if derr := blobs.Delete(r.Context(), req.Key); derr != nil {
+				s.log.Warn("delete refused upload", "key", req.Key, "err", derr)
+			}
+		}
+		return err
+	}
+	at := s.now()
+	row, err := s.orderCommand(r, c, id, 0, &pb.OrderCommand{Body: &pb.OrderCommand_RecordProof{
+		RecordProof: &pb.RecordProof{Key: req.Key, ContentType: contentType, Size: length}}})
+	if err != nil {
+		return err
+	}
+	out, err := s.proofView(r.Context(), blobs, proofFields{
+		Key: req.Key, ContentType: contentType, Size: length, ByUserID: c.principal.UserID, ByRole: c.principal.Role,
+		Seq: row.Version, At: at,
+	})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, out)
+	return nil
+}
+
+// proofFields is what proofView needs of a proof.
+type proofFields struct {
+	Key, ContentType, ThumbnailKey string
+	Size, Seq                      int64
+	ByUserID, ByRole               string
+	At                             time.Time
+}
+
+func (s *Server) proofView(ctx context.Context, blobs blob.Store, p proofFields) (proofJSON, error) {
+	get, err := blobs.PresignGet(ctx, p.Key, s.cfg.DownloadTTL)
+	if err != nil {
+		return proofJSON{}, unavailable(fmt.Errorf("presign proof download: %w", err))
+	}
+	out := proofJSON{Key: p.Key, ContentType: p.ContentType, Size: p.Size, Seq: p.Seq,
+		By: principalJSON{p.ByUserID, p.ByRole}, CreatedAt: actors.Timestamp(p.At),
+		URL: get.URL, URLsExpireAt: actors.Timestamp(get.ExpiresAt)}
+	if p.ThumbnailKey != "" {
+		thumb, err := blobs.PresignGet(ctx, p.ThumbnailKey, s.cfg.DownloadTTL)
+		if err != nil {
+			return proofJSON{}, unavailable(fmt.Errorf("presign thumbnail download: %w", err))
+		}
+		out.ThumbnailURL = &thumb.URL
+	}
+	return out, nil
+}
+
+func (s *Server) listProofs(w http.ResponseWriter, r *http.Request, c *call) error {
+	blobs, err := s.blobStore()
+	if err != nil {
+		return err
+	}
+	row, err := s.visibleOrder(r, c)
+	if err != nil {
+		return err
+	}
+	proofs, err := s.store.ListProofs(r.Context(), row.ID)
+	if err != nil {
+		return unavailable(err)
+	}
+	items := make([]proofJSON, 0, len(proofs))
+	for _, p := range proofs {
+		v, err := s.proofView(r.Context(), blobs, proofFields{
+			Key: p.Key, ContentType: p.ContentType, ThumbnailKey: p.ThumbnailKey, Size: p.Size, Seq: p.Seq,
+			ByUserID: p.ByUserID, ByRole: actors.RoleDriver, At: p.At,
+		})
+		if err != nil {
+			return err
+		}
+		items = append(items, v)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"items": items})
+	return nil
+}
+
+// serveBlob hands a /v1/blobs/ request to the blob store's own handler
+// (the signed URL is its authentication).
+func (s *Server) serveBlob(w http.ResponseWriter, r *http.Request, _ *call) error {
+	if s.blobServer == nil {
+		return errorf("not_found", "this node does not serve blobs")
+	}
+	s.blobServer.ServeHTTP(w, r)
+	return nil
+}
