@@ -31,6 +31,7 @@ func devDefaults(cfg *app.Config, opt *options, jwtSecret *string) error {
 	}
 	cfg.SQLitePath = filepath.Join(dir, "outrider.db")
 	cfg.EmbeddedNATSDir = filepath.Join(dir, "nats")
+	cfg.BlobDir = filepath.Join(dir, "blobs")
 	cfg.Cluster.Provider = cluster.ProviderLocal
 	if *jwtSecret == "" {
 		s, err := loadOrCreateKey(filepath.Join(dir, "jwt-secret"))

@@ -140,7 +140,8 @@ func parse(mode string, args []string) (app.Config, options, error) {
 	var cfg app.Config
 	var opt options
 	var jwtSecret, jwtSecretFile, cors, seeds, level string
-	var maxBody, wsMax int
+	var maxBody, wsMax, uploadMax int
+	var proofFor string
 	fs := flag.NewFlagSet(mode, flag.ContinueOnError)
 	e := &envFlags{fs: fs}
 	e.str(&cfg.HTTP.Addr, "http-addr", ":8080", "HTTP listen address")
@@ -159,11 +160,23 @@ func parse(mode string, args []string) (app.Config, options, error) {
 		e.int(&cfg.Cluster.AutoManagedPort, "cluster-automanaged-port", 6330, "automanaged membership HTTP port")
 		e.str(&seeds, "cluster-seeds", "", "comma-separated automanaged host:port of every node")
 		e.str(&jwtSecret, "jwt-secret", "", "HMAC key for access tokens, at least 32 bytes (required unless --jwt-secret-file)")
+		e.str(&cfg.S3.Endpoint, "s3-endpoint", "", "S3 server host:port for proof photos (none: the upload routes answer 503)")
+		e.str(&cfg.S3.Bucket, "s3-bucket", "outrider", "S3 bucket for proof photos")
+		e.str(&cfg.S3.AccessKey, "s3-access-key", "", "S3 access key")
+		e.str(&cfg.S3.SecretKey, "s3-secret-key", "", "S3 secret key")
+		e.str(&cfg.S3.Region, "s3-region", "us-east-1", "S3 region")
+		e.bool(&cfg.S3.UseSSL, "s3-use-ssl", false, "talk HTTPS to the S3 server (and presign https URLs)")
+		e.bool(&cfg.S3.CreateBucket, "s3-create-bucket", false, "create the bucket at start-up if it is missing")
 	case "dev":
 		e.str(&opt.dataDir, "data-dir", "./data", "where dev mode keeps its SQLite file, NATS data and keys")
 		e.bool(&opt.noDemo, "no-demo", false, "do not create and print the demo accounts")
 		e.str(&jwtSecret, "jwt-secret", "", "HMAC key for access tokens (default: generated once into the data dir)")
 	}
+	e.str(&cfg.PublicURL, "public-url", "", "base URL clients reach this node at, for signed local blob URLs (dev; default http://localhost:<port>)")
+	e.int(&uploadMax, "upload-max-bytes", 10<<20, "largest proof photo accepted")
+	e.dur(&cfg.HTTP.UploadTTL, "upload-ttl", 10*time.Minute, "lifetime of a presigned upload")
+	e.dur(&cfg.HTTP.DownloadTTL, "download-ttl", 5*time.Minute, "lifetime of the proof download URLs")
+	e.str(&proofFor, "proof-required-for", "", "comma-separated delivery options (standard, express, scheduled) whose orders need a proof before delivered")
 	e.str(&jwtSecretFile, "jwt-secret-file", "", "file holding the access-token key")
 	e.str(&cfg.AdminEmail, "admin-email", "", "e-mail of the first admin, created at start-up if missing")
 	e.str(&cfg.AdminPassword, "admin-password", "", "password of the first admin")
@@ -207,6 +220,13 @@ func parse(mode string, args []string) (app.Config, options, error) {
 	}
 	cfg.HTTP.JWTSecret = []byte(jwtSecret)
 	cfg.HTTP.MaxBodyBytes = int64(maxBody)
+	cfg.HTTP.UploadMaxBytes = int64(uploadMax)
+	cfg.HTTP.ProofRequiredFor = splitList(proofFor)
+	for _, o := range cfg.HTTP.ProofRequiredFor {
+		if o != "standard" && o != "express" && o != "scheduled" {
+			return cfg, opt, fmt.Errorf("proof-required-for: %q is not a delivery option", o)
+		}
+	}
 	cfg.WS.MaxMessageBytes = int64(wsMax)
 	cfg.HTTP.CORSOrigins = splitList(cors)
 	cfg.WS.AllowedOrigins = cfg.HTTP.CORSOrigins

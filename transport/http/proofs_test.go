@@ -1,0 +1,321 @@
+package httpapi_test
+
+import (
+	"bytes"
+	"image"
+	"image/color"
+	"image/png"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/outrider/outrider/cmd/outrider/app"
+	"github.com/outrider/outrider/persistence/blob"
+	"github.com/outrider/outrider/persistence/blob/s3/s3test"
+)
+
+type presignJSON struct {
+	Method    string            `json:"method"`
+	URL       string            `json:"url"`
+	Headers   map[string]string `json:"headers"`
+	Key       string            `json:"key"`
+	ExpiresAt string            `json:"expires_at"`
+}
+
+type proofJSON struct {
+	Key          string  `json:"key"`
+	ContentType  string  `json:"content_type"`
+	Size         int64   `json:"size"`
+	Seq          int64   `json:"seq"`
+	URL          string  `json:"url"`
+	ThumbnailURL *string `json:"thumbnail_url"`
+	CreatedAt    string  `json:"created_at"`
+}
+
+// testPNG is a small real PNG image.
+func testPNG(t *testing.T, w, h int) []byte {
+	t.Helper()
+	img := image.NewRGBA(image.Rect(0, 0, w, h))
+	for x := range w {
+		for y := range h {
+			img.Set(x, y, color.RGBA{uint8(x), uint8(y), 200, 255})
+		}
+	}
+	var b bytes.Buffer
+	require.NoError(t, png.Encode(&b, img))
+	return b.Bytes()
+}
+
+// proofFixture is an order accepted by its driver, ready for proofs.
+type proofFixture struct {
+	b        *bundle
+	customer *caller
+	driver   *caller
+	order    orderJSON
+}
+
+func newProofFixture(t *testing.T, b *bundle, option string) proofFixture {
+	t.Helper()
+	fx := proofFixture{b: b, customer: b.signup(t), driver: b.createDriver(t, 0, true)}
+	req := validOrder()
+	req["delivery_option"] = option
+	fx.customer.post(t, "/v1/orders", req).decode(t, http.StatusCreated, &fx.order)
+	b.admin.orderAction(t, fx.order.ID, "assign", map[string]string{"driver_id": fx.driver.User.ID})
+	fx.order = fx.driver.orderAction(t, fx.order.ID, "accept", nil)
+	return fx
+}
+
+func (fx proofFixture) presign(t *testing.T, contentType string, length int) presignJSON {
+	t.Helper()
+	var p presignJSON
+	fx.driver.post(t, "/v1/uploads/presign", map[string]any{
+		"order_id": fx.order.ID, "content_type": contentType, "content_length": length,
+	}).decode(t, http.StatusOK, &p)
+	return p
+}
+
+// send makes the presigned request p with body, after edit (if any) has
+// changed it, and returns the storage's status code.
+func send(t *testing.T, p presignJSON, body []byte, edit func(r *http.Request)) int {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), p.Method, p.URL, bytes.NewReader(body))
+	require.NoError(t, err)
+	for k, v := range p.Headers {
+		if strings.EqualFold(k, "Content-Length") {
+			continue // the client takes it from the body
+		}
+		req.Header.Set(k, v)
+	}
+	if edit != nil {
+		edit(req)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	_, _ = io.Copy(io.Discard, resp.Body)
+	require.NoError(t, resp.Body.Close())
+	return resp.StatusCode
+}
+
+func (fx proofFixture) record(t *testing.T, key string) *response {
+	t.Helper()
+	return fx.driver.post(t, "/v1/orders/"+fx.order.ID+"/proofs", map[string]string{"key": key})
+}
+
+func download(t *testing.T, rawURL string) (int, []byte) {
+	t.Helper()
+	resp, err := http.Get(rawURL)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp.StatusCode, body
+}
+
+// blobStores are the two places proofs may live: the node's own disk
+// (outrider dev) and a real S3 server (versitygw).
+var blobStores = []struct {
+	name  string
+	apply func(t *testing.T, c *app.Config)
+}{
+	{"local", func(*testing.T, *app.Config) {}},
+	{"s3", func(t *testing.T, c *app.Config) {
+		c.BlobDir = ""
+		c.S3 = s3test.Start(t)
+	}},
+}
+
+// TestProofUploads drives the whole proof flow against both blob stores:
+// presign, upload straight to the storage, record, list and download;
+// and every way an upload may be wrong.
+func TestProofUploads(t *testing.T) {
+	for _, store := range blobStores {
+		t.Run(store.name, func(t *testing.T) {
+			b := setup(t, func(c *app.Config) {
+				store.apply(t, c)
+				c.HTTP.UploadMaxBytes = 64 << 10
+			})
+			img := testPNG(t, 64, 48)
+
+			t.Run("RoundTrip", func(t *testing.T) {
+				fx := newProofFixture(t, b, "standard")
+				p := fx.presign(t, "image/png", len(img))
+				require.Equal(t, http.MethodPut, p.Method)
+				require.True(t, strings.HasPrefix(p.Key, "proofs/"+fx.order.ID+"/"), p.Key)
+				require.Contains(t, []int{200, 201, 204}, send(t, p, img, nil))
+
+				var got proofJSON
+				fx.record(t, p.Key).decode(t, http.StatusCreated, &got)
+				require.Equal(t, p.Key, got.Key)
+				require.Equal(t, "image/png", got.ContentType)
+				require.EqualValues(t, len(img), got.Size)
+				require.EqualValues(t, fx.order.Version+1, got.Seq, "recorded as the order's next event")
+
+				// Viewers list it with a working download URL; strangers do not see it.
+				for _, viewer := range []*caller{fx.customer, fx.driver, b.admin} {
+					var list struct{ Items []proofJSON }
+					viewer.get(t, "/v1/orders/"+fx.order.ID+"/proofs").decode(t, http.StatusOK, &list)
+					require.Len(t, list.Items, 1)
+					status, body := download(t, list.Items[0].URL)
+					require.Equal(t, http.StatusOK, status)
+					require.Equal(t, img, body)
+				}
+				b.signup(t).get(t, "/v1/orders/"+fx.order.ID+"/proofs").problem(t, http.StatusNotFound, "not_found")
+
+				// The timeline says so, and the same key cannot be recorded twice.
+				var tl timelineJSON
+				fx.customer.get(t, "/v1/orders/"+fx.order.ID+"/timeline").decode(t, http.StatusOK, &tl)
+				last := tl.Items[len(tl.Items)-1]
+				require.Equal(t, "order.proof_added", last.Metadata["event"])
+				require.Equal(t, p.Key, last.Metadata["proof_key"])
+				fx.record(t, p.Key).problem(t, http.StatusConflict, "already_exists")
+			})
+
+			t.Run("StorageRefusals", func(t *testing.T) {
+				fx := newProofFixture(t, b, "standard")
+				tests := []struct {
+					name string
+					body []byte
+					edit func(r *http.Request)
+				}{
+					{"another content type", img, func(r *http.Request) { r.Header.Set("Content-Type", "image/jpeg") }},
+					{"a larger body", append(bytes.Clone(img), 0), nil},
+					{"a tampered signature", img, func(r *http.Request) { r.URL.RawQuery = tamper(r.URL.Query()).Encode() }},
+					{"another key", img, func(r *http.Request) {
+						r.URL.Path = strings.Replace(r.URL.Path, fx.order.ID, nonexistentID("ord"), 1)
+						r.URL.RawPath = ""
+					}},
+				}
+				for _, tt := range tests {
+					t.Run(tt.name, func(t *testing.T) {
+						p := fx.presign(t, "image/png", len(img))
+						status := send(t, p, tt.body, tt.edit)
+						require.True(t, status == http.StatusForbidden || status == http.StatusBadRequest ||
+							status == http.StatusRequestEntityTooLarge, "status %d", status)
+						fx.record(t, p.Key).problem(t, http.StatusUnprocessableEntity, "upload_not_found")
+					})
+				}
+			})
+
+			t.Run("ExpiredURL", func(t *testing.T) {
+				fx := newProofFixture(t, b, "standard")
+				var p presignJSON
+				// blob.MinTTL is the shortest lifetime; wait it out.
+				fx.driver.post(t, "/v1/uploads/presign", map[string]any{
+					"order_id": fx.order.ID, "content_type": "image/png", "content_length": len(img),
+				}).decode(t, http.StatusOK, &p)
+				exp, err := time.Parse(time.RFC3339, p.ExpiresAt)
+				require.NoError(t, err)
+				require.WithinDuration(t, time.Now().Add(10*time.Minute), exp, time.Minute, "the default upload lifetime")
+				short, shortExp := presignShort(t, b, p.Key, len(img))
+				require.Eventually(t, func() bool { return time.Now().After(shortExp.Add(time.Second)) },
+					10*time.Second, 50*time.Millisecond, "the URL's expiry passes")
+				require.Equal(t, http.StatusForbidden, send(t, short, img, nil))
+				fx.record(t, p.Key).problem(t, http.StatusUnprocessableEntity, "upload_not_found")
+			})
+
+			t.Run("APIRefusals", func(t *testing.T) {
+				fx := newProofFixture(t, b, "standard")
+				other := newProofFixture(t, b, "standard")
+
+				// An HTML page uploaded as image/png is stored (the storage
+				// cannot look inside) but refused at recording, and removed.
+				html := []byte("<!DOCTYPE html><html><body><script>alert(1)</script></body></html>")
+				p := fx.presign(t, "image/png", len(html))
+				require.Contains(t, []int{200, 201, 204}, send(t, p, html, nil))
+				fx.record(t, p.Key).problem(t, http.StatusUnprocessableEntity, "upload_invalid")
+				_, err := b.node.Blobs().Stat(t.Context(), p.Key)
+				require.ErrorIs(t, err, blob.ErrNotFound, "the refused upload is deleted")
+
+				// Another order's key, even one that holds a real upload.
+				theirs := other.presign(t, "image/png", len(img))
+				require.Contains(t, []int{200, 201, 204}, send(t, theirs, img, nil))
+				r := fx.record(t, theirs.Key)
+				require.Equal(t, []string{"key"}, r.problem(t, http.StatusUnprocessableEntity, "validation_failed").fields())
+
+				// Presign limits.
+				tests := []struct {
+					name  string
+					body  map[string]any
+					field string
+				}{
+					{"too large", map[string]any{"order_id": fx.order.ID, "content_type": "image/png", "content_length": 64<<10 + 1}, "content_length"},
+					{"empty", map[string]any{"order_id": fx.order.ID, "content_type": "image/png", "content_length": 0}, "content_length"},
+					{"not an image", map[string]any{"order_id": fx.order.ID, "content_type": "text/html", "content_length": 10}, "content_type"},
+				}
+				for _, tt := range tests {
+					r := fx.driver.post(t, "/v1/uploads/presign", tt.body, invalidReq())
+					require.Equal(t, []string{tt.field}, r.problem(t, http.StatusUnprocessableEntity, "validation_failed").fields(), tt.name)
+				}
+				// Another driver's order is not found; the customer may not presign.
+				other.driver.post(t, "/v1/uploads/presign", map[string]any{
+					"order_id": fx.order.ID, "content_type": "image/png", "content_length": 10,
+				}).problem(t, http.StatusNotFound, "not_found")
+				fx.customer.post(t, "/v1/uploads/presign", map[string]any{
+					"order_id": fx.order.ID, "content_type": "image/png", "content_length": 10,
+				}).problem(t, http.StatusForbidden, "forbidden")
+			})
+
+			t.Run("NotBeforeAccepted", func(t *testing.T) {
+				customer, driver := b.signup(t), b.createDriver(t, 0, true)
+				o := customer.createOrder(t)
+				b.admin.orderAction(t, o.ID, "assign", map[string]string{"driver_id": driver.User.ID})
+				driver.post(t, "/v1/uploads/presign", map[string]any{
+					"order_id": o.ID, "content_type": "image/png", "content_length": 10,
+				}).problem(t, http.StatusConflict, "invalid_transition")
+			})
+		})
+	}
+}
+
+// presignShort presigns key for upload with the shortest lifetime there
+// is, straight on the node's store (the API's lifetime is minutes).
+func presignShort(t *testing.T, b *bundle, key string, length int) (presignJSON, time.Time) {
+	t.Helper()
+	p, err := b.node.Blobs().PresignPut(t.Context(), key, "image/png", int64(length), blob.MinTTL)
+	require.NoError(t, err)
+	return presignJSON{Method: p.Method, URL: p.URL, Headers: p.Headers, Key: key}, p.ExpiresAt
+}
+
+// tamper flips the last character of the URL's signature parameter.
+func tamper(q url.Values) url.Values {
+	for _, name := range []string{"sig", "X-Amz-Signature"} {
+		if v := q.Get(name); v != "" {
+			last := v[len(v)-1]
+			repl := "0"
+			if last == '0' {
+				repl = "1"
+			}
+			q.Set(name, v[:len(v)-1]+repl)
+		}
+	}
+	return q
+}
+
+// TestProofRequiredBeforeDelivered: with proofs required for express
+// orders, delivered waits for one; standard orders are unaffected.
+func TestProofRequiredBeforeDelivered(t *testing.T) {
+	b := setup(t, func(c *app.Config) { c.HTTP.ProofRequiredFor = []string{"express"} })
+	img := testPNG(t, 8, 8)
+
+	fx := newProofFixture(t, b, "express")
+	fx.driver.setStatus(t, fx.order.ID, "picked_up")
+	fx.driver.setStatus(t, fx.order.ID, "in_transit")
+	fx.driver.put(t, "/v1/orders/"+fx.order.ID+"/status", map[string]any{"status": "delivered"}).
+		problem(t, http.StatusConflict, "proof_required")
+	b.admin.put(t, "/v1/orders/"+fx.order.ID+"/status", map[string]any{"status": "delivered"}).
+		problem(t, http.StatusConflict, "proof_required")
+	p := fx.presign(t, "image/png", len(img))
+	require.Contains(t, []int{200, 201, 204}, send(t, p, img, nil))
+	fx.record(t, p.Key).requireStatus(t, http.StatusCreated)
+	fx.driver.setStatus(t, fx.order.ID, "delivered")
+
+	plain := newProofFixture(t, b, "standard")
+	plain.driver.setStatus(t, plain.order.ID, "picked_up")
+	plain.driver.setStatus(t, plain.order.ID, "in_transit")
+	plain.driver.setStatus(t, plain.order.ID, "delivered")
+}
