@@ -1,10 +1,11 @@
 package cluster
 
 import (
-	"errors"
 	"log/slog"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/outrider/outrider/internal/promreg"
 )
 
 // Request outcomes, the values of the "outcome" label of
@@ -48,28 +49,10 @@ func newMetrics(reg prometheus.Registerer, logger *slog.Logger) *metrics {
 	if reg == nil {
 		return m
 	}
-	m.requests = register(reg, m.requests, logger)
-	m.latency = register(reg, m.latency, logger)
-	m.retries = register(reg, m.retries, logger)
+	m.requests = promreg.Register(reg, m.requests, logger)
+	m.latency = promreg.Register(reg, m.latency, logger)
+	m.retries = promreg.Register(reg, m.retries, logger)
 	return m
-}
-
-// register registers c, or reuses the collector already registered under
-// the same name, so several nodes in one process (tests) can share a
-// registry and add to the same series.
-func register[C prometheus.Collector](reg prometheus.Registerer, c C, logger *slog.Logger) C {
-	err := reg.Register(c)
-	if err == nil {
-		return c
-	}
-	var are prometheus.AlreadyRegisteredError
-	if errors.As(err, &are) {
-		if existing, ok := are.ExistingCollector.(C); ok {
-			return existing
-		}
-	}
-	logger.Warn("cluster: cannot register metric", slog.Any("error", err))
-	return c
 }
 
 // Collectors returns the node's Prometheus collectors, for callers that

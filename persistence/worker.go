@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"time"
+
+	"github.com/outrider/outrider/actors"
 )
 
 // ErrWebhookNotFound: no webhook endpoint with that id.
@@ -52,6 +54,9 @@ type Notifications interface {
 	// whether this is the first time: a worker's guard for side effects
 	// with no natural key (e-mail).
 	MarkProcessed(ctx context.Context, consumer, id string, at time.Time) (bool, error)
+	// Processed reports whether consumer marked message id processed: the
+	// check before a side effect that is marked only once it happened.
+	Processed(ctx context.Context, consumer, id string) (bool, error)
 }
 
 // Webhook is an endpoint an admin registered for some event types.
@@ -123,4 +128,27 @@ type Webhooks interface {
 	// ListWebhookAttempts returns at most p.Limit attempts of webhookID,
 	// newest first, and whether more follow.
 	ListWebhookAttempts(ctx context.Context, webhookID string, p WebhookPage) ([]WebhookAttempt, bool, error)
+}
+
+// MarshalJSON is a notification as the API and the user channel show it:
+// {id, type, event_id, payload, read, read_at, created_at}.
+func (n Notification) MarshalJSON() ([]byte, error) {
+	var readAt *string
+	if n.ReadAt != nil {
+		s := actors.Timestamp(*n.ReadAt)
+		readAt = &s
+	}
+	payload := n.Payload
+	if len(payload) == 0 {
+		payload = json.RawMessage("null")
+	}
+	return json.Marshal(struct {
+		ID        string          `json:"id"`
+		Type      string          `json:"type"`
+		EventID   string          `json:"event_id"`
+		Payload   json.RawMessage `json:"payload"`
+		Read      bool            `json:"read"`
+		ReadAt    *string         `json:"read_at"`
+		CreatedAt string          `json:"created_at"`
+	}{n.ID, n.Type, n.EventID, payload, n.ReadAt != nil, readAt, actors.Timestamp(n.CreatedAt)})
 }

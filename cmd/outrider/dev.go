@@ -32,6 +32,9 @@ func devDefaults(cfg *app.Config, opt *options, jwtSecret *string) error {
 	cfg.SQLitePath = filepath.Join(dir, "outrider.db")
 	cfg.EmbeddedNATSDir = filepath.Join(dir, "nats")
 	cfg.BlobDir = filepath.Join(dir, "blobs")
+	if cfg.SMTP.Addr == "" {
+		cfg.MailLog = true // e-mails are logged, not sent
+	}
 	cfg.Cluster.Provider = cluster.ProviderLocal
 	if *jwtSecret == "" {
 		s, err := loadOrCreateKey(filepath.Join(dir, "jwt-secret"))

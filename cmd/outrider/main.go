@@ -19,6 +19,7 @@ import (
 
 	"github.com/outrider/outrider/cluster"
 	"github.com/outrider/outrider/cmd/outrider/app"
+	"github.com/outrider/outrider/worker/email"
 )
 
 func main() {
@@ -141,7 +142,7 @@ func parse(mode string, args []string) (app.Config, options, error) {
 	var opt options
 	var jwtSecret, jwtSecretFile, cors, seeds, level string
 	var maxBody, wsMax, uploadMax int
-	var proofFor string
+	var proofFor, roles, smtpTLS string
 	fs := flag.NewFlagSet(mode, flag.ContinueOnError)
 	e := &envFlags{fs: fs}
 	e.str(&cfg.HTTP.Addr, "http-addr", ":8080", "HTTP listen address")
@@ -177,6 +178,17 @@ func parse(mode string, args []string) (app.Config, options, error) {
 	e.dur(&cfg.HTTP.UploadTTL, "upload-ttl", 10*time.Minute, "lifetime of a presigned upload")
 	e.dur(&cfg.HTTP.DownloadTTL, "download-ttl", 5*time.Minute, "lifetime of the proof download URLs")
 	e.str(&proofFor, "proof-required-for", "", "comma-separated delivery options (standard, express, scheduled) whose orders need a proof before delivered")
+	e.str(&roles, "roles", "api,worker", "what this node does: api (HTTP and WebSockets), worker (notifications, thumbnails, webhooks, e-mail), or both")
+	e.dur(&cfg.Worker.AckWait, "worker-ack-wait", 30*time.Second, "how long a worker may hold an event before it is redelivered to another")
+	e.int(&cfg.Worker.MaxDeliver, "worker-max-deliver", 8, "tries of a failing worker job before it goes to the dead-letter stream")
+	e.int(&cfg.Worker.WebhookMaxAttempts, "webhook-max-attempts", 12, "tries of one webhook delivery")
+	e.int(&cfg.Worker.WebhookFailureLimit, "webhook-failure-limit", 20, "consecutive failed deliveries that disable a webhook endpoint")
+	e.dur(&cfg.Worker.Webhook.Timeout, "webhook-timeout", 10*time.Second, "time limit of one webhook delivery")
+	e.str(&cfg.SMTP.Addr, "smtp-addr", "", "SMTP server host:port for e-mail notifications (none: no e-mail)")
+	e.str(&cfg.SMTP.From, "smtp-from", "Outrider <outrider@localhost>", "sender of e-mail notifications")
+	e.str(&cfg.SMTP.Username, "smtp-username", "", "SMTP user (AUTH PLAIN)")
+	e.str(&cfg.SMTP.Password, "smtp-password", "", "SMTP password")
+	e.str(&smtpTLS, "smtp-starttls", "required", "STARTTLS: none, opportunistic or required")
 	e.str(&jwtSecretFile, "jwt-secret-file", "", "file holding the access-token key")
 	e.str(&cfg.AdminEmail, "admin-email", "", "e-mail of the first admin, created at start-up if missing")
 	e.str(&cfg.AdminPassword, "admin-password", "", "password of the first admin")
@@ -222,6 +234,16 @@ func parse(mode string, args []string) (app.Config, options, error) {
 	cfg.HTTP.MaxBodyBytes = int64(maxBody)
 	cfg.HTTP.UploadMaxBytes = int64(uploadMax)
 	cfg.HTTP.ProofRequiredFor = splitList(proofFor)
+	cfg.Roles = splitList(roles)
+	for _, r := range cfg.Roles {
+		if r != "api" && r != "worker" {
+			return cfg, opt, fmt.Errorf("roles: %q is not api or worker", r)
+		}
+	}
+	if len(cfg.Roles) == 0 {
+		return cfg, opt, errors.New("roles: name at least one of api, worker")
+	}
+	cfg.SMTP.StartTLS = email.StartTLS(smtpTLS)
 	for _, o := range cfg.HTTP.ProofRequiredFor {
 		if o != "standard" && o != "express" && o != "scheduled" {
 			return cfg, opt, fmt.Errorf("proof-required-for: %q is not a delivery option", o)

@@ -168,6 +168,17 @@ func (s *Store) MarkProcessed(ctx context.Context, consumer, id string, at time.
 	return n == 1, nil
 }
 
+// Processed reports whether consumer marked id processed.
+func (s *Store) Processed(ctx context.Context, consumer, id string) (bool, error) {
+	var ok bool
+	err := s.r.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM processed_messages WHERE consumer = ? AND id = ?)`,
+		consumer, id).Scan(&ok)
+	if err != nil {
+		return false, fmt.Errorf("is %s processed by %s: %w", id, consumer, err)
+	}
+	return ok, nil
+}
+
 const webhookColumns = `id, url, description, secret, event_types, enabled, consecutive_failures,
 	disabled_reason, created_at, updated_at`
 

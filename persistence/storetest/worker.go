@@ -312,9 +312,15 @@ func testNotifications(t *testing.T, open func(t *testing.T) persistence.Backend
 			{"sms", "m1", false},
 		}
 		for i, s := range steps {
+			done, err := b.Processed(ctx, s.consumer, s.id)
+			require.NoError(t, err)
+			require.Equal(t, !s.first, done, "step %d: processed before marking", i)
 			first, err := b.MarkProcessed(ctx, s.consumer, s.id, t0.Add(time.Duration(i)*time.Second))
 			require.NoError(t, err)
 			require.Equal(t, s.first, first, "step %d: %s/%s", i, s.consumer, s.id)
+			done, err = b.Processed(ctx, s.consumer, s.id)
+			require.NoError(t, err)
+			require.True(t, done, "step %d: processed after marking", i)
 		}
 
 		const callers = 10

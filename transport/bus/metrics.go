@@ -1,10 +1,11 @@
 package bus
 
 import (
-	"errors"
 	"log/slog"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/outrider/outrider/internal/promreg"
 )
 
 // metrics are the relay's Prometheus collectors.
@@ -43,29 +44,12 @@ func newMetrics(reg prometheus.Registerer, logger *slog.Logger) *metrics {
 	if reg == nil {
 		return m
 	}
-	m.lag = register(reg, m.lag, logger)
-	m.published = register(reg, m.published, logger)
-	m.duplicates = register(reg, m.duplicates, logger)
-	m.errors = register(reg, m.errors, logger)
-	m.leader = register(reg, m.leader, logger)
+	m.lag = promreg.Register(reg, m.lag, logger)
+	m.published = promreg.Register(reg, m.published, logger)
+	m.duplicates = promreg.Register(reg, m.duplicates, logger)
+	m.errors = promreg.Register(reg, m.errors, logger)
+	m.leader = promreg.Register(reg, m.leader, logger)
 	return m
-}
-
-// register registers c, or reuses the collector already registered under
-// the same name (several relays in one process sharing a registry).
-func register[C prometheus.Collector](reg prometheus.Registerer, c C, logger *slog.Logger) C {
-	err := reg.Register(c)
-	if err == nil {
-		return c
-	}
-	var are prometheus.AlreadyRegisteredError
-	if errors.As(err, &are) {
-		if existing, ok := are.ExistingCollector.(C); ok {
-			return existing
-		}
-	}
-	logger.Warn("bus: cannot register metric", slog.Any("error", err))
-	return c
 }
 
 // Collectors returns the relay's Prometheus collectors, for callers that

@@ -125,6 +125,31 @@ var rbacRecipes = map[string]func(t *testing.T, fx *rbacFixture, who *caller) rb
 	"PUT /v1/blobs/*key": func(t *testing.T, fx *rbacFixture, who *caller) rbacCall {
 		return rbacCall{fx.blobURL(t, http.MethodPut), raw(pngHeader), []reqOpt{hdr("Content-Type", "image/png"), offSpec()}}
 	},
+	"GET /v1/notifications": func(*testing.T, *rbacFixture, *caller) rbacCall {
+		return rbacCall{"/v1/notifications?unread=true", nil, nil}
+	},
+	"POST /v1/notifications/:id": func(*testing.T, *rbacFixture, *caller) rbacCall {
+		return rbacCall{"/v1/notifications/read-all", nil, nil}
+	},
+	"POST /v1/notifications/:id/read": func(*testing.T, *rbacFixture, *caller) rbacCall {
+		return rbacCall{"/v1/notifications/" + nonexistentID("ntf") + "/read", nil, nil} // 404
+	},
+	"POST /v1/webhooks": func(*testing.T, *rbacFixture, *caller) rbacCall {
+		return rbacCall{"/v1/webhooks", map[string]any{"url": "https://example.test/hook", "event_types": []string{"*"}}, nil}
+	},
+	"GET /v1/webhooks": func(*testing.T, *rbacFixture, *caller) rbacCall { return rbacCall{"/v1/webhooks", nil, nil} },
+	"GET /v1/webhooks/:id": func(*testing.T, *rbacFixture, *caller) rbacCall {
+		return rbacCall{"/v1/webhooks/" + nonexistentID("whk"), nil, nil}
+	},
+	"PATCH /v1/webhooks/:id": func(*testing.T, *rbacFixture, *caller) rbacCall {
+		return rbacCall{"/v1/webhooks/" + nonexistentID("whk"), map[string]any{"enabled": true}, nil}
+	},
+	"DELETE /v1/webhooks/:id": func(*testing.T, *rbacFixture, *caller) rbacCall {
+		return rbacCall{"/v1/webhooks/" + nonexistentID("whk"), nil, nil}
+	},
+	"GET /v1/webhooks/:id/deliveries": func(*testing.T, *rbacFixture, *caller) rbacCall {
+		return rbacCall{"/v1/webhooks/" + nonexistentID("whk") + "/deliveries", nil, nil}
+	},
 	"GET /v1/openapi.json": func(*testing.T, *rbacFixture, *caller) rbacCall { return rbacCall{"/v1/openapi.json", nil, nil} },
 	"GET /healthz":         func(*testing.T, *rbacFixture, *caller) rbacCall { return rbacCall{"/healthz", nil, nil} },
 	"GET /readyz":          func(*testing.T, *rbacFixture, *caller) rbacCall { return rbacCall{"/readyz", nil, nil} },

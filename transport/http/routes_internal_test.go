@@ -53,6 +53,7 @@ var routesOutsideTable = []string{"GET /metrics"}
 var specAliases = map[string]string{
 	"/v1/drivers/me/availability": "/v1/drivers/:id/availability",
 	"/v1/blobs/{key}":             "/v1/blobs/*key",
+	"/v1/notifications/read-all":  "/v1/notifications/:id",
 }
 
 // TestEveryRouteHasAPolicy: a route is public or names the roles that may

@@ -46,6 +46,8 @@ type Store interface {
 	persistence.Auth
 	persistence.Idempotency
 	persistence.Proofs
+	persistence.Notifications
+	persistence.Webhooks
 	Ping(ctx context.Context) error
 }
 
@@ -99,6 +101,9 @@ type Config struct {
 	// ProofRequiredFor lists the delivery options whose orders need a
 	// recorded proof before delivered (409 proof_required). Default none.
 	ProofRequiredFor []string
+	// OpsOnly serves only /healthz, /readyz, /metrics and the OpenAPI
+	// document (a node without the api role).
+	OpsOnly bool
 	// TrustProxy takes the client IP from X-Forwarded-For (only behind a
 	// proxy you run). Default false.
 	TrustProxy bool

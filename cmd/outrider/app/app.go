@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -34,6 +35,8 @@ import (
 	"github.com/outrider/outrider/transport/bus"
 	httpapi "github.com/outrider/outrider/transport/http"
 	"github.com/outrider/outrider/transport/ws"
+	"github.com/outrider/outrider/worker"
+	"github.com/outrider/outrider/worker/email"
 )
 
 // Config is a node's whole configuration; cmd/outrider fills it from
@@ -69,6 +72,17 @@ type Config struct {
 	// PublicURL is the base URL clients reach this node at, for the
 	// signed URLs of the local blob store. Default http://localhost:<port>.
 	PublicURL string
+	// Roles this node plays: "api" (HTTP API and WebSockets) and
+	// "worker" (notifications, thumbnails, webhooks, e-mail). Every node
+	// joins the cluster and relays the outbox. Default both. A node
+	// without "api" serves only /healthz, /readyz and /metrics.
+	Roles []string
+	// Worker tunes the worker role (its stream and namespace follow Relay).
+	Worker worker.Config
+	// SMTP sends the worker's e-mails when its Addr is set; MailLog logs
+	// them instead (dev); with neither, no e-mail is sent.
+	SMTP    email.Config
+	MailLog bool
 	// AdminEmail and AdminPassword create the first admin at start-up if
 	// no user has that e-mail yet (idempotent; an existing user is left
 	// alone).
@@ -95,6 +109,12 @@ type Node struct {
 	gateway *ws.Gateway
 	blobs   blob.Store
 	api     *httpapi.Server
+	worker  *worker.Worker
+}
+
+// HasRole reports whether the node plays role ("api", "worker").
+func (c Config) HasRole(role string) bool {
+	return len(c.Roles) == 0 || slices.Contains(c.Roles, role)
 }
 
 // Start connects to Postgres, migrates, joins the cluster and serves HTTP.
@@ -164,10 +184,14 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 		}
 	}
 
-	n.gateway = ws.New(cfg.WS, bus.NewSubscriber(nc, cfg.Relay.Namespace), store, n.cluster, n.cluster, log, reg)
-	if err := n.gateway.Start(ctx); err != nil {
-		n.abort()
-		return nil, err
+	if cfg.HasRole("api") {
+		n.gateway = ws.New(cfg.WS, bus.NewSubscriber(nc, cfg.Relay.Namespace), store, n.cluster, n.cluster, log, reg)
+		if err := n.gateway.Start(ctx); err != nil {
+			n.abort()
+			return nil, err
+		}
+	} else {
+		cfg.HTTP.OpsOnly = true
 	}
 	ln, err := net.Listen("tcp", cfg.HTTP.Addr)
 	if err != nil {
@@ -206,9 +230,58 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 	}
 	api.StartOn(ctx, ln)
 	n.api = api
+	if cfg.HasRole("worker") {
+		if err := n.startWorker(ctx, js, reg); err != nil {
+			n.abort()
+			return nil, err
+		}
+	}
 	log.Info("outrider node ready", "http", api.Addr(), "cluster", n.cluster.Addr())
 	return n, nil
 }
+
+// startWorker starts the worker role on the relay's stream.
+func (n *Node) startWorker(ctx context.Context, js jetstream.JetStream, reg prometheus.Registerer) error {
+	cfg := n.cfg
+	var mail email.Sender
+	switch {
+	case cfg.SMTP.Addr != "":
+		s, err := email.NewSMTPSender(cfg.SMTP)
+		if err != nil {
+			return fmt.Errorf("smtp: %w", err)
+		}
+		mail = s
+	case cfg.MailLog:
+		s, err := email.NewLogSender(n.log, "outrider@localhost")
+		if err != nil {
+			return err
+		}
+		mail = s
+	}
+	wcfg := cfg.Worker
+	wcfg.Namespace = cfg.Relay.Namespace
+	wcfg.EventsStream = cfg.Relay.Stream
+	if wcfg.EventsStream == "" {
+		wcfg.EventsStream = bus.DefaultStream
+	}
+	w, err := worker.New(wcfg, worker.Deps{
+		JS: js, Store: n.store, Blobs: n.blobs, Mail: mail, Logger: n.log, Registerer: reg,
+		Push: func(_ context.Context, userID string, frame []byte) error {
+			return n.cluster.TellUser(userID, &pb.UserCommand{Body: &pb.UserCommand_Push{Push: &pb.Push{Frame: frame}}})
+		},
+	})
+	if err != nil {
+		return err
+	}
+	if err := w.Start(ctx); err != nil {
+		return fmt.Errorf("start worker: %w", err)
+	}
+	n.worker = w
+	return nil
+}
+
+// Worker is the node's worker (nil unless it plays the worker role).
+func (n *Node) Worker() *worker.Worker { return n.worker }
 
 // openBlobs opens the blob store the configuration names, if any, and
 // returns the handler of its signed URLs when the node serves them.
@@ -277,6 +350,9 @@ func (n *Node) abort() {
 // leader), then closes NATS and storage. It tolerates a partial Start.
 func (n *Node) Stop(ctx context.Context) error {
 	var errs []error
+	if n.worker != nil {
+		errs = append(errs, n.worker.Stop(ctx))
+	}
 	if n.gateway != nil {
 		errs = append(errs, n.gateway.Stop(ctx))
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/outrider/outrider/persistence/postgres"
 	"github.com/outrider/outrider/transport/bus"
 	httpapi "github.com/outrider/outrider/transport/http"
+	"github.com/outrider/outrider/worker"
 )
 
 // Test credentials of the admin StartTest creates.
@@ -48,7 +49,10 @@ func TestConfig(t testing.TB) Config {
 		Cluster: cluster.Config{Provider: cluster.ProviderLocal, Port: 0},
 		// Blobs on local disk by default; tests of the S3 path set S3
 		// (from persistence/blob/s3/s3test) and clear BlobDir.
-		BlobDir:         t.TempDir(),
+		BlobDir: t.TempDir(),
+		// Workers retry fast in tests; a killed worker's events come back
+		// after AckWait.
+		Worker:          worker.Config{AckWait: 5 * time.Second, RetryBase: 50 * time.Millisecond, RetryMax: time.Second},
 		AdminEmail:      TestAdminEmail,
 		AdminPassword:   TestAdminPassword,
 		ShutdownTimeout: 10 * time.Second,

@@ -1,0 +1,54 @@
+package worker
+
+import (
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/outrider/outrider/internal/promreg"
+)
+
+type metrics struct {
+	messages    *prometheus.CounterVec
+	duration    *prometheus.HistogramVec
+	deadLetters *prometheus.CounterVec
+	webhooks    *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer, log *slog.Logger) *metrics {
+	return &metrics{
+		messages: promreg.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "outrider_worker_messages_total",
+			Help: "Messages handled by the worker, by consumer and outcome (ok, retry, failed).",
+		}, []string{"consumer", "outcome"}), log),
+		duration: promreg.Register(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "outrider_worker_handle_seconds",
+			Help:    "Time to handle one message, by consumer.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 4, 8),
+		}, []string{"consumer"}), log),
+		deadLetters: promreg.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "outrider_worker_dead_letters_total",
+			Help: "Messages moved to the dead-letter stream, by consumer.",
+		}, []string{"consumer"}), log),
+		webhooks: promreg.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "outrider_webhook_attempts_total",
+			Help: "Webhook delivery attempts by outcome (delivered, failed, circuit_open, endpoint_disabled).",
+		}, []string{"outcome"}), log),
+	}
+}
+
+func (m *metrics) handled(consumer string, err error, d time.Duration) {
+	outcome := "ok"
+	var ra retryAfter
+	switch {
+	case err == nil:
+	case errors.As(err, &ra):
+		outcome = "retry"
+	default:
+		outcome = "failed"
+	}
+	m.messages.WithLabelValues(consumer, outcome).Inc()
+	m.duration.WithLabelValues(consumer).Observe(d.Seconds())
+}

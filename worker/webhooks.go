@@ -1,0 +1,119 @@
+package worker
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/oklog/ulid/v2"
+
+	"github.com/outrider/outrider/persistence"
+	"github.com/outrider/outrider/worker/webhook"
+)
+
+// Headers of a webhook delivery message on the worker's stream.
+const (
+	hdrWebhookID  = "Outrider-Webhook-Id"
+	hdrDeliveryID = "Outrider-Delivery-Id"
+	hdrEventID    = "Outrider-Event-Id"
+	hdrEventType  = "Outrider-Event-Type"
+)
+
+// fanOut turns one event into one delivery message per endpoint that
+// wants it. The message id (endpoint, event) makes a redelivered event
+// fan out once.
+func (w *Worker) fanOut(ctx context.Context, msg jetstream.Msg, _ int) error {
+	p, err := decodeEvent(msg)
+	if err != nil {
+		return err
+	}
+	hooks, err := w.d.Store.WebhooksFor(ctx, p.Type)
+	if err != nil {
+		return err
+	}
+	for _, h := range hooks {
+		m := nats.NewMsg(w.webhookSubject() + "." + h.ID)
+		m.Data = msg.Data()
+		m.Header.Set(hdrWebhookID, h.ID)
+		m.Header.Set(hdrDeliveryID, DeliveryID(h.ID, p.ID))
+		m.Header.Set(hdrEventID, p.ID)
+		m.Header.Set(hdrEventType, p.Type)
+		m.Header.Set(nats.MsgIdHdr, h.ID+"/"+p.ID)
+		if _, err := w.d.JS.PublishMsg(ctx, m); err != nil {
+			return fmt.Errorf("queue delivery to %s: %w", h.ID, err)
+		}
+	}
+	return nil
+}
+
+// DeliveryID is the stable id of event eventID's delivery to webhookID,
+// the same across its attempts.
+func DeliveryID(webhookID, eventID string) string {
+	sum := sha256.Sum256([]byte(webhookID + "\x00" + eventID))
+	return "whd_" + hex.EncodeToString(sum[:13])
+}
+
+// deliver POSTs one delivery and records the attempt. An endpoint whose
+// circuit is open is skipped without an attempt and retried after the
+// cooldown; a deleted or disabled endpoint drops the delivery.
+func (w *Worker) deliver(ctx context.Context, msg jetstream.Msg, attempt int) error {
+	h := msg.Headers()
+	hook, err := w.d.Store.GetWebhook(ctx, h.Get(hdrWebhookID))
+	if errors.Is(err, persistence.ErrWebhookNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if !hook.Enabled {
+		w.metrics.webhooks.WithLabelValues("endpoint_disabled").Inc()
+		return nil
+	}
+	d := webhook.Delivery{ID: h.Get(hdrDeliveryID), EventID: h.Get(hdrEventID), EventType: h.Get(hdrEventType), Body: msg.Data()}
+	a := w.hooks.Deliver(ctx, webhook.Endpoint{ID: hook.ID, URL: hook.URL, Secret: hook.Secret}, d)
+	if a.CircuitOpen {
+		w.metrics.webhooks.WithLabelValues("circuit_open").Inc()
+		return retryAfter{w.cooldown()}
+	}
+	updated, err := w.d.Store.RecordWebhookAttempt(ctx, persistence.WebhookAttempt{
+		ID: "wha_" + ulid.Make().String(), WebhookID: hook.ID, DeliveryID: d.ID, EventID: d.EventID,
+		EventType: d.EventType, Attempt: attempt, Success: a.Succeeded(), StatusCode: a.StatusCode,
+		Error: a.Err, ResponseSnippet: a.ResponseSnippet, DurationMS: a.Duration.Milliseconds(), At: a.At,
+	}, w.cfg.WebhookFailureLimit)
+	if errors.Is(err, persistence.ErrWebhookNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if a.Succeeded() {
+		w.metrics.webhooks.WithLabelValues("delivered").Inc()
+		return nil
+	}
+	w.metrics.webhooks.WithLabelValues("failed").Inc()
+	switch {
+	case !updated.Enabled:
+		// This failure disabled the endpoint: stop trying; an admin
+		// re-enables it (later events are delivered again).
+		return nil
+	case !a.Retryable:
+		return permanent(fmt.Errorf("webhook %s: %s", hook.ID, a.Err))
+	case a.RetryAfter > 0 && attempt < w.cfg.WebhookMaxAttempts:
+		return retryAfter{max(a.RetryAfter, webhook.Backoff(attempt, w.cfg.RetryBase, w.cfg.RetryMax, rand.Float64))}
+	}
+	return fmt.Errorf("webhook %s: %s", hook.ID, a.Err)
+}
+
+// cooldown is how long an open circuit stays open.
+func (w *Worker) cooldown() time.Duration {
+	if c := w.cfg.Webhook.BreakerCooldown; c > 0 {
+		return c
+	}
+	return webhook.DefaultBreakerCooldown
+}

@@ -1,0 +1,373 @@
+// Package worker is Outrider's background role: JetStream durable
+// consumers that turn committed domain events into side effects, off the
+// request path. `outrider serve --roles worker` (or api,worker) runs it;
+// `outrider dev` runs it beside the API.
+//
+// Start with New and Start. The jobs:
+//
+//   - notifications (notify.go): who should hear of each order event gets
+//     a stored notification, pushed live on user:{id}, and for a few
+//     events an e-mail;
+//   - thumbnails (thumbs.go): each recorded proof photo gets a JPEG
+//     thumbnail beside it;
+//   - webhooks (webhooks.go): each event fans out to the endpoints that
+//     asked for it, as delivery messages on a stream of their own, which
+//     are POSTed, signed, with retries.
+//
+// # Delivery guarantees
+//
+// Every consumer is durable, acks explicitly and is redelivered after
+// AckWait if its worker dies, so a killed worker loses nothing. Handlers
+// are idempotent: notifications have the natural key (user, event),
+// thumbnails overwrite the same object, e-mails are marked processed once
+// sent (a crash between sending and marking sends one twice, with the
+// same Message-Id), webhooks are delivered at least once and carry the
+// event id so receivers can de-duplicate. A failing handler is retried
+// with exponential back-off and jitter (NakWithDelay) up to MaxDeliver
+// times, then the message goes to the dead-letter stream with its error
+// and is acked: nothing stays unacked forever.
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/outrider/outrider/persistence"
+	"github.com/outrider/outrider/persistence/blob"
+	"github.com/outrider/outrider/worker/email"
+	"github.com/outrider/outrider/worker/thumbnail"
+	"github.com/outrider/outrider/worker/webhook"
+)
+
+// Config tunes the worker. The zero value takes every default except
+// EventsStream, which must name the relay's stream.
+type Config struct {
+	// Namespace prefixes every subject, as the relay's does.
+	Namespace string
+	// EventsStream is the JetStream stream the outbox relay fills.
+	EventsStream string
+	// Prefix names the worker's own streams (<Prefix>_WEBHOOKS,
+	// <Prefix>_DLQ) and durable consumers. Default EventsStream.
+	Prefix string
+	// AckWait is how long a delivered message may go unacked before it is
+	// redelivered (a dead worker's messages come back after it). Default 30s.
+	AckWait time.Duration
+	// MaxDeliver is how many times a message is tried before it goes to
+	// the dead-letter stream. Default 8.
+	MaxDeliver int
+	// RetryBase and RetryMax shape the back-off between tries: full
+	// jitter over base·2^attempt, capped. Defaults 1s and 5 minutes.
+	RetryBase, RetryMax time.Duration
+	// Concurrency is how many messages each consumer handles at once.
+	// Default 8.
+	Concurrency int
+	// WebhookMaxAttempts is how many times one webhook delivery is tried.
+	// Default 12 (about an hour and a half with the default back-off).
+	WebhookMaxAttempts int
+	// WebhookFailureLimit disables an endpoint after this many failed
+	// attempts in a row. Default 20.
+	WebhookFailureLimit int
+	// Webhook configures the HTTP side of deliveries.
+	Webhook webhook.Config
+	// Thumbnail limits the decoding of proof photos.
+	Thumbnail thumbnail.Limits
+	// DLQMaxAge is how long dead letters are kept. Default 30 days.
+	DLQMaxAge time.Duration
+}
+
+func (c *Config) defaults() {
+	if c.Prefix == "" {
+		c.Prefix = c.EventsStream
+	}
+	if c.AckWait <= 0 {
+		c.AckWait = 30 * time.Second
+	}
+	if c.MaxDeliver <= 0 {
+		c.MaxDeliver = 8
+	}
+	if c.RetryBase <= 0 {
+		c.RetryBase = time.Second
+	}
+	if c.RetryMax <= 0 {
+		c.RetryMax = 5 * time.Minute
+	}
+	if c.Concurrency <= 0 {
+		c.Concurrency = 8
+	}
+	if c.WebhookMaxAttempts <= 0 {
+		c.WebhookMaxAttempts = 12
+	}
+	if c.WebhookFailureLimit <= 0 {
+		c.WebhookFailureLimit = 20
+	}
+	if c.DLQMaxAge <= 0 {
+		c.DLQMaxAge = 30 * 24 * time.Hour
+	}
+}
+
+// Store is what the worker reads and writes.
+type Store interface {
+	persistence.Queries
+	persistence.Proofs
+	persistence.Notifications
+	persistence.Webhooks
+}
+
+// Pusher sends a frame to a user's live sessions (through the user actor).
+type Pusher func(ctx context.Context, userID string, frame []byte) error
+
+// Deps are the worker's collaborators.
+type Deps struct {
+	JS    jetstream.JetStream
+	Store Store
+	// Blobs holds proof photos; nil disables thumbnails.
+	Blobs blob.Store
+	Push  Pusher
+	// Mail sends e-mail; nil sends none.
+	Mail       email.Sender
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+	Now        func() time.Time
+}
+
+// Worker runs the consumers.
+type Worker struct {
+	cfg      Config
+	d        Deps
+	hooks    *webhook.Client
+	metrics  *metrics
+	mu       sync.Mutex
+	running  []jetstream.ConsumeContext
+	inflight sync.WaitGroup
+}
+
+// New builds a worker; nothing runs until Start.
+func New(cfg Config, d Deps) (*Worker, error) {
+	if cfg.EventsStream == "" {
+		return nil, errors.New("worker: EventsStream is required")
+	}
+	cfg.defaults()
+	if d.Logger == nil {
+		d.Logger = slog.Default()
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.Registerer == nil {
+		d.Registerer = prometheus.NewRegistry()
+	}
+	if cfg.Webhook.Logger == nil {
+		cfg.Webhook.Logger = d.Logger
+	}
+	return &Worker{cfg: cfg, d: d, hooks: webhook.NewClient(cfg.Webhook), metrics: newMetrics(d.Registerer, d.Logger)}, nil
+}
+
+// Subjects and stream names.
+func (w *Worker) eventsSubject() string  { return w.cfg.Namespace + "outrider.order.>" }
+func (w *Worker) webhookStream() string  { return w.cfg.Prefix + "_WEBHOOKS" }
+func (w *Worker) dlqStream() string      { return w.cfg.Prefix + "_DLQ" }
+func (w *Worker) webhookSubject() string { return w.cfg.Namespace + "outrider-webhooks.deliver" }
+func (w *Worker) dlqSubject(consumer string) string {
+	return w.cfg.Namespace + "outrider-dlq." + consumer
+}
+
+// handler processes one message. It returns nil (ack), a permanent error
+// (dead-letter now), a retryAfter (nak with that delay, not counted as a
+// failure) or any other error (retry with back-off, then dead-letter).
+type handler func(ctx context.Context, msg jetstream.Msg, attempt int) error
+
+// permanentError marks a failure no retry can mend.
+type permanentError struct{ err error }
+
+func (e permanentError) Error() string { return e.err.Error() }
+func (e permanentError) Unwrap() error { return e.err }
+
+func permanent(err error) error { return permanentError{err} }
+
+// retryAfter asks for redelivery after d without counting a failure
+// (an endpoint's circuit is open).
+type retryAfter struct{ d time.Duration }
+
+func (r retryAfter) Error() string { return "retry after " + r.d.String() }
+
+// consumer is one durable consumer and its handler.
+type consumer struct {
+	name, stream, filter string
+	maxDeliver           int
+	handle               handler
+	// serial consumers handle one message at a time, in stream order.
+	serial bool
+}
+
+// Start creates the worker's streams and consumers and starts consuming.
+func (w *Worker) Start(ctx context.Context) error {
+	js := w.d.JS
+	if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name: w.webhookStream(), Subjects: []string{w.webhookSubject() + ".>"},
+		Storage: jetstream.FileStorage, MaxAge: 7 * 24 * time.Hour, Duplicates: 10 * time.Minute,
+	}); err != nil {
+		return fmt.Errorf("webhook stream: %w", err)
+	}
+	if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name: w.dlqStream(), Subjects: []string{w.cfg.Namespace + "outrider-dlq.>"},
+		Storage: jetstream.FileStorage, MaxAge: w.cfg.DLQMaxAge,
+	}); err != nil {
+		return fmt.Errorf("dead-letter stream: %w", err)
+	}
+	consumers := []consumer{
+		// Notifications are made in event order, so a user's inbox
+		// (newest first by id) reads in the order things happened.
+		{"notifications", w.cfg.EventsStream, w.eventsSubject(), w.cfg.MaxDeliver, w.notify, true},
+		{"webhook-fanout", w.cfg.EventsStream, w.eventsSubject(), w.cfg.MaxDeliver, w.fanOut, false},
+		{"webhook-delivery", w.webhookStream(), w.webhookSubject() + ".>", w.cfg.WebhookMaxAttempts, w.deliver, false},
+	}
+	if w.d.Blobs != nil {
+		consumers = append(consumers, consumer{"thumbnails", w.cfg.EventsStream, w.eventsSubject(), w.cfg.MaxDeliver, w.thumbnails, false})
+	}
+	for _, c := range consumers {
+		if err := w.run(ctx, c); err != nil {
+			w.stopConsuming()
+			return err
+		}
+	}
+	return nil
+}
+
+// Durable is the durable name of consumer name (tests inspect it).
+func (w *Worker) Durable(name string) string { return w.cfg.Prefix + "-" + name }
+
+// Streams names the worker's webhook and dead-letter streams.
+func (w *Worker) Streams() (webhooks, dlq string) { return w.webhookStream(), w.dlqStream() }
+
+func (w *Worker) run(ctx context.Context, c consumer) error {
+	concurrency := w.cfg.Concurrency
+	if c.serial {
+		concurrency = 1
+	}
+	cons, err := w.d.JS.CreateOrUpdateConsumer(ctx, c.stream, jetstream.ConsumerConfig{
+		Durable:       w.Durable(c.name),
+		FilterSubject: c.filter,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       w.cfg.AckWait,
+		// Redelivery is unbounded in JetStream: the worker counts tries
+		// itself and dead-letters, so no message is ever left unacked.
+		MaxDeliver:    -1,
+		MaxAckPending: 4 * concurrency,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+	})
+	if err != nil {
+		return fmt.Errorf("consumer %s: %w", c.name, err)
+	}
+	sem := make(chan struct{}, concurrency)
+	cc, err := cons.Consume(func(msg jetstream.Msg) {
+		sem <- struct{}{}
+		w.inflight.Add(1)
+		go func() {
+			defer func() { <-sem; w.inflight.Done() }()
+			w.handle(c, msg)
+		}()
+	}, jetstream.PullMaxMessages(2*concurrency))
+	if err != nil {
+		return fmt.Errorf("consume %s: %w", c.name, err)
+	}
+	w.mu.Lock()
+	w.running = append(w.running, cc)
+	w.mu.Unlock()
+	return nil
+}
+
+// handle runs c's handler on msg and settles the message.
+func (w *Worker) handle(c consumer, msg jetstream.Msg) {
+	attempt := 1
+	if md, err := msg.Metadata(); err == nil {
+		attempt = int(md.NumDelivered)
+	}
+	// A handler gets a little less than AckWait, so it settles its
+	// message before JetStream gives it to another worker.
+	ctx, cancel := context.WithTimeout(context.Background(), w.cfg.AckWait*9/10)
+	defer cancel()
+	start := time.Now()
+	err := c.handle(ctx, msg, attempt)
+	w.metrics.handled(c.name, err, time.Since(start))
+	log := w.d.Logger.With("consumer", c.name, "subject", msg.Subject(), "attempt", attempt)
+	var ra retryAfter
+	var perm permanentError
+	switch {
+	case err == nil:
+		if aerr := msg.Ack(); aerr != nil {
+			log.Warn("ack", "err", aerr)
+		}
+	case errors.As(err, &ra):
+		_ = msg.NakWithDelay(ra.d)
+	case errors.As(err, &perm) || attempt >= c.maxDeliver:
+		log.Error("dead-lettered", "err", err)
+		w.deadLetter(ctx, c.name, msg, err, attempt)
+	default:
+		delay := webhook.Backoff(attempt, w.cfg.RetryBase, w.cfg.RetryMax, rand.Float64)
+		log.Warn("retry", "err", err, "in", delay)
+		_ = msg.NakWithDelay(delay)
+	}
+}
+
+// deadLetter stores msg with its error in the dead-letter stream, then
+// acks it. If the dead-letter publish fails the message is left to be
+// redelivered, so it is never dropped.
+func (w *Worker) deadLetter(ctx context.Context, consumer string, msg jetstream.Msg, cause error, attempt int) {
+	dl := nats.NewMsg(w.dlqSubject(consumer))
+	dl.Data = msg.Data()
+	for k, vs := range msg.Headers() {
+		for _, v := range vs {
+			dl.Header.Add(k, v)
+		}
+	}
+	dl.Header.Set("Outrider-Dead-Consumer", consumer)
+	dl.Header.Set("Outrider-Dead-Subject", msg.Subject())
+	dl.Header.Set("Outrider-Dead-Error", cause.Error())
+	dl.Header.Set("Outrider-Dead-Attempts", strconv.Itoa(attempt))
+	if md, err := msg.Metadata(); err == nil {
+		// Re-dead-lettering the same message is de-duplicated.
+		dl.Header.Set(nats.MsgIdHdr, fmt.Sprintf("%s:%s:%d", consumer, md.Stream, md.Sequence.Stream))
+	}
+	if _, err := w.d.JS.PublishMsg(ctx, dl); err != nil {
+		w.d.Logger.Error("dead-letter publish failed; leaving the message for redelivery", "consumer", consumer, "err", err)
+		_ = msg.NakWithDelay(w.cfg.RetryMax)
+		return
+	}
+	w.metrics.deadLetters.WithLabelValues(consumer).Inc()
+	_ = msg.Ack()
+}
+
+func (w *Worker) stopConsuming() {
+	w.mu.Lock()
+	running := w.running
+	w.running = nil
+	w.mu.Unlock()
+	for _, cc := range running {
+		cc.Stop()
+	}
+}
+
+// Stop stops fetching and waits for the messages in hand, until ctx
+// ends; unsettled ones are redelivered after AckWait.
+func (w *Worker) Stop(ctx context.Context) error {
+	w.stopConsuming()
+	done := make(chan struct{})
+	go func() { w.inflight.Wait(); close(done) }()
+	select {
+	case <-done:
+		w.hooks.CloseIdleConnections()
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("worker stop: %w", ctx.Err())
+	}
+}
