@@ -114,6 +114,9 @@ type server struct {
 	dir    string
 	runs   int
 
+	// env adds to (and overrides) the settings every run gets.
+	env []string
+
 	cmd    *exec.Cmd
 	exited chan struct{}
 	addr   string
@@ -154,6 +157,7 @@ func (s *server) start() {
 		"OUTRIDER_AUTH_RATE_BURST=100000",
 		"OUTRIDER_SHUTDOWN_TIMEOUT=10s",
 	)
+	cmd.Env = append(cmd.Env, s.env...)
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile
 	require.NoError(t, cmd.Start())

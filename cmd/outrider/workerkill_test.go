@@ -1,0 +1,207 @@
+package main_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/outrider/outrider/cmd/outrider/app"
+	"github.com/outrider/outrider/persistence/postgres"
+	"github.com/outrider/outrider/worker/webhook"
+)
+
+// hookReceiver is a webhook endpoint that verifies every signature and
+// counts deliveries per event id.
+type hookReceiver struct {
+	mu     sync.Mutex
+	secret string
+	events map[string]int
+	bad    int
+}
+
+func (h *hookReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var ev struct{ ID string }
+	if webhook.Verify([]byte(h.secret), r.Header.Get("Outrider-Signature"), body, time.Now(), 5*time.Minute) != nil ||
+		json.Unmarshal(body, &ev) != nil || ev.ID != r.Header.Get("Outrider-Event-Id") {
+		h.bad++
+		w.WriteHeader(http.StatusBadRequest)
+		return
+	}
+	h.events[ev.ID]++
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (h *hookReceiver) counts() (map[string]int, int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make(map[string]int, len(h.events))
+	for k, v := range h.events {
+		out[k] = v
+	}
+	return out, h.bad
+}
+
+// TestWorkerSurvivesKill9: a worker process killed with -9 mid-stream and
+// restarted leaves every notification created exactly once, every event
+// delivered to the webhook at least once (with its event id), and no
+// message unacked or dead-lettered.
+func TestWorkerSurvivesKill9(t *testing.T) {
+	const (
+		drivers         = 4
+		ordersPerDriver = 8
+		eventsPerOrder  = 6 // created, assigned, accepted, picked_up, in_transit, delivered
+		// notifications per order: the customer hears of 5 events (not the
+		// creation they made), the driver of the assignment.
+		notificationsPerOrder = 6
+	)
+	var rb [6]byte
+	_, _ = rand.Read(rb[:])
+	schema := "wkill_" + hex.EncodeToString(rb[:])
+	stream := streamName(schema)
+	t.Cleanup(func() {
+		app.DropTestSchema(t, schema)
+		for _, s := range []string{stream, stream + "_WEBHOOKS", stream + "_DLQ"} {
+			dropStream(t, s)
+		}
+	})
+	bin := buildBinary(t)
+	apiNode := &server{t: t, bin: bin, schema: schema, dir: t.TempDir(), env: []string{"OUTRIDER_ROLES=api"}}
+	workerNode := &server{t: t, bin: bin, schema: schema, dir: t.TempDir(), env: []string{
+		"OUTRIDER_ROLES=worker", "OUTRIDER_WORKER_ACK_WAIT=2s",
+	}}
+	apiNode.start()
+	a := &api{s: apiNode, hc: &http.Client{Timeout: 20 * time.Second}}
+
+	var tk tokens
+	a.must(t, http.MethodPost, "/v1/auth/login", "", map[string]string{"email": adminEmail, "password": adminPassword}, http.StatusOK, &tk)
+	admin := tk.AccessToken
+	rcv := &hookReceiver{events: map[string]int{}}
+	hooks := httptest.NewServer(rcv)
+	t.Cleanup(hooks.Close)
+	var hook struct{ Secret string }
+	a.must(t, http.MethodPost, "/v1/webhooks", admin, map[string]any{"url": hooks.URL, "event_types": []string{"*"}}, http.StatusCreated, &hook)
+	rcv.mu.Lock()
+	rcv.secret = hook.Secret
+	rcv.mu.Unlock()
+
+	a.must(t, http.MethodPost, "/v1/auth/signup", "",
+		map[string]string{"name": "Kim", "email": "kim@wkill.test", "password": "customer-password"}, http.StatusCreated, &tk)
+	customer := tk.AccessToken
+	driverTokens := make([]tokens, drivers)
+	for i := range drivers {
+		email := fmt.Sprintf("driver-%d@wkill.test", i)
+		a.must(t, http.MethodPost, "/v1/users", admin, map[string]any{"name": "D", "email": email, "password": "driver-password", "role": "driver"}, http.StatusCreated, nil)
+		a.must(t, http.MethodPost, "/v1/auth/login", "", map[string]string{"email": email, "password": "driver-password"}, http.StatusOK, &driverTokens[i])
+		a.must(t, http.MethodPut, "/v1/drivers/me/availability", driverTokens[i].AccessToken, map[string]bool{"available": true}, http.StatusOK, nil)
+	}
+
+	db, err := pgx.Connect(t.Context(), postgres.TestURL())
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = db.Close(context.Background()) })
+	notifications := func() (total, distinct int) {
+		require.NoError(t, db.QueryRow(t.Context(), fmt.Sprintf(
+			`SELECT count(*), count(DISTINCT (user_id, event_id)) FROM %s.notifications`, pgx.Identifier{schema}.Sanitize())).
+			Scan(&total, &distinct))
+		return total, distinct
+	}
+
+	workerNode.start()
+	// Drive the lifecycles while the worker works; kill it once it has
+	// made some notifications, go on driving while it is dead, restart it.
+	var wg sync.WaitGroup
+	var orderIDs sync.Map
+	for i := range drivers {
+		wg.Go(func() {
+			d := driverTokens[i]
+			for range ordersPerDriver {
+				var o struct{ ID string }
+				a.must(t, http.MethodPost, "/v1/orders", customer, map[string]any{
+					"pickup": map[string]any{"address": "A"}, "dropoff": map[string]any{"address": "B"}, "delivery_option": "standard",
+				}, http.StatusCreated, &o)
+				orderIDs.Store(o.ID, true)
+				a.must(t, http.MethodPost, "/v1/orders/"+o.ID+"/assign", admin, map[string]string{"driver_id": d.User.ID}, http.StatusOK, nil)
+				a.must(t, http.MethodPost, "/v1/orders/"+o.ID+"/accept", d.AccessToken, nil, http.StatusOK, nil)
+				for _, st := range []string{"picked_up", "in_transit", "delivered"} {
+					a.must(t, http.MethodPut, "/v1/orders/"+o.ID+"/status", d.AccessToken, map[string]string{"status": st}, http.StatusOK, nil)
+				}
+			}
+		})
+	}
+	require.Eventually(t, func() bool { n, _ := notifications(); return n >= 30 }, 60*time.Second, 20*time.Millisecond)
+	before, _ := notifications()
+	workerNode.kill()
+	wg.Wait()
+	atKill, _ := notifications()
+	t.Logf("killed the worker at %d notifications (%d when the kill landed); %d expected in all",
+		before, atKill, drivers*ordersPerDriver*notificationsPerOrder)
+	require.Less(t, atKill, drivers*ordersPerDriver*notificationsPerOrder, "the kill came too late to prove anything")
+	workerNode.start()
+
+	wantEvents := map[string]bool{}
+	orderIDs.Range(func(k, _ any) bool {
+		for seq := 1; seq <= eventsPerOrder; seq++ {
+			wantEvents[fmt.Sprintf("order:%s:%d", k, seq)] = true
+		}
+		return true
+	})
+	require.Len(t, wantEvents, drivers*ordersPerDriver*eventsPerOrder)
+	nc, err := nats.Connect(natsURL())
+	require.NoError(t, err)
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	consumers := [][2]string{
+		{stream, stream + "-notifications"}, {stream, stream + "-webhook-fanout"},
+		{stream + "_WEBHOOKS", stream + "-webhook-delivery"},
+	}
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		total, distinct := notifications()
+		assert.Equal(c, drivers*ordersPerDriver*notificationsPerOrder, total, "every notification, once")
+		assert.Equal(c, total, distinct)
+		got, bad := rcv.counts()
+		assert.Zero(c, bad, "every delivery verified")
+		for id := range wantEvents {
+			assert.GreaterOrEqual(c, got[id], 1, "event %s delivered", id)
+		}
+		for _, sc := range consumers {
+			info, err := js.Consumer(t.Context(), sc[0], sc[1])
+			if !assert.NoError(c, err) {
+				continue
+			}
+			i, err := info.Info(t.Context())
+			if assert.NoError(c, err) {
+				assert.Zero(c, i.NumAckPending, "%s: unacked", sc[1])
+				assert.Zero(c, i.NumPending, "%s: undelivered", sc[1])
+			}
+		}
+	}, 90*time.Second, 250*time.Millisecond)
+
+	dlq, err := js.Stream(t.Context(), stream+"_DLQ")
+	require.NoError(t, err)
+	info, err := dlq.Info(t.Context())
+	require.NoError(t, err)
+	require.Zero(t, info.State.Msgs, "nothing dead-lettered")
+	got, _ := rcv.counts()
+	dups := 0
+	for _, n := range got {
+		dups += n - 1
+	}
+	t.Logf("webhook: %d events delivered, %d redelivered after the kill (receivers de-duplicate on the event id)", len(got), dups)
+}
