@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"image/jpeg"
 	"io"
+	"mime"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/outrider/outrider/cmd/outrider/app"
+	"github.com/outrider/outrider/worker/email"
 	"github.com/outrider/outrider/worker/webhook"
 )
 
@@ -69,7 +71,10 @@ func dialUser(t *testing.T, b *bundle, c *caller) *websocket.Conn {
 // their order's events, once each, live and in their inbox; each sees
 // and marks only their own.
 func TestNotifications(t *testing.T) {
-	b := setup(t, nil)
+	box, smtpAddr := startMailbox(t)
+	b := setup(t, func(c *app.Config) {
+		c.SMTP = email.Config{Addr: smtpAddr, From: "Outrider <dispatch@outrider.test>", StartTLS: email.StartTLSNone}
+	})
 	customer, driver := b.signup(t), b.createDriver(t, 0, true)
 	live := dialUser(t, b, customer)
 
@@ -136,6 +141,37 @@ func TestNotifications(t *testing.T) {
 	require.Empty(t, customer.notifications(t, "&unread=true"))
 	require.Len(t, driver.notifications(t, "&unread=true"), 1, "the driver's are untouched")
 	customer.get(t, "/v1/notifications?unread=maybe", invalidReq()).problem(t, http.StatusUnprocessableEntity, "validation_failed")
+
+	// E-mail: the driver of the new job; the customer of pick-up and
+	// delivery. Once each.
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		msgs, _ := box.received()
+		assert.Len(c, msgs, 3)
+	}, 15*time.Second, 100*time.Millisecond)
+	msgs, rcpts := box.received()
+	subjects := map[string]string{}
+	for i, m := range msgs {
+		require.Len(t, rcpts[i], 1)
+		subjects[m.Header.Get("Subject")] = rcpts[i][0]
+		require.NotEmpty(t, m.Header.Get("Message-Id"))
+	}
+	require.Equal(t, map[string]string{
+		"New job: Alexanderplatz 1, Berlin → Unter den Linden 5, Berlin": driver.User.Email,
+		"Your order has been picked up":                                   customer.User.Email,
+		"Your order has been delivered":                                   customer.User.Email,
+	}, decodeSubjects(t, subjects))
+}
+
+// decodeSubjects decodes RFC 2047 encoded words in the keys.
+func decodeSubjects(t *testing.T, in map[string]string) map[string]string {
+	out := map[string]string{}
+	dec := new(mime.WordDecoder)
+	for k, v := range in {
+		s, err := dec.DecodeHeader(k)
+		require.NoError(t, err)
+		out[s] = v
+	}
+	return out
 }
 
 // receiver is a webhook endpoint under test: it verifies every
