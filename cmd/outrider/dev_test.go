@@ -705,15 +705,21 @@ func (c *devWS) send(v any) {
 	require.NoError(c.t, c.conn.WriteJSON(v))
 }
 
-// next reads one frame, waiting at most 5s for what.
+// next reads one frame, waiting at most 5s for what. Notifications the
+// worker pushes on the user's own channel are skipped: this test is about
+// order channels.
 func (c *devWS) next(what string) devFrame {
 	c.t.Helper()
 	require.NoError(c.t, c.conn.SetReadDeadline(time.Now().Add(5*time.Second)))
-	_, data, err := c.conn.ReadMessage()
-	require.NoError(c.t, err, "waiting for %s", what)
-	var f devFrame
-	require.NoError(c.t, json.Unmarshal(data, &f), "frame %s", data)
-	return f
+	for {
+		_, data, err := c.conn.ReadMessage()
+		require.NoError(c.t, err, "waiting for %s", what)
+		var f devFrame
+		require.NoError(c.t, json.Unmarshal(data, &f), "frame %s", data)
+		if !strings.HasPrefix(f.Channel, "user:") {
+			return f
+		}
+	}
 }
 
 func (c *devWS) subscribe(channel string, since *int64) {

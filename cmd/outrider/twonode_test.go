@@ -331,6 +331,9 @@ func twoNodeDial(t *testing.T, name, addr, token string) *twoNodeWS {
 				c.err = fmt.Errorf("frame %q: %w", data, err)
 				return
 			}
+			if strings.HasPrefix(f.Channel, "user:") {
+				continue // the worker's notifications; this test watches orders
+			}
 			c.frames <- f
 		}
 	}()

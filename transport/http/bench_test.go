@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -170,4 +171,88 @@ func BenchmarkPlaceOrderAt500(b *testing.B) {
 	b.ReportMetric(pct(0.50), "p50-ms")
 	b.ReportMetric(pct(0.99), "p99-ms")
 	b.ReportMetric(pct(1.0), "max-ms")
+}
+
+// BenchmarkStatusWhileWorker: open-loop status changes (PUT
+// /v1/orders/:id/status, 200/s) with the worker role down (the node is
+// --roles api: events pile up in JetStream) and busy (the worker runs in
+// the node and every event is also delivered to a webhook receiver that
+// takes 500 ms to answer, so its delivery slots stay full, while it
+// stores and pushes notifications). Reports latency percentiles; the
+// worker is off the request path, so they should not move. Run with
+// -benchtime=3000x for 15 s of load.
+func BenchmarkStatusWhileWorker(b *testing.B) {
+	for _, mode := range []string{"down", "busy"} {
+		b.Run(mode, func(b *testing.B) {
+			n := app.StartTest(b, func(c *app.Config) {
+				if mode == "down" {
+					c.Roles = []string{"api"}
+				}
+			})
+			c := newBenchClient(n)
+			admin, _ := c.login(b, app.TestAdminEmail, app.TestAdminPassword)
+			slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				_, _ = io.Copy(io.Discard, r.Body)
+				time.Sleep(500 * time.Millisecond) // a slow receiver, on purpose
+				w.WriteHeader(http.StatusNoContent)
+			}))
+			b.Cleanup(slow.Close)
+			c.do(b, "POST", "/v1/webhooks", admin, map[string]any{"url": slow.URL, "event_types": []string{"*"}}, 201)
+
+			// Accepted orders, three status changes each.
+			orders := (b.N + 2) / 3
+			cust := c.customers(b, 1)[0]
+			const capacity = 50
+			type job struct{ order, token, status string }
+			jobs := make([]job, 0, orders*3)
+			var driverTok, driverID string
+			for i := range orders {
+				if i%capacity == 0 {
+					email := fmt.Sprintf("wdriver-%d-%d@example.com", time.Now().UnixNano(), i)
+					c.do(b, "POST", "/v1/users", admin, map[string]any{"name": "D", "email": email, "password": "driver-password", "role": "driver", "capacity": capacity}, 201)
+					driverTok, driverID = c.login(b, email, "driver-password")
+					c.do(b, "PUT", "/v1/drivers/me/availability", driverTok, map[string]any{"available": true}, 200)
+				}
+				id := c.do(b, "POST", "/v1/orders", cust, orderBody, 201)["id"].(string)
+				c.do(b, "POST", "/v1/orders/"+id+"/assign", admin, map[string]any{"driver_id": driverID}, 200)
+				c.do(b, "POST", "/v1/orders/"+id+"/accept", driverTok, nil, 200)
+				for _, st := range []string{"picked_up", "in_transit", "delivered"} {
+					jobs = append(jobs, job{id, driverTok, st})
+				}
+			}
+			// Steps of one order run in sequence; orders interleave.
+			next := make(map[string]chan struct{}, orders)
+			lat := make([]time.Duration, b.N)
+			var wg sync.WaitGroup
+			tick := time.NewTicker(5 * time.Millisecond)
+			defer tick.Stop()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				<-tick.C
+				// Interleave: the i-th request is step i/orders of order i%orders.
+				j := jobs[(i%orders)*3+i/orders]
+				prev := next[j.order]
+				done := make(chan struct{})
+				next[j.order] = done
+				wg.Add(1)
+				go func(i int) {
+					defer wg.Done()
+					defer close(done)
+					if prev != nil {
+						<-prev
+					}
+					t0 := time.Now()
+					c.do(b, "PUT", "/v1/orders/"+j.order+"/status", j.token, map[string]any{"status": j.status}, 200)
+					lat[i] = time.Since(t0)
+				}(i)
+			}
+			wg.Wait()
+			b.StopTimer()
+			slices.Sort(lat)
+			pct := func(p float64) float64 { return float64(lat[int(float64(len(lat)-1)*p)].Microseconds()) / 1000 }
+			b.ReportMetric(pct(0.50), "p50-ms")
+			b.ReportMetric(pct(0.99), "p99-ms")
+			b.ReportMetric(pct(1.0), "max-ms")
+		})
+	}
 }
