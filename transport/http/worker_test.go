@@ -157,8 +157,8 @@ func TestNotifications(t *testing.T) {
 	}
 	require.Equal(t, map[string]string{
 		"New job: Alexanderplatz 1, Berlin → Unter den Linden 5, Berlin": driver.User.Email,
-		"Your order has been picked up":                                   customer.User.Email,
-		"Your order has been delivered":                                   customer.User.Email,
+		"Your order has been picked up":                                  customer.User.Email,
+		"Your order has been delivered":                                  customer.User.Email,
 	}, decodeSubjects(t, subjects))
 }
 
