@@ -147,6 +147,7 @@ type Worker struct {
 	hooks    *webhook.Client
 	metrics  *metrics
 	mu       sync.Mutex
+	stopped  bool
 	running  []jetstream.ConsumeContext
 	inflight sync.WaitGroup
 }
@@ -271,7 +272,17 @@ func (w *Worker) run(ctx context.Context, c consumer) error {
 	sem := make(chan struct{}, concurrency)
 	cc, err := cons.Consume(func(msg jetstream.Msg) {
 		sem <- struct{}{}
-		w.inflight.Add(1)
+		w.mu.Lock()
+		if w.stopped {
+			// Stopping: leave the message to be redelivered (to a
+			// worker that runs), sooner than AckWait.
+			w.mu.Unlock()
+			<-sem
+			_ = msg.Nak()
+			return
+		}
+		w.inflight.Add(1) // never concurrent with Stop's Wait: both hold mu first
+		w.mu.Unlock()
 		go func() {
 			defer func() { <-sem; w.inflight.Done() }()
 			w.handle(c, msg)
@@ -351,6 +362,7 @@ func (w *Worker) stopConsuming() {
 	w.mu.Lock()
 	running := w.running
 	w.running = nil
+	w.stopped = true
 	w.mu.Unlock()
 	for _, cc := range running {
 		cc.Stop()

@@ -1,11 +1,16 @@
 package httpapi
 
 import (
+	"context"
 	"errors"
 	"net/http"
+	"sync"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/outrider/outrider/actors"
 	"github.com/outrider/outrider/actors/driver"
+	"github.com/outrider/outrider/actors/user"
 	"github.com/outrider/outrider/persistence"
 	pb "github.com/outrider/outrider/proto/outriderpb"
 )
@@ -26,7 +31,10 @@ type driverJSON struct {
 	Capacity     int           `json:"capacity"`
 	ActiveOrders int           `json:"active_orders"`
 	LastLocation *locationJSON `json:"last_location"`
-	UpdatedAt    string        `json:"updated_at"`
+	// Online: the driver holds a live WebSocket session (presence, from
+	// the user actor, which every session registers with and renews).
+	Online    bool   `json:"online"`
+	UpdatedAt string `json:"updated_at"`
 }
 
 func driverView(d persistence.Driver) driverJSON {
@@ -73,8 +81,48 @@ func (s *Server) getDriver(w http.ResponseWriter, r *http.Request, c *call) erro
 	if err != nil {
 		return unavailable(err)
 	}
-	writeJSON(w, http.StatusOK, driverView(d))
+	v := driverView(d)
+	online, err := s.presence(r.Context(), []string{d.ID})
+	if err != nil {
+		return err
+	}
+	v.Online = online[d.ID]
+	writeJSON(w, http.StatusOK, v)
 	return nil
+}
+
+// presenceConcurrency bounds the user-actor requests of one presence
+// lookup (a page of up to 200 drivers).
+const presenceConcurrency = 16
+
+// presence asks each user's actor whether they hold a live session. The
+// sessions live in the actors' memory, renewed by the gateways on every
+// ping, so this is exact up to one lease and costs no write.
+func (s *Server) presence(ctx context.Context, ids []string) (map[string]bool, error) {
+	out := make(map[string]bool, len(ids))
+	var mu sync.Mutex
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(presenceConcurrency)
+	now := s.now().UnixMilli()
+	for _, id := range ids {
+		g.Go(func() error {
+			reply, err := s.actors.User(gctx, id, &pb.UserCommand{
+				CommandId: "presence", By: &pb.Principal{UserId: "system", Role: actors.RoleSystem}, AtMs: now,
+				Body: &pb.UserCommand_Get{Get: &pb.GetUser{}},
+			})
+			if err != nil {
+				return unavailable(err)
+			}
+			if reply.GetRejection() != nil {
+				return nil // no such user: not online
+			}
+			mu.Lock()
+			out[id] = len(user.Live(reply.GetUser(), now)) > 0
+			mu.Unlock()
+			return nil
+		})
+	}
+	return out, g.Wait()
 }
 
 func (s *Server) listDrivers(w http.ResponseWriter, r *http.Request, c *call) error {
@@ -92,9 +140,19 @@ func (s *Server) listDrivers(w http.ResponseWriter, r *http.Request, c *call) er
 	if err != nil {
 		return unavailable(err)
 	}
+	ids := make([]string, len(ds))
+	for i, d := range ds {
+		ids[i] = d.ID
+	}
+	online, err := s.presence(r.Context(), ids)
+	if err != nil {
+		return err
+	}
 	out := page[driverJSON]{Items: make([]driverJSON, 0, len(ds))}
 	for _, d := range ds {
-		out.Items = append(out.Items, driverView(d))
+		v := driverView(d)
+		v.Online = online[d.ID]
+		out.Items = append(out.Items, v)
 	}
 	if more && len(ds) > 0 {
 		cur := encodeCursor(ds[len(ds)-1].ID)

@@ -1,0 +1,13 @@
+# The outrider binary in a small image. Build: docker build -t outrider .
+FROM golang:1.26 AS build
+WORKDIR /src
+COPY go.mod go.sum ./
+RUN go mod download
+COPY . .
+RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/outrider ./cmd/outrider
+
+FROM gcr.io/distroless/static-debian12:nonroot
+COPY --from=build /out/outrider /usr/local/bin/outrider
+EXPOSE 8080
+ENTRYPOINT ["/usr/local/bin/outrider"]
+CMD ["serve"]
