@@ -81,6 +81,11 @@ func (s *Server) getDriver(w http.ResponseWriter, r *http.Request, c *call) erro
 	if err != nil {
 		return unavailable(err)
 	}
+	return s.writeDriver(w, r, d)
+}
+
+// writeDriver answers with d and its presence.
+func (s *Server) writeDriver(w http.ResponseWriter, r *http.Request, d persistence.Driver) error {
 	v := driverView(d)
 	online, err := s.presence(r.Context(), []string{d.ID})
 	if err != nil {
@@ -191,6 +196,5 @@ func (s *Server) setAvailability(w http.ResponseWriter, r *http.Request, c *call
 	if err != nil {
 		return unavailable(err)
 	}
-	writeJSON(w, http.StatusOK, driverView(d))
-	return nil
+	return s.writeDriver(w, r, d)
 }

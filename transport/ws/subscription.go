@@ -82,10 +82,12 @@ func (s *session) subscribe(f clientFrame) {
 		return
 	}
 	s.subs[f.Channel] = sub
-	s.ack(f.ID)
+	// Follow the driver before the ack: once acked, the watcher is owed
+	// every position the driver sends.
 	if order.HoldsDriver(row.Status) {
 		s.g.hub.follow(sub, row.DriverID)
 	}
+	s.ack(f.ID)
 	// Replay what came after `last`, including anything committed between
 	// the read above and the bus subscription, then go live.
 	go sub.catchUp()

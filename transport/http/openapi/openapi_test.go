@@ -287,7 +287,7 @@ const (
 	userJSON  = `{"id":"u1","email":"ann@example.com","name":"Ann","phone":null,"role":"customer","created_at":"` + ts + `"}`
 	orderJSON = `{"id":"o1","customer_id":"u1","driver_id":null,"pickup":` + place + `,"dropoff":` + placeNoC +
 		`,"delivery_option":"standard","scheduled_for":null,"payment_status":"unpaid","status":"pending","notes":"","version":1,"created_at":"` + ts + `","updated_at":"` + ts + `"}`
-	driverJSON = `{"id":"d1","name":"Dee","email":"d@example.com","phone":"+491","status":"available","available":true,"capacity":3,"active_orders":1,"last_location":{"lat":52.5,"lng":13.4,"at":"` + ts + `"},"updated_at":"` + ts + `"}`
+	driverJSON = `{"id":"d1","name":"Dee","email":"d@example.com","phone":"+491","status":"available","available":true,"capacity":3,"active_orders":1,"last_location":{"lat":52.5,"lng":13.4,"at":"` + ts + `"},"online":true,"updated_at":"` + ts + `"}`
 	tokensJSON = `{"user":` + userJSON + `,"access_token":"a.b.c","refresh_token":"r","token_type":"Bearer","expires_in":900}`
 )
 
