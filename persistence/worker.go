@@ -125,6 +125,8 @@ type Webhooks interface {
 	// reaches failureLimit (> 0). It returns the endpoint as updated;
 	// ErrWebhookNotFound if it was deleted meanwhile.
 	RecordWebhookAttempt(ctx context.Context, a WebhookAttempt, failureLimit int) (Webhook, error)
+	// CountWebhookAttempts counts the recorded attempts of one delivery.
+	CountWebhookAttempts(ctx context.Context, webhookID, deliveryID string) (int, error)
 	// ListWebhookAttempts returns at most p.Limit attempts of webhookID,
 	// newest first, and whether more follow.
 	ListWebhookAttempts(ctx context.Context, webhookID string, p WebhookPage) ([]WebhookAttempt, bool, error)

@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
+	"unicode"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/oklog/ulid/v2"
@@ -95,7 +97,8 @@ func decodeEvent(msg jetstream.Msg) (order.Published, error) {
 }
 
 // notify stores the event's notifications (once: (user, event) is
-// unique), pushes the new ones live and e-mails those that ask for it.
+// unique) and pushes the new ones live. E-mail is a consumer of its own
+// (mail), so a mail server's trouble never holds notifications back.
 func (w *Worker) notify(ctx context.Context, msg jetstream.Msg, _ int) error {
 	p, err := decodeEvent(msg)
 	if err != nil {
@@ -134,7 +137,7 @@ func (w *Worker) notify(ctx context.Context, msg jetstream.Msg, _ int) error {
 			}
 		}
 	}
-	return w.mail(ctx, p, rs)
+	return nil
 }
 
 // notificationFrame is the user:{id} event frame of a new notification.
@@ -157,11 +160,12 @@ const mailConsumer = "email"
 // mail e-mails the recipients that ask for it, each once: an e-mail is
 // marked processed after it is sent, so a crash in between sends it
 // twice with the same Message-Id, which mail clients collapse.
-func (w *Worker) mail(ctx context.Context, p order.Published, rs []recipient) error {
-	if w.d.Mail == nil {
-		return nil
+func (w *Worker) mail(ctx context.Context, msg jetstream.Msg, _ int) error {
+	p, err := decodeEvent(msg)
+	if err != nil {
+		return err
 	}
-	for _, r := range rs {
+	for _, r := range recipients(p) {
 		if !r.mail {
 			continue
 		}
@@ -179,7 +183,7 @@ func (w *Worker) mail(ctx context.Context, p order.Published, rs []recipient) er
 		}
 		err = w.d.Mail.Send(ctx, email.Message{
 			To:      []string{u.Email},
-			Subject: r.message,
+			Subject: oneLine(r.message),
 			Text: fmt.Sprintf("Hello %s,\n\n%s.\n\nOrder %s, status %s, at %s.\n\n— Outrider\n",
 				u.Name, r.message, p.OrderID, p.Order.Status, p.At),
 			Headers: map[string]string{"Message-Id": messageID(id)},
@@ -201,4 +205,15 @@ func (w *Worker) mail(ctx context.Context, p order.Published, rs []recipient) er
 func messageID(id string) string {
 	sum := sha256.Sum256([]byte(id))
 	return "<" + hex.EncodeToString(sum[:16]) + "@outrider.notifications>"
+}
+
+// oneLine replaces control characters (an address may hold a line break)
+// so the text can be a header.
+func oneLine(s string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, s)
 }

@@ -59,10 +59,13 @@ func DeliveryID(webhookID, eventID string) string {
 	return "whd_" + hex.EncodeToString(sum[:13])
 }
 
-// deliver POSTs one delivery and records the attempt. An endpoint whose
-// circuit is open is skipped without an attempt and retried after the
-// cooldown; a deleted or disabled endpoint drops the delivery.
-func (w *Worker) deliver(ctx context.Context, msg jetstream.Msg, attempt int) error {
+// deliver POSTs one delivery and records the attempt. Attempts are
+// counted in webhook_attempts, not by JetStream's redeliveries: waiting
+// out an open circuit (no request made) is no attempt. A failure is
+// retried with exponential back-off and jitter (longer if the receiver
+// sent Retry-After, up to RetryMax) until WebhookMaxAttempts, then
+// dead-lettered; a deleted or disabled endpoint drops the delivery.
+func (w *Worker) deliver(ctx context.Context, msg jetstream.Msg, _ int) error {
 	h := msg.Headers()
 	hook, err := w.d.Store.GetWebhook(ctx, h.Get(hdrWebhookID))
 	if errors.Is(err, persistence.ErrWebhookNotFound) {
@@ -76,6 +79,11 @@ func (w *Worker) deliver(ctx context.Context, msg jetstream.Msg, attempt int) er
 		return nil
 	}
 	d := webhook.Delivery{ID: h.Get(hdrDeliveryID), EventID: h.Get(hdrEventID), EventType: h.Get(hdrEventType), Body: msg.Data()}
+	prior, err := w.d.Store.CountWebhookAttempts(ctx, hook.ID, d.ID)
+	if err != nil {
+		return err
+	}
+	attempt := prior + 1
 	a := w.hooks.Deliver(ctx, webhook.Endpoint{ID: hook.ID, URL: hook.URL, Secret: hook.Secret}, d)
 	if a.CircuitOpen {
 		w.metrics.webhooks.WithLabelValues("circuit_open").Inc()
@@ -104,10 +112,14 @@ func (w *Worker) deliver(ctx context.Context, msg jetstream.Msg, attempt int) er
 		return nil
 	case !a.Retryable:
 		return permanent(fmt.Errorf("webhook %s: %s", hook.ID, a.Err))
-	case a.RetryAfter > 0 && attempt < w.cfg.WebhookMaxAttempts:
-		return retryAfter{max(a.RetryAfter, webhook.Backoff(attempt, w.cfg.RetryBase, w.cfg.RetryMax, rand.Float64))}
+	case attempt >= w.cfg.WebhookMaxAttempts:
+		return permanent(fmt.Errorf("webhook %s: gave up after %d attempts: %s", hook.ID, attempt, a.Err))
 	}
-	return fmt.Errorf("webhook %s: %s", hook.ID, a.Err)
+	delay := webhook.Backoff(attempt, w.cfg.RetryBase, w.cfg.RetryMax, rand.Float64)
+	if a.RetryAfter > delay {
+		delay = min(a.RetryAfter, w.cfg.RetryMax)
+	}
+	return retryAfter{delay}
 }
 
 // cooldown is how long an open circuit stays open.

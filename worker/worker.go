@@ -33,6 +33,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"strconv"
 	"sync"
@@ -71,6 +72,14 @@ type Config struct {
 	// Concurrency is how many messages each consumer handles at once.
 	// Default 8.
 	Concurrency int
+	// ThumbnailConcurrency is how many photos are decoded at once: each
+	// may take a few hundred MB (see worker/thumbnail). Default 2.
+	ThumbnailConcurrency int
+	// MaxAckPending bounds the messages one consumer has delivered and
+	// not yet settled, messages waiting out a retry delay included (they
+	// keep their slot), so it must be well above Concurrency or a few
+	// failing messages stall the rest. Default 1000.
+	MaxAckPending int
 	// WebhookMaxAttempts is how many times one webhook delivery is tried.
 	// Default 12 (about an hour and a half with the default back-off).
 	WebhookMaxAttempts int
@@ -104,6 +113,12 @@ func (c *Config) defaults() {
 	if c.Concurrency <= 0 {
 		c.Concurrency = 8
 	}
+	if c.ThumbnailConcurrency <= 0 {
+		c.ThumbnailConcurrency = 2
+	}
+	if c.MaxAckPending <= 0 {
+		c.MaxAckPending = 1000
+	}
 	if c.WebhookMaxAttempts <= 0 {
 		c.WebhookMaxAttempts = 12
 	}
@@ -114,6 +129,11 @@ func (c *Config) defaults() {
 		c.DLQMaxAge = 30 * 24 * time.Hour
 	}
 }
+
+// handlerBudget is how long one handler may run: a little less than
+// AckWait, so it settles its message before JetStream hands it to
+// another worker.
+func (c Config) handlerBudget() time.Duration { return c.AckWait * 9 / 10 }
 
 // Store is what the worker reads and writes.
 type Store interface {
@@ -142,14 +162,18 @@ type Deps struct {
 
 // Worker runs the consumers.
 type Worker struct {
-	cfg      Config
-	d        Deps
-	hooks    *webhook.Client
-	metrics  *metrics
-	mu       sync.Mutex
-	stopped  bool
-	running  []jetstream.ConsumeContext
-	inflight sync.WaitGroup
+	cfg     Config
+	d       Deps
+	hooks   *webhook.Client
+	metrics *metrics
+	// base is the parent of every handler's context; Stop cancels it
+	// when its deadline comes with handlers still running.
+	base       context.Context
+	cancelBase context.CancelFunc
+	mu         sync.Mutex
+	stopped    bool
+	running    []jetstream.ConsumeContext
+	inflight   sync.WaitGroup
 }
 
 // New builds a worker; nothing runs until Start.
@@ -158,6 +182,14 @@ func New(cfg Config, d Deps) (*Worker, error) {
 		return nil, errors.New("worker: EventsStream is required")
 	}
 	cfg.defaults()
+	webhookTimeout := cfg.Webhook.Timeout
+	if webhookTimeout <= 0 {
+		webhookTimeout = webhook.DefaultTimeout
+	}
+	if webhookTimeout >= cfg.handlerBudget() {
+		return nil, fmt.Errorf("worker: the webhook timeout (%s) must be shorter than a handler's budget, 90%% of AckWait (%s)",
+			webhookTimeout, cfg.handlerBudget())
+	}
 	if d.Logger == nil {
 		d.Logger = slog.Default()
 	}
@@ -170,7 +202,9 @@ func New(cfg Config, d Deps) (*Worker, error) {
 	if cfg.Webhook.Logger == nil {
 		cfg.Webhook.Logger = d.Logger
 	}
-	return &Worker{cfg: cfg, d: d, hooks: webhook.NewClient(cfg.Webhook), metrics: newMetrics(d.Registerer, d.Logger)}, nil
+	base, cancel := context.WithCancel(context.Background())
+	return &Worker{cfg: cfg, d: d, hooks: webhook.NewClient(cfg.Webhook), metrics: newMetrics(d.Registerer, d.Logger),
+		base: base, cancelBase: cancel}, nil
 }
 
 // Subjects and stream names.
@@ -195,8 +229,8 @@ func (e permanentError) Unwrap() error { return e.err }
 
 func permanent(err error) error { return permanentError{err} }
 
-// retryAfter asks for redelivery after d without counting a failure
-// (an endpoint's circuit is open).
+// retryAfter asks for redelivery after d, the handler having decided
+// the delay itself (and kept its own count of tries).
 type retryAfter struct{ d time.Duration }
 
 func (r retryAfter) Error() string { return "retry after " + r.d.String() }
@@ -206,8 +240,8 @@ type consumer struct {
 	name, stream, filter string
 	maxDeliver           int
 	handle               handler
-	// serial consumers handle one message at a time, in stream order.
-	serial bool
+	// concurrency: messages handled at once (0: Config.Concurrency).
+	concurrency int
 }
 
 // Start creates the worker's streams and consumers and starts consuming.
@@ -226,14 +260,19 @@ func (w *Worker) Start(ctx context.Context) error {
 		return fmt.Errorf("dead-letter stream: %w", err)
 	}
 	consumers := []consumer{
-		// Notifications are made in event order, so a user's inbox
-		// (newest first by id) reads in the order things happened.
-		{"notifications", w.cfg.EventsStream, w.eventsSubject(), w.cfg.MaxDeliver, w.notify, true},
-		{"webhook-fanout", w.cfg.EventsStream, w.eventsSubject(), w.cfg.MaxDeliver, w.fanOut, false},
-		{"webhook-delivery", w.webhookStream(), w.webhookSubject() + ".>", w.cfg.WebhookMaxAttempts, w.deliver, false},
+		// One at a time: a user's inbox (newest first by id) then reads in
+		// the order things happened, as long as nothing is retried.
+		{"notifications", w.cfg.EventsStream, w.eventsSubject(), w.cfg.MaxDeliver, w.notify, 1},
+		{"webhook-fanout", w.cfg.EventsStream, w.eventsSubject(), w.cfg.MaxDeliver, w.fanOut, 0},
+		// Deliveries count their own attempts (webhook_attempts) and
+		// dead-letter themselves: a circuit-open wait is no attempt.
+		{"webhook-delivery", w.webhookStream(), w.webhookSubject() + ".>", math.MaxInt, w.deliver, 0},
+	}
+	if w.d.Mail != nil {
+		consumers = append(consumers, consumer{"email", w.cfg.EventsStream, w.eventsSubject(), w.cfg.MaxDeliver, w.mail, 0})
 	}
 	if w.d.Blobs != nil {
-		consumers = append(consumers, consumer{"thumbnails", w.cfg.EventsStream, w.eventsSubject(), w.cfg.MaxDeliver, w.thumbnails, false})
+		consumers = append(consumers, consumer{"thumbnails", w.cfg.EventsStream, w.eventsSubject(), w.cfg.MaxDeliver, w.thumbnails, w.cfg.ThumbnailConcurrency})
 	}
 	for _, c := range consumers {
 		if err := w.run(ctx, c); err != nil {
@@ -252,8 +291,8 @@ func (w *Worker) Streams() (webhooks, dlq string) { return w.webhookStream(), w.
 
 func (w *Worker) run(ctx context.Context, c consumer) error {
 	concurrency := w.cfg.Concurrency
-	if c.serial {
-		concurrency = 1
+	if c.concurrency > 0 {
+		concurrency = c.concurrency
 	}
 	cons, err := w.d.JS.CreateOrUpdateConsumer(ctx, c.stream, jetstream.ConsumerConfig{
 		Durable:       w.Durable(c.name),
@@ -263,8 +302,11 @@ func (w *Worker) run(ctx context.Context, c consumer) error {
 		// Redelivery is unbounded in JetStream: the worker counts tries
 		// itself and dead-letters, so no message is ever left unacked.
 		MaxDeliver:    -1,
-		MaxAckPending: 4 * concurrency,
-		DeliverPolicy: jetstream.DeliverAllPolicy,
+		MaxAckPending: max(w.cfg.MaxAckPending, 4*concurrency),
+		// A new durable starts at new events: turning the worker on in a
+		// running deployment must not replay a week of old e-mails. Once
+		// created, the durable remembers its place across restarts.
+		DeliverPolicy: jetstream.DeliverNewPolicy,
 	})
 	if err != nil {
 		return fmt.Errorf("consumer %s: %w", c.name, err)
@@ -287,7 +329,9 @@ func (w *Worker) run(ctx context.Context, c consumer) error {
 			defer func() { <-sem; w.inflight.Done() }()
 			w.handle(c, msg)
 		}()
-	}, jetstream.PullMaxMessages(2*concurrency))
+	}, jetstream.PullMaxMessages(concurrency), jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+		w.d.Logger.Warn("consume", "consumer", c.name, "err", err)
+	}))
 	if err != nil {
 		return fmt.Errorf("consume %s: %w", c.name, err)
 	}
@@ -303,9 +347,11 @@ func (w *Worker) handle(c consumer, msg jetstream.Msg) {
 	if md, err := msg.Metadata(); err == nil {
 		attempt = int(md.NumDelivered)
 	}
-	// A handler gets a little less than AckWait, so it settles its
-	// message before JetStream gives it to another worker.
-	ctx, cancel := context.WithTimeout(context.Background(), w.cfg.AckWait*9/10)
+	// The AckWait clock started at delivery, while the message may have
+	// waited for a free slot: restart it now, then give the handler a
+	// little less than AckWait.
+	_ = msg.InProgress()
+	ctx, cancel := context.WithTimeout(w.base, w.cfg.handlerBudget())
 	defer cancel()
 	start := time.Now()
 	err := c.handle(ctx, msg, attempt)
@@ -322,7 +368,10 @@ func (w *Worker) handle(c consumer, msg jetstream.Msg) {
 		_ = msg.NakWithDelay(ra.d)
 	case errors.As(err, &perm) || attempt >= c.maxDeliver:
 		log.Error("dead-lettered", "err", err)
-		w.deadLetter(ctx, c.name, msg, err, attempt)
+		// A context of its own: the handler's may be what ran out.
+		dctx, dcancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		w.deadLetter(dctx, c.name, msg, err, attempt)
+		dcancel()
 	default:
 		delay := webhook.Backoff(attempt, w.cfg.RetryBase, w.cfg.RetryMax, rand.Float64)
 		log.Warn("retry", "err", err, "in", delay)
@@ -375,11 +424,19 @@ func (w *Worker) Stop(ctx context.Context) error {
 	w.stopConsuming()
 	done := make(chan struct{})
 	go func() { w.inflight.Wait(); close(done) }()
+	defer w.hooks.CloseIdleConnections()
 	select {
 	case <-done:
-		w.hooks.CloseIdleConnections()
+		w.cancelBase()
 		return nil
 	case <-ctx.Done():
+		// Out of time: cancel the handlers (their messages come back
+		// after AckWait) and give them a moment to return.
+		w.cancelBase()
+		select {
+		case <-done:
+		case <-time.After(time.Second):
+		}
 		return fmt.Errorf("worker stop: %w", ctx.Err())
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"io"
 	"log/slog"
 	"os"
 	"strings"
@@ -19,9 +20,11 @@ import (
 	"github.com/outrider/outrider/actors"
 	"github.com/outrider/outrider/actors/order"
 	"github.com/outrider/outrider/persistence"
+	"github.com/outrider/outrider/persistence/blob"
 	"github.com/outrider/outrider/persistence/blob/local"
 	"github.com/outrider/outrider/persistence/sqlite"
 	"github.com/outrider/outrider/worker"
+	"github.com/outrider/outrider/worker/webhook"
 )
 
 func natsURL() string {
@@ -42,6 +45,10 @@ type rig struct {
 }
 
 func newRig(t *testing.T, cfg worker.Config) *rig {
+	return newRigWith(t, cfg, nil)
+}
+
+func newRigWith(t *testing.T, cfg worker.Config, wrap func(blob.Store) blob.Store) *rig {
 	t.Helper()
 	nc, err := nats.Connect(natsURL())
 	require.NoError(t, err, "NATS with JetStream must run on %s", natsURL())
@@ -54,8 +61,12 @@ func newRig(t *testing.T, cfg worker.Config) *rig {
 	r := &rig{js: js, store: sqlite.OpenTest(t), stream: "TW_" + strings.ToUpper(id), ns: "w" + id + "."}
 	_, err = js.CreateStream(t.Context(), jetstream.StreamConfig{Name: r.stream, Subjects: []string{r.ns + "outrider.>"}, MaxAge: time.Hour})
 	require.NoError(t, err)
-	blobs, err := local.New(t.TempDir(), "http://localhost:1", []byte(strings.Repeat("k", 32)), local.Options{})
+	var blobs blob.Store
+	blobs, err = local.New(t.TempDir(), "http://localhost:1", []byte(strings.Repeat("k", 32)), local.Options{})
 	require.NoError(t, err)
+	if wrap != nil {
+		blobs = wrap(blobs)
+	}
 	cfg.Namespace, cfg.EventsStream = r.ns, r.stream
 	r.w, err = worker.New(cfg, worker.Deps{JS: js, Store: r.store, Blobs: blobs, Logger: slog.New(slog.DiscardHandler)})
 	require.NoError(t, err)
@@ -155,4 +166,37 @@ func TestFailingJobIsRetriedThenDeadLettered(t *testing.T) {
 
 func persistenceFilter(user string) persistence.NotificationFilter {
 	return persistence.NotificationFilter{UserID: user, Limit: 10}
+}
+
+// hangingBlobs never answers Open until the caller gives up.
+type hangingBlobs struct{ blob.Store }
+
+func (hangingBlobs) Open(ctx context.Context, key string) (io.ReadCloser, blob.Object, error) {
+	<-ctx.Done()
+	return nil, blob.Object{}, ctx.Err()
+}
+
+// TestTimedOutJobIsDeadLettered: a job that uses up its whole time budget
+// every time is still dead-lettered (on a context of its own) and acked,
+// not retried forever.
+func TestTimedOutJobIsDeadLettered(t *testing.T) {
+	r := newRigWith(t, worker.Config{AckWait: time.Second, MaxDeliver: 2, RetryBase: 10 * time.Millisecond,
+		RetryMax: 50 * time.Millisecond, Webhook: webhook.Config{Timeout: 100 * time.Millisecond}},
+		func(s blob.Store) blob.Store { return hangingBlobs{s} })
+	at := time.Now().UTC().Truncate(time.Millisecond)
+	require.NoError(t, r.store.Commit(t.Context(), actors.Commit{Proofs: []actors.ProofRow{{
+		OrderID: "ord_2", Seq: 3, Key: "proofs/ord_2/slow.png", ContentType: "image/png", Size: 10, ByUserID: "d1", At: at,
+	}}}))
+	ev, err := json.Marshal(order.Published{ID: order.EventID("ord_2", 3), Type: "order.proof_added", OrderID: "ord_2", Seq: 3,
+		At: actors.Timestamp(at), Order: actors.OrderRow{ID: "ord_2", CustomerID: "c2", Status: "delivered"}})
+	require.NoError(t, err)
+	r.publish(t, "ord_2", ev)
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		dl := r.deadLetters(t)
+		if assert.Len(c, dl, 1) {
+			assert.Equal(c, "thumbnails", dl[0].Header.Get("Outrider-Dead-Consumer"))
+			assert.Contains(c, dl[0].Header.Get("Outrider-Dead-Error"), "deadline exceeded")
+		}
+		r.settled(c, t, "thumbnails")
+	}, 15*time.Second, 100*time.Millisecond)
 }

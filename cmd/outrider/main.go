@@ -143,6 +143,7 @@ func parse(mode string, args []string) (app.Config, options, error) {
 	var jwtSecret, jwtSecretFile, cors, seeds, level string
 	var maxBody, wsMax, uploadMax int
 	var proofFor, roles, smtpTLS string
+	var thumbPixels int
 	fs := flag.NewFlagSet(mode, flag.ContinueOnError)
 	e := &envFlags{fs: fs}
 	e.str(&cfg.HTTP.Addr, "http-addr", ":8080", "HTTP listen address")
@@ -181,6 +182,11 @@ func parse(mode string, args []string) (app.Config, options, error) {
 	e.str(&roles, "roles", "api,worker", "what this node does: api (HTTP and WebSockets), worker (notifications, thumbnails, webhooks, e-mail), or both")
 	e.dur(&cfg.Worker.AckWait, "worker-ack-wait", 30*time.Second, "how long a worker may hold an event before it is redelivered to another")
 	e.int(&cfg.Worker.MaxDeliver, "worker-max-deliver", 8, "tries of a failing worker job before it goes to the dead-letter stream")
+	e.int(&cfg.Worker.Concurrency, "worker-concurrency", 8, "jobs each worker consumer runs at once")
+	e.int(&cfg.Worker.ThumbnailConcurrency, "thumbnail-concurrency", 2, "proof photos decoded at once (each may take a few hundred MB)")
+	e.int(&thumbPixels, "thumbnail-max-pixels", 40_000_000, "largest photo (width × height) the worker decodes; larger ones are refused unread")
+	e.dur(&cfg.Worker.RetryBase, "worker-retry-base", time.Second, "first back-off of a failing job (doubling, with jitter)")
+	e.dur(&cfg.Worker.RetryMax, "worker-retry-max", 5*time.Minute, "longest back-off of a failing job")
 	e.int(&cfg.Worker.WebhookMaxAttempts, "webhook-max-attempts", 12, "tries of one webhook delivery")
 	e.int(&cfg.Worker.WebhookFailureLimit, "webhook-failure-limit", 20, "consecutive failed deliveries that disable a webhook endpoint")
 	e.dur(&cfg.Worker.Webhook.Timeout, "webhook-timeout", 10*time.Second, "time limit of one webhook delivery")
@@ -244,6 +250,7 @@ func parse(mode string, args []string) (app.Config, options, error) {
 		return cfg, opt, errors.New("roles: name at least one of api, worker")
 	}
 	cfg.SMTP.StartTLS = email.StartTLS(smtpTLS)
+	cfg.Worker.Thumbnail.MaxPixels = int64(thumbPixels)
 	for _, o := range cfg.HTTP.ProofRequiredFor {
 		if o != "standard" && o != "express" && o != "scheduled" {
 			return cfg, opt, fmt.Errorf("proof-required-for: %q is not a delivery option", o)

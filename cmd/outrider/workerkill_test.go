@@ -84,7 +84,7 @@ func TestWorkerSurvivesKill9(t *testing.T) {
 	bin := buildBinary(t)
 	apiNode := &server{t: t, bin: bin, schema: schema, dir: t.TempDir(), env: []string{"OUTRIDER_ROLES=api"}}
 	workerNode := &server{t: t, bin: bin, schema: schema, dir: t.TempDir(), env: []string{
-		"OUTRIDER_ROLES=worker", "OUTRIDER_WORKER_ACK_WAIT=2s",
+		"OUTRIDER_ROLES=worker", "OUTRIDER_WORKER_ACK_WAIT=2s", "OUTRIDER_WEBHOOK_TIMEOUT=1s",
 	}}
 	apiNode.start()
 	a := &api{s: apiNode, hc: &http.Client{Timeout: 20 * time.Second}}

@@ -99,6 +99,13 @@ type Store interface {
 	// ErrTooLarge; contentType is checked as by PresignPut.
 	Put(ctx context.Context, key, contentType string, r io.Reader, size int64) error
 
+	// Copy makes dst a copy of the object under src (bytes and content
+	// type) without the bytes passing through the caller: server-side on
+	// S3. ErrNotFound if src is missing. A recorded proof is copied to a
+	// key that is never presigned, so a still-valid upload URL cannot
+	// change it afterwards.
+	Copy(ctx context.Context, src, dst string) error
+
 	// Delete removes the object under key. Deleting a missing object is
 	// not an error (as in S3), so a retried delete is harmless.
 	Delete(ctx context.Context, key string) error

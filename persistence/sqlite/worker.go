@@ -385,6 +385,17 @@ func disabledReason(failures int, a persistence.WebhookAttempt) string {
 		failures, a.At.UTC().Format(time.RFC3339), last)
 }
 
+// CountWebhookAttempts counts the recorded attempts of one delivery.
+func (s *Store) CountWebhookAttempts(ctx context.Context, webhookID, deliveryID string) (int, error) {
+	var n int
+	err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM webhook_attempts WHERE webhook_id = ? AND delivery_id = ?`,
+		webhookID, deliveryID).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("count attempts of %s: %w", deliveryID, err)
+	}
+	return n, nil
+}
+
 // ListWebhookAttempts returns webhookID's attempts newest first (id
 // descending), at most p.Limit (DefaultLimit if unset), and whether more
 // follow. An unknown endpoint has none.

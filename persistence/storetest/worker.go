@@ -594,6 +594,15 @@ func testWebhooks(t *testing.T, open func(t *testing.T) persistence.Backend) {
 		}
 		slices.Reverse(want)
 		require.Len(t, want, 8)
+		// Attempts per delivery (attempt(i) puts i/3 in dlv-<i/3>).
+		for _, c := range []struct {
+			webhook, delivery string
+			n                 int
+		}{{w1.ID, "dlv-0", 3}, {w1.ID, "dlv-1", 2}, {w2.ID, "dlv-1", 1}, {w1.ID, "dlv-9", 0}, {"nope", "dlv-0", 0}} {
+			n, err := b.CountWebhookAttempts(ctx, c.webhook, c.delivery)
+			require.NoError(t, err)
+			require.Equal(t, c.n, n, "%s %s", c.webhook, c.delivery)
+		}
 		for _, limit := range []int{1, 3, 4, 8, 50} {
 			var got []persistence.WebhookAttempt
 			after := ""

@@ -16,6 +16,11 @@ package httpapi
 // — so recording needs no table of pending uploads: only the API presigns,
 // and a key under this order with exactly that length and type can only
 // have come from one of its presigns.
+//
+// Recording copies the upload to proofs/<order>/recorded/<random>-<length>.<ext>,
+// a key that is never presigned, checks that copy and records it: the
+// upload URL stays valid until it expires, but nothing it writes can
+// change a recorded proof.
 
 import (
 	"context"
@@ -28,6 +33,7 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/outrider/outrider/actors"
@@ -71,8 +77,11 @@ func parseProofKey(key, orderID string) (contentType string, length int64, ok bo
 	return "", 0, false
 }
 
-// ThumbnailKey is where the worker stores the thumbnail of proof key.
-func ThumbnailKey(key string) string { return key + ".thumb.jpg" }
+// recordedKey is where the proof uploaded under key is kept once recorded.
+func recordedKey(key string) string {
+	i := strings.LastIndexByte(key, '/')
+	return key[:i] + "/recorded" + key[i:]
+}
 
 // proofStatuses are the statuses in which the driver may add a proof
 // (the order actor enforces the same; checking here first avoids handing
@@ -140,6 +149,13 @@ func (s *Server) presignUpload(w http.ResponseWriter, r *http.Request, c *call) 
 	row, err := s.driversOrder(r.Context(), req.OrderID, c)
 	if err != nil {
 		return err
+	}
+	recorded, err := s.store.ListProofs(r.Context(), row.ID)
+	if err != nil {
+		return unavailable(err)
+	}
+	if len(recorded) >= order.MaxProofs {
+		return errorf(actors.CodeProofLimit, "an order holds at most %d proofs", order.MaxProofs)
 	}
 	key, err := newProofKey(row.ID, req.ContentType, *req.ContentLength)
 	if err != nil {
@@ -222,24 +238,40 @@ func (s *Server) recordProof(w http.ResponseWriter, r *http.Request, c *call) er
 	if !ok {
 		return invalid(FieldError{"key", "is not an upload key of this order (use the key POST /v1/uploads/presign returned)"})
 	}
-	if err := verifyUpload(r.Context(), blobs, req.Key, contentType, length); err != nil {
+	final := recordedKey(req.Key)
+	recorded, err := s.store.ListProofs(r.Context(), id)
+	if err != nil {
+		return unavailable(err)
+	}
+	for _, p := range recorded {
+		if p.Key == final {
+			return errorf(actors.CodeAlreadyExists, "this upload is already recorded as a proof")
+		}
+	}
+	if err := blobs.Copy(r.Context(), req.Key, final); errors.Is(err, blob.ErrNotFound) {
+		return errorf("upload_not_found", "nothing was uploaded under %s (or the upload has not finished)", req.Key)
+	} else if err != nil {
+		return unavailable(fmt.Errorf("keep upload: %w", err))
+	}
+	// Checked after the copy: the copy is what is recorded, and no URL
+	// can write to it.
+	if err := verifyUpload(r.Context(), blobs, final, contentType, length); err != nil {
 		var e *Error
 		if errors.As(err, &e) && e.Code == "upload_invalid" {
 			// Not what was presigned: nothing will ever record it.
-			if derr := blobs.Delete(r.Context(), req.Key); derr != nil {
-				s.log.Warn("delete refused upload", "key", req.Key, "err", derr)
-			}
+			s.deleteBlobs(r.Context(), final, req.Key)
 		}
 		return err
 	}
 	at := s.now()
 	row, err := s.orderCommand(r, c, id, 0, &pb.OrderCommand{Body: &pb.OrderCommand_RecordProof{
-		RecordProof: &pb.RecordProof{Key: req.Key, ContentType: contentType, Size: length}}})
+		RecordProof: &pb.RecordProof{Key: final, ContentType: contentType, Size: length}}})
 	if err != nil {
 		return err
 	}
+	s.deleteBlobs(r.Context(), req.Key)
 	out, err := s.proofView(r.Context(), blobs, proofFields{
-		Key: req.Key, ContentType: contentType, Size: length, ByUserID: c.principal.UserID, ByRole: c.principal.Role,
+		Key: final, ContentType: contentType, Size: length, ByUserID: c.principal.UserID, ByRole: c.principal.Role,
 		Seq: row.Version, At: at,
 	})
 	if err != nil {
@@ -247,6 +279,16 @@ func (s *Server) recordProof(w http.ResponseWriter, r *http.Request, c *call) er
 	}
 	writeJSON(w, http.StatusCreated, out)
 	return nil
+}
+
+// deleteBlobs removes objects nobody needs, logging failures (an orphan
+// costs storage, not correctness).
+func (s *Server) deleteBlobs(ctx context.Context, keys ...string) {
+	for _, k := range keys {
+		if err := s.blobs.Delete(ctx, k); err != nil {
+			s.log.Warn("delete blob", "key", k, "err", err)
+		}
+	}
 }
 
 // proofFields is what proofView needs of a proof.

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"path"
 	"strings"
 	"testing"
 	"time"
@@ -150,7 +151,10 @@ func TestProofUploads(t *testing.T) {
 
 				var got proofJSON
 				fx.record(t, p.Key).decode(t, http.StatusCreated, &got)
-				require.Equal(t, p.Key, got.Key)
+				dir, file := path.Split(p.Key)
+				require.Equal(t, dir+"recorded/"+file, got.Key, "kept under a key no URL can write")
+				_, err := b.node.Blobs().Stat(t.Context(), p.Key)
+				require.ErrorIs(t, err, blob.ErrNotFound, "the upload itself is removed")
 				require.Equal(t, "image/png", got.ContentType)
 				require.EqualValues(t, len(img), got.Size)
 				require.EqualValues(t, fx.order.Version+1, got.Seq, "recorded as the order's next event")
@@ -171,8 +175,18 @@ func TestProofUploads(t *testing.T) {
 				fx.customer.get(t, "/v1/orders/"+fx.order.ID+"/timeline").decode(t, http.StatusOK, &tl)
 				last := tl.Items[len(tl.Items)-1]
 				require.Equal(t, "order.proof_added", last.Metadata["event"])
-				require.Equal(t, p.Key, last.Metadata["proof_key"])
+				require.Equal(t, got.Key, last.Metadata["proof_key"])
 				fx.record(t, p.Key).problem(t, http.StatusConflict, "already_exists")
+
+				// The upload URL is still valid: what it writes now never
+				// reaches the recorded proof.
+				other := bytes.Clone(img)
+				other[len(other)-1] ^= 0xff
+				require.Contains(t, []int{200, 201, 204}, send(t, p, other, nil))
+				fx.record(t, p.Key).problem(t, http.StatusConflict, "already_exists")
+				status, body := download(t, got.URL)
+				require.Equal(t, http.StatusOK, status)
+				require.Equal(t, img, body, "the recorded proof is unchanged")
 			})
 
 			t.Run("StorageRefusals", func(t *testing.T) {
@@ -228,8 +242,10 @@ func TestProofUploads(t *testing.T) {
 				p := fx.presign(t, "image/png", len(html))
 				require.Contains(t, []int{200, 201, 204}, send(t, p, html, nil))
 				fx.record(t, p.Key).problem(t, http.StatusUnprocessableEntity, "upload_invalid")
-				_, err := b.node.Blobs().Stat(t.Context(), p.Key)
-				require.ErrorIs(t, err, blob.ErrNotFound, "the refused upload is deleted")
+				for _, k := range []string{p.Key, path.Dir(p.Key) + "/recorded/" + path.Base(p.Key)} {
+					_, err := b.node.Blobs().Stat(t.Context(), k)
+					require.ErrorIs(t, err, blob.ErrNotFound, "the refused upload is deleted: %s", k)
+				}
 
 				// Another order's key, even one that holds a real upload.
 				theirs := other.presign(t, "image/png", len(img))

@@ -243,9 +243,21 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 // startWorker starts the worker role on the relay's stream.
 func (n *Node) startWorker(ctx context.Context, js jetstream.JetStream, reg prometheus.Registerer) error {
 	cfg := n.cfg
+	wcfg := cfg.Worker
+	if wcfg.AckWait <= 0 {
+		wcfg.AckWait = 30 * time.Second
+	}
 	var mail email.Sender
 	switch {
 	case cfg.SMTP.Addr != "":
+		// An e-mail must be sent, or have failed, within the handler's
+		// budget (90% of AckWait).
+		if cfg.SMTP.Timeout <= 0 {
+			cfg.SMTP.Timeout = min(email.DefaultSMTPTimeout, wcfg.AckWait/2)
+		}
+		if cfg.SMTP.Timeout >= wcfg.AckWait*9/10 {
+			return fmt.Errorf("smtp timeout %s must be shorter than 90%% of the worker's ack wait %s", cfg.SMTP.Timeout, wcfg.AckWait)
+		}
 		s, err := email.NewSMTPSender(cfg.SMTP)
 		if err != nil {
 			return fmt.Errorf("smtp: %w", err)
@@ -258,8 +270,11 @@ func (n *Node) startWorker(ctx context.Context, js jetstream.JetStream, reg prom
 		}
 		mail = s
 	}
-	wcfg := cfg.Worker
 	wcfg.Namespace = cfg.Relay.Namespace
+	if wcfg.Thumbnail.MaxBytes <= 0 {
+		// Every upload the API accepts can be thumbnailed.
+		wcfg.Thumbnail.MaxBytes = cfg.HTTP.UploadMaxBytes
+	}
 	wcfg.EventsStream = cfg.Relay.Stream
 	if wcfg.EventsStream == "" {
 		wcfg.EventsStream = bus.DefaultStream
@@ -351,7 +366,11 @@ func (n *Node) abort() {
 func (n *Node) Stop(ctx context.Context) error {
 	var errs []error
 	if n.worker != nil {
-		errs = append(errs, n.worker.Stop(ctx))
+		// Half the budget at most: the API drain and leaving the cluster
+		// need the rest. Unfinished jobs are redelivered anyway.
+		wctx, cancel := context.WithTimeout(ctx, n.cfg.ShutdownTimeout/2)
+		errs = append(errs, n.worker.Stop(wctx))
+		cancel()
 	}
 	if n.gateway != nil {
 		errs = append(errs, n.gateway.Stop(ctx))

@@ -17,6 +17,7 @@ import (
 	"github.com/outrider/outrider/transport/bus"
 	httpapi "github.com/outrider/outrider/transport/http"
 	"github.com/outrider/outrider/worker"
+	"github.com/outrider/outrider/worker/webhook"
 )
 
 // Test credentials of the admin StartTest creates.
@@ -52,7 +53,8 @@ func TestConfig(t testing.TB) Config {
 		BlobDir: t.TempDir(),
 		// Workers retry fast in tests; a killed worker's events come back
 		// after AckWait.
-		Worker:          worker.Config{AckWait: 5 * time.Second, RetryBase: 50 * time.Millisecond, RetryMax: time.Second},
+		Worker: worker.Config{AckWait: 5 * time.Second, RetryBase: 50 * time.Millisecond, RetryMax: time.Second,
+			Webhook: webhook.Config{Timeout: 2 * time.Second}},
 		AdminEmail:      TestAdminEmail,
 		AdminPassword:   TestAdminPassword,
 		ShutdownTimeout: 10 * time.Second,

@@ -53,6 +53,7 @@ func Run(t *testing.T, setup func(t *testing.T) Harness) {
 		{"PresignedRoundTrip", testPresignedRoundTrip},
 		{"PresignedRefusals", testPresignedRefusals},
 		{"Expiry", testExpiry},
+		{"Copy", testCopy},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -219,6 +220,32 @@ func testInvalidKeys(t *testing.T, h Harness) {
 	require.ErrorIs(t, err, blob.ErrInvalidTTL)
 	_, err = s.PresignGet(ctx, "k", blob.MaxTTL+time.Second)
 	require.ErrorIs(t, err, blob.ErrInvalidTTL)
+}
+
+func testCopy(t *testing.T, h Harness) {
+	ctx := context.Background()
+	s := h.Store
+	v1, v2 := Fill(3000, 1), Fill(20, 2)
+	require.NoError(t, s.Put(ctx, "up/a.png", "image/png", bytes.NewReader(v1), int64(len(v1))))
+	require.NoError(t, s.Copy(ctx, "up/a.png", "final/a.png"))
+	requireObject(t, s, "final/a.png", "image/png", v1)
+
+	// The copy is independent of its source: overwriting or deleting the
+	// source leaves it alone.
+	require.NoError(t, s.Put(ctx, "up/a.png", "image/jpeg", bytes.NewReader(v2), int64(len(v2))))
+	requireObject(t, s, "final/a.png", "image/png", v1)
+	require.NoError(t, s.Delete(ctx, "up/a.png"))
+	requireObject(t, s, "final/a.png", "image/png", v1)
+
+	// Copying over an existing object replaces it.
+	require.NoError(t, s.Put(ctx, "up/b.png", "image/webp", bytes.NewReader(v2), int64(len(v2))))
+	require.NoError(t, s.Copy(ctx, "up/b.png", "final/a.png"))
+	requireObject(t, s, "final/a.png", "image/webp", v2)
+
+	require.ErrorIs(t, s.Copy(ctx, "up/missing.png", "final/x.png"), blob.ErrNotFound)
+	requireMissing(t, s, "final/x.png")
+	require.ErrorIs(t, s.Copy(ctx, "a//b", "final/y.png"), blob.ErrInvalidKey)
+	require.ErrorIs(t, s.Copy(ctx, "up/b.png", "../y"), blob.ErrInvalidKey)
 }
 
 func testPresignedRoundTrip(t *testing.T, h Harness) {

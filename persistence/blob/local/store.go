@@ -202,6 +202,22 @@ func (s *Store) Put(ctx context.Context, key, contentType string, r io.Reader, s
 	return nil
 }
 
+// Copy writes a copy of src under dst, atomically like Put.
+func (s *Store) Copy(ctx context.Context, src, dst string) error {
+	if err := blob.ValidateKey(dst); err != nil {
+		return fmt.Errorf("copy %s to %s: %w", src, dst, err)
+	}
+	rc, obj, err := s.Open(ctx, src)
+	if err != nil {
+		return fmt.Errorf("copy %s to %s: %w", src, dst, err)
+	}
+	defer rc.Close()
+	if err := s.write(ctx, dst, obj.ContentType, rc, obj.Size); err != nil {
+		return fmt.Errorf("copy %s to %s: %w", src, dst, err)
+	}
+	return nil
+}
+
 // checkPut validates what PresignPut and Put share.
 func (s *Store) checkPut(key, contentType string, size int64) error {
 	if err := blob.ValidateKey(key); err != nil {

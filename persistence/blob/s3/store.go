@@ -350,6 +350,23 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	return nil
 }
 
+// Copy makes dst a server-side copy of src (CopyObject: the bytes stay
+// in the bucket).
+func (s *Store) Copy(ctx context.Context, src, dst string) error {
+	for _, k := range []string{src, dst} {
+		if err := blob.ValidateKey(k); err != nil {
+			return fmt.Errorf("copy %s to %s: %w", src, dst, err)
+		}
+	}
+	_, err := s.client.CopyObject(ctx,
+		minio.CopyDestOptions{Bucket: s.bucket, Object: ObjectName(dst)},
+		minio.CopySrcOptions{Bucket: s.bucket, Object: ObjectName(src)})
+	if err != nil {
+		return fmt.Errorf("copy %s to %s: %w", src, dst, mapError(err))
+	}
+	return nil
+}
+
 // mapError turns the server's "no such object" answers into
 // blob.ErrNotFound (keeping the server's message) and leaves other
 // errors as they are. A missing bucket is not ErrNotFound: it is a
