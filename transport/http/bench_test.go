@@ -202,7 +202,7 @@ func BenchmarkStatusWhileWorker(b *testing.B) {
 			// Accepted orders, three status changes each.
 			orders := (b.N + 2) / 3
 			cust := c.customers(b, 1)[0]
-			const capacity = 50
+			const capacity = 20 // the most a driver may have
 			type job struct{ order, token, status string }
 			jobs := make([]job, 0, orders*3)
 			var driverTok, driverID string
