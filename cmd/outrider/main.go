@@ -189,6 +189,7 @@ func parse(mode string, args []string) (app.Config, options, error) {
 	e.dur(&cfg.Worker.RetryMax, "worker-retry-max", 5*time.Minute, "longest back-off of a failing job")
 	e.int(&cfg.Worker.WebhookMaxAttempts, "webhook-max-attempts", 12, "tries of one webhook delivery")
 	e.int(&cfg.Worker.WebhookFailureLimit, "webhook-failure-limit", 20, "consecutive failed deliveries that disable a webhook endpoint")
+	e.bool(&cfg.Worker.Webhook.AllowPrivate, "webhook-allow-private", false, "let webhook deliveries reach loopback, private and link-local addresses (off: only public ones)")
 	e.dur(&cfg.Worker.Webhook.Timeout, "webhook-timeout", 10*time.Second, "time limit of one webhook delivery")
 	e.str(&cfg.SMTP.Addr, "smtp-addr", "", "SMTP server host:port for e-mail notifications (none: no e-mail)")
 	e.str(&cfg.SMTP.From, "smtp-from", "Outrider <outrider@localhost>", "sender of e-mail notifications")

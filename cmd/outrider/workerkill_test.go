@@ -84,7 +84,12 @@ func TestWorkerSurvivesKill9(t *testing.T) {
 	bin := buildBinary(t)
 	apiNode := &server{t: t, bin: bin, schema: schema, dir: t.TempDir(), env: []string{"OUTRIDER_ROLES=api"}}
 	workerNode := &server{t: t, bin: bin, schema: schema, dir: t.TempDir(), env: []string{
-		"OUTRIDER_ROLES=worker", "OUTRIDER_WORKER_ACK_WAIT=2s", "OUTRIDER_WEBHOOK_TIMEOUT=1s",
+		"OUTRIDER_ROLES=worker", "OUTRIDER_WORKER_ACK_WAIT=5s", "OUTRIDER_WEBHOOK_TIMEOUT=3s",
+		// A machine loaded by parallel tests may time a delivery out; it
+		// must then be retried soon, and the endpoint never disabled.
+		"OUTRIDER_WORKER_RETRY_BASE=100ms", "OUTRIDER_WORKER_RETRY_MAX=1s", "OUTRIDER_WEBHOOK_FAILURE_LIMIT=100000",
+		"OUTRIDER_WEBHOOK_MAX_ATTEMPTS=1000",
+		"OUTRIDER_WEBHOOK_ALLOW_PRIVATE=true", // the receiver is on loopback
 	}}
 	apiNode.start()
 	a := &api{s: apiNode, hc: &http.Client{Timeout: 20 * time.Second}}

@@ -20,7 +20,7 @@ func TestIdleBreakersAreDropped(t *testing.T) {
 	)
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 	advance := func(d time.Duration) { mu.Lock(); defer mu.Unlock(); now = now.Add(d) }
-	c := NewClient(Config{Now: clock, BreakerIdle: time.Minute, BreakerCooldown: time.Second})
+	c := NewClient(Config{Now: clock, BreakerIdle: time.Minute, BreakerCooldown: time.Second, AllowPrivate: true})
 	t.Cleanup(c.CloseIdleConnections)
 	d := Delivery{ID: "d", EventID: "e", EventType: "t", Body: []byte(`{}`)}
 	deliver := func(id string) {

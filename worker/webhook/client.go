@@ -8,10 +8,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -70,6 +73,14 @@ type Config struct {
 	Now func() time.Time
 	// Logger receives circuit state changes. Default: discard.
 	Logger *slog.Logger
+	// AllowPrivate lets deliveries reach loopback, private, link-local
+	// and other non-public addresses. Off by default: an admin's
+	// endpoint URL must not become a way into the node's own network
+	// (cloud metadata at 169.254.169.254, databases on 10.x). The check is
+	// on the address actually dialled, after DNS, so a public name that
+	// resolves to a private address is refused too. Ignored when
+	// HTTPClient is given.
+	AllowPrivate bool
 }
 
 // Endpoint is where a delivery goes, as registered by an admin.
@@ -170,6 +181,10 @@ func NewClient(cfg Config) *Client {
 	} else {
 		tr := http.DefaultTransport.(*http.Transport).Clone()
 		tr.Proxy = nil // configuration comes from cmd, not the environment
+		if !cfg.AllowPrivate {
+			d := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second, Control: publicOnly}
+			tr.DialContext = d.DialContext
+		}
 		hc.Transport = tr
 	}
 	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
@@ -177,6 +192,33 @@ func NewClient(cfg Config) *Client {
 	c.breakers = newBreakers(cfg.BreakerIdle, c.breakerSettings)
 	return c
 }
+
+// ErrPrivateAddress: the endpoint resolved to an address deliveries may
+// not reach (see Config.AllowPrivate).
+var ErrPrivateAddress = errors.New("webhook: endpoint address is not public")
+
+// publicOnly refuses, at dial time, any address that is not a public
+// unicast one.
+func publicOnly(_, address string, _ syscall.RawConn) error {
+	host, _, err := net.SplitHostPort(address)
+	if err != nil {
+		return err
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return fmt.Errorf("%w: %s", ErrPrivateAddress, host)
+	}
+	ip = ip.Unmap()
+	if ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() ||
+		ip.IsMulticast() || ip.IsUnspecified() || ip.IsInterfaceLocalMulticast() ||
+		cgnat.Contains(ip) {
+		return fmt.Errorf("%w: %s", ErrPrivateAddress, ip)
+	}
+	return nil
+}
+
+// cgnat is the shared address space of carrier-grade NAT (RFC 6598).
+var cgnat = netip.MustParsePrefix("100.64.0.0/10")
 
 // CloseIdleConnections closes the keep-alive connections of the underlying
 // transport; call it when the worker stops.

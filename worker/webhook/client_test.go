@@ -55,6 +55,7 @@ func status(code int) http.HandlerFunc {
 // setup builds a Client on cfg and closes its connections when the test ends.
 func setup(t *testing.T, cfg webhook.Config) *webhook.Client {
 	t.Helper()
+	cfg.AllowPrivate = true // the receivers are httptest servers on loopback
 	c := webhook.NewClient(cfg)
 	t.Cleanup(c.CloseIdleConnections)
 	return c
@@ -459,4 +460,21 @@ func TestDeadEndpointDoesNotDelayOthers(t *testing.T) {
 	}
 	require.EqualValues(t, failures, dead.hits.Load())
 	require.EqualValues(t, 20+20, healthy.hits.Load())
+}
+
+// TestPrivateAddressesRefused: by default a delivery never dials a
+// loopback, private or link-local address, whatever the URL says; the
+// refusal is a retryable failure recorded like any other.
+func TestPrivateAddressesRefused(t *testing.T) {
+	hits := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits++ }))
+	t.Cleanup(srv.Close)
+	c := webhook.NewClient(webhook.Config{Timeout: time.Second})
+	t.Cleanup(c.CloseIdleConnections)
+	for _, u := range []string{srv.URL, "http://169.254.169.254/latest/meta-data", "http://10.0.0.1:9/x", "http://[::1]:9/x", "http://0.0.0.0:9/x"} {
+		a := c.Deliver(t.Context(), webhook.Endpoint{ID: "e-" + u, URL: u, Secret: "whsec_x"}, delivery(1))
+		require.False(t, a.Succeeded(), u)
+		require.Contains(t, a.Err, "not public", u)
+	}
+	require.Zero(t, hits, "nothing reached the loopback receiver")
 }

@@ -54,7 +54,8 @@ func TestConfig(t testing.TB) Config {
 		// Workers retry fast in tests; a killed worker's events come back
 		// after AckWait.
 		Worker: worker.Config{AckWait: 5 * time.Second, RetryBase: 50 * time.Millisecond, RetryMax: time.Second,
-			Webhook: webhook.Config{Timeout: 2 * time.Second}},
+			// Test receivers listen on loopback.
+			Webhook: webhook.Config{Timeout: 2 * time.Second, AllowPrivate: true}},
 		AdminEmail:      TestAdminEmail,
 		AdminPassword:   TestAdminPassword,
 		ShutdownTimeout: 10 * time.Second,
