@@ -170,12 +170,14 @@ func (g *Gateway) Serve(w http.ResponseWriter, r *http.Request, userID, role str
 		writeProblem(w, err)
 		return
 	}
-	conn, err := g.upgrader.Upgrade(w, r, nil)
+	cw := &corkingWriter{ResponseWriter: w}
+	conn, err := g.upgrader.Upgrade(cw, r, nil)
 	if err != nil {
 		g.unregister(userID, sessionID)
 		return // the upgrader has answered the client
 	}
 	s := newSession(g, conn, userID, role)
+	s.cork = cw.conn
 	s.id, s.tokenIssuedAt = sessionID, tokenIssuedAt
 	g.mu.Lock()
 	if g.closing {

@@ -36,7 +36,10 @@ type session struct {
 	closeCode int // set once the session is closing
 	closeMsg  string
 	wake      chan struct{} // capacity 1: the writer has work
-	done      chan struct{} // closed when the writer has finished
+	// cork gathers a batch's frames into one socket write (nil when the
+	// connection could not be wrapped: then one write per frame).
+	cork *corkedConn
+	done chan struct{} // closed when the writer has finished
 }
 
 func newSession(g *Gateway, conn *websocket.Conn, userID, role string) *session {
@@ -117,9 +120,17 @@ func (s *session) writeLoop() {
 		batch, code, msg := s.queue, s.closeCode, s.closeMsg
 		s.queue = nil
 		s.mu.Unlock()
+		_ = s.conn.SetWriteDeadline(time.Now().Add(s.g.cfg.WriteTimeout))
+		if s.cork != nil && len(batch) > 1 {
+			s.cork.cork()
+		}
 		for _, frame := range batch {
-			_ = s.conn.SetWriteDeadline(time.Now().Add(s.g.cfg.WriteTimeout))
 			if err := s.conn.WriteMessage(websocket.TextMessage, frame); err != nil {
+				return
+			}
+		}
+		if s.cork != nil {
+			if err := s.cork.uncork(); err != nil {
 				return
 			}
 		}
