@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -33,7 +34,7 @@ func (w *Worker) fanOut(ctx context.Context, msg jetstream.Msg, _ int) error {
 	if err != nil {
 		return err
 	}
-	hooks, err := w.d.Store.WebhooksFor(ctx, p.Type)
+	hooks, err := w.endpoints.get(ctx, p.Type, w.d.Now(), w.d.Store.WebhooksFor)
 	if err != nil {
 		return err
 	}
@@ -128,4 +129,42 @@ func (w *Worker) cooldown() time.Duration {
 		return c
 	}
 	return webhook.DefaultBreakerCooldown
+}
+
+// endpointCacheTTL is how long the endpoints of an event type are reused
+// before they are read again: at a thousand events a second, one query a
+// second instead of a thousand. A new endpoint may so miss up to a second
+// of events; a deleted or disabled one is checked again at delivery.
+const endpointCacheTTL = time.Second
+
+// endpointCache remembers WebhooksFor per event type for endpointCacheTTL.
+type endpointCache struct {
+	mu      sync.Mutex
+	entries map[string]endpointEntry
+}
+
+type endpointEntry struct {
+	hooks []persistence.Webhook
+	at    time.Time
+}
+
+func (c *endpointCache) get(ctx context.Context, typ string, now time.Time,
+	load func(context.Context, string) ([]persistence.Webhook, error)) ([]persistence.Webhook, error) {
+	c.mu.Lock()
+	e, ok := c.entries[typ]
+	c.mu.Unlock()
+	if ok && now.Sub(e.at) < endpointCacheTTL && !now.Before(e.at) {
+		return e.hooks, nil
+	}
+	hooks, err := load(ctx, typ)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	if c.entries == nil {
+		c.entries = map[string]endpointEntry{}
+	}
+	c.entries[typ] = endpointEntry{hooks, now}
+	c.mu.Unlock()
+	return hooks, nil
 }

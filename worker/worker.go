@@ -162,10 +162,11 @@ type Deps struct {
 
 // Worker runs the consumers.
 type Worker struct {
-	cfg     Config
-	d       Deps
-	hooks   *webhook.Client
-	metrics *metrics
+	cfg       Config
+	d         Deps
+	hooks     *webhook.Client
+	endpoints endpointCache
+	metrics   *metrics
 	// base is the parent of every handler's context; Stop cancels it
 	// when its deadline comes with handlers still running.
 	base       context.Context

@@ -1,0 +1,39 @@
+#!/bin/bash
+# The latency scenario against `outrider serve` (Postgres and NATS on this
+# machine) instead of `outrider dev`: starts a node on its own schema and
+# NATS namespace, gives outrider-load a data dir with the node's key and an
+# admin and a customer account, runs it, and cleans up.
+#
+#   go build -o /tmp/outrider ./cmd/outrider && go build -o /tmp/outrider-load ./cmd/outrider-load
+#   cmd/outrider-load/latency-serve.sh /tmp/outrider 1000 5000          # rate, watchers
+#   ROLES=api cmd/outrider-load/latency-serve.sh /tmp/outrider 1000 5000 # without the worker role
+set -euo pipefail
+BIN=$1; RATE=${2:-1000}; W=${3:-5000}
+PG=${PG:-postgres://postgres@127.0.0.1:5432/test?sslmode=disable}
+D=$(mktemp -d); mkdir -p "$D/data"
+SCHEMA=loadlat_$RANDOM
+SECRET=load-latency-secret-0123456789abcdefghij
+echo -n $SECRET > "$D/data/jwt-secret"
+ulimit -n 20000
+OUTRIDER_PG_URL="$PG" OUTRIDER_PG_SCHEMA=$SCHEMA \
+OUTRIDER_NATS_URL=${NATS:-nats://127.0.0.1:4222} OUTRIDER_NATS_NAMESPACE=$SCHEMA. OUTRIDER_NATS_STREAM=${SCHEMA^^} \
+OUTRIDER_JWT_SECRET=$SECRET OUTRIDER_ADMIN_EMAIL=admin@load.test OUTRIDER_ADMIN_PASSWORD=admin-password \
+OUTRIDER_RATE_PER_SECOND=100000 OUTRIDER_RATE_BURST=100000 \
+OUTRIDER_AUTH_RATE_PER_SECOND=1000 OUTRIDER_AUTH_RATE_BURST=1000 OUTRIDER_BCRYPT_COST=4 \
+OUTRIDER_WS_INBOUND_RATE=100000 OUTRIDER_WS_INBOUND_BURST=100000 OUTRIDER_WS_LOCATION_RATE=100000 \
+"$BIN" serve ${ROLES:+--roles $ROLES} --http-addr 127.0.0.1:8787 --log-level warn > "$D/node.log" 2>&1 &
+PID=$!
+cleanup() {
+  kill $PID 2>/dev/null || true; wait $PID 2>/dev/null || true
+  psql -q "$PG" -c "DROP SCHEMA IF EXISTS $SCHEMA CASCADE" >/dev/null 2>&1 || true
+  rm -rf "$D"
+}
+trap cleanup EXIT
+for _ in $(seq 1 120); do curl -sf 127.0.0.1:8787/readyz >/dev/null && break; sleep 0.5; done
+curl -sf 127.0.0.1:8787/v1/auth/signup -H 'Content-Type: application/json' \
+  -d '{"name":"Load Customer","email":"customer@load.test","password":"customer-password"}' > /dev/null
+cat > "$D/data/demo-accounts.json" <<J
+[{"role":"admin","email":"admin@load.test","password":"admin-password"},
+ {"role":"customer","email":"customer@load.test","password":"customer-password"}]
+J
+"$(dirname "$BIN")/outrider-load" latency -data-dir "$D/data" -watchers "$W" -orders 500 -rate "$RATE" -duration 20s
