@@ -1,14 +1,15 @@
 #!/bin/bash
-# The latency scenario against `outrider serve` (Postgres and NATS on this
-# machine) instead of `outrider dev`: starts a node on its own schema and
-# NATS namespace, gives outrider-load a data dir with the node's key and an
-# admin and a customer account, runs it, and cleans up.
+# An outrider-load scenario against `outrider serve` (Postgres and NATS on
+# this machine) instead of `outrider dev`: starts a node on its own schema
+# and NATS namespace, gives outrider-load a data dir with the node's key and
+# an admin and a customer account, runs the scenario, and cleans up.
 #
 #   go build -o /tmp/outrider ./cmd/outrider && go build -o /tmp/outrider-load ./cmd/outrider-load
-#   cmd/outrider-load/latency-serve.sh /tmp/outrider 1000 5000          # rate, watchers
-#   ROLES=api cmd/outrider-load/latency-serve.sh /tmp/outrider 1000 5000 # without the worker role
+#   cmd/outrider-load/on-serve.sh /tmp/outrider latency -watchers 5000 -orders 500 -rate 1000 -duration 20s
+#   ROLES=api cmd/outrider-load/on-serve.sh /tmp/outrider latency ...   # a node without the worker role
+#   cmd/outrider-load/on-serve.sh /tmp/outrider ingest -drivers 1000 -rate 45000 -warmup 5s -duration 15s
 set -euo pipefail
-BIN=$1; RATE=${2:-1000}; W=${3:-5000}
+BIN=$1; shift
 PG=${PG:-postgres://postgres@127.0.0.1:5432/test?sslmode=disable}
 D=$(mktemp -d); mkdir -p "$D/data"
 SCHEMA=loadlat_$RANDOM
@@ -36,4 +37,5 @@ cat > "$D/data/demo-accounts.json" <<J
 [{"role":"admin","email":"admin@load.test","password":"admin-password"},
  {"role":"customer","email":"customer@load.test","password":"customer-password"}]
 J
-"$(dirname "$BIN")/outrider-load" latency -data-dir "$D/data" -watchers "$W" -orders 500 -rate "$RATE" -duration 20s
+SCENARIO=$1; shift
+"$(dirname "$BIN")/outrider-load" "$SCENARIO" -data-dir "$D/data" "$@"
