@@ -18,7 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/outrider/outrider/cmd/outrider/app"
-	"github.com/outrider/outrider/transport/http/openapi"
+	"github.com/outrider/outrider/transport/http/openapitest"
 )
 
 // tb is what the helpers need of a test: *testing.T, or a goT in a
@@ -58,13 +58,13 @@ func (g *goT) failures() []string {
 // the document takes a while, and the Validator is safe for concurrent use.
 var (
 	specOnce sync.Once
-	specV    *openapi.Validator
+	specV    *openapitest.Validator
 	specErr  error
 )
 
-func specValidator(t tb) *openapi.Validator {
+func specValidator(t tb) *openapitest.Validator {
 	t.Helper()
-	specOnce.Do(func() { specV, specErr = openapi.NewValidator() })
+	specOnce.Do(func() { specV, specErr = openapitest.NewValidator() })
 	require.NoError(t, specErr, "build the OpenAPI validator")
 	return specV
 }

@@ -1,4 +1,4 @@
-package openapi
+package openapitest
 
 import (
 	"encoding/json"
@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/outrider/outrider/transport/http/openapi"
 )
 
 var (
@@ -32,7 +34,7 @@ func TestDocumentIsOpenAPI31(t *testing.T) {
 	var doc struct {
 		OpenAPI string `json:"openapi"`
 	}
-	if err := json.Unmarshal(Document(), &doc); err != nil {
+	if err := json.Unmarshal(openapi.Document(), &doc); err != nil {
 		t.Fatalf("document is not JSON: %v", err)
 	}
 	if !strings.HasPrefix(doc.OpenAPI, "3.1.") {
@@ -59,10 +61,10 @@ func TestBrokenDocumentsAreRefused(t *testing.T) {
 }
 
 func TestDocumentReturnsCopy(t *testing.T) {
-	a := Document()
+	a := openapi.Document()
 	a[0] = 'X'
-	if Document()[0] == 'X' {
-		t.Fatal("Document() exposes the embedded bytes")
+	if openapi.Document()[0] == 'X' {
+		t.Fatal("openapi.Document() exposes the embedded bytes")
 	}
 }
 
@@ -71,7 +73,7 @@ type opObj = map[string]any
 func loadDoc(t *testing.T) map[string]any {
 	t.Helper()
 	var m map[string]any
-	if err := json.Unmarshal(Document(), &m); err != nil {
+	if err := json.Unmarshal(openapi.Document(), &m); err != nil {
 		t.Fatal(err)
 	}
 	return m
@@ -364,7 +366,7 @@ func TestValidateResponse(t *testing.T) {
 		{"status 200", "PUT", "/v1/orders/o1/status", 200, j, orderJSON, nil, true},
 		{"orders by day", "GET", "/v1/metrics/orders-by-day?from=2030-01-01&to=2030-01-02", 200, j, `{"series":[{"day":"2030-01-01","created":3,"delivered":2,"cancelled":0,"failed":1}]}`, nil, true},
 		{"orders by day bad day", "GET", "/v1/metrics/orders-by-day?from=2030-01-01&to=2030-01-02", 200, j, `{"series":[{"day":"Jan 1","created":3,"delivered":2,"cancelled":0,"failed":1}]}`, nil, false},
-		{"openapi.json", "GET", "/v1/openapi.json", 200, j, string(Document()), nil, true},
+		{"openapi.json", "GET", "/v1/openapi.json", 200, j, string(openapi.Document()), nil, true},
 		{"healthz", "GET", "/healthz", 200, j, `{"status":"ok"}`, nil, true},
 		{"readyz ok", "GET", "/readyz", 200, j, `{"status":"ok","checks":{"postgres":"ok","nats":"ok"}}`, nil, true},
 		{"readyz 503", "GET", "/readyz", 503, j, `{"status":"unavailable","checks":{"postgres":"dial tcp: connection refused"}}`, nil, true},
