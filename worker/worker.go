@@ -173,7 +173,7 @@ type Worker struct {
 	cancelBase context.CancelFunc
 	mu         sync.Mutex
 	stopped    bool
-	running    []jetstream.ConsumeContext
+	running    []running
 	inflight   sync.WaitGroup
 }
 
@@ -235,6 +235,12 @@ func permanent(err error) error { return permanentError{err} }
 type retryAfter struct{ d time.Duration }
 
 func (r retryAfter) Error() string { return "retry after " + r.d.String() }
+
+// running is a consumer that is being consumed.
+type running struct {
+	name string
+	cc   jetstream.ConsumeContext
+}
 
 // consumer is one durable consumer and its handler.
 type consumer struct {
@@ -337,7 +343,7 @@ func (w *Worker) run(ctx context.Context, c consumer) error {
 		return fmt.Errorf("consume %s: %w", c.name, err)
 	}
 	w.mu.Lock()
-	w.running = append(w.running, cc)
+	w.running = append(w.running, running{c.name, cc})
 	w.mu.Unlock()
 	return nil
 }
@@ -414,9 +420,27 @@ func (w *Worker) stopConsuming() {
 	w.running = nil
 	w.stopped = true
 	w.mu.Unlock()
-	for _, cc := range running {
-		cc.Stop()
+	for _, r := range running {
+		r.cc.Stop()
 	}
+}
+
+// Check reports whether every consumer is still consuming (readiness): a
+// consumer deleted on the server, or a lost subscription, ends one.
+func (w *Worker) Check(context.Context) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.stopped {
+		return errors.New("worker stopped")
+	}
+	for _, r := range w.running {
+		select {
+		case <-r.cc.Closed():
+			return fmt.Errorf("consumer %s stopped", r.name)
+		default:
+		}
+	}
+	return nil
 }
 
 // Stop stops fetching and waits for the messages in hand, until ctx

@@ -200,3 +200,12 @@ func TestTimedOutJobIsDeadLettered(t *testing.T) {
 		r.settled(c, t, "thumbnails")
 	}, 15*time.Second, 100*time.Millisecond)
 }
+
+// TestCheckFollowsTheConsumers: readiness is ok while the worker
+// consumes, and not once it stopped.
+func TestCheckFollowsTheConsumers(t *testing.T) {
+	r := newRig(t, worker.Config{})
+	require.NoError(t, r.w.Check(t.Context()))
+	require.NoError(t, r.w.Stop(t.Context()))
+	require.ErrorContains(t, r.w.Check(t.Context()), "stopped")
+}

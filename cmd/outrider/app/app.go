@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -109,6 +110,7 @@ type Node struct {
 	gateway *ws.Gateway
 	blobs   blob.Store
 	api     *httpapi.Server
+	mu      sync.Mutex // guards worker, set after HTTP is up
 	worker  *worker.Worker
 }
 
@@ -221,6 +223,18 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 				}
 				return nil
 			},
+			"worker": func(ctx context.Context) error {
+				if !cfg.HasRole("worker") {
+					return nil
+				}
+				n.mu.Lock()
+				w := n.worker
+				n.mu.Unlock()
+				if w == nil {
+					return errors.New("starting")
+				}
+				return w.Check(ctx)
+			},
 		},
 	})
 	if err != nil {
@@ -291,7 +305,9 @@ func (n *Node) startWorker(ctx context.Context, js jetstream.JetStream, reg prom
 	if err := w.Start(ctx); err != nil {
 		return fmt.Errorf("start worker: %w", err)
 	}
+	n.mu.Lock()
 	n.worker = w
+	n.mu.Unlock()
 	return nil
 }
 
