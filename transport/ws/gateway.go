@@ -162,7 +162,7 @@ func (g *Gateway) Stop(ctx context.Context) error {
 }
 
 // Serve upgrades an authenticated request to a session of user userID in
-// role, and returns when the session ends. The caller has already
+// role, and returns once the session runs (Stop waits for it to end). The caller has already
 // authenticated the request (and answered 401 otherwise).
 func (g *Gateway) Serve(w http.ResponseWriter, r *http.Request, userID, role string, tokenIssuedAt time.Time) {
 	sessionID := randomID()
@@ -192,16 +192,22 @@ func (g *Gateway) Serve(w http.ResponseWriter, r *http.Request, userID, role str
 	g.wg.Add(1)
 	g.mu.Unlock()
 	g.metrics.sessions.Inc()
-	defer func() {
-		g.mu.Lock()
-		delete(g.sessions, s)
-		delete(g.byID, sessionID)
-		g.mu.Unlock()
-		g.unregister(userID, sessionID)
-		g.metrics.sessions.Dec()
-		g.wg.Done()
+	// The session runs on a goroutine of its own and the HTTP handler
+	// returns: net/http then drops its per-connection state (its grown
+	// goroutine stack, request, buffers), which an idle socket would
+	// otherwise keep for hours.
+	go func() {
+		defer func() {
+			g.mu.Lock()
+			delete(g.sessions, s)
+			delete(g.byID, sessionID)
+			g.mu.Unlock()
+			g.unregister(userID, sessionID)
+			g.metrics.sessions.Dec()
+			g.wg.Done()
+		}()
+		s.run()
 	}()
-	s.run()
 }
 
 // sessionTTL is how long a user actor keeps a session this node has not

@@ -187,7 +187,7 @@ func (s *Store) authorize(method, key, rawQuery string) (grant, error) {
 	if err != nil {
 		return grant{}, err
 	}
-	sig, err := base64.RawURLEncoding.DecodeString(sig64)
+	sig, err := base64.RawURLEncoding.Strict().DecodeString(sig64) // one spelling per signature
 	if err != nil || len(sig) != sha256.Size {
 		return grant{}, forbidden("malformed signature")
 	}

@@ -163,3 +163,29 @@ func FuzzAuthorize(f *testing.F) {
 		}
 	})
 }
+
+// TestSignatureHasOneSpelling: the signature's last base64 character
+// carries two padding bits; a URL that changes only those is refused, so
+// every signed URL has exactly one accepted spelling.
+func TestSignatureHasOneSpelling(t *testing.T) {
+	s := newTestStore(t)
+	p, err := s.PresignGet(context.Background(), "orders/1/p.jpg", time.Minute)
+	require.NoError(t, err)
+	u, err := url.Parse(p.URL)
+	require.NoError(t, err)
+	q := u.Query()
+	sig := q.Get(paramSig)
+	_, err = s.authorize(http.MethodGet, "orders/1/p.jpg", u.RawQuery)
+	require.NoError(t, err)
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	last := strings.IndexByte(alphabet, sig[len(sig)-1])
+	for pad := range 4 {
+		alt := alphabet[last&^3|pad]
+		if alt == sig[len(sig)-1] {
+			continue
+		}
+		q.Set(paramSig, sig[:len(sig)-1]+string(alt))
+		_, err := s.authorize(http.MethodGet, "orders/1/p.jpg", q.Encode())
+		require.Error(t, err, "padding bits changed to %c", alt)
+	}
+}
