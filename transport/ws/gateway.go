@@ -61,7 +61,9 @@ type Gateway struct {
 	stopInbox func()
 	hub       *hub
 	upgrader  websocket.Upgrader
-	metrics   *metrics
+	// the ping ticker (Start, Stop)
+	stopPing, pingDone chan struct{}
+	metrics            *metrics
 
 	mu       sync.Mutex
 	sessions map[*session]struct{}
@@ -111,7 +113,34 @@ func (g *Gateway) Start(context.Context) error {
 		return fmt.Errorf("gateway inbox: %w", err)
 	}
 	g.stopInbox = stop
+	g.stopPing = make(chan struct{})
+	g.pingDone = make(chan struct{})
+	go g.pingLoop()
 	return nil
+}
+
+// pingLoop pings every session and renews its lease each PingInterval:
+// one timer for the node instead of one goroutine and timer per session.
+func (g *Gateway) pingLoop() {
+	defer close(g.pingDone)
+	t := time.NewTicker(g.cfg.PingInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-g.stopPing:
+			return
+		case <-t.C:
+		}
+		g.mu.Lock()
+		sessions := make([]*session, 0, len(g.sessions))
+		for s := range g.sessions {
+			sessions = append(sessions, s)
+		}
+		g.mu.Unlock()
+		for _, s := range sessions {
+			s.ping()
+		}
+	}
 }
 
 // onInbox takes a user actor's push or close for sessions on this node.
@@ -144,6 +173,11 @@ func (g *Gateway) onInbox(data []byte) {
 func (g *Gateway) Stop(ctx context.Context) error {
 	if g.stopInbox != nil {
 		g.stopInbox()
+	}
+	if g.stopPing != nil {
+		close(g.stopPing)
+		<-g.pingDone
+		g.stopPing = nil
 	}
 	g.mu.Lock()
 	g.closing = true
@@ -184,7 +218,7 @@ func (g *Gateway) Serve(w http.ResponseWriter, r *http.Request, userID, role str
 		g.mu.Unlock()
 		g.unregister(userID, sessionID)
 		s.close(CloseGoingAway, "node shutting down; reconnect and resume")
-		s.writeLoop()
+		<-s.done
 		return
 	}
 	g.sessions[s] = struct{}{}

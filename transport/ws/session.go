@@ -30,16 +30,20 @@ type session struct {
 	strikes int
 	fixes   *rate.Limiter // drivers' location fixes
 
-	// The send queue: frames ready to write, bounded by SendQueueSize.
+	// The send queue: frames ready to write, bounded by SendQueueSize. No
+	// goroutine waits on an idle session: send starts a writer when there
+	// is something to write, and the writer ends when the queue is empty
+	// (pings come from the gateway's one ticker).
 	mu        sync.Mutex
 	queue     [][]byte
-	closeCode int // set once the session is closing
+	writing   bool // a writer goroutine is running
+	closeCode int  // set once the session is closing
 	closeMsg  string
-	wake      chan struct{} // capacity 1: the writer has work
 	// cork gathers a batch's frames into one socket write (nil when the
 	// connection could not be wrapped: then one write per frame).
-	cork *corkedConn
-	done chan struct{} // closed when the writer has finished
+	cork     *corkedConn
+	done     chan struct{} // closed when the writer has finished for good
+	doneOnce sync.Once
 }
 
 func newSession(g *Gateway, conn *websocket.Conn, userID, role string) *session {
@@ -48,14 +52,12 @@ func newSession(g *Gateway, conn *websocket.Conn, userID, role string) *session 
 		subs:    map[string]*subscription{},
 		limiter: rate.NewLimiter(rate.Limit(g.cfg.InboundRate), g.cfg.InboundBurst),
 		fixes:   rate.NewLimiter(rate.Limit(g.cfg.LocationRate), max(1, int(g.cfg.LocationRate))),
-		wake:    make(chan struct{}, 1),
 		done:    make(chan struct{}),
 	}
 }
 
 // run serves the session until either side closes it.
 func (s *session) run() {
-	go s.writeLoop()
 	s.readLoop()
 	s.close(CloseNormal, "")
 	<-s.done
@@ -78,10 +80,11 @@ func (s *session) send(frame []byte) {
 		return
 	}
 	s.queue = append(s.queue, frame)
+	start := !s.writing
+	s.writing = true
 	s.mu.Unlock()
-	select {
-	case s.wake <- struct{}{}:
-	default:
+	if start {
+		go s.flush()
 	}
 }
 
@@ -93,54 +96,92 @@ func (s *session) close(code int, msg string) {
 		s.closeCode, s.closeMsg = code, msg
 		s.queue = nil
 	}
+	start := !s.writing
+	s.writing = true
 	s.mu.Unlock()
-	select {
-	case s.wake <- struct{}{}:
-	default:
+	if start {
+		go s.flush()
 	}
 }
 
-// writeLoop writes queued frames, pings, and finally the close frame.
-func (s *session) writeLoop() {
-	defer close(s.done)
-	defer s.conn.Close()
-	ping := time.NewTicker(s.g.cfg.PingInterval)
-	defer ping.Stop()
+// finish ends the session's writing for good and closes the socket,
+// which also ends the reader.
+func (s *session) finish() {
+	s.doneOnce.Do(func() {
+		_ = s.conn.Close()
+		close(s.done)
+	})
+}
+
+// ping is called by the gateway's ticker: a WebSocket ping (gorilla lets
+// WriteControl run beside a writer) and the renewal of the session's
+// lease with its user actor.
+func (s *session) ping() {
+	s.mu.Lock()
+	closing := s.closeCode != 0
+	s.mu.Unlock()
+	if closing {
+		return
+	}
+	if err := s.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(s.g.cfg.WriteTimeout)); err != nil {
+		s.finish() // the socket is gone; the reader ends with it
+		return
+	}
+	s.g.renew(s)
+}
+
+// flush writes the queued frames, batch by batch, until the queue is
+// empty; then it returns (the next send starts another). Once the session
+// is closing it writes the close frame and finishes the session.
+func (s *session) flush() {
 	for {
-		select {
-		case <-s.wake:
-		case <-ping.C:
-			if err := s.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(s.g.cfg.WriteTimeout)); err != nil {
-				return
-			}
-			s.g.renew(s)
-			continue
-		}
 		s.mu.Lock()
 		batch, code, msg := s.queue, s.closeCode, s.closeMsg
 		s.queue = nil
+		if len(batch) == 0 && code == 0 {
+			s.writing = false
+			s.mu.Unlock()
+			return
+		}
 		s.mu.Unlock()
-		_ = s.conn.SetWriteDeadline(time.Now().Add(s.g.cfg.WriteTimeout))
-		if s.cork != nil && len(batch) > 1 {
-			s.cork.cork()
+		if !s.write(batch) {
+			s.finish()
+			return
 		}
-		for _, frame := range batch {
-			if err := s.conn.WriteMessage(websocket.TextMessage, frame); err != nil {
-				return
-			}
-		}
-		if s.cork != nil {
-			if err := s.cork.uncork(); err != nil {
-				return
-			}
-		}
-		s.g.metrics.frames.WithLabelValues("out").Add(float64(len(batch)))
 		if code != 0 {
 			_ = s.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, msg),
 				time.Now().Add(s.g.cfg.WriteTimeout))
+			s.finish()
 			return
 		}
 	}
+}
+
+// write sends batch, corked into one socket write; false if the socket
+// failed.
+func (s *session) write(batch [][]byte) bool {
+	if len(batch) == 0 {
+		return true
+	}
+	_ = s.conn.SetWriteDeadline(time.Now().Add(s.g.cfg.WriteTimeout))
+	if s.cork != nil && len(batch) > 1 {
+		s.cork.cork()
+	}
+	for _, frame := range batch {
+		if err := s.conn.WriteMessage(websocket.TextMessage, frame); err != nil {
+			if s.cork != nil {
+				_ = s.cork.uncork()
+			}
+			return false
+		}
+	}
+	if s.cork != nil {
+		if err := s.cork.uncork(); err != nil {
+			return false
+		}
+	}
+	s.g.metrics.frames.WithLabelValues("out").Add(float64(len(batch)))
+	return true
 }
 
 // clientFrame is every field a client frame may carry.
