@@ -95,7 +95,8 @@ func banner(w io.Writer, addr, dataDir string, demo []app.DemoAccount) {
 
   API        http://%[1]s   (OpenAPI: http://%[1]s/v1/openapi.json)
   WebSocket  ws://%[1]s/v1/ws
-  Data       %[2]s   (SQLite, embedded NATS, keys; delete it to start over)
+  Data       %[2]s   (SQLite, embedded NATS, proof photos, keys; delete it to start over)
+  Worker     notifications, thumbnails, webhooks, e-mail (logged unless OUTRIDER_SMTP_ADDR is set)
 `, host, dataDir)
 	if len(demo) > 0 {
 		fmt.Fprintf(w, "\n  Demo accounts (log in with POST /v1/auth/login):\n")
@@ -104,8 +105,8 @@ func banner(w io.Writer, addr, dataDir string, demo []app.DemoAccount) {
 		}
 	}
 	fmt.Fprintf(w, `
-  For production run "outrider serve" with OUTRIDER_PG_URL, OUTRIDER_NATS_URL
-  and OUTRIDER_JWT_SECRET set (see README.md, Configuration).
+  For production run "outrider serve" with OUTRIDER_PG_URL, OUTRIDER_NATS_URL,
+  OUTRIDER_S3_* and OUTRIDER_JWT_SECRET set (see README.md, Configuration).
 
 `)
 }
