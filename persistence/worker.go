@@ -57,6 +57,8 @@ type Notifications interface {
 	// Processed reports whether consumer marked message id processed: the
 	// check before a side effect that is marked only once it happened.
 	Processed(ctx context.Context, consumer, id string) (bool, error)
+	// TrimProcessed forgets marks made before before, and says how many.
+	TrimProcessed(ctx context.Context, before time.Time) (int, error)
 }
 
 // Webhook is an endpoint an admin registered for some event types.
@@ -130,6 +132,9 @@ type Webhooks interface {
 	// ListWebhookAttempts returns at most p.Limit attempts of webhookID,
 	// newest first, and whether more follow.
 	ListWebhookAttempts(ctx context.Context, webhookID string, p WebhookPage) ([]WebhookAttempt, bool, error)
+	// TrimWebhookAttempts deletes attempts whose id sorts before beforeID
+	// (ids are time-ordered, so: older attempts), and says how many.
+	TrimWebhookAttempts(ctx context.Context, beforeID string) (int, error)
 }
 
 // MarshalJSON is a notification as the API and the user channel show it:

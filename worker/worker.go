@@ -41,6 +41,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/oklog/ulid/v2"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/outrider/outrider/persistence"
@@ -92,6 +93,16 @@ type Config struct {
 	Thumbnail thumbnail.Limits
 	// DLQMaxAge is how long dead letters are kept. Default 30 days.
 	DLQMaxAge time.Duration
+	// ProcessedRetention is how long "e-mail sent" marks are kept: longer
+	// than the events stream keeps an event (7 days), so no redelivery can
+	// outlive its mark. Default 8 days.
+	ProcessedRetention time.Duration
+	// AttemptRetention is how long webhook attempts stay listable.
+	// Default 30 days.
+	AttemptRetention time.Duration
+	// TrimInterval is how often old marks and attempts are deleted.
+	// Default 1 hour.
+	TrimInterval time.Duration
 }
 
 func (c *Config) defaults() {
@@ -127,6 +138,15 @@ func (c *Config) defaults() {
 	}
 	if c.DLQMaxAge <= 0 {
 		c.DLQMaxAge = 30 * 24 * time.Hour
+	}
+	if c.ProcessedRetention <= 0 {
+		c.ProcessedRetention = 8 * 24 * time.Hour
+	}
+	if c.AttemptRetention <= 0 {
+		c.AttemptRetention = 30 * 24 * time.Hour
+	}
+	if c.TrimInterval <= 0 {
+		c.TrimInterval = time.Hour
 	}
 }
 
@@ -173,8 +193,10 @@ type Worker struct {
 	cancelBase context.CancelFunc
 	mu         sync.Mutex
 	stopped    bool
-	running    []running
-	inflight   sync.WaitGroup
+	// trimLoop's stop and end (nil before Start)
+	trimStop, trimDone chan struct{}
+	running            []running
+	inflight           sync.WaitGroup
 }
 
 // New builds a worker; nothing runs until Start.
@@ -287,8 +309,53 @@ func (w *Worker) Start(ctx context.Context) error {
 			return err
 		}
 	}
+	w.mu.Lock()
+	w.trimStop, w.trimDone = make(chan struct{}), make(chan struct{})
+	trimStop, trimDone := w.trimStop, w.trimDone
+	w.mu.Unlock()
+	go w.trimLoop(trimStop, trimDone)
 	return nil
 }
+
+// trimLoop deletes old processed marks and webhook attempts every
+// TrimInterval (first right away). Several workers may trim at once:
+// the deletes are idempotent.
+func (w *Worker) trimLoop(stop <-chan struct{}, done chan struct{}) {
+	defer close(done)
+	t := time.NewTicker(w.cfg.TrimInterval)
+	defer t.Stop()
+	for {
+		w.trim()
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (w *Worker) trim() {
+	ctx, cancel := context.WithTimeout(w.base, time.Minute)
+	defer cancel()
+	now := w.d.Now()
+	if n, err := w.d.Store.TrimProcessed(ctx, now.Add(-w.cfg.ProcessedRetention)); err != nil {
+		w.d.Logger.Warn("trim processed marks", "err", err)
+	} else if n > 0 {
+		w.d.Logger.Info("trimmed processed marks", "rows", n)
+	}
+	// Attempt ids are "wha_" + ULID (webhooks.go): compare like with like.
+	before := "wha_" + ulid.MustNew(ulid.Timestamp(now.Add(-w.cfg.AttemptRetention)), zeroEntropy{}).String()
+	if n, err := w.d.Store.TrimWebhookAttempts(ctx, before); err != nil {
+		w.d.Logger.Warn("trim webhook attempts", "err", err)
+	} else if n > 0 {
+		w.d.Logger.Info("trimmed webhook attempts", "rows", n)
+	}
+}
+
+// zeroEntropy makes the smallest ULID of a millisecond.
+type zeroEntropy struct{}
+
+func (zeroEntropy) Read(p []byte) (int, error) { clear(p); return len(p), nil }
 
 // Durable is the durable name of consumer name (tests inspect it).
 func (w *Worker) Durable(name string) string { return w.cfg.Prefix + "-" + name }
@@ -419,7 +486,12 @@ func (w *Worker) stopConsuming() {
 	running := w.running
 	w.running = nil
 	w.stopped = true
+	trimStop := w.trimStop
+	w.trimStop = nil
 	w.mu.Unlock()
+	if trimStop != nil {
+		close(trimStop)
+	}
 	for _, r := range running {
 		r.cc.Stop()
 	}
@@ -447,8 +519,17 @@ func (w *Worker) Check(context.Context) error {
 // ends; unsettled ones are redelivered after AckWait.
 func (w *Worker) Stop(ctx context.Context) error {
 	w.stopConsuming()
+	w.mu.Lock()
+	trimDone := w.trimDone
+	w.mu.Unlock()
 	done := make(chan struct{})
-	go func() { w.inflight.Wait(); close(done) }()
+	go func() {
+		w.inflight.Wait()
+		if trimDone != nil {
+			<-trimDone
+		}
+		close(done)
+	}()
 	defer w.hooks.CloseIdleConnections()
 	select {
 	case <-done:

@@ -14,6 +14,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/oklog/ulid/v2"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -208,4 +209,38 @@ func TestCheckFollowsTheConsumers(t *testing.T) {
 	require.NoError(t, r.w.Check(t.Context()))
 	require.NoError(t, r.w.Stop(t.Context()))
 	require.ErrorContains(t, r.w.Check(t.Context()), "stopped")
+}
+
+// TestOldMarksAndAttemptsAreTrimmed: the worker deletes processed marks
+// and webhook attempts past their retention, and keeps the rest.
+func TestOldMarksAndAttemptsAreTrimmed(t *testing.T) {
+	r := newRigWith(t, worker.Config{ProcessedRetention: time.Hour, AttemptRetention: time.Hour,
+		TrimInterval: 50 * time.Millisecond}, nil)
+	ctx := t.Context()
+	now := time.Now()
+	_, err := r.store.MarkProcessed(ctx, "email", "old", now.Add(-2*time.Hour))
+	require.NoError(t, err)
+	_, err = r.store.MarkProcessed(ctx, "email", "recent", now)
+	require.NoError(t, err)
+	hook := persistence.Webhook{ID: "whk_" + ulid.Make().String(), URL: "https://example.test", Secret: "whsec_x",
+		EventTypes: []string{"*"}, Enabled: true, CreatedAt: now, UpdatedAt: now}
+	require.NoError(t, r.store.CreateWebhook(ctx, hook))
+	for _, at := range []time.Time{now.Add(-3 * time.Hour), now} {
+		_, err := r.store.RecordWebhookAttempt(ctx, persistence.WebhookAttempt{
+			ID: "wha_" + ulid.MustNew(ulid.Timestamp(at), rand.Reader).String(), WebhookID: hook.ID,
+			DeliveryID: "d", EventID: "e", EventType: "order.created", Attempt: 1, Success: true, StatusCode: 204, At: at,
+		}, 10)
+		require.NoError(t, err)
+	}
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		old, err := r.store.Processed(ctx, "email", "old")
+		assert.NoError(c, err)
+		assert.False(c, old, "the old mark is trimmed")
+		atts, _, err := r.store.ListWebhookAttempts(ctx, hook.ID, persistence.WebhookPage{Limit: 10})
+		assert.NoError(c, err)
+		assert.Len(c, atts, 1, "the old attempt is trimmed")
+	}, 5*time.Second, 50*time.Millisecond)
+	recent, err := r.store.Processed(ctx, "email", "recent")
+	require.NoError(t, err)
+	require.True(t, recent)
 }

@@ -433,3 +433,21 @@ func (s *Store) ListWebhookAttempts(ctx context.Context, webhookID string, p per
 	}
 	return out, false, nil
 }
+
+// TrimProcessed forgets marks made before before.
+func (s *Store) TrimProcessed(ctx context.Context, before time.Time) (int, error) {
+	tag, err := s.pool.Exec(ctx, `DELETE FROM processed_messages WHERE at < $1`, before)
+	if err != nil {
+		return 0, fmt.Errorf("trim processed messages: %w", err)
+	}
+	return int(tag.RowsAffected()), nil
+}
+
+// TrimWebhookAttempts deletes attempts older than beforeID.
+func (s *Store) TrimWebhookAttempts(ctx context.Context, beforeID string) (int, error) {
+	tag, err := s.pool.Exec(ctx, `DELETE FROM webhook_attempts WHERE id < $1`, beforeID)
+	if err != nil {
+		return 0, fmt.Errorf("trim webhook attempts: %w", err)
+	}
+	return int(tag.RowsAffected()), nil
+}

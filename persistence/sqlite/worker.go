@@ -434,3 +434,29 @@ func (s *Store) ListWebhookAttempts(ctx context.Context, webhookID string, p per
 	}
 	return out, false, nil
 }
+
+// TrimProcessed forgets marks made before before.
+func (s *Store) TrimProcessed(ctx context.Context, before time.Time) (int, error) {
+	return s.trim(ctx, `DELETE FROM processed_messages WHERE at < ?`, micros(before))
+}
+
+// TrimWebhookAttempts deletes attempts older than beforeID.
+func (s *Store) TrimWebhookAttempts(ctx context.Context, beforeID string) (int, error) {
+	return s.trim(ctx, `DELETE FROM webhook_attempts WHERE id < ?`, beforeID)
+}
+
+func (s *Store) trim(ctx context.Context, q string, arg any) (int, error) {
+	var n int64
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, q, arg)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("trim: %w", err)
+	}
+	return int(n), nil
+}

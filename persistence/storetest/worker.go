@@ -298,6 +298,24 @@ func testNotifications(t *testing.T, open func(t *testing.T) persistence.Backend
 			"another user's are untouched")
 	})
 
+	t.Run("TrimProcessed", func(t *testing.T) {
+		t.Parallel()
+		b, ctx := openWorker(t, open), t.Context()
+		for i, id := range []string{"old1", "old2", "new"} {
+			at := t0.Add(time.Duration(i) * time.Hour) // 0h, 1h, 2h
+			_, err := b.MarkProcessed(ctx, "email", id, at)
+			require.NoError(t, err)
+		}
+		n, err := b.TrimProcessed(ctx, t0.Add(90*time.Minute))
+		require.NoError(t, err)
+		require.Equal(t, 2, n)
+		for id, want := range map[string]bool{"old1": false, "old2": false, "new": true} {
+			done, err := b.Processed(ctx, "email", id)
+			require.NoError(t, err)
+			require.Equal(t, want, done, id)
+		}
+	})
+
 	t.Run("MarkProcessed", func(t *testing.T) {
 		t.Parallel()
 		b, ctx := openWorker(t, open), t.Context()
@@ -567,6 +585,25 @@ func testWebhooks(t *testing.T, open func(t *testing.T) persistence.Backend) {
 			require.Empty(t, got.DisabledReason, "the worker did not disable it")
 			require.Equal(t, t0, got.UpdatedAt)
 		}
+	})
+
+	t.Run("TrimAttempts", func(t *testing.T) {
+		t.Parallel()
+		b, ctx := openWorker(t, open), t.Context()
+		w := webhook(1, "*")
+		require.NoError(t, b.CreateWebhook(ctx, w))
+		for i := range 6 {
+			_, err := b.RecordWebhookAttempt(ctx, attempt(i, w.ID, true, 200, ""), 100)
+			require.NoError(t, err)
+		}
+		n, err := b.TrimWebhookAttempts(ctx, ulidAt(1004)) // attempt(i) has id ulidAt(1000+i)
+		require.NoError(t, err)
+		require.Equal(t, 4, n)
+		left, _, err := b.ListWebhookAttempts(ctx, w.ID, persistence.WebhookPage{Limit: 10})
+		require.NoError(t, err)
+		require.Len(t, left, 2)
+		require.Equal(t, ulidAt(1005), left[0].ID)
+		require.Equal(t, ulidAt(1004), left[1].ID)
 	})
 
 	t.Run("AttemptsNewestFirstPaged", func(t *testing.T) {
