@@ -187,6 +187,8 @@ func parse(mode string, args []string) (app.Config, options, error) {
 	e.int(&thumbPixels, "thumbnail-max-pixels", 40_000_000, "largest photo (width × height) the worker decodes; larger ones are refused unread")
 	e.dur(&cfg.Worker.RetryBase, "worker-retry-base", time.Second, "first back-off of a failing job (doubling, with jitter)")
 	e.dur(&cfg.Worker.RetryMax, "worker-retry-max", 5*time.Minute, "longest back-off of a failing job")
+	e.dur(&cfg.Worker.AttemptRetention, "webhook-attempt-retention", 30*24*time.Hour, "how long webhook delivery attempts stay listable")
+	e.dur(&cfg.Worker.ProcessedRetention, "processed-retention", 8*24*time.Hour, "how long e-mail sent marks are kept (longer than the events stream keeps events)")
 	e.int(&cfg.Worker.WebhookMaxAttempts, "webhook-max-attempts", 12, "tries of one webhook delivery")
 	e.int(&cfg.Worker.WebhookFailureLimit, "webhook-failure-limit", 20, "consecutive failed deliveries that disable a webhook endpoint")
 	e.bool(&cfg.Worker.Webhook.AllowPrivate, "webhook-allow-private", false, "let webhook deliveries reach loopback, private and link-local addresses (off: only public ones)")
