@@ -387,6 +387,7 @@ func (w *Worker) run(ctx context.Context, c consumer) error {
 	}
 	sem := make(chan struct{}, concurrency)
 	cc, err := cons.Consume(func(msg jetstream.Msg) {
+		received := time.Now()
 		sem <- struct{}{}
 		w.mu.Lock()
 		if w.stopped {
@@ -401,7 +402,7 @@ func (w *Worker) run(ctx context.Context, c consumer) error {
 		w.mu.Unlock()
 		go func() {
 			defer func() { <-sem; w.inflight.Done() }()
-			w.handle(c, msg)
+			w.handle(c, msg, received)
 		}()
 	}, jetstream.PullMaxMessages(concurrency), jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 		w.d.Logger.Warn("consume", "consumer", c.name, "err", err)
@@ -415,16 +416,19 @@ func (w *Worker) run(ctx context.Context, c consumer) error {
 	return nil
 }
 
-// handle runs c's handler on msg and settles the message.
-func (w *Worker) handle(c consumer, msg jetstream.Msg) {
+// handle runs c's handler on msg, which arrived at received, and settles
+// the message.
+func (w *Worker) handle(c consumer, msg jetstream.Msg, received time.Time) {
 	attempt := 1
 	if md, err := msg.Metadata(); err == nil {
 		attempt = int(md.NumDelivered)
 	}
-	// The AckWait clock started at delivery, while the message may have
-	// waited for a free slot: restart it now, then give the handler a
-	// little less than AckWait.
-	_ = msg.InProgress()
+	// The AckWait clock started at delivery. If the message waited long
+	// for a free slot, restart the clock (one more message to the server,
+	// so only then), then give the handler a little less than AckWait.
+	if time.Since(received) > w.cfg.AckWait/20 { // then wait + budget stays under AckWait
+		_ = msg.InProgress()
+	}
 	ctx, cancel := context.WithTimeout(w.base, w.cfg.handlerBudget())
 	defer cancel()
 	start := time.Now()

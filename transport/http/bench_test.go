@@ -193,8 +193,13 @@ func BenchmarkStatusWhileWorker(b *testing.B) {
 			admin, _ := c.login(b, app.TestAdminEmail, app.TestAdminPassword)
 			slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				_, _ = io.Copy(io.Discard, r.Body)
-				time.Sleep(500 * time.Millisecond) // a slow receiver, on purpose
-				w.WriteHeader(http.StatusNoContent)
+				// A slow receiver, on purpose: it answers after 500 ms, or
+				// gives up with the client.
+				select {
+				case <-time.After(500 * time.Millisecond):
+					w.WriteHeader(http.StatusNoContent)
+				case <-r.Context().Done():
+				}
 			}))
 			b.Cleanup(slow.Close)
 			c.do(b, "POST", "/v1/webhooks", admin, map[string]any{"url": slow.URL, "event_types": []string{"*"}}, 201)
