@@ -4,11 +4,8 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
-	"net/http/httptest"
 	"sync"
 	"testing"
 	"time"
@@ -21,42 +18,8 @@ import (
 
 	"github.com/outrider/outrider/cmd/outrider/app"
 	"github.com/outrider/outrider/persistence/postgres"
-	"github.com/outrider/outrider/worker/webhook"
+	"github.com/outrider/outrider/worker/webhook/webhooktest"
 )
-
-// hookReceiver is a webhook endpoint that verifies every signature and
-// counts deliveries per event id.
-type hookReceiver struct {
-	mu     sync.Mutex
-	secret string
-	events map[string]int
-	bad    int
-}
-
-func (h *hookReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(r.Body)
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	var ev struct{ ID string }
-	if webhook.Verify([]byte(h.secret), r.Header.Get("Outrider-Signature"), body, time.Now(), 5*time.Minute) != nil ||
-		json.Unmarshal(body, &ev) != nil || ev.ID != r.Header.Get("Outrider-Event-Id") {
-		h.bad++
-		w.WriteHeader(http.StatusBadRequest)
-		return
-	}
-	h.events[ev.ID]++
-	w.WriteHeader(http.StatusNoContent)
-}
-
-func (h *hookReceiver) counts() (map[string]int, int) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	out := make(map[string]int, len(h.events))
-	for k, v := range h.events {
-		out[k] = v
-	}
-	return out, h.bad
-}
 
 // TestWorkerSurvivesKill9: a worker process killed with -9 mid-stream and
 // restarted leaves every notification created exactly once, every event
@@ -97,14 +60,10 @@ func TestWorkerSurvivesKill9(t *testing.T) {
 	var tk tokens
 	a.must(t, http.MethodPost, "/v1/auth/login", "", map[string]string{"email": adminEmail, "password": adminPassword}, http.StatusOK, &tk)
 	admin := tk.AccessToken
-	rcv := &hookReceiver{events: map[string]int{}}
-	hooks := httptest.NewServer(rcv)
-	t.Cleanup(hooks.Close)
+	rcv := webhooktest.Start(t)
 	var hook struct{ Secret string }
-	a.must(t, http.MethodPost, "/v1/webhooks", admin, map[string]any{"url": hooks.URL, "event_types": []string{"*"}}, http.StatusCreated, &hook)
-	rcv.mu.Lock()
-	rcv.secret = hook.Secret
-	rcv.mu.Unlock()
+	a.must(t, http.MethodPost, "/v1/webhooks", admin, map[string]any{"url": rcv.URL, "event_types": []string{"*"}}, http.StatusCreated, &hook)
+	rcv.SetSecret(hook.Secret, false)
 
 	a.must(t, http.MethodPost, "/v1/auth/signup", "",
 		map[string]string{"name": "Kim", "email": "kim@wkill.test", "password": "customer-password"}, http.StatusCreated, &tk)
@@ -180,7 +139,7 @@ func TestWorkerSurvivesKill9(t *testing.T) {
 		total, distinct := notifications()
 		assert.Equal(c, drivers*ordersPerDriver*notificationsPerOrder, total, "every notification, once")
 		assert.Equal(c, total, distinct)
-		got, bad := rcv.counts()
+		got, bad := rcv.Delivered()
 		assert.Zero(c, bad, "every delivery verified")
 		for id := range wantEvents {
 			assert.GreaterOrEqual(c, got[id], 1, "event %s delivered", id)
@@ -203,7 +162,7 @@ func TestWorkerSurvivesKill9(t *testing.T) {
 	info, err := dlq.Info(t.Context())
 	require.NoError(t, err)
 	require.Zero(t, info.State.Msgs, "nothing dead-lettered")
-	got, _ := rcv.counts()
+	got, _ := rcv.Delivered()
 	dups := 0
 	for _, n := range got {
 		dups += n - 1

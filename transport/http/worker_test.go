@@ -1,14 +1,10 @@
 package httpapi_test
 
 import (
-	"encoding/json"
 	"image/jpeg"
-	"io"
 	"mime"
 	"net/http"
-	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,7 +14,7 @@ import (
 
 	"github.com/outrider/outrider/cmd/outrider/app"
 	"github.com/outrider/outrider/worker/email"
-	"github.com/outrider/outrider/worker/webhook"
+	"github.com/outrider/outrider/worker/webhook/webhooktest"
 )
 
 type notificationJSON struct {
@@ -174,61 +170,6 @@ func decodeSubjects(t *testing.T, in map[string]string) map[string]string {
 	return out
 }
 
-// receiver is a webhook endpoint under test: it verifies every
-// signature and answers with the status its mode says.
-type receiver struct {
-	srv    *httptest.Server
-	secret string
-	mu     sync.Mutex
-	fail   bool
-	events map[string]int // event id → deliveries
-	bad    int            // deliveries whose signature did not verify
-}
-
-func newReceiver(t *testing.T) *receiver {
-	r := &receiver{events: map[string]int{}}
-	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		body, _ := io.ReadAll(req.Body)
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		if r.secret == "" || webhook.Verify([]byte(r.secret), req.Header.Get("Outrider-Signature"), body, time.Now(), 5*time.Minute) != nil {
-			r.bad++
-			w.WriteHeader(http.StatusBadRequest)
-			return
-		}
-		var ev struct{ ID string }
-		if json.Unmarshal(body, &ev) != nil || ev.ID != req.Header.Get("Outrider-Event-Id") {
-			r.bad++
-			w.WriteHeader(http.StatusBadRequest)
-			return
-		}
-		if r.fail {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			return
-		}
-		r.events[ev.ID]++
-		w.WriteHeader(http.StatusNoContent)
-	}))
-	t.Cleanup(r.srv.Close)
-	return r
-}
-
-func (r *receiver) set(secret string, fail bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.secret, r.fail = secret, fail
-}
-
-func (r *receiver) delivered() (map[string]int, int) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	out := map[string]int{}
-	for k, v := range r.events {
-		out[k] = v
-	}
-	return out, r.bad
-}
-
 type webhookJSON struct {
 	ID                  string   `json:"id"`
 	URL                 string   `json:"url"`
@@ -243,13 +184,13 @@ type webhookJSON struct {
 // that keeps failing is disabled, and re-enabled by the API.
 func TestWebhooks(t *testing.T) {
 	b := setup(t, func(c *app.Config) { c.Worker.WebhookFailureLimit = 3 })
-	rcv := newReceiver(t)
+	rcv := webhooktest.Start(t)
 
 	var hook webhookJSON
-	b.admin.post(t, "/v1/webhooks", map[string]any{"url": rcv.srv.URL, "event_types": []string{"order.created", "order.assigned"},
+	b.admin.post(t, "/v1/webhooks", map[string]any{"url": rcv.URL, "event_types": []string{"order.created", "order.assigned"},
 		"description": "test receiver"}).decode(t, http.StatusCreated, &hook)
 	require.True(t, strings.HasPrefix(hook.Secret, "whsec_"), hook.Secret)
-	rcv.set(hook.Secret, false)
+	rcv.SetSecret(hook.Secret, false)
 	var again webhookJSON
 	b.admin.get(t, "/v1/webhooks/"+hook.ID).decode(t, http.StatusOK, &again)
 	require.Empty(t, again.Secret, "the secret is shown once")
@@ -259,13 +200,13 @@ func TestWebhooks(t *testing.T) {
 	b.admin.orderAction(t, o.ID, "assign", map[string]string{"driver_id": driver.User.ID})
 	driver.orderAction(t, o.ID, "accept", nil) // not subscribed: not delivered
 	require.EventuallyWithT(t, func(c *assert.CollectT) {
-		got, bad := rcv.delivered()
+		got, bad := rcv.Delivered()
 		assert.Zero(c, bad)
 		assert.Equal(c, map[string]int{"order:" + o.ID + ":1": 1, "order:" + o.ID + ":2": 1}, got)
 	}, 15*time.Second, 100*time.Millisecond)
 
 	// Three failures in a row disable the endpoint.
-	rcv.set(hook.Secret, true)
+	rcv.SetSecret(hook.Secret, true)
 	o2 := customer.createOrder(t)
 	require.EventuallyWithT(t, func(c *assert.CollectT) {
 		var h webhookJSON
@@ -291,7 +232,7 @@ func TestWebhooks(t *testing.T) {
 	}
 
 	// Re-enabled, it receives new events again.
-	rcv.set(hook.Secret, false)
+	rcv.SetSecret(hook.Secret, false)
 	var h webhookJSON
 	b.admin.do(t, http.MethodPatch, "/v1/webhooks/"+hook.ID, map[string]any{"enabled": true}).decode(t, http.StatusOK, &h)
 	require.True(t, h.Enabled)
@@ -299,7 +240,7 @@ func TestWebhooks(t *testing.T) {
 	require.Nil(t, h.DisabledReason)
 	o3 := customer.createOrder(t)
 	require.EventuallyWithT(t, func(c *assert.CollectT) {
-		got, _ := rcv.delivered()
+		got, _ := rcv.Delivered()
 		assert.Equal(c, 1, got["order:"+o3.ID+":1"])
 	}, 15*time.Second, 100*time.Millisecond)
 
