@@ -43,11 +43,25 @@ const flakyFailures = 3
 // echoActor answers an OrderCommand with an OrderReply whose order carries
 // the identity (Id), the node address (DriverId) and a random id fixed for
 // this activation (Notes).
-type echoActor struct{ activation string }
+type echoActor struct {
+	identified
+	activation string
+}
+
+// identified remembers the identity an activation's first message, a
+// ClusterInit from the placement actor, carries.
+type identified struct{ id string }
+
+func (i *identified) learn(ctx actor.Context) {
+	if ci, ok := ctx.Message().(*pcluster.ClusterInit); ok && ci.Identity != nil {
+		i.id = ci.Identity.Identity
+	}
+}
 
 func newEcho() actor.Actor { return &echoActor{activation: rand.Text()} }
 
 func (a *echoActor) Receive(ctx actor.Context) {
+	a.learn(ctx)
 	if _, ok := ctx.Message().(*outriderpb.OrderCommand); ok {
 		ctx.Respond(a.reply(ctx))
 	}
@@ -55,7 +69,7 @@ func (a *echoActor) Receive(ctx actor.Context) {
 
 func (a *echoActor) reply(ctx actor.Context) *outriderpb.OrderReply {
 	return &outriderpb.OrderReply{Order: &outriderpb.OrderState{
-		Id:       pcluster.GetClusterIdentity(ctx).GetIdentity(),
+		Id:       a.id,
 		DriverId: ctx.ActorSystem().Address(),
 		Notes:    a.activation,
 	}}
@@ -71,11 +85,21 @@ type failures struct {
 // conflict reply RetryCode and stop, so the next attempt gets a fresh
 // activation.
 func flakyProps(f *failures) *actor.Props {
-	return actor.PropsFromFunc(func(ctx actor.Context) {
-		if _, ok := ctx.Message().(*outriderpb.OrderCommand); !ok {
-			return
-		}
-		id := pcluster.GetClusterIdentity(ctx).GetIdentity()
+	return actor.PropsFromProducer(func() actor.Actor { return &flakyActor{f: f} })
+}
+
+type flakyActor struct {
+	identified
+	f *failures
+}
+
+func (a *flakyActor) Receive(ctx actor.Context) {
+	a.learn(ctx)
+	if _, ok := ctx.Message().(*outriderpb.OrderCommand); !ok {
+		return
+	}
+	id, f := a.id, a.f
+	{
 		f.mu.Lock()
 		fail := f.n[id] < flakyFailures
 		if fail {
@@ -88,7 +112,7 @@ func flakyProps(f *failures) *actor.Props {
 			return
 		}
 		ctx.Respond(&outriderpb.OrderReply{Order: &outriderpb.OrderState{Id: id}})
-	})
+	}
 }
 
 func retryProps() *actor.Props {
@@ -274,13 +298,17 @@ func TestNode_ContextStopsRetries(t *testing.T) {
 
 func TestNode_StopIsIdempotent(t *testing.T) {
 	passivated := make(chan string, 10)
-	watched := actor.PropsFromFunc(func(ctx actor.Context) {
-		switch ctx.Message().(type) {
-		case *actor.Stopping:
-			passivated <- pcluster.GetClusterIdentity(ctx).GetIdentity()
-		case *outriderpb.OrderCommand:
-			ctx.Respond(&outriderpb.OrderReply{})
-		}
+	watched := actor.PropsFromProducer(func() actor.Actor {
+		var id identified
+		return actor.ReceiveFunc(func(ctx actor.Context) {
+			id.learn(ctx)
+			switch ctx.Message().(type) {
+			case *actor.Stopping:
+				passivated <- id.id
+			case *outriderpb.OrderCommand:
+				ctx.Respond(&outriderpb.OrderReply{})
+			}
+		})
 	})
 	n := New(Config{}, testLogger(), Kind{Name: kindEcho, Props: watched})
 	require.NoError(t, n.Start(ctxTimeout(t, 10*time.Second)))

@@ -60,7 +60,7 @@ type Config struct {
 	BackoffMax time.Duration
 	// IdleTimeout is how long an actor may sit idle before it passivates.
 	// Default 5 minutes. The actor adapters read it (Node.Config) and set
-	// their own ReceiveTimeout; this package does not enforce it.
+	// their own idle passivation; this package does not enforce it.
 	IdleTimeout time.Duration
 	// LibraryLogLevel is the least severe Proto.Actor log record passed to
 	// the node's logger. Default slog.LevelWarn: the library logs every

@@ -16,6 +16,12 @@
 // (the library's own retry sleeps nanoseconds) and relies on every command
 // carrying a command_id that the actors de-duplicate.
 //
+// An activation learns its identity from its first message, a
+// *pcluster.ClusterInit with the Identity set, which the placement actor
+// sends right after spawning it; pcluster.GetClusterIdentity does not work
+// in these actors (the context extension behind it would cost every idle
+// actor a cloned Props).
+//
 // Concurrency: a [Node] is safe for concurrent use. Its lifecycle state
 // (the library cluster, readiness, address) is guarded by Node.mu; requests
 // take a read lock only long enough to fetch the library cluster handle.

@@ -34,6 +34,7 @@ import (
 // library's disthash and this one interoperate.
 type identityLookup struct {
 	cluster   *pcluster.Cluster
+	props     map[string]*actor.Props // each kind's own, by name
 	rdv       *pcluster.Rendezvous
 	placement *actor.PID
 	sub       *eventstream.Subscription
@@ -45,14 +46,16 @@ var _ pcluster.IdentityLookup = (*identityLookup)(nil)
 // placementActorName is disthash's name for the placement actor.
 const placementActorName = "partition-activator"
 
-func newIdentityLookup() *identityLookup {
-	return &identityLookup{rdv: pcluster.NewRendezvous()}
+// newIdentityLookup places activations of the kinds whose Props are
+// given by name.
+func newIdentityLookup(props map[string]*actor.Props) *identityLookup {
+	return &identityLookup{rdv: pcluster.NewRendezvous(), props: props}
 }
 
 func (l *identityLookup) Setup(c *pcluster.Cluster, _ []string, _ bool) {
 	l.cluster = c
 	props := actor.PropsFromProducer(func() actor.Actor {
-		return &placementActor{cluster: c, actors: map[string]placed{}, byPID: map[string]string{}}
+		return &placementActor{cluster: c, props: l.props, actors: map[string]placed{}, byPID: map[string]string{}}
 	})
 	l.placement, _ = c.ActorSystem.Root.SpawnNamed(props, placementActorName)
 	l.sub = c.ActorSystem.EventStream.Subscribe(func(evt any) {
@@ -107,11 +110,10 @@ type placed struct {
 // alone owns the actors map.
 type placementActor struct {
 	cluster *pcluster.Cluster
+	props   map[string]*actor.Props
 	actors  map[string]placed // by ClusterIdentity.AsKey()
-	byPID   map[string]string // PID key → ClusterIdentity.AsKey(), so a termination is O(1)
+	byPID   map[string]string // PID Id → ClusterIdentity.AsKey(), so a termination is O(1)
 }
-
-func pidKey(pid *actor.PID) string { return pid.Address + "/" + pid.Id }
 
 func (p *placementActor) Receive(ctx actor.Context) {
 	switch msg := ctx.Message().(type) {
@@ -141,7 +143,9 @@ func (p *placementActor) stopAll(ctx actor.Context) {
 }
 
 func (p *placementActor) onTerminated(who *actor.PID) {
-	pk := pidKey(who)
+	// Every PID here is a child this actor spawned on its own member, so
+	// the Id alone names it.
+	pk := who.Id
 	key, ok := p.byPID[pk]
 	if !ok {
 		return
@@ -149,6 +153,9 @@ func (p *placementActor) onTerminated(who *actor.PID) {
 	delete(p.byPID, pk)
 	a := p.actors[key]
 	delete(p.actors, key)
+	// What the library's cluster middleware does when an activation that
+	// carries its identity in its context stops.
+	p.cluster.PidCache.RemoveByValue(a.id.Identity, a.id.Kind, who)
 	if k, ok := p.cluster.TryGetClusterKind(a.id.Kind); ok {
 		k.Dec()
 	}
@@ -162,15 +169,25 @@ func (p *placementActor) activate(ctx actor.Context, msg *pcluster.ActivationReq
 		return
 	}
 	kind, ok := p.cluster.TryGetClusterKind(msg.ClusterIdentity.Kind)
-	if !ok {
+	props := p.props[msg.ClusterIdentity.Kind]
+	if !ok || props == nil {
 		ctx.Logger().Warn("activation of unknown kind", slog.String("kind", msg.ClusterIdentity.Kind))
 		ctx.Respond(&pcluster.ActivationResponse{Failed: true})
 		return
 	}
-	pid := ctx.SpawnPrefix(pcluster.WithClusterIdentity(kind.Props, msg.ClusterIdentity), msg.ClusterIdentity.Identity)
+	// The kind's own Props, not the library's kind.Props: those carry a
+	// middleware that reads the identity from a context extension, set
+	// through pcluster.WithClusterIdentity, which clones the Props for
+	// every activation — half a kilobyte each idle actor would keep. The
+	// identity reaches the activation as its first message instead
+	// (whoever else messages it learns its PID from the response below,
+	// so this comes first), and onTerminated does the middleware's
+	// clean-up.
+	pid := ctx.SpawnPrefix(props, msg.ClusterIdentity.Identity)
+	ctx.Send(pid, &pcluster.ClusterInit{Identity: msg.ClusterIdentity, Cluster: p.cluster})
 	kind.Inc()
 	p.actors[key] = placed{id: msg.ClusterIdentity, pid: pid}
-	p.byPID[pidKey(pid)] = key
+	p.byPID[pid.Id] = key
 	ctx.Respond(&pcluster.ActivationResponse{Pid: pid})
 }
 

@@ -80,7 +80,7 @@ func (n *Node) Config() Config {
 }
 
 // IdleTimeout is how long an idle actor should live before it passivates;
-// actor adapters use it as their ReceiveTimeout.
+// actor adapters passivate after it.
 func (n *Node) IdleTimeout() time.Duration { return n.cfg.IdleTimeout }
 
 // Ready reports whether this node is currently a member of the cluster
@@ -166,10 +166,12 @@ func (n *Node) setUp() error {
 		remoteOpts = append(remoteOpts, remote.WithAdvertisedHost(n.cfg.AdvertisedHost))
 	}
 	kinds := make([]*pcluster.Kind, 0, len(n.kinds))
+	props := make(map[string]*actor.Props, len(n.kinds))
 	for _, k := range n.kinds {
 		kinds = append(kinds, pcluster.NewKind(k.Name, k.Props))
+		props[k.Name] = k.Props
 	}
-	ccfg := pcluster.Configure(n.cfg.Name, provider, newIdentityLookup(),
+	ccfg := pcluster.Configure(n.cfg.Name, provider, newIdentityLookup(props),
 		remote.Configure(n.cfg.Host, n.cfg.Port, remoteOpts...),
 		pcluster.WithKinds(kinds...),
 		pcluster.WithRequestTimeout(n.cfg.RequestTimeout),

@@ -43,7 +43,10 @@ type bundle struct {
 	system *actor.ActorSystem
 }
 
-func setup(t *testing.T) *bundle {
+func setup(t *testing.T) *bundle { return setupIdle(t, 0) }
+
+// setupIdle is setup with the host's IdleTimeout (0: the default).
+func setupIdle(t *testing.T, idle time.Duration) *bundle {
 	t.Helper()
 	store := postgres.OpenTest(t)
 	log := slog.New(slog.DiscardHandler)
@@ -52,7 +55,7 @@ func setup(t *testing.T) *bundle {
 	}
 	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return log }))
 	t.Cleanup(system.Shutdown)
-	return &bundle{store: store, host: host.New(host.Config{Store: store, Logger: log}), system: system}
+	return &bundle{store: store, host: host.New(host.Config{Store: store, Logger: log, IdleTimeout: idle}), system: system}
 }
 
 // spawn starts a new activation of (kind, id), independent of any other
@@ -68,7 +71,11 @@ func (b *bundle) spawn(kind, id string) *actor.PID {
 	case actors.KindUser:
 		props = b.host.UserProps()
 	}
-	return b.system.Root.Spawn(pcluster.WithClusterIdentity(props, pcluster.NewClusterIdentity(id, kind)))
+	// As the cluster's placement actor does: the identity is the first
+	// message.
+	pid := b.system.Root.Spawn(props)
+	b.system.Root.Send(pid, &pcluster.ClusterInit{Identity: pcluster.NewClusterIdentity(id, kind)})
+	return pid
 }
 
 // ask sends msg to pid and waits for the reply.
@@ -235,6 +242,30 @@ func TestActivationSeesItsClusterIdentity(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, int64(1), row.Version)
 	require.Len(t, b.journal(t, id), 1)
+}
+
+// An activation passivates once idle for IdleTimeout, and not while it
+// keeps receiving commands.
+func TestIdleActivationPassivates(t *testing.T) {
+	t.Parallel()
+	const idle = 300 * time.Millisecond
+	b := setupIdle(t, idle)
+	id := newID("ord")
+	pid := b.spawn(actors.KindOrder, id)
+	stopped := b.watch(pid)
+	require.Nil(t, b.order(t, pid, createCmd()).GetRejection())
+	tick := time.NewTicker(idle / 3)
+	defer tick.Stop()
+	for i := 0; i < 6; i++ { // 2 timeouts of activity
+		<-tick.C
+		require.Equal(t, id, b.order(t, pid, getCmd()).GetOrder().GetId(), "busy activation %d", i)
+	}
+	select {
+	case <-stopped:
+		require.FailNow(t, "a busy activation passivated")
+	default:
+	}
+	requireStops(t, stopped, "the idle activation")
 }
 
 // TestStaleActivationIsFencedAndStops is the I5 scenario step by step: A

@@ -2,9 +2,12 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -58,7 +61,34 @@ func (a *api) listLoadDrivers(ctx context.Context, admin string) ([]driverJSON, 
 // ensureDrivers makes sure n load drivers exist and are available, and
 // returns the ids of the first n. Creation hashes a password per driver:
 // run the node with OUTRIDER_BCRYPT_COST=4 to keep it quick.
-func ensureDrivers(ctx context.Context, a *api, admin string, m *minter, n int) ([]string, error) {
+//
+// The ids are cached in cache (a file beside the node's data): listing
+// drivers asks every driver's user actor whether it is online, which
+// wakes them all, and a memory measurement must not start with them
+// awake. Delete the file when the node's data is reset. An empty cache
+// path lists and checks the drivers every time.
+func ensureDrivers(ctx context.Context, a *api, admin string, m *minter, n int, cache string) ([]string, error) {
+	if cache == "" {
+		return createDrivers(ctx, a, admin, m, n)
+	}
+	if b, err := os.ReadFile(cache); err == nil {
+		var ids []string
+		if json.Unmarshal(b, &ids) == nil && len(ids) >= n {
+			return ids[:n], nil
+		}
+	}
+	ids, err := createDrivers(ctx, a, admin, m, n)
+	if err != nil {
+		return nil, err
+	}
+	b, _ := json.Marshal(ids)
+	if err := os.WriteFile(cache, b, 0o600); err != nil {
+		logf("could not cache the load drivers' ids: %v", err)
+	}
+	return ids, nil
+}
+
+func createDrivers(ctx context.Context, a *api, admin string, m *minter, n int) ([]string, error) {
 	have, err := a.listLoadDrivers(ctx, admin)
 	if err != nil {
 		return nil, err
@@ -112,6 +142,9 @@ func ensureDrivers(ctx context.Context, a *api, admin string, m *minter, n int) 
 	}
 	return ids, nil
 }
+
+// driverCache is where ensureDrivers keeps the load drivers' ids.
+func (t *target) driverCache() string { return filepath.Join(t.dataDir, "load-drivers.json") }
 
 func driverEmail(i int) string {
 	return fmt.Sprintf("%s%05d%s", driverEmailPrefix, i, driverEmailDomain)

@@ -21,27 +21,28 @@ func runIdle(ctx context.Context, t *target, args []string, out io.Writer) error
 	hold := fs.Duration("hold", 10*time.Second, "keep the sockets idle this long, then read RSS again")
 	checks := fs.Int("check", 5, "sockets that subscribe to their user channel to prove they are live")
 	aimKB := fs.Float64("aim-kb", 12, "aim: RSS per idle socket, KB")
+	role := fs.String("role", "driver", "whose sockets: driver (one load driver each, created if missing) or customer (all the demo customer's)")
 	if err := parseFlags(fs, t, args); err != nil {
 		return err
 	}
 	if *n < 1 || *n > 19_000 || *checks > *n || *hold > 10*time.Minute {
 		return fmt.Errorf("-n must be 1..19000 (the hard open-file limit is 20,000), -check ≤ -n, -hold ≤ 10m")
 	}
+	if *role != "driver" && *role != "customer" {
+		return fmt.Errorf("-role must be driver or customer")
+	}
 	m, err := t.minter()
 	if err != nil {
 		return err
 	}
-	// Sessions register with their user's actor, so the user must exist:
-	// every socket is a session of the demo customer.
-	cust, _, err := t.loginDemo(ctx, t.api(2), "customer")
+	// Sessions register with their user's actor, so the users must exist.
+	users, err := idleUsers(ctx, t, m, *role, *n)
 	if err != nil {
 		return err
 	}
-	users := make([]string, *n)
 	tokens := make([]string, *n)
 	for i := range users {
-		users[i] = cust.ID
-		tokens[i] = m.token(users[i], "customer")
+		tokens[i] = m.token(users[i], *role)
 	}
 
 	base, err := t.scrape(ctx)
@@ -101,7 +102,7 @@ func runIdle(ctx context.Context, t *target, args []string, out io.Writer) error
 	heap := delta(base, after, "go_memstats_heap_inuse_bytes") / 1024 / float64(*n)
 	stacks := delta(base, after, "go_memstats_stack_inuse_bytes") / 1024 / float64(*n)
 	gor := delta(base, after, "go_goroutines") / float64(*n)
-	printTable(out, fmt.Sprintf("idle: %d authenticated customer sockets (RSS from %s)", *n, source), []row{
+	printTable(out, fmt.Sprintf("idle: %d authenticated %s sockets (RSS from %s)", *n, *role, source), []row{
 		{name: "sessions open (outrider_ws_sessions)", value: commas(after["outrider_ws_sessions"])},
 		{name: "user channel subscribe acked", value: fmt.Sprintf("%d of %d", live, *checks)},
 		{name: "sockets closed by the node", value: ended.String()},
@@ -114,6 +115,30 @@ func runIdle(ctx context.Context, t *target, args []string, out io.Writer) error
 		{name: "goroutines per socket", value: fmt.Sprintf("%.2f", gor)},
 	})
 	return nil
+}
+
+// idleUsers returns the user of each of n sockets: n distinct load
+// drivers (created and made available if missing, which wakes their
+// actors: run the scenario once to create them, restart the node, then
+// measure), or n times the demo customer.
+func idleUsers(ctx context.Context, t *target, m *minter, role string, n int) ([]string, error) {
+	a := t.api(16)
+	users := make([]string, n)
+	if role == "customer" {
+		cust, _, err := t.loginDemo(ctx, a, "customer")
+		if err != nil {
+			return nil, err
+		}
+		for i := range users {
+			users[i] = cust.ID
+		}
+		return users, nil
+	}
+	_, admin, err := t.loginDemo(ctx, a, "admin")
+	if err != nil {
+		return nil, err
+	}
+	return ensureDrivers(ctx, a, admin, m, n, t.driverCache())
 }
 
 // checkLive subscribes each socket to its own user channel (always

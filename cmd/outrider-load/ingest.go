@@ -38,7 +38,7 @@ func runIngest(ctx context.Context, t *target, args []string, out io.Writer) err
 	if err != nil {
 		return err
 	}
-	ids, err := ensureDrivers(ctx, a, admin, m, *drivers)
+	ids, err := ensureDrivers(ctx, a, admin, m, *drivers, t.driverCache())
 	if err != nil {
 		return err
 	}

@@ -47,7 +47,7 @@ func runLatency(ctx context.Context, t *target, args []string, out io.Writer) er
 	if err != nil {
 		return err
 	}
-	drivers, err := ensureDrivers(ctx, a, admin, m, *orders)
+	drivers, err := ensureDrivers(ctx, a, admin, m, *orders, "")
 	if err != nil {
 		return err
 	}

@@ -175,6 +175,7 @@ func parse(mode string, args []string) (app.Config, options, error) {
 		e.str(&jwtSecret, "jwt-secret", "", "HMAC key for access tokens (default: generated once into the data dir)")
 	}
 	e.str(&cfg.PublicURL, "public-url", "", "base URL clients reach this node at, for signed local blob URLs (dev; default http://localhost:<port>)")
+	e.str(&cfg.DebugAddr, "debug-addr", "", "serve Go's pprof profiles on this address, apart from the API (off when empty; keep it private)")
 	e.int(&uploadMax, "upload-max-bytes", 10<<20, "largest proof photo accepted")
 	e.dur(&cfg.HTTP.UploadTTL, "upload-ttl", 10*time.Minute, "lifetime of a presigned upload")
 	e.dur(&cfg.HTTP.DownloadTTL, "download-ttl", 5*time.Minute, "lifetime of the proof download URLs")

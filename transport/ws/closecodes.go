@@ -8,6 +8,9 @@ const (
 	// CloseGoingAway: the node is shutting down; reconnect (to any node)
 	// and resume with `since`.
 	CloseGoingAway = 1001
+	// CloseProtocolError: the client broke RFC 6455 (an unmasked frame, a
+	// reserved bit or opcode, a bad control frame or fragment).
+	CloseProtocolError = 1002
 	// ClosePolicyViolation: the client kept sending after being told it
 	// exceeded the inbound message rate.
 	ClosePolicyViolation = 1008

@@ -12,10 +12,19 @@ type Config struct {
 	// it is cut off with 4008. Default 256: about 2 s of a busy order
 	// channel, while bounding a session's queue memory.
 	SendQueueSize int
-	// ReadBufferSize and WriteBufferSize are the socket buffers; write
-	// buffers are pooled across idle sessions. Defaults 1 KiB each, which
-	// keeps an idle session small.
+	// ReadBufferSize and WriteBufferSize are the socket buffers, pooled:
+	// an idle session holds neither. Defaults 1 KiB each (at least 64).
 	ReadBufferSize, WriteBufferSize int
+	// ReadLinger is how long a session's reader waits for the next client
+	// frame before it hands the socket back to the node's poller and
+	// ends (Linux). Default 200 ms: a driver sending positions at the
+	// default LocationRate keeps its reader; an idle socket costs no
+	// goroutine.
+	ReadLinger time.Duration
+	// BlockingReads gives every session a reading goroutine of its own
+	// for its whole life, as on systems without epoll (where it is the
+	// only way). More memory per idle session; for comparison and tests.
+	BlockingReads bool
 	// WriteTimeout bounds one write to the socket. Default 10 s.
 	WriteTimeout time.Duration
 	// PingInterval is how often the server pings; a client that has not
@@ -53,6 +62,10 @@ func (c *Config) defaults() {
 	}
 	if c.ReadBufferSize <= 0 {
 		c.ReadBufferSize = 1024
+	}
+	c.ReadBufferSize = max(c.ReadBufferSize, 64) // a frame header must fit
+	if c.ReadLinger <= 0 {
+		c.ReadLinger = 200 * time.Millisecond
 	}
 	if c.WriteBufferSize <= 0 {
 		c.WriteBufferSize = 1024

@@ -1,6 +1,7 @@
 package ws
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -58,9 +59,14 @@ type Gateway struct {
 	users     Users
 	bus       Bus
 	nodeID    string // names this gateway's inbox
+	inbox     string // the inbox's subject, shared by every session's registration
 	stopInbox func()
 	hub       *hub
 	upgrader  websocket.Upgrader
+	// poller watches idle sessions' sockets (nil: each session reads on a
+	// goroutine of its own); readers pools their read buffers.
+	poller  *poller
+	readers sync.Pool
 	// the ping ticker (Start, Stop)
 	stopPing, pingDone chan struct{}
 	metrics            *metrics
@@ -68,6 +74,7 @@ type Gateway struct {
 	mu       sync.Mutex
 	sessions map[*session]struct{}
 	byID     map[string]*session
+	nextSlot int // the ping slot of the next session
 	closing  bool
 	wg       sync.WaitGroup
 }
@@ -85,9 +92,13 @@ func New(cfg Config, bus Bus, orders Orders, drivers Drivers, users Users, log *
 		metrics:  newMetrics(reg),
 		sessions: map[*session]struct{}{},
 	}
+	g.inbox = user.InboxSubject(g.nodeID)
 	g.hub = newHub(bus, log, g.metrics)
+	g.readers.New = func() any { return bufio.NewReaderSize(nil, cfg.ReadBufferSize) }
 	g.upgrader = websocket.Upgrader{
-		ReadBufferSize:  cfg.ReadBufferSize,
+		// The gateway reads frames itself (frames.go); gorilla's own read
+		// buffer, which it allocates anyway, is kept at its minimum.
+		ReadBufferSize:  1,
 		WriteBufferSize: cfg.WriteBufferSize,
 		WriteBufferPool: &sync.Pool{},
 		CheckOrigin:     g.checkOrigin,
@@ -108,37 +119,53 @@ func (g *Gateway) checkOrigin(r *http.Request) bool {
 // Start subscribes the gateway's inbox, through which user actors reach
 // this node's sessions.
 func (g *Gateway) Start(context.Context) error {
-	stop, err := g.bus.Subscribe(user.InboxSubject(g.nodeID), g.onInbox)
+	stop, err := g.bus.Subscribe(g.inbox, g.onInbox)
 	if err != nil {
 		return fmt.Errorf("gateway inbox: %w", err)
 	}
 	g.stopInbox = stop
+	if !g.cfg.BlockingReads {
+		p, err := newPoller()
+		if err != nil {
+			g.log.Warn("no socket poller: every WebSocket session reads on a goroutine of its own", "err", err)
+		}
+		g.poller = p
+	}
 	g.stopPing = make(chan struct{})
 	g.pingDone = make(chan struct{})
 	go g.pingLoop()
 	return nil
 }
 
+// pingSlots is how many rounds the ticker spreads a PingInterval's pings
+// over: each session is pinged (and its lease renewed) once per interval,
+// in its own slot, so the pongs and renewals of thousands of sessions do
+// not all arrive at once.
+const pingSlots = 10
+
 // pingLoop pings every session and renews its lease each PingInterval:
 // one timer for the node instead of one goroutine and timer per session.
 func (g *Gateway) pingLoop() {
 	defer close(g.pingDone)
-	t := time.NewTicker(g.cfg.PingInterval)
+	t := time.NewTicker(g.cfg.PingInterval / pingSlots)
 	defer t.Stop()
-	for {
+	for round := 0; ; round = (round + 1) % pingSlots {
 		select {
 		case <-g.stopPing:
 			return
 		case <-t.C:
 		}
 		g.mu.Lock()
-		sessions := make([]*session, 0, len(g.sessions))
+		sessions := make([]*session, 0, len(g.sessions)/pingSlots+1)
 		for s := range g.sessions {
-			sessions = append(sessions, s)
+			if s.pingSlot == round {
+				sessions = append(sessions, s)
+			}
 		}
 		g.mu.Unlock()
+		now := time.Now()
 		for _, s := range sessions {
-			s.ping()
+			s.ping(now)
 		}
 	}
 }
@@ -189,6 +216,10 @@ func (g *Gateway) Stop(ctx context.Context) error {
 	go func() { g.wg.Wait(); close(done) }()
 	select {
 	case <-done:
+		if g.poller != nil {
+			g.poller.close()
+			g.poller = nil
+		}
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
@@ -210,38 +241,47 @@ func (g *Gateway) Serve(w http.ResponseWriter, r *http.Request, userID, role str
 		g.unregister(userID, sessionID)
 		return // the upgrader has answered the client
 	}
-	s := newSession(g, conn, userID, role)
+	raw := conn.NetConn()
+	if cw.conn != nil {
+		raw = cw.conn.Conn
+	}
+	s := newSession(g, conn, raw, userID, role)
 	s.cork = cw.conn
 	s.id, s.tokenIssuedAt = sessionID, tokenIssuedAt
 	g.mu.Lock()
-	if g.closing {
-		g.mu.Unlock()
-		g.unregister(userID, sessionID)
-		s.close(CloseGoingAway, "node shutting down; reconnect and resume")
-		<-s.done
-		return
-	}
+	closing := g.closing
+	s.pingSlot = g.nextSlot
+	g.nextSlot = (g.nextSlot + 1) % pingSlots
 	g.sessions[s] = struct{}{}
 	g.byID[sessionID] = s
 	g.wg.Add(1)
 	g.mu.Unlock()
 	g.metrics.sessions.Inc()
-	// The session runs on a goroutine of its own and the HTTP handler
-	// returns: net/http then drops its per-connection state (its grown
-	// goroutine stack, request, buffers), which an idle socket would
-	// otherwise keep for hours.
-	go func() {
-		defer func() {
-			g.mu.Lock()
-			delete(g.sessions, s)
-			delete(g.byID, sessionID)
-			g.mu.Unlock()
-			g.unregister(userID, sessionID)
-			g.metrics.sessions.Dec()
-			g.wg.Done()
-		}()
-		s.run()
-	}()
+	if closing {
+		s.close(CloseGoingAway, "node shutting down; reconnect and resume")
+		return
+	}
+	// The handler returns: net/http then drops its per-connection state
+	// (its grown goroutine stack, request, buffers), which an idle socket
+	// would otherwise keep for hours. The session lives on in the poller
+	// (or its reader goroutine) and, while it has frames to send, in its
+	// writer.
+	s.startReading()
+}
+
+// ended forgets a finished session: its subscriptions, its place in the
+// gateway and its registration with its user's actor.
+func (g *Gateway) ended(s *session) {
+	for _, sub := range s.endReading() {
+		g.hub.unwatch(sub)
+	}
+	g.mu.Lock()
+	delete(g.sessions, s)
+	delete(g.byID, s.id)
+	g.mu.Unlock()
+	g.unregister(s.userID, s.id)
+	g.metrics.sessions.Dec()
+	g.wg.Done()
 }
 
 // sessionTTL is how long a user actor keeps a session this node has not
@@ -252,7 +292,7 @@ func (g *Gateway) sessionTTL() time.Duration { return 3 * g.cfg.PingInterval }
 func (g *Gateway) openSession(userID, sessionID string, iat time.Time) *pb.UserCommand {
 	return &pb.UserCommand{By: &pb.Principal{UserId: userID, Role: "system"}, AtMs: g.now().UnixMilli(),
 		Body: &pb.UserCommand_OpenSession{OpenSession: &pb.OpenSession{
-			Session:         &pb.Session{Id: sessionID, Inbox: user.InboxSubject(g.nodeID), ExpiresAtMs: g.now().Add(g.sessionTTL()).UnixMilli()},
+			Session:         &pb.Session{Id: sessionID, Inbox: g.inbox, ExpiresAtMs: g.now().Add(g.sessionTTL()).UnixMilli()},
 			TokenIssuedAtMs: iat.UnixMilli(),
 		}}}
 }

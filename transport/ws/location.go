@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/outrider/outrider/actors"
 	"github.com/outrider/outrider/actors/driver"
 	pb "github.com/outrider/outrider/proto/outriderpb"
@@ -26,6 +28,9 @@ func (s *session) location(f clientFrame) {
 		s.g.metrics.fixes.WithLabelValues("refused").Inc()
 		s.sendError(f.ID, "validation_failed", msg)
 		return
+	}
+	if s.fixes == nil {
+		s.fixes = rate.NewLimiter(rate.Limit(s.g.cfg.LocationRate), max(1, int(s.g.cfg.LocationRate)))
 	}
 	if !s.fixes.AllowN(now, 1) {
 		s.g.metrics.fixes.WithLabelValues("throttled").Inc()

@@ -3,8 +3,9 @@ package ws
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
+	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -15,20 +16,29 @@ import (
 
 // session is one WebSocket connection of one user.
 type session struct {
-	g      *Gateway
-	conn   *websocket.Conn
-	userID string
-	role   string
+	g    *Gateway
+	conn *websocket.Conn         // writes (gorilla)
+	raw  net.Conn                // reads (reader.go), the socket under conn
+	reg  atomic.Pointer[pollReg] // nil when reading on a goroutine of its own
+	// lastRead is when a frame last arrived (UnixNano); the ping ticker
+	// closes a session silent for PongWait.
+	lastRead atomic.Int64
+	pingSlot int // the round of the gateway's ping ticker that pings it
+	userID   string
+	role     string
 	// id names the session in its user actor; tokenIssuedAt is kept for
 	// renewals.
 	id            string
 	tokenIssuedAt time.Time
 
-	// Owned by the reader goroutine.
-	subs    map[string]*subscription
-	limiter *rate.Limiter
-	strikes int
-	fixes   *rate.Limiter // drivers' location fixes
+	// Owned by whoever holds readMu (reader.go).
+	readMu   sync.Mutex
+	readDone bool
+	fr       frameReader
+	subs     map[string]*subscription // made on the first subscribe
+	limiter  *rate.Limiter
+	strikes  int
+	fixes    *rate.Limiter // drivers' location fixes
 
 	// The send queue: frames ready to write, bounded by SendQueueSize. No
 	// goroutine waits on an idle session: send starts a writer when there
@@ -42,27 +52,13 @@ type session struct {
 	// cork gathers a batch's frames into one socket write (nil when the
 	// connection could not be wrapped: then one write per frame).
 	cork     *corkedConn
-	done     chan struct{} // closed when the writer has finished for good
-	doneOnce sync.Once
+	doneOnce sync.Once // finish runs once
 }
 
-func newSession(g *Gateway, conn *websocket.Conn, userID, role string) *session {
+func newSession(g *Gateway, conn *websocket.Conn, raw net.Conn, userID, role string) *session {
 	return &session{
-		g: g, conn: conn, userID: userID, role: role,
-		subs:    map[string]*subscription{},
-		limiter: rate.NewLimiter(rate.Limit(g.cfg.InboundRate), g.cfg.InboundBurst),
-		fixes:   rate.NewLimiter(rate.Limit(g.cfg.LocationRate), max(1, int(g.cfg.LocationRate))),
-		done:    make(chan struct{}),
-	}
-}
-
-// run serves the session until either side closes it.
-func (s *session) run() {
-	s.readLoop()
-	s.close(CloseNormal, "")
-	<-s.done
-	for _, sub := range s.subs {
-		s.g.hub.unwatch(sub)
+		g: g, conn: conn, raw: raw, userID: userID, role: role,
+		fr: frameReader{limit: g.cfg.MaxMessageBytes},
 	}
 }
 
@@ -105,22 +101,41 @@ func (s *session) close(code int, msg string) {
 }
 
 // finish ends the session's writing for good and closes the socket,
-// which also ends the reader.
+// which also ends a reader; the gateway then forgets the session.
 func (s *session) finish() {
 	s.doneOnce.Do(func() {
+		if reg := s.reg.Load(); reg != nil {
+			reg.remove() // before the descriptor can be reused
+		}
 		_ = s.conn.Close()
-		close(s.done)
+		go s.g.ended(s)
 	})
 }
 
-// ping is called by the gateway's ticker: a WebSocket ping (gorilla lets
-// WriteControl run beside a writer) and the renewal of the session's
-// lease with its user actor.
-func (s *session) ping() {
+// endReading waits for a running reader to notice the closed socket and
+// stops reading for good; it returns the session's subscriptions.
+func (s *session) endReading() map[string]*subscription {
+	s.readMu.Lock()
+	defer s.readMu.Unlock()
+	s.readDone = true
+	subs := s.subs
+	s.subs = nil
+	return subs
+}
+
+// ping is called by the gateway's ticker: it closes a session whose
+// client has sent nothing, not even a pong, for PongWait; otherwise it
+// sends a WebSocket ping (gorilla lets WriteControl run beside a writer)
+// and renews the session's lease with its user actor.
+func (s *session) ping(now time.Time) {
 	s.mu.Lock()
 	closing := s.closeCode != 0
 	s.mu.Unlock()
 	if closing {
+		return
+	}
+	if now.Sub(time.Unix(0, s.lastRead.Load())) > s.g.cfg.PongWait {
+		s.close(CloseNormal, "no pong")
 		return
 	}
 	if err := s.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(s.g.cfg.WriteTimeout)); err != nil {
@@ -197,41 +212,6 @@ type clientFrame struct {
 	Speed    *float64        `json:"speed,omitempty"`
 	Accuracy *float64        `json:"accuracy,omitempty"`
 	Ts       json.RawMessage `json:"ts,omitempty"`
-}
-
-func (s *session) readLoop() {
-	s.conn.SetReadLimit(s.g.cfg.MaxMessageBytes)
-	_ = s.conn.SetReadDeadline(time.Now().Add(s.g.cfg.PongWait))
-	s.conn.SetPongHandler(func(string) error {
-		return s.conn.SetReadDeadline(time.Now().Add(s.g.cfg.PongWait))
-	})
-	for {
-		typ, data, err := s.conn.ReadMessage()
-		if err != nil {
-			if errors.Is(err, websocket.ErrReadLimit) {
-				// gorilla has already sent 1009 to the client.
-				s.close(CloseMessageTooBig, "frame too large")
-			}
-			return
-		}
-		_ = s.conn.SetReadDeadline(time.Now().Add(s.g.cfg.PongWait))
-		s.g.metrics.frames.WithLabelValues("in").Inc()
-		if !s.limiter.Allow() {
-			s.strikes++
-			if s.strikes >= s.g.cfg.MaxRateStrikes {
-				s.close(ClosePolicyViolation, "too many frames")
-				return
-			}
-			s.sendError("", "rate_limited", "too many frames; slow down")
-			continue
-		}
-		s.strikes = 0
-		if typ != websocket.TextMessage {
-			s.sendError("", "unsupported_frame", "send JSON text frames")
-			continue
-		}
-		s.handle(data)
-	}
 }
 
 func (s *session) handle(data []byte) {

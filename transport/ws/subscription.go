@@ -81,6 +81,9 @@ func (s *session) subscribe(f clientFrame) {
 		s.sendError(f.ID, "unavailable", "could not subscribe; retry")
 		return
 	}
+	if s.subs == nil {
+		s.subs = map[string]*subscription{}
+	}
 	s.subs[f.Channel] = sub
 	// Follow the driver before the ack: once acked, the watcher is owed
 	// every position the driver sends.

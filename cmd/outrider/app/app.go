@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"slices"
 	"sync"
 	"time"
@@ -88,6 +89,9 @@ type Config struct {
 	// no user has that e-mail yet (idempotent; an existing user is left
 	// alone).
 	AdminEmail, AdminPassword string
+	// DebugAddr, when set, serves Go's pprof profiles (/debug/pprof/) on
+	// a listener of its own, apart from the API. Keep it private.
+	DebugAddr string
 	// ShutdownTimeout bounds the graceful drain on SIGTERM. Default 20s.
 	ShutdownTimeout time.Duration
 	// BeforeServe, if set, runs after the node has joined the cluster and
@@ -110,6 +114,7 @@ type Node struct {
 	gateway *ws.Gateway
 	blobs   blob.Store
 	api     *httpapi.Server
+	debug   *http.Server
 	mu      sync.Mutex // guards worker, set after HTTP is up
 	worker  *worker.Worker
 }
@@ -244,6 +249,12 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 	}
 	api.StartOn(ctx, ln)
 	n.api = api
+	if cfg.DebugAddr != "" {
+		if err := n.serveDebug(cfg.DebugAddr); err != nil {
+			n.abort()
+			return nil, err
+		}
+	}
 	if cfg.HasRole("worker") {
 		if err := n.startWorker(ctx, js, reg); err != nil {
 			n.abort()
@@ -308,6 +319,24 @@ func (n *Node) startWorker(ctx context.Context, js jetstream.JetStream, reg prom
 	n.mu.Lock()
 	n.worker = w
 	n.mu.Unlock()
+	return nil
+}
+
+// serveDebug serves net/http/pprof's handlers on addr.
+func (n *Node) serveDebug(addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("debug listen %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	n.debug = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = n.debug.Serve(ln) }()
+	n.log.Info("pprof profiles served", "addr", ln.Addr().String())
 	return nil
 }
 
@@ -393,6 +422,9 @@ func (n *Node) Stop(ctx context.Context) error {
 	}
 	if n.api != nil {
 		errs = append(errs, n.api.Stop(ctx))
+	}
+	if n.debug != nil {
+		_ = n.debug.Close()
 	}
 	if n.cluster != nil {
 		errs = append(errs, n.cluster.Stop(ctx))

@@ -1,0 +1,173 @@
+package ws
+
+import (
+	"bufio"
+	"errors"
+	"net"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"golang.org/x/time/rate"
+)
+
+// Reading. A session's client frames are read either on a goroutine of
+// its own for the session's whole life (readBlocking: systems without
+// epoll, or Config.BlockingReads), or — the default on Linux — only when
+// the gateway's poller finds the socket readable (onReadable). Then the
+// reader borrows a read buffer from the gateway's pool, reads and handles
+// what has arrived, lingers for Config.ReadLinger in case more follows (a
+// driver streaming positions keeps its reader), and hands the socket back
+// to the poller. An idle session therefore holds no goroutine and no read
+// buffer, only its state.
+//
+// Concurrency: readMu is held while frames are read and handled, so the
+// reader state (fr, subs, limiters, strikes) has one owner at a time even
+// though successive reads may run on different goroutines; readDone, also
+// under readMu, is set once the reading has ended for good.
+
+// startReading begins reading the session's frames.
+func (s *session) startReading() {
+	s.lastRead.Store(time.Now().UnixNano())
+	if p := s.g.poller; p != nil {
+		reg, err := p.add(s.raw, s.onReadable)
+		if err == nil {
+			s.reg.Store(reg)
+			if err = reg.arm(); err == nil {
+				return
+			}
+			reg.remove()
+			s.reg.Store(nil)
+		}
+		s.g.log.Warn("websocket session reads on a goroutine of its own", "err", err)
+	}
+	go s.readBlocking()
+}
+
+// readBlocking reads until the session ends.
+func (s *session) readBlocking() {
+	s.readMu.Lock()
+	defer s.readMu.Unlock()
+	br := bufio.NewReaderSize(s.raw, s.g.cfg.ReadBufferSize)
+	for !s.readDone {
+		_ = s.raw.SetReadDeadline(time.Now().Add(s.g.cfg.PongWait))
+		_, ok := s.readFrame(br)
+		s.readDone = !ok
+	}
+}
+
+// onReadable reads what the poller found waiting, then waits for more
+// for up to ReadLinger, then arms the poller again.
+func (s *session) onReadable() {
+	s.readMu.Lock()
+	defer s.readMu.Unlock()
+	if s.readDone {
+		return
+	}
+	br := s.g.readers.Get().(*bufio.Reader)
+	br.Reset(s.raw)
+	defer func() {
+		br.Reset(nil)
+		s.g.readers.Put(br)
+	}()
+	for {
+		_ = s.raw.SetReadDeadline(time.Now().Add(s.g.cfg.PongWait))
+		op, ok := s.readFrame(br)
+		if !ok {
+			s.readDone = true
+			return
+		}
+		if br.Buffered() > 0 {
+			continue
+		}
+		if op == opPong || op == opPing {
+			break // keep-alives come one at a time: nothing follows
+		}
+		// Peek does not consume: a timeout here, before the next frame's
+		// first byte, loses nothing.
+		_ = s.raw.SetReadDeadline(time.Now().Add(s.g.cfg.ReadLinger))
+		if _, err := br.Peek(1); err != nil {
+			if isTimeout(err) {
+				break
+			}
+			s.readFailed(err)
+			s.readDone = true
+			return
+		}
+	}
+	if err := s.reg.Load().arm(); err != nil {
+		s.readDone = true
+		s.close(CloseInternalError, "node failed; reconnect and resume")
+	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// readFrame reads and handles one client frame and returns its opcode;
+// ok is false once the session is ending.
+func (s *session) readFrame(br *bufio.Reader) (op byte, ok bool) {
+	op, payload, err := s.fr.next(br)
+	if err != nil {
+		s.readFailed(err)
+		return op, false
+	}
+	s.lastRead.Store(time.Now().UnixNano())
+	switch op {
+	case opContinuation: // a fragment; the message is not complete yet
+		return op, true
+	case opPing:
+		_ = s.conn.WriteControl(websocket.PongMessage, payload, time.Now().Add(s.g.cfg.WriteTimeout))
+		return op, true
+	case opPong:
+		return op, true
+	case opClose:
+		code, valid := closeCode(payload)
+		switch {
+		case !valid:
+			s.close(CloseProtocolError, "malformed close frame")
+		case code == 1005:
+			s.close(CloseNormal, "")
+		default:
+			s.close(code, "") // echo the client's code (RFC 6455 §5.5.1)
+		}
+		return op, false
+	}
+	return op, s.message(op == opText, payload)
+}
+
+// readFailed closes the session after a read error: with the frame's
+// close code for a broken frame, normally for an ended or silent socket.
+func (s *session) readFailed(err error) {
+	var fe *frameError
+	if errors.As(err, &fe) {
+		s.close(fe.Code, fe.Reason)
+		return
+	}
+	s.close(CloseNormal, "")
+}
+
+// message handles one client message; false once the session is ending.
+func (s *session) message(text bool, data []byte) bool {
+	s.g.metrics.frames.WithLabelValues("in").Inc()
+	if s.limiter == nil {
+		s.limiter = rate.NewLimiter(rate.Limit(s.g.cfg.InboundRate), s.g.cfg.InboundBurst)
+	}
+	if !s.limiter.Allow() {
+		s.strikes++
+		if s.strikes >= s.g.cfg.MaxRateStrikes {
+			s.close(ClosePolicyViolation, "too many frames")
+			return false
+		}
+		s.sendError("", "rate_limited", "too many frames; slow down")
+		return true
+	}
+	s.strikes = 0
+	if !text {
+		s.sendError("", "unsupported_frame", "send JSON text frames")
+		return true
+	}
+	s.handle(data)
+	return true
+}

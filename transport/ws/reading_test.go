@@ -1,0 +1,210 @@
+package ws_test
+
+import (
+	"bytes"
+	"encoding/binary"
+	"io"
+	"net/http"
+	"regexp"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/stretchr/testify/require"
+
+	"github.com/outrider/outrider/cmd/outrider/app"
+	"github.com/outrider/outrider/transport/ws"
+)
+
+// maskedFrame is a client frame written by hand, for what gorilla's
+// client will not send (fragments around a ping, protocol errors).
+func maskedFrame(b0 byte, payload string, masked bool) []byte {
+	var b bytes.Buffer
+	b.WriteByte(b0)
+	n := len(payload)
+	m := byte(0)
+	if masked {
+		m = 0x80
+	}
+	if n > 125 {
+		b.WriteByte(m | 126)
+		_ = binary.Write(&b, binary.BigEndian, uint16(n))
+	} else {
+		b.WriteByte(m | byte(n))
+	}
+	p := []byte(payload)
+	if masked {
+		key := []byte{9, 8, 7, 6}
+		b.Write(key)
+		for i := range p {
+			p[i] ^= key[i%4]
+		}
+	}
+	b.Write(p)
+	return b.Bytes()
+}
+
+// closeOf reads until the server closes and returns its close frame.
+func closeOf(t *testing.T, c *client) *websocket.CloseError {
+	t.Helper()
+	_ = c.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for {
+		_, _, err := c.conn.ReadMessage()
+		if err == nil {
+			continue
+		}
+		var ce *websocket.CloseError
+		require.ErrorAs(t, err, &ce)
+		return ce
+	}
+}
+
+// readModes are the two ways a node reads its sockets: through the
+// poller (Linux's default) and a goroutine per session.
+var readModes = []struct {
+	name     string
+	blocking bool
+}{{"poller", false}, {"goroutine per session", true}}
+
+func TestFramesInBothReadModes(t *testing.T) {
+	for _, mode := range readModes {
+		t.Run(mode.name, func(t *testing.T) {
+			n := app.StartTest(t, func(cfg *app.Config) {
+				cfg.WS.BlockingReads = mode.blocking
+				cfg.WS.MaxMessageBytes = 512
+			})
+			a := newAPI(t, n)
+			cust := a.customer()
+
+			c := dial(t, n, cust.token)
+			raw := c.conn.NetConn()
+			// A message in two fragments with a ping between them: the
+			// ping is answered, then the message.
+			var pongs []string
+			c.conn.SetPongHandler(func(data string) error { pongs = append(pongs, data); return nil })
+			_, err := raw.Write(append(append(
+				maskedFrame(0x01, `{"type":"pi`, true),       // text, not final
+				maskedFrame(0x89, "are you there", true)...), // ping
+				maskedFrame(0x80, `ng","id":"frag"}`, true)...)) // final continuation
+			require.NoError(t, err)
+			require.Equal(t, "pong", c.next(5*time.Second).Type)
+			require.Equal(t, []string{"are you there"}, pongs)
+			// Not JSON: an error frame, and the connection stays.
+			require.NoError(t, c.conn.WriteMessage(websocket.TextMessage, []byte("hello")))
+			require.Equal(t, "malformed_json", c.next(5*time.Second).Code)
+			c.send(map[string]any{"type": "ping"})
+			require.Equal(t, "pong", c.next(5*time.Second).Type)
+
+			for _, tc := range []struct {
+				name  string
+				frame []byte
+				code  int
+			}{
+				{"unmasked", maskedFrame(0x81, `{"type":"ping"}`, false), ws.CloseProtocolError},
+				{"reserved bit", maskedFrame(0x81|0x40, `{"type":"ping"}`, true), ws.CloseProtocolError},
+				{"unknown opcode", maskedFrame(0x83, "", true), ws.CloseProtocolError},
+				{"oversized", maskedFrame(0x81, strings.Repeat("x", 600), true), ws.CloseMessageTooBig},
+			} {
+				t.Run(tc.name, func(t *testing.T) {
+					c := dial(t, n, cust.token)
+					_, err := c.conn.NetConn().Write(tc.frame)
+					require.NoError(t, err)
+					require.Equal(t, tc.code, closeOf(t, c).Code)
+				})
+			}
+		})
+	}
+}
+
+func TestClientCloseIsEchoed(t *testing.T) {
+	n := app.StartTest(t, nil)
+	c := dial(t, n, newAPI(t, n).customer().token)
+	require.NoError(t, c.conn.WriteControl(websocket.CloseMessage,
+		websocket.FormatCloseMessage(websocket.CloseGoingAway, "bye"), time.Now().Add(time.Second)))
+	require.Equal(t, websocket.CloseGoingAway, closeOf(t, c).Code)
+}
+
+// A client that answers no ping is closed once PongWait has passed.
+func TestSilentClientIsClosed(t *testing.T) {
+	n := app.StartTest(t, func(cfg *app.Config) {
+		cfg.WS.PingInterval = 100 * time.Millisecond
+		cfg.WS.PongWait = 400 * time.Millisecond
+	})
+	c := dial(t, n, newAPI(t, n).customer().token)
+	c.conn.SetPingHandler(func(string) error { return nil }) // answers no ping
+	ce := closeOf(t, c)
+	require.Equal(t, ws.CloseNormal, ce.Code)
+	require.Equal(t, "no pong", ce.Text)
+	require.Eventually(t, func() bool { return wsSessions(t, n) == 0 }, 10*time.Second, 50*time.Millisecond,
+		"the node forgets the session")
+}
+
+// Idle sessions hold no goroutine when the node reads through its
+// poller; with a goroutine per session, each holds one.
+func TestIdleSessionsHoldNoGoroutine(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the poller is epoll: other systems read on a goroutine per session by design")
+	}
+	const sockets = 40
+	for _, mode := range readModes {
+		t.Run(mode.name, func(t *testing.T) {
+			n := app.StartTest(t, func(cfg *app.Config) {
+				cfg.WS.BlockingReads = mode.blocking
+				cfg.WS.ReadLinger = 50 * time.Millisecond
+			})
+			a := newAPI(t, n)
+			cust := a.customer()
+			warm := dial(t, n, cust.token)
+			warm.send(map[string]any{"type": "ping"})
+			require.Equal(t, "pong", warm.next(5*time.Second).Type)
+			settled := func() int {
+				// Wait for a count that holds still for a moment.
+				last := runtime.NumGoroutine()
+				for i := 0; i < 20; i++ {
+					<-time.After(50 * time.Millisecond)
+					if g := runtime.NumGoroutine(); g != last {
+						last, i = g, 0
+					}
+				}
+				return last
+			}
+			base := settled()
+			clients := make([]*client, sockets)
+			for i := range clients {
+				clients[i] = dial(t, n, cust.token)
+				clients[i].send(map[string]any{"type": "ping"}) // every session has read once
+				require.Equal(t, "pong", clients[i].next(5*time.Second).Type)
+			}
+			grown := settled() - base
+			if mode.blocking {
+				require.GreaterOrEqual(t, grown, sockets, "a goroutine per session")
+			} else {
+				require.Less(t, grown, sockets/4, "idle sessions hold no goroutine")
+			}
+			// Idle sessions still answer.
+			for _, c := range clients {
+				c.send(map[string]any{"type": "ping"})
+				require.Equal(t, "pong", c.next(5*time.Second).Type)
+			}
+		})
+	}
+}
+
+var sessionsGauge = regexp.MustCompile(`(?m)^outrider_ws_sessions (\S+)$`)
+
+func wsSessions(t *testing.T, n *app.Node) float64 {
+	t.Helper()
+	resp, err := http.Get("http://" + n.Addr() + "/metrics")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	m := sessionsGauge.FindSubmatch(body)
+	require.NotNil(t, m, "no outrider_ws_sessions in /metrics")
+	v, err := strconv.ParseFloat(string(m[1]), 64)
+	require.NoError(t, err)
+	return v
+}
