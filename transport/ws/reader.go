@@ -118,6 +118,11 @@ func (s *session) readFrame(br *bufio.Reader) (op byte, ok bool) {
 	case opContinuation: // a fragment; the message is not complete yet
 		return op, true
 	case opPing:
+		// Pings count against the inbound rate like messages: each costs
+		// a write.
+		if !s.allow() {
+			return op, s.strike(false)
+		}
 		_ = s.conn.WriteControl(websocket.PongMessage, payload, time.Now().Add(s.g.cfg.WriteTimeout))
 		return op, true
 	case opPong:
@@ -151,23 +156,40 @@ func (s *session) readFailed(err error) {
 // message handles one client message; false once the session is ending.
 func (s *session) message(text bool, data []byte) bool {
 	s.g.metrics.frames.WithLabelValues("in").Inc()
-	if s.limiter == nil {
-		s.limiter = rate.NewLimiter(rate.Limit(s.g.cfg.InboundRate), s.g.cfg.InboundBurst)
+	if !s.allow() {
+		return s.strike(true)
 	}
-	if !s.limiter.Allow() {
-		s.strikes++
-		if s.strikes >= s.g.cfg.MaxRateStrikes {
-			s.close(ClosePolicyViolation, "too many frames")
-			return false
-		}
-		s.sendError("", "rate_limited", "too many frames; slow down")
-		return true
-	}
-	s.strikes = 0
 	if !text {
 		s.sendError("", "unsupported_frame", "send JSON text frames")
 		return true
 	}
 	s.handle(data)
+	return true
+}
+
+// allow takes one frame from the session's inbound rate; a frame within
+// it clears the strikes.
+func (s *session) allow() bool {
+	if s.limiter == nil {
+		s.limiter = rate.NewLimiter(rate.Limit(s.g.cfg.InboundRate), s.g.cfg.InboundBurst)
+	}
+	if !s.limiter.Allow() {
+		return false
+	}
+	s.strikes = 0
+	return true
+}
+
+// strike counts a frame over the rate, answering it with an error frame
+// when tell is set; false once MaxRateStrikes in a row close the session.
+func (s *session) strike(tell bool) bool {
+	s.strikes++
+	if s.strikes >= s.g.cfg.MaxRateStrikes {
+		s.close(ClosePolicyViolation, "too many frames")
+		return false
+	}
+	if tell {
+		s.sendError("", "rate_limited", "too many frames; slow down")
+	}
 	return true
 }

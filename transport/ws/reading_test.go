@@ -209,3 +209,39 @@ func wsSessions(t *testing.T, n *app.Node) float64 {
 	require.NoError(t, err)
 	return v
 }
+
+// Client frames over the inbound rate get rate_limited errors, and a
+// client that keeps going is closed 1008; WebSocket pings count too (each
+// costs the node a write) and are not answered over the rate.
+func TestInboundRateLimit(t *testing.T) {
+	n := app.StartTest(t, func(cfg *app.Config) {
+		cfg.WS.InboundRate = 0.01 // effectively none after the burst
+		cfg.WS.InboundBurst = 2
+		cfg.WS.MaxRateStrikes = 4
+	})
+	cust := newAPI(t, n).customer()
+
+	t.Run("messages", func(t *testing.T) {
+		c := dial(t, n, cust.token)
+		for i := 0; i < 6; i++ {
+			c.send(map[string]any{"type": "ping"})
+		}
+		var got []string
+		for i := 0; i < 5; i++ { // 2 pongs, then 3 errors; the 4th strike closes
+			f := c.next(5 * time.Second)
+			got = append(got, f.Type+"/"+f.Code)
+		}
+		require.Equal(t, []string{"pong/", "pong/", "error/rate_limited", "error/rate_limited", "error/rate_limited"}, got)
+		require.Equal(t, ws.ClosePolicyViolation, closeOf(t, c).Code)
+	})
+	t.Run("pings", func(t *testing.T) {
+		c := dial(t, n, cust.token)
+		pongs := 0
+		c.conn.SetPongHandler(func(string) error { pongs++; return nil })
+		for i := 0; i < 6; i++ {
+			require.NoError(t, c.conn.WriteControl(websocket.PingMessage, []byte("p"), time.Now().Add(time.Second)))
+		}
+		require.Equal(t, ws.ClosePolicyViolation, closeOf(t, c).Code)
+		require.Equal(t, 2, pongs, "pings over the rate are not answered")
+	})
+}
