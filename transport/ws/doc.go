@@ -1,11 +1,17 @@
 // Package ws is Outrider's WebSocket gateway (DESIGN.md §4) at GET /v1/ws.
 //
 // Start with Gateway: the HTTP API authenticates the upgrade request and
-// hands the connection to Gateway.Serve with the caller's identity. Each
-// connection is a session with two goroutines: the reader parses client
-// frames (subscribe, unsubscribe, ping) and the writer drains a bounded
-// queue of ready-made frames. A full queue means a slow consumer: the
-// session is closed with CloseSlowConsumer rather than allowed to grow.
+// hands the connection to Gateway.Serve with the caller's identity, and
+// the handler returns. A session then has no goroutine of its own while
+// idle: gorilla upgrades the connection and writes to it, but the gateway
+// reads client frames itself (frames.go) when the node's one epoll poller
+// finds the socket readable (reader.go, poll_linux.go; elsewhere a reader
+// goroutine per session). A writer goroutine runs only while the
+// session's bounded queue of ready-made frames is not empty (session.go).
+// A full queue means a slow consumer: the session is closed with
+// CloseSlowConsumer rather than allowed to grow. One ticker per node
+// pings the sessions, spread over the interval, and closes those silent
+// for PongWait.
 //
 // Fan-out: the node keeps one bus subscription per watched channel,
 // shared by all its sessions watching it (hub.go); a bus message is
@@ -15,8 +21,10 @@
 // the missing events from the journal before going live again
 // (subscription.go), so a watcher sees every event once, in order (I4).
 //
-// Concurrency: a session's fields are owned by its reader goroutine,
-// except the send queue (a channel) and each subscription's delivery
-// state, guarded by subscription.mu. The hub's maps are guarded by hub.mu;
+// Concurrency: a session's reading state (frame reader, subscriptions,
+// rate limiters) belongs to whoever holds session.readMu — one reader at
+// a time, on whichever goroutine the poller started; the send queue is
+// guarded by session.mu and each subscription's delivery state by
+// subscription.mu. The hub's maps are guarded by hub.mu;
 // bus callbacks take hub.mu only to copy the watcher list.
 package ws
