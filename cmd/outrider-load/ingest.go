@@ -86,6 +86,7 @@ func runIngest(ctx context.Context, t *target, args []string, out io.Writer) err
 	sentN := sent.Load() - sent0
 	stop()
 	wg.Wait()
+	closedByNode := ended.String() // before the tool closes them itself
 	closeAll(conns)
 	t.awaitDrain(ctx, w.before["outrider_ws_sessions"], time.Minute)
 
@@ -100,7 +101,7 @@ func runIngest(ctx context.Context, t *target, args []string, out io.Writer) err
 		{name: "driver actors: stale, jump, unknown /s", value: commas(fixes("stale")) + ", " + commas(fixes("jump")) + ", " + commas(fixes("unknown_driver"))},
 		{name: "history: recorded /s, dropped /s", value: commas(w.rate("outrider_location_fixes_recorded_total")) + ", " + commas(w.rate("outrider_location_fixes_dropped_total"))},
 		{name: "frames answered by the node (errors)", value: commas(float64(replies.Load()))},
-		{name: "sockets closed by the node", value: ended.String()},
+		{name: "sockets closed by the node", value: closedByNode},
 	}
 	printTable(out, fmt.Sprintf("ingest: %d driver sockets, %s window", len(conns), w.elapsed.Round(time.Millisecond)), append(rows, w.cpuRows()...))
 	return nil
