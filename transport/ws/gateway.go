@@ -65,8 +65,9 @@ type Gateway struct {
 	upgrader  websocket.Upgrader
 	// poller watches idle sessions' sockets (nil: each session reads on a
 	// goroutine of its own); readers pools their read buffers.
-	poller  *poller
-	readers sync.Pool
+	poller   *poller
+	readers  sync.Pool
+	pollWarn sync.Once // a socket the poller cannot watch is logged once
 	// the ping ticker (Start, Stop)
 	stopPing, pingDone chan struct{}
 	metrics            *metrics

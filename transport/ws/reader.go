@@ -38,7 +38,9 @@ func (s *session) startReading() {
 			reg.remove()
 			s.reg.Store(nil)
 		}
-		s.g.log.Warn("websocket session reads on a goroutine of its own", "err", err)
+		s.g.pollWarn.Do(func() {
+			s.g.log.Warn("a websocket session reads on a goroutine of its own (logged once)", "err", err)
+		})
 	}
 	go s.readBlocking()
 }
