@@ -90,6 +90,20 @@ func (r *rig) publish(t *testing.T, orderID string, data []byte) {
 	require.NoError(t, err)
 }
 
+// proofAdded records a proof of orderID at seq under key and publishes
+// its order.proof_added event (the order delivered, for customer).
+func (r *rig) proofAdded(t *testing.T, orderID string, seq int64, key, customer string) {
+	t.Helper()
+	at := time.Now().UTC().Truncate(time.Millisecond)
+	require.NoError(t, r.store.Commit(t.Context(), actors.Commit{Proofs: []actors.ProofRow{{
+		OrderID: orderID, Seq: seq, Key: key, ContentType: "image/png", Size: 10, ByUserID: "d1", At: at,
+	}}}))
+	ev, err := json.Marshal(order.Published{ID: order.EventID(orderID, seq), Type: "order.proof_added", OrderID: orderID, Seq: seq,
+		At: actors.Timestamp(at), Order: actors.OrderRow{ID: orderID, CustomerID: customer, Status: "delivered"}})
+	require.NoError(t, err)
+	r.publish(t, orderID, ev)
+}
+
 // deadLetters returns the dead-letter stream's messages.
 func (r *rig) deadLetters(t *testing.T) []jetstream.RawStreamMsg {
 	_, dlqName := r.w.Streams()
@@ -141,14 +155,7 @@ func TestPoisonEventIsDeadLettered(t *testing.T) {
 // dead-letter stream; other consumers are unaffected.
 func TestFailingJobIsRetriedThenDeadLettered(t *testing.T) {
 	r := newRig(t, worker.Config{MaxDeliver: 3, RetryBase: 10 * time.Millisecond, RetryMax: 50 * time.Millisecond})
-	at := time.Now().UTC().Truncate(time.Millisecond)
-	require.NoError(t, r.store.Commit(t.Context(), actors.Commit{Proofs: []actors.ProofRow{{
-		OrderID: "ord_1", Seq: 5, Key: "proofs/ord_1/missing.png", ContentType: "image/png", Size: 10, ByUserID: "d1", At: at,
-	}}}))
-	ev, err := json.Marshal(order.Published{ID: order.EventID("ord_1", 5), Type: "order.proof_added", OrderID: "ord_1", Seq: 5,
-		At: actors.Timestamp(at), Order: actors.OrderRow{ID: "ord_1", CustomerID: "c1", Status: "delivered"}})
-	require.NoError(t, err)
-	r.publish(t, "ord_1", ev)
+	r.proofAdded(t, "ord_1", 5, "proofs/ord_1/missing.png", "c1")
 	require.EventuallyWithT(t, func(c *assert.CollectT) {
 		dl := r.deadLetters(t)
 		if assert.Len(c, dl, 1) {
@@ -184,14 +191,7 @@ func TestTimedOutJobIsDeadLettered(t *testing.T) {
 	r := newRigWith(t, worker.Config{AckWait: time.Second, MaxDeliver: 2, RetryBase: 10 * time.Millisecond,
 		RetryMax: 50 * time.Millisecond, Webhook: webhook.Config{Timeout: 100 * time.Millisecond}},
 		func(s blob.Store) blob.Store { return hangingBlobs{s} })
-	at := time.Now().UTC().Truncate(time.Millisecond)
-	require.NoError(t, r.store.Commit(t.Context(), actors.Commit{Proofs: []actors.ProofRow{{
-		OrderID: "ord_2", Seq: 3, Key: "proofs/ord_2/slow.png", ContentType: "image/png", Size: 10, ByUserID: "d1", At: at,
-	}}}))
-	ev, err := json.Marshal(order.Published{ID: order.EventID("ord_2", 3), Type: "order.proof_added", OrderID: "ord_2", Seq: 3,
-		At: actors.Timestamp(at), Order: actors.OrderRow{ID: "ord_2", CustomerID: "c2", Status: "delivered"}})
-	require.NoError(t, err)
-	r.publish(t, "ord_2", ev)
+	r.proofAdded(t, "ord_2", 3, "proofs/ord_2/slow.png", "c2")
 	require.EventuallyWithT(t, func(c *assert.CollectT) {
 		dl := r.deadLetters(t)
 		if assert.Len(c, dl, 1) {

@@ -258,15 +258,7 @@ func TestValidateRequest(t *testing.T) {
 				r.Header.Set(k, val)
 			}
 			err := v.ValidateRequest(r)
-			if c.ok && err != nil {
-				t.Fatalf("want valid, got %v", err)
-			}
-			if !c.ok && err == nil {
-				t.Fatal("want invalid, got nil")
-			}
-			if err != nil {
-				t.Logf("refused as expected: %v", err)
-			}
+			requireVerdict(t, c.ok, err)
 			if err != nil {
 				var oe *Error
 				if !errors.As(err, &oe) || len(oe.Problems) == 0 {
@@ -403,15 +395,7 @@ func TestValidateResponse(t *testing.T) {
 				h.Set(k, val)
 			}
 			err := v.ValidateResponse(r, c.status, h, []byte(c.body))
-			if c.ok && err != nil {
-				t.Fatalf("want valid, got %v", err)
-			}
-			if !c.ok && err == nil {
-				t.Fatal("want invalid, got nil")
-			}
-			if err != nil {
-				t.Logf("refused as expected: %v", err)
-			}
+			requireVerdict(t, c.ok, err)
 		})
 	}
 }
@@ -447,4 +431,18 @@ func TestConcurrent(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+}
+
+// requireVerdict fails unless err is nil exactly when ok is set.
+func requireVerdict(t *testing.T, ok bool, err error) {
+	t.Helper()
+	if ok && err != nil {
+		t.Fatalf("want valid, got %v", err)
+	}
+	if !ok && err == nil {
+		t.Fatal("want invalid, got nil")
+	}
+	if err != nil {
+		t.Logf("refused as expected: %v", err)
+	}
 }

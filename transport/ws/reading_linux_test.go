@@ -1,0 +1,65 @@
+//go:build linux
+
+package ws_test
+
+// The poller is epoll: on other systems every session reads on a
+// goroutine of its own by design, so this test is Linux's.
+
+import (
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/outrider/outrider/cmd/outrider/app"
+)
+
+// Idle sessions hold no goroutine when the node reads through its
+// poller; with a goroutine per session, each holds one.
+func TestIdleSessionsHoldNoGoroutine(t *testing.T) {
+	const sockets = 40
+	for _, mode := range readModes {
+		t.Run(mode.name, func(t *testing.T) {
+			n := app.StartTest(t, func(cfg *app.Config) {
+				cfg.WS.BlockingReads = mode.blocking
+				cfg.WS.ReadLinger = 50 * time.Millisecond
+			})
+			a := newAPI(t, n)
+			cust := a.customer()
+			warm := dial(t, n, cust.token)
+			warm.send(map[string]any{"type": "ping"})
+			require.Equal(t, "pong", warm.next(5*time.Second).Type)
+			settled := func() int {
+				// Wait for a count that holds still for a moment.
+				last := runtime.NumGoroutine()
+				for i := 0; i < 20; i++ {
+					<-time.After(50 * time.Millisecond)
+					if g := runtime.NumGoroutine(); g != last {
+						last, i = g, 0
+					}
+				}
+				return last
+			}
+			base := settled()
+			clients := make([]*client, sockets)
+			for i := range clients {
+				clients[i] = dial(t, n, cust.token)
+				clients[i].send(map[string]any{"type": "ping"}) // every session has read once
+				require.Equal(t, "pong", clients[i].next(5*time.Second).Type)
+			}
+			grown := settled() - base
+			if mode.blocking {
+				// (other goroutines of the node come and go around the count)
+				require.GreaterOrEqual(t, grown, sockets*3/4, "a goroutine per session")
+			} else {
+				require.Less(t, grown, sockets/4, "idle sessions hold no goroutine")
+			}
+			// Idle sessions still answer.
+			for _, c := range clients {
+				c.send(map[string]any{"type": "ping"})
+				require.Equal(t, "pong", c.next(5*time.Second).Type)
+			}
+		})
+	}
+}
