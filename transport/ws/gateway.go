@@ -250,7 +250,16 @@ func (g *Gateway) Serve(w http.ResponseWriter, r *http.Request, userID, role str
 	s.cork = cw.conn
 	s.id, s.tokenIssuedAt = sessionID, tokenIssuedAt
 	g.mu.Lock()
-	closing := g.closing
+	if g.closing {
+		// Stop is waiting on g.wg: this session must not join it. It is
+		// turned away on the spot.
+		g.mu.Unlock()
+		g.unregister(userID, sessionID)
+		_ = conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(CloseGoingAway,
+			"node shutting down; reconnect and resume"), time.Now().Add(g.cfg.WriteTimeout))
+		_ = conn.Close()
+		return
+	}
 	s.pingSlot = g.nextSlot
 	g.nextSlot = (g.nextSlot + 1) % pingSlots
 	g.sessions[s] = struct{}{}
@@ -258,10 +267,6 @@ func (g *Gateway) Serve(w http.ResponseWriter, r *http.Request, userID, role str
 	g.wg.Add(1)
 	g.mu.Unlock()
 	g.metrics.sessions.Inc()
-	if closing {
-		s.close(CloseGoingAway, "node shutting down; reconnect and resume")
-		return
-	}
 	// The handler returns: net/http then drops its per-connection state
 	// (its grown goroutine stack, request, buffers), which an idle socket
 	// would otherwise keep for hours. The session lives on in the poller
