@@ -16,14 +16,29 @@ build:
 
 ## run: one node with no outside servers (SQLite, embedded NATS) in ./data.
 ## Its binary is built for a quick first start rather than top speed: a
-## fresh machine compiles about 120 s of CPU (the standard library,
-## nats-server, SQLite); without inlining outside the standard library,
-## without cgo and with the compiler's collector relaxed that is about a
-## fifth less, so /readyz answers within a minute on 2 cores. `make build`
-## (and `make serve`) build the optimised binary.
-DEV_BUILD_FLAGS ?= -gcflags='all=-dwarf=false -l' -gcflags='std=-dwarf=false' -ldflags='-s -w'
+## fresh machine compiles about 90 s of CPU (the standard library,
+## nats-server, SQLite, Proto.Actor's gRPC) on top of downloading the
+## modules. So the build inlines nothing, uses no cgo and leaves the
+## compiler's collector off below DEV_GOMEMLIMIT, and the standard library
+## compiles while the modules download: /readyz answers within a minute on
+## 2 cores (BENCHMARKS.md). `make build` (and `make serve`) build the
+## optimised binary.
+DEV_BUILD_FLAGS ?= -gcflags='all=-dwarf=false -l' -ldflags='-s -w'
+DEV_GOMEMLIMIT  ?= 1GiB
+DEV_GO = CGO_ENABLED=0 GOGC=off GOMEMLIMIT=$(DEV_GOMEMLIMIT) $(GO)
+## The standard-library packages at the roots of the binary's imports
+## (cmd/outrider/makefile_test.go checks the list against `go list -deps`).
+STD_ROOTS := archive/tar container/heap crypto/pbkdf2 database/sql embed \
+	encoding/base32 encoding/gob encoding/xml expvar flag go/token hash/fnv \
+	html/template image/draw image/jpeg image/png io/ioutil log/slog log/syslog \
+	net/http/cookiejar net/http/httputil net/http/pprof net/mail net/smtp \
+	os/exec os/signal runtime/debug runtime/metrics
 run:
-	CGO_ENABLED=0 GOGC=400 $(GO) build $(DEV_BUILD_FLAGS) -o bin/outrider ./cmd/outrider
+	@echo "make run: compiling the standard library while the Go modules download"
+	@$(DEV_GO) build $(DEV_BUILD_FLAGS) $(STD_ROOTS) & std=$$!; \
+	$(GO) list -deps ./cmd/outrider >/dev/null; fetched=$$?; \
+	wait $$std; exit $$fetched
+	$(DEV_GO) build $(DEV_BUILD_FLAGS) -o bin/outrider ./cmd/outrider
 	./bin/outrider dev
 
 ## serve: a production-style node on the local Postgres and NATS

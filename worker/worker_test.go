@@ -24,6 +24,7 @@ import (
 	"github.com/outrider/outrider/persistence/blob"
 	"github.com/outrider/outrider/persistence/blob/local"
 	"github.com/outrider/outrider/persistence/sqlite"
+	"github.com/outrider/outrider/persistence/sqlite/sqlitetest"
 	"github.com/outrider/outrider/worker"
 	"github.com/outrider/outrider/worker/webhook"
 )
@@ -59,7 +60,7 @@ func newRigWith(t *testing.T, cfg worker.Config, wrap func(blob.Store) blob.Stor
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	id := hex.EncodeToString(b[:])
-	r := &rig{js: js, store: sqlite.OpenTest(t), stream: "TW_" + strings.ToUpper(id), ns: "w" + id + "."}
+	r := &rig{js: js, store: sqlitetest.Open(t), stream: "TW_" + strings.ToUpper(id), ns: "w" + id + "."}
 	_, err = js.CreateStream(t.Context(), jetstream.StreamConfig{Name: r.stream, Subjects: []string{r.ns + "outrider.>"}, MaxAge: time.Hour})
 	require.NoError(t, err)
 	var blobs blob.Store

@@ -27,6 +27,7 @@ import (
 	"github.com/outrider/outrider/actors/host"
 	"github.com/outrider/outrider/actors/order"
 	"github.com/outrider/outrider/persistence/postgres"
+	"github.com/outrider/outrider/persistence/postgres/pgtest"
 	pb "github.com/outrider/outrider/proto/outriderpb"
 )
 
@@ -48,7 +49,7 @@ func setup(t *testing.T) *bundle { return setupIdle(t, 0) }
 // setupIdle is setup with the host's IdleTimeout (0: the default).
 func setupIdle(t *testing.T, idle time.Duration) *bundle {
 	t.Helper()
-	store := postgres.OpenTest(t)
+	store := pgtest.Open(t)
 	log := slog.New(slog.DiscardHandler)
 	if os.Getenv("OUTRIDER_TEST_LOG") != "" {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))

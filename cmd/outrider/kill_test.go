@@ -33,8 +33,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
-	"github.com/outrider/outrider/cmd/outrider/app"
-	"github.com/outrider/outrider/persistence/postgres"
+	"github.com/outrider/outrider/cmd/outrider/app/apptest"
+	"github.com/outrider/outrider/persistence/postgres/pgtest"
 )
 
 const (
@@ -141,7 +141,7 @@ func (s *server) start() {
 	})
 	cmd := exec.Command(s.bin, "serve")
 	cmd.Env = append(os.Environ(),
-		"OUTRIDER_PG_URL="+postgres.TestURL(),
+		"OUTRIDER_PG_URL="+pgtest.URL(),
 		"OUTRIDER_PG_SCHEMA="+s.schema,
 		"OUTRIDER_NATS_URL="+natsURL(),
 		"OUTRIDER_NATS_NAMESPACE="+s.schema+".",
@@ -479,7 +479,7 @@ func TestAcknowledgedWritesSurviveKill9(t *testing.T) {
 	_, _ = rand.Read(b[:])
 	schema := "kill_" + hex.EncodeToString(b[:])
 	t.Cleanup(func() {
-		app.DropTestSchema(t, schema)
+		apptest.DropSchema(t, schema)
 		dropStream(t, streamName(schema))
 	})
 	srv := &server{t: t, bin: buildBinary(t), schema: schema, dir: t.TempDir()}

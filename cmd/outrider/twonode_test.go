@@ -47,8 +47,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
-	"github.com/outrider/outrider/cmd/outrider/app"
-	"github.com/outrider/outrider/persistence/postgres"
+	"github.com/outrider/outrider/cmd/outrider/app/apptest"
+	"github.com/outrider/outrider/persistence/postgres/pgtest"
 )
 
 const (
@@ -508,7 +508,7 @@ func twoNodeMetrics(t *testing.T, addr string, prefixes ...string) string {
 
 // twoNodeDeleteStream deletes a JetStream stream (gone already is fine).
 func twoNodeDeleteStream(t *testing.T, stream string) {
-	nc, err := nats.Connect(app.TestNATSURL(), nats.Timeout(5*time.Second))
+	nc, err := nats.Connect(apptest.NATSURL(), nats.Timeout(5*time.Second))
 	if err != nil {
 		t.Errorf("delete stream %s: %v", stream, err)
 		return
@@ -534,7 +534,7 @@ func TestTwoNodeRealtime(t *testing.T) {
 	schema, namespace, stream := "twonode_"+suffix, "twonode_"+suffix+".", "TWONODE_"+strings.ToUpper(suffix)
 	// Registered first, so they run last: after both processes are gone.
 	t.Cleanup(func() {
-		app.DropTestSchema(t, schema)
+		apptest.DropSchema(t, schema)
 		twoNodeDeleteStream(t, stream)
 	})
 
@@ -546,10 +546,10 @@ func TestTwoNodeRealtime(t *testing.T) {
 	seeds := fmt.Sprintf("127.0.0.1:%d,127.0.0.1:%d", am1, am2)
 	envFor := func(am int) map[string]string {
 		return map[string]string{
-			"OUTRIDER_PG_URL":                   postgres.TestURL(),
+			"OUTRIDER_PG_URL":                   pgtest.URL(),
 			"OUTRIDER_PG_SCHEMA":                schema,
 			"OUTRIDER_PG_MAX_CONNS":             "8",
-			"OUTRIDER_NATS_URL":                 app.TestNATSURL(),
+			"OUTRIDER_NATS_URL":                 apptest.NATSURL(),
 			"OUTRIDER_NATS_NAMESPACE":           namespace,
 			"OUTRIDER_NATS_STREAM":              stream,
 			"OUTRIDER_HTTP_ADDR":                "127.0.0.1:" + strconv.Itoa(twoNodeFreePort(t)),

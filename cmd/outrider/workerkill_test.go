@@ -16,8 +16,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/outrider/outrider/cmd/outrider/app"
-	"github.com/outrider/outrider/persistence/postgres"
+	"github.com/outrider/outrider/cmd/outrider/app/apptest"
+	"github.com/outrider/outrider/persistence/postgres/pgtest"
 	"github.com/outrider/outrider/worker/webhook/webhooktest"
 )
 
@@ -39,7 +39,7 @@ func TestWorkerSurvivesKill9(t *testing.T) {
 	schema := "wkill_" + hex.EncodeToString(rb[:])
 	stream := streamName(schema)
 	t.Cleanup(func() {
-		app.DropTestSchema(t, schema)
+		apptest.DropSchema(t, schema)
 		for _, s := range []string{stream, stream + "_WEBHOOKS", stream + "_DLQ"} {
 			dropStream(t, s)
 		}
@@ -76,7 +76,7 @@ func TestWorkerSurvivesKill9(t *testing.T) {
 		a.must(t, http.MethodPut, "/v1/drivers/me/availability", driverTokens[i].AccessToken, map[string]bool{"available": true}, http.StatusOK, nil)
 	}
 
-	db, err := pgx.Connect(t.Context(), postgres.TestURL())
+	db, err := pgx.Connect(t.Context(), pgtest.URL())
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = db.Close(context.Background()) })
 	notifications := func() (total, distinct int) {

@@ -13,16 +13,17 @@ import (
 	"github.com/outrider/outrider/actors"
 	"github.com/outrider/outrider/persistence"
 	"github.com/outrider/outrider/persistence/postgres"
+	"github.com/outrider/outrider/persistence/postgres/pgtest"
 	"github.com/outrider/outrider/persistence/storetest"
 )
 
 func TestConformance(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) persistence.Backend { return postgres.OpenTest(t) })
+	storetest.Run(t, func(t *testing.T) persistence.Backend { return pgtest.Open(t) })
 }
 
 func TestMigrateIsIdempotentAndConcurrent(t *testing.T) {
 	t.Parallel()
-	s := postgres.OpenTest(t) // migrated once already
+	s := pgtest.Open(t) // migrated once already
 	var wg sync.WaitGroup
 	errs := make([]error, 4)
 	for i := range errs {
@@ -46,7 +47,7 @@ func TestPingFailsWithoutServer(t *testing.T) {
 // BenchmarkCommitOrder measures the commit of a newly created order:
 // one journal entry, the order row, a timeline line and an outbox message.
 func BenchmarkCommitOrder(b *testing.B) {
-	s := postgres.OpenTest(b)
+	s := pgtest.Open(b)
 	var n atomic.Int64
 	at := time.Now().UTC().Truncate(time.Microsecond)
 	lat, lng := 52.52, 13.41

@@ -9,7 +9,7 @@
 // writers (I5) and reserve_driver with a CHECK constraint bounds a driver's
 // load (I2).
 //
-// Tests of other packages get an isolated, migrated schema from OpenTest.
+// Tests get an isolated, migrated schema from pgtest.Open.
 package postgres
 
 import (

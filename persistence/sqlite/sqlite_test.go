@@ -18,6 +18,7 @@ import (
 	"github.com/outrider/outrider/actors"
 	"github.com/outrider/outrider/persistence"
 	"github.com/outrider/outrider/persistence/sqlite"
+	"github.com/outrider/outrider/persistence/sqlite/sqlitetest"
 	"github.com/outrider/outrider/persistence/storetest"
 )
 
@@ -32,14 +33,14 @@ func TestMain(m *testing.M) {
 }
 
 func TestConformance(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) persistence.Backend { return sqlite.OpenTest(t) })
+	storetest.Run(t, func(t *testing.T) persistence.Backend { return sqlitetest.Open(t) })
 }
 
 var quiet = sqlite.Options{Logger: slog.New(slog.DiscardHandler)}
 
 func TestMigrateIsIdempotentAndConcurrent(t *testing.T) {
 	t.Parallel()
-	s := sqlite.OpenTest(t) // migrated once already
+	s := sqlitetest.Open(t) // migrated once already
 	var wg sync.WaitGroup
 	errs := make([]error, 4)
 	for i := range errs {
@@ -76,7 +77,7 @@ func TestReopenKeepsData(t *testing.T) {
 
 func TestJournalEventsResumesAfterSeq(t *testing.T) {
 	t.Parallel()
-	s, ctx := sqlite.OpenTest(t), t.Context()
+	s, ctx := sqlitetest.Open(t), t.Context()
 	var want []actors.Event
 	for seq := int64(1); seq <= 4; seq++ {
 		c := orderCommit("o1", seq)
@@ -101,7 +102,7 @@ func TestJournalEventsResumesAfterSeq(t *testing.T) {
 // and far dates, and come back in UTC.
 func TestTimestampsRoundTrip(t *testing.T) {
 	t.Parallel()
-	s, ctx := sqlite.OpenTest(t), t.Context()
+	s, ctx := sqlitetest.Open(t), t.Context()
 	berlin, err := time.LoadLocation("Europe/Berlin")
 	require.NoError(t, err)
 	for i, at := range []time.Time{
@@ -121,7 +122,7 @@ func TestTimestampsRoundTrip(t *testing.T) {
 
 func TestOutboxReadAndMark(t *testing.T) {
 	t.Parallel()
-	s, ctx := sqlite.OpenTest(t), t.Context()
+	s, ctx := sqlitetest.Open(t), t.Context()
 	const n = 600 // more than one UPDATE's worth of ids
 	var ids []string
 	for i := range n {
@@ -146,7 +147,7 @@ func TestOutboxReadAndMark(t *testing.T) {
 
 func TestEmailUniqueIgnoringUnicodeCase(t *testing.T) {
 	t.Parallel()
-	s, ctx := sqlite.OpenTest(t), t.Context()
+	s, ctx := sqlitetest.Open(t), t.Context()
 	user := func(id, email string) actors.Commit {
 		return actors.Commit{Users: []actors.UserRow{{ID: id, Email: email, Role: actors.RoleCustomer, CreatedAt: time.Now()}}}
 	}
@@ -244,7 +245,7 @@ func orderCommit(id string, seq int64) actors.Commit {
 // journal entry, the order row, a timeline line and an outbox message.
 // Each commit is one fsync of the WAL (synchronous=FULL).
 func BenchmarkCommitOrder(b *testing.B) {
-	s := sqlite.OpenTest(b)
+	s := sqlitetest.Open(b)
 	var n atomic.Int64
 	// As in the Postgres benchmark: many actors commit at once. Here they
 	// queue for the one write connection.

@@ -44,7 +44,7 @@
 // they sort and compare as numbers and round-trip exactly at Postgres's
 // precision (finer digits are truncated). They come back in UTC.
 //
-// Tests of other packages get a fresh, migrated store from OpenTest.
+// Tests get a fresh, migrated store from sqlitetest.Open.
 package sqlite
 
 import (

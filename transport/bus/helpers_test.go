@@ -23,6 +23,7 @@ import (
 	"github.com/outrider/outrider/actors/order"
 	"github.com/outrider/outrider/persistence"
 	"github.com/outrider/outrider/persistence/postgres"
+	"github.com/outrider/outrider/persistence/postgres/pgtest"
 	"github.com/outrider/outrider/transport/bus"
 )
 
@@ -54,7 +55,7 @@ func setup(t *testing.T) *bundle {
 	_, _ = rand.Read(b[:])
 	tag := hex.EncodeToString(b[:])
 	bd := &bundle{
-		store:  postgres.OpenTest(t),
+		store:  pgtest.Open(t),
 		stream: "T_" + strings.ToUpper(tag),
 		prefix: "t" + tag + ".",
 	}

@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/outrider/outrider/persistence/postgres"
+	"github.com/outrider/outrider/persistence/postgres/pgtest"
 )
 
 // The Postgres leadership the relay runs on (persistence/postgres.Leader;
@@ -25,7 +26,7 @@ func TestPostgresLeader(t *testing.T) {
 	_, _, ok, err = two.TryLead(t.Context())
 	require.NoError(t, err)
 	require.False(t, ok, "a second leader while the first holds")
-	other := postgres.OpenTest(t) // another schema: its own leadership
+	other := pgtest.Open(t) // another schema: its own leadership
 	_, releaseOther, ok, err := other.Leader(leaderName).TryLead(t.Context())
 	require.NoError(t, err)
 	require.True(t, ok, "schemas do not contend")

@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/outrider/outrider/cmd/outrider/app"
+	"github.com/outrider/outrider/cmd/outrider/app/apptest"
 	"github.com/outrider/outrider/transport/http/openapitest"
 )
 
@@ -84,7 +85,7 @@ type bundle struct {
 func setup(t *testing.T, mutate func(*app.Config)) *bundle {
 	t.Helper()
 	specValidator(t)
-	n := app.StartTest(t, mutate)
+	n := apptest.Start(t, mutate)
 	tr := &http.Transport{MaxIdleConnsPerHost: 64, DisableCompression: true}
 	b := &bundle{
 		node: n,
@@ -92,7 +93,7 @@ func setup(t *testing.T, mutate func(*app.Config)) *bundle {
 		hc:   &http.Client{Timeout: 20 * time.Second, Transport: tr},
 	}
 	t.Cleanup(tr.CloseIdleConnections)
-	b.admin = b.login(t, app.TestAdminEmail, app.TestAdminPassword)
+	b.admin = b.login(t, apptest.AdminEmail, apptest.AdminPassword)
 	require.Equal(t, "admin", b.admin.User.Role)
 	return b
 }

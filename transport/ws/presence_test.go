@@ -6,13 +6,13 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/outrider/outrider/cmd/outrider/app"
+	"github.com/outrider/outrider/cmd/outrider/app/apptest"
 )
 
 // TestDriverPresence: a driver is online while a WebSocket session of
 // theirs is open, on any node; closing the last one takes them offline.
 func TestDriverPresence(t *testing.T) {
-	n := app.StartTest(t, nil)
+	n := apptest.Start(t, nil)
 	a := newAPI(t, n)
 	admin := a.admin()
 	d := a.driver(admin)

@@ -6,11 +6,11 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/outrider/outrider/cmd/outrider/app"
+	"github.com/outrider/outrider/cmd/outrider/app/apptest"
 )
 
 func TestNodeStartsReadyAndStops(t *testing.T) {
-	n := app.StartTest(t, nil)
+	n := apptest.Start(t, nil)
 	resp, err := http.Get("http://" + n.Addr() + "/readyz")
 	require.NoError(t, err)
 	defer resp.Body.Close()

@@ -1,4 +1,5 @@
-package sqlite
+// Package sqlitetest gives tests a Store on a SQLite file of their own.
+package sqlitetest
 
 import (
 	"context"
@@ -6,16 +7,18 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/outrider/outrider/persistence/sqlite"
 )
 
-// OpenTest returns a Store on a fresh, migrated database file in a
+// Open returns a Store on a fresh, migrated database file in a
 // temporary directory of t, closed and removed when t ends.
-func OpenTest(t testing.TB) *Store {
+func Open(t testing.TB) *sqlite.Store {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	path := filepath.Join(t.TempDir(), "outrider.db")
-	s, err := Open(ctx, path, Options{Logger: slog.New(slog.DiscardHandler)})
+	s, err := sqlite.Open(ctx, path, sqlite.Options{Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatalf("open test sqlite: %v", err)
 	}

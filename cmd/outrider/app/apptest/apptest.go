@@ -1,4 +1,6 @@
-package app
+// Package apptest starts Outrider nodes for tests, on the test Postgres
+// and NATS servers, each in a schema and stream of its own.
+package apptest
 
 import (
 	"context"
@@ -13,38 +15,39 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/outrider/outrider/cluster"
-	"github.com/outrider/outrider/persistence/postgres"
+	"github.com/outrider/outrider/cmd/outrider/app"
+	"github.com/outrider/outrider/persistence/postgres/pgtest"
 	"github.com/outrider/outrider/transport/bus"
 	httpapi "github.com/outrider/outrider/transport/http"
 	"github.com/outrider/outrider/worker"
 	"github.com/outrider/outrider/worker/webhook"
 )
 
-// Test credentials of the admin StartTest creates.
+// Credentials of the admin Start creates.
 const (
-	TestAdminEmail    = "admin@outrider.test"
-	TestAdminPassword = "admin-password"
-	TestJWTSecret     = "outrider-test-secret-0123456789abcdef"
+	AdminEmail    = "admin@outrider.test"
+	AdminPassword = "admin-password"
+	JWTSecret     = "outrider-test-secret-0123456789abcdef"
 )
 
-// TestConfig is a node configuration for tests: its own fresh Postgres
+// Config is a node configuration for tests: its own fresh Postgres
 // schema (dropped when t ends), HTTP and cluster on free ports, cheap
 // password hashing and limits high enough not to get in the way.
-func TestConfig(t testing.TB) Config {
+func Config(t testing.TB) app.Config {
 	t.Helper()
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	schema := "app_" + hex.EncodeToString(b[:])
-	t.Cleanup(func() { DropTestSchema(t, schema) })
-	return Config{
-		PGURL:    postgres.TestURL(),
+	t.Cleanup(func() { DropSchema(t, schema) })
+	return app.Config{
+		PGURL:    pgtest.URL(),
 		PGSchema: schema,
-		NATSURL:  TestNATSURL(),
+		NATSURL:  NATSURL(),
 		// Each test node gets a stream of its own, so tests do not see each
 		// other's events.
 		Relay: bus.RelayConfig{Stream: "T_" + strings.ToUpper(schema), Namespace: schema + ".", MaxAge: time.Hour},
 		HTTP: httpapi.Config{
-			Addr: "127.0.0.1:0", JWTSecret: []byte(TestJWTSecret), BcryptCost: 4,
+			Addr: "127.0.0.1:0", JWTSecret: []byte(JWTSecret), BcryptCost: 4,
 			RatePerSecond: 1e6, RateBurst: 1e6, AuthRatePerSecond: 1e6, AuthRateBurst: 1e6,
 		},
 		Cluster: cluster.Config{Provider: cluster.ProviderLocal, Port: 0},
@@ -56,19 +59,19 @@ func TestConfig(t testing.TB) Config {
 		Worker: worker.Config{AckWait: 5 * time.Second, RetryBase: 50 * time.Millisecond, RetryMax: time.Second,
 			// Test receivers listen on loopback.
 			Webhook: webhook.Config{Timeout: 2 * time.Second, AllowPrivate: true}},
-		AdminEmail:      TestAdminEmail,
-		AdminPassword:   TestAdminPassword,
+		AdminEmail:      AdminEmail,
+		AdminPassword:   AdminPassword,
 		ShutdownTimeout: 10 * time.Second,
 	}
 }
 
-// StartTest starts a node on TestConfig (adjusted by mutate, if given) and
+// Start starts a node on Config (adjusted by mutate, if given) and
 // stops it when t ends. Proto.Actor's remote is not safe to start twice
 // concurrently in one process: tests that start nodes must not run in
 // parallel with each other.
-func StartTest(t testing.TB, mutate func(*Config)) *Node {
+func Start(t testing.TB, mutate func(*app.Config)) *app.Node {
 	t.Helper()
-	cfg := TestConfig(t)
+	cfg := Config(t)
 	if mutate != nil {
 		mutate(&cfg)
 	}
@@ -79,7 +82,7 @@ func StartTest(t testing.TB, mutate func(*Config)) *Node {
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	n, err := Start(ctx, cfg, log)
+	n, err := app.Start(ctx, cfg, log)
 	if err != nil {
 		t.Fatalf("start node: %v", err)
 	}
@@ -93,20 +96,20 @@ func StartTest(t testing.TB, mutate func(*Config)) *Node {
 	return n
 }
 
-// TestNATSURL is the NATS server tests use: OUTRIDER_TEST_NATS_URL or the
+// NATSURL is the NATS server tests use: OUTRIDER_TEST_NATS_URL or the
 // CI machine's 127.0.0.1:4222. A missing server fails the test.
-func TestNATSURL() string {
+func NATSURL() string {
 	if u := os.Getenv("OUTRIDER_TEST_NATS_URL"); u != "" {
 		return u
 	}
 	return "nats://127.0.0.1:4222"
 }
 
-// DropTestSchema drops a test schema and everything in it.
-func DropTestSchema(t testing.TB, schema string) {
+// DropSchema drops a test schema and everything in it.
+func DropSchema(t testing.TB, schema string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	conn, err := pgx.Connect(ctx, postgres.TestURL())
+	conn, err := pgx.Connect(ctx, pgtest.URL())
 	if err != nil {
 		t.Errorf("drop schema %s: %v", schema, err)
 		return

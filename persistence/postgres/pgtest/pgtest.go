@@ -1,4 +1,5 @@
-package postgres
+// Package pgtest gives tests a Store on a Postgres schema of their own.
+package pgtest
 
 import (
 	"context"
@@ -10,34 +11,36 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/outrider/outrider/persistence/postgres"
 )
 
-// TestURLEnv names the environment variable holding the Postgres URL that
-// tests use; DefaultTestURL is used when it is unset (the CI server).
+// URLEnv names the environment variable holding the Postgres URL that
+// tests use; DefaultURL is used when it is unset (the CI server).
 const (
-	TestURLEnv     = "OUTRIDER_TEST_PG_URL"
-	DefaultTestURL = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+	URLEnv     = "OUTRIDER_TEST_PG_URL"
+	DefaultURL = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
 )
 
-// TestURL is the Postgres URL tests connect to.
-func TestURL() string {
-	if u := os.Getenv(TestURLEnv); u != "" {
+// URL is the Postgres URL tests connect to.
+func URL() string {
+	if u := os.Getenv(URLEnv); u != "" {
 		return u
 	}
-	return DefaultTestURL
+	return DefaultURL
 }
 
-// OpenTest returns a Store on a fresh, migrated, empty schema of its own
+// Open returns a Store on a fresh, migrated, empty schema of its own
 // (t_<random>), dropped with everything in it when t ends. A server that
 // cannot be reached fails the test: it is never skipped.
-func OpenTest(t testing.TB) *Store {
+func Open(t testing.TB) *postgres.Store {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	schema := "t_" + hex.EncodeToString(b[:])
-	s, err := Open(ctx, TestURL(), Options{Schema: schema, MaxConns: 8, Logger: slog.New(slog.DiscardHandler)})
+	s, err := postgres.Open(ctx, URL(), postgres.Options{Schema: schema, MaxConns: 8, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatalf("open test postgres: %v", err)
 	}
@@ -45,7 +48,7 @@ func OpenTest(t testing.TB) *Store {
 		s.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		conn, err := pgx.Connect(ctx, TestURL())
+		conn, err := pgx.Connect(ctx, URL())
 		if err != nil {
 			t.Errorf("drop test schema %s: %v", schema, err)
 			return
@@ -56,7 +59,7 @@ func OpenTest(t testing.TB) *Store {
 		}
 	})
 	if err := s.Migrate(ctx); err != nil {
-		t.Fatalf("migrate test postgres (%s=%q): %v", TestURLEnv, TestURL(), err)
+		t.Fatalf("migrate test postgres (%s=%q): %v", URLEnv, URL(), err)
 	}
 	return s
 }
