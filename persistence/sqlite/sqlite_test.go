@@ -263,3 +263,19 @@ func BenchmarkCommitOrder(b *testing.B) {
 	})
 	b.ReportMetric(float64(n.Load())/time.Since(start).Seconds(), "commits/s")
 }
+
+// BenchmarkGetOrder measures the read of one order row, the lookup behind
+// GET /v1/orders/{id}: CPU in the SQLite engine rather than fsync, so it
+// shows what a build's code generation costs (BENCHMARKS.md compares
+// `make build` with `make run`'s binary).
+func BenchmarkGetOrder(b *testing.B) {
+	s := sqlitetest.Open(b)
+	if err := s.Commit(b.Context(), orderCommit("o1", 1)); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := s.GetOrder(b.Context(), "o1"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
