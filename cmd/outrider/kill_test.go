@@ -33,7 +33,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
-	"github.com/outrider/outrider/cmd/outrider/app/apptest"
 	"github.com/outrider/outrider/persistence/postgres/pgtest"
 )
 
@@ -479,7 +478,7 @@ func TestAcknowledgedWritesSurviveKill9(t *testing.T) {
 	_, _ = rand.Read(b[:])
 	schema := "kill_" + hex.EncodeToString(b[:])
 	t.Cleanup(func() {
-		apptest.DropSchema(t, schema)
+		pgtest.DropSchema(t, schema)
 		dropStream(t, streamName(schema))
 	})
 	srv := &server{t: t, bin: buildBinary(t), schema: schema, dir: t.TempDir()}

@@ -534,7 +534,7 @@ func TestTwoNodeRealtime(t *testing.T) {
 	schema, namespace, stream := "twonode_"+suffix, "twonode_"+suffix+".", "TWONODE_"+strings.ToUpper(suffix)
 	// Registered first, so they run last: after both processes are gone.
 	t.Cleanup(func() {
-		apptest.DropSchema(t, schema)
+		pgtest.DropSchema(t, schema)
 		twoNodeDeleteStream(t, stream)
 	})
 

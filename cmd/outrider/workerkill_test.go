@@ -16,7 +16,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/outrider/outrider/cmd/outrider/app/apptest"
 	"github.com/outrider/outrider/persistence/postgres/pgtest"
 	"github.com/outrider/outrider/worker/webhook/webhooktest"
 )
@@ -39,7 +38,7 @@ func TestWorkerSurvivesKill9(t *testing.T) {
 	schema := "wkill_" + hex.EncodeToString(rb[:])
 	stream := streamName(schema)
 	t.Cleanup(func() {
-		apptest.DropSchema(t, schema)
+		pgtest.DropSchema(t, schema)
 		for _, s := range []string{stream, stream + "_WEBHOOKS", stream + "_DLQ"} {
 			dropStream(t, s)
 		}

@@ -46,20 +46,26 @@ func Open(t testing.TB) *postgres.Store {
 	}
 	t.Cleanup(func() {
 		s.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, URL())
-		if err != nil {
-			t.Errorf("drop test schema %s: %v", schema, err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
-			t.Errorf("drop test schema %s: %v", schema, err)
-		}
+		DropSchema(t, schema)
 	})
 	if err := s.Migrate(ctx); err != nil {
 		t.Fatalf("migrate test postgres (%s=%q): %v", URLEnv, URL(), err)
 	}
 	return s
+}
+
+// DropSchema drops a test schema and everything in it, reporting a
+// failure on t.
+func DropSchema(t testing.TB, schema string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, URL())
+	if err != nil {
+		t.Errorf("drop test schema %s: %v", schema, err)
+		return
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
+		t.Errorf("drop test schema %s: %v", schema, err)
+	}
 }

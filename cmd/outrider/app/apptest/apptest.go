@@ -12,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/outrider/outrider/cluster"
 	"github.com/outrider/outrider/cmd/outrider/app"
 	"github.com/outrider/outrider/persistence/postgres/pgtest"
@@ -38,7 +36,7 @@ func Config(t testing.TB) app.Config {
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	schema := "app_" + hex.EncodeToString(b[:])
-	t.Cleanup(func() { DropSchema(t, schema) })
+	t.Cleanup(func() { pgtest.DropSchema(t, schema) })
 	return app.Config{
 		PGURL:    pgtest.URL(),
 		PGSchema: schema,
@@ -103,19 +101,4 @@ func NATSURL() string {
 		return u
 	}
 	return "nats://127.0.0.1:4222"
-}
-
-// DropSchema drops a test schema and everything in it.
-func DropSchema(t testing.TB, schema string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, pgtest.URL())
-	if err != nil {
-		t.Errorf("drop schema %s: %v", schema, err)
-		return
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
-		t.Errorf("drop schema %s: %v", schema, err)
-	}
 }
