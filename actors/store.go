@@ -69,6 +69,12 @@ type Loaded struct {
 type Store interface {
 	// Load returns the newest snapshot and the events after it.
 	Load(ctx context.Context, kind, id string) (Loaded, error)
+	// Version returns the sequence number of the newest journal event of
+	// (kind, id), 0 for an unknown entity. It is one indexed probe: an
+	// actor calls it before it refuses a command, to confirm it decided on
+	// the latest committed state (DESIGN.md §8) and not on a copy another
+	// activation has since moved past.
+	Version(ctx context.Context, kind, id string) (int64, error)
 	// Commit writes everything in c in one transaction, or nothing. It
 	// returns ErrConflict, ErrDriverNotFound, ErrDriverUnavailable or
 	// ErrEmailTaken (possibly wrapped) when a guard refuses the commit.

@@ -163,29 +163,62 @@ func (e *entity[S, C]) handle(ctx actor.Context, cmd C) proto.Message {
 		var zero S
 		e.state, e.loaded = zero, true
 	}
-	for {
+	for redecided := 0; ; redecided++ {
 		if !e.loaded {
 			if err := e.load(); err != nil {
 				return e.fail(ctx, "load", err)
 			}
 		}
-		reply, conflict := e.apply(ctx, cmd, blind)
-		if !conflict {
+		reply, next := e.apply(ctx, cmd, blind)
+		switch next {
+		case decided:
 			return reply
+		case behind:
+			if redecided >= maxRedecisions {
+				return e.fail(ctx, "confirm", errors.New("the store kept moving past this activation"))
+			}
+			e.h.metrics.redecided.WithLabelValues(e.m.kind).Inc()
 		}
 		blind, e.loaded = false, false
 	}
 }
 
-// apply decides cmd on the current state, commits and applies. conflict
-// reports a journal conflict on a blind create, to be retried after a load.
-func (e *entity[S, C]) apply(ctx actor.Context, cmd C, blind bool) (reply proto.Message, conflict bool) {
+// maxRedecisions bounds how often one command is decided again because
+// the store moved on meanwhile; past it the caller retries from scratch.
+const maxRedecisions = 3
+
+// outcome says what handle does after one decision.
+type outcome int
+
+const (
+	decided  outcome = iota // reply is the answer
+	conflict                // a blind create met an existing entity: load, decide again
+	behind                  // a refusal was decided on state older than the store's: load, decide again
+)
+
+// apply decides cmd on the current state, commits and applies.
+//
+// A refusal is only answered once it is confirmed (DESIGN.md §8): the
+// fence on commits stops a stale activation from writing, but a refusal
+// writes nothing and would never meet it. So before refusing, the actor
+// probes the journal's newest seq; when another activation has committed
+// since this one loaded, the state is reloaded and the command decided
+// again. A refusal by a store guard needs no probe: the store checked it
+// against the committed rows.
+func (e *entity[S, C]) apply(ctx actor.Context, cmd C, blind bool) (proto.Message, outcome) {
 	next, commit, rej, err := e.m.decide(e.state, e.id, cmd)
 	if err != nil && !errors.As(err, &rej) {
-		return e.fail(ctx, "decide", err), false
+		return e.fail(ctx, "decide", err), decided
 	}
 	if rej != nil {
-		return e.m.reply(e.state, rej), false
+		current, err := e.confirm()
+		if err != nil {
+			return e.fail(ctx, "confirm", err), decided
+		}
+		if !current {
+			return nil, behind
+		}
+		return e.m.reply(e.state, rej), decided
 	}
 	if commit != nil {
 		c, cancel := context.WithTimeout(context.Background(), e.h.cfg.StoreTimeout)
@@ -193,12 +226,12 @@ func (e *entity[S, C]) apply(ctx actor.Context, cmd C, blind bool) (reply proto.
 		cancel()
 		if err != nil {
 			if blind && errors.Is(err, actors.ErrConflict) {
-				return nil, true
+				return nil, conflict
 			}
 			if rej := guardRejection(err); rej != nil {
-				return e.m.reply(e.state, rej), false
+				return e.m.reply(e.state, rej), decided
 			}
-			return e.fail(ctx, "commit", err), false
+			return e.fail(ctx, "commit", err), decided
 		}
 		if e.h.cfg.AfterCommit != nil {
 			e.h.cfg.AfterCommit(*commit)
@@ -208,8 +241,30 @@ func (e *entity[S, C]) apply(ctx actor.Context, cmd C, blind bool) (reply proto.
 	if commit != nil && e.m.committed != nil {
 		e.m.committed(e.state, cmd)
 	}
-	return e.m.reply(e.state, nil), false
+	return e.m.reply(e.state, nil), decided
 }
+
+// confirm reports whether the state this activation holds is the newest
+// committed one: the store's version of the entity is not past it.
+func (e *entity[S, C]) confirm() (bool, error) {
+	c, cancel := context.WithTimeout(context.Background(), e.h.cfg.StoreTimeout)
+	defer cancel()
+	v, err := e.h.cfg.Store.Version(c, e.m.kind, e.id)
+	if err != nil {
+		return false, err
+	}
+	have := any(e.state).(versioned).GetVersion()
+	if v > have {
+		e.h.cfg.Logger.Info("refusal decided on stale state; deciding again",
+			"kind", e.m.kind, "id", e.id, "had", have, "store", v)
+		return false, nil
+	}
+	return true, nil
+}
+
+// versioned is what every kind's state is: it knows the last journal seq
+// it applied.
+type versioned interface{ GetVersion() int64 }
 
 func (e *entity[S, C]) load() error {
 	c, cancel := context.WithTimeout(context.Background(), e.h.cfg.StoreTimeout)
@@ -271,6 +326,7 @@ type metrics struct {
 	activations *prometheus.CounterVec
 	active      *prometheus.GaugeVec
 	conflicts   *prometheus.CounterVec
+	redecided   *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -285,11 +341,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "outrider_actor_active", Help: "Actors currently activated on this node, by kind.",
 		}, []string{"kind"}),
 		conflicts: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "outrider_actor_journal_conflicts_total", Help: "Commits refused because another activation wrote first (I5).",
+			Name: "outrider_actor_journal_conflicts_total", Help: "Commits refused by the journal fence because another activation wrote first (I5).",
+		}, []string{"kind"}),
+		redecided: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "outrider_actor_refusals_redecided_total", Help: "Refusals found to rest on state older than the store's, so the command was decided again on the reloaded state.",
 		}, []string{"kind"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.activations, m.active, m.conflicts, m.fixes)
+		reg.MustRegister(m.activations, m.active, m.conflicts, m.redecided, m.fixes)
 	}
 	return m
 }

@@ -8,6 +8,18 @@ import (
 	"github.com/outrider/outrider/actors"
 )
 
+// Version returns the newest journal seq of (kind, id), 0 when it has
+// none: a backward scan of the journal's primary key that reads one entry.
+func (s *Store) Version(ctx context.Context, kind, id string) (int64, error) {
+	var v int64
+	err := s.pool.QueryRow(ctx, `SELECT COALESCE(MAX(seq), 0) FROM journal WHERE kind = $1 AND entity_id = $2`,
+		kind, id).Scan(&v)
+	if err != nil {
+		return 0, fmt.Errorf("version %s %s: %w", kind, id, err)
+	}
+	return v, nil
+}
+
 // JournalEvents returns an entity's journal events with seq > after, in
 // order. Realtime resume replays from it (I4).
 func (s *Store) JournalEvents(ctx context.Context, kind, id string, after int64) ([]actors.Event, error) {

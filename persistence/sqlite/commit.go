@@ -267,6 +267,18 @@ func (s *Store) Load(ctx context.Context, kind, id string) (actors.Loaded, error
 	return out, nil
 }
 
+// Version returns the newest journal seq of (kind, id), 0 when it has
+// none, as the Postgres backend's method of the same name does.
+func (s *Store) Version(ctx context.Context, kind, id string) (int64, error) {
+	var v int64
+	err := s.r.QueryRowContext(ctx, `SELECT coalesce(max(seq), 0) FROM journal WHERE kind = ? AND entity_id = ?`,
+		kind, id).Scan(&v)
+	if err != nil {
+		return 0, fmt.Errorf("version %s %s: %w", kind, id, err)
+	}
+	return v, nil
+}
+
 // JournalEvents returns an entity's journal events with seq > after, in
 // sequence order, as the Postgres backend's method of the same name does
 // (realtime resume replays from it, I4). An unknown entity has none.

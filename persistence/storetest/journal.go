@@ -61,6 +61,29 @@ func testJournal(t *testing.T, open func(t *testing.T) persistence.Backend) {
 		require.Equal(t, six.Events, l.Events)
 	})
 
+	t.Run("VersionIsTheNewestSeq", func(t *testing.T) {
+		t.Parallel()
+		b, ctx := open(t), t.Context()
+		version := func(kind, id string) int64 {
+			t.Helper()
+			v, err := b.Version(ctx, kind, id)
+			require.NoError(t, err)
+			return v
+		}
+		require.Zero(t, version(actors.KindOrder, "o1"), "unknown entity")
+		for seq := int64(1); seq <= 3; seq++ {
+			c := orderCommit("o1", "c1", seq, "pending", t0.Add(time.Duration(seq)*time.Second))
+			if seq == 2 {
+				// A snapshot does not hide the events after it.
+				c.Snapshots = []actors.Snapshot{{Kind: actors.KindOrder, EntityID: "o1", Seq: 2, State: []byte("s")}}
+			}
+			require.NoError(t, b.Commit(ctx, c))
+			require.Equal(t, seq, version(actors.KindOrder, "o1"))
+		}
+		require.Zero(t, version(actors.KindDriver, "o1"), "same id, other kind")
+		require.Zero(t, version(actors.KindOrder, "o2"), "other id")
+	})
+
 	t.Run("ConflictWritesNothing", func(t *testing.T) {
 		t.Parallel()
 		b, ctx := open(t), t.Context()
