@@ -1,39 +1,28 @@
 package main_test
 
 // Invariant I3 (DESIGN.md §2): a command answered 2xx survives kill -9.
-// The test builds the real binary, runs `outrider serve` as a child process
-// on a fresh Postgres schema, drives order lifecycles from several
+// The test builds the real binary with -race, runs `outrider serve` as a
+// child process (internal/fleet) on a fresh Postgres schema, drives order lifecycles from several
 // goroutines, SIGKILLs the process while requests are in flight, restarts
 // it on the same schema and checks every acknowledged change is there —
 // three times over — and that work continues, including on the orders
-// whose commands were cut off by the kill.
+// whose commands were cut off by the kill. A race report of any run of
+// the node fails the test.
 
 import (
-	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
-	"github.com/outrider/outrider/persistence/postgres/pgtest"
+	"github.com/outrider/outrider/internal/fleet"
+	"github.com/outrider/outrider/internal/fleet/fleettest"
 )
 
 const (
@@ -48,183 +37,25 @@ const (
 	kills = 3
 )
 
-// buildBinary builds the outrider binary from this module.
-func buildBinary(t *testing.T) string {
+// newFleet returns a fleet for the test's nodes (none started yet): one
+// schema, NATS namespace and stream, this file's admin, children built
+// with -race and any race report failing the test. env goes to every node.
+func newFleet(t *testing.T, name, provider string, env map[string]string) *fleet.Fleet {
 	t.Helper()
-	out, err := exec.Command("go", "env", "GOMOD").Output()
-	require.NoError(t, err)
-	gomod := strings.TrimSpace(string(out))
-	require.NotEmpty(t, gomod)
-	require.NotEqual(t, os.DevNull, gomod)
-	bin := filepath.Join(t.TempDir(), "outrider")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/outrider")
-	build.Dir = filepath.Dir(gomod)
-	msg, err := build.CombinedOutput()
-	require.NoError(t, err, "go build: %s", msg)
-	return bin
+	return fleettest.New(t, fleettest.Options{Options: fleet.Options{
+		Name: name, Provider: provider, AdminEmail: adminEmail, AdminPassword: adminPassword, Env: env,
+	}})
 }
 
-// natsURL is the NATS server for the child (ignored by builds without a
-// bus): OUTRIDER_TEST_NATS_URL or the CI machine's.
-func natsURL() string {
-	if u := os.Getenv("OUTRIDER_TEST_NATS_URL"); u != "" {
-		return u
-	}
-	return "nats://127.0.0.1:4222"
-}
-
-// streamName is the JetStream stream of the test's node: its own, so its
-// subjects (under the schema's namespace) overlap no other stream.
-func streamName(schema string) string { return "T_" + strings.ToUpper(schema) }
-
-// dropStream deletes the node's stream, if the node created one.
-func dropStream(t *testing.T, name string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	nc, err := nats.Connect(natsURL())
-	if err != nil {
-		t.Errorf("drop stream %s: %v", name, err)
-		return
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err == nil {
-		err = js.DeleteStream(ctx, name)
-	}
-	if err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
-		t.Errorf("drop stream %s: %v", name, err)
-	}
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := ln.Addr().String()
-	require.NoError(t, ln.Close())
-	return addr
-}
-
-// server is the child process serving one schema.
-type server struct {
-	t      *testing.T
-	bin    string
-	schema string
-	dir    string
-	runs   int
-
-	// env adds to (and overrides) the settings every run gets.
-	env []string
-
-	cmd    *exec.Cmd
-	exited chan struct{}
-	addr   string
-}
-
-// start launches `outrider serve` and waits until /readyz answers 200.
-func (s *server) start() {
-	t := s.t
-	t.Helper()
-	s.runs++
-	s.addr = freeAddr(t)
-	logPath := filepath.Join(s.dir, fmt.Sprintf("stderr-%d.log", s.runs))
-	logFile, err := os.Create(logPath)
-	require.NoError(t, err)
-	run := s.runs
-	t.Cleanup(func() {
-		_ = logFile.Close()
-		if t.Failed() {
-			b, _ := os.ReadFile(logPath)
-			t.Logf("outrider stderr of run %d:\n%s", run, tail(b, 150))
-		}
-	})
-	cmd := exec.Command(s.bin, "serve")
-	cmd.Env = append(os.Environ(),
-		"OUTRIDER_PG_URL="+pgtest.URL(),
-		"OUTRIDER_PG_SCHEMA="+s.schema,
-		"OUTRIDER_NATS_URL="+natsURL(),
-		"OUTRIDER_NATS_NAMESPACE="+s.schema+".",
-		"OUTRIDER_NATS_STREAM="+streamName(s.schema),
-		"OUTRIDER_HTTP_ADDR="+s.addr,
-		"OUTRIDER_JWT_SECRET=kill-test-secret-0123456789abcdefghij",
-		"OUTRIDER_ADMIN_EMAIL="+adminEmail,
-		"OUTRIDER_ADMIN_PASSWORD="+adminPassword,
-		"OUTRIDER_BCRYPT_COST=4",
-		"OUTRIDER_RATE_PER_SECOND=100000",
-		"OUTRIDER_RATE_BURST=100000",
-		"OUTRIDER_AUTH_RATE_PER_SECOND=100000",
-		"OUTRIDER_AUTH_RATE_BURST=100000",
-		"OUTRIDER_SHUTDOWN_TIMEOUT=10s",
-	)
-	cmd.Env = append(cmd.Env, s.env...)
-	cmd.Stdout = logFile
-	cmd.Stderr = logFile
-	require.NoError(t, cmd.Start())
-	exited := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		close(exited)
-	}()
-	s.cmd, s.exited = cmd, exited
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGKILL)
-		<-exited
-	})
-
-	waitReadyz(t, fmt.Sprintf("outrider (run %d)", run), s.addr, exited, 60*time.Second)
-}
-
-// kill sends SIGKILL and waits for the process to be gone.
-func (s *server) kill() {
-	s.t.Helper()
-	require.NoError(s.t, s.cmd.Process.Signal(syscall.SIGKILL))
-	select {
-	case <-s.exited:
-	case <-time.After(10 * time.Second):
-		require.FailNow(s.t, "outrider survived SIGKILL")
-	}
-}
-
-func tail(b []byte, lines int) []byte {
-	parts := bytes.Split(b, []byte("\n"))
-	if len(parts) > lines {
-		parts = parts[len(parts)-lines:]
-	}
-	return bytes.Join(parts, []byte("\n"))
-}
-
-// api is a JSON client of whichever run of the server is current.
+// api is a JSON client of a node, whichever run of it is current (a
+// fleet node keeps its address across restarts).
 type api struct {
-	s  *server
-	hc *http.Client
+	c *fleet.Client
 }
 
 func (a *api) do(method, path, token string, body any) (int, []byte, error) {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return 0, nil, err
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequest(method, "http://"+a.s.addr+path, rd)
-	if err != nil {
-		return 0, nil, err
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := a.hc.Do(req)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, b, err
+	r, err := a.c.Do(context.Background(), method, path, token, body)
+	return r.Status, r.Body, err
 }
 
 func (a *api) must(t *testing.T, method, path, token string, body any, want int, out any) {
@@ -382,13 +213,26 @@ func (h *harness) run(t *testing.T, target, maxOps int, onTarget func()) {
 	for i, w := range h.workers {
 		wg.Go(func() { errs[i] = h.drive(w, statuses[i], maxOps, &stop) })
 	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
 	if onTarget != nil {
-		require.Eventually(t, func() bool { return h.ackCount() >= target }, 60*time.Second, 5*time.Millisecond,
-			"%d acks within 60s", target)
+		// Until the target, or until every worker has stopped (a failure
+		// is then reported below, not hidden behind a time-out).
+		deadline := time.After(60 * time.Second)
+	wait:
+		for h.ackCount() < target {
+			select {
+			case <-done:
+				break wait
+			case <-deadline:
+				require.FailNow(t, "too slow", "%d acks within 60s, got %d", target, h.ackCount())
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
 		stop.Store(true)
 		onTarget()
 	}
-	wg.Wait()
+	<-done
 	for _, err := range errs {
 		require.NoError(t, err)
 	}
@@ -474,24 +318,17 @@ func (h *harness) signIn(t *testing.T) {
 }
 
 func TestAcknowledgedWritesSurviveKill9(t *testing.T) {
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	schema := "kill_" + hex.EncodeToString(b[:])
-	t.Cleanup(func() {
-		pgtest.DropSchema(t, schema)
-		dropStream(t, streamName(schema))
-	})
-	srv := &server{t: t, bin: buildBinary(t), schema: schema, dir: t.TempDir()}
-	h := &harness{api: &api{s: srv, hc: &http.Client{Timeout: 20 * time.Second}}}
-
-	srv.start()
+	// One automanaged member, seeded with itself: every restart rejoins.
+	f := newFleet(t, "kill", fleet.ProviderAutoManaged, nil)
+	srv := fleettest.Start(t, f, "node", nil)
+	h := &harness{api: &api{c: srv.Client()}}
 	h.signIn(t)
 	var caught int64 // requests in flight at the moments of the kills
 	for k := range kills {
 		var inflight int64
 		h.run(t, h.ackCount()+acksPerRun, 2000, func() {
 			inflight = h.inflight.Load()
-			srv.kill()
+			require.NoError(t, srv.Kill())
 		})
 		caught += inflight
 		inProgress := 0
@@ -502,8 +339,9 @@ func TestAcknowledgedWritesSurviveKill9(t *testing.T) {
 		}
 		t.Logf("kill %d: %d acknowledged changes so far, %d requests in flight at the kill, %d orders in progress",
 			k+1, h.ackCount(), inflight, inProgress)
-		h.api.hc.CloseIdleConnections()
-		srv.start()
+		h.api.c.HTTP.CloseIdleConnections()
+		require.NoError(t, srv.Restart())
+		fleettest.WaitReady(t, srv)
 		h.verify(t)
 	}
 
@@ -517,11 +355,6 @@ func TestAcknowledgedWritesSurviveKill9(t *testing.T) {
 	require.Positive(t, caught, "no kill caught a request in flight")
 
 	// And the node still shuts down cleanly.
-	require.NoError(t, srv.cmd.Process.Signal(syscall.SIGTERM))
-	select {
-	case <-srv.exited:
-		require.True(t, srv.cmd.ProcessState.Success(), "exit: %v", srv.cmd.ProcessState)
-	case <-time.After(30 * time.Second):
-		require.FailNow(t, "outrider did not stop on SIGTERM")
-	}
+	require.True(t, srv.Term(30*time.Second), "outrider did not stop on SIGTERM within 30s")
+	require.True(t, srv.ExitState().Success(), "exit: %v", srv.ExitState())
 }

@@ -15,26 +15,20 @@ package main_test
 //     last seq it saw and gets exactly the event committed while it was away,
 //     then the later ones live, each once.
 //
-// The nodes are child processes, not two in-process app.Nodes: the pinned
-// Proto.Actor is not data-race-free with two cluster members in one process
-// (see cluster/twonode_test.go), and this test binary runs under -race.
-// The children are a normal build. Every helper here is prefixed twoNode so
-// it cannot clash with the other tests of this package.
+// The nodes are child processes, run by internal/fleet, not two in-process
+// app.Nodes: Proto.Actor keeps process-global state (gRPC's logger), so two
+// cluster members should not share a process. The children are built with
+// -race, and any race report fails the test (fleettest). Every helper here
+// is prefixed twoNode so it cannot clash with the other tests of this
+// package.
 
 import (
-	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -43,12 +37,10 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
-	"github.com/outrider/outrider/cmd/outrider/app/apptest"
-	"github.com/outrider/outrider/persistence/postgres/pgtest"
+	"github.com/outrider/outrider/internal/fleet"
+	"github.com/outrider/outrider/internal/fleet/fleettest"
 )
 
 const (
@@ -59,118 +51,10 @@ const (
 	twoNodeEventWait = 10 * time.Second
 )
 
-// twoNodeBuild builds the outrider binary of this module into a temporary
-// directory.
-func twoNodeBuild(t *testing.T) string {
-	t.Helper()
-	out, err := exec.Command("go", "env", "GOMOD").Output()
-	require.NoError(t, err)
-	gomod := strings.TrimSpace(string(out))
-	require.NotEmpty(t, gomod)
-	require.NotEqual(t, os.DevNull, gomod)
-	bin := filepath.Join(t.TempDir(), "outrider")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/outrider")
-	build.Dir = filepath.Dir(gomod)
-	msg, err := build.CombinedOutput()
-	require.NoError(t, err, "go build: %s", msg)
-	return bin
-}
-
-// twoNodeFreePort returns a port that was free on 127.0.0.1 a moment ago.
-func twoNodeFreePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	port := ln.Addr().(*net.TCPAddr).Port
-	require.NoError(t, ln.Close())
-	return port
-}
-
-// twoNodeProc is one `outrider serve` child process.
-type twoNodeProc struct {
-	name    string
-	http    string // host:port of the API
-	cmd     *exec.Cmd
-	exited  chan struct{}
-	logPath string
-}
-
-// twoNodeStart launches `outrider serve` with env on top of the parent's
-// environment (minus any OUTRIDER_* setting of the parent's own). Its
-// stdout and stderr go to a file, printed if the test fails. The process
-// is stopped (SIGTERM, then SIGKILL) when the test ends.
-func twoNodeStart(t *testing.T, bin, name, dir string, env map[string]string) *twoNodeProc {
-	t.Helper()
-	p := &twoNodeProc{name: name, http: env["OUTRIDER_HTTP_ADDR"], exited: make(chan struct{}),
-		logPath: filepath.Join(dir, name+".log")}
-	logFile, err := os.Create(p.logPath)
-	require.NoError(t, err)
-	cmd := exec.Command(bin, "serve")
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "OUTRIDER_") {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
-	for k, v := range env {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	require.NoError(t, cmd.Start())
-	p.cmd = cmd
-	go func() {
-		_ = cmd.Wait()
-		_ = logFile.Close()
-		close(p.exited)
-	}()
-	t.Cleanup(func() {
-		p.terminate(15 * time.Second)
-		if t.Failed() {
-			b, _ := os.ReadFile(p.logPath)
-			t.Logf("stderr of %s (%s):\n%s", p.name, p.http, twoNodeTail(b, 120))
-		}
-	})
-	return p
-}
-
-// terminate sends SIGTERM and waits up to grace for the exit, then kills.
-// It reports whether the process left by itself within grace.
-func (p *twoNodeProc) terminate(grace time.Duration) bool {
-	select {
-	case <-p.exited:
-		return true
-	default:
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.exited:
-		return true
-	case <-time.After(grace):
-		_ = p.cmd.Process.Kill()
-		<-p.exited
-		return false
-	}
-}
-
-// waitReady polls /readyz until it answers 200, the process exits or the
-// deadline passes.
-func (p *twoNodeProc) waitReady(t *testing.T, deadline time.Time) {
-	t.Helper()
-	waitReadyz(t, p.name, p.http, p.exited, time.Until(deadline))
-}
-
-func twoNodeTail(b []byte, lines int) []byte {
-	parts := bytes.Split(b, []byte("\n"))
-	if len(parts) > lines {
-		parts = parts[len(parts)-lines:]
-	}
-	return bytes.Join(parts, []byte("\n"))
-}
-
 // twoNodeAPI is a JSON client of one node's HTTP API.
 type twoNodeAPI struct {
-	t    *testing.T
-	base string
-	hc   *http.Client
+	t *testing.T
+	c *fleet.Client
 }
 
 type twoNodeUser struct{ token, id string }
@@ -183,37 +67,23 @@ var twoNodeSeq atomic.Int64
 // number of times, and logged.
 func (a *twoNodeAPI) do(method, path, token string, body any, want int) map[string]any {
 	a.t.Helper()
-	var raw []byte
-	if body != nil {
-		var err error
-		raw, err = json.Marshal(body)
-		require.NoError(a.t, err)
-	}
 	key := fmt.Sprintf("twonode-%d-%d", time.Now().UnixNano(), twoNodeSeq.Add(1))
+	idem := ""
+	if method == http.MethodPost || method == http.MethodPut {
+		idem = key
+	}
 	for attempt := 1; ; attempt++ {
-		req, err := http.NewRequest(method, a.base+path, bytes.NewReader(raw))
+		resp, err := a.c.DoKey(context.Background(), method, path, token, idem, body)
 		require.NoError(a.t, err)
-		if body != nil {
-			req.Header.Set("Content-Type", "application/json")
-		}
-		if token != "" {
-			req.Header.Set("Authorization", "Bearer "+token)
-		}
-		if method == http.MethodPost || method == http.MethodPut {
-			req.Header.Set("Idempotency-Key", key)
-		}
-		resp, err := a.hc.Do(req)
-		require.NoError(a.t, err, "%s %s%s", method, a.base, path)
-		b, _ := io.ReadAll(resp.Body)
-		_ = resp.Body.Close()
-		if resp.StatusCode == http.StatusServiceUnavailable && want != http.StatusServiceUnavailable && attempt < 5 {
+		b := resp.Body
+		if resp.Status == http.StatusServiceUnavailable && want != http.StatusServiceUnavailable && attempt < 5 {
 			// Back off as a client would (Retry-After is 1 s; 200 ms is
 			// enough for a topology change) before repeating the same key.
-			a.t.Logf("%s %s%s: 503 (attempt %d), retrying: %s", method, a.base, path, attempt, b)
+			a.t.Logf("%s %s%s: 503 (attempt %d), retrying: %s", method, a.c.Base, path, attempt, b)
 			<-time.After(200 * time.Millisecond)
 			continue
 		}
-		require.Equal(a.t, want, resp.StatusCode, "%s %s%s: %s", method, a.base, path, b)
+		require.Equal(a.t, want, resp.Status, "%s %s%s: %s", method, a.c.Base, path, b)
 		out := map[string]any{}
 		if len(b) > 0 {
 			require.NoError(a.t, json.Unmarshal(b, &out), "%s %s: %s", method, path, b)
@@ -506,80 +376,25 @@ func twoNodeMetrics(t *testing.T, addr string, prefixes ...string) string {
 	return strings.Join(out, "; ")
 }
 
-// twoNodeDeleteStream deletes a JetStream stream (gone already is fine).
-func twoNodeDeleteStream(t *testing.T, stream string) {
-	nc, err := nats.Connect(apptest.NATSURL(), nats.Timeout(5*time.Second))
-	if err != nil {
-		t.Errorf("delete stream %s: %v", stream, err)
-		return
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Errorf("delete stream %s: %v", stream, err)
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := js.DeleteStream(ctx, stream); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
-		t.Errorf("delete stream %s: %v", stream, err)
-	}
-}
-
 func TestTwoNodeRealtime(t *testing.T) {
-	began := time.Now()
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	suffix := hex.EncodeToString(b[:])
-	schema, namespace, stream := "twonode_"+suffix, "twonode_"+suffix+".", "TWONODE_"+strings.ToUpper(suffix)
-	// Registered first, so they run last: after both processes are gone.
-	t.Cleanup(func() {
-		pgtest.DropSchema(t, schema)
-		twoNodeDeleteStream(t, stream)
-	})
-
-	bin := twoNodeBuild(t)
-	t.Logf("binary built in %s", time.Since(began).Round(time.Millisecond))
-	started := time.Now()
-	dir := t.TempDir()
-	am1, am2 := twoNodeFreePort(t), twoNodeFreePort(t)
-	seeds := fmt.Sprintf("127.0.0.1:%d,127.0.0.1:%d", am1, am2)
-	envFor := func(am int) map[string]string {
-		return map[string]string{
-			"OUTRIDER_PG_URL":                   pgtest.URL(),
-			"OUTRIDER_PG_SCHEMA":                schema,
-			"OUTRIDER_PG_MAX_CONNS":             "8",
-			"OUTRIDER_NATS_URL":                 apptest.NATSURL(),
-			"OUTRIDER_NATS_NAMESPACE":           namespace,
-			"OUTRIDER_NATS_STREAM":              stream,
-			"OUTRIDER_HTTP_ADDR":                "127.0.0.1:" + strconv.Itoa(twoNodeFreePort(t)),
-			"OUTRIDER_JWT_SECRET":               twoNodeJWTSecret,
-			"OUTRIDER_ADMIN_EMAIL":              twoNodeAdminEmail,
-			"OUTRIDER_ADMIN_PASSWORD":           twoNodeAdminPassword,
-			"OUTRIDER_BCRYPT_COST":              "4",
-			"OUTRIDER_RATE_PER_SECOND":          "100000",
-			"OUTRIDER_RATE_BURST":               "100000",
-			"OUTRIDER_AUTH_RATE_PER_SECOND":     "100000",
-			"OUTRIDER_AUTH_RATE_BURST":          "100000",
-			"OUTRIDER_CLUSTER_PROVIDER":         "automanaged",
-			"OUTRIDER_CLUSTER_HOST":             "127.0.0.1",
-			"OUTRIDER_CLUSTER_PORT":             strconv.Itoa(twoNodeFreePort(t)),
-			"OUTRIDER_CLUSTER_AUTOMANAGED_PORT": strconv.Itoa(am),
-			"OUTRIDER_CLUSTER_SEEDS":            seeds,
-			"OUTRIDER_SHUTDOWN_TIMEOUT":         "10s",
-			"OUTRIDER_LOG_LEVEL":                "info",
-		}
+	f := fleettest.New(t, fleettest.Options{Options: fleet.Options{
+		Name: "twonode", Provider: fleet.ProviderAutoManaged,
+		JWTSecret: twoNodeJWTSecret, AdminEmail: twoNodeAdminEmail, AdminPassword: twoNodeAdminPassword,
+	}})
+	for _, name := range []string{"node1", "node2"} { // each in the other's seed list
+		_, err := f.Reserve(name)
+		require.NoError(t, err)
 	}
-	n1 := twoNodeStart(t, bin, "node1", dir, envFor(am1))
-	n2 := twoNodeStart(t, bin, "node2", dir, envFor(am2))
-	ready := time.Now().Add(30 * time.Second)
-	n1.waitReady(t, ready)
-	n2.waitReady(t, ready)
+	started := time.Now()
+	n1, err := f.Start("node1", nil)
+	require.NoError(t, err)
+	n2, err := f.Start("node2", nil)
+	require.NoError(t, err)
+	fleettest.WaitReady(t, n1, n2)
 	t.Logf("both nodes ready %s after their start", time.Since(started).Round(time.Millisecond))
 
-	hc := &http.Client{Timeout: 20 * time.Second}
-	api1 := &twoNodeAPI{t: t, base: "http://" + n1.http, hc: hc}
-	api2 := &twoNodeAPI{t: t, base: "http://" + n2.http, hc: hc}
+	api1 := &twoNodeAPI{t: t, c: n1.Client()}
+	api2 := &twoNodeAPI{t: t, c: n2.Client()}
 
 	customer := api1.signup()
 	admin := api2.login(twoNodeAdminEmail, twoNodeAdminPassword)
@@ -590,9 +405,9 @@ func TestTwoNodeRealtime(t *testing.T) {
 	// subscribes with since=0: seq 1 from the journal, then 2..6 live.
 	orderA := api1.order(customer)
 	chA := "order:" + orderA
-	w1 := twoNodeDial(t, "watcher A@node1", n1.http, customer.token)
+	w1 := twoNodeDial(t, "watcher A@node1", n1.Addr(), customer.token)
 	w1.subscribe(chA, nil)
-	w0 := twoNodeDial(t, "watcher A since=0@node2", n2.http, customer.token)
+	w0 := twoNodeDial(t, "watcher A since=0@node2", n2.Addr(), customer.token)
 	zero := int64(0)
 	w0.subscribe(chA, &zero)
 	w0.expect(chA, 1, 1)
@@ -608,7 +423,7 @@ func TestTwoNodeRealtime(t *testing.T) {
 	// 2. The other way round: watch on node 2, drive through node 1.
 	orderB := api2.order(customer)
 	chB := "order:" + orderB
-	w2 := twoNodeDial(t, "watcher B@node2", n2.http, customer.token)
+	w2 := twoNodeDial(t, "watcher B@node2", n2.Addr(), customer.token)
 	w2.subscribe(chB, nil)
 	for seq := int64(2); seq <= 6; seq++ {
 		api1.step(orderB, seq, admin, drvB)
@@ -623,34 +438,34 @@ func TestTwoNodeRealtime(t *testing.T) {
 	// gets exactly seq 4, then 5 and 6 live.
 	orderC := api1.order(customer)
 	chC := "order:" + orderC
-	w3 := twoNodeDial(t, "watcher C@node2", n2.http, customer.token)
+	w3 := twoNodeDial(t, "watcher C@node2", n2.Addr(), customer.token)
 	w3.subscribe(chC, nil)
 	api1.step(orderC, 2, admin, drvC)
 	api1.step(orderC, 3, admin, drvC)
 	last := w3.expect(chC, 2, 3) // the seq the client resumes from
 
-	for _, n := range []*twoNodeProc{n1, n2} {
-		t.Logf("%s before SIGTERM: %s", n.name, twoNodeMetrics(t, n.http,
+	for _, n := range []*fleet.Node{n1, n2} {
+		t.Logf("%s before SIGTERM: %s", n.Name(), twoNodeMetrics(t, n.Addr(),
 			"outrider_actor_activations_total", "outrider_outbox_leader", "outrider_outbox_published_total", "outrider_ws_sessions"))
 	}
 
 	stopAt := time.Now()
-	require.NoError(t, n2.cmd.Process.Signal(syscall.SIGTERM))
+	require.NoError(t, n2.Signal(syscall.SIGTERM))
 	for _, c := range []*twoNodeWS{w3, w0, w2} {
 		code := c.closeCode(10 * time.Second)
 		require.Equal(t, websocket.CloseGoingAway, code, "%s: close code on SIGTERM", c.name)
 	}
 	t.Logf("SIGTERM on node 2: its 3 clients got close 1001 within %s", time.Since(stopAt).Round(time.Millisecond))
 	select {
-	case <-n2.exited:
+	case <-n2.Exited():
 	case <-time.After(15 * time.Second):
 		require.FailNow(t, "node 2 did not exit within 15s of SIGTERM")
 	}
-	require.True(t, n2.cmd.ProcessState.Success(), "node 2 exit after SIGTERM: %v", n2.cmd.ProcessState)
+	require.True(t, n2.ExitState().Success(), "node 2 exit after SIGTERM: %v", n2.ExitState())
 	t.Logf("node 2 exited cleanly %s after SIGTERM", time.Since(stopAt).Round(time.Millisecond))
 
 	api1.step(orderC, 4, admin, drvC) // missed by the watcher
-	w4 := twoNodeDial(t, "watcher C resumed@node1", n1.http, customer.token)
+	w4 := twoNodeDial(t, "watcher C resumed@node1", n1.Addr(), customer.token)
 	w4.subscribe(chC, &last)
 	w4.expect(chC, 4, 4)
 	w4.quiet(chC)

@@ -2,8 +2,6 @@ package main_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"net/http"
 	"sync"
@@ -16,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/outrider/outrider/internal/fleet/fleettest"
 	"github.com/outrider/outrider/persistence/postgres/pgtest"
 	"github.com/outrider/outrider/worker/webhook/webhooktest"
 )
@@ -33,28 +32,21 @@ func TestWorkerSurvivesKill9(t *testing.T) {
 		// creation they made), the driver of the assignment.
 		notificationsPerOrder = 6
 	)
-	var rb [6]byte
-	_, _ = rand.Read(rb[:])
-	schema := "wkill_" + hex.EncodeToString(rb[:])
-	stream := streamName(schema)
-	t.Cleanup(func() {
-		pgtest.DropSchema(t, schema)
-		for _, s := range []string{stream, stream + "_WEBHOOKS", stream + "_DLQ"} {
-			dropStream(t, s)
-		}
-	})
-	bin := buildBinary(t)
-	apiNode := &server{t: t, bin: bin, schema: schema, dir: t.TempDir(), env: []string{"OUTRIDER_ROLES=api"}}
-	workerNode := &server{t: t, bin: bin, schema: schema, dir: t.TempDir(), env: []string{
-		"OUTRIDER_ROLES=worker", "OUTRIDER_WORKER_ACK_WAIT=5s", "OUTRIDER_WEBHOOK_TIMEOUT=3s",
+	// Each node is a cluster of its own (provider local): the worker's
+	// kill must not take actors of the API node with it; this test is
+	// about the worker's JetStream consumers, not cluster failover.
+	f := newFleet(t, "wkill", "", map[string]string{"OUTRIDER_CLUSTER_PROVIDER": "local"})
+	schema, stream := f.Settings().Schema, f.Settings().Stream
+	workerEnv := map[string]string{
+		"OUTRIDER_ROLES": "worker", "OUTRIDER_WORKER_ACK_WAIT": "5s", "OUTRIDER_WEBHOOK_TIMEOUT": "3s",
 		// A machine loaded by parallel tests may time a delivery out; it
 		// must then be retried soon, and the endpoint never disabled.
-		"OUTRIDER_WORKER_RETRY_BASE=100ms", "OUTRIDER_WORKER_RETRY_MAX=1s", "OUTRIDER_WEBHOOK_FAILURE_LIMIT=100000",
-		"OUTRIDER_WEBHOOK_MAX_ATTEMPTS=1000",
-		"OUTRIDER_WEBHOOK_ALLOW_PRIVATE=true", // the receiver is on loopback
-	}}
-	apiNode.start()
-	a := &api{s: apiNode, hc: &http.Client{Timeout: 20 * time.Second}}
+		"OUTRIDER_WORKER_RETRY_BASE": "100ms", "OUTRIDER_WORKER_RETRY_MAX": "1s", "OUTRIDER_WEBHOOK_FAILURE_LIMIT": "100000",
+		"OUTRIDER_WEBHOOK_MAX_ATTEMPTS":  "1000",
+		"OUTRIDER_WEBHOOK_ALLOW_PRIVATE": "true", // the receiver is on loopback
+	}
+	apiNode := fleettest.Start(t, f, "api", map[string]string{"OUTRIDER_ROLES": "api"})
+	a := &api{c: apiNode.Client()}
 
 	var tk tokens
 	a.must(t, http.MethodPost, "/v1/auth/login", "", map[string]string{"email": adminEmail, "password": adminPassword}, http.StatusOK, &tk)
@@ -85,7 +77,7 @@ func TestWorkerSurvivesKill9(t *testing.T) {
 		return total, distinct
 	}
 
-	workerNode.start()
+	workerNode := fleettest.Start(t, f, "worker", workerEnv)
 	// Drive the lifecycles while the worker works; kill it once it has
 	// made some notifications, go on driving while it is dead, restart it.
 	var wg sync.WaitGroup
@@ -109,13 +101,14 @@ func TestWorkerSurvivesKill9(t *testing.T) {
 	}
 	require.Eventually(t, func() bool { n, _ := notifications(); return n >= 30 }, 60*time.Second, 20*time.Millisecond)
 	before, _ := notifications()
-	workerNode.kill()
+	require.NoError(t, workerNode.Kill())
 	wg.Wait()
 	atKill, _ := notifications()
 	t.Logf("killed the worker at %d notifications (%d when the kill landed); %d expected in all",
 		before, atKill, drivers*ordersPerDriver*notificationsPerOrder)
 	require.Less(t, atKill, drivers*ordersPerDriver*notificationsPerOrder, "the kill came too late to prove anything")
-	workerNode.start()
+	require.NoError(t, workerNode.Restart())
+	fleettest.WaitReady(t, workerNode)
 
 	wantEvents := map[string]bool{}
 	orderIDs.Range(func(k, _ any) bool {
@@ -125,7 +118,7 @@ func TestWorkerSurvivesKill9(t *testing.T) {
 		return true
 	})
 	require.Len(t, wantEvents, drivers*ordersPerDriver*eventsPerOrder)
-	nc, err := nats.Connect(natsURL())
+	nc, err := nats.Connect(f.Settings().NATSURL)
 	require.NoError(t, err)
 	t.Cleanup(nc.Close)
 	js, err := jetstream.New(nc)

@@ -16,11 +16,7 @@ import (
 // and checks the other stays ready and serves; the killed one comes back
 // on Restart with the same address.
 func TestFleetKillOne(t *testing.T) {
-	f := fleettest.New(t, fleettest.Options{Options: fleet.Options{Provider: fleet.ProviderAutoManaged},
-		// The pinned Proto.Actor races in endpointManager.stop when a node
-		// stops after losing a peer; with its patched copy this builds with
-		// -race like every other fleet.
-		NoRace: true})
+	f := fleettest.New(t, fleettest.Options{Options: fleet.Options{Provider: fleet.ProviderAutoManaged}})
 	if _, err := f.Reserve("node2"); err != nil { // in node1's seed list
 		t.Fatal(err)
 	}
