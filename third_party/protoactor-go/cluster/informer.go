@@ -201,7 +201,15 @@ func (inf *Informer) GetMemberStateDelta(targetMemberID string) *MemberStateDelt
 				newWatermark = value.SequenceNumber
 			}
 
-			newMemberState.Values[key] = value
+			// A copy (outrider patch 6): the delta is serialised later by
+			// the endpoint writer, on another goroutine, while setKey and
+			// mergeState go on updating the live entry in place. Value is
+			// replaced, never changed in place, so it may be shared.
+			newMemberState.Values[key] = &GossipKeyValue{
+				SequenceNumber:                 value.SequenceNumber,
+				Value:                          value.Value,
+				LocalTimestampUnixMilliseconds: value.LocalTimestampUnixMilliseconds,
+			}
 		}
 
 		// do not send memberStates that we have no new data for

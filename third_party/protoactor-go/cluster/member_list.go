@@ -15,8 +15,15 @@ import (
 // it does so by listening to changes from the ClusterProvider.
 // the default ClusterProvider is consul.ConsulProvider which uses the Consul HTTP API to scan for changes
 type MemberList struct {
-	cluster              *Cluster
-	mutex                sync.RWMutex
+	cluster *Cluster
+	mutex   sync.RWMutex
+	// membersMu guards the members pointer alone and is held only to load
+	// or store it (outrider patch 5): UpdateClusterTopology replaced it
+	// under mutex while ContainsMemberID (the gossip actor), Members,
+	// Length and BroadcastEvent read it without any lock. They cannot take
+	// mutex itself: UpdateClusterTopology holds it while it publishes the
+	// topology to synchronous subscribers. A MemberSet is immutable.
+	membersMu            sync.RWMutex
 	members              *MemberSet
 	memberStrategyByKind map[string]MemberStrategy
 
@@ -118,10 +125,17 @@ func (ml *MemberList) GetActivatorMember(kind string, requestSourceAddress strin
 }
 
 func (ml *MemberList) Length() int {
-	return ml.members.Len()
+	return ml.loadMembers().Len()
 }
 
 func (ml *MemberList) Members() *MemberSet {
+	return ml.loadMembers()
+}
+
+// loadMembers returns the current member set (outrider patch 5).
+func (ml *MemberList) loadMembers() *MemberSet {
+	ml.membersMu.RLock()
+	defer ml.membersMu.RUnlock()
 	return ml.members
 }
 
@@ -144,7 +158,9 @@ func (ml *MemberList) UpdateClusterTopology(members Members) {
 		ml.cluster.Remote.BlockList().Block(m.Id)
 	}
 
+	ml.membersMu.Lock()
 	ml.members = active
+	ml.membersMu.Unlock()
 
 	// notify that these members left
 	for _, m := range left.Members() {
@@ -200,12 +216,13 @@ func (ml *MemberList) getTopologyChanges(members Members) (topology *ClusterTopo
 	active = memberSet.ExceptIds(blocked)
 
 	// nothing changed? exit
-	if active.Equals(ml.members) {
+	current := ml.loadMembers()
+	if active.Equals(current) {
 		return nil, true, nil, nil, nil
 	}
 
-	left = ml.members.Except(active)
-	joined = active.Except(ml.members)
+	left = current.Except(active)
+	joined = active.Except(current)
 
 	topology = &ClusterTopology{
 		TopologyHash: active.TopologyHash(),
@@ -225,7 +242,7 @@ func (ml *MemberList) TerminateMember(m *Member) {
 }
 
 func (ml *MemberList) BroadcastEvent(message interface{}, includeSelf bool) {
-	for _, m := range ml.members.members {
+	for _, m := range ml.loadMembers().members {
 		if !includeSelf && m.Id == ml.cluster.ActorSystem.ID {
 			continue
 		}
@@ -236,7 +253,7 @@ func (ml *MemberList) BroadcastEvent(message interface{}, includeSelf bool) {
 }
 
 func (ml *MemberList) ContainsMemberID(memberID string) bool {
-	return ml.members.ContainsID(memberID)
+	return ml.loadMembers().ContainsID(memberID)
 }
 
 func (ml *MemberList) getMemberStrategyByKind(kind string) MemberStrategy {
