@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	pcluster "github.com/asynkron/protoactor-go/cluster"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -19,7 +21,21 @@ const (
 	// serves GET /_health on AutoManagedPort and polls the Seeds list. It
 	// suits a few fixed hosts (docker-compose, a small VM fleet).
 	ProviderAutoManaged = "automanaged"
+	// ProviderNATS keeps the membership in a JetStream key-value bucket of
+	// the node's NATS namespace (directory.go): every node started with the
+	// same NATS server, namespace and cluster name joins, a stopped one is
+	// gone at once and a dead one within MemberTTL. Nothing is listed
+	// anywhere. Needs JetStream. The default of `outrider serve`.
+	ProviderNATS = "nats"
+	// ProviderKubernetes is Proto.Actor's Kubernetes provider (pods labelled
+	// by cluster name, found through the API server); compiled in with the
+	// build tag "kubernetes" (provider_kubernetes.go), which the container
+	// image uses, so that other builds do not link client-go.
+	ProviderKubernetes = "kubernetes"
 )
+
+// extraProviders are providers compiled in by build tags, by name.
+var extraProviders = map[string]func(Config) (pcluster.ClusterProvider, error){}
 
 // Config configures a Node. The zero value of every field means "use the
 // default" documented on the field; Node.Config reports the values in use.
@@ -35,8 +51,26 @@ type Config struct {
 	// AdvertisedHost is the "host:port" other members dial to reach this node,
 	// when it differs from the bound address (containers, NAT). Optional.
 	AdvertisedHost string
-	// Provider is ProviderLocal (default) or ProviderAutoManaged.
+	// Provider is ProviderLocal (default), ProviderNATS, ProviderAutoManaged
+	// or ProviderKubernetes.
 	Provider string
+	// JetStream, when set, publishes this member's record to the member
+	// directory of Namespace (see MemberInfo), which GET /v1/cluster reads;
+	// ProviderNATS requires it, as its membership is that directory.
+	JetStream jetstream.JetStream
+	// Namespace is the node's NATS subject prefix; members of one cluster
+	// share it. Its directory bucket is named after it and Name.
+	Namespace string
+	// Heartbeat is how often a member renews its directory record.
+	// Default 1s.
+	Heartbeat time.Duration
+	// MemberTTL is how long a record may go unrenewed before the member is
+	// taken for dead (ProviderNATS: it leaves the membership). Default 3s:
+	// three missed heartbeats, so one slow renewal never evicts a member.
+	MemberTTL time.Duration
+	// Status, if set, adds the node's HTTP address, roles and sockets to
+	// its directory record; it is called once per heartbeat.
+	Status func() MemberStatus
 	// AutoManagedPort is the HTTP port of the automanaged health endpoint,
 	// bound on 0.0.0.0 by the library. Required with ProviderAutoManaged:
 	// peers find each other through it, so it cannot be picked at random.
@@ -81,6 +115,8 @@ const (
 	DefaultBackoffMax         = time.Second
 	DefaultIdleTimeout        = 5 * time.Minute
 	DefaultAutoManagedRefresh = time.Second
+	DefaultHeartbeat          = time.Second
+	DefaultMemberTTL          = 3 * time.Second
 )
 
 // withDefaults returns c with every zero field replaced by its default.
@@ -93,6 +129,18 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Provider == "" {
 		c.Provider = ProviderLocal
+	}
+	if c.Heartbeat <= 0 {
+		c.Heartbeat = DefaultHeartbeat
+	}
+	if c.MemberTTL <= 0 {
+		c.MemberTTL = DefaultMemberTTL
+	}
+	if c.MemberTTL < 2*c.Heartbeat {
+		c.MemberTTL = 2 * c.Heartbeat
+	}
+	if c.Status == nil {
+		c.Status = func() MemberStatus { return MemberStatus{} }
 	}
 	if c.AutoManagedRefresh <= 0 {
 		c.AutoManagedRefresh = DefaultAutoManagedRefresh
@@ -126,6 +174,10 @@ func (c Config) withDefaults() Config {
 func (c Config) validate() error {
 	switch c.Provider {
 	case ProviderLocal:
+	case ProviderNATS:
+		if c.JetStream == nil {
+			return fmt.Errorf("cluster: provider %q needs JetStream", c.Provider)
+		}
 	case ProviderAutoManaged:
 		if c.AutoManagedPort <= 0 {
 			return fmt.Errorf("cluster: provider %q needs AutoManagedPort", c.Provider)
@@ -134,6 +186,12 @@ func (c Config) validate() error {
 			return fmt.Errorf("cluster: provider %q needs Seeds", c.Provider)
 		}
 	default:
+		if _, ok := extraProviders[c.Provider]; ok {
+			break
+		}
+		if c.Provider == ProviderKubernetes {
+			return fmt.Errorf("cluster: provider %q is not compiled into this binary (build with -tags kubernetes)", c.Provider)
+		}
 		return fmt.Errorf("cluster: unknown provider %q", c.Provider)
 	}
 	if c.Port < 0 || c.Port > 65535 {

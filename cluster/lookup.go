@@ -8,6 +8,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	pcluster "github.com/asynkron/protoactor-go/cluster"
 	"github.com/asynkron/protoactor-go/eventstream"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // identityLookup is the library's disthash identity lookup (rendezvous
@@ -39,6 +40,7 @@ type identityLookup struct {
 	placement *actor.PID
 	sub       *eventstream.Subscription
 	stopOnce  sync.Once
+	moved     prometheus.Counter // activations passivated because another member owns them now
 }
 
 var _ pcluster.IdentityLookup = (*identityLookup)(nil)
@@ -48,14 +50,14 @@ const placementActorName = "partition-activator"
 
 // newIdentityLookup places activations of the kinds whose Props are
 // given by name.
-func newIdentityLookup(props map[string]*actor.Props) *identityLookup {
-	return &identityLookup{rdv: pcluster.NewRendezvous(), props: props}
+func newIdentityLookup(props map[string]*actor.Props, moved prometheus.Counter) *identityLookup {
+	return &identityLookup{rdv: pcluster.NewRendezvous(), props: props, moved: moved}
 }
 
 func (l *identityLookup) Setup(c *pcluster.Cluster, _ []string, _ bool) {
 	l.cluster = c
 	props := actor.PropsFromProducer(func() actor.Actor {
-		return &placementActor{cluster: c, props: l.props, actors: map[string]placed{}, byPID: map[string]string{}}
+		return &placementActor{cluster: c, props: l.props, actors: map[string]placed{}, byPID: map[string]string{}, moved: l.moved}
 	})
 	l.placement, _ = c.ActorSystem.Root.SpawnNamed(props, placementActorName)
 	l.sub = c.ActorSystem.EventStream.Subscribe(func(evt any) {
@@ -113,6 +115,7 @@ type placementActor struct {
 	props   map[string]*actor.Props
 	actors  map[string]placed // by ClusterIdentity.AsKey()
 	byPID   map[string]string // PID Id → ClusterIdentity.AsKey(), so a termination is O(1)
+	moved   prometheus.Counter
 }
 
 func (p *placementActor) Receive(ctx actor.Context) {
@@ -199,6 +202,7 @@ func (p *placementActor) rebalance(ctx actor.Context, t *pcluster.ClusterTopolog
 	self := p.cluster.ActorSystem.Address()
 	for _, a := range p.actors {
 		if rdv.GetByClusterIdentity(a.id) != self {
+			p.moved.Inc()
 			ctx.Poison(a.pid)
 		}
 	}

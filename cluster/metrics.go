@@ -19,9 +19,13 @@ const (
 
 // metrics are the node's Prometheus collectors.
 type metrics struct {
-	requests *prometheus.CounterVec
-	latency  *prometheus.HistogramVec
-	retries  *prometheus.CounterVec
+	requests             *prometheus.CounterVec
+	latency              *prometheus.HistogramVec
+	retries              *prometheus.CounterVec
+	members              prometheus.Gauge
+	topologyChanges      prometheus.Counter
+	topologyPassivations prometheus.Counter
+	failovers            *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer, logger *slog.Logger) *metrics {
@@ -45,10 +49,30 @@ func newMetrics(reg prometheus.Registerer, logger *slog.Logger) *metrics {
 			Name:      "request_retries_total",
 			Help:      "Attempts repeated after a retryable failure, by actor kind.",
 		}, []string{"kind"}),
+		members: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: "outrider", Subsystem: "cluster", Name: "members",
+			Help: "Members in this node's latest cluster topology (itself included).",
+		}),
+		topologyChanges: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "outrider", Subsystem: "cluster", Name: "topology_changes_total",
+			Help: "Cluster topologies this node has applied (a member joined or left).",
+		}),
+		topologyPassivations: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "outrider", Subsystem: "cluster", Name: "topology_passivations_total",
+			Help: "Activations this node passivated because a topology change gave their identity to another member.",
+		}),
+		failovers: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "outrider", Subsystem: "cluster", Name: "request_failovers_total",
+			Help: "Request attempts abandoned because the member they waited on left the cluster, by actor kind.",
+		}, []string{"kind"}),
 	}
 	if reg == nil {
 		return m
 	}
+	m.members = promreg.Register(reg, m.members, logger)
+	m.topologyChanges = promreg.Register(reg, m.topologyChanges, logger)
+	m.topologyPassivations = promreg.Register(reg, m.topologyPassivations, logger)
+	m.failovers = promreg.Register(reg, m.failovers, logger)
 	m.requests = promreg.Register(reg, m.requests, logger)
 	m.latency = promreg.Register(reg, m.latency, logger)
 	m.retries = promreg.Register(reg, m.retries, logger)
@@ -58,5 +82,6 @@ func newMetrics(reg prometheus.Registerer, logger *slog.Logger) *metrics {
 // Collectors returns the node's Prometheus collectors, for callers that
 // register them themselves instead of through Config.Registerer.
 func (n *Node) Collectors() []prometheus.Collector {
-	return []prometheus.Collector{n.metrics.requests, n.metrics.latency, n.metrics.retries}
+	return []prometheus.Collector{n.metrics.requests, n.metrics.latency, n.metrics.retries,
+		n.metrics.members, n.metrics.topologyChanges, n.metrics.topologyPassivations, n.metrics.failovers}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -33,10 +34,19 @@ type Node struct {
 	kinds   []Kind
 	metrics *metrics
 
-	ready    atomic.Bool
-	members  atomic.Pointer[[]string] // addresses in the latest topology
-	joined   chan struct{}            // closed when the topology first includes this node
-	joinOnce sync.Once
+	ready     atomic.Bool
+	members   atomic.Pointer[[]string] // addresses in the latest topology
+	joined    chan struct{}            // closed when the topology first includes this node
+	joinOnce  sync.Once
+	evicted   chan struct{} // closed when the topology drops this node while it runs
+	evictOnce sync.Once
+
+	// departures holds, per address of a current member, a channel closed
+	// when that member leaves: requests in flight to it give up at once
+	// (request.go) instead of waiting for their timeout.
+	depMu      sync.Mutex
+	departures map[string]chan struct{}
+	onLeft     []func(id, address string)
 
 	// lifecycle serialises Start's set-up and Stop's hand-over, so Stop never
 	// runs while the library cluster is half built.
@@ -47,6 +57,9 @@ type Node struct {
 	c        *pcluster.Cluster // nil before Start and after Stop
 	system   *actor.ActorSystem
 	addr     string
+	id       string
+	dir      *directory // nil without Config.JetStream
+	lookup   *identityLookup
 	sub      *eventstream.Subscription
 	stopping chan struct{} // closed when Stop is first called
 	stopped  chan struct{} // closed when the library shutdown has finished
@@ -62,13 +75,15 @@ func New(cfg Config, logger *slog.Logger, kinds ...Kind) *Node {
 	}
 	cfg = cfg.withDefaults()
 	return &Node{
-		cfg:      cfg,
-		logger:   logger,
-		kinds:    append([]Kind(nil), kinds...),
-		metrics:  newMetrics(cfg.Registerer, logger),
-		joined:   make(chan struct{}),
-		stopping: make(chan struct{}),
-		stopped:  make(chan struct{}),
+		cfg:        cfg,
+		logger:     logger,
+		kinds:      append([]Kind(nil), kinds...),
+		metrics:    newMetrics(cfg.Registerer, logger),
+		joined:     make(chan struct{}),
+		evicted:    make(chan struct{}),
+		departures: map[string]chan struct{}{},
+		stopping:   make(chan struct{}),
+		stopped:    make(chan struct{}),
 	}
 }
 
@@ -122,7 +137,7 @@ func (n *Node) System() *actor.ActorSystem {
 // after a failed Start, call Stop to release what was set up.
 func (n *Node) Start(ctx context.Context) error {
 	n.lifecycle.Lock()
-	err := n.setUp()
+	err := n.setUp(ctx)
 	n.lifecycle.Unlock()
 	if err != nil {
 		return err
@@ -139,7 +154,7 @@ func (n *Node) Start(ctx context.Context) error {
 }
 
 // setUp builds and starts the library cluster. Called with n.lifecycle held.
-func (n *Node) setUp() error {
+func (n *Node) setUp(ctx context.Context) error {
 	n.mu.Lock()
 	if n.started {
 		n.mu.Unlock()
@@ -157,7 +172,11 @@ func (n *Node) setUp() error {
 	}
 
 	system := actor.NewActorSystem(actor.WithLoggerFactory(n.libraryLogger()))
-	provider, err := n.provider()
+	var c *pcluster.Cluster
+	if err := n.openDirectory(ctx, system, func() *pcluster.Cluster { return c }); err != nil {
+		return err
+	}
+	provider, err := n.provider(ctx)
 	if err != nil {
 		return err
 	}
@@ -171,7 +190,8 @@ func (n *Node) setUp() error {
 		kinds = append(kinds, pcluster.NewKind(k.Name, k.Props))
 		props[k.Name] = k.Props
 	}
-	ccfg := pcluster.Configure(n.cfg.Name, provider, newIdentityLookup(props),
+	lookup := newIdentityLookup(props, n.metrics.topologyPassivations)
+	ccfg := pcluster.Configure(n.cfg.Name, provider, lookup,
 		remote.Configure(n.cfg.Host, n.cfg.Port, remoteOpts...),
 		pcluster.WithKinds(kinds...),
 		pcluster.WithRequestTimeout(n.cfg.RequestTimeout),
@@ -182,7 +202,7 @@ func (n *Node) setUp() error {
 		// it (a data race -race reports at Stop). Tick rarely instead.
 		ccfg.GossipInterval = time.Hour
 	}
-	c := pcluster.New(system, ccfg)
+	c = pcluster.New(system, ccfg)
 	sub := system.EventStream.Subscribe(func(evt any) {
 		if t, ok := evt.(*pcluster.ClusterTopology); ok {
 			n.onTopology(system.ID, t)
@@ -200,16 +220,64 @@ func (n *Node) setUp() error {
 		_ = safely(func() { c.Shutdown(false) })
 		return fmt.Errorf("cluster: start member: %w", err)
 	}
+	if n.dir != nil && n.cfg.Provider != ProviderNATS {
+		// The directory only describes the members here; it starts once
+		// the remote address is known.
+		n.dir.self.ClusterAddress = system.Address()
+		if err := n.dir.start(ctx); err != nil {
+			system.EventStream.Unsubscribe(sub)
+			_ = safely(func() { c.Shutdown(false) })
+			return err
+		}
+	}
 
 	n.mu.Lock()
-	n.c, n.system, n.sub, n.addr = c, system, sub, system.Address()
+	n.c, n.system, n.sub, n.addr, n.id, n.lookup = c, system, sub, system.Address(), system.ID, lookup
 	n.mu.Unlock()
 	return nil
 }
 
-// onTopology tracks whether this node is in the member list. The library
-// publishes topology events synchronously under its member-list lock, so
-// this must stay cheap and must not call back into the cluster.
+// openDirectory prepares the member directory when JetStream is given.
+// cluster returns the library cluster once it exists (the record's
+// activation counts read it).
+func (n *Node) openDirectory(ctx context.Context, system *actor.ActorSystem, cluster func() *pcluster.Cluster) error {
+	if n.cfg.JetStream == nil {
+		return nil
+	}
+	kv, err := openDirectory(ctx, n.cfg.JetStream, n.cfg.Namespace, n.cfg.Name)
+	if err != nil {
+		return err
+	}
+	kinds := make([]string, 0, len(n.kinds))
+	for _, k := range n.kinds {
+		kinds = append(kinds, k.Name)
+	}
+	n.dir = &directory{
+		kv: kv, heartbeat: n.cfg.Heartbeat, ttl: n.cfg.MemberTTL, status: n.cfg.Status, log: n.logger,
+		self: MemberInfo{ID: system.ID, Kinds: kinds, JoinedAt: time.Now().UTC()},
+		counts: func() map[string]int {
+			out := make(map[string]int, len(kinds))
+			c := cluster()
+			for _, k := range kinds {
+				out[k] = 0
+				if c == nil {
+					continue
+				}
+				if ak, ok := c.TryGetClusterKind(k); ok {
+					out[k] = int(ak.Count())
+				}
+			}
+			return out
+		},
+	}
+	return nil
+}
+
+// onTopology tracks whether this node is in the member list, logs each
+// member that joins or leaves once, and fails over what was waiting on a
+// member that left. The library publishes topology events synchronously
+// under its member-list lock, so this must stay cheap and must not call
+// back into the cluster.
 func (n *Node) onTopology(selfID string, t *pcluster.ClusterTopology) {
 	in := false
 	addrs := make([]string, 0, len(t.Members))
@@ -220,20 +288,111 @@ func (n *Node) onTopology(selfID string, t *pcluster.ClusterTopology) {
 		}
 	}
 	n.members.Store(&addrs)
+	n.metrics.members.Set(float64(len(t.Members)))
+	n.metrics.topologyChanges.Inc()
+	stopping := false
 	select {
 	case <-n.stopping:
-		in = false
+		in, stopping = false, true
 	default:
 	}
 	n.ready.Store(in)
 	if in {
 		n.joinOnce.Do(func() { close(n.joined) })
+	} else if !stopping && n.isJoined() {
+		n.evictOnce.Do(func() {
+			n.logger.Error("cluster: this node was dropped from the membership; it can no longer host or route actors")
+			close(n.evicted)
+		})
+	}
+	for _, m := range t.Joined {
+		if m.Id != selfID {
+			n.logger.Info("cluster: member joined", slog.String("member", m.Id), slog.String("address", m.Address()))
+		}
+	}
+	n.depMu.Lock()
+	var left []*pcluster.Member
+	for _, m := range t.Left {
+		n.logger.Warn("cluster: member left", slog.String("member", m.Id), slog.String("address", m.Address()))
+		if ch, ok := n.departures[m.Address()]; ok {
+			close(ch)
+			delete(n.departures, m.Address())
+		}
+		left = append(left, m)
+	}
+	callbacks := n.onLeft
+	n.depMu.Unlock()
+	for _, m := range left {
+		for _, f := range callbacks {
+			go f(m.Id, m.Address())
+		}
 	}
 }
 
+func (n *Node) isJoined() bool {
+	select {
+	case <-n.joined:
+		return true
+	default:
+		return false
+	}
+}
+
+// departure returns a channel closed when the member at addr leaves the
+// topology, or nil when addr is not a current member.
+func (n *Node) departure(addr string) <-chan struct{} {
+	p := n.members.Load()
+	if p == nil || !slices.Contains(*p, addr) {
+		return nil
+	}
+	n.depMu.Lock()
+	defer n.depMu.Unlock()
+	ch, ok := n.departures[addr]
+	if !ok {
+		ch = make(chan struct{})
+		n.departures[addr] = ch
+	}
+	return ch
+}
+
+// OnMemberLeft registers f to run (on a goroutine of its own) for every
+// member that leaves the topology, dead or graceful, once. The node uses
+// it to release what the departed member held (its Idempotency-Key
+// claims). Register before Start.
+func (n *Node) OnMemberLeft(f func(id, address string)) {
+	n.depMu.Lock()
+	defer n.depMu.Unlock()
+	n.onLeft = append(n.onLeft, f)
+}
+
+// Evicted is closed when the membership drops this node while it runs
+// (its directory record lapsed, e.g. NATS was unreachable for longer than
+// MemberTTL). The library never readmits a member it dropped, so the
+// process should stop and be restarted.
+func (n *Node) Evicted() <-chan struct{} { return n.evicted }
+
+// ID is this member's id in the cluster ("" before Start); a new one at
+// every start.
+func (n *Node) ID() string {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	return n.id
+}
+
+// Directory returns the records of the live members, oldest first, as
+// the member directory has them (nil without Config.JetStream).
+func (n *Node) Directory() []MemberInfo {
+	if n.dir == nil {
+		return nil
+	}
+	return n.dir.members()
+}
+
 // provider builds the membership provider named in the config.
-func (n *Node) provider() (pcluster.ClusterProvider, error) {
+func (n *Node) provider(ctx context.Context) (pcluster.ClusterProvider, error) {
 	switch n.cfg.Provider {
+	case ProviderNATS:
+		return &natsProvider{dir: n.dir, ctx: ctx}, nil
 	case ProviderAutoManaged:
 		// The library logs, but does not report, a failure to bind its
 		// health endpoint; check the port first so Start can say so.
@@ -243,9 +402,10 @@ func (n *Node) provider() (pcluster.ClusterProvider, error) {
 		}
 		_ = ln.Close()
 		return automanaged.NewWithConfig(n.cfg.AutoManagedRefresh, n.cfg.AutoManagedPort, n.cfg.Seeds...), nil
-	default:
+	case ProviderLocal:
 		return testprovider.NewTestProvider(testprovider.NewInMemAgent()), nil
 	}
+	return extraProviders[n.cfg.Provider](n.cfg)
 }
 
 // Stop leaves the cluster gracefully: it marks the node unready, stops
@@ -264,10 +424,16 @@ func (n *Node) Stop(ctx context.Context) error {
 		n.ready.Store(false)
 		c, system, sub := n.c, n.system, n.sub
 		n.c = nil // new requests fail fast with ErrUnavailable
+		dir := n.dir
 		go func() {
 			defer close(n.stopped)
 			if c == nil {
 				return
+			}
+			if dir != nil {
+				// Leave the directory first: the others drop this member
+				// at once and stop routing to it while it shuts down.
+				dir.stop(true)
 			}
 			system.EventStream.Unsubscribe(sub)
 			if err := safely(func() { c.Shutdown(true) }); err != nil {
@@ -310,19 +476,21 @@ func safely(f func()) (err error) {
 }
 
 // libraryLogger routes Proto.Actor's logs to the node's logger, dropping
-// records below Config.LibraryLogLevel.
+// records below Config.LibraryLogLevel and repeats about one peer.
 func (n *Node) libraryLogger() func(*actor.ActorSystem) *slog.Logger {
-	base := slog.New(&levelFilter{min: n.cfg.LibraryLogLevel, next: n.logger.Handler()}).
+	base := slog.New(&levelFilter{min: n.cfg.LibraryLogLevel, next: n.logger.Handler(), quiet: &repeats{last: map[string]time.Time{}}}).
 		With(slog.String("lib", "protoactor"))
 	return func(s *actor.ActorSystem) *slog.Logger {
 		return base.With(slog.String("system", s.ID))
 	}
 }
 
-// levelFilter is a slog.Handler that drops records below min.
+// levelFilter is a slog.Handler that drops records below min, and the
+// library's repeated warnings about one peer (see repeats).
 type levelFilter struct {
-	min  slog.Leveler
-	next slog.Handler
+	min   slog.Leveler
+	next  slog.Handler
+	quiet *repeats
 }
 
 func (h *levelFilter) Enabled(ctx context.Context, l slog.Level) bool {
@@ -330,13 +498,59 @@ func (h *levelFilter) Enabled(ctx context.Context, l slog.Level) bool {
 }
 
 func (h *levelFilter) Handle(ctx context.Context, r slog.Record) error {
+	if !h.quiet.first(r) {
+		return nil
+	}
 	return h.next.Handle(ctx, r)
 }
 
 func (h *levelFilter) WithAttrs(attrs []slog.Attr) slog.Handler {
-	return &levelFilter{min: h.min, next: h.next.WithAttrs(attrs)}
+	return &levelFilter{min: h.min, next: h.next.WithAttrs(attrs), quiet: h.quiet}
 }
 
 func (h *levelFilter) WithGroup(name string) slog.Handler {
-	return &levelFilter{min: h.min, next: h.next.WithGroup(name)}
+	return &levelFilter{min: h.min, next: h.next.WithGroup(name), quiet: h.quiet}
+}
+
+// repeats keeps the library from logging a dead peer every second: its
+// endpoint writer, gossip and automanaged health checks each report every
+// failed try at a peer. The first record of one message about one peer
+// passes; the same again within repeatWindow is dropped. The member that
+// left is logged once, by onTopology.
+type repeats struct {
+	mu   sync.Mutex
+	last map[string]time.Time
+}
+
+const repeatWindow = time.Minute
+
+// first reports whether r is not a repeat.
+func (q *repeats) first(r slog.Record) bool {
+	var peer string
+	r.Attrs(func(a slog.Attr) bool {
+		switch a.Key {
+		case "address", "MemberId", "autoManMemberUrl", "member":
+			peer = a.Value.String()
+			return false
+		}
+		return true
+	})
+	if peer == "" || r.Level < slog.LevelWarn {
+		return true
+	}
+	key := r.Message + "\x00" + peer
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if at, ok := q.last[key]; ok && r.Time.Sub(at) < repeatWindow {
+		return false
+	}
+	if len(q.last) > 1024 {
+		for k, at := range q.last {
+			if r.Time.Sub(at) >= repeatWindow {
+				delete(q.last, k)
+			}
+		}
+	}
+	q.last[key] = r.Time
+	return true
 }

@@ -135,6 +135,11 @@ func (n *Node) attempt(ctx context.Context, c *pcluster.Cluster, kind, identity 
 	case r = <-ch:
 	case <-ctx.Done():
 		return nil, ctx.Err()
+	case <-n.departure(n.target(c, kind, identity)):
+		// The member this attempt waits on left the cluster: its actor
+		// will never answer. The next attempt finds the new owner.
+		n.metrics.failovers.WithLabelValues(kind).Inc()
+		return nil, errMemberLeft
 	}
 	// The library can return a reply together with a stale error; a reply wins.
 	switch v := r.v.(type) {
@@ -155,6 +160,24 @@ func (n *Node) attempt(ctx context.Context, c *pcluster.Cluster, kind, identity 
 	}
 }
 
+// errMemberLeft: the member an attempt waited on left the cluster.
+var errMemberLeft = errors.New("the member hosting the actor left the cluster")
+
+// target is the address of the member an attempt for (kind, identity)
+// goes to: the cached activation's, else the owner by rendezvous hashing.
+func (n *Node) target(c *pcluster.Cluster, kind, identity string) string {
+	if pid, ok := c.PidCache.Get(identity, kind); ok && pid != nil {
+		return pid.Address
+	}
+	n.mu.RLock()
+	l := n.lookup
+	n.mu.RUnlock()
+	if l == nil {
+		return ""
+	}
+	return l.rdv.GetByClusterIdentity(pcluster.NewClusterIdentity(identity, kind))
+}
+
 // retryRejection is an actor's reply with rejection code RetryCode.
 type retryRejection struct{ message string }
 
@@ -171,7 +194,7 @@ func (e *retryRejection) Error() string {
 // letter, all of which are transient.
 func retryable(err error) bool {
 	var rr *retryRejection
-	if errors.As(err, &rr) {
+	if errors.As(err, &rr) || errors.Is(err, errMemberLeft) {
 		return true
 	}
 	var ge *pcluster.GrainErrorResponse

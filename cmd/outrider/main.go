@@ -39,6 +39,9 @@ Usage:
   outrider serve [flags]   a production cluster node on Postgres and NATS
   outrider watch [flags] order:<id>
                            print an order's events live (replaying with --since)
+  outrider cluster status [--server URL] [--json]
+                           the cluster's members as a node sees them (admin token
+                           in OUTRIDER_TOKEN)
   outrider help            this text
 
 Run "outrider dev --help" or "outrider serve --help" for the flags; each
@@ -51,6 +54,10 @@ func run(args []string) error {
 		return nil
 	}
 	switch args[0] {
+	case "cluster":
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+		defer stop()
+		return clusterCmd(ctx, args[1:], os.Stdout)
 	case "watch":
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 		defer stop()
@@ -155,7 +162,9 @@ func parse(mode string, args []string) (app.Config, options, error) {
 		e.str(&cfg.NATSURL, "nats-url", "nats://127.0.0.1:4222", "NATS server with JetStream")
 		e.str(&cfg.Relay.Namespace, "nats-namespace", "", "prefix of every NATS subject, to share one NATS server between deployments (e.g. staging.)")
 		e.str(&cfg.Relay.Stream, "nats-stream", "OUTRIDER_EVENTS", "JetStream stream holding the domain events")
-		e.str(&cfg.Cluster.Provider, "cluster-provider", cluster.ProviderLocal, "cluster membership: local (one node) or automanaged")
+		e.str(&cfg.Cluster.Provider, "cluster-provider", cluster.ProviderNATS, "cluster membership: nats (every node on the same NATS server and namespace joins), automanaged (a fixed seed list), kubernetes (builds with -tags kubernetes) or local (one node)")
+		e.dur(&cfg.Cluster.Heartbeat, "cluster-heartbeat", cluster.DefaultHeartbeat, "how often a node renews its member record in NATS")
+		e.dur(&cfg.Cluster.MemberTTL, "cluster-member-ttl", cluster.DefaultMemberTTL, "a node whose member record is not renewed for this long is taken for dead")
 		e.str(&cfg.Cluster.Host, "cluster-host", "127.0.0.1", "cluster remote bind host")
 		e.int(&cfg.Cluster.Port, "cluster-port", 0, "cluster remote port (0: any free port)")
 		e.str(&cfg.Cluster.AdvertisedHost, "cluster-advertised", "", "host:port other nodes reach this node at")

@@ -88,6 +88,9 @@ var rbacRecipes = map[string]func(t *testing.T, fx *rbacFixture, who *caller) rb
 	"GET /v1/metrics/orders-by-day": func(*testing.T, *rbacFixture, *caller) rbacCall {
 		return rbacCall{"/v1/metrics/orders-by-day?from=2025-01-01&to=2025-01-07&tz=Europe/Berlin", nil, nil}
 	},
+	"GET /v1/cluster": func(*testing.T, *rbacFixture, *caller) rbacCall {
+		return rbacCall{"/v1/cluster", nil, nil}
+	},
 	"GET /v1/ws": func(t *testing.T, _ *rbacFixture, who *caller) rbacCall {
 		// A real upgrade: allowed callers get 101 (the helper closes the
 		// connection at once).

@@ -60,6 +60,7 @@ func (s *Server) routes() {
 	s.handle(http.MethodGet, "/v1/webhooks/:id/deliveries", adminOnly, s.webhookDeliveries)
 
 	s.handle(http.MethodGet, "/v1/metrics/orders-by-day", adminOnly, s.ordersByDay)
+	s.handle(http.MethodGet, "/v1/cluster", adminOnly, s.clusterStatus)
 
 	// Browsers cannot set headers on a WebSocket: this route also takes
 	// the access token as ?access_token=.

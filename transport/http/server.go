@@ -177,6 +177,7 @@ type Server struct {
 	ready      map[string]Readiness
 	routeTable []routeInfo
 	realtime   Realtime
+	cluster    ClusterView
 	blobs      blob.Store
 	blobServer http.Handler
 	router     *httprouter.Router
@@ -197,6 +198,8 @@ type Deps struct {
 	Ready map[string]Readiness
 	// Realtime serves GET /v1/ws; nil answers 503.
 	Realtime Realtime
+	// Cluster serves GET /v1/cluster; nil answers 503.
+	Cluster ClusterView
 	// Blobs holds proof uploads; nil answers 503 on the upload routes.
 	Blobs blob.Store
 	// BlobHandler, if set, serves the blob store's own signed URLs under
@@ -229,6 +232,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 		registry: d.Registry,
 		ready:    d.Ready,
 		realtime: d.Realtime,
+		cluster:  d.Cluster,
 		blobs:    d.Blobs, blobServer: d.BlobHandler,
 	}
 	s.router = httprouter.New()

@@ -115,7 +115,7 @@ type Node struct {
 	blobs   blob.Store
 	api     *httpapi.Server
 	debug   *http.Server
-	mu      sync.Mutex // guards worker, set after HTTP is up
+	mu      sync.Mutex // guards worker, api and gateway, which the cluster's heartbeat reads
 	worker  *worker.Worker
 }
 
@@ -170,6 +170,8 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 			}
 		}})
 	cfg.Cluster.Registerer = reg
+	cfg.Cluster.JetStream, cfg.Cluster.Namespace = js, cfg.Relay.Namespace
+	cfg.Cluster.Status = n.memberStatus
 	n.cluster = cluster.New(cfg.Cluster, log,
 		cluster.Kind{Name: actors.KindOrder, Props: h.OrderProps()},
 		cluster.Kind{Name: actors.KindDriver, Props: h.DriverProps()},
@@ -192,8 +194,11 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 	}
 
 	if cfg.HasRole("api") {
-		n.gateway = ws.New(cfg.WS, bus.NewSubscriber(nc, cfg.Relay.Namespace), store, n.cluster, n.cluster, log, reg)
-		if err := n.gateway.Start(ctx); err != nil {
+		gw := ws.New(cfg.WS, bus.NewSubscriber(nc, cfg.Relay.Namespace), store, n.cluster, n.cluster, log, reg)
+		n.mu.Lock()
+		n.gateway = gw
+		n.mu.Unlock()
+		if err := gw.Start(ctx); err != nil {
 			n.abort()
 			return nil, err
 		}
@@ -212,7 +217,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 		return nil, err
 	}
 	api, err := httpapi.New(cfg.HTTP, httpapi.Deps{
-		Actors: n.cluster, Store: store, Logger: log, Registry: reg, Realtime: n.gateway,
+		Actors: n.cluster, Store: store, Logger: log, Registry: reg, Realtime: n.gateway, Cluster: n.cluster,
 		Blobs: n.blobs, BlobHandler: blobHandler,
 		Ready: map[string]httpapi.Readiness{
 			"storage": store.Ping,
@@ -248,7 +253,9 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 		return nil, err
 	}
 	api.StartOn(ctx, ln)
+	n.mu.Lock()
 	n.api = api
+	n.mu.Unlock()
 	if cfg.DebugAddr != "" {
 		if err := n.serveDebug(cfg.DebugAddr); err != nil {
 			n.abort()
@@ -263,6 +270,25 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 	}
 	log.Info("outrider node ready", "http", api.Addr(), "cluster", n.cluster.Addr())
 	return n, nil
+}
+
+// memberStatus is what the node adds to its cluster member record: where
+// it serves HTTP, its roles and its open sockets.
+func (n *Node) memberStatus() cluster.MemberStatus {
+	st := cluster.MemberStatus{Roles: n.cfg.Roles}
+	if len(st.Roles) == 0 {
+		st.Roles = []string{"api", "worker"}
+	}
+	n.mu.Lock()
+	api, gw := n.api, n.gateway
+	n.mu.Unlock()
+	if api != nil {
+		st.HTTPAddress = api.Addr()
+	}
+	if gw != nil {
+		st.Sockets = gw.Sessions()
+	}
+	return st
 }
 
 // startWorker starts the worker role on the relay's stream.
@@ -497,11 +523,18 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	<-ctx.Done()
+	var evicted error
+	select {
+	case <-ctx.Done():
+	case <-n.cluster.Evicted():
+		// The membership will not take this member back: stop, and let
+		// the supervisor start a fresh node (with a new member id).
+		evicted = errors.New("dropped from the cluster membership; restart the node")
+	}
 	log.Info("shutting down", "timeout", n.cfg.ShutdownTimeout)
 	sctx, cancel := context.WithTimeout(context.Background(), n.cfg.ShutdownTimeout)
 	defer cancel()
-	return n.Stop(sctx)
+	return errors.Join(evicted, n.Stop(sctx))
 }
 
 // bootstrapAdmin creates the configured first admin unless that e-mail is
