@@ -34,7 +34,7 @@ func TestChaosShort(t *testing.T) {
 		NATSURL:  envOr("OUTRIDER_TEST_NATS_URL", fleet.DefaultNATSURL),
 		Provider: envOr("OUTRIDER_CHAOS_PROVIDER", shortProvider),
 		Nodes:    3, Schedule: schedule,
-		Workers: 4, Watchers: 8, WatchersPerOrder: 2,
+		Workers: 4, Watchers: 8, WatchersPerOrder: 2, LBDelay: time.Second,
 		Progress: &progress,
 	}
 	logTails(t, cfg.Dir)

@@ -21,19 +21,38 @@ import (
 )
 
 // router is the harness's view of which nodes take traffic, as a load
-// balancer's health checks would have it: a node leaves it the moment a
-// fault hits it and comes back once it is ready again.
+// balancer's health checks would have it: a node leaves it a moment
+// (Config.LBDelay) after a fault hits it and comes back once it is ready
+// again.
 type router struct {
 	mu    sync.RWMutex
 	addrs map[int]string // node index → host:port
+	gens  map[int]int    // node index → times set
 }
 
-func newRouter() *router { return &router{addrs: map[int]string{}} }
+func newRouter() *router { return &router{addrs: map[int]string{}, gens: map[int]int{}} }
 
 func (r *router) set(i int, addr string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.addrs[i] = addr
+	r.gens[i]++
+}
+
+// generation counts how often node i was (re)added.
+func (r *router) generation(i int) int {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.gens[i]
+}
+
+// removeIf removes node i unless it was added again since generation gen.
+func (r *router) removeIf(i, gen int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.gens[i] == gen {
+		delete(r.addrs, i)
+	}
 }
 
 func (r *router) remove(i int) {

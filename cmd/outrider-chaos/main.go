@@ -64,6 +64,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&cfg.Drivers, "drivers", 0, "available drivers, capacity 1 (default 2 × workers)")
 	fs.IntVar(&cfg.Watchers, "watchers", 24, "WebSocket watcher sessions")
 	fs.IntVar(&cfg.WatchersPerOrder, "watchers-per-order", 2, "watchers following each order from seq 0")
+	fs.DurationVar(&cfg.LBDelay, "lb-delay", time.Second, "how long a killed or stopping node still gets requests before the harness stops routing to it")
 	fs.DurationVar(&cfg.OpTimeout, "op-timeout", 20*time.Second, "give up on one operation after retrying this long")
 	fs.StringVar(&jsonOut, "json", "", "also write the report as JSON to this file (- for stdout, replacing the text)")
 	if err := fs.Parse(args); err != nil {

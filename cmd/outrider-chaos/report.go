@@ -97,6 +97,12 @@ func writeText(out io.Writer, r *Result) {
 		r.Watchers.Sessions, c.Streams, c.Frames, r.Watchers.Resubs, r.Unsettled)
 	if len(r.Watchers.CloseCodes) > 0 || len(r.Watchers.Errors) > 0 {
 		fmt.Fprintf(out, "           close codes %v; errors %v\n", r.Watchers.CloseCodes, r.Watchers.Errors)
+		for i, e := range r.Watchers.ErrorSamples {
+			if i == 5 {
+				break
+			}
+			fmt.Fprintf(out, "           %s\n", e)
+		}
 	}
 
 	fmt.Fprintf(out, "\nfaults:\n")

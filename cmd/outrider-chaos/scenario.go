@@ -44,6 +44,10 @@ type Config struct {
 	OpTimeout time.Duration
 	// ReadyTimeout bounds a node's start (a -race build starts slowly).
 	ReadyTimeout time.Duration
+	// LBDelay is how long after a node is killed or sent SIGTERM the
+	// harness stops routing requests to it, like a load balancer's health
+	// check; in between, clients meet the dead or draining node and retry.
+	LBDelay time.Duration
 	// Progress receives a line per phase and fault (nil: none).
 	Progress io.Writer
 }
@@ -124,6 +128,9 @@ type WatcherStats struct {
 	Resubs     int            `json:"resubscribes"`
 	Errors     map[string]int `json:"errors,omitempty"`
 	CloseCodes map[string]int `json:"close_codes,omitempty"`
+	// ErrorSamples are the first error frames in full; a refused
+	// subscribe is asked again, so these are no violation by themselves.
+	ErrorSamples []string `json:"error_samples,omitempty"`
 }
 
 // OK reports a run without violations or races.
@@ -242,7 +249,8 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 	cancel()
 	streams := ws.close()
 	ws.mu.Lock()
-	res.Watchers = WatcherStats{Sessions: cfg.Watchers, Resubs: ws.redials, Errors: ws.errors, CloseCodes: map[string]int{}}
+	res.Watchers = WatcherStats{Sessions: cfg.Watchers, Resubs: ws.redials, Errors: ws.errors, CloseCodes: map[string]int{},
+		ErrorSamples: ws.samples}
 	for code, n := range ws.closes {
 		res.Watchers.CloseCodes[strconv.Itoa(code)] = n
 	}
@@ -339,6 +347,18 @@ func (s *scenario) ready(ctx context.Context, i int) error {
 	return nil
 }
 
+// unroute takes node i out of the router LBDelay from now, as a load
+// balancer's health check would: until then requests still reach the dead
+// node and fail, and clients retry elsewhere.
+func (s *scenario) unroute(i int) {
+	if s.cfg.LBDelay <= 0 {
+		s.router.remove(i)
+		return
+	}
+	gen := s.router.generation(i)
+	time.AfterFunc(s.cfg.LBDelay, func() { s.router.removeIf(i, gen) })
+}
+
 // members lists the cluster addresses of the running nodes.
 func (s *scenario) members() []string {
 	var out []string
@@ -372,10 +392,10 @@ func (s *scenario) faults(ctx context.Context, t0 time.Time) error {
 				return fmt.Errorf("kill: %s is not running", name)
 			}
 			fa := oracle.Fault{Kind: "kill", Node: name, Owned: n.ClusterAddr(), Members: s.members(), At: time.Now().UnixNano()}
-			s.router.remove(nodeIndex(name))
 			if err := n.Kill(); err != nil {
 				return err
 			}
+			s.unroute(nodeIndex(name))
 			fa.Done = time.Now().UnixNano()
 			s.faultLog = append(s.faultLog, fa)
 			killed = append(killed, name)
@@ -422,8 +442,14 @@ func (s *scenario) rolling(ctx context.Context) error {
 	whole := oracle.Fault{Kind: "rolling", Members: s.members(), At: time.Now().UnixNano()}
 	for _, n := range s.f.Running() {
 		step := oracle.Fault{Kind: "restart", Node: n.Name(), Members: s.members(), At: time.Now().UnixNano()}
-		s.router.remove(nodeIndex(n.Name()))
-		if err := n.Restart(); err != nil {
+		// SIGTERM first: requests keep coming until the balancer notices
+		// (LBDelay), as they would, and the node must drain them.
+		drop := time.AfterFunc(s.cfg.LBDelay, func() { s.router.remove(nodeIndex(n.Name())) })
+		err := n.Restart()
+		if drop.Stop() {
+			s.router.remove(nodeIndex(n.Name()))
+		}
+		if err != nil {
 			return err
 		}
 		if err := s.ready(ctx, nodeIndex(n.Name())); err != nil {

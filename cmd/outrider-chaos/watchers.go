@@ -36,6 +36,7 @@ type watchers struct {
 	errors  map[string]int // error frames and dial failures, by code
 	closes  map[int]int    // close codes seen
 	redials int
+	samples []string // the first error frames, in full
 }
 
 type watcher struct {
@@ -94,6 +95,15 @@ func (ws *watchers) watch(order string) {
 func (ws *watchers) done(order string, final int64) {
 	for _, w := range ws.list {
 		w.finish(order, final)
+	}
+}
+
+// sample keeps the first few error frames in full, to say what happened.
+func (ws *watchers) sample(what string) {
+	ws.mu.Lock()
+	defer ws.mu.Unlock()
+	if len(ws.samples) < 20 {
+		ws.samples = append(ws.samples, what)
 	}
 }
 
@@ -214,6 +224,7 @@ type frame struct {
 	Event   string `json:"event"`
 	Code    string `json:"code"`
 	ID      string `json:"id"`
+	Message string `json:"message"`
 }
 
 // session runs one connection: (re)subscribe, then record frames until it
@@ -286,13 +297,19 @@ func (w *watcher) session(addr string) bool {
 			w.mu.Unlock()
 		case "error":
 			w.ws.count("error frame " + f.Code)
-			// A refused subscribe (rate limited, say) is asked again a
+			w.mu.Lock()
+			order := w.subscribeIDs[f.ID]
+			w.mu.Unlock()
+			w.ws.sample(fmt.Sprintf("%s watcher %d on %s: %s %s (order %s)",
+				time.Now().Format("15:04:05.000"), w.id, addr, f.Code, f.Message, order))
+			// A subscribe refused for a passing reason is asked again a
 			// moment later from the last seq seen, on this connection if it
-			// still stands.
+			// still stands. Any other refusal of a subscribe to an order
+			// that exists shows as a gap.
 			w.mu.Lock()
 			order, ok := w.subscribeIDs[f.ID]
 			w.mu.Unlock()
-			if ok {
+			if ok && (f.Code == "rate_limited" || f.Code == "unavailable") {
 				time.AfterFunc(100*time.Millisecond+rand.N(200*time.Millisecond), func() {
 					w.mu.Lock()
 					defer w.mu.Unlock()

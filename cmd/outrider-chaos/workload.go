@@ -103,7 +103,9 @@ func (w *workload) order(ctx context.Context, worker int) {
 	}
 	op = w.c.do(ctx, worker, by, op, http.MethodPost, "/v1/orders", body)
 	id := op.Order
-	w.watch(id)
+	if op.Acked() {
+		w.watch(id) // an unanswered create may never have committed
+	}
 	st, known := w.learn(ctx, worker, op)
 	for steps := 0; steps < maxSteps && ctx.Err() == nil; steps++ {
 		if !known {
