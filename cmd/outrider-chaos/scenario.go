@@ -471,5 +471,6 @@ const fullSchedule = "kill@15s,rejoin@30s,add@45s,rolling@60s,end@100s"
 // shortSchedule is the make-test run: a kill -9 and the rejoin.
 const shortSchedule = "kill@6s,rejoin@14s,end@24s"
 
-// shortProvider is the membership the short run uses.
-const shortProvider = "automanaged"
+// shortProvider is the membership the short run uses: serve's default
+// (OUTRIDER_CHAOS_PROVIDER=automanaged runs it on the fixed-hosts one).
+const shortProvider = fleet.ProviderNATS
