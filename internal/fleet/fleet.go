@@ -82,6 +82,10 @@ type Options struct {
 	// JWTSecret, AdminEmail and AdminPassword are shared by every node.
 	// Defaults DefaultJWTSecret, DefaultAdminEmail, DefaultAdminPassword.
 	JWTSecret, AdminEmail, AdminPassword string
+	// ServeDefaults starts the nodes with no OUTRIDER_CLUSTER_* setting at
+	// all (only with ProviderNATS): serve's defaults alone must make them
+	// one cluster. Node.ClusterAddr is then unknown ("").
+	ServeDefaults bool
 	// Env is added to every node's environment after the fleet's own
 	// settings, so it overrides them; Start's env overrides it in turn.
 	Env map[string]string
@@ -320,6 +324,13 @@ func (f *Fleet) env(n *Node, extra map[string]string, seeds []string, raceLog st
 		"OUTRIDER_SHUTDOWN_TIMEOUT":     "10s",
 		"OUTRIDER_LOG_LEVEL":            "info",
 		"GORACE":                        "log_path=" + raceLog + " halt_on_error=0",
+	}
+	if f.opts.ServeDefaults && f.set.Provider == ProviderNATS {
+		for k := range set {
+			if strings.HasPrefix(k, "OUTRIDER_CLUSTER_") {
+				delete(set, k)
+			}
+		}
 	}
 	if f.set.Provider == ProviderAutoManaged {
 		set["OUTRIDER_CLUSTER_AUTOMANAGED_PORT"] = strconv.Itoa(n.amPort)
