@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	pcluster "github.com/asynkron/protoactor-go/cluster"
@@ -81,6 +82,8 @@ type directory struct {
 	cancel   context.CancelFunc
 	done     sync.WaitGroup
 	stopOnce sync.Once
+
+	probing sync.Map // cluster addresses being checked by suspect
 }
 
 // bucketName is the directory's bucket for a NATS namespace and cluster
@@ -301,6 +304,45 @@ func (d *directory) members() []MemberInfo {
 		return strings.Compare(a.ID, b.ID)
 	})
 	return out
+}
+
+// suspect checks a member whose connection this node just lost (the
+// library's EndpointTerminatedEvent): when its remote port refuses
+// connections, the process is gone — a killed process's port refuses at
+// once, a merely slow or unreachable one does not — so its record is
+// deleted and every member drops it now instead of after MemberTTL. Any
+// other answer leaves the record to its TTL. Runs on its own goroutine.
+func (d *directory) suspect(addr string) {
+	if _, busy := d.probing.LoadOrStore(addr, true); busy {
+		return
+	}
+	defer d.probing.Delete(addr)
+	d.mu.Lock()
+	var id string
+	for rid, rec := range d.records {
+		if rec.ClusterAddress == addr {
+			id = rid
+		}
+	}
+	d.mu.Unlock()
+	if id == "" || id == d.self.ID {
+		return
+	}
+	conn, err := net.DialTimeout("tcp", addr, d.heartbeat)
+	if err == nil {
+		_ = conn.Close()
+		return
+	}
+	if !errors.Is(err, syscall.ECONNREFUSED) {
+		return
+	}
+	d.log.Info("cluster: a member's remote port refuses connections; removing its record",
+		slog.String("member", id), slog.String("address", addr))
+	ctx, cancel := context.WithTimeout(context.Background(), d.heartbeat)
+	defer cancel()
+	if err := d.kv.Delete(ctx, id); err != nil {
+		d.log.Warn("cluster: delete a dead member's record", slog.String("member", id), slog.Any("error", err))
+	}
 }
 
 // natsProvider is the ProviderNATS membership: the directory's live

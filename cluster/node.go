@@ -204,8 +204,13 @@ func (n *Node) setUp(ctx context.Context) error {
 	}
 	c = pcluster.New(system, ccfg)
 	sub := system.EventStream.Subscribe(func(evt any) {
-		if t, ok := evt.(*pcluster.ClusterTopology); ok {
-			n.onTopology(system.ID, t)
+		switch e := evt.(type) {
+		case *pcluster.ClusterTopology:
+			n.onTopology(system.ID, e)
+		case *remote.EndpointTerminatedEvent:
+			if n.dir != nil && n.cfg.Provider == ProviderNATS {
+				go n.dir.suspect(e.Address)
+			}
 		}
 	})
 
