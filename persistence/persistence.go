@@ -157,13 +157,18 @@ type Idempotency interface {
 	// stored response when the same request already completed, or
 	// ErrIdempotencyMismatch / ErrIdempotencyInProgress. A claim left in
 	// progress for over a minute (its node died) is taken over by the same
-	// request; keys are forgotten after 24 hours.
-	BeginIdempotent(ctx context.Context, scope, key, requestHash string, now time.Time) (*IdempotentResponse, error)
+	// request; keys are forgotten after 24 hours. owner names the node
+	// making the claim (its cluster member id).
+	BeginIdempotent(ctx context.Context, scope, key, requestHash, owner string, now time.Time) (*IdempotentResponse, error)
 	// CompleteIdempotent stores the response of a claimed key.
 	CompleteIdempotent(ctx context.Context, scope, key string, resp IdempotentResponse) error
 	// ReleaseIdempotent drops a claim whose request failed without effect,
 	// so the client may retry with the same key.
 	ReleaseIdempotent(ctx context.Context, scope, key string) error
+	// ReleaseIdempotencyClaims drops every claim still in progress that
+	// owner made: the node left the cluster, and its requests will never
+	// complete. Completed keys stay. It returns how many were released.
+	ReleaseIdempotencyClaims(ctx context.Context, owner string) (int64, error)
 }
 
 // Outbox is what the outbox relay needs: committed messages not yet

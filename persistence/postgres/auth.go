@@ -101,17 +101,17 @@ const (
 // mid-request) is taken over by the same request; that is safe because the
 // command id derives from the key, so the actors apply it once. A key older
 // than IdempotencyRetention starts afresh, as with Stripe's 24 hours.
-func (s *Store) BeginIdempotent(ctx context.Context, scope, key, requestHash string, now time.Time) (*persistence.IdempotentResponse, error) {
+func (s *Store) BeginIdempotent(ctx context.Context, scope, key, requestHash, owner string, now time.Time) (*persistence.IdempotentResponse, error) {
 	// A claim released between our insert and select makes the select
 	// miss; a few attempts settle any realistic race.
 	for range 3 {
-		tag, err := s.pool.Exec(ctx, `INSERT INTO idempotency_keys AS k (scope, key, request_hash, created_at)
-			VALUES ($1, $2, $3, $4) ON CONFLICT (scope, key) DO UPDATE
+		tag, err := s.pool.Exec(ctx, `INSERT INTO idempotency_keys AS k (scope, key, request_hash, created_at, owner)
+			VALUES ($1, $2, $3, $4, $7) ON CONFLICT (scope, key) DO UPDATE
 			SET request_hash = EXCLUDED.request_hash, created_at = EXCLUDED.created_at,
-			    status = NULL, header = NULL, body = NULL
+			    status = NULL, header = NULL, body = NULL, owner = EXCLUDED.owner
 			WHERE k.created_at < $6
 			   OR (k.status IS NULL AND k.request_hash = EXCLUDED.request_hash AND k.created_at < $5)`,
-			scope, key, requestHash, now, now.Add(-IdempotencyClaimTimeout), now.Add(-IdempotencyRetention))
+			scope, key, requestHash, now, now.Add(-IdempotencyClaimTimeout), now.Add(-IdempotencyRetention), owner)
 		if err != nil {
 			return nil, fmt.Errorf("begin idempotent: %w", err)
 		}
@@ -159,6 +159,15 @@ func (s *Store) CompleteIdempotent(ctx context.Context, scope, key string, resp 
 		return notFound("idempotency key", key)
 	}
 	return nil
+}
+
+// ReleaseIdempotencyClaims drops the claims in progress that owner made.
+func (s *Store) ReleaseIdempotencyClaims(ctx context.Context, owner string) (int64, error) {
+	tag, err := s.pool.Exec(ctx, `DELETE FROM idempotency_keys WHERE owner = $1 AND status IS NULL`, owner)
+	if err != nil {
+		return 0, fmt.Errorf("release idempotency claims of %s: %w", owner, err)
+	}
+	return tag.RowsAffected(), nil
 }
 
 // ReleaseIdempotent drops an in-progress claim so the key can be used

@@ -106,7 +106,7 @@ const (
 // mid-request) is taken over by the same request; a key older than
 // IdempotencyRetention starts afresh. The read and the claim share one
 // write transaction, so two requests never both claim a key.
-func (s *Store) BeginIdempotent(ctx context.Context, scope, key, requestHash string, now time.Time) (*persistence.IdempotentResponse, error) {
+func (s *Store) BeginIdempotent(ctx context.Context, scope, key, requestHash, owner string, now time.Time) (*persistence.IdempotentResponse, error) {
 	var (
 		resp    *persistence.IdempotentResponse
 		outcome error
@@ -143,10 +143,10 @@ func (s *Store) BeginIdempotent(ctx context.Context, scope, key, requestHash str
 			}
 			return nil
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO idempotency_keys (scope, key, request_hash, created_at)
-			VALUES (?, ?, ?, ?) ON CONFLICT (scope, key) DO UPDATE
+		_, err = tx.ExecContext(ctx, `INSERT INTO idempotency_keys (scope, key, request_hash, created_at, owner)
+			VALUES (?, ?, ?, ?, ?) ON CONFLICT (scope, key) DO UPDATE
 			SET request_hash = excluded.request_hash, created_at = excluded.created_at,
-			    status = NULL, header = NULL, body = NULL`, scope, key, requestHash, micros(now))
+			    status = NULL, header = NULL, body = NULL, owner = excluded.owner`, scope, key, requestHash, micros(now), owner)
 		return err
 	})
 	if err != nil {
@@ -187,4 +187,13 @@ func (s *Store) ReleaseIdempotent(ctx context.Context, scope, key string) error 
 		return fmt.Errorf("release idempotent: %w", err)
 	}
 	return nil
+}
+
+// ReleaseIdempotencyClaims drops the claims in progress that owner made.
+func (s *Store) ReleaseIdempotencyClaims(ctx context.Context, owner string) (int64, error) {
+	res, err := s.w.ExecContext(ctx, `DELETE FROM idempotency_keys WHERE owner = ? AND status IS NULL`, owner)
+	if err != nil {
+		return 0, fmt.Errorf("release idempotency claims of %s: %w", owner, err)
+	}
+	return res.RowsAffected()
 }

@@ -101,7 +101,7 @@ func testIdempotency(t *testing.T, open func(t *testing.T) persistence.Backend) 
 	resp := persistence.IdempotentResponse{Status: 201,
 		Header: map[string]string{"Location": "/v1/orders/o1"}, Body: []byte(`{"id":"o1"}`)}
 
-	got, err := b.BeginIdempotent(ctx, "u1", "k1", "h1", t0)
+	got, err := b.BeginIdempotent(ctx, "u1", "k1", "h1", "n1", t0)
 	require.NoError(t, err)
 	require.Nil(t, got, "a new key is claimed")
 
@@ -115,45 +115,67 @@ func testIdempotency(t *testing.T, open func(t *testing.T) persistence.Backend) 
 		{"other request", "u1", "h2", persistence.ErrIdempotencyMismatch},
 	}
 	for _, s := range steps {
-		_, err := b.BeginIdempotent(ctx, s.scope, "k1", s.hash, t0)
+		_, err := b.BeginIdempotent(ctx, s.scope, "k1", s.hash, "n1", t0)
 		require.ErrorIs(t, err, s.want, s.name)
 	}
-	got, err = b.BeginIdempotent(ctx, "u2", "k1", "h9", t0)
+	got, err = b.BeginIdempotent(ctx, "u2", "k1", "h9", "n1", t0)
 	require.NoError(t, err)
 	require.Nil(t, got, "keys are scoped per caller")
 
 	require.NoError(t, b.CompleteIdempotent(ctx, "u1", "k1", resp))
-	got, err = b.BeginIdempotent(ctx, "u1", "k1", "h1", t0)
+	got, err = b.BeginIdempotent(ctx, "u1", "k1", "h1", "n1", t0)
 	require.NoError(t, err)
 	require.Equal(t, &resp, got, "the first answer is replayed")
-	_, err = b.BeginIdempotent(ctx, "u1", "k1", "h2", t0)
+	_, err = b.BeginIdempotent(ctx, "u1", "k1", "h2", "n1", t0)
 	require.ErrorIs(t, err, persistence.ErrIdempotencyMismatch)
 	require.NoError(t, b.ReleaseIdempotent(ctx, "u1", "k1"), "releasing a completed key keeps it")
-	got, err = b.BeginIdempotent(ctx, "u1", "k1", "h1", t0)
+	got, err = b.BeginIdempotent(ctx, "u1", "k1", "h1", "n1", t0)
 	require.NoError(t, err)
 	require.Equal(t, &resp, got)
 
 	// A released claim can be taken again.
-	got, err = b.BeginIdempotent(ctx, "u1", "k2", "h1", t0)
+	got, err = b.BeginIdempotent(ctx, "u1", "k2", "h1", "n1", t0)
 	require.NoError(t, err)
 	require.Nil(t, got)
 	require.NoError(t, b.ReleaseIdempotent(ctx, "u1", "k2"))
-	got, err = b.BeginIdempotent(ctx, "u1", "k2", "h2", t0)
+	got, err = b.BeginIdempotent(ctx, "u1", "k2", "h2", "n1", t0)
 	require.NoError(t, err)
 	require.Nil(t, got)
 
 	// A claim abandoned in progress (its node died) is taken over by the
 	// same request after the claim timeout, never by another request.
-	_, err = b.BeginIdempotent(ctx, "u1", "k2", "h2", t0.Add(30*time.Second))
+	_, err = b.BeginIdempotent(ctx, "u1", "k2", "h2", "n1", t0.Add(30*time.Second))
 	require.ErrorIs(t, err, persistence.ErrIdempotencyInProgress)
-	_, err = b.BeginIdempotent(ctx, "u1", "k2", "h3", t0.Add(2*time.Minute))
+	_, err = b.BeginIdempotent(ctx, "u1", "k2", "h3", "n1", t0.Add(2*time.Minute))
 	require.ErrorIs(t, err, persistence.ErrIdempotencyMismatch)
-	got, err = b.BeginIdempotent(ctx, "u1", "k2", "h2", t0.Add(2*time.Minute))
+	got, err = b.BeginIdempotent(ctx, "u1", "k2", "h2", "n1", t0.Add(2*time.Minute))
 	require.NoError(t, err)
 	require.Nil(t, got, "a stale claim is taken over")
 
+	// A claim in progress belongs to the node that made it: when that node
+	// leaves the cluster its claims are released at once (the same request
+	// may claim again), other nodes' claims and completed keys stay.
+	_, err = b.BeginIdempotent(ctx, "u3", "gone", "h1", "n-dead", t0)
+	require.NoError(t, err)
+	_, err = b.BeginIdempotent(ctx, "u3", "alive", "h1", "n-alive", t0)
+	require.NoError(t, err)
+	_, err = b.BeginIdempotent(ctx, "u3", "done", "h1", "n-dead", t0)
+	require.NoError(t, err)
+	require.NoError(t, b.CompleteIdempotent(ctx, "u3", "done", resp))
+	released, err := b.ReleaseIdempotencyClaims(ctx, "n-dead")
+	require.NoError(t, err)
+	require.Equal(t, int64(1), released)
+	got, err = b.BeginIdempotent(ctx, "u3", "gone", "h1", "n-alive", t0.Add(time.Second))
+	require.NoError(t, err)
+	require.Nil(t, got, "the dead node's claim was released")
+	_, err = b.BeginIdempotent(ctx, "u3", "alive", "h1", "n-other", t0.Add(time.Second))
+	require.ErrorIs(t, err, persistence.ErrIdempotencyInProgress, "a live node's claim stays")
+	got, err = b.BeginIdempotent(ctx, "u3", "done", "h1", "n-alive", t0.Add(time.Second))
+	require.NoError(t, err)
+	require.Equal(t, &resp, got, "a completed key stays")
+
 	// Keys are remembered for a day; after that the key starts afresh.
-	got, err = b.BeginIdempotent(ctx, "u1", "k1", "h7", t0.Add(25*time.Hour))
+	got, err = b.BeginIdempotent(ctx, "u1", "k1", "h7", "n1", t0.Add(25*time.Hour))
 	require.NoError(t, err)
 	require.Nil(t, got, "an expired key is a new claim")
 }

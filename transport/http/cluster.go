@@ -10,6 +10,17 @@ import (
 // sees them (cluster.Node).
 type ClusterView interface {
 	Status() cluster.Status
+	// ID is this node's member id; it owns the node's Idempotency-Key
+	// claims, which the others release when it leaves.
+	ID() string
+}
+
+// nodeID is this node's member id, "" without a cluster view.
+func (s *Server) nodeID() string {
+	if s.cluster == nil {
+		return ""
+	}
+	return s.cluster.ID()
 }
 
 // clusterStatus serves GET /v1/cluster: every live member with its

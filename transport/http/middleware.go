@@ -141,7 +141,7 @@ func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, c *call, key
 	keySum := sha256.Sum256([]byte(scope + "\x00" + key))
 	c.commandID = "idem-" + hex.EncodeToString(keySum[:16])
 
-	stored, err := s.store.BeginIdempotent(r.Context(), scope, key, reqHash, s.now())
+	stored, err := s.store.BeginIdempotent(r.Context(), scope, key, reqHash, s.nodeID(), s.now())
 	switch {
 	case errors.Is(err, persistence.ErrIdempotencyMismatch):
 		return errorf("idempotency_key_reused", "this Idempotency-Key was used with another request")

@@ -177,6 +177,18 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 		cluster.Kind{Name: actors.KindDriver, Props: h.DriverProps()},
 		cluster.Kind{Name: actors.KindUser, Props: h.UserProps()},
 	)
+	n.cluster.OnMemberLeft(func(id, _ string) {
+		// The member's requests will never complete: retries of them must
+		// not wait out the claim timeout.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		released, err := store.ReleaseIdempotencyClaims(ctx, id)
+		if err != nil {
+			log.Warn("release a departed member's Idempotency-Key claims", "member", id, "err", err)
+		} else if released > 0 {
+			log.Info("released a departed member's Idempotency-Key claims", "member", id, "claims", released)
+		}
+	})
 	if err := n.cluster.Start(ctx); err != nil {
 		n.abort()
 		return nil, fmt.Errorf("join cluster: %w", err)
