@@ -318,8 +318,9 @@ func (h *harness) signIn(t *testing.T) {
 }
 
 func TestAcknowledgedWritesSurviveKill9(t *testing.T) {
-	// One automanaged member, seeded with itself: every restart rejoins.
-	f := newFleet(t, "kill", fleet.ProviderAutoManaged, nil)
+	// One member of the nats membership (serve's default): every restart
+	// joins afresh while the killed run's record is still in the directory.
+	f := newFleet(t, "kill", "", nil)
 	srv := fleettest.Start(t, f, "node", nil)
 	h := &harness{api: &api{c: srv.Client()}}
 	h.signIn(t)

@@ -2,7 +2,7 @@ package main_test
 
 // Realtime across two nodes (issue 3, DESIGN.md §4–§6). The test builds the
 // real binary and runs two `outrider serve` processes on 127.0.0.1 — one
-// automanaged cluster, one Postgres schema, one NATS namespace and stream —
+// cluster, one Postgres schema, one NATS namespace and stream —
 // and checks that:
 //
 //   - a customer watching an order on node 1 sees every event of a
@@ -377,14 +377,12 @@ func twoNodeMetrics(t *testing.T, addr string, prefixes ...string) string {
 }
 
 func TestTwoNodeRealtime(t *testing.T) {
+	// The nats membership (serve's default): the nodes find each other
+	// through the shared NATS namespace.
 	f := fleettest.New(t, fleettest.Options{Options: fleet.Options{
-		Name: "twonode", Provider: fleet.ProviderAutoManaged,
+		Name:      "twonode",
 		JWTSecret: twoNodeJWTSecret, AdminEmail: twoNodeAdminEmail, AdminPassword: twoNodeAdminPassword,
 	}})
-	for _, name := range []string{"node1", "node2"} { // each in the other's seed list
-		_, err := f.Reserve(name)
-		require.NoError(t, err)
-	}
 	started := time.Now()
 	n1, err := f.Start("node1", nil)
 	require.NoError(t, err)
