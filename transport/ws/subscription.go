@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/outrider/outrider/actors"
@@ -112,6 +113,9 @@ func (s *session) unsubscribe(f clientFrame) {
 func (sub *subscription) deliver(ev *event) {
 	sub.mu.Lock()
 	defer sub.mu.Unlock()
+	if h := testHooks.Load(); h != nil && h.live != nil && !h.live(sub, ev.seq) {
+		return // a test lost it on the bus
+	}
 	if sub.closed {
 		return
 	}
@@ -228,6 +232,11 @@ func (sub *subscription) catchUp() {
 
 // replay reads the order's events after seq from the journal.
 func (sub *subscription) replay(after int64) ([]*event, error) {
+	if h := testHooks.Load(); h != nil && h.replay != nil {
+		if err := h.replay(sub, after, false); err != nil {
+			return nil, err
+		}
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	journal, err := sub.s.g.orders.JournalEvents(ctx, actors.KindOrder, sub.orderID, 0)
@@ -246,5 +255,27 @@ func (sub *subscription) replay(after int64) ([]*event, error) {
 		}
 		out = append(out, ev)
 	}
+	if h := testHooks.Load(); h != nil && h.replay != nil {
+		_ = h.replay(sub, after, true)
+	}
 	return out, nil
 }
+
+// hooks let this package's tests act at the replay seam, where only timing
+// decides which path runs (a gap, events held or overflowing during a
+// replay, a commit racing the journal read). testHooks is nil in
+// production; only export_test.go sets it. An atomic pointer rather than
+// plain func variables: a test may set it while goroutines of an earlier
+// test's node are still winding down.
+type hooks struct {
+	// live sees each live event a subscription takes from the bus, with
+	// sub.mu held (so what it saw is held or sent before a catch-up can
+	// look); false drops it, as a lost bus message would (the next one
+	// opens a gap).
+	live func(sub *subscription, seq int64) bool
+	// replay runs before each journal read of a catch-up (read false; an
+	// error fails the read) and after it (read true), without sub.mu.
+	replay func(sub *subscription, after int64, read bool) error
+}
+
+var testHooks atomic.Pointer[hooks]

@@ -1,0 +1,37 @@
+package ws
+
+import "testing"
+
+// Sub is what the replay-seam hooks tell the external tests about a
+// subscription: Key tells subscriptions apart (a resubscription is a new
+// one), OrderID is the order it watches.
+type Sub struct {
+	Key     any
+	OrderID string
+}
+
+// Hooks are subscription.go's test hooks as the external tests see them.
+// Live sees each live event a subscription takes from the bus and drops it
+// by returning false; Replay runs before each journal read of a catch-up
+// (read false; an error fails the read) and after it (read true). Either
+// may be nil. Both run on the gateway's goroutines, concurrently.
+type Hooks struct {
+	Live   func(sub Sub, seq int64) bool
+	Replay func(sub Sub, after int64, read bool) error
+}
+
+// SetHooks installs h until t ends. Tests that set hooks start their own
+// node and do not run in parallel (apptest.Start's rule already).
+func SetHooks(t testing.TB, h Hooks) {
+	in := &hooks{}
+	if h.Live != nil {
+		in.live = func(sub *subscription, seq int64) bool { return h.Live(Sub{sub, sub.orderID}, seq) }
+	}
+	if h.Replay != nil {
+		in.replay = func(sub *subscription, after int64, read bool) error {
+			return h.Replay(Sub{sub, sub.orderID}, after, read)
+		}
+	}
+	testHooks.Store(in)
+	t.Cleanup(func() { testHooks.Store(nil) })
+}
