@@ -399,6 +399,16 @@ func TestReplaySeam(t *testing.T) {
 			require.Contains(t, st[0].Reason, "forbidden")
 			return []*wstest.Watcher{d}
 		}},
+		{"a driver resuming from before the assignment gets the history it may read over HTTP", func(t *testing.T, s *seam, r *rig, _ *wstest.Watcher) []*wstest.Watcher {
+			require.NoError(t, r.step()) // seq 2: assigned to the driver
+			d := wstest.NewWatcher(r.drv.token)
+			t.Cleanup(d.Close)
+			require.NoError(t, d.Dial(n.Addr()))
+			require.NoError(t, d.Subscribe(r.channel, since(0), 0))
+			awaitLast(t, d, r.channel, 2)
+			require.True(t, d.Subscribed(r.channel))
+			return []*wstest.Watcher{d}
+		}},
 		{"unsubscribed, nothing arrives; resubscribed, the missed events do", func(t *testing.T, s *seam, r *rig, w *wstest.Watcher) []*wstest.Watcher {
 			// Another watcher keeps the node's bus subscription of the
 			// channel, so the events still reach the node.

@@ -33,6 +33,12 @@ type subscription struct {
 	channel string
 	orderID string
 
+	// authorised is the order's version when the watcher's access was
+	// checked: the events up to it are history the watcher may read (as
+	// GET /v1/orders/:id/timeline shows it); a later event that takes the
+	// order from the watcher ends the subscription.
+	authorised int64
+
 	mu         sync.Mutex
 	last       int64    // the last seq delivered
 	catchingUp bool     // a replay from the journal is running
@@ -74,7 +80,7 @@ func (s *session) subscribe(f clientFrame) {
 		s.sendError(f.ID, "unavailable", "could not check the order; retry")
 		return
 	}
-	sub := &subscription{s: s, channel: f.Channel, orderID: orderID, last: row.Version, catchingUp: true}
+	sub := &subscription{s: s, channel: f.Channel, orderID: orderID, authorised: row.Version, last: row.Version, catchingUp: true}
 	if f.Since != nil {
 		sub.last = min(*f.Since, row.Version)
 	}
@@ -148,7 +154,7 @@ func (sub *subscription) emit(ev *event) {
 	if ev.seq != sub.last+1 {
 		return // a repeat (or a gap, which the caller handles)
 	}
-	if !sub.s.mayWatch(ev.customerID, ev.driverID) {
+	if ev.seq > sub.authorised && !sub.s.mayWatch(ev.customerID, ev.driverID) {
 		// The order changed hands: stop watching, say why.
 		sub.closed = true
 		b, _ := json.Marshal(errorFrame{Type: "error", Channel: sub.channel, Code: "forbidden",
