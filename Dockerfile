@@ -2,9 +2,13 @@
 FROM golang:1.26 AS build
 WORKDIR /src
 COPY go.mod go.sum ./
+# go.mod replaces Proto.Actor with the patched copy in third_party/.
+COPY third_party ./third_party
 RUN go mod download
 COPY . .
-RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/outrider ./cmd/outrider
+# -tags kubernetes compiles in the kubernetes membership provider
+# (client-go), which the image needs for deploy/kubernetes.
+RUN CGO_ENABLED=0 go build -trimpath -tags kubernetes -ldflags="-s -w" -o /out/outrider ./cmd/outrider
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/outrider /usr/local/bin/outrider

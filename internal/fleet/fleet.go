@@ -386,7 +386,7 @@ func (f *Fleet) Close(ctx context.Context) error {
 	if err := f.pgExec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{f.set.Schema}.Sanitize()+" CASCADE"); err != nil {
 		errs = append(errs, fmt.Errorf("fleet: drop schema %s: %w", f.set.Schema, err))
 	}
-	if err := f.deleteStreams(ctx); err != nil {
+	if err := DeleteStreams(ctx, f.set.NATSURL, f.id); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
@@ -402,11 +402,13 @@ func (f *Fleet) pgExec(ctx context.Context, sql string) error {
 	return err
 }
 
-// deleteStreams deletes the streams whose name holds the fleet's id: the
-// events stream, the workers' _WEBHOOKS and _DLQ, and any bucket under the
-// namespace.
-func (f *Fleet) deleteStreams(ctx context.Context) error {
-	nc, err := nats.Connect(f.set.NATSURL, nats.Timeout(5*time.Second))
+// DeleteStreams deletes the streams of the NATS server at url whose name
+// holds id (case-insensitive): a test deployment's events stream, the
+// workers' _WEBHOOKS and _DLQ, and the key-value buckets of its namespace
+// (the cluster's member directory).
+func DeleteStreams(ctx context.Context, url, id string) error {
+	id = strings.ToLower(id)
+	nc, err := nats.Connect(url, nats.Timeout(5*time.Second))
 	if err != nil {
 		return fmt.Errorf("fleet: delete streams: %w", err)
 	}
@@ -418,7 +420,7 @@ func (f *Fleet) deleteStreams(ctx context.Context) error {
 	var doomed []string
 	names := js.StreamNames(ctx)
 	for name := range names.Name() {
-		if strings.Contains(strings.ToLower(name), f.id) {
+		if strings.Contains(strings.ToLower(name), id) {
 			doomed = append(doomed, name)
 		}
 	}

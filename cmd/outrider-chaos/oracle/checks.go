@@ -91,8 +91,9 @@ type Failover struct {
 	// places them); otherwise every order with traffic at the kill.
 	OwnerKnown bool `json:"owner_known"`
 	Affected   int  `json:"affected"`
-	// Delays from the kill to the first acknowledged command of each
-	// affected order; Unrecovered affected orders never got one.
+	// Delays from the kill (or the command's sending, if later) to the
+	// first acknowledged command of each affected order; Unrecovered
+	// affected orders never got one.
 	P50         time.Duration `json:"p50"`
 	P90         time.Duration `json:"p90"`
 	Max         time.Duration `json:"max"`
@@ -531,9 +532,13 @@ func (c *checker) watchers(v *Violations) {
 func eventName(journalType string) string { return journalType }
 
 // failovers measures, for each kill, how long the orders whose actor lived
-// on the killed node could not be advanced: from the kill to each one's
-// first acknowledged command, over the orders that had a command in
-// flight at the kill or sent within 5 s after it.
+// on the killed node could not be advanced: for each one's first
+// acknowledged command after the kill, the time from the kill — or from
+// when the client sent it, if later — to its acknowledgement, over the
+// orders that had a command in flight at the kill or sent within 5 s
+// after it. (A worker drives one order at a time: when it first asks
+// about an order seconds after the kill, the seconds it did not ask are
+// not an outage.)
 func (c *checker) failovers() []Failover {
 	var out []Failover
 	for _, f := range c.in.Faults {
@@ -547,7 +552,7 @@ func (c *checker) failovers() []Failover {
 				continue
 			}
 			touched := false
-			first := maxTime
+			first, sent := maxTime, int64(0)
 			for _, op := range c.byOrd[id] {
 				if !op.IsWrite() {
 					continue
@@ -556,7 +561,7 @@ func (c *checker) failovers() []Failover {
 					touched = true
 				}
 				if op.Acked() && op.Return >= f.At && op.Return < first {
-					first = op.Return
+					first, sent = op.Return, max(op.Invoke, f.At)
 				}
 			}
 			if !touched {
@@ -567,7 +572,7 @@ func (c *checker) failovers() []Failover {
 				fo.Unrecovered++
 				continue
 			}
-			delays = append(delays, time.Duration(first-f.At))
+			delays = append(delays, time.Duration(first-sent))
 		}
 		sort.Slice(delays, func(i, j int) bool { return delays[i] < delays[j] })
 		if len(delays) > 0 {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/outrider/outrider/cluster"
 	"github.com/outrider/outrider/cmd/outrider/app"
+	"github.com/outrider/outrider/internal/fleet"
 	"github.com/outrider/outrider/persistence/postgres/pgtest"
 	"github.com/outrider/outrider/transport/bus"
 	httpapi "github.com/outrider/outrider/transport/http"
@@ -36,7 +37,16 @@ func Config(t testing.TB) app.Config {
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	schema := "app_" + hex.EncodeToString(b[:])
-	t.Cleanup(func() { pgtest.DropSchema(t, schema) })
+	t.Cleanup(func() {
+		pgtest.DropSchema(t, schema)
+		// The events streams and the member directory bucket of the
+		// node's namespace: all their names hold the schema.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := fleet.DeleteStreams(ctx, NATSURL(), schema); err != nil {
+			t.Errorf("apptest: %v", err)
+		}
+	})
 	return app.Config{
 		PGURL:    pgtest.URL(),
 		PGSchema: schema,
