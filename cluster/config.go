@@ -72,7 +72,7 @@ type Config struct {
 	// its directory record; it is called once per heartbeat.
 	Status func() MemberStatus
 	// AutoManagedPort is the HTTP port of the automanaged health endpoint,
-	// bound on 0.0.0.0 by the library. Required with ProviderAutoManaged:
+	// bound on Host (third_party/protoactor-go patch 7). Required with ProviderAutoManaged:
 	// peers find each other through it, so it cannot be picked at random.
 	AutoManagedPort int
 	// Seeds lists the automanaged health endpoints ("host:port", this node's

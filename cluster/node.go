@@ -401,7 +401,7 @@ func (n *Node) provider(ctx context.Context) (pcluster.ClusterProvider, error) {
 	case ProviderAutoManaged:
 		// The library logs, but does not report, a failure to bind its
 		// health endpoint; check the port first so Start can say so.
-		ln, err := net.Listen("tcp", net.JoinHostPort("0.0.0.0", strconv.Itoa(n.cfg.AutoManagedPort)))
+		ln, err := net.Listen("tcp", net.JoinHostPort(n.cfg.Host, strconv.Itoa(n.cfg.AutoManagedPort)))
 		if err != nil {
 			return nil, fmt.Errorf("cluster: automanaged port: %w", err)
 		}

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
@@ -178,7 +179,13 @@ func (p *AutoManagedProvider) UpdateTTL() {
 		p.activeProviderRunning = true
 		activeProviderRunningMutex.Unlock()
 
-		appURI := fmt.Sprintf("0.0.0.0:%d", p.autoManagePort)
+		// outrider patch 7: bind the health endpoint to the remote's host,
+		// not every interface.
+		host := "0.0.0.0"
+		if rc := p.cluster.Config.RemoteConfig; rc != nil && rc.Host != "" {
+			host = rc.Host
+		}
+		appURI := net.JoinHostPort(host, strconv.Itoa(p.autoManagePort))
 		p.cluster.Logger().Error("Automanaged server stopping..!", slog.Any("error", p.activeProvider.Start(appURI)))
 
 		activeProviderRunningMutex.Lock()
@@ -341,7 +348,13 @@ func (p *AutoManagedProvider) startActiveProvider() {
 			})
 		}
 
-		appURI := fmt.Sprintf("0.0.0.0:%d", p.autoManagePort)
+		// outrider patch 7: bind the health endpoint to the remote's host,
+		// not every interface.
+		host := "0.0.0.0"
+		if rc := p.cluster.Config.RemoteConfig; rc != nil && rc.Host != "" {
+			host = rc.Host
+		}
+		appURI := net.JoinHostPort(host, strconv.Itoa(p.autoManagePort))
 
 		go func() {
 			activeProviderRunningMutex.Lock()
