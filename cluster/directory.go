@@ -310,39 +310,62 @@ func (d *directory) members() []MemberInfo {
 // library's EndpointTerminatedEvent): when its remote port refuses
 // connections, the process is gone — a killed process's port refuses at
 // once, a merely slow or unreachable one does not — so its record is
-// deleted and every member drops it now instead of after MemberTTL. Any
-// other answer leaves the record to its TTL. Runs on its own goroutine.
+// deleted and every member drops it now instead of after MemberTTL. A
+// process being killed may still accept for a few milliseconds, so the
+// port is tried suspectTries times, suspectEvery apart; any other answer
+// leaves the record to its TTL. Runs on its own goroutine.
 func (d *directory) suspect(addr string) {
 	if _, busy := d.probing.LoadOrStore(addr, true); busy {
 		return
 	}
 	defer d.probing.Delete(addr)
-	d.mu.Lock()
-	var id string
-	for rid, rec := range d.records {
-		if rec.ClusterAddress == addr {
-			id = rid
-		}
-	}
-	d.mu.Unlock()
+	id := d.idAt(addr)
 	if id == "" || id == d.self.ID {
 		return
 	}
-	conn, err := net.DialTimeout("tcp", addr, d.heartbeat)
-	if err == nil {
-		_ = conn.Close()
+	for try := 0; try < suspectTries; try++ {
+		if try > 0 {
+			time.Sleep(suspectEvery)
+			if d.idAt(addr) != id {
+				return // gone already, or another process took the address
+			}
+		}
+		conn, err := net.DialTimeout("tcp", addr, d.heartbeat)
+		if err == nil {
+			_ = conn.Close()
+			continue
+		}
+		if !errors.Is(err, syscall.ECONNREFUSED) {
+			return
+		}
+		d.log.Info("cluster: a member's remote port refuses connections; removing its record",
+			slog.String("member", id), slog.String("address", addr))
+		ctx, cancel := context.WithTimeout(context.Background(), d.heartbeat)
+		defer cancel()
+		if err := d.kv.Delete(ctx, id); err != nil {
+			d.log.Warn("cluster: delete a dead member's record", slog.String("member", id), slog.Any("error", err))
+		}
 		return
 	}
-	if !errors.Is(err, syscall.ECONNREFUSED) {
-		return
+}
+
+// suspectTries and suspectEvery bound how long suspect keeps trying a
+// port that still accepts: a second in all.
+const (
+	suspectTries = 10
+	suspectEvery = 100 * time.Millisecond
+)
+
+// idAt is the id of the live record at a cluster address, or "".
+func (d *directory) idAt(addr string) string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for id, rec := range d.records {
+		if rec.ClusterAddress == addr {
+			return id
+		}
 	}
-	d.log.Info("cluster: a member's remote port refuses connections; removing its record",
-		slog.String("member", id), slog.String("address", addr))
-	ctx, cancel := context.WithTimeout(context.Background(), d.heartbeat)
-	defer cancel()
-	if err := d.kv.Delete(ctx, id); err != nil {
-		d.log.Warn("cluster: delete a dead member's record", slog.String("member", id), slog.Any("error", err))
-	}
+	return ""
 }
 
 // natsProvider is the ProviderNATS membership: the directory's live
