@@ -58,6 +58,7 @@ tools:
 ## (and versitygw, which the S3 tests start)
 test: tools
 	$(GO) vet ./...
+	$(GO) vet -tags kubernetes ./cluster/
 	$(GO) test -race -count=1 -timeout 20m ./...
 
 lint:

@@ -10,6 +10,9 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os"
+	"os/exec"
+	"regexp"
 	"slices"
 	"testing"
 	"time"
@@ -106,6 +109,7 @@ func TestMembershipWithNothingToList(t *testing.T) {
 	n3 := fleettest.Start(t, f, "n3", nil)
 	took := requireListedWithin(t, listWithin, admin.Token, []*fleet.Node{n1, n2, n3}, n1, n2, n3)
 	t.Logf("n3 listed everywhere %s after its /readyz", took)
+	requireStatusTable(t, fleettest.Binary(t, true), n2, admin.Token, n1, n2, n3)
 	for range 6 { // commands through n3 reach actors on every member
 		placeOrder(t, n3, customer)
 	}
@@ -120,6 +124,25 @@ func TestMembershipWithNothingToList(t *testing.T) {
 		cancelOrder(t, []*fleet.Node{n1, n3}[i%2], admin.Token, id)
 	}
 	t.Logf("every order served %s after the kill", time.Since(killed))
+}
+
+// requireStatusTable runs `outrider cluster status` against node via and
+// requires one line per member, via's marked with '*'.
+func requireStatusTable(t *testing.T, bin string, via *fleet.Node, token string, members ...*fleet.Node) {
+	t.Helper()
+	cmd := exec.Command(bin, "cluster", "status", "--server", via.URL())
+	cmd.Env = append(os.Environ(), "OUTRIDER_TOKEN="+token)
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	text := string(out)
+	require.Contains(t, text, fmt.Sprintf("provider: nats, %d members", len(members)), text)
+	for _, m := range members {
+		mark := " "
+		if m == via {
+			mark = "*"
+		}
+		require.Regexp(t, `(?m)^`+regexp.QuoteMeta(mark)+`\s+\S+\s+127\.0\.0\.1:\d+\s+`+regexp.QuoteMeta(m.Addr())+`\s+api,worker\s+\S+ \(.* ago\)\s+.*order=\d+.*\s+\d+\s+yes$`, text)
+	}
 }
 
 // signUp creates a customer through n and returns the access token.
