@@ -22,9 +22,13 @@ type RelayConfig struct {
 	// Stream is the JetStream stream the relay publishes into, created or
 	// updated on Start. Default "OUTRIDER_EVENTS".
 	Stream string
-	// Subjects the stream captures. Default ["outrider.>"]: every outbox
-	// subject (order events are "outrider.order.<id>") must match one, or
-	// its publish fails with no responders and the relay retries forever.
+	// Subjects the stream captures. Default ["outrider.order.>"]: every
+	// outbox subject (order events are "outrider.order.<id>") must match
+	// one, or its publish fails with no responders and the relay retries
+	// forever; and nothing else of the namespace may, or the stream stores
+	// it: live location fixes ("outrider.location.…") and gateway inboxes
+	// ("outrider.inbox.…") travel on core NATS, one stored message per fix
+	// otherwise.
 	Subjects []string
 	// Replicas of the stream (1 for a single NATS server). Default 1.
 	Replicas int
@@ -73,7 +77,7 @@ type RelayConfig struct {
 // Defaults of RelayConfig.
 const (
 	DefaultStream       = "OUTRIDER_EVENTS"
-	DefaultSubjects     = "outrider.>"
+	DefaultSubjects     = "outrider.order.>"
 	DefaultLinger       = 5 * time.Millisecond
 	DefaultMaxAge       = 7 * 24 * time.Hour
 	DefaultDuplicates   = 2 * time.Minute

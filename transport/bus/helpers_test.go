@@ -74,16 +74,21 @@ func setup(t *testing.T) *bundle {
 // connect opens a NATS connection of its own (a node's), closed on cleanup.
 func connect(t *testing.T) jetstream.JetStream {
 	t.Helper()
-	url := os.Getenv(testNATSURLEnv)
-	if url == "" {
-		url = defaultTestNATSURL
-	}
+	url := natsURL()
 	nc, err := nats.Connect(url, nats.Timeout(5*time.Second))
 	require.NoError(t, err, "NATS with JetStream must listen at %s (%s)", url, testNATSURLEnv)
 	t.Cleanup(nc.Close)
 	js, err := jetstream.New(nc)
 	require.NoError(t, err)
 	return js
+}
+
+// natsURL is the test NATS server.
+func natsURL() string {
+	if url := os.Getenv(testNATSURLEnv); url != "" {
+		return url
+	}
+	return defaultTestNATSURL
 }
 
 // config is a relay configuration for this bundle's stream, with a short
