@@ -107,7 +107,7 @@ func TestDocumentRoutes(t *testing.T) {
 		"GET /v1/blobs/{key}", "HEAD /v1/blobs/{key}", "PUT /v1/blobs/{key}",
 		"GET /v1/notifications", "POST /v1/notifications/{id}/read", "POST /v1/notifications/read-all",
 		"GET /v1/webhooks", "POST /v1/webhooks", "GET /v1/webhooks/{id}", "PATCH /v1/webhooks/{id}",
-		"DELETE /v1/webhooks/{id}", "GET /v1/webhooks/{id}/deliveries",
+		"DELETE /v1/webhooks/{id}", "GET /v1/webhooks/{id}/deliveries", "GET /v1/cluster",
 	}
 	doc := loadDoc(t)
 	var got []string
