@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -167,6 +168,19 @@ type churnWatcher struct {
 	orders []*churnOrder
 	// counts, for the log
 	resubscribes, resumes, dropped, refusals int
+	why                                      map[string]int // refusals by answer
+}
+
+func (cw *churnWatcher) refused(err error) {
+	cw.refusals++
+	if cw.why == nil {
+		cw.why = map[string]int{}
+	}
+	msg := err.Error()
+	if i := strings.IndexByte(msg, ':'); i > 0 {
+		msg = msg[:i]
+	}
+	cw.why[msg]++
 }
 
 func churnSince(o *churnOrder) (*int64, int64) {
@@ -206,7 +220,7 @@ func (cw *churnWatcher) connect(ctx context.Context, c *churnFleet) error {
 				cw.resumes++
 			}
 			if err := cw.w.Subscribe(o.channel, s, floor); err != nil {
-				cw.refusals++
+				cw.refused(err)
 				ok = false
 				break
 			}
@@ -238,7 +252,7 @@ func (cw *churnWatcher) churn(ctx context.Context, c *churnFleet, stop *atomic.B
 			}
 			s, floor := churnSince(o)
 			if err := cw.w.Subscribe(o.channel, s, floor); err != nil {
-				cw.refusals++
+				cw.refused(err)
 				continue
 			}
 			cw.resubscribes++
@@ -264,7 +278,10 @@ func TestI4UnderNodeChurn(t *testing.T) {
 		perPhase              = 15
 	)
 	// The nats membership, serve's default: node4 joins with nothing listed.
-	f := fleettest.New(t, fleettest.Options{Options: fleet.Options{Name: "wschurn"}})
+	// Watchers send far more than a phone would: the inbound rate limit
+	// is not what this test is about.
+	f := fleettest.New(t, fleettest.Options{Options: fleet.Options{Name: "wschurn",
+		Env: map[string]string{"OUTRIDER_WS_INBOUND_RATE": "1000000", "OUTRIDER_WS_INBOUND_BURST": "1000000"}}})
 	c := &churnFleet{f: f, hc: &http.Client{Timeout: 15 * time.Second}}
 	for _, name := range []string{"node1", "node2", "node3", "node4"} {
 		n, err := f.Reserve(name)
@@ -405,12 +422,16 @@ func TestI4UnderNodeChurn(t *testing.T) {
 	events := wstest.Check(t, journals, ws...)
 
 	streams, resubscribes, resumes, dropped, refusals, refused := 0, 0, 0, 0, 0, int64(0)
+	whys := map[string]int{}
 	for _, cw := range watchers {
 		streams += len(cw.w.Streams())
 		resubscribes += cw.resubscribes
 		resumes += cw.resumes
 		dropped += cw.dropped
 		refusals += cw.refusals
+		for k, v := range cw.why {
+			whys[k] += v
+		}
 	}
 	answers := map[string]int{}
 	for _, o := range orders {
@@ -419,7 +440,7 @@ func TestI4UnderNodeChurn(t *testing.T) {
 			answers[k] += v
 		}
 	}
-	t.Logf("churn: %v; commits answered otherwise: %v", log, answers)
+	t.Logf("churn: %v; commits answered otherwise: %v; subscribes refused: %v", log, answers, whys)
 	t.Logf("%d orders, %d commits (%d answers re-read), %d watchers: %d streams (%d resubscribes at random since, "+
 		"%d resumes, %d connections lost with their node, %d subscribes refused), %d events checked against the journal",
 		len(orders), commits.Load(), refused, len(watchers), streams, resubscribes, resumes, dropped, refusals, events)

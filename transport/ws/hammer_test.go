@@ -12,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/outrider/outrider/cmd/outrider/app"
 	"github.com/outrider/outrider/cmd/outrider/app/apptest"
 	"github.com/outrider/outrider/transport/ws"
 	"github.com/outrider/outrider/transport/ws/wstest"
@@ -121,7 +122,9 @@ func TestI4UnderChurn(t *testing.T) {
 		steps                 = 60 // commits per order besides its creation and cancellation
 		watchersEach          = 2  // per customer; as many again for the admin
 	)
-	n := apptest.Start(t, nil)
+	// Watchers send far more than a phone would: the inbound rate limit
+	// is not what this test is about.
+	n := apptest.Start(t, func(cfg *app.Config) { cfg.WS.InboundRate, cfg.WS.InboundBurst = 1e6, 1e6 })
 	a := newAPI(t, n)
 	admin := a.admin()
 	var rigs []*rig

@@ -67,7 +67,8 @@ type Event struct {
 }
 
 // Watcher is one user's WebSocket client. Its methods are safe for one
-// controlling goroutine; its reader runs on a goroutine of its own.
+// controlling goroutine, which has one subscribe or unsubscribe out at a
+// time; its reader runs on a goroutine of its own.
 type Watcher struct {
 	token string
 	ids   atomic.Int64
@@ -315,6 +316,16 @@ func (w *Watcher) take(f serverFrame, raw []byte) {
 				// The order changed hands: the subscription is over.
 				s.Ended, s.Reason = true, "forbidden: "+f.Message
 				delete(w.open, f.Channel)
+				return
+			}
+			if f.Type == "error" && f.Code == "rate_limited" {
+				// The node dropped a frame without reading it, so its
+				// answer carries no id: the frame asked about is the one
+				// waiting (a watcher has one question out at a time).
+				for id, c := range w.pending {
+					c.answer <- fmt.Errorf("%s: %s", f.Code, f.Message)
+					delete(w.pending, id)
+				}
 				return
 			}
 			if f.Type == "error" {
