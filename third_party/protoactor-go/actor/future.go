@@ -154,25 +154,42 @@ func (ref *futureProcess) SendUserMessage(pid *PID, message interface{}) {
 
 	_, msg, _ := UnwrapEnvelope(message)
 
+	// outrider patch 9: the result is written under the future's lock (the
+	// timeout's Stop reads it there), and not at all once it is done.
+	ref.cond.L.Lock()
+	if ref.done {
+		ref.cond.L.Unlock()
+		return
+	}
 	if _, ok := msg.(*DeadLetterResponse); ok {
 		ref.result = nil
 		ref.err = ErrDeadLetter
 	} else {
 		ref.result = msg
 	}
+	ref.cond.L.Unlock()
 
 	ref.Stop(pid)
 }
 
 func (ref *futureProcess) SendSystemMessage(pid *PID, message interface{}) {
 	defer ref.instrument()
+	ref.cond.L.Lock() // outrider patch 9, as in SendUserMessage
+	if ref.done {
+		ref.cond.L.Unlock()
+		return
+	}
 	ref.result = message
+	ref.cond.L.Unlock()
 	ref.Stop(pid)
 }
 
 func (ref *futureProcess) instrument() {
 	sysMetrics, ok := ref.actorSystem.Extensions.Get(extensionId).(*Metrics)
 	if ok && sysMetrics.enabled {
+		ref.cond.L.Lock() // outrider patch 9: err is guarded by the lock
+		failed := ref.err != nil
+		ref.cond.L.Unlock()
 		ctx := context.Background()
 		labels := []attribute.KeyValue{
 			attribute.String("address", ref.actorSystem.Address()),
@@ -180,7 +197,7 @@ func (ref *futureProcess) instrument() {
 
 		instruments := sysMetrics.metrics.Get(metrics.InternalActorMetrics)
 		if instruments != nil {
-			if ref.err == nil {
+			if !failed {
 				instruments.FuturesCompletedCount.Add(ctx, 1, metric.WithAttributes(labels...))
 			} else {
 				instruments.FuturesTimedOutCount.Add(ctx, 1, metric.WithAttributes(labels...))

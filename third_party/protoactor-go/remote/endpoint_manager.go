@@ -121,10 +121,11 @@ func (em *endpointManager) stop() {
 		return true
 	})
 	if em.endpointReaderConnections != nil {
-		em.endpointReaderConnections.Range(func(key interface{}, value interface{}) bool {
-			channel := value.(chan bool)
-			channel <- true
-			em.endpointReaderConnections.Delete(key)
+		em.endpointReaderConnections.Range(func(key interface{}, _ interface{}) bool {
+			// outrider patch 8: signal through readerDisconnect, at most once.
+			if v, ok := em.endpointReaderConnections.LoadAndDelete(key); ok {
+				v.(*readerDisconnect).signal(true)
+			}
 			return true
 		})
 	}

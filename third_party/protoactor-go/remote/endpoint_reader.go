@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 
 	"google.golang.org/protobuf/proto"
@@ -38,18 +39,34 @@ func newEndpointReader(r *Remote) *endpointReader {
 	}
 }
 
+// readerDisconnect tells an endpoint reader's helper goroutine once
+// whether the endpoint manager is stopping (true) or the stream ended
+// (false). outrider patch 8: the reader closed its channel on return while
+// endpointManager.stop could still send on it (a data race, and a "send on
+// closed channel" panic); now nobody closes it and at most one value is
+// ever sent, into a buffer of one, so no send blocks or panics.
+type readerDisconnect struct {
+	once sync.Once
+	ch   chan bool
+}
+
+func (d *readerDisconnect) signal(stopping bool) {
+	d.once.Do(func() { d.ch <- stopping })
+}
+
 func (s *endpointReader) Receive(stream Remoting_ReceiveServer) error {
-	disconnectChan := make(chan bool, 1)
-	s.remote.edpManager.endpointReaderConnections.Store(stream, disconnectChan)
+	disconnect := &readerDisconnect{ch: make(chan bool, 1)}
+	s.remote.edpManager.endpointReaderConnections.Store(stream, disconnect)
 	defer func() {
 		s.remote.Logger().Info("EndpointReader is closing")
-		close(disconnectChan)
+		s.remote.edpManager.endpointReaderConnections.Delete(stream)
+		disconnect.signal(false)
 	}()
 
 	go func() {
 		// endpointManager sends true
 		// endpointReader sends false
-		if <-disconnectChan {
+		if <-disconnect.ch {
 			s.remote.Logger().Debug("EndpointReader is telling to remote that it's leaving")
 			err := stream.Send(&RemoteMessage{
 				MessageType: &RemoteMessage_DisconnectRequest{
@@ -70,7 +87,7 @@ func (s *endpointReader) Receive(stream Remoting_ReceiveServer) error {
 		switch {
 		case errors.Is(err, io.EOF):
 			s.remote.Logger().Info("EndpointReader stream closed")
-			disconnectChan <- false
+			disconnect.signal(false)
 			return nil
 		case err != nil:
 			s.remote.Logger().Info("EndpointReader failed to read", slog.Any("error", err))
