@@ -25,9 +25,9 @@ import (
 // owns it. A Node is started once and stopped once; it is safe for
 // concurrent use.
 //
-// Run one Node per process in production. Tests may start several, but not
-// at the same time under -race: the library's remote start-up writes gRPC's
-// process-global logger, racing any other live node's gRPC server.
+// Run one Node per process in production. Tests may start several; they
+// start one at a time (startMu), and multi-node tests run each node in a
+// process of its own (internal/fleet), which is what production does.
 type Node struct {
 	cfg     Config
 	logger  *slog.Logger
@@ -215,8 +215,8 @@ func (n *Node) setUp(ctx context.Context) error {
 	})
 
 	// StartMember panics on failure (e.g. the port is taken) and sleeps 1s.
-	// It also sets gRPC's process-global logger without synchronisation,
-	// so members started in one process (tests) start one at a time.
+	// It sets gRPC's process-global logger (once, since third_party patch
+	// 1); members started in one process still start one at a time.
 	startMu.Lock()
 	err = safely(c.StartMember)
 	startMu.Unlock()
