@@ -6,15 +6,17 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/outrider/outrider/actors"
 	"github.com/outrider/outrider/proto/outriderpb"
 )
 
-// Kind names of Outrider's actors. Every member registers its actors under
-// these names, and the typed client addresses them by these names.
+// Kind names of Outrider's actors: the actors' own (package actors).
+// Every member registers its actors under these names, and the typed
+// client addresses them by these names.
 const (
-	KindOrder  = "order"
-	KindDriver = "driver"
-	KindUser   = "user"
+	KindOrder  = actors.KindOrder
+	KindDriver = actors.KindDriver
+	KindUser   = actors.KindUser
 )
 
 // Order sends cmd to the order actor id and returns its reply. A domain
