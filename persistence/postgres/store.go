@@ -5,9 +5,9 @@
 // statement of a commit as one pgx batch, which Postgres runs as one implicit
 // transaction, so a commit costs one network round trip and either all of it
 // is durable or none of it is. The guards the actors rely on live in the
-// schema (persistence/migrations): the journal's primary key fences stale
-// writers (I5) and reserve_driver with a CHECK constraint bounds a driver's
-// load (I2).
+// schema (persistence/migrations/postgres): the journal's primary key
+// fences stale writers (I5) and reserve_driver with a CHECK constraint
+// bounds a driver's load (I2).
 //
 // Tests get an isolated, migrated schema from pgtest.Open.
 package postgres
@@ -98,8 +98,8 @@ func (s *Store) Ping(ctx context.Context) error {
 // Close closes the pool, waiting for acquired connections to be released.
 func (s *Store) Close() { s.pool.Close() }
 
-// Migrate applies the embedded migrations (persistence/migrations) that
-// have not run yet. Nodes starting together are serialised by a Postgres
+// Migrate applies the embedded migrations (persistence/migrations/postgres)
+// that have not run yet. Nodes starting together are serialised by a Postgres
 // advisory lock keyed by the schema, held on a dedicated connection for
 // the duration, so each migration runs exactly once.
 func (s *Store) Migrate(ctx context.Context) error {
@@ -126,7 +126,7 @@ func (s *Store) Migrate(ctx context.Context) error {
 	}
 	db := stdlib.OpenDBFromPool(s.pool)
 	defer db.Close()
-	p, err := goose.NewProvider(goose.DialectPostgres, db, migrations.FS, goose.WithDisableGlobalRegistry(true))
+	p, err := goose.NewProvider(goose.DialectPostgres, db, migrations.Postgres, goose.WithDisableGlobalRegistry(true))
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}

@@ -3,8 +3,8 @@
 // driver modernc.org/sqlite (no cgo), and passes the same conformance suite
 // (persistence/storetest) as the Postgres backend.
 //
-// Start with Open and Store.Commit. The schema lives in this package's
-// migrations folder, applied by Store.Migrate.
+// Start with Open and Store.Commit. The schema lives in
+// persistence/migrations/sqlite, applied by Store.Migrate.
 //
 // # Durability
 //
@@ -50,10 +50,8 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"net/url"
 	"runtime"
@@ -67,13 +65,8 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/outrider/outrider/persistence"
+	"github.com/outrider/outrider/persistence/migrations"
 )
-
-// migrationFS holds the schema as goose SQL migrations. Add a change as the
-// next numbered file; never edit one that has shipped.
-//
-//go:embed migrations/*.sql
-var migrationFS embed.FS
 
 // Options configures a Store. The zero value is usable.
 type Options struct {
@@ -223,11 +216,7 @@ func (s *Store) Close() {
 func (s *Store) Migrate(ctx context.Context) error {
 	s.migrate.Lock()
 	defer s.migrate.Unlock()
-	sub, err := fs.Sub(migrationFS, "migrations")
-	if err != nil {
-		return fmt.Errorf("migrate: %w", err)
-	}
-	p, err := goose.NewProvider(goose.DialectSQLite3, s.w, sub, goose.WithDisableGlobalRegistry(true))
+	p, err := goose.NewProvider(goose.DialectSQLite3, s.w, migrations.SQLite, goose.WithDisableGlobalRegistry(true))
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
