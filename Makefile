@@ -5,7 +5,7 @@ DEV_SECRET ?= outrider-dev-secret-change-me-0123456789
 PROTOC_GEN_GO_VERSION := v1.36.12
 VERSITYGW_VERSION := v1.8.0
 
-.PHONY: run serve build test tools lint proto bench fmt
+.PHONY: run serve build test tools lint proto proto-check bench fmt
 
 ## build: bin/outrider, without debug information (DWARF, symbol table):
 ## the first build takes about 50 s instead of 65 s on 2 cores; stack
@@ -56,7 +56,7 @@ tools:
 
 ## test: vet, then every test with the race detector against the real Postgres
 ## (and versitygw, which the S3 tests start)
-test: tools
+test: tools proto-check
 	$(GO) vet ./...
 	$(GO) vet -tags kubernetes ./cluster/
 	$(GO) test -race -count=1 -timeout 20m ./...
@@ -72,6 +72,22 @@ fmt:
 proto:
 	GOBIN=$(CURDIR)/bin $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
 	PATH=$(CURDIR)/bin:$$PATH protoc --go_out=. --go_opt=module=github.com/outrider/outrider proto/outrider.proto
+
+## proto-check: fail when proto/outriderpb is not what `make proto` makes of
+## proto/outrider.proto. Regenerates into a temporary directory and diffs.
+## The header's `protoc vX` line is not compared: it records which protoc
+## ran (the committed code: Debian bookworm's 3.21.12), and another protoc
+## that generates the same code is not a stale file. Any other difference,
+## protoc-gen-go's pinned version included, fails.
+proto-check:
+	@command -v protoc >/dev/null || { echo "proto-check: protoc not found (apt-get install protobuf-compiler)" >&2; exit 1; }
+	@GOBIN=$(CURDIR)/bin $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	PATH=$(CURDIR)/bin:$$PATH protoc --go_out="$$tmp" --go_opt=module=github.com/outrider/outrider proto/outrider.proto && \
+	if ! diff -ru -I '^//[[:space:]]*protoc[[:space:]]' proto/outriderpb "$$tmp/proto/outriderpb"; then \
+		echo "proto-check: proto/outriderpb is stale: run \`make proto\` and commit the result ($$(protoc --version))" >&2; \
+		exit 1; \
+	fi
 
 ## bench: the HTTP-layer benchmarks on the real Postgres (see BENCHMARKS.md)
 bench:
