@@ -60,12 +60,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/pressly/goose/v3"
 	sqlite "modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/outrider/outrider/persistence"
-	"github.com/outrider/outrider/persistence/migrations"
 )
 
 // Options configures a Store. The zero value is usable.
@@ -207,27 +205,6 @@ func (s *Store) Close() {
 	if err := s.w.Close(); err != nil {
 		s.log.Warn("close sqlite write connection", "err", err)
 	}
-}
-
-// Migrate applies the embedded migrations that have not run yet, on the
-// write connection. Calls in one process are serialised. Two processes
-// migrating one file at once are not (the file belongs to one node): the
-// loser's Migrate fails and changes nothing.
-func (s *Store) Migrate(ctx context.Context) error {
-	s.migrate.Lock()
-	defer s.migrate.Unlock()
-	p, err := goose.NewProvider(goose.DialectSQLite3, s.w, migrations.SQLite, goose.WithDisableGlobalRegistry(true))
-	if err != nil {
-		return fmt.Errorf("migrate: %w", err)
-	}
-	results, err := p.Up(ctx)
-	if err != nil {
-		return fmt.Errorf("migrate: %w", err)
-	}
-	for _, r := range results {
-		s.log.Info("applied migration", "version", r.Source.Version, "file", r.Source.Path, "duration", r.Duration)
-	}
-	return nil
 }
 
 // write runs fn in one write transaction (BEGIN IMMEDIATE on the write

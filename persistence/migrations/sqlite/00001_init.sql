@@ -1,5 +1,6 @@
 -- Outrider's initial SQLite schema: the Postgres schema of
--- persistence/migrations/00001_init.sql, translated. Differences:
+-- ../postgres/00001_init.sql and 00002_outbox_position.sql, translated.
+-- Differences:
 --
 --   * Timestamps are INTEGER microseconds since the Unix epoch, UTC: they
 --     sort as numbers, compare exactly and carry Postgres's precision.
