@@ -9,7 +9,9 @@
 // (it already has what the other one adds), its file holds only the goose
 // annotations and a comment saying why; goose records it as applied all
 // the same. The SQLite translation is described at the top of
-// sqlite/00001_init.sql.
+// sqlite/00001_init.sql; TestSchemaParity applies both folders and fails
+// when the schemas differ beyond its type mapping and its list of known
+// differences, each with its reason (parity_test.go).
 //
 // SQLite files used to be numbered on their own (1 to 6 for Postgres's 1
 // to 8); persistence/sqlite converts the version table of a database file
