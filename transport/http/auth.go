@@ -11,6 +11,7 @@ import (
 	"github.com/outrider/outrider/actors"
 	"github.com/outrider/outrider/actors/user"
 	"github.com/outrider/outrider/persistence"
+	"github.com/outrider/outrider/problem"
 	pb "github.com/outrider/outrider/proto/outriderpb"
 )
 
@@ -203,7 +204,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request, c *call) error {
 		return err
 	}
 	if !ok {
-		return errorf("unauthorized", "unknown e-mail or wrong password")
+		return errorf(problem.Unauthorized, "unknown e-mail or wrong password")
 	}
 	out, err := s.issueTokens(r, u.ID, u.Role, "")
 	if err != nil {
@@ -233,9 +234,9 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request, c *call) error 
 	}, now)
 	switch {
 	case errors.Is(err, persistence.ErrTokenReused):
-		return errorf("unauthorized", "this refresh token was already used; its session has been revoked")
+		return errorf(problem.Unauthorized, "this refresh token was already used; its session has been revoked")
 	case errors.Is(err, persistence.ErrTokenInvalid):
-		return errorf("unauthorized", "the refresh token is not valid")
+		return errorf(problem.Unauthorized, "the refresh token is not valid")
 	case err != nil:
 		return unavailable(err)
 	}
@@ -282,7 +283,7 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request, c *call) error {
 func (s *Server) me(w http.ResponseWriter, r *http.Request, c *call) error {
 	u, err := s.store.GetUser(r.Context(), c.principal.UserID)
 	if errors.Is(err, persistence.ErrNotFound) {
-		return errorf("unauthorized", "the token's user no longer exists")
+		return errorf(problem.Unauthorized, "the token's user no longer exists")
 	}
 	if err != nil {
 		return unavailable(err)
@@ -297,5 +298,5 @@ func unavailable(err error) error {
 	if errors.As(err, &e) {
 		return e
 	}
-	return &Error{Code: "unavailable", Detail: "a dependency is unavailable; retry shortly", RetryAfter: 1, cause: err}
+	return newError(problem.Unavailable, "a dependency is unavailable; retry shortly").retryAfter(1).because(err)
 }

@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/outrider/outrider/cluster"
+	"github.com/outrider/outrider/problem"
 )
 
 // ClusterView is what GET /v1/cluster shows: the members as this node
@@ -28,7 +29,7 @@ func (s *Server) nodeID() string {
 // which one answered.
 func (s *Server) clusterStatus(w http.ResponseWriter, _ *http.Request, _ *call) error {
 	if s.cluster == nil {
-		return &Error{Code: "unavailable", Detail: "this node has no cluster view", RetryAfter: 1}
+		return newError(problem.Unavailable, "this node has no cluster view").retryAfter(1)
 	}
 	writeJSON(w, http.StatusOK, s.cluster.Status())
 	return nil

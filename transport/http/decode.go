@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"reflect"
 	"strings"
+
+	"github.com/outrider/outrider/problem"
 )
 
 // decode reads the request body as exactly one JSON object into v:
@@ -25,12 +27,12 @@ func (s *Server) decode(r *http.Request, v any, allowEmpty bool) error {
 		if allowEmpty {
 			return nil
 		}
-		return errorf("malformed_json", "a JSON request body is required")
+		return errorf(problem.MalformedJSON, "a JSON request body is required")
 	}
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
-			return errorf("unsupported_media_type", "send the body as application/json")
+			return errorf(problem.UnsupportedMediaType, "send the body as application/json")
 		}
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
@@ -39,10 +41,10 @@ func (s *Server) decode(r *http.Request, v any, allowEmpty bool) error {
 		return decodeError(err)
 	}
 	if dec.More() {
-		return errorf("malformed_json", "the body holds more than one JSON value")
+		return errorf(problem.MalformedJSON, "the body holds more than one JSON value")
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return errorf("malformed_json", "unexpected data after the JSON object")
+		return errorf(problem.MalformedJSON, "unexpected data after the JSON object")
 	}
 	return checkKeys(body, reflect.TypeOf(v))
 }
@@ -61,14 +63,14 @@ func readLimited(r *http.Request, limit int64) ([]byte, error) {
 		return nil, nil
 	}
 	if r.ContentLength > limit {
-		return nil, errorf("body_too_large", "the body is %d bytes; the limit is %d", r.ContentLength, limit)
+		return nil, errorf(problem.BodyTooLarge, "the body is %d bytes; the limit is %d", r.ContentLength, limit)
 	}
 	b, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
 	if err != nil {
-		return nil, errorf("malformed_json", "could not read the request body")
+		return nil, errorf(problem.MalformedJSON, "could not read the request body")
 	}
 	if int64(len(b)) > limit {
-		return nil, errorf("body_too_large", "the body exceeds the limit of %d bytes", limit)
+		return nil, errorf(problem.BodyTooLarge, "the body exceeds the limit of %d bytes", limit)
 	}
 	return b, nil
 }
@@ -80,7 +82,7 @@ func decodeError(err error) error {
 	var typ *json.UnmarshalTypeError
 	switch {
 	case errors.As(err, &syn):
-		return errorf("malformed_json", "malformed JSON at byte %d", syn.Offset)
+		return errorf(problem.MalformedJSON, "malformed JSON at byte %d", syn.Offset)
 	case errors.As(err, &typ):
 		field := typ.Field
 		if field == "" {
@@ -88,14 +90,14 @@ func decodeError(err error) error {
 		}
 		return invalid(FieldError{Field: field, Message: fmt.Sprintf("must be %s, not %s", jsonType(typ.Type.Kind().String()), typ.Value)})
 	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
-		return errorf("malformed_json", "the JSON body ends early")
+		return errorf(problem.MalformedJSON, "the JSON body ends early")
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-		e := errorf("unknown_field", "unknown field %q", name)
+		e := errorf(problem.UnknownField, "unknown field %q", name)
 		e.Fields = []FieldError{{Field: name, Message: "is not a field of this request"}}
 		return e
 	}
-	return errorf("malformed_json", "the body is not valid JSON for this request")
+	return errorf(problem.MalformedJSON, "the body is not valid JSON for this request")
 }
 
 func jsonType(kind string) string {

@@ -12,6 +12,7 @@ import (
 	"github.com/outrider/outrider/actors/driver"
 	"github.com/outrider/outrider/actors/user"
 	"github.com/outrider/outrider/persistence"
+	"github.com/outrider/outrider/problem"
 	pb "github.com/outrider/outrider/proto/outriderpb"
 )
 
@@ -55,7 +56,7 @@ func (c *call) driverID() (string, error) {
 	raw := c.params.ByName("id")
 	if raw == "me" {
 		if c.principal.Role != actors.RoleDriver {
-			return "", errorf("not_found", "only drivers have a driver record of their own")
+			return "", errorf(problem.NotFound, "only drivers have a driver record of their own")
 		}
 		return c.principal.UserID, nil
 	}
@@ -64,7 +65,7 @@ func (c *call) driverID() (string, error) {
 		return "", err
 	}
 	if c.principal.Role == actors.RoleDriver && id != c.principal.UserID {
-		return "", errorf("not_found", "no such driver %s", id)
+		return "", errorf(problem.NotFound, "no such driver %s", id)
 	}
 	return id, nil
 }
@@ -76,7 +77,7 @@ func (s *Server) getDriver(w http.ResponseWriter, r *http.Request, c *call) erro
 	}
 	d, err := s.store.GetDriver(r.Context(), id)
 	if errors.Is(err, persistence.ErrNotFound) {
-		return errorf("not_found", "no such driver %s", id)
+		return errorf(problem.NotFound, "no such driver %s", id)
 	}
 	if err != nil {
 		return unavailable(err)

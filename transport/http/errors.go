@@ -1,18 +1,22 @@
 package httpapi
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
 
 	"github.com/outrider/outrider/actors"
+	"github.com/outrider/outrider/problem"
 )
 
 // Error is what a handler returns when it refuses a request; writeError
-// renders it as RFC 9457 problem+json. Code must be in the catalogue.
+// renders it as RFC 9457 problem+json (problem.Write). Build one with
+// errorf, newError, invalid or rejected: they take a problem.Code, so a
+// code that is not in the catalogue does not compile. Nothing else builds
+// an Error (TestErrorsAreBuiltByConstructors).
 type Error struct {
+	// Code is the code's name on the wire (problem.Code.String), set by
+	// the constructors; read it, do not set it.
 	Code       string
 	Detail     string
 	Fields     []FieldError
@@ -35,66 +39,78 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.cause }
 
+// newError builds an Error with a fixed detail.
+func newError(code problem.Code, detail string) *Error {
+	return &Error{Code: code.String(), Detail: detail}
+}
+
 // errorf builds an Error with a formatted detail.
-func errorf(code, format string, args ...any) *Error {
-	return &Error{Code: code, Detail: fmt.Sprintf(format, args...)}
+func errorf(code problem.Code, format string, args ...any) *Error {
+	return newError(code, fmt.Sprintf(format, args...))
+}
+
+// retryAfter asks the client to wait secs seconds (Retry-After).
+func (e *Error) retryAfter(secs int) *Error {
+	e.RetryAfter = secs
+	return e
+}
+
+// because records the error behind e: logged, never shown.
+func (e *Error) because(cause error) *Error {
+	e.cause = cause
+	return e
 }
 
 // invalid is a validation_failed error naming the offending fields.
 func invalid(fields ...FieldError) *Error {
-	e := &Error{Code: actors.CodeValidation, Detail: "the request is not valid", Fields: fields}
+	e := newError(problem.ValidationFailed, "the request is not valid")
+	e.Fields = fields
 	if len(fields) == 1 {
 		e.Detail = fields[0].Field + ": " + fields[0].Message
 	}
 	return e
 }
 
-// catalogueEntry is the HTTP status and title of an error code.
-type catalogueEntry struct {
-	Status int
-	Title  string
-}
+// catalogue is every code the v1 API answers with, by name: the OpenAPI
+// document's Problem.code enum (TestCatalogueCodesAreDocumented). Status
+// and title are package problem's; the blob handler's and the WebSocket
+// frames' own codes are not here.
+var catalogue = entries(
+	problem.MalformedJSON,
+	problem.UnknownField,
+	problem.ValidationFailed,
+	problem.BodyTooLarge,
+	problem.UnsupportedMediaType,
+	problem.Unauthorized,
+	problem.TokenExpired,
+	problem.Forbidden,
+	problem.NotFound,
+	problem.MethodNotAllowed,
+	problem.UpgradeRequired,
+	problem.InvalidTransition,
+	problem.OrderAlreadyAssigned,
+	problem.DriverUnavailable,
+	problem.DriverNotFound,
+	problem.VersionConflict,
+	problem.EmailTaken,
+	problem.AlreadyExists,
+	problem.ProofRequired,
+	problem.ProofLimitReached,
+	problem.UploadNotFound,
+	problem.UploadInvalid,
+	problem.IdempotencyKeyReused,
+	problem.IdempotencyInProgress,
+	problem.RateLimited,
+	problem.Unavailable,
+	problem.Internal,
+)
 
-// catalogue lists every error code the API answers with. Codes are
-// stable: clients branch on them. A code missing here is a bug (500).
-var catalogue = map[string]catalogueEntry{
-	"malformed_json":             {http.StatusBadRequest, "Malformed JSON"},
-	"unknown_field":              {http.StatusBadRequest, "Unknown field"},
-	actors.CodeValidation:        {http.StatusUnprocessableEntity, "Validation failed"},
-	"body_too_large":             {http.StatusRequestEntityTooLarge, "Request body too large"},
-	"unsupported_media_type":     {http.StatusUnsupportedMediaType, "Unsupported media type"},
-	"unauthorized":               {http.StatusUnauthorized, "Unauthorized"},
-	"token_expired":              {http.StatusUnauthorized, "Access token expired"},
-	actors.CodeForbidden:         {http.StatusForbidden, "Forbidden"},
-	actors.CodeNotFound:          {http.StatusNotFound, "Not found"},
-	"method_not_allowed":         {http.StatusMethodNotAllowed, "Method not allowed"},
-	"upgrade_required":           {http.StatusUpgradeRequired, "Upgrade required"},
-	actors.CodeInvalidTransition: {http.StatusConflict, "Invalid status transition"},
-	actors.CodeAlreadyAssigned:   {http.StatusConflict, "Order already assigned"},
-	actors.CodeDriverUnavailable: {http.StatusConflict, "Driver unavailable"},
-	actors.CodeDriverNotFound:    {http.StatusUnprocessableEntity, "Driver not found"},
-	actors.CodeVersionConflict:   {http.StatusConflict, "Version conflict"},
-	actors.CodeEmailTaken:        {http.StatusConflict, "E-mail already registered"},
-	actors.CodeAlreadyExists:     {http.StatusConflict, "Already exists"},
-	actors.CodeProofRequired:     {http.StatusConflict, "Proof of delivery required"},
-	actors.CodeProofLimit:        {http.StatusConflict, "Too many proofs"},
-	"upload_not_found":           {http.StatusUnprocessableEntity, "Upload not found"},
-	"upload_invalid":             {http.StatusUnprocessableEntity, "Upload does not match"},
-	"idempotency_key_reused":     {http.StatusUnprocessableEntity, "Idempotency key reused with another request"},
-	"idempotency_in_progress":    {http.StatusConflict, "Request with this idempotency key in progress"},
-	"rate_limited":               {http.StatusTooManyRequests, "Too many requests"},
-	"unavailable":                {http.StatusServiceUnavailable, "Service unavailable"},
-	"internal":                   {http.StatusInternalServerError, "Internal error"},
-}
-
-type problem struct {
-	Type     string       `json:"type"`
-	Title    string       `json:"title"`
-	Status   int          `json:"status"`
-	Detail   string       `json:"detail,omitempty"`
-	Code     string       `json:"code"`
-	Instance string       `json:"instance,omitempty"`
-	Errors   []FieldError `json:"errors,omitempty"`
+func entries(codes ...problem.Code) map[string]problem.Entry {
+	m := make(map[string]problem.Entry, len(codes))
+	for _, c := range codes {
+		m[c.String()] = c.Entry()
+	}
+	return m
 }
 
 // writeError renders err as problem+json. Errors that are not *Error are
@@ -103,33 +119,53 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var e *Error
 	if !errors.As(err, &e) {
 		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
-		e = &Error{Code: "internal", Detail: "an internal error occurred"}
+		e = newError(problem.Internal, "an internal error occurred")
 	}
 	entry, ok := catalogue[e.Code]
 	if !ok {
-		s.log.Error("error code missing from catalogue", "code", e.Code)
-		entry = catalogue["internal"]
+		// A catalogue code the API does not answer with (a blob or frame
+		// code), or an Error not built by its constructors.
+		s.log.Error("error code missing from the API's catalogue", "code", e.Code)
+		entry = problem.Internal.Entry()
 	}
 	if entry.Status >= 500 && e.cause != nil {
 		s.log.Warn("request failed", "method", r.Method, "path", r.URL.Path, "code", e.Code, "err", e.cause)
 	}
-	if e.RetryAfter > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(e.RetryAfter))
+	var fields []problem.FieldError
+	for _, f := range e.Fields {
+		fields = append(fields, problem.FieldError(f))
 	}
-	p := problem{
-		Type: "https://outrider.dev/problems/" + e.Code, Title: entry.Title, Status: entry.Status,
-		Detail: e.Detail, Code: e.Code, Instance: r.URL.Path, Errors: e.Fields,
-	}
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(entry.Status)
-	_ = json.NewEncoder(w).Encode(p)
+	problem.Write(w, problem.Details{Code: entry.Code, Detail: e.Detail, Instance: r.URL.Path,
+		Errors: fields, RetryAfter: e.RetryAfter})
+}
+
+// rejections maps each of the domain's rejection codes to the API's code
+// for it; the wire carries the domain's name. It is total over
+// actors.Code* (TestEveryRejectionCodeMaps).
+var rejections = map[string]problem.Code{
+	actors.CodeValidation:        problem.ValidationFailed,
+	actors.CodeNotFound:          problem.NotFound,
+	actors.CodeForbidden:         problem.Forbidden,
+	actors.CodeInvalidTransition: problem.InvalidTransition,
+	actors.CodeAlreadyAssigned:   problem.OrderAlreadyAssigned,
+	actors.CodeDriverUnavailable: problem.DriverUnavailable,
+	actors.CodeDriverNotFound:    problem.DriverNotFound,
+	actors.CodeVersionConflict:   problem.VersionConflict,
+	actors.CodeEmailTaken:        problem.EmailTaken,
+	actors.CodeAlreadyExists:     problem.AlreadyExists,
+	actors.CodeProofRequired:     problem.ProofRequired,
+	actors.CodeProofLimit:        problem.ProofLimitReached,
+	actors.CodeUnauthorized:      problem.Unauthorized,
+	// The cluster client retries CodeRetry; one that reaches the API is a
+	// bug, answered as internal.
+	actors.CodeRetry: problem.Internal,
 }
 
 // rejected converts an actor's rejection into an API error.
 func rejected(code, message string) *Error {
-	if _, ok := catalogue[code]; !ok {
-		return &Error{Code: "internal", Detail: "unexpected rejection", cause: fmt.Errorf("%s: %s", code, message)}
+	c, ok := rejections[code]
+	if !ok || c == problem.Internal {
+		return newError(problem.Internal, "unexpected rejection").because(fmt.Errorf("%s: %s", code, message))
 	}
-	return &Error{Code: code, Detail: message}
+	return newError(c, message)
 }

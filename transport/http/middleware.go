@@ -22,6 +22,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/outrider/outrider/persistence"
+	"github.com/outrider/outrider/problem"
 )
 
 // policy says who may call a route: public routes need no token; the
@@ -91,7 +92,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, ps httprouter.Par
 			return err
 		}
 		if !slices.Contains(pol.roles, p.Role) {
-			return errorf("forbidden", "the %s role may not call this route", p.Role)
+			return errorf(problem.Forbidden, "the %s role may not call this route", p.Role)
 		}
 		c.principal = p
 		if err := s.limiter.allow("user:" + p.UserID); err != nil {
@@ -117,7 +118,7 @@ func (s *Server) authenticate(r *http.Request, queryToken bool) (Principal, erro
 	}
 	scheme, token, ok := strings.Cut(h, " ")
 	if h == "" || !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
-		return Principal{}, errorf("unauthorized", "send an access token as Authorization: Bearer <token>")
+		return Principal{}, errorf(problem.Unauthorized, "send an access token as Authorization: Bearer <token>")
 	}
 	return s.tokens.verify(strings.TrimSpace(token))
 }
@@ -144,11 +145,11 @@ func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, c *call, key
 	stored, err := s.store.BeginIdempotent(r.Context(), scope, key, reqHash, s.nodeID(), s.now())
 	switch {
 	case errors.Is(err, persistence.ErrIdempotencyMismatch):
-		return errorf("idempotency_key_reused", "this Idempotency-Key was used with another request")
+		return errorf(problem.IdempotencyKeyReused, "this Idempotency-Key was used with another request")
 	case errors.Is(err, persistence.ErrIdempotencyInProgress):
-		return &Error{Code: "idempotency_in_progress", Detail: "the first request with this Idempotency-Key is still running", RetryAfter: 1}
+		return newError(problem.IdempotencyInProgress, "the first request with this Idempotency-Key is still running").retryAfter(1)
 	case err != nil:
-		return &Error{Code: "unavailable", Detail: "could not record the idempotency key", RetryAfter: 1, cause: err}
+		return newError(problem.Unavailable, "could not record the idempotency key").retryAfter(1).because(err)
 	case stored != nil:
 		for k, v := range stored.Header {
 			w.Header().Set(k, v)
@@ -323,7 +324,7 @@ func (l *rateLimiter) allow(key string) error {
 	l.mu.Unlock()
 	if delay > 0 {
 		secs := int(math.Ceil(delay.Seconds()))
-		return &Error{Code: "rate_limited", Detail: "slow down: retry after " + strconv.Itoa(secs) + "s", RetryAfter: max(secs, 1)}
+		return newError(problem.RateLimited, "slow down: retry after "+strconv.Itoa(secs)+"s").retryAfter(max(secs, 1))
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/outrider/outrider/problem"
 	"github.com/outrider/outrider/transport/http/openapi"
 )
 
@@ -123,10 +124,10 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request, c *call) error {
 // websocket hands an authenticated upgrade to the realtime gateway.
 func (s *Server) websocket(w http.ResponseWriter, r *http.Request, c *call) error {
 	if s.realtime == nil {
-		return errorf("unavailable", "realtime is not enabled on this node")
+		return errorf(problem.Unavailable, "realtime is not enabled on this node")
 	}
 	if !websocket.IsWebSocketUpgrade(r) {
-		return errorf("upgrade_required", "GET /v1/ws must be a WebSocket upgrade")
+		return errorf(problem.UpgradeRequired, "GET /v1/ws must be a WebSocket upgrade")
 	}
 	s.realtime.Serve(w, r, c.principal.UserID, c.principal.Role, c.principal.IssuedAt)
 	return nil

@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/outrider/outrider/persistence"
+	"github.com/outrider/outrider/problem"
 )
 
 // Notifications: what the worker told each user (worker/notify.go). A
@@ -45,7 +46,7 @@ func (s *Server) listNotifications(w http.ResponseWriter, r *http.Request, c *ca
 // :id/read).
 func (s *Server) markNotification(w http.ResponseWriter, r *http.Request, c *call) error {
 	if c.params.ByName("id") != "read-all" {
-		return errorf("not_found", "no such route")
+		return errorf(problem.NotFound, "no such route")
 	}
 	n, err := s.store.MarkAllNotificationsRead(r.Context(), c.principal.UserID, s.now())
 	if err != nil {
@@ -62,7 +63,7 @@ func (s *Server) readNotification(w http.ResponseWriter, r *http.Request, c *cal
 	}
 	err = s.store.MarkNotificationRead(r.Context(), c.principal.UserID, id, s.now())
 	if errors.Is(err, persistence.ErrNotFound) {
-		return errorf("not_found", "no such notification %s", id)
+		return errorf(problem.NotFound, "no such notification %s", id)
 	}
 	if err != nil {
 		return unavailable(err)

@@ -16,6 +16,7 @@ import (
 	"github.com/outrider/outrider/actors"
 	"github.com/outrider/outrider/actors/order"
 	"github.com/outrider/outrider/persistence"
+	"github.com/outrider/outrider/problem"
 	pb "github.com/outrider/outrider/proto/outriderpb"
 )
 
@@ -26,7 +27,7 @@ var idPattern = regexp.MustCompile(`^[a-z]{3}_[0-9A-HJKMNP-TV-Z]{26}$`)
 func (c *call) id(prefix string) (string, error) {
 	id := c.params.ByName("id")
 	if !idPattern.MatchString(id) || !strings.HasPrefix(id, prefix+"_") {
-		return "", errorf("not_found", "no such resource %q", id)
+		return "", errorf(problem.NotFound, "no such resource %q", id)
 	}
 	return id, nil
 }
@@ -180,11 +181,11 @@ func (s *Server) visibleOrder(r *http.Request, c *call) (actors.OrderRow, error)
 // orderVisibleTo is visibleOrder for an id from anywhere (a body field).
 func (s *Server) orderVisibleTo(ctx context.Context, id string, p Principal) (actors.OrderRow, error) {
 	if !idPattern.MatchString(id) || !strings.HasPrefix(id, "ord_") {
-		return actors.OrderRow{}, errorf("not_found", "no such order %q", id)
+		return actors.OrderRow{}, errorf(problem.NotFound, "no such order %q", id)
 	}
 	row, err := s.store.GetOrder(ctx, id)
 	if errors.Is(err, persistence.ErrNotFound) {
-		return row, errorf("not_found", "no such order %s", id)
+		return row, errorf(problem.NotFound, "no such order %s", id)
 	}
 	if err != nil {
 		return row, unavailable(err)
@@ -193,7 +194,7 @@ func (s *Server) orderVisibleTo(ctx context.Context, id string, p Principal) (ac
 		(p.Role == actors.RoleCustomer && row.CustomerID == p.UserID) ||
 		(p.Role == actors.RoleDriver && row.DriverID == p.UserID)
 	if !ok {
-		return actors.OrderRow{}, errorf("not_found", "no such order %s", id)
+		return actors.OrderRow{}, errorf(problem.NotFound, "no such order %s", id)
 	}
 	return row, nil
 }
@@ -286,7 +287,7 @@ func (s *Server) listOrders(w http.ResponseWriter, r *http.Request, c *call) err
 	}
 	if u := q.Get("user"); u != "" {
 		if c.principal.Role != actors.RoleAdmin && u != c.principal.UserID {
-			return errorf("forbidden", "only admins list other users' orders")
+			return errorf(problem.Forbidden, "only admins list other users' orders")
 		}
 		f.UserID = u
 	}

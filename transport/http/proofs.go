@@ -39,6 +39,7 @@ import (
 	"github.com/outrider/outrider/actors"
 	"github.com/outrider/outrider/actors/order"
 	"github.com/outrider/outrider/persistence/blob"
+	"github.com/outrider/outrider/problem"
 	pb "github.com/outrider/outrider/proto/outriderpb"
 )
 
@@ -104,7 +105,7 @@ type presignResponse struct {
 
 func (s *Server) blobStore() (blob.Store, error) {
 	if s.blobs == nil {
-		return nil, errorf("unavailable", "this node has no blob storage configured")
+		return nil, errorf(problem.Unavailable, "this node has no blob storage configured")
 	}
 	return s.blobs, nil
 }
@@ -117,7 +118,7 @@ func (s *Server) driversOrder(ctx context.Context, id string, c *call) (actors.O
 		return row, err
 	}
 	if !slices.Contains(proofStatuses, row.Status) {
-		return row, errorf(actors.CodeInvalidTransition, "proofs are added once the order is accepted; it is %s", row.Status)
+		return row, errorf(problem.InvalidTransition, "proofs are added once the order is accepted; it is %s", row.Status)
 	}
 	return row, nil
 }
@@ -155,7 +156,7 @@ func (s *Server) presignUpload(w http.ResponseWriter, r *http.Request, c *call) 
 		return unavailable(err)
 	}
 	if len(recorded) >= order.MaxProofs {
-		return errorf(actors.CodeProofLimit, "an order holds at most %d proofs", order.MaxProofs)
+		return errorf(problem.ProofLimitReached, "an order holds at most %d proofs", order.MaxProofs)
 	}
 	key, err := newProofKey(row.ID, req.ContentType, *req.ContentLength)
 	if err != nil {
@@ -195,17 +196,17 @@ const sniffBytes = 512
 func verifyUpload(ctx context.Context, blobs blob.Store, key, contentType string, length int64) error {
 	rc, obj, err := blobs.Open(ctx, key)
 	if errors.Is(err, blob.ErrNotFound) {
-		return errorf("upload_not_found", "nothing was uploaded under %s (or the upload has not finished)", key)
+		return errorf(problem.UploadNotFound, "nothing was uploaded under %s (or the upload has not finished)", key)
 	}
 	if err != nil {
 		return unavailable(fmt.Errorf("open upload: %w", err))
 	}
 	defer rc.Close()
 	if obj.Size != length {
-		return errorf("upload_invalid", "the upload is %d bytes, %d were presigned", obj.Size, length)
+		return errorf(problem.UploadInvalid, "the upload is %d bytes, %d were presigned", obj.Size, length)
 	}
 	if obj.ContentType != contentType {
-		return errorf("upload_invalid", "the upload is stored as %q, %s was presigned", obj.ContentType, contentType)
+		return errorf(problem.UploadInvalid, "the upload is stored as %q, %s was presigned", obj.ContentType, contentType)
 	}
 	head := make([]byte, sniffBytes)
 	n, err := io.ReadFull(rc, head)
@@ -213,7 +214,7 @@ func verifyUpload(ctx context.Context, blobs blob.Store, key, contentType string
 		return unavailable(fmt.Errorf("read upload: %w", err))
 	}
 	if got := http.DetectContentType(head[:n]); got != contentType {
-		return errorf("upload_invalid", "the uploaded bytes are %s, not %s", got, contentType)
+		return errorf(problem.UploadInvalid, "the uploaded bytes are %s, not %s", got, contentType)
 	}
 	return nil
 }
@@ -245,11 +246,11 @@ func (s *Server) recordProof(w http.ResponseWriter, r *http.Request, c *call) er
 	}
 	for _, p := range recorded {
 		if p.Key == final {
-			return errorf(actors.CodeAlreadyExists, "this upload is already recorded as a proof")
+			return errorf(problem.AlreadyExists, "this upload is already recorded as a proof")
 		}
 	}
 	if err := blobs.Copy(r.Context(), req.Key, final); errors.Is(err, blob.ErrNotFound) {
-		return errorf("upload_not_found", "nothing was uploaded under %s (or the upload has not finished)", req.Key)
+		return errorf(problem.UploadNotFound, "nothing was uploaded under %s (or the upload has not finished)", req.Key)
 	} else if err != nil {
 		return unavailable(fmt.Errorf("keep upload: %w", err))
 	}
@@ -349,7 +350,7 @@ func (s *Server) listProofs(w http.ResponseWriter, r *http.Request, c *call) err
 // (the signed URL is its authentication).
 func (s *Server) serveBlob(w http.ResponseWriter, r *http.Request, _ *call) error {
 	if s.blobServer == nil {
-		return errorf("not_found", "this node does not serve blobs")
+		return errorf(problem.NotFound, "this node does not serve blobs")
 	}
 	s.blobServer.ServeHTTP(w, r)
 	return nil

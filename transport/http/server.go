@@ -24,6 +24,7 @@ import (
 
 	"github.com/outrider/outrider/persistence"
 	"github.com/outrider/outrider/persistence/blob"
+	"github.com/outrider/outrider/problem"
 	pb "github.com/outrider/outrider/proto/outriderpb"
 )
 
@@ -240,14 +241,14 @@ func New(cfg Config, d Deps) (*Server, error) {
 	s.router.RedirectFixedPath = false
 	s.router.HandleMethodNotAllowed = true
 	s.router.NotFound = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.writeError(w, r, errorf("not_found", "no route for %s", r.URL.Path))
+		s.writeError(w, r, errorf(problem.NotFound, "no route for %s", r.URL.Path))
 	})
 	s.router.MethodNotAllowed = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.writeError(w, r, errorf("method_not_allowed", "%s is not allowed on %s", r.Method, r.URL.Path))
+		s.writeError(w, r, errorf(problem.MethodNotAllowed, "%s is not allowed on %s", r.Method, r.URL.Path))
 	})
 	s.router.PanicHandler = func(w http.ResponseWriter, r *http.Request, v any) {
 		s.log.Error("handler panicked", "method", r.Method, "path", r.URL.Path, "panic", v)
-		s.writeError(w, r, errorf("internal", "an internal error occurred"))
+		s.writeError(w, r, errorf(problem.Internal, "an internal error occurred"))
 	}
 	s.routes()
 	s.router.Handler(http.MethodGet, "/metrics", promhttp.HandlerFor(d.Registry, promhttp.HandlerOpts{}))

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"reflect"
 	"strings"
+
+	"github.com/outrider/outrider/problem"
 )
 
 // checkKeys walks a JSON body against the request type t and refuses what
@@ -53,7 +55,7 @@ func walkValue(dec *json.Decoder, t reflect.Type, path string) error {
 			seen[key] = true
 			ft, known := fields[key]
 			if t != nil && t.Kind() == reflect.Struct && !known {
-				e := errorf("unknown_field", "unknown field %q (names are case-sensitive)", name)
+				e := errorf(problem.UnknownField, "unknown field %q (names are case-sensitive)", name)
 				e.Fields = []FieldError{{Field: name, Message: "is not a field of this request"}}
 				return e
 			}

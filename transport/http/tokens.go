@@ -12,6 +12,8 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/outrider/outrider/problem"
 )
 
 // claims are the access token's claims: sub, role, exp, iat, iss, aud;
@@ -89,17 +91,17 @@ func (t *tokenIssuer) verify(raw string) (Principal, error) {
 	})
 	switch {
 	case errors.Is(err, jwt.ErrTokenExpired):
-		return Principal{}, errorf("token_expired", "the access token has expired; refresh it")
+		return Principal{}, errorf(problem.TokenExpired, "the access token has expired; refresh it")
 	case err != nil:
-		return Principal{}, &Error{Code: "unauthorized", Detail: "the access token is not valid", cause: err}
+		return Principal{}, newError(problem.Unauthorized, "the access token is not valid").because(err)
 	}
 	switch c.Role {
 	case "customer", "driver", "admin":
 	default:
-		return Principal{}, errorf("unauthorized", "the access token has no valid role")
+		return Principal{}, errorf(problem.Unauthorized, "the access token has no valid role")
 	}
 	if c.Subject == "" {
-		return Principal{}, errorf("unauthorized", "the access token has no subject")
+		return Principal{}, errorf(problem.Unauthorized, "the access token has no subject")
 	}
 	p := Principal{UserID: c.Subject, Role: c.Role}
 	if c.IssuedAt != nil {
@@ -141,7 +143,7 @@ func (h *passwordHasher) acquire(ctx context.Context) error {
 	case h.slots <- struct{}{}:
 		return nil
 	case <-ctx.Done():
-		return &Error{Code: "unavailable", Detail: "too many password checks in progress", RetryAfter: 1, cause: ctx.Err()}
+		return newError(problem.Unavailable, "too many password checks in progress").retryAfter(1).because(ctx.Err())
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/outrider/outrider/actors"
 	"github.com/outrider/outrider/persistence"
+	"github.com/outrider/outrider/problem"
 	"github.com/outrider/outrider/worker/webhook"
 )
 
@@ -143,7 +144,7 @@ func (s *Server) webhookByID(r *http.Request, c *call) (persistence.Webhook, err
 	}
 	h, err := s.store.GetWebhook(r.Context(), id)
 	if errors.Is(err, persistence.ErrWebhookNotFound) {
-		return h, errorf("not_found", "no such webhook %s", id)
+		return h, errorf(problem.NotFound, "no such webhook %s", id)
 	}
 	if err != nil {
 		return h, unavailable(err)
@@ -210,7 +211,7 @@ func (s *Server) updateWebhook(w http.ResponseWriter, r *http.Request, c *call) 
 	h.UpdatedAt = s.now().UTC()
 	updated, err := s.store.UpdateWebhook(r.Context(), h)
 	if errors.Is(err, persistence.ErrWebhookNotFound) {
-		return errorf("not_found", "no such webhook %s", h.ID)
+		return errorf(problem.NotFound, "no such webhook %s", h.ID)
 	}
 	if err != nil {
 		return unavailable(err)

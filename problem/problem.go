@@ -1,0 +1,244 @@
+// Package problem is Outrider's one catalogue of error codes: every code a
+// client can meet, in a problem+json answer of the v1 API or the local
+// blob handler or in a WebSocket error frame, with its HTTP status and
+// title. It also renders problem+json (RFC 9457), so the body of a refusal
+// is written in one place.
+//
+// A Code is a typed constant, not a string: errorf(problem.Unavailble, …)
+// and errorf("unavailble", …) do not compile (an untyped string constant
+// does not convert to a Code). Clients branch on the codes' names: never
+// rename one.
+//
+// The package is a leaf (it imports only the standard library), so the
+// domain-free transports and persistence/blob/local can all use it. The
+// domain's rejection codes (actors.Code*) stay strings in package actors;
+// transport/http maps each to a Code and a test there keeps that map total.
+package problem
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+)
+
+// Code is a stable error code. The zero Code is not a code.
+type Code uint8
+
+// Codes of the v1 JSON API: its problem+json answers carry them, and they
+// are the OpenAPI document's Problem.code enum.
+const (
+	MalformedJSON Code = iota + 1
+	UnknownField
+	ValidationFailed
+	BodyTooLarge
+	UnsupportedMediaType
+	Unauthorized
+	TokenExpired
+	Forbidden
+	NotFound
+	MethodNotAllowed
+	UpgradeRequired
+	InvalidTransition
+	OrderAlreadyAssigned
+	DriverUnavailable
+	DriverNotFound
+	VersionConflict
+	EmailTaken
+	AlreadyExists
+	ProofRequired
+	ProofLimitReached
+	UploadNotFound
+	UploadInvalid
+	IdempotencyKeyReused
+	IdempotencyInProgress
+	RateLimited
+	Unavailable
+	Internal
+
+	// LengthRequired: an upload to the local blob handler without a
+	// Content-Length. Only the blob handler answers with it.
+	LengthRequired
+
+	// Codes only WebSocket error frames carry; they have no HTTP status.
+
+	// UnsupportedFrame: a binary frame; the gateway reads JSON text frames.
+	UnsupportedFrame
+	// UnknownType: a frame whose type the gateway does not know.
+	UnknownType
+	// TooManySubscriptions: the session watches as many channels as it may.
+	TooManySubscriptions
+
+	numCodes
+)
+
+// Entry is a code as the catalogue lists it.
+type Entry struct {
+	Code   Code
+	Name   string // on the wire: the "code" of problem+json and of an error frame
+	Status int    // the HTTP status it is answered with; 0 for frame-only codes
+	Title  string // problem+json "title"; empty for frame-only codes
+}
+
+// catalogue is indexed by Code.
+var catalogue = [numCodes]Entry{
+	MalformedJSON:         {MalformedJSON, "malformed_json", http.StatusBadRequest, "Malformed JSON"},
+	UnknownField:          {UnknownField, "unknown_field", http.StatusBadRequest, "Unknown field"},
+	ValidationFailed:      {ValidationFailed, "validation_failed", http.StatusUnprocessableEntity, "Validation failed"},
+	BodyTooLarge:          {BodyTooLarge, "body_too_large", http.StatusRequestEntityTooLarge, "Request body too large"},
+	UnsupportedMediaType:  {UnsupportedMediaType, "unsupported_media_type", http.StatusUnsupportedMediaType, "Unsupported media type"},
+	Unauthorized:          {Unauthorized, "unauthorized", http.StatusUnauthorized, "Unauthorized"},
+	TokenExpired:          {TokenExpired, "token_expired", http.StatusUnauthorized, "Access token expired"},
+	Forbidden:             {Forbidden, "forbidden", http.StatusForbidden, "Forbidden"},
+	NotFound:              {NotFound, "not_found", http.StatusNotFound, "Not found"},
+	MethodNotAllowed:      {MethodNotAllowed, "method_not_allowed", http.StatusMethodNotAllowed, "Method not allowed"},
+	UpgradeRequired:       {UpgradeRequired, "upgrade_required", http.StatusUpgradeRequired, "Upgrade required"},
+	InvalidTransition:     {InvalidTransition, "invalid_transition", http.StatusConflict, "Invalid status transition"},
+	OrderAlreadyAssigned:  {OrderAlreadyAssigned, "order_already_assigned", http.StatusConflict, "Order already assigned"},
+	DriverUnavailable:     {DriverUnavailable, "driver_unavailable", http.StatusConflict, "Driver unavailable"},
+	DriverNotFound:        {DriverNotFound, "driver_not_found", http.StatusUnprocessableEntity, "Driver not found"},
+	VersionConflict:       {VersionConflict, "version_conflict", http.StatusConflict, "Version conflict"},
+	EmailTaken:            {EmailTaken, "email_taken", http.StatusConflict, "E-mail already registered"},
+	AlreadyExists:         {AlreadyExists, "already_exists", http.StatusConflict, "Already exists"},
+	ProofRequired:         {ProofRequired, "proof_required", http.StatusConflict, "Proof of delivery required"},
+	ProofLimitReached:     {ProofLimitReached, "proof_limit_reached", http.StatusConflict, "Too many proofs"},
+	UploadNotFound:        {UploadNotFound, "upload_not_found", http.StatusUnprocessableEntity, "Upload not found"},
+	UploadInvalid:         {UploadInvalid, "upload_invalid", http.StatusUnprocessableEntity, "Upload does not match"},
+	IdempotencyKeyReused:  {IdempotencyKeyReused, "idempotency_key_reused", http.StatusUnprocessableEntity, "Idempotency key reused with another request"},
+	IdempotencyInProgress: {IdempotencyInProgress, "idempotency_in_progress", http.StatusConflict, "Request with this idempotency key in progress"},
+	RateLimited:           {RateLimited, "rate_limited", http.StatusTooManyRequests, "Too many requests"},
+	Unavailable:           {Unavailable, "unavailable", http.StatusServiceUnavailable, "Service unavailable"},
+	Internal:              {Internal, "internal", http.StatusInternalServerError, "Internal error"},
+
+	LengthRequired: {LengthRequired, "length_required", http.StatusLengthRequired, "Content-Length required"},
+
+	UnsupportedFrame:     {UnsupportedFrame, "unsupported_frame", 0, ""},
+	UnknownType:          {UnknownType, "unknown_type", 0, ""},
+	TooManySubscriptions: {TooManySubscriptions, "too_many_subscriptions", 0, ""},
+}
+
+// Entries is the whole catalogue, in Code order.
+func Entries() []Entry { return append([]Entry(nil), catalogue[1:]...) }
+
+// Valid reports whether c is a code of the catalogue.
+func (c Code) Valid() bool { return c > 0 && c < numCodes }
+
+// Entry is c's entry; the zero Entry if c is not a code.
+func (c Code) Entry() Entry {
+	if !c.Valid() {
+		return Entry{}
+	}
+	return catalogue[c]
+}
+
+// String is c's name on the wire.
+func (c Code) String() string {
+	if !c.Valid() {
+		return "problem.Code(" + strconv.Itoa(int(c)) + ")"
+	}
+	return catalogue[c].Name
+}
+
+// Status is the HTTP status c is answered with; 0 for frame-only codes.
+func (c Code) Status() int { return c.Entry().Status }
+
+// Title is c's problem+json title.
+func (c Code) Title() string { return c.Entry().Title }
+
+// MarshalText encodes c as its name, so a Code field of a JSON frame
+// reads like the string it replaces.
+func (c Code) MarshalText() ([]byte, error) {
+	if !c.Valid() {
+		return nil, fmt.Errorf("problem: %d is not a code", uint8(c))
+	}
+	return []byte(catalogue[c].Name), nil
+}
+
+var byName = func() map[string]Code {
+	m := make(map[string]Code, numCodes)
+	for _, e := range catalogue[1:] {
+		m[e.Name] = e.Code
+	}
+	return m
+}()
+
+// Lookup is the code named name, for names that arrive as strings (the
+// domain's rejection codes).
+func Lookup(name string) (Code, bool) {
+	c, ok := byName[name]
+	return c, ok
+}
+
+// FieldError names one invalid field of a request body or query.
+type FieldError struct {
+	Field   string `json:"field"`
+	Message string `json:"message"`
+}
+
+// Details is one refusal, as an RFC 9457 problem.
+type Details struct {
+	Code       Code
+	Detail     string
+	Instance   string       // the request's path
+	Errors     []FieldError // the fields at fault, if any
+	RetryAfter int          // seconds; sent as Retry-After when positive
+}
+
+// body is the problem+json document; its field order is the wire's.
+type body struct {
+	Type     string       `json:"type"`
+	Title    string       `json:"title"`
+	Status   int          `json:"status"`
+	Detail   string       `json:"detail,omitempty"`
+	Code     string       `json:"code"`
+	Instance string       `json:"instance,omitempty"`
+	Errors   []FieldError `json:"errors,omitempty"`
+}
+
+// httpCode is c, or Internal if c has no HTTP status (a frame-only code
+// or no code at all, which a caller should never pass).
+func httpCode(c Code) Code {
+	if c.Status() == 0 {
+		return Internal
+	}
+	return c
+}
+
+// WriteHeader answers with the status of d.Code and problem+json's
+// headers (Content-Type, Cache-Control: no-store, Retry-After), and no
+// body: for a HEAD request.
+func WriteHeader(w http.ResponseWriter, d Details) {
+	h := w.Header()
+	if d.RetryAfter > 0 {
+		h.Set("Retry-After", strconv.Itoa(d.RetryAfter))
+	}
+	h.Set("Content-Type", "application/problem+json")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(httpCode(d.Code).Status())
+}
+
+// Write answers with d as problem+json: WriteHeader, then the body. A
+// code without an HTTP status is answered as Internal.
+func Write(w http.ResponseWriter, d Details) {
+	WriteHeader(w, d)
+	c := httpCode(d.Code)
+	_ = json.NewEncoder(w).Encode(body{
+		Type: "https://outrider.dev/problems/" + c.String(), Title: c.Title(), Status: c.Status(),
+		Detail: d.Detail, Code: c.String(), Instance: d.Instance, Errors: d.Errors,
+	})
+}
+
+// WriteUpgradeRefusal is the WebSocket gateway's answer to an upgrade it
+// refuses (GET /v1/ws, before the upgrade). Its body predates Write and
+// differs from it: keys in alphabetical order, the status's standard text
+// as title (http.StatusText: "Service Unavailable", not the catalogue's
+// "Service unavailable"), always a detail, no instance, and no
+// Cache-Control header. It is kept byte for byte; making it Write's is a
+// change of the wire.
+func WriteUpgradeRefusal(w http.ResponseWriter, code Code, detail string) {
+	c := httpCode(code)
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(c.Status())
+	_ = json.NewEncoder(w).Encode(map[string]any{"type": "https://outrider.dev/problems/" + c.String(),
+		"title": http.StatusText(c.Status()), "status": c.Status(), "detail": detail, "code": c.String()})
+}
