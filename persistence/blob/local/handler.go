@@ -1,7 +1,6 @@
 package local
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -11,12 +10,14 @@ import (
 	"time"
 
 	"github.com/outrider/outrider/persistence/blob"
+	"github.com/outrider/outrider/problem"
 )
 
 // Handler serves the store's signed URLs; mount it at PathPrefix on the
 // node's public server (it expects the full path, so do not strip the
 // prefix). PUT uploads with a PresignPut URL, GET and HEAD download with
-// a PresignGet URL. Refusals are problem+json with these codes:
+// a PresignGet URL. Refusals are problem+json (package problem) with
+// these codes:
 //
 //	403 forbidden           bad, tampered or expired URL; URL for another
 //	                        method; Content-Type or a smaller Content-Length
@@ -40,7 +41,7 @@ func (s *Store) Handler() http.Handler {
 			err = s.servePut(w, r)
 		default:
 			w.Header().Set("Allow", "GET, HEAD, PUT")
-			err = &apiError{"method_not_allowed", r.Method + " is not allowed on blobs", nil}
+			err = &apiError{problem.MethodNotAllowed, r.Method + " is not allowed on blobs", nil}
 		}
 		if err != nil {
 			s.writeError(w, r, err)
@@ -52,10 +53,10 @@ func (s *Store) Handler() http.Handler {
 func keyOf(r *http.Request) (string, error) {
 	key, ok := strings.CutPrefix(r.URL.Path, PathPrefix)
 	if !ok {
-		return "", &apiError{"not_found", "not a blob path", nil}
+		return "", &apiError{problem.NotFound, "not a blob path", nil}
 	}
 	if err := blob.ValidateKey(key); err != nil {
-		return "", &apiError{"validation_failed", err.Error(), nil}
+		return "", &apiError{problem.ValidationFailed, err.Error(), nil}
 	}
 	return key, nil
 }
@@ -74,20 +75,20 @@ func (s *Store) servePut(w http.ResponseWriter, r *http.Request) error {
 	}
 	switch {
 	case r.ContentLength < 0:
-		return &apiError{"length_required", fmt.Sprintf("send Content-Length: %d, not a chunked body", g.contentLength), nil}
+		return &apiError{problem.LengthRequired, fmt.Sprintf("send Content-Length: %d, not a chunked body", g.contentLength), nil}
 	case r.ContentLength > g.contentLength:
-		return &apiError{"body_too_large", fmt.Sprintf("Content-Length %d is more than the signed %d", r.ContentLength, g.contentLength), nil}
+		return &apiError{problem.BodyTooLarge, fmt.Sprintf("Content-Length %d is more than the signed %d", r.ContentLength, g.contentLength), nil}
 	case r.ContentLength < g.contentLength:
 		return forbidden("Content-Length %d differs from the signed %d", r.ContentLength, g.contentLength)
 	}
 	err = s.write(r.Context(), key, g.contentType, r.Body, g.contentLength)
 	switch {
 	case errors.Is(err, errBodyLong):
-		return &apiError{"body_too_large", fmt.Sprintf("body is longer than the signed %d bytes", g.contentLength), nil}
+		return &apiError{problem.BodyTooLarge, fmt.Sprintf("body is longer than the signed %d bytes", g.contentLength), nil}
 	case errors.Is(err, errBodyShort):
-		return &apiError{"validation_failed", err.Error(), nil}
+		return &apiError{problem.ValidationFailed, err.Error(), nil}
 	case errors.As(err, new(*readError)):
-		return &apiError{"validation_failed", "upload interrupted before the signed length", err}
+		return &apiError{problem.ValidationFailed, "upload interrupted before the signed length", err}
 	case err != nil:
 		return fmt.Errorf("store upload %s: %w", key, err)
 	}
@@ -106,7 +107,7 @@ func (s *Store) serveGet(w http.ResponseWriter, r *http.Request) error {
 	}
 	rc, obj, err := s.Open(r.Context(), key)
 	if errors.Is(err, blob.ErrNotFound) {
-		return &apiError{"not_found", "no object under this key", nil}
+		return &apiError{problem.NotFound, "no object under this key", nil}
 	}
 	if err != nil {
 		return err
@@ -138,46 +139,23 @@ func (s *Store) serveGet(w http.ResponseWriter, r *http.Request) error {
 // apiError is a refusal the handler renders as problem+json. cause, if
 // set, is logged and not shown.
 type apiError struct {
-	code   string
+	code   problem.Code
 	detail string
 	cause  error
 }
 
 func (e *apiError) Error() string {
 	if e.cause != nil {
-		return e.code + ": " + e.detail + ": " + e.cause.Error()
+		return e.code.String() + ": " + e.detail + ": " + e.cause.Error()
 	}
-	return e.code + ": " + e.detail
+	return e.code.String() + ": " + e.detail
 }
 
 func (e *apiError) Unwrap() error { return e.cause }
 
-// catalogue is every code the handler answers with; status and title
-// match transport/http's catalogue for the codes both use.
-var catalogue = map[string]struct {
-	status int
-	title  string
-}{
-	"forbidden":          {http.StatusForbidden, "Forbidden"},
-	"not_found":          {http.StatusNotFound, "Not found"},
-	"method_not_allowed": {http.StatusMethodNotAllowed, "Method not allowed"},
-	"length_required":    {http.StatusLengthRequired, "Content-Length required"},
-	"body_too_large":     {http.StatusRequestEntityTooLarge, "Request body too large"},
-	"validation_failed":  {http.StatusUnprocessableEntity, "Validation failed"},
-	"internal":           {http.StatusInternalServerError, "Internal error"},
-}
-
-type problem struct {
-	Type     string `json:"type"`
-	Title    string `json:"title"`
-	Status   int    `json:"status"`
-	Detail   string `json:"detail,omitempty"`
-	Code     string `json:"code"`
-	Instance string `json:"instance,omitempty"`
-}
-
-// writeError renders err as problem+json: *errForbidden and *apiError by
-// their code, anything else as a logged internal error.
+// writeError renders err as problem+json (status and title from package
+// problem's catalogue): *errForbidden and *apiError by their code,
+// anything else as a logged internal error. A HEAD answer has no body.
 func (s *Store) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var (
 		fe *errForbidden
@@ -185,25 +163,20 @@ func (s *Store) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	)
 	switch {
 	case errors.As(err, &fe):
-		ae = &apiError{"forbidden", fe.detail, nil}
+		ae = &apiError{problem.Forbidden, fe.detail, nil}
 	case errors.As(err, &ae):
 		if ae.cause != nil {
-			s.log.Info("blob request refused", "method", r.Method, "path", r.URL.Path, "code", ae.code, "err", ae.cause)
+			s.log.Info("blob request refused", "method", r.Method, "path", r.URL.Path, "code", ae.code.String(), "err", ae.cause)
 		}
 	default:
 		s.log.Error("blob request failed", "method", r.Method, "path", r.URL.Path, "err", err)
-		ae = &apiError{"internal", "an internal error occurred", nil}
+		ae = &apiError{problem.Internal, "an internal error occurred", nil}
 	}
-	entry := catalogue[ae.code]
-	p := problem{
-		Type: "https://outrider.dev/problems/" + ae.code, Title: entry.title, Status: entry.status,
-		Detail: ae.detail, Code: ae.code, Instance: r.URL.Path,
-	}
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.Header().Set("Cache-Control", "no-store")
+	d := problem.Details{Code: ae.code, Detail: ae.detail, Instance: r.URL.Path}
 	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(entry.status)
-	if r.Method != http.MethodHead {
-		_ = json.NewEncoder(w).Encode(p)
+	if r.Method == http.MethodHead {
+		problem.WriteHeader(w, d)
+		return
 	}
+	problem.Write(w, d)
 }
