@@ -19,6 +19,7 @@ import (
 
 	"github.com/outrider/outrider/actors"
 	"github.com/outrider/outrider/actors/user"
+	"github.com/outrider/outrider/problem"
 	pb "github.com/outrider/outrider/proto/outriderpb"
 )
 
@@ -310,10 +311,10 @@ func (g *Gateway) register(ctx context.Context, userID, sessionID string, iat ti
 	defer cancel()
 	reply, err := g.users.User(ctx, userID, g.openSession(userID, sessionID, iat))
 	if err != nil {
-		return &refusal{status: http.StatusServiceUnavailable, code: "unavailable", detail: "could not register the session; retry"}
+		return &refusal{code: problem.Unavailable, detail: "could not register the session; retry"}
 	}
 	if rej := reply.GetRejection(); rej != nil {
-		return &refusal{status: http.StatusUnauthorized, code: "unauthorized", detail: rej.Message}
+		return &refusal{code: problem.Unauthorized, detail: rej.Message}
 	}
 	return nil
 }
@@ -327,23 +328,21 @@ func (g *Gateway) unregister(userID, sessionID string) {
 		AtMs: g.now().UnixMilli(), Body: &pb.UserCommand_CloseSession{CloseSession: &pb.CloseSession{SessionId: sessionID}}})
 }
 
-// refusal is an answer to the upgrade request, before it is upgraded.
+// refusal is an answer to the upgrade request, before it is upgraded:
+// the code's status, and problem.WriteUpgradeRefusal's body.
 type refusal struct {
-	status       int
-	code, detail string
+	code   problem.Code
+	detail string
 }
 
-func (r *refusal) Error() string { return r.code + ": " + r.detail }
+func (r *refusal) Error() string { return r.code.String() + ": " + r.detail }
 
 func writeProblem(w http.ResponseWriter, err error) {
 	var rf *refusal
 	if !errors.As(err, &rf) {
-		rf = &refusal{status: http.StatusInternalServerError, code: "internal", detail: "internal error"}
+		rf = &refusal{code: problem.Internal, detail: "internal error"}
 	}
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(rf.status)
-	_ = json.NewEncoder(w).Encode(map[string]any{"type": "https://outrider.dev/problems/" + rf.code,
-		"title": http.StatusText(rf.status), "status": rf.status, "detail": rf.detail, "code": rf.code})
+	problem.WriteUpgradeRefusal(w, rf.code, rf.detail)
 }
 
 func randomID() string {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/outrider/outrider/actors"
 	"github.com/outrider/outrider/actors/driver"
+	"github.com/outrider/outrider/problem"
 	pb "github.com/outrider/outrider/proto/outriderpb"
 )
 
@@ -19,14 +20,14 @@ import (
 func (s *session) location(f clientFrame) {
 	if s.role != actors.RoleDriver {
 		s.g.metrics.fixes.WithLabelValues("refused").Inc()
-		s.sendError(f.ID, "forbidden", "only drivers send locations")
+		s.sendError(f.ID, problem.Forbidden, "only drivers send locations")
 		return
 	}
 	now := s.g.now()
 	fix, msg := parseFix(f, now, s.g.cfg.MaxClockSkew, s.g.cfg.MaxFixAge)
 	if msg != "" {
 		s.g.metrics.fixes.WithLabelValues("refused").Inc()
-		s.sendError(f.ID, "validation_failed", msg)
+		s.sendError(f.ID, problem.ValidationFailed, msg)
 		return
 	}
 	if s.fixes == nil {
@@ -39,7 +40,7 @@ func (s *session) location(f clientFrame) {
 	cmd := &pb.DriverCommand{By: &pb.Principal{UserId: s.userID, Role: s.role}, AtMs: now.UnixMilli(),
 		Body: &pb.DriverCommand_UpdateLocation{UpdateLocation: &pb.UpdateLocation{Fix: fix}}}
 	if err := s.g.drivers.TellDriver(s.userID, cmd); err != nil {
-		s.sendError(f.ID, "unavailable", "could not take the fix; send the next one")
+		s.sendError(f.ID, problem.Unavailable, "could not take the fix; send the next one")
 		return
 	}
 	s.g.metrics.fixes.WithLabelValues("passed").Inc()

@@ -8,6 +8,8 @@ import (
 
 	"github.com/gorilla/websocket"
 	"golang.org/x/time/rate"
+
+	"github.com/outrider/outrider/problem"
 )
 
 // Reading. A session's client frames are read either on a goroutine of
@@ -162,7 +164,7 @@ func (s *session) message(text bool, data []byte) bool {
 		return s.strike(true)
 	}
 	if !text {
-		s.sendError("", "unsupported_frame", "send JSON text frames")
+		s.sendError("", problem.UnsupportedFrame, "send JSON text frames")
 		return true
 	}
 	s.handle(data)
@@ -191,7 +193,7 @@ func (s *session) strike(tell bool) bool {
 		return false
 	}
 	if tell {
-		s.sendError("", "rate_limited", "too many frames; slow down")
+		s.sendError("", problem.RateLimited, "too many frames; slow down")
 	}
 	return true
 }

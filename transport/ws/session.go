@@ -12,6 +12,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/outrider/outrider/actors"
+	"github.com/outrider/outrider/problem"
 )
 
 // session is one WebSocket connection of one user.
@@ -226,14 +227,14 @@ func (s *session) handle(data []byte) {
 			ID   string `json:"id"`
 		}
 		if json.Unmarshal(data, &probe) != nil {
-			s.sendError("", "malformed_json", "the frame is not a JSON object")
+			s.sendError("", problem.MalformedJSON, "the frame is not a JSON object")
 			return
 		}
 		if !knownType(probe.Type) {
-			s.sendError(probe.ID, "unknown_type", "unknown frame type "+quote(probe.Type))
+			s.sendError(probe.ID, problem.UnknownType, "unknown frame type "+quote(probe.Type))
 			return
 		}
-		s.sendError(probe.ID, "validation_failed", "the frame has fields its type does not take")
+		s.sendError(probe.ID, problem.ValidationFailed, "the frame has fields its type does not take")
 		return
 	}
 	switch f.Type {
@@ -246,7 +247,7 @@ func (s *session) handle(data []byte) {
 	case "location":
 		s.location(f)
 	default:
-		s.sendError(f.ID, "unknown_type", "unknown frame type "+quote(f.Type))
+		s.sendError(f.ID, problem.UnknownType, "unknown frame type "+quote(f.Type))
 	}
 }
 
@@ -259,15 +260,17 @@ func quote(s string) string {
 	return string(b)
 }
 
+// errorFrame is {"type":"error"}: Code is a code of package problem's
+// catalogue and encodes as its name.
 type errorFrame struct {
-	Type    string `json:"type"`
-	ID      string `json:"id,omitempty"`
-	Channel string `json:"channel,omitempty"`
-	Code    string `json:"code"`
-	Message string `json:"message"`
+	Type    string       `json:"type"`
+	ID      string       `json:"id,omitempty"`
+	Channel string       `json:"channel,omitempty"`
+	Code    problem.Code `json:"code"`
+	Message string       `json:"message"`
 }
 
-func (s *session) sendError(id, code, msg string) {
+func (s *session) sendError(id string, code problem.Code, msg string) {
 	b, _ := json.Marshal(errorFrame{Type: "error", ID: id, Code: code, Message: msg})
 	s.send(b)
 }

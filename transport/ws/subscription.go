@@ -13,6 +13,7 @@ import (
 	"github.com/outrider/outrider/actors"
 	"github.com/outrider/outrider/actors/order"
 	"github.com/outrider/outrider/persistence"
+	"github.com/outrider/outrider/problem"
 )
 
 // event is one order event ready to send: its seq, the frame, and who may
@@ -53,7 +54,7 @@ func (s *session) subscribe(f clientFrame) {
 			s.ack(f.ID) // subscribed from the start
 			return
 		}
-		s.sendError(f.ID, "forbidden", "you may not watch "+quote(f.Channel))
+		s.sendError(f.ID, problem.Forbidden, "you may not watch "+quote(f.Channel))
 		return
 	}
 	if _, dup := s.subs[f.Channel]; dup {
@@ -61,11 +62,11 @@ func (s *session) subscribe(f clientFrame) {
 		return
 	}
 	if len(s.subs) >= s.g.cfg.MaxSubscriptions {
-		s.sendError(f.ID, "too_many_subscriptions", "unsubscribe from something first")
+		s.sendError(f.ID, problem.TooManySubscriptions, "unsubscribe from something first")
 		return
 	}
 	if f.Since != nil && *f.Since < 0 {
-		s.sendError(f.ID, "validation_failed", "since must be ≥ 0")
+		s.sendError(f.ID, problem.ValidationFailed, "since must be ≥ 0")
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -74,10 +75,10 @@ func (s *session) subscribe(f clientFrame) {
 	switch {
 	case errors.Is(err, persistence.ErrNotFound) || (err == nil && !s.mayWatch(row.CustomerID, row.DriverID)):
 		// The same answer whether it exists or not, as over HTTP.
-		s.sendError(f.ID, "not_found", "no such order "+quote(orderID))
+		s.sendError(f.ID, problem.NotFound, "no such order "+quote(orderID))
 		return
 	case err != nil:
-		s.sendError(f.ID, "unavailable", "could not check the order; retry")
+		s.sendError(f.ID, problem.Unavailable, "could not check the order; retry")
 		return
 	}
 	sub := &subscription{s: s, channel: f.Channel, orderID: orderID, authorised: row.Version, last: row.Version, catchingUp: true}
@@ -85,7 +86,7 @@ func (s *session) subscribe(f clientFrame) {
 		sub.last = min(*f.Since, row.Version)
 	}
 	if err := s.g.hub.watch(sub); err != nil {
-		s.sendError(f.ID, "unavailable", "could not subscribe; retry")
+		s.sendError(f.ID, problem.Unavailable, "could not subscribe; retry")
 		return
 	}
 	if s.subs == nil {
@@ -157,7 +158,7 @@ func (sub *subscription) emit(ev *event) {
 	if ev.seq > sub.authorised && !sub.s.mayWatch(ev.customerID, ev.driverID) {
 		// The order changed hands: stop watching, say why.
 		sub.closed = true
-		b, _ := json.Marshal(errorFrame{Type: "error", Channel: sub.channel, Code: "forbidden",
+		b, _ := json.Marshal(errorFrame{Type: "error", Channel: sub.channel, Code: problem.Forbidden,
 			Message: "you may no longer watch this order"})
 		sub.s.send(b)
 		go sub.s.g.hub.unwatch(sub)
