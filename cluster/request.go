@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"strings"
 	"time"
 
@@ -15,6 +14,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/outrider/outrider/actors"
+	"github.com/outrider/outrider/internal/backoff"
 	"github.com/outrider/outrider/proto/outriderpb"
 )
 
@@ -71,7 +71,7 @@ func (n *Node) request(ctx context.Context, kind, identity string, msg proto.Mes
 	for attempt := 1; attempt <= n.cfg.MaxAttempts; attempt++ {
 		if attempt > 1 {
 			n.metrics.retries.WithLabelValues(kind).Inc()
-			if err := sleep(ctx, n.backoff(attempt-1)); err != nil {
+			if err := backoff.Sleep(ctx, n.backoff(attempt-1)); err != nil {
 				return nil, canceled(kind, identity, err, last)
 			}
 		}
@@ -216,27 +216,7 @@ func retryable(err error) bool {
 // backoff returns the pause before retry number retry (1-based): a random
 // duration in [BackoffBase, min(BackoffMax, BackoffBase·2^(retry-1))].
 func (n *Node) backoff(retry int) time.Duration {
-	base, ceil := n.cfg.BackoffBase, n.cfg.BackoffBase
-	for i := 1; i < retry && ceil < n.cfg.BackoffMax; i++ {
-		ceil *= 2
-	}
-	ceil = min(ceil, n.cfg.BackoffMax)
-	if ceil <= base {
-		return base
-	}
-	return base + rand.N(ceil-base+1)
-}
-
-// sleep waits for d or until ctx ends.
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return backoff.Uniform(n.cfg.BackoffBase, backoff.Ceiling(retry-1, n.cfg.BackoffBase, n.cfg.BackoffMax))
 }
 
 // canceled builds the error for a request abandoned because ctx ended.

@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/oklog/ulid/v2"
 
+	"github.com/outrider/outrider/internal/backoff"
 	"github.com/outrider/outrider/persistence"
 	"github.com/outrider/outrider/worker/webhook"
 )
@@ -116,7 +117,7 @@ func (w *Worker) deliver(ctx context.Context, msg jetstream.Msg, _ int) error {
 	case attempt >= w.cfg.WebhookMaxAttempts:
 		return permanent(fmt.Errorf("webhook %s: gave up after %d attempts: %s", hook.ID, attempt, a.Err))
 	}
-	delay := webhook.Backoff(attempt, w.cfg.RetryBase, w.cfg.RetryMax, rand.Float64)
+	delay := backoff.FullJitter(attempt, w.cfg.RetryBase, w.cfg.RetryMax, rand.Float64)
 	if a.RetryAfter > delay {
 		delay = min(a.RetryAfter, w.cfg.RetryMax)
 	}

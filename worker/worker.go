@@ -44,6 +44,7 @@ import (
 	"github.com/oklog/ulid/v2"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/outrider/outrider/internal/backoff"
 	"github.com/outrider/outrider/persistence"
 	"github.com/outrider/outrider/persistence/blob"
 	"github.com/outrider/outrider/worker/email"
@@ -451,7 +452,7 @@ func (w *Worker) handle(c consumer, msg jetstream.Msg, received time.Time) {
 		w.deadLetter(dctx, c.name, msg, err, attempt)
 		dcancel()
 	default:
-		delay := webhook.Backoff(attempt, w.cfg.RetryBase, w.cfg.RetryMax, rand.Float64)
+		delay := backoff.FullJitter(attempt, w.cfg.RetryBase, w.cfg.RetryMax, rand.Float64)
 		log.Warn("retry", "err", err, "in", delay)
 		_ = msg.NakWithDelay(delay)
 	}

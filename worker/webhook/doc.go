@@ -1,7 +1,8 @@
 // Package webhook signs and delivers Outrider webhooks. It is a library for
 // the event worker: it makes one HTTP attempt per call and reports what
 // happened. It does not store anything, acknowledge JetStream messages or
-// schedule retries; the worker does, using [Attempt.Retryable] and [Backoff].
+// schedule retries; the worker does, using [Attempt.Retryable] and
+// internal/backoff's FullJitter.
 //
 // Start with [NewClient] and [Client.Deliver]; receivers start with [Verify].
 //
