@@ -29,9 +29,22 @@ const DefaultCapacity = 1
 // MaxCapacity bounds a driver's capacity; more is a data-entry mistake.
 const MaxCapacity = 20
 
+// CanTake is invariant I2 as a rule: a driver may take one more active
+// order only while available and holding fewer than capacity. It decides
+// nothing on its own — two orders may race for the last slot — so the
+// store applies the same rule as the guard of the commit that reserves the
+// slot (reserve_driver in the Postgres migrations, sqlReserveDriver in
+// persistence/sqlite), and the conformance suite
+// (persistence/storetest, "ReservationGuardAgreesWithCanTake") checks that
+// the guard and CanTake agree. Change the three together.
+func CanTake(available bool, capacity, active int) bool {
+	return available && active < capacity
+}
+
 // Status derives a driver's status: busy while holding capacity orders (or
 // holding any while not taking more), available when taking orders,
-// offline otherwise.
+// offline otherwise. Lists filter on it in Go, after reading the row, so
+// this is the rule's only copy.
 func Status(available bool, capacity, active int) string {
 	switch {
 	case active >= capacity && active > 0:

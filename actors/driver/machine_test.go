@@ -303,3 +303,34 @@ func TestExistsAndEventType(t *testing.T) {
 	require.True(t, driver.Exists(&pb.DriverState{Version: 1}))
 	require.Equal(t, "driver.unknown", driver.EventType(&pb.DriverEvent{}))
 }
+
+// TestCanTake: I2 (DESIGN.md §2) — a driver holds at most capacity active
+// orders, and an offline driver takes none.
+func TestCanTake(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		available        bool
+		capacity, active int
+		want             bool
+	}{
+		{true, 1, 0, true},
+		{true, 1, 1, false},  // at capacity
+		{false, 1, 0, false}, // offline
+		{true, 3, 2, true},
+		{true, 3, 3, false},
+		{true, 3, 4, false}, // over capacity (capacity lowered): still no
+		{false, 3, 1, false},
+		{true, driver.MaxCapacity, driver.MaxCapacity - 1, true},
+		{true, driver.MaxCapacity, driver.MaxCapacity, false},
+	}
+	for _, tc := range cases {
+		t.Run(fmt.Sprintf("available=%v/cap=%d/active=%d", tc.available, tc.capacity, tc.active), func(t *testing.T) {
+			t.Parallel()
+			require.Equal(t, tc.want, driver.CanTake(tc.available, tc.capacity, tc.active))
+			// A driver that can take an order is shown available.
+			if tc.want {
+				require.Equal(t, driver.Available, driver.Status(tc.available, tc.capacity, tc.active))
+			}
+		})
+	}
+}

@@ -14,6 +14,12 @@ import (
 // reservations come first so that a refused one aborts the transaction
 // before anything else is written.
 const (
+	// reserve_driver (migrations/postgres/00001_init.sql) is the store's
+	// copy of driver.CanTake (available and active_orders < capacity). It
+	// stays in SQL because it is the guard of this commit's transaction:
+	// only there can two orders racing for a driver's last slot be told
+	// apart (I2). storetest's ReservationGuardAgreesWithCanTake checks the
+	// two agree; change them together.
 	sqlReserveDriver = `SELECT reserve_driver($1)`
 	sqlReleaseDriver = `UPDATE drivers SET active_orders = GREATEST(active_orders - 1, 0) WHERE id = $1`
 	sqlInsertEvent   = `INSERT INTO journal (kind, entity_id, seq, type, payload, command_id, at)

@@ -16,6 +16,11 @@ import (
 // reservations come first so that a refused one aborts the transaction
 // before anything else is written.
 const (
+	// sqlReserveDriver's WHERE is the store's copy of driver.CanTake. It
+	// stays in SQL because it is the guard of this commit's transaction:
+	// only there can two orders racing for a driver's last slot be told
+	// apart (I2). storetest's ReservationGuardAgreesWithCanTake checks the
+	// two agree; change them together.
 	sqlReserveDriver = `UPDATE drivers SET active_orders = active_orders + 1
 		WHERE id = ? AND available AND active_orders < capacity`
 	sqlDriverExists  = `SELECT EXISTS (SELECT 1 FROM drivers WHERE id = ?)`

@@ -168,13 +168,6 @@ const driverQuery = `SELECT d.id, u.name, u.email, u.phone, d.available, d.capac
 	d.last_lat, d.last_lng, d.last_location_at, d.updated_at
 	FROM drivers d JOIN users u ON u.id = d.id`
 
-// driverStatusSQL is driver.Status as a SQL condition per status.
-var driverStatusSQL = map[string]string{
-	driver.Busy:      `(d.active_orders > 0 AND (d.active_orders >= d.capacity OR NOT d.available))`,
-	driver.Available: `(d.available AND d.active_orders < d.capacity)`,
-	driver.Offline:   `(NOT d.available AND d.active_orders = 0)`,
-}
-
 func scanDriver(row scanner) (persistence.Driver, error) {
 	var (
 		d         persistence.Driver
@@ -210,41 +203,29 @@ func (s *Store) GetDriver(ctx context.Context, id string) (persistence.Driver, e
 
 // ListDrivers returns drivers oldest first (id ascending, bytewise),
 // optionally only those of one status, at most f.Limit (DefaultLimit if
-// unset), and whether more follow. An unknown status is an error.
+// unset), and whether more follow. An unknown status is an error. The
+// status is driver.Status applied in Go (persistence.ListDriversPaged),
+// not a SQL copy of it.
 func (s *Store) ListDrivers(ctx context.Context, f persistence.DriverFilter) ([]persistence.Driver, bool, error) {
-	var w where
-	if f.Status != "" {
-		cond, ok := driverStatusSQL[f.Status]
-		if !ok {
-			return nil, false, fmt.Errorf("list drivers: unknown status %q", f.Status)
-		}
-		w.add(cond)
-	}
-	if f.After != "" {
-		w.add(`d.id > ?`, f.After)
-	}
-	n := limit(f.Limit)
-	q := driverQuery + w.String() + ` ORDER BY d.id LIMIT ` + strconv.Itoa(n+1)
-	rows, err := s.r.QueryContext(ctx, q, w.args...)
-	if err != nil {
-		return nil, false, fmt.Errorf("list drivers: %w", err)
-	}
-	defer rows.Close()
-	out := []persistence.Driver{}
-	for rows.Next() {
-		d, err := scanDriver(rows)
+	return persistence.ListDriversPaged(f, limit(f.Limit), func(after string, n int) ([]persistence.Driver, error) {
+		rows, err := s.r.QueryContext(ctx, driverQuery+` WHERE d.id > ? ORDER BY d.id LIMIT `+strconv.Itoa(n), after)
 		if err != nil {
-			return nil, false, fmt.Errorf("list drivers: %w", err)
+			return nil, fmt.Errorf("list drivers: %w", err)
 		}
-		out = append(out, d)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, false, fmt.Errorf("list drivers: %w", err)
-	}
-	if len(out) > n {
-		return out[:n], true, nil
-	}
-	return out, false, nil
+		defer rows.Close()
+		var out []persistence.Driver
+		for rows.Next() {
+			d, err := scanDriver(rows)
+			if err != nil {
+				return nil, fmt.Errorf("list drivers: %w", err)
+			}
+			out = append(out, d)
+		}
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("list drivers: %w", err)
+		}
+		return out, nil
+	})
 }
 
 const userQuery = `SELECT id, email, name, phone, role, password_hash, created_at FROM users`

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/outrider/outrider/actors"
+	"github.com/outrider/outrider/actors/driver"
 	"github.com/outrider/outrider/persistence"
 )
 
@@ -133,25 +134,67 @@ func testDrivers(t *testing.T, open func(t *testing.T) persistence.Backend) {
 			{"busy", []string{"d3-busy", "d5-busy"}},
 		}
 		for _, tt := range tests {
-			var got []string
-			after := ""
-			for {
-				page, more, err := b.ListDrivers(ctx, persistence.DriverFilter{Status: tt.status, Limit: 2, After: after})
-				require.NoError(t, err)
-				for _, d := range page {
-					if tt.status != "" {
-						require.Equal(t, tt.status, d.Status)
-					}
-					require.Equal(t, d.ID+"@example.com", d.Email)
-					got = append(got, d.ID)
-				}
-				if !more {
-					break
-				}
-				require.NotEmpty(t, page)
-				after = page[len(page)-1].ID
+			for _, limit := range []int{1, 2, 10} {
+				require.Equal(t, tt.want, listDrivers(t, b, tt.status, limit), "status %q, pages of %d", tt.status, limit)
 			}
-			require.Equal(t, tt.want, got, "status %q", tt.status)
 		}
 	})
+
+	t.Run("ReservationGuardAgreesWithCanTake", func(t *testing.T) { // I2
+		t.Parallel()
+		b, ctx := open(t), t.Context()
+		// The commit's guard is the store's copy of driver.CanTake (it must
+		// decide inside the transaction); on every case they must agree.
+		cases := []struct {
+			available        bool
+			capacity, active int
+		}{
+			{true, 1, 0}, {true, 1, 1}, {false, 1, 0}, {false, 1, 1},
+			{true, 3, 0}, {true, 3, 2}, {true, 3, 3}, {false, 3, 2},
+			{true, driver.MaxCapacity, driver.MaxCapacity - 1}, {true, driver.MaxCapacity, driver.MaxCapacity},
+		}
+		for i, tc := range cases {
+			id := fmt.Sprintf("d%02d", i)
+			// Load the driver while it has room, then set the case's row.
+			addDriver(t, b, id, max(tc.capacity, tc.active), true)
+			for range tc.active {
+				require.NoError(t, load(b, ctx, id, 1))
+			}
+			setDriver(t, b, id, 2, tc.capacity, tc.available)
+			want := driver.CanTake(tc.available, tc.capacity, tc.active)
+			err := load(b, ctx, id, 1)
+			if want {
+				require.NoError(t, err, "%+v", tc)
+			} else {
+				require.ErrorIs(t, err, actors.ErrDriverUnavailable, "%+v", tc)
+			}
+			d, err := b.GetDriver(ctx, id)
+			require.NoError(t, err)
+			require.Equal(t, tc.active+map[bool]int{true: 1}[want], d.ActiveOrders, "%+v", tc)
+		}
+	})
+}
+
+// listDrivers pages through the drivers of status, limit at a time.
+func listDrivers(t *testing.T, b persistence.Backend, status string, limit int) []string {
+	t.Helper()
+	var got []string
+	after := ""
+	for {
+		page, more, err := b.ListDrivers(t.Context(), persistence.DriverFilter{Status: status, Limit: limit, After: after})
+		require.NoError(t, err)
+		require.LessOrEqual(t, len(page), limit)
+		for _, d := range page {
+			if status != "" {
+				require.Equal(t, status, d.Status)
+			}
+			require.Equal(t, d.ID+"@example.com", d.Email)
+			got = append(got, d.ID)
+		}
+		if !more {
+			return got
+		}
+		require.NotEmpty(t, page)
+		after = page[len(page)-1].ID
+	}
 }
