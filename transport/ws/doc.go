@@ -4,10 +4,18 @@
 // hands the connection to Gateway.Serve with the caller's identity, and
 // the handler returns. A session then has no goroutine of its own while
 // idle: gorilla upgrades the connection and writes to it, but the gateway
-// reads client frames itself (frames.go) when the node's one epoll poller
-// finds the socket readable (reader.go, poll_linux.go; elsewhere a reader
-// goroutine per session). A writer goroutine runs only while the
-// session's bounded queue of ready-made frames is not empty (session.go).
+// reads client frames itself when the node's one epoll poller finds the
+// socket readable (reader.go; elsewhere a reader goroutine per session).
+// A writer goroutine runs only while the session's bounded queue of
+// ready-made frames is not empty, and writes each batch corked into one
+// socket write (session.go).
+//
+// The protocol engine under the gateway — the RFC 6455 frame reader, the
+// epoll poller and the corked connection — is package
+// transport/ws/internal/wsconn, which knows nothing of sessions or
+// Outrider; this package holds the product on top of it: sessions,
+// subscriptions, replay, the hub, location frames and the close codes
+// (closecodes.go).
 // A full queue means a slow consumer: the session is closed with
 // CloseSlowConsumer rather than allowed to grow. One ticker per node
 // pings the sessions, spread over the interval, and closes those silent
@@ -21,10 +29,12 @@
 // the missing events from the journal before going live again
 // (subscription.go), so a watcher sees every event once, in order (I4).
 //
-// Concurrency: a session's reading state (frame reader, subscriptions,
-// rate limiters) belongs to whoever holds session.readMu — one reader at
-// a time, on whichever goroutine the poller started; the send queue is
-// guarded by session.mu and each subscription's delivery state by
-// subscription.mu. The hub's maps are guarded by hub.mu;
-// bus callbacks take hub.mu only to copy the watcher list.
+// Concurrency: a session's reading state (its wsconn.FrameReader,
+// subscriptions, rate limiters) belongs to whoever holds session.readMu —
+// one reader at a time, on whichever goroutine the poller started; the
+// send queue is guarded by session.mu and each subscription's delivery
+// state by subscription.mu. The hub's maps are guarded by hub.mu;
+// bus callbacks take hub.mu only to copy the watcher list. The engine's
+// own locks (the poller's registrations, the corked connection's buffer)
+// stay inside wsconn and are never held while it calls the gateway.
 package ws

@@ -21,6 +21,7 @@ import (
 	"github.com/outrider/outrider/actors/user"
 	"github.com/outrider/outrider/problem"
 	pb "github.com/outrider/outrider/proto/outriderpb"
+	"github.com/outrider/outrider/transport/ws/internal/wsconn"
 )
 
 // Bus delivers published events to this node. Subscribe calls fn for
@@ -66,7 +67,7 @@ type Gateway struct {
 	upgrader  websocket.Upgrader
 	// poller watches idle sessions' sockets (nil: each session reads on a
 	// goroutine of its own); readers pools their read buffers.
-	poller   *poller
+	poller   *wsconn.Poller
 	readers  sync.Pool
 	pollWarn sync.Once // a socket the poller cannot watch is logged once
 	// the ping ticker (Start, Stop)
@@ -98,7 +99,7 @@ func New(cfg Config, bus Bus, orders Orders, drivers Drivers, users Users, log *
 	g.hub = newHub(bus, log, g.metrics)
 	g.readers.New = func() any { return bufio.NewReaderSize(nil, cfg.ReadBufferSize) }
 	g.upgrader = websocket.Upgrader{
-		// The gateway reads frames itself (frames.go); gorilla's own read
+		// The gateway reads frames itself (wsconn.FrameReader); gorilla's own read
 		// buffer, which it allocates anyway, is kept at its minimum.
 		ReadBufferSize:  1,
 		WriteBufferSize: cfg.WriteBufferSize,
@@ -127,7 +128,7 @@ func (g *Gateway) Start(context.Context) error {
 	}
 	g.stopInbox = stop
 	if !g.cfg.BlockingReads {
-		p, err := newPoller()
+		p, err := wsconn.NewPoller()
 		if err != nil {
 			g.log.Warn("no socket poller: every WebSocket session reads on a goroutine of its own", "err", err)
 		}
@@ -219,7 +220,7 @@ func (g *Gateway) Stop(ctx context.Context) error {
 	select {
 	case <-done:
 		if g.poller != nil {
-			g.poller.close()
+			g.poller.Close()
 			g.poller = nil
 		}
 		return nil
@@ -237,18 +238,18 @@ func (g *Gateway) Serve(w http.ResponseWriter, r *http.Request, userID, role str
 		writeProblem(w, err)
 		return
 	}
-	cw := &corkingWriter{ResponseWriter: w}
+	cw := &wsconn.CorkingWriter{ResponseWriter: w}
 	conn, err := g.upgrader.Upgrade(cw, r, nil)
 	if err != nil {
 		g.unregister(userID, sessionID)
 		return // the upgrader has answered the client
 	}
 	raw := conn.NetConn()
-	if cw.conn != nil {
-		raw = cw.conn.Conn
+	if cc := cw.Conn(); cc != nil {
+		raw = cc.Conn
 	}
 	s := newSession(g, conn, raw, userID, role)
-	s.cork = cw.conn
+	s.cork = cw.Conn()
 	s.id, s.tokenIssuedAt = sessionID, tokenIssuedAt
 	g.mu.Lock()
 	if g.closing {

@@ -10,6 +10,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/outrider/outrider/problem"
+	"github.com/outrider/outrider/transport/ws/internal/wsconn"
 )
 
 // Reading. A session's client frames are read either on a goroutine of
@@ -31,13 +32,13 @@ import (
 func (s *session) startReading() {
 	s.lastRead.Store(time.Now().UnixNano())
 	if p := s.g.poller; p != nil {
-		reg, err := p.add(s.raw, s.onReadable)
+		reg, err := p.Add(s.raw, s.onReadable)
 		if err == nil {
 			s.reg.Store(reg)
-			if err = reg.arm(); err == nil {
+			if err = reg.Arm(); err == nil {
 				return
 			}
-			reg.remove()
+			reg.Remove()
 			s.reg.Store(nil)
 		}
 		s.g.pollWarn.Do(func() {
@@ -83,7 +84,7 @@ func (s *session) onReadable() {
 		if br.Buffered() > 0 {
 			continue
 		}
-		if op == opPong || op == opPing {
+		if op == wsconn.OpPong || op == wsconn.OpPing {
 			break // keep-alives come one at a time: nothing follows
 		}
 		// Peek does not consume: a timeout here, before the next frame's
@@ -98,7 +99,7 @@ func (s *session) onReadable() {
 			return
 		}
 	}
-	if err := s.reg.Load().arm(); err != nil {
+	if err := s.reg.Load().Arm(); err != nil {
 		s.readDone = true
 		s.close(CloseInternalError, "node failed; reconnect and resume")
 	}
@@ -112,16 +113,16 @@ func isTimeout(err error) bool {
 // readFrame reads and handles one client frame and returns its opcode;
 // ok is false once the session is ending.
 func (s *session) readFrame(br *bufio.Reader) (op byte, ok bool) {
-	op, payload, err := s.fr.next(br)
+	op, payload, err := s.fr.Next(br)
 	if err != nil {
 		s.readFailed(err)
 		return op, false
 	}
 	s.lastRead.Store(time.Now().UnixNano())
 	switch op {
-	case opContinuation: // a fragment; the message is not complete yet
+	case wsconn.OpContinuation: // a fragment; the message is not complete yet
 		return op, true
-	case opPing:
+	case wsconn.OpPing:
 		// Pings count against the inbound rate like messages: each costs
 		// a write.
 		if !s.allow() {
@@ -129,27 +130,27 @@ func (s *session) readFrame(br *bufio.Reader) (op byte, ok bool) {
 		}
 		_ = s.conn.WriteControl(websocket.PongMessage, payload, time.Now().Add(s.g.cfg.WriteTimeout))
 		return op, true
-	case opPong:
+	case wsconn.OpPong:
 		return op, true
-	case opClose:
-		code, valid := closeCode(payload)
+	case wsconn.OpClose:
+		code, valid := wsconn.CloseCode(payload)
 		switch {
 		case !valid:
 			s.close(CloseProtocolError, "malformed close frame")
-		case code == 1005:
+		case code == wsconn.StatusNoStatus:
 			s.close(CloseNormal, "")
 		default:
 			s.close(code, "") // echo the client's code (RFC 6455 §5.5.1)
 		}
 		return op, false
 	}
-	return op, s.message(op == opText, payload)
+	return op, s.message(op == wsconn.OpText, payload)
 }
 
 // readFailed closes the session after a read error: with the frame's
 // close code for a broken frame, normally for an ended or silent socket.
 func (s *session) readFailed(err error) {
-	var fe *frameError
+	var fe *wsconn.FrameError
 	if errors.As(err, &fe) {
 		s.close(fe.Code, fe.Reason)
 		return

@@ -13,14 +13,15 @@ import (
 
 	"github.com/outrider/outrider/actors"
 	"github.com/outrider/outrider/problem"
+	"github.com/outrider/outrider/transport/ws/internal/wsconn"
 )
 
 // session is one WebSocket connection of one user.
 type session struct {
 	g    *Gateway
-	conn *websocket.Conn         // writes (gorilla)
-	raw  net.Conn                // reads (reader.go), the socket under conn
-	reg  atomic.Pointer[pollReg] // nil when reading on a goroutine of its own
+	conn *websocket.Conn                     // writes (gorilla)
+	raw  net.Conn                            // reads (reader.go), the socket under conn
+	reg  atomic.Pointer[wsconn.Registration] // nil when reading on a goroutine of its own
 	// lastRead is when a frame last arrived (UnixNano); the ping ticker
 	// closes a session silent for PongWait.
 	lastRead atomic.Int64
@@ -35,7 +36,7 @@ type session struct {
 	// Owned by whoever holds readMu (reader.go).
 	readMu   sync.Mutex
 	readDone bool
-	fr       frameReader
+	fr       wsconn.FrameReader
 	subs     map[string]*subscription // made on the first subscribe
 	limiter  *rate.Limiter
 	strikes  int
@@ -52,14 +53,14 @@ type session struct {
 	closeMsg  string
 	// cork gathers a batch's frames into one socket write (nil when the
 	// connection could not be wrapped: then one write per frame).
-	cork     *corkedConn
+	cork     *wsconn.CorkedConn
 	doneOnce sync.Once // finish runs once
 }
 
 func newSession(g *Gateway, conn *websocket.Conn, raw net.Conn, userID, role string) *session {
 	return &session{
 		g: g, conn: conn, raw: raw, userID: userID, role: role,
-		fr: frameReader{limit: g.cfg.MaxMessageBytes},
+		fr: wsconn.FrameReader{Limit: g.cfg.MaxMessageBytes},
 	}
 }
 
@@ -106,7 +107,7 @@ func (s *session) close(code int, msg string) {
 func (s *session) finish() {
 	s.doneOnce.Do(func() {
 		if reg := s.reg.Load(); reg != nil {
-			reg.remove() // before the descriptor can be reused
+			reg.Remove() // before the descriptor can be reused
 		}
 		_ = s.conn.Close()
 		go s.g.ended(s)
@@ -181,18 +182,18 @@ func (s *session) write(batch [][]byte) bool {
 	}
 	_ = s.conn.SetWriteDeadline(time.Now().Add(s.g.cfg.WriteTimeout))
 	if s.cork != nil && len(batch) > 1 {
-		s.cork.cork()
+		s.cork.Cork()
 	}
 	for _, frame := range batch {
 		if err := s.conn.WriteMessage(websocket.TextMessage, frame); err != nil {
 			if s.cork != nil {
-				_ = s.cork.uncork()
+				_ = s.cork.Uncork()
 			}
 			return false
 		}
 	}
 	if s.cork != nil {
-		if err := s.cork.uncork(); err != nil {
+		if err := s.cork.Uncork(); err != nil {
 			return false
 		}
 	}

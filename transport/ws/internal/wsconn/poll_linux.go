@@ -1,6 +1,6 @@
 //go:build linux
 
-package ws
+package wsconn
 
 import (
 	"errors"
@@ -13,41 +13,51 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// poller is one epoll instance for the whole gateway: idle sessions wait
+// Poller is one epoll instance for the whole gateway: idle sessions wait
 // on it instead of each keeping a goroutine blocked in a read. Each
 // registration is armed one-shot: when its socket becomes readable the
-// poller starts its ready function on a new goroutine, once, and the
-// session arms it again when it has read what arrived.
+// Poller starts its ready function on a new goroutine, once, and the
+// registration's owner arms it again when it has read what arrived.
+//
+// Locks: Poller.mu guards regs and gen (taken by Add, Remove and, to look
+// a descriptor up, the loop); Registration.mu serialises Arm and Remove.
+// Remove takes Registration.mu, then Poller.mu; nothing takes them the
+// other way round.
 //
 // The sockets stay registered with the Go runtime's own poller too (the
 // reads themselves are ordinary net.Conn reads); epoll lets one file
 // descriptor sit in several instances.
-type poller struct {
+type Poller struct {
 	epfd int // the epoll instance
 	wake int // an eventfd that wakes the loop to stop
 	done chan struct{}
 	stop atomic.Bool
 
 	mu   sync.Mutex
-	regs map[int32]*pollReg // by file descriptor
-	gen  int32              // tells a reused descriptor's registrations apart
+	regs map[int32]*Registration // by file descriptor
+	gen  int32                   // tells a reused descriptor's registrations apart
 }
 
-// pollReg is one socket's registration.
-type pollReg struct {
-	p     *poller
+// Registration is one socket's registration.
+type Registration struct {
+	p     *Poller
 	fd    int32
 	gen   int32
 	ready func()
 
-	mu      sync.Mutex // serialises arm and remove
+	mu      sync.Mutex // serialises Arm and Remove
 	added   bool       // in the epoll set
 	removed bool       // for good: the socket is about to close
 }
 
-var errNotPollable = errors.New("connection has no file descriptor to poll")
+// ErrNotPollable is Add's answer for a connection without a socket to
+// watch (and NewPoller's on systems without epoll); the caller then reads
+// on a goroutine of its own.
+var ErrNotPollable = errors.New("connection has no file descriptor to poll")
 
-func newPoller() (*poller, error) {
+// NewPoller creates the epoll instance and starts its loop; Close stops
+// it.
+func NewPoller() (*Poller, error) {
 	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
 		return nil, fmt.Errorf("epoll_create1: %w", err)
@@ -63,12 +73,12 @@ func newPoller() (*poller, error) {
 		_ = unix.Close(wake)
 		return nil, fmt.Errorf("epoll_ctl eventfd: %w", err)
 	}
-	p := &poller{epfd: epfd, wake: wake, done: make(chan struct{}), regs: map[int32]*pollReg{}}
+	p := &Poller{epfd: epfd, wake: wake, done: make(chan struct{}), regs: map[int32]*Registration{}}
 	go p.loop()
 	return p, nil
 }
 
-func (p *poller) loop() {
+func (p *Poller) loop() {
 	defer close(p.done)
 	events := make([]unix.EpollEvent, 256)
 	for {
@@ -96,12 +106,13 @@ func (p *poller) loop() {
 	}
 }
 
-// add registers conn's socket, unarmed; ready will run on a goroutine of
-// its own once per arm, when the socket is readable (or closed).
-func (p *poller) add(conn net.Conn, ready func()) (*pollReg, error) {
+// Add registers conn's socket, unarmed (ErrNotPollable when conn has no
+// file descriptor); ready will run on a goroutine of its own once per
+// Arm, when the socket is readable (or closed).
+func (p *Poller) Add(conn net.Conn, ready func()) (*Registration, error) {
 	sc, ok := conn.(syscall.Conn)
 	if !ok {
-		return nil, errNotPollable
+		return nil, ErrNotPollable
 	}
 	rc, err := sc.SyscallConn()
 	if err != nil {
@@ -109,19 +120,19 @@ func (p *poller) add(conn net.Conn, ready func()) (*pollReg, error) {
 	}
 	fd := -1
 	if err := rc.Control(func(f uintptr) { fd = int(f) }); err != nil || fd < 0 {
-		return nil, errNotPollable
+		return nil, ErrNotPollable
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.gen++
-	r := &pollReg{p: p, fd: int32(fd), gen: p.gen, ready: ready}
+	r := &Registration{p: p, fd: int32(fd), gen: p.gen, ready: ready}
 	p.regs[r.fd] = r
 	return r, nil
 }
 
-// arm asks for one call of ready once the socket is readable, at once if
+// Arm asks for one call of ready once the socket is readable, at once if
 // it already is. Arming a removed registration does nothing.
-func (r *pollReg) arm() error {
+func (r *Registration) Arm() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.removed {
@@ -139,10 +150,10 @@ func (r *pollReg) arm() error {
 	return nil
 }
 
-// remove forgets the registration for good. It must run before the
+// Remove forgets the registration for good. It must run before the
 // socket is closed: afterwards its descriptor may belong to another
 // connection.
-func (r *pollReg) remove() {
+func (r *Registration) Remove() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.removed {
@@ -159,8 +170,8 @@ func (r *pollReg) remove() {
 	r.p.mu.Unlock()
 }
 
-// close stops the loop and releases the epoll instance.
-func (p *poller) close() {
+// Close stops the loop and releases the epoll instance.
+func (p *Poller) Close() {
 	p.stop.Store(true)
 	one := []byte{1, 0, 0, 0, 0, 0, 0, 0}
 	_, _ = unix.Write(p.wake, one)

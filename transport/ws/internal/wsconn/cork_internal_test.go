@@ -1,4 +1,4 @@
-package ws
+package wsconn
 
 import (
 	"bytes"
@@ -21,26 +21,26 @@ func (c *countingConn) Write(p []byte) (int, error) {
 
 func TestCorkedConnCoalescesABatch(t *testing.T) {
 	under := &countingConn{}
-	c := &corkedConn{Conn: under}
+	c := &CorkedConn{Conn: under}
 
 	_, _ = c.Write([]byte("handshake"))
 	require.Len(t, under.writes, 1, "uncorked writes pass straight through")
 
-	c.cork()
+	c.Cork()
 	for _, f := range []string{"a", "bb", "ccc"} {
 		n, err := c.Write([]byte(f))
 		require.NoError(t, err)
 		require.Equal(t, len(f), n)
 	}
 	require.Len(t, under.writes, 1, "nothing is sent while corked")
-	require.NoError(t, c.uncork())
+	require.NoError(t, c.Uncork())
 	require.Equal(t, [][]byte{[]byte("handshake"), []byte("abbccc")}, under.writes, "the batch is one write")
 
-	require.NoError(t, c.uncork(), "uncorking with nothing gathered writes nothing")
+	require.NoError(t, c.Uncork(), "uncorking with nothing gathered writes nothing")
 	require.Len(t, under.writes, 2)
 
-	c.cork()
-	_, _ = c.Write(make([]byte, corkBufferKeep+1))
-	require.NoError(t, c.uncork())
+	c.Cork()
+	_, _ = c.Write(make([]byte, CorkBufferKeep+1))
+	require.NoError(t, c.Uncork())
 	require.Nil(t, c.buf, "a burst's large buffer is not kept")
 }

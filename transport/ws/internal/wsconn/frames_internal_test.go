@@ -1,4 +1,4 @@
-package ws
+package wsconn
 
 import (
 	"bufio"
@@ -65,7 +65,7 @@ type got struct {
 }
 
 func TestFrameReader(t *testing.T) {
-	text := func(s string) rawFrame { return rawFrame{fin: true, op: opText, payload: []byte(s)} }
+	text := func(s string) rawFrame { return rawFrame{fin: true, op: OpText, payload: []byte(s)} }
 	big := bytes.Repeat([]byte("x"), 300)
 	for _, tc := range []struct {
 		name   string
@@ -73,49 +73,49 @@ func TestFrameReader(t *testing.T) {
 		want   []got // what next returns, frame by frame, before err
 		code   int   // the close code of the error that ends the stream (0: io.EOF)
 	}{
-		{name: "text", frames: []rawFrame{text(`{"type":"ping"}`)}, want: []got{{opText, `{"type":"ping"}`}}},
-		{name: "binary", frames: []rawFrame{{fin: true, op: opBinary, payload: []byte{0, 1, 2}}}, want: []got{{opBinary, "\x00\x01\x02"}}},
-		{name: "empty text", frames: []rawFrame{text("")}, want: []got{{opText, ""}}},
-		{name: "16-bit length", frames: []rawFrame{{fin: true, op: opText, payload: big}}, want: []got{{opText, string(big)}}},
-		{name: "64-bit length form", frames: []rawFrame{{fin: true, op: opText, long: true, payload: []byte("hi")}}, want: []got{{opText, "hi"}}},
+		{name: "text", frames: []rawFrame{text(`{"type":"ping"}`)}, want: []got{{OpText, `{"type":"ping"}`}}},
+		{name: "binary", frames: []rawFrame{{fin: true, op: OpBinary, payload: []byte{0, 1, 2}}}, want: []got{{OpBinary, "\x00\x01\x02"}}},
+		{name: "empty text", frames: []rawFrame{text("")}, want: []got{{OpText, ""}}},
+		{name: "16-bit length", frames: []rawFrame{{fin: true, op: OpText, payload: big}}, want: []got{{OpText, string(big)}}},
+		{name: "64-bit length form", frames: []rawFrame{{fin: true, op: OpText, long: true, payload: []byte("hi")}}, want: []got{{OpText, "hi"}}},
 		{
 			name: "fragments with a ping between",
 			frames: []rawFrame{
-				{op: opText, payload: []byte(`{"type"`)},
-				{fin: true, op: opPing, payload: []byte("p")},
-				{op: opContinuation, payload: []byte(`:"pi`)},
-				{fin: true, op: opContinuation, payload: []byte(`ng"}`)},
+				{op: OpText, payload: []byte(`{"type"`)},
+				{fin: true, op: OpPing, payload: []byte("p")},
+				{op: OpContinuation, payload: []byte(`:"pi`)},
+				{fin: true, op: OpContinuation, payload: []byte(`ng"}`)},
 			},
-			want: []got{{0, ""}, {opPing, "p"}, {0, ""}, {opText, `{"type":"ping"}`}},
+			want: []got{{0, ""}, {OpPing, "p"}, {0, ""}, {OpText, `{"type":"ping"}`}},
 		},
-		{name: "pong and close", frames: []rawFrame{{fin: true, op: opPong}, {fin: true, op: opClose, payload: []byte{0x03, 0xe8}}},
-			want: []got{{opPong, ""}, {opClose, "\x03\xe8"}}},
-		{name: "unmasked", frames: []rawFrame{{fin: true, op: opText, unmasked: true, payload: []byte("x")}}, code: CloseProtocolError},
-		{name: "reserved bit", frames: []rawFrame{{fin: true, rsv: 4, op: opText, payload: []byte("x")}}, code: CloseProtocolError},
-		{name: "unknown data opcode", frames: []rawFrame{{fin: true, op: 0x3}}, code: CloseProtocolError},
-		{name: "unknown control opcode", frames: []rawFrame{{fin: true, op: 0xB}}, code: CloseProtocolError},
-		{name: "fragmented ping", frames: []rawFrame{{op: opPing}}, code: CloseProtocolError},
-		{name: "ping over 125 bytes", frames: []rawFrame{{fin: true, op: opPing, payload: big[:126]}}, code: CloseProtocolError},
-		{name: "continuation first", frames: []rawFrame{{fin: true, op: opContinuation, payload: []byte("x")}}, code: CloseProtocolError},
-		{name: "new message inside a fragmented one", frames: []rawFrame{{op: opText, payload: []byte("a")}, text("b")},
-			want: []got{{0, ""}}, code: CloseProtocolError},
-		{name: "over the limit", frames: []rawFrame{{fin: true, op: opText, payload: bytes.Repeat([]byte("y"), 513)}}, code: CloseMessageTooBig},
-		{name: "fragments over the limit", frames: []rawFrame{{op: opText, payload: big}, {fin: true, op: opContinuation, payload: big}},
-			want: []got{{0, ""}}, code: CloseMessageTooBig},
+		{name: "pong and close", frames: []rawFrame{{fin: true, op: OpPong}, {fin: true, op: OpClose, payload: []byte{0x03, 0xe8}}},
+			want: []got{{OpPong, ""}, {OpClose, "\x03\xe8"}}},
+		{name: "unmasked", frames: []rawFrame{{fin: true, op: OpText, unmasked: true, payload: []byte("x")}}, code: StatusProtocolError},
+		{name: "reserved bit", frames: []rawFrame{{fin: true, rsv: 4, op: OpText, payload: []byte("x")}}, code: StatusProtocolError},
+		{name: "unknown data opcode", frames: []rawFrame{{fin: true, op: 0x3}}, code: StatusProtocolError},
+		{name: "unknown control opcode", frames: []rawFrame{{fin: true, op: 0xB}}, code: StatusProtocolError},
+		{name: "fragmented ping", frames: []rawFrame{{op: OpPing}}, code: StatusProtocolError},
+		{name: "ping over 125 bytes", frames: []rawFrame{{fin: true, op: OpPing, payload: big[:126]}}, code: StatusProtocolError},
+		{name: "continuation first", frames: []rawFrame{{fin: true, op: OpContinuation, payload: []byte("x")}}, code: StatusProtocolError},
+		{name: "new message inside a fragmented one", frames: []rawFrame{{op: OpText, payload: []byte("a")}, text("b")},
+			want: []got{{0, ""}}, code: StatusProtocolError},
+		{name: "over the limit", frames: []rawFrame{{fin: true, op: OpText, payload: bytes.Repeat([]byte("y"), 513)}}, code: StatusMessageTooBig},
+		{name: "fragments over the limit", frames: []rawFrame{{op: OpText, payload: big}, {fin: true, op: OpContinuation, payload: big}},
+			want: []got{{0, ""}}, code: StatusMessageTooBig},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var stream []byte
 			for _, f := range tc.frames {
 				stream = append(stream, f.bytes()...)
 			}
-			fr := frameReader{limit: 512}
+			fr := FrameReader{Limit: 512}
 			br := bufio.NewReaderSize(bytes.NewReader(stream), 64)
 			var seen []got
 			var err error
 			for {
 				var op byte
 				var p []byte
-				op, p, err = fr.next(br)
+				op, p, err = fr.Next(br)
 				if err != nil {
 					break
 				}
@@ -126,7 +126,7 @@ func TestFrameReader(t *testing.T) {
 				require.ErrorIs(t, err, io.EOF)
 				return
 			}
-			var fe *frameError
+			var fe *FrameError
 			require.ErrorAs(t, err, &fe)
 			require.Equal(t, tc.code, fe.Code, fe.Reason)
 		})
@@ -141,21 +141,21 @@ func seenOrNil(s []got) []got {
 }
 
 func TestFrameReaderTruncatedFrame(t *testing.T) {
-	f := rawFrame{fin: true, op: opText, payload: []byte("hello")}.bytes()
+	f := rawFrame{fin: true, op: OpText, payload: []byte("hello")}.bytes()
 	for cut := 1; cut < len(f); cut++ {
-		fr := frameReader{limit: 512}
-		_, _, err := fr.next(bufio.NewReader(bytes.NewReader(f[:cut])))
+		fr := FrameReader{Limit: 512}
+		_, _, err := fr.Next(bufio.NewReader(bytes.NewReader(f[:cut])))
 		require.ErrorIs(t, err, io.ErrUnexpectedEOF, "cut at %d", cut)
 	}
 }
 
 func TestFrameReaderOutOfRangeLength(t *testing.T) {
 	f := []byte{0x81, 0x80 | 127, 0x80, 0, 0, 0, 0, 0, 0, 1, 1, 2, 3, 4}
-	fr := frameReader{limit: 512}
-	_, _, err := fr.next(bufio.NewReader(bytes.NewReader(f)))
-	var fe *frameError
+	fr := FrameReader{Limit: 512}
+	_, _, err := fr.Next(bufio.NewReader(bytes.NewReader(f)))
+	var fe *FrameError
 	require.ErrorAs(t, err, &fe)
-	require.Equal(t, CloseProtocolError, fe.Code)
+	require.Equal(t, StatusProtocolError, fe.Code)
 }
 
 func TestUnmaskMatchesTheByteByByteRule(t *testing.T) {
@@ -188,7 +188,7 @@ func TestCloseCode(t *testing.T) {
 		{[]byte{0x0f, 0xa1}, 4001, true},
 		{[]byte{0x00, 0x10}, 16, false},
 	} {
-		code, ok := closeCode(tc.payload)
+		code, ok := CloseCode(tc.payload)
 		require.Equal(t, tc.ok, ok, "%x", tc.payload)
 		if ok {
 			require.Equal(t, tc.code, code, "%x", tc.payload)
@@ -197,29 +197,29 @@ func TestCloseCode(t *testing.T) {
 }
 
 // FuzzFrameReader feeds arbitrary bytes to the frame reader: it must
-// never panic, never return a message over its limit, and end every
+// never panic, never return a message over its Limit, and end every
 // stream with an error.
 func FuzzFrameReader(f *testing.F) {
-	f.Add(rawFrame{fin: true, op: opText, payload: []byte(`{"type":"ping"}`)}.bytes())
-	f.Add(append(rawFrame{op: opText, payload: []byte("ab")}.bytes(), rawFrame{fin: true, op: opContinuation, payload: []byte("c")}.bytes()...))
-	f.Add(rawFrame{fin: true, op: opClose, payload: []byte{3, 232}}.bytes())
+	f.Add(rawFrame{fin: true, op: OpText, payload: []byte(`{"type":"ping"}`)}.bytes())
+	f.Add(append(rawFrame{op: OpText, payload: []byte("ab")}.bytes(), rawFrame{fin: true, op: OpContinuation, payload: []byte("c")}.bytes()...))
+	f.Add(rawFrame{fin: true, op: OpClose, payload: []byte{3, 232}}.bytes())
 	f.Add([]byte{0x81, 0xff, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		fr := frameReader{limit: 256}
+		fr := FrameReader{Limit: 256}
 		br := bufio.NewReaderSize(bytes.NewReader(data), 64)
 		for i := 0; ; i++ {
-			op, p, err := fr.next(br)
+			op, p, err := fr.Next(br)
 			if err != nil {
-				var fe *frameError
+				var fe *FrameError
 				if !errors.As(err, &fe) && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
 					t.Fatalf("unexpected error %v", err)
 				}
 				return
 			}
-			if int64(len(p)) > fr.limit {
-				t.Fatalf("message of %d bytes over the %d limit", len(p), fr.limit)
+			if int64(len(p)) > fr.Limit {
+				t.Fatalf("message of %d bytes over the %d Limit", len(p), fr.Limit)
 			}
-			if op&0x8 != 0 && len(p) > maxControlPayload {
+			if op&0x8 != 0 && len(p) > MaxControlPayload {
 				t.Fatalf("control frame of %d bytes", len(p))
 			}
 			if i > len(data) {

@@ -1,4 +1,4 @@
-package ws
+package wsconn
 
 import (
 	"bufio"
@@ -8,7 +8,7 @@ import (
 	"io"
 )
 
-// The gateway reads client frames itself (RFC 6455 §5) and leaves the
+// The server reads client frames itself (RFC 6455 §5) and leaves the
 // writing to gorilla. Owning the read side is what lets an idle session
 // hold no goroutine and no read buffer: gorilla's reader keeps both for
 // the life of the connection, blocks in the middle of its own state, and
@@ -16,48 +16,64 @@ import (
 // connection. Here a frame is read only once the socket is readable, and
 // a timeout before its first byte loses nothing.
 
-// Opcodes (RFC 6455 §5.2).
+// Opcodes (RFC 6455 §5.2), as FrameReader.Next returns them.
 const (
-	opContinuation = 0x0
-	opText         = 0x1
-	opBinary       = 0x2
-	opClose        = 0x8
-	opPing         = 0x9
-	opPong         = 0xA
+	OpContinuation = 0x0
+	OpText         = 0x1
+	OpBinary       = 0x2
+	OpClose        = 0x8
+	OpPing         = 0x9
+	OpPong         = 0xA
 )
 
-// maxControlPayload is the largest control frame payload (§5.5).
-const maxControlPayload = 125
+// MaxControlPayload is the largest control frame payload (§5.5).
+const MaxControlPayload = 125
 
-// frameError is a client frame that ends the session with Code.
-type frameError struct {
+// Close status codes (RFC 6455 §7.4.1) that the engine itself produces or
+// reads: the codes of a FrameError, and CloseCode's answer for a close
+// frame without one. The gateway's documented list of the codes it sends
+// is transport/ws's closecodes.go.
+const (
+	StatusProtocolError = 1002
+	StatusNoStatus      = 1005
+	StatusMessageTooBig = 1009
+)
+
+// FrameError is a client frame that breaks the protocol: the connection
+// must be closed with Code (StatusProtocolError or StatusMessageTooBig),
+// and Reason may be sent with it.
+type FrameError struct {
 	Code   int
 	Reason string
 }
 
-func (e *frameError) Error() string {
+func (e *FrameError) Error() string {
 	return fmt.Sprintf("websocket frame: %s (close %d)", e.Reason, e.Code)
 }
 
-func protocolError(reason string) error { return &frameError{Code: CloseProtocolError, Reason: reason} }
+func protocolError(reason string) error {
+	return &FrameError{Code: StatusProtocolError, Reason: reason}
+}
 
-// frameReader reads the frames of one client connection and reassembles
+// FrameReader reads the frames of one client connection and reassembles
 // fragmented messages. It holds no buffer between messages, except the
-// fragments of a message whose end has not arrived.
-type frameReader struct {
-	limit int64 // largest message payload, fragments included
+// fragments of a message whose end has not arrived. It is not safe for
+// concurrent use: its owner reads one frame at a time (transport/ws holds
+// its session's read lock around Next).
+type FrameReader struct {
+	Limit int64 // largest message payload, fragments included; set before the first Next
 	// The message being reassembled: its opcode (0 when none) and the
 	// payload so far.
 	op   byte
 	frag []byte
 }
 
-// next reads one frame from br. It returns a control frame (opPing,
-// opPong, opClose) as soon as it arrives, and a data message (opText,
-// opBinary) once its final fragment has arrived; for a fragment that is
-// not final it returns op 0 and no payload. A *frameError reports a frame
+// Next reads one frame from br. It returns a control frame (OpPing,
+// OpPong, OpClose) as soon as it arrives, and a data message (OpText,
+// OpBinary) once its final fragment has arrived; for a fragment that is
+// not final it returns op 0 and no payload. A *FrameError reports a frame
 // that must close the session; other errors are the socket's.
-func (f *frameReader) next(br *bufio.Reader) (op byte, payload []byte, err error) {
+func (f *FrameReader) Next(br *bufio.Reader) (op byte, payload []byte, err error) {
 	head, err := br.Peek(2)
 	if err != nil {
 		if len(head) > 0 {
@@ -107,17 +123,17 @@ func (f *frameReader) next(br *bufio.Reader) (op byte, payload []byte, err error
 	}
 	control := op&0x8 != 0
 	switch {
-	case control && op != opClose && op != opPing && op != opPong,
-		!control && op != opContinuation && op != opText && op != opBinary:
+	case control && op != OpClose && op != OpPing && op != OpPong,
+		!control && op != OpContinuation && op != OpText && op != OpBinary:
 		return 0, nil, protocolError(fmt.Sprintf("unknown opcode %#x", op))
-	case control && (!fin || n > maxControlPayload):
+	case control && (!fin || n > MaxControlPayload):
 		return 0, nil, protocolError("control frames must be final and at most 125 bytes")
-	case op == opContinuation && f.op == 0:
+	case op == OpContinuation && f.op == 0:
 		return 0, nil, protocolError("continuation frame without a message to continue")
-	case (op == opText || op == opBinary) && f.op != 0:
+	case (op == OpText || op == OpBinary) && f.op != 0:
 		return 0, nil, protocolError("new message before the last one's final fragment")
-	case !control && int64(len(f.frag))+n > f.limit:
-		return 0, nil, &frameError{Code: CloseMessageTooBig, Reason: "frame too large"}
+	case !control && int64(len(f.frag))+n > f.Limit:
+		return 0, nil, &FrameError{Code: StatusMessageTooBig, Reason: "frame too large"}
 	}
 
 	payload = make([]byte, n)
@@ -128,7 +144,7 @@ func (f *frameReader) next(br *bufio.Reader) (op byte, payload []byte, err error
 	if control {
 		return op, payload, nil
 	}
-	if op != opContinuation {
+	if op != OpContinuation {
 		f.op = op
 	}
 	if !fin {
@@ -165,12 +181,12 @@ func unmask(p []byte, key [4]byte) {
 	}
 }
 
-// closeCode reads the status code of a client's close frame payload (1005
-// when there is none) and whether the payload is well formed (§5.5.1,
+// CloseCode reads the status code of a client's close frame payload
+// (StatusNoStatus when there is none) and whether the payload is well formed (§5.5.1,
 // §7.4).
-func closeCode(payload []byte) (int, bool) {
+func CloseCode(payload []byte) (int, bool) {
 	if len(payload) == 0 {
-		return 1005, true
+		return StatusNoStatus, true
 	}
 	if len(payload) == 1 {
 		return 0, false
