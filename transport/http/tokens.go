@@ -7,12 +7,11 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
-	"golang.org/x/crypto/bcrypt"
 
+	"github.com/outrider/outrider/internal/password"
 	"github.com/outrider/outrider/problem"
 )
 
@@ -124,17 +123,18 @@ func hashToken(token string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// passwordHasher hashes with bcrypt, at most `slots` at a time: a burst
-// of logins queues instead of starving the node's CPUs.
+// passwordHasher hashes and checks passwords the one way they are stored
+// (package password), at most `slots` at a time: a burst of logins queues
+// instead of starving the node's CPUs.
 type passwordHasher struct {
 	cost  int
 	slots chan struct{}
-	dummy []byte // compared against for unknown users, to equalise timing
+	dummy string // compared against for unknown users, to equalise timing
 }
 
 func newPasswordHasher(cost, concurrent int) *passwordHasher {
 	h := &passwordHasher{cost: cost, slots: make(chan struct{}, concurrent)}
-	h.dummy, _ = bcrypt.GenerateFromPassword([]byte("outrider-timing-equaliser"), cost)
+	h.dummy, _ = password.Hash("outrider-timing-equaliser", cost)
 	return h
 }
 
@@ -147,48 +147,24 @@ func (h *passwordHasher) acquire(ctx context.Context) error {
 	}
 }
 
-func (h *passwordHasher) hash(ctx context.Context, password string) (string, error) {
+func (h *passwordHasher) hash(ctx context.Context, pw string) (string, error) {
 	if err := h.acquire(ctx); err != nil {
 		return "", err
 	}
 	defer func() { <-h.slots }()
-	b, err := bcrypt.GenerateFromPassword(prehash(password), h.cost)
-	if err != nil {
-		return "", fmt.Errorf("hash password: %w", err)
-	}
-	return string(b), nil
+	return password.Hash(pw, h.cost)
 }
 
-// check compares password with hash; an empty hash (unknown user) is
+// check compares pw with hash; an empty hash (unknown user) is
 // compared against a dummy so both cases take the same time.
-func (h *passwordHasher) check(ctx context.Context, hash, password string) (bool, error) {
+func (h *passwordHasher) check(ctx context.Context, hash, pw string) (bool, error) {
 	if err := h.acquire(ctx); err != nil {
 		return false, err
 	}
 	defer func() { <-h.slots }()
 	if hash == "" {
-		_ = bcrypt.CompareHashAndPassword(h.dummy, prehash(password))
+		_ = password.Matches(h.dummy, pw)
 		return false, nil
 	}
-	return bcrypt.CompareHashAndPassword([]byte(hash), prehash(password)) == nil, nil
-}
-
-// prehash lets passwords longer than bcrypt's 72-byte input count in full:
-// bcrypt sees the base64 SHA-256 of the password (44 bytes).
-func prehash(password string) []byte {
-	sum := sha256.Sum256([]byte(password))
-	return []byte(base64.StdEncoding.EncodeToString(sum[:]))
-}
-
-// HashPassword hashes a password the way the API stores them, for
-// bootstrap and CLI use. cost 0 means the default (10).
-func HashPassword(password string, cost int) (string, error) {
-	if cost <= 0 {
-		cost = 10
-	}
-	b, err := bcrypt.GenerateFromPassword(prehash(password), cost)
-	if err != nil {
-		return "", fmt.Errorf("hash password: %w", err)
-	}
-	return string(b), nil
+	return password.Matches(hash, pw), nil
 }

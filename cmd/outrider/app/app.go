@@ -27,6 +27,7 @@ import (
 	"github.com/outrider/outrider/actors/host"
 	"github.com/outrider/outrider/actors/user"
 	"github.com/outrider/outrider/cluster"
+	"github.com/outrider/outrider/internal/password"
 	"github.com/outrider/outrider/persistence"
 	"github.com/outrider/outrider/persistence/blob"
 	"github.com/outrider/outrider/persistence/blob/local"
@@ -565,7 +566,7 @@ func (n *Node) bootstrapAdmin(ctx context.Context) error {
 	} else if !errors.Is(err, persistence.ErrNotFound) {
 		return fmt.Errorf("look up admin: %w", err)
 	}
-	hash, err := httpapi.HashPassword(n.cfg.AdminPassword, n.cfg.HTTP.BcryptCost)
+	hash, err := password.Hash(n.cfg.AdminPassword, n.cfg.HTTP.BcryptCost)
 	if err != nil {
 		return err
 	}

@@ -15,9 +15,9 @@ import (
 
 	"github.com/outrider/outrider/actors"
 	"github.com/outrider/outrider/actors/user"
+	"github.com/outrider/outrider/internal/password"
 	"github.com/outrider/outrider/persistence"
 	pb "github.com/outrider/outrider/proto/outriderpb"
-	httpapi "github.com/outrider/outrider/transport/http"
 )
 
 // DemoAccount is one of the accounts `outrider dev` creates on first start.
@@ -73,7 +73,7 @@ func (n *Node) ensureDemoAccount(ctx context.Context, a DemoAccount) error {
 	} else if !errors.Is(err, persistence.ErrNotFound) {
 		return err
 	}
-	hash, err := httpapi.HashPassword(a.Password, n.cfg.HTTP.BcryptCost)
+	hash, err := password.Hash(a.Password, n.cfg.HTTP.BcryptCost)
 	if err != nil {
 		return err
 	}
