@@ -305,11 +305,8 @@ func decideProof(s *pb.OrderState, cmd *pb.OrderCommand, p *pb.RecordProof) ([]*
 	if !isAssignedDriver(s, cmd.GetBy()) {
 		return nil, actors.Reject(actors.CodeForbidden, "only the assigned driver records a proof of delivery")
 	}
-	switch s.Status {
-	case Accepted, PickedUp, InTransit, Delivered:
-	default:
-		return nil, actors.Reject(actors.CodeInvalidTransition,
-			fmt.Sprintf("proofs are recorded once the order is accepted; it is %s", s.Status))
+	if rej := proofStatus(s.Status); rej != nil {
+		return nil, rej
 	}
 	if p.Key == "" || p.Size <= 0 || !slices.Contains(ProofTypes, p.ContentType) {
 		return nil, actors.Reject(actors.CodeValidation, "a proof needs a key, a size and an image content type")
@@ -317,8 +314,8 @@ func decideProof(s *pb.OrderState, cmd *pb.OrderCommand, p *pb.RecordProof) ([]*
 	if slices.Contains(s.ProofKeys, p.Key) {
 		return nil, actors.Reject(actors.CodeAlreadyExists, "this object is already recorded as a proof")
 	}
-	if len(s.ProofKeys) >= MaxProofs {
-		return nil, actors.Reject(actors.CodeProofLimit, fmt.Sprintf("an order holds at most %d proofs", MaxProofs))
+	if rej := CanAddProof(s.Status, len(s.ProofKeys)); rej != nil {
+		return nil, rej
 	}
 	e := event(cmd)
 	e.Body = &pb.OrderEvent_ProofAdded{ProofAdded: &pb.ProofAdded{Key: p.Key, ContentType: p.ContentType, Size: p.Size}}

@@ -127,3 +127,39 @@ func TestProofRequiredBeforeDelivered(t *testing.T) {
 	_, rej := order.Decide(plain, statusCmd(theDriver, order.Delivered, ""))
 	require.Nil(t, rej)
 }
+
+// TestCanAddProof: a proof of delivery is added to an order its driver
+// has accepted, until it leaves the driver other than by delivery
+// (DESIGN.md §2–§3), and an order holds at most MaxProofs.
+func TestCanAddProof(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		status string
+		proofs int
+		want   string // rejection code, "" to allow
+	}{
+		{order.Pending, 0, actors.CodeInvalidTransition},
+		{order.Assigned, 0, actors.CodeInvalidTransition},
+		{order.Accepted, 0, ""},
+		{order.PickedUp, 3, ""},
+		{order.InTransit, order.MaxProofs - 1, ""},
+		{order.Delivered, 0, ""},
+		{order.Delivered, order.MaxProofs, actors.CodeProofLimit},
+		{order.Accepted, order.MaxProofs + 1, actors.CodeProofLimit},
+		{order.Cancelled, 0, actors.CodeInvalidTransition},
+		{order.Failed, 0, actors.CodeInvalidTransition},
+		{order.Cancelled, order.MaxProofs, actors.CodeInvalidTransition}, // the status is told first
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%s/%d", tt.status, tt.proofs), func(t *testing.T) {
+			t.Parallel()
+			rej := order.CanAddProof(tt.status, tt.proofs)
+			if tt.want == "" {
+				require.Nil(t, rej)
+				return
+			}
+			require.NotNil(t, rej)
+			require.Equal(t, tt.want, rej.Code, rej.Message)
+		})
+	}
+}

@@ -43,7 +43,8 @@ import (
 	pb "github.com/outrider/outrider/proto/outriderpb"
 )
 
-// proofExt maps each allowed proof type to its key extension.
+// proofExt maps each proof type (order.ProofTypes) to its key extension;
+// TestProofExtCoversProofTypes keeps the two in step.
 var proofExt = map[string]string{"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp"}
 
 // proofKeyPattern matches a proof key: order id, 128 random bits in hex,
@@ -84,11 +85,6 @@ func recordedKey(key string) string {
 	return key[:i] + "/recorded" + key[i:]
 }
 
-// proofStatuses are the statuses in which the driver may add a proof
-// (the order actor enforces the same; checking here first avoids handing
-// out upload URLs that could never be recorded).
-var proofStatuses = []string{order.Accepted, order.PickedUp, order.InTransit, order.Delivered}
-
 type presignRequest struct {
 	OrderID       string `json:"order_id"`
 	ContentType   string `json:"content_type"`
@@ -117,8 +113,10 @@ func (s *Server) driversOrder(ctx context.Context, id string, c *call) (actors.O
 	if err != nil {
 		return row, err
 	}
-	if !slices.Contains(proofStatuses, row.Status) {
-		return row, errorf(problem.InvalidTransition, "proofs are added once the order is accepted; it is %s", row.Status)
+	// The status alone: the count is checked where it is read (presign),
+	// and again by the order when it records the proof.
+	if rej := order.CanAddProof(row.Status, 0); rej != nil {
+		return row, rejected(rej.Code, rej.Message)
 	}
 	return row, nil
 }
@@ -136,7 +134,7 @@ func (s *Server) presignUpload(w http.ResponseWriter, r *http.Request, c *call) 
 	if req.OrderID == "" {
 		fe = append(fe, FieldError{"order_id", "is required"})
 	}
-	if _, ok := proofExt[req.ContentType]; !ok {
+	if !slices.Contains(order.ProofTypes, req.ContentType) {
 		fe = append(fe, FieldError{"content_type", "must be image/jpeg, image/png or image/webp"})
 	}
 	if req.ContentLength == nil {
@@ -155,8 +153,8 @@ func (s *Server) presignUpload(w http.ResponseWriter, r *http.Request, c *call) 
 	if err != nil {
 		return unavailable(err)
 	}
-	if len(recorded) >= order.MaxProofs {
-		return errorf(problem.ProofLimitReached, "an order holds at most %d proofs", order.MaxProofs)
+	if rej := order.CanAddProof(row.Status, len(recorded)); rej != nil {
+		return rejected(rej.Code, rej.Message)
 	}
 	key, err := newProofKey(row.ID, req.ContentType, *req.ContentLength)
 	if err != nil {
