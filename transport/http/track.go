@@ -55,17 +55,19 @@ func (s *Server) track(w http.ResponseWriter, r *http.Request, c *call) error {
 	return nil
 }
 
-// trailWindow finds the last assignment in a timeline and when the order
-// left that driver; driverID is "" if it never had one.
+// trailWindow is the span of the trail GET /track answers: the order's
+// last driver window (order.DriverWindows), to one second past now while
+// the driver still holds the order; driverID is "" if it never had one.
+// The store's Trail excludes to, so a closed window reaches one
+// millisecond past the event that closed it.
 func trailWindow(entries []actors.TimelineEntry, now time.Time) (driverID string, from, to time.Time) {
-	to = now.Add(time.Second)
-	for _, e := range entries {
-		switch {
-		case e.Metadata["event"] == "order.assigned":
-			driverID, from, to = e.Metadata["driver_id"], e.At, now.Add(time.Second)
-		case driverID != "" && (e.Metadata["event"] == "order.declined" || order.Terminal(e.Status)):
-			to = e.At.Add(time.Millisecond)
-		}
+	ws := order.DriverWindows(entries)
+	if len(ws) == 0 {
+		return "", time.Time{}, now.Add(time.Second)
 	}
-	return driverID, from, to
+	w := ws[len(ws)-1]
+	if w.Open() {
+		return w.DriverID, w.From, now.Add(time.Second)
+	}
+	return w.DriverID, w.From, w.Until.Add(time.Millisecond)
 }
