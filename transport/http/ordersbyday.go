@@ -1,0 +1,60 @@
+package httpapi
+
+import (
+	"net/http"
+	"time"
+)
+
+// maxMetricDays bounds one orders-by-day query.
+const maxMetricDays = 366
+
+func (s *Server) ordersByDay(w http.ResponseWriter, r *http.Request, c *call) error {
+	q := r.URL.Query()
+	tz := q.Get("tz")
+	if tz == "" {
+		tz = "UTC"
+	}
+	loc, err := time.LoadLocation(tz)
+	if err != nil || tz == "Local" {
+		return invalid(FieldError{"tz", "must be an IANA time zone such as Europe/Berlin"})
+	}
+	today := s.now().In(loc).Format(time.DateOnly)
+	from, to := q.Get("from"), q.Get("to")
+	if to == "" {
+		to = today
+	}
+	toDay, err := time.Parse(time.DateOnly, to)
+	if err != nil {
+		return invalid(FieldError{"to", "must be a date YYYY-MM-DD"})
+	}
+	if from == "" {
+		from = toDay.AddDate(0, 0, -29).Format(time.DateOnly)
+	}
+	fromDay, err := time.Parse(time.DateOnly, from)
+	if err != nil {
+		return invalid(FieldError{"from", "must be a date YYYY-MM-DD"})
+	}
+	if toDay.Before(fromDay) {
+		return invalid(FieldError{"from", "must not be after to"})
+	}
+	if toDay.Sub(fromDay) > maxMetricDays*24*time.Hour {
+		return invalid(FieldError{"from", "the range is at most 366 days"})
+	}
+	days, err := s.store.OrdersByDay(r.Context(), from, to, tz)
+	if err != nil {
+		return unavailable(err)
+	}
+	type day struct {
+		Day       string `json:"day"`
+		Created   int    `json:"created"`
+		Delivered int    `json:"delivered"`
+		Cancelled int    `json:"cancelled"`
+		Failed    int    `json:"failed"`
+	}
+	series := make([]day, 0, len(days))
+	for _, d := range days {
+		series = append(series, day{d.Day, d.Created, d.Delivered, d.Cancelled, d.Failed})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"series": series})
+	return nil
+}
