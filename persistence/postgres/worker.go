@@ -333,6 +333,8 @@ func (s *Store) WebhooksFor(ctx context.Context, eventType string) ([]persistenc
 // the row as it was, so "disabling" below means "enabled and this failure
 // reaches the limit": only the attempt that disables an endpoint sets its
 // reason and updated_at, and one disabled by an admin keeps reason "".
+// The limit test stays in SQL because it must read the count in this
+// transaction; the reason's wording is persistence.WebhookDisabledReason.
 const sqlRecordAttempt = `
 WITH w AS (
 	UPDATE webhooks SET
@@ -365,7 +367,7 @@ func (s *Store) RecordWebhookAttempt(ctx context.Context, a persistence.WebhookA
 	w, err := scanWebhook(s.pool.QueryRow(ctx, sqlRecordAttempt,
 		a.ID, a.WebhookID, a.DeliveryID, a.EventID, a.EventType, a.Attempt, a.Success,
 		a.StatusCode, a.Error, a.ResponseSnippet, a.DurationMS, a.At,
-		failureLimit, disabledReason(failureLimit, a)))
+		failureLimit, persistence.WebhookDisabledReason(failureLimit, a)))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return persistence.Webhook{}, webhookNotFound(a.WebhookID)
 	}
@@ -373,22 +375,6 @@ func (s *Store) RecordWebhookAttempt(ctx context.Context, a persistence.WebhookA
 		return persistence.Webhook{}, fmt.Errorf("record webhook attempt %s: %w", a.ID, err)
 	}
 	return w, nil
-}
-
-// disabledReason is the reason RecordWebhookAttempt gives an endpoint it
-// disables after failures consecutive failed attempts, the last being a:
-// what an operator needs to judge whether to enable it again. The SQLite
-// backend words it the same.
-func disabledReason(failures int, a persistence.WebhookAttempt) string {
-	last := "no answer"
-	switch {
-	case a.StatusCode != 0:
-		last = "HTTP " + strconv.Itoa(a.StatusCode)
-	case a.Error != "":
-		last = a.Error
-	}
-	return fmt.Sprintf("disabled after %d consecutive failed attempts; the last, at %s: %s",
-		failures, a.At.UTC().Format(time.RFC3339), last)
 }
 
 // CountWebhookAttempts counts the recorded attempts of one delivery.

@@ -324,6 +324,8 @@ func (s *Store) WebhooksFor(ctx context.Context, eventType string) ([]persistenc
 // the row as it was, so "disabling" below means "enabled and this failure
 // reaches the limit": only the attempt that disables an endpoint sets its
 // reason and updated_at, and one disabled by an admin keeps reason "".
+// The limit test stays in SQL because it must read the count in this
+// transaction; the reason's wording is persistence.WebhookDisabledReason.
 const sqlRecordAttemptUpdate = `UPDATE webhooks SET
 		consecutive_failures = CASE WHEN ?1 THEN 0 ELSE consecutive_failures + 1 END,
 		enabled = enabled AND (?1 OR consecutive_failures + 1 < ?2),
@@ -349,7 +351,7 @@ func (s *Store) RecordWebhookAttempt(ctx context.Context, a persistence.WebhookA
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		var err error
 		w, err = scanWebhook(tx.QueryRowContext(ctx, sqlRecordAttemptUpdate,
-			a.Success, failureLimit, disabledReason(failureLimit, a), micros(a.At), a.WebhookID))
+			a.Success, failureLimit, persistence.WebhookDisabledReason(failureLimit, a), micros(a.At), a.WebhookID))
 		if err != nil {
 			return err
 		}
@@ -367,22 +369,6 @@ func (s *Store) RecordWebhookAttempt(ctx context.Context, a persistence.WebhookA
 		return persistence.Webhook{}, fmt.Errorf("record webhook attempt %s: %w", a.ID, err)
 	}
 	return w, nil
-}
-
-// disabledReason is the reason RecordWebhookAttempt gives an endpoint it
-// disables after failures consecutive failed attempts, the last being a:
-// what an operator needs to judge whether to enable it again. Worded as
-// in the Postgres backend.
-func disabledReason(failures int, a persistence.WebhookAttempt) string {
-	last := "no answer"
-	switch {
-	case a.StatusCode != 0:
-		last = "HTTP " + strconv.Itoa(a.StatusCode)
-	case a.Error != "":
-		last = a.Error
-	}
-	return fmt.Sprintf("disabled after %d consecutive failed attempts; the last, at %s: %s",
-		failures, a.At.UTC().Format(time.RFC3339), last)
 }
 
 // CountWebhookAttempts counts the recorded attempts of one delivery.

@@ -537,6 +537,7 @@ func testWebhooks(t *testing.T, open func(t *testing.T) persistence.Backend) {
 			// The reason tells an operator how many failures and the last.
 			require.Regexp(t, `\b3\b`, got.DisabledReason, s.name)
 			require.Contains(t, got.DisabledReason, "dial tcp: connection refused", s.name)
+			require.Equal(t, persistence.WebhookDisabledReason(limit, disabledBy), got.DisabledReason, s.name)
 			require.Equal(t, disabledBy.At, got.UpdatedAt, "%s: disabled at the attempt that disabled it", s.name)
 		}
 		for _, eventType := range []string{"order.created", "order.delivered"} {
