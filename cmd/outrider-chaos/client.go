@@ -1,14 +1,12 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net/http"
 	"sync"
@@ -18,6 +16,7 @@ import (
 	"github.com/oklog/ulid/v2"
 
 	"github.com/outrider/outrider/cmd/outrider-chaos/oracle"
+	"github.com/outrider/outrider/internal/fleet"
 )
 
 // router is the harness's view of which nodes take traffic, as a load
@@ -208,7 +207,7 @@ func (c *client) do(ctx context.Context, worker int, u user, op *oracle.Op, meth
 		if node < 0 {
 			op.Err = "no routable node"
 		} else {
-			status, code, ans, err := c.send(ctx, method, "http://"+addr+path, u.token, key, raw)
+			status, code, ans, err := c.send(ctx, method, addr, path, u.token, key, raw)
 			op.Node = node
 			switch {
 			case err != nil:
@@ -260,44 +259,28 @@ func backoff(attempt int) time.Duration {
 	return ceil/4 + rand.N(ceil*3/4)
 }
 
-// send is one attempt: the status, the problem code of a non-2xx answer
-// and the body.
-func (c *client) send(ctx context.Context, method, url, token, key string, body []byte) (int, string, []byte, error) {
-	var rd io.Reader
+// send is one attempt through the node at addr: the status, the problem
+// code of a non-2xx answer and the body. The attempt is not cut short by
+// ctx: an answer that arrives is recorded.
+func (c *client) send(ctx context.Context, method, addr, path, token, key string, body []byte) (int, string, []byte, error) {
+	var payload any
 	if body != nil {
-		rd = bytes.NewReader(body)
+		payload = json.RawMessage(body)
 	}
-	req, err := http.NewRequestWithContext(context.WithoutCancel(ctx), method, url, rd)
-	if err != nil {
-		return 0, "", nil, err
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	if key != "" {
-		req.Header.Set("Idempotency-Key", key)
-	}
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		return 0, "", nil, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
+	api := &fleet.Client{Base: "http://" + addr, HTTP: c.hc}
+	r, err := api.DoKey(context.WithoutCancel(ctx), method, path, token, key, payload)
 	if err != nil {
 		return 0, "", nil, err
 	}
 	var code string
-	if resp.StatusCode/100 != 2 {
+	if r.Status/100 != 2 {
 		var p struct {
 			Code string `json:"code"`
 		}
-		_ = json.Unmarshal(b, &p)
+		_ = json.Unmarshal(r.Body, &p)
 		code = p.Code
 	}
-	return resp.StatusCode, code, b, nil
+	return r.Status, code, r.Body, nil
 }
 
 // plain sends a setup request (not part of the judged history) with
@@ -319,7 +302,7 @@ func (c *client) plain(ctx context.Context, method, path, token string, body, ou
 		if node < 0 {
 			return errors.New("no routable node")
 		}
-		status, code, b, err := c.send(ctx, method, "http://"+addr+path, token, key, raw)
+		status, code, b, err := c.send(ctx, method, addr, path, token, key, raw)
 		switch {
 		case err != nil:
 			last = err
