@@ -93,7 +93,7 @@ type Config struct {
 	// notices a healed cluster quickly even late in its retries.
 	BackoffMax time.Duration
 	// IdleTimeout is how long an actor may sit idle before it passivates.
-	// Default 5 minutes. The actor adapters read it (Node.Config) and set
+	// Default 2 minutes. The actor adapters read it (Node.Config) and set
 	// their own idle passivation; this package does not enforce it.
 	IdleTimeout time.Duration
 	// LibraryLogLevel is the least severe Proto.Actor log record passed to
@@ -113,8 +113,9 @@ const (
 	DefaultMaxAttempts        = 5
 	DefaultBackoffBase        = 20 * time.Millisecond
 	DefaultBackoffMax         = time.Second
-	DefaultIdleTimeout        = 5 * time.Minute
+	DefaultIdleTimeout        = 2 * time.Minute
 	DefaultAutoManagedRefresh = time.Second
+	DefaultAutoManagedPort    = 6330
 	DefaultHeartbeat          = time.Second
 	DefaultMemberTTL          = 3 * time.Second
 )

@@ -75,7 +75,7 @@ func (c *Config) defaults() {
 		c.Logger = slog.Default()
 	}
 	if c.IdleTimeout <= 0 {
-		c.IdleTimeout = 2 * time.Minute
+		c.IdleTimeout = 2 * time.Minute // cluster.DefaultIdleTimeout; the node passes the cluster's
 	}
 	if c.StoreTimeout <= 0 {
 		c.StoreTimeout = 5 * time.Second
