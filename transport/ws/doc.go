@@ -8,18 +8,17 @@
 // socket readable (reader.go; elsewhere a reader goroutine per session).
 // A writer goroutine runs only while the session's bounded queue of
 // ready-made frames is not empty, and writes each batch corked into one
-// socket write (session.go).
+// socket write (session.go). A full queue means a slow consumer: the
+// session is closed with CloseSlowConsumer rather than allowed to grow.
+// One ticker per node pings the sessions, spread over the interval, and
+// closes those silent for PongWait.
 //
 // The protocol engine under the gateway — the RFC 6455 frame reader, the
-// epoll poller and the corked connection — is package
-// transport/ws/internal/wsconn, which knows nothing of sessions or
-// Outrider; this package holds the product on top of it: sessions,
-// subscriptions, replay, the hub, location frames and the close codes
-// (closecodes.go).
-// A full queue means a slow consumer: the session is closed with
-// CloseSlowConsumer rather than allowed to grow. One ticker per node
-// pings the sessions, spread over the interval, and closes those silent
-// for PongWait.
+// reading loop with its epoll poller, and the corked connection — is
+// package transport/ws/internal/wsconn, which knows nothing of sessions
+// or Outrider. This package is the product on top of it: sessions,
+// subscriptions, replay, the hub, location frames and the documented
+// close codes (closecodes.go).
 //
 // Fan-out: the node keeps one bus subscription per watched channel,
 // shared by all its sessions watching it (hub.go); a bus message is
@@ -29,12 +28,13 @@
 // the missing events from the journal before going live again
 // (subscription.go), so a watcher sees every event once, in order (I4).
 //
-// Concurrency: a session's reading state (its wsconn.FrameReader,
-// subscriptions, rate limiters) belongs to whoever holds session.readMu —
-// one reader at a time, on whichever goroutine the poller started; the
+// Concurrency: a session's reading state (subscriptions, rate limiters)
+// belongs to its wsconn.Reader's handler calls — one at a time, under
+// the Reader's lock, on whichever goroutine the poller started — and,
+// after the Reader has stopped, to the gateway forgetting the session; the
 // send queue is guarded by session.mu and each subscription's delivery
 // state by subscription.mu. The hub's maps are guarded by hub.mu;
 // bus callbacks take hub.mu only to copy the watcher list. The engine's
 // own locks (the poller's registrations, the corked connection's buffer)
-// stay inside wsconn and are never held while it calls the gateway.
+// stay inside wsconn; only the Reader's is held while it calls the session.
 package ws

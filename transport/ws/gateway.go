@@ -1,7 +1,6 @@
 package ws
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -68,7 +67,7 @@ type Gateway struct {
 	// poller watches idle sessions' sockets (nil: each session reads on a
 	// goroutine of its own); readers pools their read buffers.
 	poller   *wsconn.Poller
-	readers  sync.Pool
+	readers  *wsconn.Buffers
 	pollWarn sync.Once // a socket the poller cannot watch is logged once
 	// the ping ticker (Start, Stop)
 	stopPing, pingDone chan struct{}
@@ -97,10 +96,10 @@ func New(cfg Config, bus Bus, orders Orders, drivers Drivers, users Users, log *
 	}
 	g.inbox = user.InboxSubject(g.nodeID)
 	g.hub = newHub(bus, log, g.metrics)
-	g.readers.New = func() any { return bufio.NewReaderSize(nil, cfg.ReadBufferSize) }
+	g.readers = wsconn.NewBuffers(cfg.ReadBufferSize)
 	g.upgrader = websocket.Upgrader{
-		// The gateway reads frames itself (wsconn.FrameReader); gorilla's own read
-		// buffer, which it allocates anyway, is kept at its minimum.
+		// The gateway reads frames itself (wsconn.Reader); gorilla's own
+		// read buffer, which it allocates anyway, is kept at its minimum.
 		ReadBufferSize:  1,
 		WriteBufferSize: cfg.WriteBufferSize,
 		WriteBufferPool: &sync.Pool{},

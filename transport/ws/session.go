@@ -19,9 +19,10 @@ import (
 // session is one WebSocket connection of one user.
 type session struct {
 	g    *Gateway
-	conn *websocket.Conn                     // writes (gorilla)
-	raw  net.Conn                            // reads (reader.go), the socket under conn
-	reg  atomic.Pointer[wsconn.Registration] // nil when reading on a goroutine of its own
+	conn *websocket.Conn // writes (gorilla)
+	// rd reads the socket under conn and hands the frames to the session
+	// (reader.go).
+	rd *wsconn.Reader
 	// lastRead is when a frame last arrived (UnixNano); the ping ticker
 	// closes a session silent for PongWait.
 	lastRead atomic.Int64
@@ -33,14 +34,13 @@ type session struct {
 	id            string
 	tokenIssuedAt time.Time
 
-	// Owned by whoever holds readMu (reader.go).
-	readMu   sync.Mutex
-	readDone bool
-	fr       wsconn.FrameReader
-	subs     map[string]*subscription // made on the first subscribe
-	limiter  *rate.Limiter
-	strikes  int
-	fixes    *rate.Limiter // drivers' location fixes
+	// The reading state: touched only by the session's wsconn.Handler
+	// methods, which rd calls one at a time, and by endReading after
+	// rd.Stop (reader.go).
+	subs    map[string]*subscription // made on the first subscribe
+	limiter *rate.Limiter
+	strikes int
+	fixes   *rate.Limiter // drivers' location fixes
 
 	// The send queue: frames ready to write, bounded by SendQueueSize. No
 	// goroutine waits on an idle session: send starts a writer when there
@@ -58,10 +58,11 @@ type session struct {
 }
 
 func newSession(g *Gateway, conn *websocket.Conn, raw net.Conn, userID, role string) *session {
-	return &session{
-		g: g, conn: conn, raw: raw, userID: userID, role: role,
-		fr: wsconn.FrameReader{Limit: g.cfg.MaxMessageBytes},
-	}
+	s := &session{g: g, conn: conn, userID: userID, role: role}
+	s.rd = wsconn.NewReader(raw, wsconn.ReadConfig{
+		Limit: g.cfg.MaxMessageBytes, Timeout: g.cfg.PongWait, Linger: g.cfg.ReadLinger, Buffers: g.readers,
+	}, s)
+	return s
 }
 
 // send queues a frame; a full queue closes the session as a slow consumer.
@@ -106,9 +107,7 @@ func (s *session) close(code int, msg string) {
 // which also ends a reader; the gateway then forgets the session.
 func (s *session) finish() {
 	s.doneOnce.Do(func() {
-		if reg := s.reg.Load(); reg != nil {
-			reg.Remove() // before the descriptor can be reused
-		}
+		s.rd.Release() // before the descriptor can be reused
 		_ = s.conn.Close()
 		go s.g.ended(s)
 	})
@@ -117,9 +116,7 @@ func (s *session) finish() {
 // endReading waits for a running reader to notice the closed socket and
 // stops reading for good; it returns the session's subscriptions.
 func (s *session) endReading() map[string]*subscription {
-	s.readMu.Lock()
-	defer s.readMu.Unlock()
-	s.readDone = true
+	s.rd.Stop()
 	subs := s.subs
 	s.subs = nil
 	return subs

@@ -1,0 +1,94 @@
+package wsconn
+
+import (
+	"net"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// recorder is a Handler that reports what it is given.
+type recorder struct {
+	frames chan got
+	failed chan error
+}
+
+func (r *recorder) Frame(op byte, payload []byte) bool {
+	r.frames <- got{op, string(payload)}
+	return true
+}
+func (r *recorder) ReadFailed(err error) { r.failed <- err }
+func (r *recorder) ArmFailed(err error)  { r.failed <- err }
+
+// tcpPair is a connected loopback pair: the server's end has a file
+// descriptor the poller can watch.
+func tcpPair(t *testing.T) (server, client net.Conn) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, _ := ln.Accept()
+		accepted <- c
+	}()
+	client, err = net.Dial("tcp", ln.Addr().String())
+	require.NoError(t, err)
+	server = <-accepted
+	require.NotNil(t, server)
+	t.Cleanup(func() { _ = client.Close(); _ = server.Close() })
+	return server, client
+}
+
+func TestReaderHandsFramesToItsHandler(t *testing.T) {
+	for _, mode := range []struct {
+		name   string
+		poller bool
+	}{{"poller", true}, {"goroutine of its own", false}} {
+		t.Run(mode.name, func(t *testing.T) {
+			var p *Poller
+			if mode.poller {
+				if runtime.GOOS != "linux" {
+					t.Skip("epoll is Linux's")
+				}
+				var err error
+				p, err = NewPoller()
+				require.NoError(t, err)
+				defer p.Close()
+			}
+			server, client := tcpPair(t)
+			h := &recorder{frames: make(chan got, 8), failed: make(chan error, 1)}
+			r := NewReader(server, ReadConfig{Limit: 512, Timeout: 5 * time.Second, Linger: 10 * time.Millisecond,
+				Buffers: NewBuffers(64)}, h)
+			require.NoError(t, r.Start(p))
+
+			// Two rounds, the second after the reader has handed the socket
+			// back (Linger), each with a message and a ping.
+			for round := 0; round < 2; round++ {
+				_, err := client.Write(append(rawFrame{fin: true, op: OpText, payload: []byte(`{"type":"ping"}`)}.bytes(),
+					rawFrame{fin: true, op: OpPing, payload: []byte("p")}.bytes()...))
+				require.NoError(t, err)
+				require.Equal(t, got{OpText, `{"type":"ping"}`}, <-h.frames)
+				require.Equal(t, got{OpPing, "p"}, <-h.frames)
+				// Let Linger pass, so that the next round starts from the
+				// poller (the test holds either way; this is what it covers).
+				time.Sleep(30 * time.Millisecond)
+			}
+
+			_, err := client.Write(rawFrame{fin: true, op: OpText, unmasked: true, payload: []byte("x")}.bytes())
+			require.NoError(t, err)
+			var fe *FrameError
+			select {
+			case err := <-h.failed:
+				require.ErrorAs(t, err, &fe)
+				require.Equal(t, StatusProtocolError, fe.Code)
+			case <-time.After(5 * time.Second):
+				t.Fatal("the broken frame was not reported")
+			}
+			r.Release()
+			r.Stop()
+			require.Empty(t, h.frames)
+		})
+	}
+}
