@@ -2,6 +2,7 @@ package persistence
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/outrider/outrider/actors/driver"
 )
@@ -18,9 +19,7 @@ import (
 // before; a filtered one reads on until limit+1 drivers match or the
 // table ends.
 func ListDriversPaged(f DriverFilter, limit int, page func(after string, n int) ([]Driver, error)) ([]Driver, bool, error) {
-	switch f.Status {
-	case "", driver.Offline, driver.Available, driver.Busy:
-	default:
+	if f.Status != "" && !slices.Contains(driver.Statuses, f.Status) {
 		return nil, false, fmt.Errorf("list drivers: unknown status %q", f.Status)
 	}
 	out := []Driver{}

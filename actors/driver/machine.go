@@ -22,6 +22,9 @@ const (
 	Busy      = "busy"
 )
 
+// Statuses lists every driver status Status returns.
+var Statuses = []string{Offline, Available, Busy}
+
 // DefaultCapacity is how many active orders a driver holds at once unless
 // configured otherwise.
 const DefaultCapacity = 1

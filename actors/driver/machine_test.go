@@ -235,6 +235,7 @@ func TestStatus(t *testing.T) {
 		t.Run(fmt.Sprintf("available=%v/cap=%d/active=%d", tc.available, tc.capacity, tc.active), func(t *testing.T) {
 			t.Parallel()
 			require.Equal(t, tc.want, driver.Status(tc.available, tc.capacity, tc.active))
+			require.Contains(t, driver.Statuses, tc.want)
 		})
 	}
 }

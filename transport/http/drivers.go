@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"sync"
 
 	"golang.org/x/sync/errgroup"
@@ -137,9 +138,7 @@ func (s *Server) listDrivers(w http.ResponseWriter, r *http.Request, c *call) er
 		return err
 	}
 	status := r.URL.Query().Get("status")
-	switch status {
-	case "", driver.Offline, driver.Available, driver.Busy:
-	default:
+	if status != "" && !slices.Contains(driver.Statuses, status) {
 		return invalid(FieldError{"status", "must be offline, available or busy"})
 	}
 	ds, more, err := s.store.ListDrivers(r.Context(), persistence.DriverFilter{Status: status, Limit: limit, After: after})
