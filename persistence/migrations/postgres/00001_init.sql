@@ -126,6 +126,9 @@ CREATE TABLE idempotency_keys (
 -- does not exist. Raising (rather than returning a count) aborts the
 -- transaction of the commit it runs in, so a refused reservation writes
 -- nothing and costs no extra round trip.
+-- Its WHERE is the store's copy of driver.CanTake (actors/driver): it stays
+-- in SQL because it is the guard of the commit transaction (I2), and the
+-- conformance suite's ReservationGuardAgreesWithCanTake checks they agree.
 -- +goose StatementBegin
 CREATE FUNCTION reserve_driver(p_id text) RETURNS void
 LANGUAGE plpgsql AS $$
