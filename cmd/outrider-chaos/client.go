@@ -16,6 +16,7 @@ import (
 	"github.com/oklog/ulid/v2"
 
 	"github.com/outrider/outrider/cmd/outrider-chaos/oracle"
+	"github.com/outrider/outrider/internal/backoff"
 	"github.com/outrider/outrider/internal/fleet"
 )
 
@@ -233,7 +234,7 @@ func (c *client) do(ctx context.Context, worker int, u user, op *oracle.Op, meth
 			}
 		}
 		op.Failures++
-		pause := backoff(attempt)
+		pause := retryPause(attempt)
 		if ctx.Err() != nil || time.Now().Add(pause).After(deadline) {
 			op.Return = time.Now().UnixNano()
 			c.hist.add(op)
@@ -252,11 +253,11 @@ func retryable(status int, code string) bool {
 		(status == http.StatusConflict && code == "idempotency_in_progress")
 }
 
-// backoff is full-jitter exponential: up to 50 ms × 2^attempt, at most 1 s.
-func backoff(attempt int) time.Duration {
-	ceil := 50 * time.Millisecond << min(attempt, 5)
-	ceil = min(ceil, time.Second)
-	return ceil/4 + rand.N(ceil*3/4)
+// retryPause is exponential with jitter: drawn from the top three quarters
+// of min(1 s, 50 ms × 2^attempt), so a retry never comes right back.
+func retryPause(attempt int) time.Duration {
+	ceil := backoff.Ceiling(attempt, 50*time.Millisecond, time.Second)
+	return backoff.Uniform(ceil/4, ceil-1)
 }
 
 // send is one attempt through the node at addr: the status, the problem
@@ -319,7 +320,7 @@ func (c *client) plain(ctx context.Context, method, path, token string, body, ou
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(backoff(attempt)):
+		case <-time.After(retryPause(attempt)):
 		}
 	}
 	return last

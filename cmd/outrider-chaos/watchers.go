@@ -211,7 +211,7 @@ func (w *watcher) loop() {
 		select {
 		case <-w.ws.stop:
 			return
-		case <-time.After(backoff(attempt)):
+		case <-time.After(retryPause(attempt)):
 		}
 	}
 }

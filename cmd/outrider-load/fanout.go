@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/outrider/outrider/internal/backoff"
 )
 
 // runFanout subscribes W admin sockets to one order's channel while the
@@ -83,7 +85,7 @@ func runFanout(ctx context.Context, t *target, args []string, out io.Writer) err
 	var sent atomic.Int64
 	go streamFixes(runCtx, drv, 0, *fixRate, &sent)
 
-	if err := sleepCtx(ctx, *warmup); err != nil {
+	if err := backoff.Sleep(ctx, *warmup); err != nil {
 		return err
 	}
 	total := func() (n int64) {
@@ -97,7 +99,7 @@ func runFanout(ctx context.Context, t *target, args []string, out io.Writer) err
 		return err
 	}
 	got0, sent0 := total(), sent.Load()
-	if err := sleepCtx(ctx, *duration); err != nil {
+	if err := backoff.Sleep(ctx, *duration); err != nil {
 		return err
 	}
 	got, sentN := total()-got0, sent.Load()-sent0

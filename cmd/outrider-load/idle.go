@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/outrider/outrider/internal/backoff"
 )
 
 // runIdle opens N authenticated customer sockets, leaves them idle and
@@ -72,7 +74,7 @@ func runIdle(ctx context.Context, t *target, args []string, out io.Writer) error
 		}
 		go func() { ended.add(readLoop(c, fn)) }()
 	}
-	if err := sleepCtx(ctx, *settle); err != nil {
+	if err := backoff.Sleep(ctx, *settle); err != nil {
 		return err
 	}
 	rss1, _, err := t.rssKB(ctx)
@@ -80,7 +82,7 @@ func runIdle(ctx context.Context, t *target, args []string, out io.Writer) error
 		return err
 	}
 	logf("node RSS with %d idle sockets: %d KB; holding %s", *n, rss1, *hold)
-	if err := sleepCtx(ctx, *hold); err != nil {
+	if err := backoff.Sleep(ctx, *hold); err != nil {
 		return err
 	}
 	rss2, _, err := t.rssKB(ctx)

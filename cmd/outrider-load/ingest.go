@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/outrider/outrider/internal/backoff"
 )
 
 // runIngest has D real drivers, one socket each, send location frames as
@@ -69,7 +71,7 @@ func runIngest(ctx context.Context, t *target, args []string, out io.Writer) err
 		}()
 	}
 	logf("%d drivers streaming; warming up %s", len(conns), *warmup)
-	if err := sleepCtx(ctx, *warmup); err != nil {
+	if err := backoff.Sleep(ctx, *warmup); err != nil {
 		return err
 	}
 	w, err := t.begin(ctx)
@@ -77,7 +79,7 @@ func runIngest(ctx context.Context, t *target, args []string, out io.Writer) err
 		return err
 	}
 	sent0 := sent.Load()
-	if err := sleepCtx(ctx, *duration); err != nil {
+	if err := backoff.Sleep(ctx, *duration); err != nil {
 		return err
 	}
 	if err := w.end(ctx); err != nil {
@@ -138,7 +140,7 @@ func (t *target) awaitDrain(ctx context.Context, base float64, max time.Duration
 			return
 		}
 		logf("node still reading %s closed sessions' buffered frames", commas(m["outrider_ws_sessions"]-base))
-		if sleepCtx(ctx, 5*time.Second) != nil {
+		if backoff.Sleep(ctx, 5*time.Second) != nil {
 			return
 		}
 	}

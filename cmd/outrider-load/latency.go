@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/outrider/outrider/internal/backoff"
 )
 
 // runLatency spreads K watchers over M orders and changes the orders at a
@@ -98,7 +100,7 @@ func runLatency(ctx context.Context, t *target, args []string, out io.Writer) er
 	done := make(chan struct{})
 	go func() { defer close(done); st.drive(runCtx, *rate, *workers, &measuring) }()
 	logf("changing orders at %s/s; warming up %s", commas(*rate), *warmup)
-	if err := sleepCtx(ctx, *warmup); err != nil {
+	if err := backoff.Sleep(ctx, *warmup); err != nil {
 		return err
 	}
 	w, err := t.begin(ctx)
@@ -106,7 +108,7 @@ func runLatency(ctx context.Context, t *target, args []string, out io.Writer) er
 		return err
 	}
 	measuring.Store(true)
-	if err := sleepCtx(ctx, *duration); err != nil {
+	if err := backoff.Sleep(ctx, *duration); err != nil {
 		return err
 	}
 	measuring.Store(false)

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/outrider/outrider/internal/backoff"
 )
 
 // dialer keeps client sockets small: thousands share this process.
@@ -32,7 +34,7 @@ func (t *target) dial(ctx context.Context, token string) (*websocket.Conn, error
 				break // refused, not overloaded: retrying will not help
 			}
 		}
-		if sleepCtx(ctx, time.Duration(attempt+1)*200*time.Millisecond) != nil {
+		if backoff.Sleep(ctx, time.Duration(attempt+1)*200*time.Millisecond) != nil {
 			break
 		}
 	}
@@ -211,7 +213,7 @@ func (p *pacer) wait(ctx context.Context) error {
 	due := p.start.Add(time.Duration(float64(p.n) / p.rate * float64(time.Second)))
 	p.n++
 	if d := time.Until(due); d > time.Millisecond {
-		return sleepCtx(ctx, d)
+		return backoff.Sleep(ctx, d)
 	}
 	return ctx.Err()
 }

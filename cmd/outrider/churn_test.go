@@ -26,6 +26,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/outrider/outrider/actors/order"
+	"github.com/outrider/outrider/internal/backoff"
 	"github.com/outrider/outrider/internal/fleet"
 	"github.com/outrider/outrider/internal/fleet/fleettest"
 	"github.com/outrider/outrider/persistence/postgres"
@@ -78,21 +79,10 @@ func (c *churnFleet) must(t *testing.T, method, path, token string, body any, wa
 			return out
 		}
 		last = fmt.Sprintf("%d %v %v", status, out, err)
-		churnBackoff(t.Context(), 100*time.Millisecond)
+		_ = backoff.Sleep(t.Context(), 100*time.Millisecond) // a retry's pace, not a wait for a condition
 	}
 	t.Fatalf("%s %s: never %d; last %s", method, path, want, last)
 	return nil
-}
-
-// churnBackoff waits d before a retry (or until ctx ends): a retry's pace,
-// not a wait for a condition.
-func churnBackoff(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
 }
 
 // churnOrder is one order and its driver; step commits its next event.
@@ -152,7 +142,7 @@ func (o *churnOrder) step(ctx context.Context, c *churnFleet) error {
 		if err == nil && status != http.StatusConflict && status != http.StatusForbidden && status < 500 {
 			return fmt.Errorf("order %s: %d %v", o.id, status, out)
 		}
-		churnBackoff(ctx, 50*time.Millisecond)
+		_ = backoff.Sleep(ctx, 50*time.Millisecond)
 		status, out, err = c.do(ctx, http.MethodGet, "/v1/orders/"+o.id, o.admin.Token, nil)
 		if err == nil && status == http.StatusOK {
 			o.assigned = out["status"] == "assigned"
@@ -205,7 +195,7 @@ func (cw *churnWatcher) connect(ctx context.Context, c *churnFleet) error {
 		}
 		if !cw.w.Connected() {
 			if err := cw.w.Dial(c.pick().Addr()); err != nil {
-				churnBackoff(ctx, 50*time.Millisecond)
+				_ = backoff.Sleep(ctx, 50*time.Millisecond)
 				continue
 			}
 		}
@@ -228,7 +218,7 @@ func (cw *churnWatcher) connect(ctx context.Context, c *churnFleet) error {
 		if ok {
 			return nil
 		}
-		churnBackoff(ctx, 50*time.Millisecond)
+		_ = backoff.Sleep(ctx, 50*time.Millisecond)
 	}
 }
 

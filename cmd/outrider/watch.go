@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/outrider/outrider/internal/backoff"
 )
 
 // watch is `outrider watch`: subscribe to one channel and print every
@@ -56,10 +58,8 @@ func watch(ctx context.Context, args []string, out io.Writer) error {
 			return err
 		}
 		fmt.Fprintf(os.Stderr, "watch: %v; reconnecting\n", err)
-		select {
-		case <-ctx.Done():
+		if backoff.Sleep(ctx, time.Duration(attempt+1)*time.Second) != nil {
 			return nil
-		case <-time.After(time.Duration(attempt+1) * time.Second):
 		}
 	}
 }
