@@ -14,9 +14,11 @@ import (
 	"os/exec"
 	"regexp"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/outrider/outrider/cluster"
@@ -65,28 +67,24 @@ func lists(ctx context.Context, n *fleet.Node, token string, want ...*fleet.Node
 }
 
 // requireListedWithin polls every node in on until each lists exactly
-// want, failing after d.
+// want, failing after d; it returns how long that took.
 func requireListedWithin(t *testing.T, d time.Duration, token string, on []*fleet.Node, want ...*fleet.Node) time.Duration {
 	t.Helper()
 	start := time.Now()
-	var last string
-	for {
-		all := true
+	var last atomic.Value // the condition runs on testify's goroutine
+	settled := assert.Eventually(t, func() bool {
 		for _, n := range on {
-			ok, why := lists(t.Context(), n, token, want...)
-			if !ok {
-				all, last = false, why
-				break
+			if ok, why := lists(t.Context(), n, token, want...); !ok {
+				last.Store(why)
+				return false
 			}
 		}
-		if all {
-			return time.Since(start)
-		}
-		if time.Since(start) > d {
-			require.FailNow(t, "membership did not settle in time", "%s after %s", last, d)
-		}
-		time.Sleep(50 * time.Millisecond)
+		return true
+	}, d, 50*time.Millisecond)
+	if !settled {
+		require.FailNow(t, "membership did not settle in time", "%v after %s", last.Load(), d)
 	}
+	return time.Since(start)
 }
 
 func TestMembershipWithNothingToList(t *testing.T) {
