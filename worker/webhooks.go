@@ -16,6 +16,7 @@ import (
 
 	"github.com/outrider/outrider/internal/backoff"
 	"github.com/outrider/outrider/persistence"
+	"github.com/outrider/outrider/wire"
 	"github.com/outrider/outrider/worker/webhook"
 )
 
@@ -40,7 +41,7 @@ func (w *Worker) fanOut(ctx context.Context, msg jetstream.Msg, _ int) error {
 		return err
 	}
 	for _, h := range hooks {
-		m := nats.NewMsg(w.webhookSubject() + "." + h.ID)
+		m := nats.NewMsg(w.subject(wire.WebhookSubject(h.ID)))
 		m.Data = msg.Data()
 		m.Header.Set(hdrWebhookID, h.ID)
 		m.Header.Set(hdrDeliveryID, DeliveryID(h.ID, p.ID))

@@ -47,6 +47,7 @@ import (
 	"github.com/outrider/outrider/internal/backoff"
 	"github.com/outrider/outrider/persistence"
 	"github.com/outrider/outrider/persistence/blob"
+	"github.com/outrider/outrider/wire"
 	"github.com/outrider/outrider/worker/email"
 	"github.com/outrider/outrider/worker/thumbnail"
 	"github.com/outrider/outrider/worker/webhook"
@@ -232,13 +233,9 @@ func New(cfg Config, d Deps) (*Worker, error) {
 }
 
 // Subjects and stream names.
-func (w *Worker) eventsSubject() string  { return w.cfg.Namespace + "outrider.order.>" }
-func (w *Worker) webhookStream() string  { return w.cfg.Prefix + "_WEBHOOKS" }
-func (w *Worker) dlqStream() string      { return w.cfg.Prefix + "_DLQ" }
-func (w *Worker) webhookSubject() string { return w.cfg.Namespace + "outrider-webhooks.deliver" }
-func (w *Worker) dlqSubject(consumer string) string {
-	return w.cfg.Namespace + "outrider-dlq." + consumer
-}
+func (w *Worker) subject(s string) string { return wire.Namespaced(w.cfg.Namespace, s) }
+func (w *Worker) webhookStream() string   { return w.cfg.Prefix + "_WEBHOOKS" }
+func (w *Worker) dlqStream() string       { return w.cfg.Prefix + "_DLQ" }
 
 // handler processes one message. It returns nil (ack), a permanent error
 // (dead-letter now), a retryAfter (nak with that delay, not counted as a
@@ -278,13 +275,13 @@ type consumer struct {
 func (w *Worker) Start(ctx context.Context) error {
 	js := w.d.JS
 	if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name: w.webhookStream(), Subjects: []string{w.webhookSubject() + ".>"},
+		Name: w.webhookStream(), Subjects: []string{w.subject(wire.WebhookDeliveries)},
 		Storage: jetstream.FileStorage, MaxAge: 7 * 24 * time.Hour, Duplicates: 10 * time.Minute,
 	}); err != nil {
 		return fmt.Errorf("webhook stream: %w", err)
 	}
 	if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name: w.dlqStream(), Subjects: []string{w.cfg.Namespace + "outrider-dlq.>"},
+		Name: w.dlqStream(), Subjects: []string{w.subject(wire.DeadLetters)},
 		Storage: jetstream.FileStorage, MaxAge: w.cfg.DLQMaxAge,
 	}); err != nil {
 		return fmt.Errorf("dead-letter stream: %w", err)
@@ -292,17 +289,17 @@ func (w *Worker) Start(ctx context.Context) error {
 	consumers := []consumer{
 		// One at a time: a user's inbox (newest first by id) then reads in
 		// the order things happened, as long as nothing is retried.
-		{"notifications", w.cfg.EventsStream, w.eventsSubject(), w.cfg.MaxDeliver, w.notify, 1},
-		{"webhook-fanout", w.cfg.EventsStream, w.eventsSubject(), w.cfg.MaxDeliver, w.fanOut, 0},
+		{"notifications", w.cfg.EventsStream, w.subject(wire.OrderEvents), w.cfg.MaxDeliver, w.notify, 1},
+		{"webhook-fanout", w.cfg.EventsStream, w.subject(wire.OrderEvents), w.cfg.MaxDeliver, w.fanOut, 0},
 		// Deliveries count their own attempts (webhook_attempts) and
 		// dead-letter themselves: a circuit-open wait is no attempt.
-		{"webhook-delivery", w.webhookStream(), w.webhookSubject() + ".>", math.MaxInt, w.deliver, 0},
+		{"webhook-delivery", w.webhookStream(), w.subject(wire.WebhookDeliveries), math.MaxInt, w.deliver, 0},
 	}
 	if w.d.Mail != nil {
-		consumers = append(consumers, consumer{"email", w.cfg.EventsStream, w.eventsSubject(), w.cfg.MaxDeliver, w.mail, 0})
+		consumers = append(consumers, consumer{"email", w.cfg.EventsStream, w.subject(wire.OrderEvents), w.cfg.MaxDeliver, w.mail, 0})
 	}
 	if w.d.Blobs != nil {
-		consumers = append(consumers, consumer{"thumbnails", w.cfg.EventsStream, w.eventsSubject(), w.cfg.MaxDeliver, w.thumbnails, w.cfg.ThumbnailConcurrency})
+		consumers = append(consumers, consumer{"thumbnails", w.cfg.EventsStream, w.subject(wire.OrderEvents), w.cfg.MaxDeliver, w.thumbnails, w.cfg.ThumbnailConcurrency})
 	}
 	for _, c := range consumers {
 		if err := w.run(ctx, c); err != nil {
@@ -462,7 +459,7 @@ func (w *Worker) handle(c consumer, msg jetstream.Msg, received time.Time) {
 // acks it. If the dead-letter publish fails the message is left to be
 // redelivered, so it is never dropped.
 func (w *Worker) deadLetter(ctx context.Context, consumer string, msg jetstream.Msg, cause error, attempt int) {
-	dl := nats.NewMsg(w.dlqSubject(consumer))
+	dl := nats.NewMsg(w.subject(wire.DeadLetterSubject(consumer)))
 	dl.Data = msg.Data()
 	for k, vs := range msg.Headers() {
 		for _, v := range vs {

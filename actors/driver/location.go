@@ -4,6 +4,7 @@ import (
 	"math"
 
 	pb "github.com/outrider/outrider/proto/outriderpb"
+	"github.com/outrider/outrider/wire"
 )
 
 // Reasons a fix is dropped.
@@ -64,9 +65,9 @@ func Distance(lat1, lng1, lat2, lng2 float64) float64 {
 	return 2 * r * math.Asin(math.Min(1, math.Sqrt(a)))
 }
 
-// LocationSubject is the bus subject of a driver's live fixes (core NATS:
-// ephemeral, never journaled).
-func LocationSubject(driverID string) string { return "outrider.location.driver." + driverID }
+// LocationSubject is the bus subject of a driver's live fixes:
+// wire.LocationSubject, which new code calls directly.
+func LocationSubject(driverID string) string { return wire.LocationSubject(driverID) }
 
 // PublishedFix is the JSON body of a live fix on the bus.
 type PublishedFix struct {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/outrider/outrider/actors"
 	pb "github.com/outrider/outrider/proto/outriderpb"
+	"github.com/outrider/outrider/wire"
 )
 
 // SnapshotEvery is how many events pass between two snapshots of an order.
@@ -135,8 +136,9 @@ type PublishedBy struct {
 	Role   string `json:"role"`
 }
 
-// Subject is the bus subject of an order's events.
-func Subject(orderID string) string { return "outrider.order." + orderID }
+// Subject is the bus subject of an order's events: wire.OrderSubject,
+// which new code calls directly.
+func Subject(orderID string) string { return wire.OrderSubject(orderID) }
 
 // EventID is the stable id of an order's event seq: used as outbox id and
 // NATS message id, so a re-published event is de-duplicated.
@@ -182,7 +184,7 @@ func outbox(e *pb.OrderEvent, typ string, row actors.OrderRow) (actors.OutboxMes
 	if err != nil {
 		return actors.OutboxMessage{}, fmt.Errorf("encode published order event: %w", err)
 	}
-	return actors.OutboxMessage{ID: p.ID, Subject: Subject(e.OrderId), Payload: body, At: at}, nil
+	return actors.OutboxMessage{ID: p.ID, Subject: wire.OrderSubject(e.OrderId), Payload: body, At: at}, nil
 }
 
 // Row is the read-model row of state s.

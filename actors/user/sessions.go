@@ -5,11 +5,12 @@ import (
 
 	"github.com/outrider/outrider/actors"
 	pb "github.com/outrider/outrider/proto/outriderpb"
+	"github.com/outrider/outrider/wire"
 )
 
-// InboxSubject is the NATS subject of a node's gateway inbox: the user
-// actors send pushes and closes for that node's sessions there.
-func InboxSubject(nodeID string) string { return "outrider.inbox." + nodeID }
+// InboxSubject is the NATS subject of a node's gateway inbox:
+// wire.InboxSubject, which new code calls directly.
+func InboxSubject(nodeID string) string { return wire.InboxSubject(nodeID) }
 
 // Inbox operations: deliver a frame, or end sessions whose tokens were
 // revoked (the gateway picks the close code).

@@ -68,7 +68,7 @@ var (
 var layers = []layer{{
 	Name:  "domain",
 	Pkgs:  domain,
-	Only:  append(slices.Clone(domain), "./proto/outriderpb", "google.golang.org/protobuf/..."),
+	Only:  append(slices.Clone(domain), "./proto/outriderpb", "./wire", "google.golang.org/protobuf/..."),
 	Not:   outside,
 	Tests: true,
 	Why: "the pure state machines and the contracts they declare import no HTTP, no SQL driver and no Proto.Actor, " +
@@ -76,9 +76,9 @@ var layers = []layer{{
 }, {
 	Name: "leaves",
 	Pkgs: []string{"./proto/outriderpb", "./problem", "./transport/http/openapi", "./internal/promreg", "./internal/backoff", "./internal/password",
-		"./persistence/migrations"},
+		"./persistence/migrations", "./wire"},
 	Not: []string{"./..."},
-	Why: "generated protobuf, the error catalogue, embedded documents and small helpers every layer may use import nothing of ours",
+	Why: "generated protobuf, the error catalogue, the bus contract (wire), embedded documents and small helpers every layer may use import nothing of ours",
 }, {
 	Name: "actor host",
 	Pkgs: []string{"./actors/host/..."},

@@ -13,6 +13,7 @@ import (
 	"github.com/outrider/outrider/actors/driver"
 	"github.com/outrider/outrider/persistence"
 	pb "github.com/outrider/outrider/proto/outriderpb"
+	"github.com/outrider/outrider/wire"
 )
 
 // LocationsConfig configures the location fan-out and recorder.
@@ -79,7 +80,7 @@ func NewLocations(cfg LocationsConfig, nc *nats.Conn, namespace string, store pe
 // Fix publishes an accepted fix and queues it for the history.
 func (l *Locations) Fix(driverID string, f *pb.Fix) {
 	if body, err := json.Marshal(driver.Publish(driverID, f)); err == nil {
-		_ = l.nc.Publish(l.namespace+driver.LocationSubject(driverID), body)
+		_ = l.nc.Publish(wire.Namespaced(l.namespace, wire.LocationSubject(driverID)), body)
 	}
 	l.mu.Lock()
 	if len(l.buf) >= l.cfg.MaxBuffered {

@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/outrider/outrider/actors"
+	"github.com/outrider/outrider/wire"
 )
 
 // Failure stages, the values of the "stage" label of
@@ -94,7 +95,7 @@ func (r *Relay) publish(ctx context.Context, msgs []actors.OutboxMessage) (acked
 		if failed != nil || ctx.Err() != nil {
 			break
 		}
-		paf, err := r.js.PublishMsgAsync(&nats.Msg{Subject: r.cfg.Namespace + m.Subject, Data: m.Payload}, jetstream.WithMsgID(m.ID))
+		paf, err := r.js.PublishMsgAsync(&nats.Msg{Subject: wire.Namespaced(r.cfg.Namespace, m.Subject), Data: m.Payload}, jetstream.WithMsgID(m.ID))
 		if err != nil {
 			r.m.errors.WithLabelValues(StagePublish).Inc()
 			failed = fmt.Errorf("publish %s: %w", m.ID, err)

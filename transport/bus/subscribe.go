@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/outrider/outrider/wire"
 )
 
 // Subscriber delivers bus messages to this node over core NATS: the relay
@@ -24,7 +26,7 @@ func NewSubscriber(nc *nats.Conn, namespace string) *Subscriber {
 // the order NATS delivers them, until stop is called. The subscription is
 // registered with the server before Subscribe returns.
 func (s *Subscriber) Subscribe(subject string, fn func(data []byte)) (stop func(), err error) {
-	sub, err := s.nc.Subscribe(s.namespace+subject, func(m *nats.Msg) { fn(m.Data) })
+	sub, err := s.nc.Subscribe(wire.Namespaced(s.namespace, subject), func(m *nats.Msg) { fn(m.Data) })
 	if err != nil {
 		return nil, fmt.Errorf("subscribe %s: %w", subject, err)
 	}
@@ -53,5 +55,5 @@ func NewPublisher(nc *nats.Conn, namespace string) *Publisher {
 
 // Publish sends data on subject (at most once).
 func (p *Publisher) Publish(subject string, data []byte) error {
-	return p.nc.Publish(p.namespace+subject, data)
+	return p.nc.Publish(wire.Namespaced(p.namespace, subject), data)
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/outrider/outrider/problem"
 	pb "github.com/outrider/outrider/proto/outriderpb"
 	"github.com/outrider/outrider/transport/ws/internal/wsconn"
+	"github.com/outrider/outrider/wire"
 )
 
 // Bus delivers published events to this node. Subscribe calls fn for
@@ -94,7 +95,7 @@ func New(cfg Config, bus Bus, orders Orders, drivers Drivers, users Users, log *
 		metrics:  newMetrics(reg),
 		sessions: map[*session]struct{}{},
 	}
-	g.inbox = user.InboxSubject(g.nodeID)
+	g.inbox = wire.InboxSubject(g.nodeID)
 	g.hub = newHub(bus, log, g.metrics)
 	g.readers = wsconn.NewBuffers(cfg.ReadBufferSize)
 	g.upgrader = websocket.Upgrader{

@@ -8,6 +8,7 @@ import (
 
 	"github.com/outrider/outrider/actors/driver"
 	"github.com/outrider/outrider/actors/order"
+	"github.com/outrider/outrider/wire"
 )
 
 // hub keeps one bus subscription per channel this node's sessions watch.
@@ -45,7 +46,7 @@ func (h *hub) watch(sub *subscription) error {
 	if !ok {
 		ch = &channel{watchers: map[*subscription]struct{}{}}
 		name := sub.channel
-		stop, err := h.bus.Subscribe(order.Subject(sub.orderID), func(data []byte) { h.dispatch(name, data) })
+		stop, err := h.bus.Subscribe(wire.OrderSubject(sub.orderID), func(data []byte) { h.dispatch(name, data) })
 		if err != nil {
 			return fmt.Errorf("subscribe %s: %w", name, err)
 		}
@@ -101,7 +102,7 @@ func (h *hub) followLocked(sub *subscription, driverID string) {
 	}
 	f, ok := h.feeds[driverID]
 	if !ok {
-		stop, err := h.bus.Subscribe(driver.LocationSubject(driverID), func(data []byte) { h.dispatchFix(driverID, data) })
+		stop, err := h.bus.Subscribe(wire.LocationSubject(driverID), func(data []byte) { h.dispatchFix(driverID, data) })
 		if err != nil {
 			h.log.Warn("cannot follow driver positions", "driver", driverID, "err", err)
 			return

@@ -1,0 +1,58 @@
+// Package wire is Outrider's bus contract: the NATS subjects every
+// message travels on and, in messages.go, the JSON bodies those messages
+// carry. It is a leaf, like River's rivertype: the state machines and the
+// transports import it, it imports only the standard library. Start at
+// Namespaced, the one place a deployment's namespace meets a subject.
+//
+// Every subject below is relative: a node puts it on the wire as
+// Namespaced(namespace, subject), the namespace being the relay's
+// (bus.RelayConfig.Namespace, "" by default), so deployments can share
+// one NATS server. The strings are the protocol: changing one strands
+// every message a running node of the previous release publishes.
+package wire
+
+// Namespaced is subject as it travels in namespace (a prefix such as
+// "staging.", or "" for none). Every subscription, publication and stream
+// filter goes through it; nothing else adds the namespace.
+func Namespaced(namespace, subject string) string { return namespace + subject }
+
+// Order events: JetStream, journaled through the outbox (I4); one subject
+// per order so a watcher of one order sees only its events, in seq order.
+const (
+	orderPrefix = "outrider.order."
+	// OrderEvents matches every order's events (the events stream's
+	// subject and the worker's consumers' filter).
+	OrderEvents = orderPrefix + ">"
+)
+
+// OrderSubject is the subject of one order's events.
+func OrderSubject(orderID string) string { return orderPrefix + orderID }
+
+// LocationSubject is the subject of a driver's live fixes: core NATS,
+// ephemeral, never journaled (the history is written in batches apart).
+func LocationSubject(driverID string) string { return "outrider.location.driver." + driverID }
+
+// InboxSubject is the core-NATS subject of a node's gateway inbox: user
+// actors send pushes and session closes for that node's sessions there.
+func InboxSubject(nodeID string) string { return "outrider.inbox." + nodeID }
+
+// Webhook deliveries: the worker's own JetStream stream, one message per
+// endpoint and event.
+const (
+	webhookPrefix = "outrider-webhooks.deliver."
+	// WebhookDeliveries matches every endpoint's deliveries.
+	WebhookDeliveries = webhookPrefix + ">"
+)
+
+// WebhookSubject is the subject of deliveries to one endpoint.
+func WebhookSubject(endpointID string) string { return webhookPrefix + endpointID }
+
+// Dead letters: what a worker consumer gave up on, one subject per consumer.
+const (
+	deadLetterPrefix = "outrider-dlq."
+	// DeadLetters matches every consumer's dead letters.
+	DeadLetters = deadLetterPrefix + ">"
+)
+
+// DeadLetterSubject is the subject of one worker consumer's dead letters.
+func DeadLetterSubject(consumer string) string { return deadLetterPrefix + consumer }

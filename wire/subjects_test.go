@@ -1,0 +1,29 @@
+package wire_test
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/outrider/outrider/wire"
+)
+
+// The subjects are the protocol between releases: this pins every one
+// byte for byte, so a change here is a deliberate, visible one.
+func TestSubjects(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ got, want string }{
+		{wire.OrderSubject("ord_1"), "outrider.order.ord_1"},
+		{wire.OrderEvents, "outrider.order.>"},
+		{wire.LocationSubject("usr_d1"), "outrider.location.driver.usr_d1"},
+		{wire.InboxSubject("node1"), "outrider.inbox.node1"},
+		{wire.WebhookSubject("whk_1"), "outrider-webhooks.deliver.whk_1"},
+		{wire.WebhookDeliveries, "outrider-webhooks.deliver.>"},
+		{wire.DeadLetterSubject("notifications"), "outrider-dlq.notifications"},
+		{wire.DeadLetters, "outrider-dlq.>"},
+		{wire.Namespaced("", "outrider.order.ord_1"), "outrider.order.ord_1"},
+		{wire.Namespaced("staging.", "outrider.order.ord_1"), "staging.outrider.order.ord_1"},
+	} {
+		require.Equal(t, tc.want, tc.got)
+	}
+}
