@@ -107,48 +107,66 @@ type Config struct {
 	TrimInterval time.Duration
 }
 
+// Defaults of [Config]'s zero fields; cmd/outrider's flags and the
+// README's Configuration table use the same values.
+const (
+	DefaultAckWait              = 30 * time.Second
+	DefaultMaxDeliver           = 8
+	DefaultRetryBase            = time.Second
+	DefaultRetryMax             = 5 * time.Minute
+	DefaultConcurrency          = 8
+	DefaultThumbnailConcurrency = 2
+	DefaultMaxAckPending        = 1000
+	DefaultWebhookMaxAttempts   = 12
+	DefaultWebhookFailureLimit  = 20
+	DefaultDLQMaxAge            = 30 * 24 * time.Hour
+	DefaultProcessedRetention   = 8 * 24 * time.Hour
+	DefaultAttemptRetention     = 30 * 24 * time.Hour
+	DefaultTrimInterval         = time.Hour
+)
+
 func (c *Config) defaults() {
 	if c.Prefix == "" {
 		c.Prefix = c.EventsStream
 	}
 	if c.AckWait <= 0 {
-		c.AckWait = 30 * time.Second
+		c.AckWait = DefaultAckWait
 	}
 	if c.MaxDeliver <= 0 {
-		c.MaxDeliver = 8
+		c.MaxDeliver = DefaultMaxDeliver
 	}
 	if c.RetryBase <= 0 {
-		c.RetryBase = time.Second
+		c.RetryBase = DefaultRetryBase
 	}
 	if c.RetryMax <= 0 {
-		c.RetryMax = 5 * time.Minute
+		c.RetryMax = DefaultRetryMax
 	}
 	if c.Concurrency <= 0 {
-		c.Concurrency = 8
+		c.Concurrency = DefaultConcurrency
 	}
 	if c.ThumbnailConcurrency <= 0 {
-		c.ThumbnailConcurrency = 2
+		c.ThumbnailConcurrency = DefaultThumbnailConcurrency
 	}
 	if c.MaxAckPending <= 0 {
-		c.MaxAckPending = 1000
+		c.MaxAckPending = DefaultMaxAckPending
 	}
 	if c.WebhookMaxAttempts <= 0 {
-		c.WebhookMaxAttempts = 12
+		c.WebhookMaxAttempts = DefaultWebhookMaxAttempts
 	}
 	if c.WebhookFailureLimit <= 0 {
-		c.WebhookFailureLimit = 20
+		c.WebhookFailureLimit = DefaultWebhookFailureLimit
 	}
 	if c.DLQMaxAge <= 0 {
-		c.DLQMaxAge = 30 * 24 * time.Hour
+		c.DLQMaxAge = DefaultDLQMaxAge
 	}
 	if c.ProcessedRetention <= 0 {
-		c.ProcessedRetention = 8 * 24 * time.Hour
+		c.ProcessedRetention = DefaultProcessedRetention
 	}
 	if c.AttemptRetention <= 0 {
-		c.AttemptRetention = 30 * 24 * time.Hour
+		c.AttemptRetention = DefaultAttemptRetention
 	}
 	if c.TrimInterval <= 0 {
-		c.TrimInterval = time.Hour
+		c.TrimInterval = DefaultTrimInterval
 	}
 }
 

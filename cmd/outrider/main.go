@@ -19,7 +19,14 @@ import (
 
 	"github.com/outrider/outrider/cluster"
 	"github.com/outrider/outrider/cmd/outrider/app"
+	"github.com/outrider/outrider/persistence/blob/s3"
+	"github.com/outrider/outrider/transport/bus"
+	httpapi "github.com/outrider/outrider/transport/http"
+	"github.com/outrider/outrider/transport/ws"
+	"github.com/outrider/outrider/worker"
 	"github.com/outrider/outrider/worker/email"
+	"github.com/outrider/outrider/worker/thumbnail"
+	"github.com/outrider/outrider/worker/webhook"
 )
 
 func main() {
@@ -142,18 +149,22 @@ type options struct {
 	noDemo  bool
 }
 
-// parse reads the flags (and OUTRIDER_* variables) of `serve` or `dev`.
-// The two share every setting above storage and the bus.
-func parse(mode string, args []string) (app.Config, options, error) {
-	var cfg app.Config
-	var opt options
-	var jwtSecret, jwtSecretFile, cors, seeds, level string
-	var maxBody, wsMax, uploadMax int
-	var proofFor, roles, smtpTLS string
-	var thumbPixels int
+// rawFlags are the flags parse converts before they go into app.Config.
+type rawFlags struct {
+	jwtSecret, jwtSecretFile, cors, seeds, level string
+	maxBody, wsMax, uploadMax                    int
+	proofFor, roles, smtpTLS                     string
+	thumbPixels                                  int
+}
+
+// flags defines the flags (and OUTRIDER_* variables) of `serve` or `dev`
+// on a new flag set, to be parsed into cfg, opt and v. The two share every
+// setting above storage and the bus. Defaults a component also applies
+// are its exported Default constants, so the two cannot disagree.
+func flags(mode string, cfg *app.Config, opt *options, v *rawFlags) (*flag.FlagSet, *envFlags) {
 	fs := flag.NewFlagSet(mode, flag.ContinueOnError)
 	e := &envFlags{fs: fs}
-	e.str(&cfg.HTTP.Addr, "http-addr", ":8080", "HTTP listen address")
+	e.str(&cfg.HTTP.Addr, "http-addr", httpapi.DefaultAddr, "HTTP listen address")
 	switch mode {
 	case "serve":
 		e.str(&cfg.PGURL, "pg-url", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable", "Postgres URL")
@@ -161,7 +172,7 @@ func parse(mode string, args []string) (app.Config, options, error) {
 		e.int(&cfg.PGMaxConns, "pg-max-conns", 0, "Postgres pool size (0: 4×CPUs, at least 8)")
 		e.str(&cfg.NATSURL, "nats-url", "nats://127.0.0.1:4222", "NATS server with JetStream")
 		e.str(&cfg.Relay.Namespace, "nats-namespace", "", "prefix of every NATS subject, to share one NATS server between deployments (e.g. staging.)")
-		e.str(&cfg.Relay.Stream, "nats-stream", "OUTRIDER_EVENTS", "JetStream stream holding the domain events")
+		e.str(&cfg.Relay.Stream, "nats-stream", bus.DefaultStream, "JetStream stream holding the domain events")
 		e.str(&cfg.Cluster.Provider, "cluster-provider", cluster.ProviderNATS, "cluster membership: nats (every node on the same NATS server and namespace joins), automanaged (a fixed seed list), kubernetes (builds with -tags kubernetes) or local (one node)")
 		e.dur(&cfg.Cluster.Heartbeat, "cluster-heartbeat", cluster.DefaultHeartbeat, "how often a node renews its member record in NATS")
 		e.dur(&cfg.Cluster.MemberTTL, "cluster-member-ttl", cluster.DefaultMemberTTL, "a node whose member record is not renewed for this long is taken for dead")
@@ -169,93 +180,102 @@ func parse(mode string, args []string) (app.Config, options, error) {
 		e.int(&cfg.Cluster.Port, "cluster-port", 0, "cluster remote port (0: any free port)")
 		e.str(&cfg.Cluster.AdvertisedHost, "cluster-advertised", "", "host:port other nodes reach this node at")
 		e.int(&cfg.Cluster.AutoManagedPort, "cluster-automanaged-port", cluster.DefaultAutoManagedPort, "automanaged membership HTTP port")
-		e.str(&seeds, "cluster-seeds", "", "comma-separated automanaged host:port of every node")
-		e.str(&jwtSecret, "jwt-secret", "", "HMAC key for access tokens, at least 32 bytes (required unless --jwt-secret-file)")
+		e.str(&v.seeds, "cluster-seeds", "", "comma-separated automanaged host:port of every node")
+		e.str(&v.jwtSecret, "jwt-secret", "", "HMAC key for access tokens, at least 32 bytes (required unless --jwt-secret-file)")
 		e.str(&cfg.S3.Endpoint, "s3-endpoint", "", "S3 server host:port for proof photos (none: the upload routes answer 503)")
 		e.str(&cfg.S3.Bucket, "s3-bucket", "outrider", "S3 bucket for proof photos")
 		e.str(&cfg.S3.AccessKey, "s3-access-key", "", "S3 access key")
 		e.str(&cfg.S3.SecretKey, "s3-secret-key", "", "S3 secret key")
-		e.str(&cfg.S3.Region, "s3-region", "us-east-1", "S3 region")
+		e.str(&cfg.S3.Region, "s3-region", s3.DefaultRegion, "S3 region")
 		e.bool(&cfg.S3.UseSSL, "s3-use-ssl", false, "talk HTTPS to the S3 server (and presign https URLs)")
 		e.bool(&cfg.S3.CreateBucket, "s3-create-bucket", false, "create the bucket at start-up if it is missing")
 	case "dev":
 		e.str(&opt.dataDir, "data-dir", "./data", "where dev mode keeps its SQLite file, NATS data and keys")
 		e.bool(&opt.noDemo, "no-demo", false, "do not create and print the demo accounts")
-		e.str(&jwtSecret, "jwt-secret", "", "HMAC key for access tokens (default: generated once into the data dir)")
+		e.str(&v.jwtSecret, "jwt-secret", "", "HMAC key for access tokens (default: generated once into the data dir)")
 	}
 	e.str(&cfg.PublicURL, "public-url", "", "base URL clients reach this node at, for signed local blob URLs (dev; default http://localhost:<port>)")
 	e.str(&cfg.DebugAddr, "debug-addr", "", "serve Go's pprof profiles on this address, apart from the API (off when empty; keep it private)")
-	e.int(&uploadMax, "upload-max-bytes", 10<<20, "largest proof photo accepted")
-	e.dur(&cfg.HTTP.UploadTTL, "upload-ttl", 10*time.Minute, "lifetime of a presigned upload")
-	e.dur(&cfg.HTTP.DownloadTTL, "download-ttl", 5*time.Minute, "lifetime of the proof download URLs")
-	e.str(&proofFor, "proof-required-for", "", "comma-separated delivery options (standard, express, scheduled) whose orders need a proof before delivered")
-	e.str(&roles, "roles", "api,worker", "what this node does: api (HTTP and WebSockets), worker (notifications, thumbnails, webhooks, e-mail), or both")
-	e.dur(&cfg.Worker.AckWait, "worker-ack-wait", 30*time.Second, "how long a worker may hold an event before it is redelivered to another")
-	e.int(&cfg.Worker.MaxDeliver, "worker-max-deliver", 8, "tries of a failing worker job before it goes to the dead-letter stream")
-	e.int(&cfg.Worker.Concurrency, "worker-concurrency", 8, "jobs each worker consumer runs at once")
-	e.int(&cfg.Worker.ThumbnailConcurrency, "thumbnail-concurrency", 2, "proof photos decoded at once (each may take a few hundred MB)")
-	e.int(&thumbPixels, "thumbnail-max-pixels", 40_000_000, "largest photo (width × height) the worker decodes; larger ones are refused unread")
-	e.dur(&cfg.Worker.RetryBase, "worker-retry-base", time.Second, "first back-off of a failing job (doubling, with jitter)")
-	e.dur(&cfg.Worker.RetryMax, "worker-retry-max", 5*time.Minute, "longest back-off of a failing job")
-	e.dur(&cfg.Worker.AttemptRetention, "webhook-attempt-retention", 30*24*time.Hour, "how long webhook delivery attempts stay listable")
-	e.dur(&cfg.Worker.ProcessedRetention, "processed-retention", 8*24*time.Hour, "how long e-mail sent marks are kept (longer than the events stream keeps events)")
-	e.int(&cfg.Worker.WebhookMaxAttempts, "webhook-max-attempts", 12, "tries of one webhook delivery")
-	e.int(&cfg.Worker.WebhookFailureLimit, "webhook-failure-limit", 20, "consecutive failed deliveries that disable a webhook endpoint")
+	e.int(&v.uploadMax, "upload-max-bytes", httpapi.DefaultUploadMaxBytes, "largest proof photo accepted")
+	e.dur(&cfg.HTTP.UploadTTL, "upload-ttl", httpapi.DefaultUploadTTL, "lifetime of a presigned upload")
+	e.dur(&cfg.HTTP.DownloadTTL, "download-ttl", httpapi.DefaultDownloadTTL, "lifetime of the proof download URLs")
+	e.str(&v.proofFor, "proof-required-for", "", "comma-separated delivery options (standard, express, scheduled) whose orders need a proof before delivered")
+	e.str(&v.roles, "roles", "api,worker", "what this node does: api (HTTP and WebSockets), worker (notifications, thumbnails, webhooks, e-mail), or both")
+	e.dur(&cfg.Worker.AckWait, "worker-ack-wait", worker.DefaultAckWait, "how long a worker may hold an event before it is redelivered to another")
+	e.int(&cfg.Worker.MaxDeliver, "worker-max-deliver", worker.DefaultMaxDeliver, "tries of a failing worker job before it goes to the dead-letter stream")
+	e.int(&cfg.Worker.Concurrency, "worker-concurrency", worker.DefaultConcurrency, "jobs each worker consumer runs at once")
+	e.int(&cfg.Worker.ThumbnailConcurrency, "thumbnail-concurrency", worker.DefaultThumbnailConcurrency, "proof photos decoded at once (each may take a few hundred MB)")
+	e.int(&v.thumbPixels, "thumbnail-max-pixels", thumbnail.DefaultMaxPixels, "largest photo (width × height) the worker decodes; larger ones are refused unread")
+	e.dur(&cfg.Worker.RetryBase, "worker-retry-base", worker.DefaultRetryBase, "first back-off of a failing job (doubling, with jitter)")
+	e.dur(&cfg.Worker.RetryMax, "worker-retry-max", worker.DefaultRetryMax, "longest back-off of a failing job")
+	e.dur(&cfg.Worker.AttemptRetention, "webhook-attempt-retention", worker.DefaultAttemptRetention, "how long webhook delivery attempts stay listable")
+	e.dur(&cfg.Worker.ProcessedRetention, "processed-retention", worker.DefaultProcessedRetention, "how long e-mail sent marks are kept (longer than the events stream keeps events)")
+	e.int(&cfg.Worker.WebhookMaxAttempts, "webhook-max-attempts", worker.DefaultWebhookMaxAttempts, "tries of one webhook delivery")
+	e.int(&cfg.Worker.WebhookFailureLimit, "webhook-failure-limit", worker.DefaultWebhookFailureLimit, "consecutive failed deliveries that disable a webhook endpoint")
 	e.bool(&cfg.Worker.Webhook.AllowPrivate, "webhook-allow-private", false, "let webhook deliveries reach loopback, private and link-local addresses (off: only public ones)")
-	e.dur(&cfg.Worker.Webhook.Timeout, "webhook-timeout", 10*time.Second, "time limit of one webhook delivery")
+	e.dur(&cfg.Worker.Webhook.Timeout, "webhook-timeout", webhook.DefaultTimeout, "time limit of one webhook delivery")
 	e.str(&cfg.SMTP.Addr, "smtp-addr", "", "SMTP server host:port for e-mail notifications (none: no e-mail)")
 	e.str(&cfg.SMTP.From, "smtp-from", "Outrider <outrider@localhost>", "sender of e-mail notifications")
 	e.str(&cfg.SMTP.Username, "smtp-username", "", "SMTP user (AUTH PLAIN)")
 	e.str(&cfg.SMTP.Password, "smtp-password", "", "SMTP password")
-	e.str(&smtpTLS, "smtp-starttls", "required", "STARTTLS: none, opportunistic or required")
-	e.str(&jwtSecretFile, "jwt-secret-file", "", "file holding the access-token key")
+	e.str(&v.smtpTLS, "smtp-starttls", string(email.DefaultStartTLS), "STARTTLS: none, opportunistic or required")
+	e.str(&v.jwtSecretFile, "jwt-secret-file", "", "file holding the access-token key")
 	e.str(&cfg.AdminEmail, "admin-email", "", "e-mail of the first admin, created at start-up if missing")
 	e.str(&cfg.AdminPassword, "admin-password", "", "password of the first admin")
-	e.str(&cors, "cors-origins", "", "comma-separated browser origins allowed by CORS and WebSocket origin checks")
-	e.int(&maxBody, "max-body-bytes", 64<<10, "largest request body accepted (413 above)")
-	e.float(&cfg.HTTP.RatePerSecond, "rate-per-second", 50, "requests per second per client")
-	e.int(&cfg.HTTP.RateBurst, "rate-burst", 100, "burst of requests per client")
-	e.float(&cfg.HTTP.AuthRatePerSecond, "auth-rate-per-second", 2, "signup/login/refresh per second per IP")
-	e.int(&cfg.HTTP.AuthRateBurst, "auth-rate-burst", 20, "burst of signup/login/refresh per IP")
-	e.int(&cfg.HTTP.BcryptCost, "bcrypt-cost", 10, "bcrypt cost of password hashes")
-	e.dur(&cfg.HTTP.AccessTTL, "access-ttl", 15*time.Minute, "access token lifetime")
-	e.dur(&cfg.HTTP.RefreshTTL, "refresh-ttl", 30*24*time.Hour, "refresh token lifetime")
-	e.int(&wsMax, "ws-max-message-bytes", 4<<10, "largest WebSocket client frame (closed with 1009 above)")
-	e.int(&cfg.WS.SendQueueSize, "ws-send-queue", 256, "frames queued for a slow WebSocket client before it is cut off (4008)")
-	e.float(&cfg.WS.InboundRate, "ws-inbound-rate", 20, "WebSocket client frames per second per session")
-	e.int(&cfg.WS.InboundBurst, "ws-inbound-burst", 40, "burst of WebSocket client frames per session")
-	e.float(&cfg.WS.LocationRate, "ws-location-rate", 5, "location fixes per second a driver's session passes on (faster ones are dropped)")
-	e.dur(&cfg.WS.ReadLinger, "ws-read-linger", 200*time.Millisecond, "how long a WebSocket session's reader waits for another frame before the socket goes back to the node's poller")
+	e.str(&v.cors, "cors-origins", "", "comma-separated browser origins allowed by CORS and WebSocket origin checks")
+	e.int(&v.maxBody, "max-body-bytes", httpapi.DefaultMaxBodyBytes, "largest request body accepted (413 above)")
+	e.float(&cfg.HTTP.RatePerSecond, "rate-per-second", httpapi.DefaultRatePerSecond, "requests per second per client")
+	e.int(&cfg.HTTP.RateBurst, "rate-burst", httpapi.DefaultRateBurst, "burst of requests per client")
+	e.float(&cfg.HTTP.AuthRatePerSecond, "auth-rate-per-second", httpapi.DefaultAuthRatePerSecond, "signup/login/refresh per second per IP")
+	e.int(&cfg.HTTP.AuthRateBurst, "auth-rate-burst", httpapi.DefaultAuthRateBurst, "burst of signup/login/refresh per IP")
+	e.int(&cfg.HTTP.BcryptCost, "bcrypt-cost", httpapi.DefaultBcryptCost, "bcrypt cost of password hashes")
+	e.dur(&cfg.HTTP.AccessTTL, "access-ttl", httpapi.DefaultAccessTTL, "access token lifetime")
+	e.dur(&cfg.HTTP.RefreshTTL, "refresh-ttl", httpapi.DefaultRefreshTTL, "refresh token lifetime")
+	e.int(&v.wsMax, "ws-max-message-bytes", ws.DefaultMaxMessageBytes, "largest WebSocket client frame (closed with 1009 above)")
+	e.int(&cfg.WS.SendQueueSize, "ws-send-queue", ws.DefaultSendQueueSize, "frames queued for a slow WebSocket client before it is cut off (4008)")
+	e.float(&cfg.WS.InboundRate, "ws-inbound-rate", ws.DefaultInboundRate, "WebSocket client frames per second per session")
+	e.int(&cfg.WS.InboundBurst, "ws-inbound-burst", ws.DefaultInboundBurst, "burst of WebSocket client frames per session")
+	e.float(&cfg.WS.LocationRate, "ws-location-rate", ws.DefaultLocationRate, "location fixes per second a driver's session passes on (faster ones are dropped)")
+	e.dur(&cfg.WS.ReadLinger, "ws-read-linger", ws.DefaultReadLinger, "how long a WebSocket session's reader waits for another frame before the socket goes back to the node's poller")
 	e.bool(&cfg.WS.BlockingReads, "ws-blocking-reads", false, "read every WebSocket session on a goroutine of its own instead of the epoll poller (more memory per idle socket)")
 	e.dur(&cfg.Cluster.IdleTimeout, "actor-idle-timeout", cluster.DefaultIdleTimeout, "idle actors passivate after this long")
-	e.dur(&cfg.ShutdownTimeout, "shutdown-timeout", 20*time.Second, "graceful shutdown budget")
-	e.str(&level, "log-level", "info", "debug, info, warn or error")
+	e.dur(&cfg.ShutdownTimeout, "shutdown-timeout", app.DefaultShutdownTimeout, "graceful shutdown budget")
+	e.str(&v.level, "log-level", "info", "debug, info, warn or error")
+	return fs, e
+}
+
+// parse reads the flags (and OUTRIDER_* variables) of `serve` or `dev`.
+func parse(mode string, args []string) (app.Config, options, error) {
+	var cfg app.Config
+	var opt options
+	var v rawFlags
+	fs, e := flags(mode, &cfg, &opt, &v)
 	if err := fs.Parse(args); err != nil {
 		return cfg, opt, err
 	}
 	if len(e.errs) > 0 {
 		return cfg, opt, errors.Join(e.errs...)
 	}
-	if jwtSecretFile != "" {
-		b, err := os.ReadFile(jwtSecretFile)
+	if v.jwtSecretFile != "" {
+		b, err := os.ReadFile(v.jwtSecretFile)
 		if err != nil {
 			return cfg, opt, fmt.Errorf("read jwt secret file: %w", err)
 		}
-		jwtSecret = strings.TrimSpace(string(b))
+		v.jwtSecret = strings.TrimSpace(string(b))
 	}
 	if mode == "dev" {
-		if err := devDefaults(&cfg, &opt, &jwtSecret); err != nil {
+		if err := devDefaults(&cfg, &opt, &v.jwtSecret); err != nil {
 			return cfg, opt, err
 		}
 	}
-	if len(jwtSecret) < 32 {
+	if len(v.jwtSecret) < 32 {
 		return cfg, opt, errors.New("set OUTRIDER_JWT_SECRET (or --jwt-secret, --jwt-secret-file) to at least 32 bytes")
 	}
-	cfg.HTTP.JWTSecret = []byte(jwtSecret)
-	cfg.HTTP.MaxBodyBytes = int64(maxBody)
-	cfg.HTTP.UploadMaxBytes = int64(uploadMax)
-	cfg.HTTP.ProofRequiredFor = splitList(proofFor)
-	cfg.Roles = splitList(roles)
+	cfg.HTTP.JWTSecret = []byte(v.jwtSecret)
+	cfg.HTTP.MaxBodyBytes = int64(v.maxBody)
+	cfg.HTTP.UploadMaxBytes = int64(v.uploadMax)
+	cfg.HTTP.ProofRequiredFor = splitList(v.proofFor)
+	cfg.Roles = splitList(v.roles)
 	for _, r := range cfg.Roles {
 		if r != "api" && r != "worker" {
 			return cfg, opt, fmt.Errorf("roles: %q is not api or worker", r)
@@ -264,18 +284,18 @@ func parse(mode string, args []string) (app.Config, options, error) {
 	if len(cfg.Roles) == 0 {
 		return cfg, opt, errors.New("roles: name at least one of api, worker")
 	}
-	cfg.SMTP.StartTLS = email.StartTLS(smtpTLS)
-	cfg.Worker.Thumbnail.MaxPixels = int64(thumbPixels)
+	cfg.SMTP.StartTLS = email.StartTLS(v.smtpTLS)
+	cfg.Worker.Thumbnail.MaxPixels = int64(v.thumbPixels)
 	for _, o := range cfg.HTTP.ProofRequiredFor {
 		if o != "standard" && o != "express" && o != "scheduled" {
 			return cfg, opt, fmt.Errorf("proof-required-for: %q is not a delivery option", o)
 		}
 	}
-	cfg.WS.MaxMessageBytes = int64(wsMax)
-	cfg.HTTP.CORSOrigins = splitList(cors)
+	cfg.WS.MaxMessageBytes = int64(v.wsMax)
+	cfg.HTTP.CORSOrigins = splitList(v.cors)
 	cfg.WS.AllowedOrigins = cfg.HTTP.CORSOrigins
-	cfg.Cluster.Seeds = splitList(seeds)
-	if err := opt.level.UnmarshalText([]byte(level)); err != nil {
+	cfg.Cluster.Seeds = splitList(v.seeds)
+	if err := opt.level.UnmarshalText([]byte(v.level)); err != nil {
 		return cfg, opt, fmt.Errorf("log level: %w", err)
 	}
 	return cfg, opt, nil

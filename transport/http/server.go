@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/outrider/outrider/internal/password"
 	"github.com/outrider/outrider/persistence"
 	"github.com/outrider/outrider/persistence/blob"
 	"github.com/outrider/outrider/problem"
@@ -110,6 +111,31 @@ type Config struct {
 	TrustProxy bool
 }
 
+// Defaults of [Config]'s zero fields; cmd/outrider's flags and the
+// README's Configuration table use the same values.
+const (
+	DefaultAddr              = ":8080"
+	DefaultMaxBodyBytes      = 64 << 10
+	DefaultRatePerSecond     = 50
+	DefaultRateBurst         = 100
+	DefaultAuthRatePerSecond = 2
+	DefaultAuthRateBurst     = 20
+	DefaultRateLimitClients  = 100_000
+	DefaultIssuer            = "outrider"
+	DefaultAudience          = "outrider-api"
+	DefaultAccessTTL         = 15 * time.Minute
+	DefaultRefreshTTL        = 30 * 24 * time.Hour
+	DefaultBcryptCost        = password.DefaultCost
+	DefaultRequestTimeout    = 10 * time.Second
+	DefaultUploadMaxBytes    = 10 << 20
+	DefaultUploadTTL         = 10 * time.Minute
+	DefaultDownloadTTL       = 5 * time.Minute
+)
+
+// DefaultMaxConcurrentHashes is MaxConcurrentHashes' default:
+// GOMAXPROCS, since hashing is CPU-bound.
+func DefaultMaxConcurrentHashes() int { return runtime.GOMAXPROCS(0) }
+
 func (c *Config) defaults() {
 	def := func(v *int, d int) {
 		if *v <= 0 {
@@ -117,45 +143,45 @@ func (c *Config) defaults() {
 		}
 	}
 	if c.Addr == "" {
-		c.Addr = ":8080"
+		c.Addr = DefaultAddr
 	}
 	if c.MaxBodyBytes <= 0 {
-		c.MaxBodyBytes = 64 << 10
+		c.MaxBodyBytes = DefaultMaxBodyBytes
 	}
 	if c.RatePerSecond <= 0 {
-		c.RatePerSecond = 50
+		c.RatePerSecond = DefaultRatePerSecond
 	}
-	def(&c.RateBurst, 100)
+	def(&c.RateBurst, DefaultRateBurst)
 	if c.AuthRatePerSecond <= 0 {
-		c.AuthRatePerSecond = 2
+		c.AuthRatePerSecond = DefaultAuthRatePerSecond
 	}
-	def(&c.AuthRateBurst, 20)
-	def(&c.RateLimitClients, 100_000)
+	def(&c.AuthRateBurst, DefaultAuthRateBurst)
+	def(&c.RateLimitClients, DefaultRateLimitClients)
 	if c.Issuer == "" {
-		c.Issuer = "outrider"
+		c.Issuer = DefaultIssuer
 	}
 	if c.Audience == "" {
-		c.Audience = "outrider-api"
+		c.Audience = DefaultAudience
 	}
 	if c.AccessTTL <= 0 {
-		c.AccessTTL = 15 * time.Minute
+		c.AccessTTL = DefaultAccessTTL
 	}
 	if c.RefreshTTL <= 0 {
-		c.RefreshTTL = 30 * 24 * time.Hour
+		c.RefreshTTL = DefaultRefreshTTL
 	}
-	def(&c.BcryptCost, 10)
-	def(&c.MaxConcurrentHashes, runtime.GOMAXPROCS(0))
+	def(&c.BcryptCost, DefaultBcryptCost)
+	def(&c.MaxConcurrentHashes, DefaultMaxConcurrentHashes())
 	if c.RequestTimeout <= 0 {
-		c.RequestTimeout = 10 * time.Second
+		c.RequestTimeout = DefaultRequestTimeout
 	}
 	if c.UploadMaxBytes <= 0 {
-		c.UploadMaxBytes = 10 << 20
+		c.UploadMaxBytes = DefaultUploadMaxBytes
 	}
 	if c.UploadTTL <= 0 {
-		c.UploadTTL = 10 * time.Minute
+		c.UploadTTL = DefaultUploadTTL
 	}
 	if c.DownloadTTL <= 0 {
-		c.DownloadTTL = 5 * time.Minute
+		c.DownloadTTL = DefaultDownloadTTL
 	}
 }
 

@@ -53,51 +53,71 @@ type Config struct {
 	AllowedOrigins []string
 }
 
+// Defaults of [Config]'s zero fields; cmd/outrider's flags and the
+// README's Configuration table use the same values.
+const (
+	DefaultMaxMessageBytes  = 4 << 10
+	DefaultSendQueueSize    = 256
+	DefaultReadBufferSize   = 1024
+	DefaultWriteBufferSize  = 1024
+	DefaultReadLinger       = 200 * time.Millisecond
+	DefaultWriteTimeout     = 10 * time.Second
+	DefaultPingInterval     = 25 * time.Second
+	DefaultPongWait         = 60 * time.Second
+	DefaultInboundRate      = 20
+	DefaultInboundBurst     = 40
+	DefaultMaxRateStrikes   = 50
+	DefaultMaxSubscriptions = 100
+	DefaultLocationRate     = 5
+	DefaultMaxClockSkew     = 10 * time.Second
+	DefaultMaxFixAge        = 2 * time.Minute
+)
+
 func (c *Config) defaults() {
 	if c.MaxMessageBytes <= 0 {
-		c.MaxMessageBytes = 4 << 10
+		c.MaxMessageBytes = DefaultMaxMessageBytes
 	}
 	if c.SendQueueSize <= 0 {
-		c.SendQueueSize = 256
+		c.SendQueueSize = DefaultSendQueueSize
 	}
 	if c.ReadBufferSize <= 0 {
-		c.ReadBufferSize = 1024
+		c.ReadBufferSize = DefaultReadBufferSize
 	}
 	c.ReadBufferSize = max(c.ReadBufferSize, 64) // a frame header must fit
 	if c.ReadLinger <= 0 {
-		c.ReadLinger = 200 * time.Millisecond
+		c.ReadLinger = DefaultReadLinger
 	}
 	if c.WriteBufferSize <= 0 {
-		c.WriteBufferSize = 1024
+		c.WriteBufferSize = DefaultWriteBufferSize
 	}
 	if c.WriteTimeout <= 0 {
-		c.WriteTimeout = 10 * time.Second
+		c.WriteTimeout = DefaultWriteTimeout
 	}
 	if c.PingInterval <= 0 {
-		c.PingInterval = 25 * time.Second
+		c.PingInterval = DefaultPingInterval
 	}
 	if c.PongWait <= 0 {
-		c.PongWait = 60 * time.Second
+		c.PongWait = DefaultPongWait
 	}
 	if c.InboundRate <= 0 {
-		c.InboundRate = 20
+		c.InboundRate = DefaultInboundRate
 	}
 	if c.InboundBurst <= 0 {
-		c.InboundBurst = 40
+		c.InboundBurst = DefaultInboundBurst
 	}
 	if c.MaxRateStrikes <= 0 {
-		c.MaxRateStrikes = 50
+		c.MaxRateStrikes = DefaultMaxRateStrikes
 	}
 	if c.MaxSubscriptions <= 0 {
-		c.MaxSubscriptions = 100
+		c.MaxSubscriptions = DefaultMaxSubscriptions
 	}
 	if c.LocationRate <= 0 {
-		c.LocationRate = 5
+		c.LocationRate = DefaultLocationRate
 	}
 	if c.MaxClockSkew <= 0 {
-		c.MaxClockSkew = 10 * time.Second
+		c.MaxClockSkew = DefaultMaxClockSkew
 	}
 	if c.MaxFixAge <= 0 {
-		c.MaxFixAge = 2 * time.Minute
+		c.MaxFixAge = DefaultMaxFixAge
 	}
 }

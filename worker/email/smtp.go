@@ -30,8 +30,15 @@ const (
 	StartTLSNone StartTLS = "none"
 )
 
-// DefaultSMTPTimeout is Config.Timeout's default.
-const DefaultSMTPTimeout = 30 * time.Second
+// Defaults of [Config]'s zero fields.
+const (
+	// DefaultSMTPTimeout is Config.Timeout's default.
+	DefaultSMTPTimeout = 30 * time.Second
+	// DefaultStartTLS is Config.StartTLS's default.
+	DefaultStartTLS = StartTLSRequired
+	// DefaultLocalName is Config.LocalName's default.
+	DefaultLocalName = "localhost"
+)
 
 // Config configures an [SMTPSender].
 type Config struct {
@@ -83,7 +90,7 @@ func NewSMTPSender(cfg Config) (*SMTPSender, error) {
 	}
 	switch cfg.StartTLS {
 	case "":
-		cfg.StartTLS = StartTLSRequired
+		cfg.StartTLS = DefaultStartTLS
 	case StartTLSRequired, StartTLSOpportunistic, StartTLSNone:
 	default:
 		return nil, fmt.Errorf("smtp sender: unknown StartTLS mode %q (want none, opportunistic or required)", cfg.StartTLS)
@@ -92,7 +99,7 @@ func NewSMTPSender(cfg Config) (*SMTPSender, error) {
 		cfg.Timeout = DefaultSMTPTimeout
 	}
 	if cfg.LocalName == "" {
-		cfg.LocalName = "localhost"
+		cfg.LocalName = DefaultLocalName
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now

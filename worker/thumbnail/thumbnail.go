@@ -46,10 +46,10 @@ var (
 
 // Defaults for the zero fields of Limits.
 const (
-	defaultMaxBytes  = 10 << 20 // the upload limit for a photo
-	defaultMaxPixels = 40_000_000
-	defaultMaxSide   = 320
-	defaultQuality   = 80
+	DefaultMaxBytes  = 10 << 20 // the upload limit for a photo
+	DefaultMaxPixels = 40_000_000
+	DefaultMaxSide   = 320
+	DefaultQuality   = 80
 )
 
 // Limits bounds the work Make does for one image. A zero or negative field
@@ -79,16 +79,16 @@ type Limits struct {
 
 func (l Limits) withDefaults() Limits {
 	if l.MaxBytes <= 0 {
-		l.MaxBytes = defaultMaxBytes
+		l.MaxBytes = DefaultMaxBytes
 	}
 	if l.MaxPixels <= 0 {
-		l.MaxPixels = defaultMaxPixels
+		l.MaxPixels = DefaultMaxPixels
 	}
 	if l.MaxSide <= 0 {
-		l.MaxSide = defaultMaxSide
+		l.MaxSide = DefaultMaxSide
 	}
 	if l.Quality <= 0 {
-		l.Quality = defaultQuality
+		l.Quality = DefaultQuality
 	}
 	return l
 }

@@ -93,13 +93,17 @@ type Config struct {
 	// DebugAddr, when set, serves Go's pprof profiles (/debug/pprof/) on
 	// a listener of its own, apart from the API. Keep it private.
 	DebugAddr string
-	// ShutdownTimeout bounds the graceful drain on SIGTERM. Default 20s.
+	// ShutdownTimeout bounds the graceful drain on SIGTERM. Default
+	// DefaultShutdownTimeout.
 	ShutdownTimeout time.Duration
 	// BeforeServe, if set, runs after the node has joined the cluster and
 	// before HTTP is served, so /readyz answers 200 only after it (dev
 	// mode seeds its demo accounts here).
 	BeforeServe func(ctx context.Context, n *Node) error
 }
+
+// DefaultShutdownTimeout is Config.ShutdownTimeout's default.
+const DefaultShutdownTimeout = 20 * time.Second
 
 // Node is a running Outrider node.
 type Node struct {
@@ -128,7 +132,7 @@ func (c Config) HasRole(role string) bool {
 // Start connects to Postgres, migrates, joins the cluster and serves HTTP.
 func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 	if cfg.ShutdownTimeout <= 0 {
-		cfg.ShutdownTimeout = 20 * time.Second
+		cfg.ShutdownTimeout = DefaultShutdownTimeout
 	}
 	n := &Node{cfg: cfg, log: log}
 	reg := prometheus.NewRegistry()
@@ -308,19 +312,22 @@ func (n *Node) memberStatus() cluster.MemberStatus {
 func (n *Node) startWorker(ctx context.Context, js jetstream.JetStream, reg prometheus.Registerer) error {
 	cfg := n.cfg
 	wcfg := cfg.Worker
-	if wcfg.AckWait <= 0 {
-		wcfg.AckWait = 30 * time.Second
-	}
 	var mail email.Sender
 	switch {
 	case cfg.SMTP.Addr != "":
 		// An e-mail must be sent, or have failed, within the handler's
-		// budget (90% of AckWait).
-		if cfg.SMTP.Timeout <= 0 {
-			cfg.SMTP.Timeout = min(email.DefaultSMTPTimeout, wcfg.AckWait/2)
+		// budget (90% of AckWait), so the SMTP timeout's default depends
+		// on the ack wait the worker will use: the worker defaults its
+		// own Config, but the sender is built first.
+		ackWait := wcfg.AckWait
+		if ackWait <= 0 {
+			ackWait = worker.DefaultAckWait
 		}
-		if cfg.SMTP.Timeout >= wcfg.AckWait*9/10 {
-			return fmt.Errorf("smtp timeout %s must be shorter than 90%% of the worker's ack wait %s", cfg.SMTP.Timeout, wcfg.AckWait)
+		if cfg.SMTP.Timeout <= 0 {
+			cfg.SMTP.Timeout = min(email.DefaultSMTPTimeout, ackWait/2)
+		}
+		if cfg.SMTP.Timeout >= ackWait*9/10 {
+			return fmt.Errorf("smtp timeout %s must be shorter than 90%% of the worker's ack wait %s", cfg.SMTP.Timeout, ackWait)
 		}
 		s, err := email.NewSMTPSender(cfg.SMTP)
 		if err != nil {
@@ -336,9 +343,12 @@ func (n *Node) startWorker(ctx context.Context, js jetstream.JetStream, reg prom
 	}
 	wcfg.Namespace = cfg.Relay.Namespace
 	if wcfg.Thumbnail.MaxBytes <= 0 {
-		// Every upload the API accepts can be thumbnailed.
+		// Every upload the API accepts can be thumbnailed: the limit
+		// follows the API's, not thumbnail.DefaultMaxBytes.
 		wcfg.Thumbnail.MaxBytes = cfg.HTTP.UploadMaxBytes
 	}
+	// The worker reads the relay's stream, so it follows the relay's
+	// setting and, unset, the relay's default; worker.Config has none.
 	wcfg.EventsStream = cfg.Relay.Stream
 	if wcfg.EventsStream == "" {
 		wcfg.EventsStream = bus.DefaultStream
