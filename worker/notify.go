@@ -16,6 +16,7 @@ import (
 	"github.com/outrider/outrider/actors"
 	"github.com/outrider/outrider/actors/order"
 	"github.com/outrider/outrider/persistence"
+	"github.com/outrider/outrider/wire"
 	"github.com/outrider/outrider/worker/email"
 )
 
@@ -77,11 +78,11 @@ func customerMessage(status string) string {
 
 // notificationPayload is what a notification carries.
 type notificationPayload struct {
-	OrderID string            `json:"order_id"`
-	Seq     int64             `json:"seq"`
-	Status  string            `json:"status"`
-	Message string            `json:"message"`
-	By      order.PublishedBy `json:"by"`
+	OrderID string  `json:"order_id"`
+	Seq     int64   `json:"seq"`
+	Status  string  `json:"status"`
+	Message string  `json:"message"`
+	By      wire.By `json:"by"`
 }
 
 // decodeEvent reads a published order event.

@@ -69,23 +69,6 @@ func Distance(lat1, lng1, lat2, lng2 float64) float64 {
 // wire.LocationSubject, which new code calls directly.
 func LocationSubject(driverID string) string { return wire.LocationSubject(driverID) }
 
-// PublishedFix is the JSON body of a live fix on the bus.
-type PublishedFix struct {
-	DriverID string   `json:"driver_id"`
-	Lat      float64  `json:"lat"`
-	Lng      float64  `json:"lng"`
-	Heading  *float64 `json:"heading,omitempty"`
-	Speed    *float64 `json:"speed,omitempty"`
-	Accuracy *float64 `json:"accuracy,omitempty"`
-	TsMs     int64    `json:"ts_ms"`
-}
-
-// Publish is the published form of an accepted fix.
-func Publish(driverID string, f *pb.Fix) PublishedFix {
-	return PublishedFix{DriverID: driverID, Lat: f.Lat, Lng: f.Lng, Heading: f.Heading, Speed: f.Speed,
-		Accuracy: f.Accuracy, TsMs: f.TsMs}
-}
-
 // WithLocation returns a copy of s whose last location is f. States are
 // never changed in place: a reply may still hold the previous one (local
 // replies are not serialised).

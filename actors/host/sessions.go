@@ -7,6 +7,7 @@ import (
 	"github.com/outrider/outrider/actors"
 	"github.com/outrider/outrider/actors/user"
 	pb "github.com/outrider/outrider/proto/outriderpb"
+	"github.com/outrider/outrider/wire"
 )
 
 // sessionCommand handles the user actor's ephemeral commands — sessions
@@ -24,7 +25,7 @@ func (h *Host) sessionCommand(s *pb.UserState, id string, cmd *pb.UserCommand) (
 			return s, actors.Reject(actors.CodeNotFound, "user not found"), true
 		}
 		for inbox, ids := range user.ByInbox(user.Live(s, now)) {
-			h.publish(inbox, user.InboxMessage{Op: user.OpPush, UserID: id, SessionIDs: ids, Frame: b.Push.GetFrame()})
+			h.publish(inbox, wire.InboxMessage{Op: wire.OpPush, UserID: id, SessionIDs: ids, Frame: b.Push.GetFrame()})
 		}
 		return s, nil, true
 	}
@@ -35,12 +36,12 @@ func (h *Host) sessionCommand(s *pb.UserState, id string, cmd *pb.UserCommand) (
 // it was revoked; called once the revocation is durable.
 func (h *Host) closeSessions(s *pb.UserState, _ *pb.UserCommand) {
 	for inbox, ids := range user.ByInbox(user.Live(s, time.Now().UnixMilli())) {
-		h.publish(inbox, user.InboxMessage{Op: user.OpRevoke, UserID: s.Id, SessionIDs: ids,
+		h.publish(inbox, wire.InboxMessage{Op: wire.OpRevoke, UserID: s.Id, SessionIDs: ids,
 			Reason: "logged out; log in again"})
 	}
 }
 
-func (h *Host) publish(inbox string, m user.InboxMessage) {
+func (h *Host) publish(inbox string, m wire.InboxMessage) {
 	if h.cfg.Inbox == nil {
 		return
 	}

@@ -119,22 +119,11 @@ func metadata(e *pb.OrderEvent) map[string]string {
 	return m
 }
 
-// Published is the JSON body of an order event on the bus.
-type Published struct {
-	ID      string          `json:"id"`
-	Type    string          `json:"type"`
-	OrderID string          `json:"order_id"`
-	Seq     int64           `json:"seq"`
-	At      string          `json:"at"`
-	By      PublishedBy     `json:"by"`
-	Order   actors.OrderRow `json:"order"`
-}
+// Published is an order event as the bus carries it (wire.OrderEvent).
+type Published = wire.OrderEvent[actors.OrderRow]
 
-// PublishedBy names who caused a published event.
-type PublishedBy struct {
-	UserID string `json:"user_id"`
-	Role   string `json:"role"`
-}
+// PublishedBy names who caused a published event (wire.By).
+type PublishedBy = wire.By
 
 // Subject is the bus subject of an order's events: wire.OrderSubject,
 // which new code calls directly.
@@ -150,7 +139,7 @@ func publish(e *pb.OrderEvent, row actors.OrderRow) Published {
 	return Published{
 		ID: EventID(e.OrderId, e.Seq), Type: EventType(e), OrderID: e.OrderId, Seq: e.Seq,
 		At:    actors.Timestamp(time.UnixMilli(e.AtMs).UTC()),
-		By:    PublishedBy{UserID: e.By.GetUserId(), Role: e.By.GetRole()},
+		By:    wire.By{UserID: e.By.GetUserId(), Role: e.By.GetRole()},
 		Order: row,
 	}
 }

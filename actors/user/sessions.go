@@ -12,22 +12,6 @@ import (
 // wire.InboxSubject, which new code calls directly.
 func InboxSubject(nodeID string) string { return wire.InboxSubject(nodeID) }
 
-// Inbox operations: deliver a frame, or end sessions whose tokens were
-// revoked (the gateway picks the close code).
-const (
-	OpPush   = "push"
-	OpRevoke = "revoke"
-)
-
-// InboxMessage is what a user actor sends to a node's gateway.
-type InboxMessage struct {
-	Op         string   `json:"op"`
-	UserID     string   `json:"user_id"`
-	SessionIDs []string `json:"session_ids"`
-	Frame      []byte   `json:"frame,omitempty"`  // push: the frame to send
-	Reason     string   `json:"reason,omitempty"` // revoke: why
-}
-
 // OpenSession registers or renews a session of s at time now, dropping
 // expired ones. A token issued before the user's sessions were revoked is
 // refused. States are copied, never changed in place.

@@ -10,7 +10,6 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/outrider/outrider/actors/driver"
 	"github.com/outrider/outrider/persistence"
 	pb "github.com/outrider/outrider/proto/outriderpb"
 	"github.com/outrider/outrider/wire"
@@ -79,7 +78,8 @@ func NewLocations(cfg LocationsConfig, nc *nats.Conn, namespace string, store pe
 
 // Fix publishes an accepted fix and queues it for the history.
 func (l *Locations) Fix(driverID string, f *pb.Fix) {
-	if body, err := json.Marshal(driver.Publish(driverID, f)); err == nil {
+	if body, err := json.Marshal(wire.Fix{DriverID: driverID, Lat: f.Lat, Lng: f.Lng,
+		Heading: f.Heading, Speed: f.Speed, Accuracy: f.Accuracy, TsMs: f.TsMs}); err == nil {
 		_ = l.nc.Publish(wire.Namespaced(l.namespace, wire.LocationSubject(driverID)), body)
 	}
 	l.mu.Lock()

@@ -17,7 +17,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/outrider/outrider/actors"
-	"github.com/outrider/outrider/actors/user"
 	"github.com/outrider/outrider/problem"
 	pb "github.com/outrider/outrider/proto/outriderpb"
 	"github.com/outrider/outrider/transport/ws/internal/wsconn"
@@ -175,7 +174,7 @@ func (g *Gateway) pingLoop() {
 
 // onInbox takes a user actor's push or close for sessions on this node.
 func (g *Gateway) onInbox(data []byte) {
-	var m user.InboxMessage
+	var m wire.InboxMessage
 	if err := json.Unmarshal(data, &m); err != nil {
 		g.log.Warn("undecodable inbox message", "err", err)
 		return
@@ -190,9 +189,9 @@ func (g *Gateway) onInbox(data []byte) {
 	g.mu.Unlock()
 	for _, s := range targets {
 		switch m.Op {
-		case user.OpPush:
+		case wire.OpPush:
 			s.send(m.Frame)
-		case user.OpRevoke:
+		case wire.OpRevoke:
 			s.close(CloseUnauthorized, m.Reason)
 		}
 	}

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"sync"
 
-	"github.com/outrider/outrider/actors/driver"
 	"github.com/outrider/outrider/actors/order"
 	"github.com/outrider/outrider/wire"
 )
@@ -117,7 +116,7 @@ func (h *hub) followLocked(sub *subscription, driverID string) {
 // dispatchFix hands a driver's live position to the subscriptions of the
 // orders that driver holds.
 func (h *hub) dispatchFix(driverID string, data []byte) {
-	var p driver.PublishedFix
+	var p wire.Fix
 	if err := json.Unmarshal(data, &p); err != nil || p.DriverID != driverID {
 		return
 	}
@@ -182,8 +181,8 @@ func eventFrame(p order.Published) (*event, error) {
 		Data    any    `json:"data"`
 		At      string `json:"at"`
 	}{"event", "order:" + p.OrderID, p.Seq, p.Type, struct {
-		Order any               `json:"order"`
-		By    order.PublishedBy `json:"by"`
+		Order any     `json:"order"`
+		By    wire.By `json:"by"`
 	}{p.Order, p.By}, p.At})
 	if err != nil {
 		return nil, err

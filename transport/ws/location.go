@@ -11,6 +11,7 @@ import (
 	"github.com/outrider/outrider/actors/driver"
 	"github.com/outrider/outrider/problem"
 	pb "github.com/outrider/outrider/proto/outriderpb"
+	"github.com/outrider/outrider/wire"
 )
 
 // location takes a driver's fix: validated here (numbers, clock), thinned
@@ -89,7 +90,7 @@ func parseTs(raw json.RawMessage) (time.Time, bool) {
 
 // locationFrame is the server → client frame of a driver's live position
 // on an order channel.
-func locationFrame(channel string, p driver.PublishedFix) []byte {
+func locationFrame(channel string, p wire.Fix) []byte {
 	b, _ := json.Marshal(struct {
 		Type     string   `json:"type"`
 		Channel  string   `json:"channel"`

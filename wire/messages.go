@@ -1,0 +1,56 @@
+package wire
+
+// The JSON bodies of the bus messages. Field names and tags are the
+// protocol between nodes of different releases, as the subjects are.
+
+// OrderEvent is the body of an order event on OrderSubject, the outbox
+// payload the relay publishes: which event, its place in the order's
+// journal, who caused it and the order as it stood after it. O is the
+// order's public JSON shape, actors.OrderRow, which has not moved here
+// yet (actors/order names the instance order.Published).
+type OrderEvent[O any] struct {
+	// ID is the event's stable id, "order:<order id>:<seq>": the outbox
+	// id and the NATS message id, so a re-published event is de-duplicated.
+	ID      string `json:"id"`
+	Type    string `json:"type"` // "order.created", "order.assigned", …
+	OrderID string `json:"order_id"`
+	Seq     int64  `json:"seq"`
+	At      string `json:"at"` // RFC 3339 UTC, millisecond precision
+	By      By     `json:"by"`
+	Order   O      `json:"order"`
+}
+
+// By names who caused an order event.
+type By struct {
+	UserID string `json:"user_id"`
+	Role   string `json:"role"`
+}
+
+// Fix is the body of a driver's live position on LocationSubject: one
+// fix the driver actor accepted.
+type Fix struct {
+	DriverID string   `json:"driver_id"`
+	Lat      float64  `json:"lat"`
+	Lng      float64  `json:"lng"`
+	Heading  *float64 `json:"heading,omitempty"`
+	Speed    *float64 `json:"speed,omitempty"`
+	Accuracy *float64 `json:"accuracy,omitempty"`
+	TsMs     int64    `json:"ts_ms"` // when the phone took it, unix milliseconds
+}
+
+// Inbox operations: deliver a frame, or end sessions whose tokens were
+// revoked (the gateway picks the close code).
+const (
+	OpPush   = "push"
+	OpRevoke = "revoke"
+)
+
+// InboxMessage is the body of what a user actor sends to a node's gateway
+// on InboxSubject.
+type InboxMessage struct {
+	Op         string   `json:"op"` // OpPush or OpRevoke
+	UserID     string   `json:"user_id"`
+	SessionIDs []string `json:"session_ids"`
+	Frame      []byte   `json:"frame,omitempty"`  // push: the frame to send
+	Reason     string   `json:"reason,omitempty"` // revoke: why
+}
