@@ -26,16 +26,29 @@ type By struct {
 	Role   string `json:"role"`
 }
 
+// Position is where a driver was, the part every location shape shares.
+// Each channel embeds it in an envelope of its own, and they differ only
+// there (changing one would break its readers, so they stay):
+//
+//   - the bus (Fix): {"driver_id", position…, "ts_ms": unix milliseconds};
+//   - the WebSocket location frame: {"type": "location", "channel",
+//     "driver_id", position…, "ts": RFC 3339 UTC, milliseconds};
+//   - GET /v1/orders/{id}/track's items: {position…, "at": RFC 3339 UTC,
+//     milliseconds}, the driver named once beside them as "driver_id".
+type Position struct {
+	Lat      float64  `json:"lat"`
+	Lng      float64  `json:"lng"`
+	Heading  *float64 `json:"heading,omitempty"`  // degrees, 0..360
+	Speed    *float64 `json:"speed,omitempty"`    // m/s
+	Accuracy *float64 `json:"accuracy,omitempty"` // metres
+}
+
 // Fix is the body of a driver's live position on LocationSubject: one
 // fix the driver actor accepted.
 type Fix struct {
-	DriverID string   `json:"driver_id"`
-	Lat      float64  `json:"lat"`
-	Lng      float64  `json:"lng"`
-	Heading  *float64 `json:"heading,omitempty"`
-	Speed    *float64 `json:"speed,omitempty"`
-	Accuracy *float64 `json:"accuracy,omitempty"`
-	TsMs     int64    `json:"ts_ms"` // when the phone took it, unix milliseconds
+	DriverID string `json:"driver_id"`
+	Position
+	TsMs int64 `json:"ts_ms"` // when the phone took it, unix milliseconds
 }
 
 // Inbox operations: deliver a frame, or end sessions whose tokens were

@@ -22,7 +22,7 @@ func TestMessages(t *testing.T) {
 			At: "2026-01-02T03:04:05.006Z", By: wire.By{UserID: "u1", Role: "admin"}, Order: json.RawMessage(`{"id":"o1"}`)},
 			`{"id":"order:o1:2","type":"order.assigned","order_id":"o1","seq":2,"at":"2026-01-02T03:04:05.006Z",` +
 				`"by":{"user_id":"u1","role":"admin"},"order":{"id":"o1"}}`},
-		"fix": {wire.Fix{DriverID: "d1", Lat: 1.5, Lng: -2, Heading: &heading, TsMs: 1700000000000},
+		"fix": {wire.Fix{DriverID: "d1", Position: wire.Position{Lat: 1.5, Lng: -2, Heading: &heading}, TsMs: 1700000000000},
 			`{"driver_id":"d1","lat":1.5,"lng":-2,"heading":90.5,"ts_ms":1700000000000}`},
 		"push": {wire.InboxMessage{Op: wire.OpPush, UserID: "u1", SessionIDs: []string{"s1"}, Frame: []byte(`{}`)},
 			`{"op":"push","user_id":"u1","session_ids":["s1"],"frame":"e30="}`},

@@ -78,8 +78,8 @@ func NewLocations(cfg LocationsConfig, nc *nats.Conn, namespace string, store pe
 
 // Fix publishes an accepted fix and queues it for the history.
 func (l *Locations) Fix(driverID string, f *pb.Fix) {
-	if body, err := json.Marshal(wire.Fix{DriverID: driverID, Lat: f.Lat, Lng: f.Lng,
-		Heading: f.Heading, Speed: f.Speed, Accuracy: f.Accuracy, TsMs: f.TsMs}); err == nil {
+	if body, err := json.Marshal(wire.Fix{DriverID: driverID, Position: wire.Position{Lat: f.Lat, Lng: f.Lng,
+		Heading: f.Heading, Speed: f.Speed, Accuracy: f.Accuracy}, TsMs: f.TsMs}); err == nil {
 		_ = l.nc.Publish(wire.Namespaced(l.namespace, wire.LocationSubject(driverID)), body)
 	}
 	l.mu.Lock()

@@ -6,6 +6,7 @@ import (
 
 	"github.com/outrider/outrider/actors"
 	"github.com/outrider/outrider/actors/order"
+	"github.com/outrider/outrider/wire"
 )
 
 // maxTrackPoints bounds one trail answer: at the default 5 fixes a second
@@ -13,13 +14,11 @@ import (
 // phones usually report.
 const maxTrackPoints = 5000
 
+// trackPoint is one item of the trail: the position every location
+// shape shares (wire.Position) and when, as "at".
 type trackPoint struct {
-	Lat      float64  `json:"lat"`
-	Lng      float64  `json:"lng"`
-	Heading  *float64 `json:"heading,omitempty"`
-	Speed    *float64 `json:"speed,omitempty"`
-	Accuracy *float64 `json:"accuracy,omitempty"`
-	At       string   `json:"at"`
+	wire.Position
+	At string `json:"at"`
 }
 
 // track answers the location trail of the order's current (or last)
@@ -47,8 +46,8 @@ func (s *Server) track(w http.ResponseWriter, r *http.Request, c *call) error {
 			return unavailable(err)
 		}
 		for _, f := range fixes {
-			out.Items = append(out.Items, trackPoint{Lat: f.Lat, Lng: f.Lng, Heading: f.Heading, Speed: f.Speed,
-				Accuracy: f.Accuracy, At: actors.Timestamp(f.At)})
+			out.Items = append(out.Items, trackPoint{Position: wire.Position{Lat: f.Lat, Lng: f.Lng,
+				Heading: f.Heading, Speed: f.Speed, Accuracy: f.Accuracy}, At: actors.Timestamp(f.At)})
 		}
 	}
 	writeJSON(w, http.StatusOK, out)

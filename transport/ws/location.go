@@ -92,16 +92,11 @@ func parseTs(raw json.RawMessage) (time.Time, bool) {
 // on an order channel.
 func locationFrame(channel string, p wire.Fix) []byte {
 	b, _ := json.Marshal(struct {
-		Type     string   `json:"type"`
-		Channel  string   `json:"channel"`
-		DriverID string   `json:"driver_id"`
-		Lat      float64  `json:"lat"`
-		Lng      float64  `json:"lng"`
-		Heading  *float64 `json:"heading,omitempty"`
-		Speed    *float64 `json:"speed,omitempty"`
-		Accuracy *float64 `json:"accuracy,omitempty"`
-		Ts       string   `json:"ts"`
-	}{"location", channel, p.DriverID, p.Lat, p.Lng, p.Heading, p.Speed, p.Accuracy,
-		actors.Timestamp(time.UnixMilli(p.TsMs))})
+		Type     string `json:"type"`
+		Channel  string `json:"channel"`
+		DriverID string `json:"driver_id"`
+		wire.Position
+		Ts string `json:"ts"`
+	}{"location", channel, p.DriverID, p.Position, actors.Timestamp(time.UnixMilli(p.TsMs))})
 	return b
 }
