@@ -78,6 +78,7 @@ type RelayConfig struct {
 const (
 	DefaultStream       = "OUTRIDER_EVENTS"
 	DefaultSubjects     = "outrider.order.>"
+	DefaultReplicas     = 1
 	DefaultLinger       = 5 * time.Millisecond
 	DefaultMaxAge       = 7 * 24 * time.Hour
 	DefaultDuplicates   = 2 * time.Minute
@@ -97,7 +98,7 @@ func (c RelayConfig) withDefaults() (RelayConfig, error) {
 	if len(c.Subjects) == 0 {
 		c.Subjects = []string{c.Namespace + DefaultSubjects}
 	}
-	c.Replicas = orDefault(c.Replicas, 1)
+	c.Replicas = orDefault(c.Replicas, DefaultReplicas)
 	c.MaxAge = orDefault(c.MaxAge, DefaultMaxAge)
 	c.Duplicates = orDefault(c.Duplicates, DefaultDuplicates)
 	c.BatchSize = orDefault(c.BatchSize, DefaultBatchSize)
@@ -129,6 +130,26 @@ func (c RelayConfig) withDefaults() (RelayConfig, error) {
 		return c, fmt.Errorf("bus: relay config: %w", err)
 	}
 	return c, nil
+}
+
+// Defaults of LocationsConfig.
+const (
+	DefaultFlushInterval     = time.Second
+	DefaultLocationBatchSize = 2000
+	DefaultMaxBuffered       = 200_000
+)
+
+// defaults fills the zero (or negative) fields of c.
+func (c *LocationsConfig) defaults() {
+	if c.FlushInterval <= 0 {
+		c.FlushInterval = DefaultFlushInterval
+	}
+	if c.BatchSize <= 0 {
+		c.BatchSize = DefaultLocationBatchSize
+	}
+	if c.MaxBuffered <= 0 {
+		c.MaxBuffered = DefaultMaxBuffered
+	}
 }
 
 func orDefault[T int | time.Duration](v, def T) T {

@@ -52,15 +52,7 @@ type Locations struct {
 
 // NewLocations builds the component; reg may be nil.
 func NewLocations(cfg LocationsConfig, nc *nats.Conn, namespace string, store persistence.Locations, log *slog.Logger, reg prometheus.Registerer) *Locations {
-	if cfg.FlushInterval <= 0 {
-		cfg.FlushInterval = time.Second
-	}
-	if cfg.BatchSize <= 0 {
-		cfg.BatchSize = 2000
-	}
-	if cfg.MaxBuffered <= 0 {
-		cfg.MaxBuffered = 200_000
-	}
+	cfg.defaults()
 	l := &Locations{cfg: cfg, nc: nc, namespace: namespace, store: store, log: log,
 		kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
 		dropped: prometheus.NewCounter(prometheus.CounterOpts{Name: "outrider_location_fixes_dropped_total",
