@@ -9,8 +9,7 @@ package wire
 // order's public JSON shape, actors.OrderRow, which has not moved here
 // yet (actors/order names the instance order.Published).
 type OrderEvent[O any] struct {
-	// ID is the event's stable id, "order:<order id>:<seq>": the outbox
-	// id and the NATS message id, so a re-published event is de-duplicated.
+	// ID is OrderEventID(OrderID, Seq), also the event's NATS message id.
 	ID      string `json:"id"`
 	Type    string `json:"type"` // "order.created", "order.assigned", …
 	OrderID string `json:"order_id"`

@@ -11,6 +11,8 @@
 // every message a running node of the previous release publishes.
 package wire
 
+import "strconv"
+
 // Namespaced is subject as it travels in namespace (a prefix such as
 // "staging.", or "" for none). Every subscription, publication and stream
 // filter goes through it; nothing else adds the namespace.
@@ -27,6 +29,13 @@ const (
 
 // OrderSubject is the subject of one order's events.
 func OrderSubject(orderID string) string { return orderPrefix + orderID }
+
+// OrderEventID is the stable id of an order's event seq,
+// "order:<order id>:<seq>": the outbox id and the NATS message id
+// (Nats-Msg-Id), so JetStream de-duplicates an event published twice.
+func OrderEventID(orderID string, seq int64) string {
+	return "order:" + orderID + ":" + strconv.FormatInt(seq, 10)
+}
 
 // LocationSubject is the subject of a driver's live fixes: core NATS,
 // ephemeral, never journaled (the history is written in batches apart).

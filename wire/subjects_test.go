@@ -15,6 +15,7 @@ func TestSubjects(t *testing.T) {
 	for _, tc := range []struct{ got, want string }{
 		{wire.OrderSubject("ord_1"), "outrider.order.ord_1"},
 		{wire.OrderEvents, "outrider.order.>"},
+		{wire.OrderEventID("ord_1", 12), "order:ord_1:12"},
 		{wire.LocationSubject("usr_d1"), "outrider.location.driver.usr_d1"},
 		{wire.InboxSubject("node1"), "outrider.inbox.node1"},
 		{wire.WebhookSubject("whk_1"), "outrider-webhooks.deliver.whk_1"},

@@ -3,7 +3,6 @@ package order
 import (
 	"encoding/json"
 	"fmt"
-	"strconv"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -129,15 +128,13 @@ type PublishedBy = wire.By
 // which new code calls directly.
 func Subject(orderID string) string { return wire.OrderSubject(orderID) }
 
-// EventID is the stable id of an order's event seq: used as outbox id and
-// NATS message id, so a re-published event is de-duplicated.
-func EventID(orderID string, seq int64) string {
-	return "order:" + orderID + ":" + strconv.FormatInt(seq, 10)
-}
+// EventID is the stable id of an order's event seq: wire.OrderEventID,
+// which new code calls directly.
+func EventID(orderID string, seq int64) string { return wire.OrderEventID(orderID, seq) }
 
 func publish(e *pb.OrderEvent, row actors.OrderRow) Published {
 	return Published{
-		ID: EventID(e.OrderId, e.Seq), Type: EventType(e), OrderID: e.OrderId, Seq: e.Seq,
+		ID: wire.OrderEventID(e.OrderId, e.Seq), Type: EventType(e), OrderID: e.OrderId, Seq: e.Seq,
 		At:    actors.Timestamp(time.UnixMilli(e.AtMs).UTC()),
 		By:    wire.By{UserID: e.By.GetUserId(), Role: e.By.GetRole()},
 		Order: row,

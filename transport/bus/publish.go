@@ -142,7 +142,7 @@ func (r *Relay) awaitAck(p pending) error {
 // (created_at, id), the event's time and then the id as text: an order's
 // events 9 and 10 stamped in the same millisecond come as "…:10", "…:9",
 // and a clock step between the nodes that wrote two events of one order
-// can invert them as well. Ids ending in ":<seq>" (actors/order.EventID)
+// can invert them as well. Ids ending in ":<seq>" (wire.OrderEventID)
 // are sorted by seq; a subject with any other id keeps the store's order.
 // An inversion that straddles two batches is not repaired here.
 func inSubjectOrder(msgs []actors.OutboxMessage) {
