@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/outrider/outrider/wire"
 )
 
 // RelayConfig configures a Relay. The zero value takes every default.
@@ -77,7 +79,7 @@ type RelayConfig struct {
 // Defaults of RelayConfig.
 const (
 	DefaultStream       = "OUTRIDER_EVENTS"
-	DefaultSubjects     = "outrider.order.>"
+	DefaultSubjects     = wire.OrderEvents
 	DefaultReplicas     = 1
 	DefaultLinger       = 5 * time.Millisecond
 	DefaultMaxAge       = 7 * 24 * time.Hour
@@ -96,7 +98,7 @@ func (c RelayConfig) withDefaults() (RelayConfig, error) {
 		c.Stream = DefaultStream
 	}
 	if len(c.Subjects) == 0 {
-		c.Subjects = []string{c.Namespace + DefaultSubjects}
+		c.Subjects = []string{wire.Namespaced(c.Namespace, DefaultSubjects)}
 	}
 	c.Replicas = orDefault(c.Replicas, DefaultReplicas)
 	c.MaxAge = orDefault(c.MaxAge, DefaultMaxAge)
