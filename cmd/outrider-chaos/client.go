@@ -166,14 +166,14 @@ func (o orderJSON) view() *oracle.View {
 	return v
 }
 
-// commandID is the id the node derives from a key (transport/http
+// commandID is the id the node derives from a key (transport/httpapi
 // middleware.go): the journal stores it with the command's event.
 func commandID(userID, key string) string {
 	sum := sha256.Sum256([]byte(userID + "\x00" + key))
 	return "idem-" + hex.EncodeToString(sum[:16])
 }
 
-// createdOrderID is the id a keyed create gets (transport/http orders.go),
+// createdOrderID is the id a keyed create gets (transport/httpapi orders.go),
 // known before the answer: an unanswered create can still be found.
 func createdOrderID(cmdID string) string {
 	var u ulid.ULID

@@ -119,7 +119,7 @@ func (t *target) loginDemo(ctx context.Context, a *api, role string) (userJSON, 
 	return userJSON{}, "", fmt.Errorf("no demo %s in %s", role, t.dataDir)
 }
 
-// minter signs access tokens the way the node does (transport/http/tokens.go).
+// minter signs access tokens the way the node does (transport/httpapi/tokens.go).
 type minter struct {
 	key []byte
 	kid string

@@ -50,7 +50,7 @@ const (
 
 // devEnv is the environment of every node here: cheap password hashing,
 // and request limits lifted because the workers all come from one IP
-// (the limits have their own tests in transport/http and transport/ws).
+// (the limits have their own tests in transport/httpapi and transport/ws).
 // OUTRIDER_* variables of the caller's environment are dropped.
 var devEnv = []string{
 	"OUTRIDER_BCRYPT_COST=4",

@@ -21,7 +21,7 @@ import (
 	"github.com/outrider/outrider/cmd/outrider/app"
 	"github.com/outrider/outrider/persistence/blob/s3"
 	"github.com/outrider/outrider/transport/bus"
-	httpapi "github.com/outrider/outrider/transport/http"
+	"github.com/outrider/outrider/transport/httpapi"
 	"github.com/outrider/outrider/transport/ws"
 	"github.com/outrider/outrider/worker"
 	"github.com/outrider/outrider/worker/email"

@@ -75,7 +75,7 @@ var layers = []layer{{
 		"and are tested without them (STYLE.md, The house)",
 }, {
 	Name: "leaves",
-	Pkgs: []string{"./proto/outriderpb", "./problem", "./transport/http/openapi", "./internal/promreg", "./internal/backoff", "./internal/password",
+	Pkgs: []string{"./proto/outriderpb", "./problem", "./transport/httpapi/openapi", "./internal/promreg", "./internal/backoff", "./internal/password",
 		"./persistence/migrations", "./wire"},
 	Not: []string{"./..."},
 	Why: "generated protobuf, the error catalogue, the bus contract (wire), embedded documents and small helpers every layer may use import nothing of ours",

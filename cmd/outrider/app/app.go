@@ -36,7 +36,7 @@ import (
 	"github.com/outrider/outrider/persistence/sqlite"
 	pb "github.com/outrider/outrider/proto/outriderpb"
 	"github.com/outrider/outrider/transport/bus"
-	httpapi "github.com/outrider/outrider/transport/http"
+	"github.com/outrider/outrider/transport/httpapi"
 	"github.com/outrider/outrider/transport/ws"
 	"github.com/outrider/outrider/worker"
 	"github.com/outrider/outrider/worker/email"

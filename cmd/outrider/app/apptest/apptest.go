@@ -17,7 +17,7 @@ import (
 	"github.com/outrider/outrider/internal/fleet"
 	"github.com/outrider/outrider/persistence/postgres/pgtest"
 	"github.com/outrider/outrider/transport/bus"
-	httpapi "github.com/outrider/outrider/transport/http"
+	"github.com/outrider/outrider/transport/httpapi"
 	"github.com/outrider/outrider/worker"
 	"github.com/outrider/outrider/worker/webhook"
 )

@@ -1,5 +1,5 @@
 // Package openapitest validates HTTP requests and responses against
-// Outrider's OpenAPI 3.1 document (transport/http/openapi).
+// Outrider's OpenAPI 3.1 document (transport/httpapi/openapi).
 //
 // The validator is backed by github.com/pb33f/libopenapi-validator, which
 // implements OpenAPI 3.0/3.1/3.2 with a JSON Schema 2020-12 engine (so
@@ -22,7 +22,7 @@ import (
 	"github.com/pb33f/libopenapi-validator/config"
 	verrors "github.com/pb33f/libopenapi-validator/errors"
 
-	"github.com/outrider/outrider/transport/http/openapi"
+	"github.com/outrider/outrider/transport/httpapi/openapi"
 )
 
 // Validator checks requests and responses against the embedded document.

@@ -1,6 +1,6 @@
 // Package openapi embeds Outrider's OpenAPI 3.1 document, served at
 // GET /v1/openapi.json. The validator the tests check traffic with is in
-// transport/http/openapitest, so the node's binary does not carry it.
+// transport/httpapi/openapitest, so the node's binary does not carry it.
 package openapi
 
 import (

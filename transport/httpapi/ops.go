@@ -6,7 +6,7 @@ import (
 	"sort"
 	"time"
 
-	"github.com/outrider/outrider/transport/http/openapi"
+	"github.com/outrider/outrider/transport/httpapi/openapi"
 )
 
 func (s *Server) openAPI(w http.ResponseWriter, r *http.Request, c *call) error {

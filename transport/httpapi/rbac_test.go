@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/outrider/outrider/persistence/blob"
-	httpapi "github.com/outrider/outrider/transport/http"
+	"github.com/outrider/outrider/transport/httpapi"
 )
 
 // rbacFixture is what the recipes below fill routes from.

@@ -10,7 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/outrider/outrider/transport/http/openapi"
+	"github.com/outrider/outrider/transport/httpapi/openapi"
 )
 
 // RouteForTest is one entry of the server's route table, exported to the

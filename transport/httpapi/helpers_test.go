@@ -19,7 +19,7 @@ import (
 
 	"github.com/outrider/outrider/cmd/outrider/app"
 	"github.com/outrider/outrider/cmd/outrider/app/apptest"
-	"github.com/outrider/outrider/transport/http/openapitest"
+	"github.com/outrider/outrider/transport/httpapi/openapitest"
 )
 
 // tb is what the helpers need of a test: *testing.T, or a goT in a

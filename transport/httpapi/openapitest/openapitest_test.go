@@ -12,7 +12,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/outrider/outrider/transport/http/openapi"
+	"github.com/outrider/outrider/transport/httpapi/openapi"
 )
 
 var (

@@ -9,7 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/outrider/outrider/cmd/outrider/app"
-	"github.com/outrider/outrider/transport/http/openapi"
+	"github.com/outrider/outrider/transport/httpapi/openapi"
 )
 
 const allowedOrigin = "https://app.outrider.test"
