@@ -108,13 +108,6 @@ type ProofRow struct {
 	At          time.Time
 }
 
-// Place is a pickup or drop-off point. Lat/Lng are nil when not given.
-type Place struct {
-	Address string   `json:"address"`
-	Lat     *float64 `json:"lat,omitempty"`
-	Lng     *float64 `json:"lng,omitempty"`
-}
-
 // OrderRow is the order read model: the order's full current state.
 // The store upserts it, never moving Version backwards.
 type OrderRow struct {

@@ -5,7 +5,7 @@ import (
 	"encoding/json"
 	"time"
 
-	"github.com/outrider/outrider/actors"
+	"github.com/outrider/outrider/wire"
 )
 
 // Notification is something a user should hear of, created by the worker
@@ -62,7 +62,7 @@ type Notifications interface {
 func (n Notification) MarshalJSON() ([]byte, error) {
 	var readAt *string
 	if n.ReadAt != nil {
-		s := actors.Timestamp(*n.ReadAt)
+		s := wire.Timestamp(*n.ReadAt)
 		readAt = &s
 	}
 	payload := n.Payload
@@ -77,5 +77,5 @@ func (n Notification) MarshalJSON() ([]byte, error) {
 		Read      bool            `json:"read"`
 		ReadAt    *string         `json:"read_at"`
 		CreatedAt string          `json:"created_at"`
-	}{n.ID, n.Type, n.EventID, payload, n.ReadAt != nil, readAt, actors.Timestamp(n.CreatedAt)})
+	}{n.ID, n.Type, n.EventID, payload, n.ReadAt != nil, readAt, wire.Timestamp(n.CreatedAt)})
 }

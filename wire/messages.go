@@ -5,10 +5,9 @@ package wire
 
 // OrderEvent is the body of an order event on OrderSubject, the outbox
 // payload the relay publishes: which event, its place in the order's
-// journal, who caused it and the order as it stood after it. O is the
-// order's public JSON shape, actors.OrderRow, which has not moved here
-// yet (actors/order names the instance order.Published).
-type OrderEvent[O any] struct {
+// journal, who caused it and the order as it stood after it (actors/order
+// calls it order.Published).
+type OrderEvent struct {
 	// ID is OrderEventID(OrderID, Seq), also the event's NATS message id.
 	ID      string `json:"id"`
 	Type    string `json:"type"` // "order.created", "order.assigned", …
@@ -16,7 +15,7 @@ type OrderEvent[O any] struct {
 	Seq     int64  `json:"seq"`
 	At      string `json:"at"` // RFC 3339 UTC, millisecond precision
 	By      By     `json:"by"`
-	Order   O      `json:"order"`
+	Order   Order  `json:"order"`
 }
 
 // By names who caused an order event.

@@ -13,7 +13,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/oklog/ulid/v2"
 
-	"github.com/outrider/outrider/actors"
 	"github.com/outrider/outrider/actors/order"
 	"github.com/outrider/outrider/persistence"
 	"github.com/outrider/outrider/wire"
@@ -47,13 +46,13 @@ func recipients(p order.Published) []recipient {
 	case "order.created":
 		add(o.CustomerID, "An order was placed for you: "+o.Dropoff.Address, false)
 	case "order.assigned":
-		add(o.DriverID, fmt.Sprintf("New job: %s → %s", o.Pickup.Address, o.Dropoff.Address), true)
+		add(o.Driver(), fmt.Sprintf("New job: %s → %s", o.Pickup.Address, o.Dropoff.Address), true)
 		add(o.CustomerID, "A driver has been assigned to your order", false)
 	case "order.accepted":
 		add(o.CustomerID, "Your driver accepted the order", false)
 	case "order.status_changed":
 		add(o.CustomerID, customerMessage(o.Status), slices.Contains([]string{order.PickedUp, order.Delivered, order.Cancelled, order.Failed}, o.Status))
-		add(o.DriverID, "Order "+o.ID+" is now "+o.Status, false)
+		add(o.Driver(), "Order "+o.ID+" is now "+o.Status, false)
 	case "order.proof_added":
 		add(o.CustomerID, "A proof of delivery was added to your order", false)
 	}
@@ -152,7 +151,7 @@ func notificationFrame(n persistence.Notification) ([]byte, error) {
 		Event   string                   `json:"event"`
 		Data    persistence.Notification `json:"data"`
 		At      string                   `json:"at"`
-	}{"event", "user:" + n.UserID, 0, NotificationCreated, n, actors.Timestamp(n.CreatedAt)})
+	}{"event", "user:" + n.UserID, 0, NotificationCreated, n, wire.Timestamp(n.CreatedAt)})
 }
 
 // mailConsumer marks sent e-mails in processed_messages.

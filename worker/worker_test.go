@@ -25,6 +25,7 @@ import (
 	"github.com/outrider/outrider/persistence/blob/local"
 	"github.com/outrider/outrider/persistence/sqlite"
 	"github.com/outrider/outrider/persistence/sqlite/sqlitetest"
+	"github.com/outrider/outrider/wire"
 	"github.com/outrider/outrider/worker"
 	"github.com/outrider/outrider/worker/webhook"
 )
@@ -100,7 +101,7 @@ func (r *rig) proofAdded(t *testing.T, orderID string, seq int64, key, customer 
 		OrderID: orderID, Seq: seq, Key: key, ContentType: "image/png", Size: 10, ByUserID: "d1", At: at,
 	}}}))
 	ev, err := json.Marshal(order.Published{ID: order.EventID(orderID, seq), Type: "order.proof_added", OrderID: orderID, Seq: seq,
-		At: actors.Timestamp(at), Order: actors.OrderRow{ID: orderID, CustomerID: customer, Status: "delivered"}})
+		At: wire.Timestamp(at), Order: wire.Order{ID: orderID, CustomerID: customer, Status: "delivered"}})
 	require.NoError(t, err)
 	r.publish(t, orderID, ev)
 }

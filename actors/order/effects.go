@@ -119,7 +119,7 @@ func metadata(e *pb.OrderEvent) map[string]string {
 }
 
 // Published is an order event as the bus carries it (wire.OrderEvent).
-type Published = wire.OrderEvent[actors.OrderRow]
+type Published = wire.OrderEvent
 
 // PublishedBy names who caused a published event (wire.By).
 type PublishedBy = wire.By
@@ -135,9 +135,9 @@ func EventID(orderID string, seq int64) string { return wire.OrderEventID(orderI
 func publish(e *pb.OrderEvent, row actors.OrderRow) Published {
 	return Published{
 		ID: wire.OrderEventID(e.OrderId, e.Seq), Type: EventType(e), OrderID: e.OrderId, Seq: e.Seq,
-		At:    actors.Timestamp(time.UnixMilli(e.AtMs).UTC()),
+		At:    wire.Timestamp(time.UnixMilli(e.AtMs)),
 		By:    wire.By{UserID: e.By.GetUserId(), Role: e.By.GetRole()},
-		Order: row,
+		Order: row.Public(),
 	}
 }
 

@@ -25,6 +25,7 @@ import (
 	"github.com/outrider/outrider/persistence/postgres"
 	"github.com/outrider/outrider/persistence/postgres/pgtest"
 	"github.com/outrider/outrider/transport/bus"
+	"github.com/outrider/outrider/wire"
 )
 
 // Relays, leaders and NATS connections are stopped by each test's cleanup.
@@ -146,7 +147,7 @@ func (b *bundle) tryCommit(ctx context.Context, id string, at time.Time, seqs ..
 			typ = "order.created"
 		}
 		eid := order.EventID(id, seq)
-		body, err := json.Marshal(order.Published{ID: eid, Type: typ, OrderID: id, Seq: seq, At: actors.Timestamp(at)})
+		body, err := json.Marshal(order.Published{ID: eid, Type: typ, OrderID: id, Seq: seq, At: wire.Timestamp(at)})
 		if err != nil {
 			return err
 		}

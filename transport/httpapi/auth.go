@@ -13,40 +13,24 @@ import (
 	"github.com/outrider/outrider/persistence"
 	"github.com/outrider/outrider/problem"
 	pb "github.com/outrider/outrider/proto/outriderpb"
+	"github.com/outrider/outrider/wire"
 )
 
-type userJSON struct {
-	ID        string  `json:"id"`
-	Email     string  `json:"email"`
-	Name      string  `json:"name"`
-	Phone     *string `json:"phone"`
-	Role      string  `json:"role"`
-	CreatedAt string  `json:"created_at"`
-}
-
-func userView(u *pb.UserState) userJSON {
-	j := userJSON{ID: u.Id, Email: u.Email, Name: u.Name, Role: u.Role,
-		CreatedAt: actors.Timestamp(time.UnixMilli(u.CreatedAtMs))}
+func userView(u *pb.UserState) wire.User {
+	j := wire.User{ID: u.Id, Email: u.Email, Name: u.Name, Role: u.Role,
+		CreatedAt: wire.Timestamp(time.UnixMilli(u.CreatedAtMs))}
 	if u.Phone != "" {
 		j.Phone = &u.Phone
 	}
 	return j
 }
 
-func userRowView(u actors.UserRow) userJSON {
-	j := userJSON{ID: u.ID, Email: u.Email, Name: u.Name, Role: u.Role, CreatedAt: actors.Timestamp(u.CreatedAt)}
+func userRowView(u actors.UserRow) wire.User {
+	j := wire.User{ID: u.ID, Email: u.Email, Name: u.Name, Role: u.Role, CreatedAt: wire.Timestamp(u.CreatedAt)}
 	if u.Phone != "" {
 		j.Phone = &u.Phone
 	}
 	return j
-}
-
-type tokensJSON struct {
-	User         userJSON `json:"user"`
-	AccessToken  string   `json:"access_token"`
-	RefreshToken string   `json:"refresh_token"`
-	TokenType    string   `json:"token_type"`
-	ExpiresIn    int      `json:"expires_in"`
 }
 
 type newUserRequest struct {
@@ -163,10 +147,10 @@ func (s *Server) createUser(w http.ResponseWriter, r *http.Request, c *call) err
 
 // issueTokens mints an access token and a refresh token; family "" starts
 // a new family.
-func (s *Server) issueTokens(r *http.Request, userID, role, family string) (tokensJSON, error) {
+func (s *Server) issueTokens(r *http.Request, userID, role, family string) (wire.Tokens, error) {
 	access, err := s.tokens.issue(Principal{UserID: userID, Role: role})
 	if err != nil {
-		return tokensJSON{}, err
+		return wire.Tokens{}, err
 	}
 	refresh, hash := newRefreshToken()
 	if family == "" {
@@ -175,10 +159,10 @@ func (s *Server) issueTokens(r *http.Request, userID, role, family string) (toke
 		if err := s.store.CreateRefreshToken(r.Context(), persistence.RefreshToken{
 			Hash: hash, UserID: userID, FamilyID: family, ExpiresAt: now.Add(s.cfg.RefreshTTL), CreatedAt: now,
 		}); err != nil {
-			return tokensJSON{}, unavailable(err)
+			return wire.Tokens{}, unavailable(err)
 		}
 	}
-	return tokensJSON{AccessToken: access, RefreshToken: refresh, TokenType: "Bearer",
+	return wire.Tokens{AccessToken: access, RefreshToken: refresh, TokenType: "Bearer",
 		ExpiresIn: int(s.cfg.AccessTTL.Seconds())}, nil
 }
 
@@ -248,7 +232,7 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request, c *call) error 
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, tokensJSON{User: userRowView(u.UserRow), AccessToken: access, RefreshToken: refresh,
+	writeJSON(w, http.StatusOK, wire.Tokens{User: userRowView(u.UserRow), AccessToken: access, RefreshToken: refresh,
 		TokenType: "Bearer", ExpiresIn: int(s.cfg.AccessTTL.Seconds())})
 	return nil
 }

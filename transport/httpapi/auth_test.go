@@ -11,7 +11,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/stretchr/testify/require"
 
-	"github.com/outrider/outrider/cmd/outrider/app/apptest"
+	"github.com/outrider/outrider/e2e"
 )
 
 // testKid is the key id the node puts in its tokens: the hex of the
@@ -35,7 +35,7 @@ func forge(t *testing.T, userID, role string, mutate func(*forged)) string {
 	t.Helper()
 	now := time.Now()
 	f := &forged{
-		method: jwt.SigningMethodHS256, secret: []byte(apptest.JWTSecret), kid: kidOf(apptest.JWTSecret),
+		method: jwt.SigningMethodHS256, secret: []byte(e2e.JWTSecret), kid: kidOf(e2e.JWTSecret),
 		claims: jwt.MapClaims{
 			"sub": userID, "role": role, "iss": "outrider", "aud": []string{"outrider-api"},
 			"iat": now.Unix(), "exp": now.Add(10 * time.Minute).Unix(),
@@ -66,7 +66,7 @@ func TestAuth(t *testing.T) {
 		}
 		var me userJSON
 		b.admin.get(t, "/v1/me").decode(t, http.StatusOK, &me)
-		require.Equal(t, apptest.AdminEmail, me.Email)
+		require.Equal(t, e2e.AdminEmail, me.Email)
 		require.Equal(t, "admin", me.Role)
 	})
 

@@ -18,7 +18,7 @@ import (
 	"time"
 
 	"github.com/outrider/outrider/cmd/outrider/app"
-	"github.com/outrider/outrider/cmd/outrider/app/apptest"
+	"github.com/outrider/outrider/e2e"
 )
 
 type benchClient struct {
@@ -82,7 +82,7 @@ var orderBody = map[string]any{
 // BenchmarkPlaceOrder: POST /v1/orders from 64 concurrent clients; every
 // order is committed (journal, read model, timeline, outbox) before 201.
 func BenchmarkPlaceOrder(b *testing.B) {
-	n := apptest.Start(b, nil)
+	n := e2e.Start(b, nil)
 	c := newBenchClient(n)
 	tokens := c.customers(b, 64)
 	var next atomic.Int64
@@ -102,9 +102,9 @@ func BenchmarkPlaceOrder(b *testing.B) {
 // clients, each order to a driver with spare capacity (the commit
 // reserves capacity in the same transaction).
 func BenchmarkAssign(b *testing.B) {
-	n := apptest.Start(b, nil)
+	n := e2e.Start(b, nil)
 	c := newBenchClient(n)
-	admin, _ := c.login(b, apptest.AdminEmail, apptest.AdminPassword)
+	admin, _ := c.login(b, e2e.AdminEmail, e2e.AdminPassword)
 	cust := c.customers(b, 1)[0]
 	const capacity = 20
 	drivers := make([]string, 0, b.N/capacity+1)
@@ -147,7 +147,7 @@ func BenchmarkAssign(b *testing.B) {
 // starts every 2 ms whether or not earlier ones finished); reports the
 // latency percentiles. Run with -benchtime=5000x for 10 s of load.
 func BenchmarkPlaceOrderAt500(b *testing.B) {
-	n := apptest.Start(b, nil)
+	n := e2e.Start(b, nil)
 	c := newBenchClient(n)
 	tokens := c.customers(b, 64)
 	lat := make([]time.Duration, b.N)
@@ -185,13 +185,13 @@ func BenchmarkPlaceOrderAt500(b *testing.B) {
 func BenchmarkStatusWhileWorker(b *testing.B) {
 	for _, mode := range []string{"down", "busy"} {
 		b.Run(mode, func(b *testing.B) {
-			n := apptest.Start(b, func(c *app.Config) {
+			n := e2e.Start(b, func(c *app.Config) {
 				if mode == "down" {
 					c.Roles = []string{"api"}
 				}
 			})
 			c := newBenchClient(n)
-			admin, _ := c.login(b, apptest.AdminEmail, apptest.AdminPassword)
+			admin, _ := c.login(b, e2e.AdminEmail, e2e.AdminPassword)
 			slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				_, _ = io.Copy(io.Discard, r.Body)
 				// A slow receiver, on purpose: it answers after 500 ms, or

@@ -15,38 +15,17 @@ import (
 	"github.com/outrider/outrider/persistence"
 	"github.com/outrider/outrider/problem"
 	pb "github.com/outrider/outrider/proto/outriderpb"
+	"github.com/outrider/outrider/wire"
 )
 
-type locationJSON struct {
-	Lat float64 `json:"lat"`
-	Lng float64 `json:"lng"`
-	At  string  `json:"at"`
-}
-
-type driverJSON struct {
-	ID           string        `json:"id"`
-	Name         string        `json:"name"`
-	Email        string        `json:"email"`
-	Phone        *string       `json:"phone"`
-	Status       string        `json:"status"`
-	Available    bool          `json:"available"`
-	Capacity     int           `json:"capacity"`
-	ActiveOrders int           `json:"active_orders"`
-	LastLocation *locationJSON `json:"last_location"`
-	// Online: the driver holds a live WebSocket session (presence, from
-	// the user actor, which every session registers with and renews).
-	Online    bool   `json:"online"`
-	UpdatedAt string `json:"updated_at"`
-}
-
-func driverView(d persistence.Driver) driverJSON {
-	j := driverJSON{ID: d.ID, Name: d.Name, Email: d.Email, Status: d.Status, Available: d.Available,
-		Capacity: d.Capacity, ActiveOrders: d.ActiveOrders, UpdatedAt: actors.Timestamp(d.UpdatedAt)}
+func driverView(d persistence.Driver) wire.Driver {
+	j := wire.Driver{ID: d.ID, Name: d.Name, Email: d.Email, Status: d.Status, Available: d.Available,
+		Capacity: d.Capacity, ActiveOrders: d.ActiveOrders, UpdatedAt: wire.Timestamp(d.UpdatedAt)}
 	if d.Phone != "" {
 		j.Phone = &d.Phone
 	}
 	if d.LastLocation != nil {
-		j.LastLocation = &locationJSON{Lat: d.LastLocation.Lat, Lng: d.LastLocation.Lng, At: actors.Timestamp(d.LastLocation.At)}
+		j.LastLocation = &wire.LastLocation{Lat: d.LastLocation.Lat, Lng: d.LastLocation.Lng, At: wire.Timestamp(d.LastLocation.At)}
 	}
 	return j
 }
@@ -153,7 +132,7 @@ func (s *Server) listDrivers(w http.ResponseWriter, r *http.Request, c *call) er
 	if err != nil {
 		return err
 	}
-	out := page[driverJSON]{Items: make([]driverJSON, 0, len(ds))}
+	out := wire.Page[wire.Driver]{Items: make([]wire.Driver, 0, len(ds))}
 	for _, d := range ds {
 		v := driverView(d)
 		v.Online = online[d.ID]

@@ -18,7 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/outrider/outrider/cmd/outrider/app"
-	"github.com/outrider/outrider/cmd/outrider/app/apptest"
+	"github.com/outrider/outrider/e2e"
 	"github.com/outrider/outrider/transport/httpapi/openapitest"
 )
 
@@ -85,7 +85,7 @@ type bundle struct {
 func setup(t *testing.T, mutate func(*app.Config)) *bundle {
 	t.Helper()
 	specValidator(t)
-	n := apptest.Start(t, mutate)
+	n := e2e.Start(t, mutate)
 	tr := &http.Transport{MaxIdleConnsPerHost: 64, DisableCompression: true}
 	b := &bundle{
 		node: n,
@@ -93,7 +93,7 @@ func setup(t *testing.T, mutate func(*app.Config)) *bundle {
 		hc:   &http.Client{Timeout: 20 * time.Second, Transport: tr},
 	}
 	t.Cleanup(tr.CloseIdleConnections)
-	b.admin = b.login(t, apptest.AdminEmail, apptest.AdminPassword)
+	b.admin = b.login(t, e2e.AdminEmail, e2e.AdminPassword)
 	require.Equal(t, "admin", b.admin.User.Role)
 	return b
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/outrider/outrider/persistence"
 	"github.com/outrider/outrider/problem"
+	"github.com/outrider/outrider/wire"
 )
 
 // Notifications: what the worker told each user (worker/notify.go). A
@@ -29,7 +30,7 @@ func (s *Server) listNotifications(w http.ResponseWriter, r *http.Request, c *ca
 	if err != nil {
 		return unavailable(err)
 	}
-	out := page[persistence.Notification]{Items: ns}
+	out := wire.Page[persistence.Notification]{Items: ns}
 	if out.Items == nil {
 		out.Items = []persistence.Notification{}
 	}

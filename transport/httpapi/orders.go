@@ -18,6 +18,7 @@ import (
 	"github.com/outrider/outrider/persistence"
 	"github.com/outrider/outrider/problem"
 	pb "github.com/outrider/outrider/proto/outriderpb"
+	"github.com/outrider/outrider/wire"
 )
 
 // idPattern is the shape of every id the API issues: a three-letter
@@ -208,19 +209,6 @@ func (s *Server) getOrder(w http.ResponseWriter, r *http.Request, c *call) error
 	return nil
 }
 
-type timelineItem struct {
-	Seq      int64             `json:"seq"`
-	Status   string            `json:"status"`
-	By       principalJSON     `json:"by"`
-	Metadata map[string]string `json:"metadata"`
-	At       string            `json:"at"`
-}
-
-type principalJSON struct {
-	UserID string `json:"user_id"`
-	Role   string `json:"role"`
-}
-
 func (s *Server) timeline(w http.ResponseWriter, r *http.Request, c *call) error {
 	row, err := s.visibleOrder(r, c)
 	if err != nil {
@@ -230,22 +218,17 @@ func (s *Server) timeline(w http.ResponseWriter, r *http.Request, c *call) error
 	if err != nil {
 		return unavailable(err)
 	}
-	items := make([]timelineItem, 0, len(entries))
+	items := make([]wire.TimelineEntry, 0, len(entries))
 	for _, e := range entries {
 		md := e.Metadata
 		if md == nil {
 			md = map[string]string{}
 		}
-		items = append(items, timelineItem{Seq: e.Seq, Status: e.Status,
-			By: principalJSON{e.ByUserID, e.ByRole}, Metadata: md, At: actors.Timestamp(e.At)})
+		items = append(items, wire.TimelineEntry{Seq: e.Seq, Status: e.Status,
+			By: wire.By{UserID: e.ByUserID, Role: e.ByRole}, Metadata: md, At: wire.Timestamp(e.At)})
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"items": items})
 	return nil
-}
-
-type page[T any] struct {
-	Items      []T     `json:"items"`
-	NextCursor *string `json:"next_cursor"`
 }
 
 // paging reads ?limit (1..200, default 50) and the opaque ?cursor.
@@ -295,7 +278,7 @@ func (s *Server) listOrders(w http.ResponseWriter, r *http.Request, c *call) err
 	if err != nil {
 		return unavailable(err)
 	}
-	out := page[actors.OrderRow]{Items: rows}
+	out := wire.Page[actors.OrderRow]{Items: rows}
 	if out.Items == nil {
 		out.Items = []actors.OrderRow{}
 	}

@@ -41,6 +41,7 @@ import (
 	"github.com/outrider/outrider/persistence/blob"
 	"github.com/outrider/outrider/problem"
 	pb "github.com/outrider/outrider/proto/outriderpb"
+	"github.com/outrider/outrider/wire"
 )
 
 // proofExt maps each proof type (order.ProofTypes) to its key extension;
@@ -165,7 +166,7 @@ func (s *Server) presignUpload(w http.ResponseWriter, r *http.Request, c *call) 
 		return unavailable(fmt.Errorf("presign upload: %w", err))
 	}
 	writeJSON(w, http.StatusOK, presignResponse{Method: p.Method, URL: p.URL, Headers: p.Headers, Key: key,
-		ExpiresAt: actors.Timestamp(p.ExpiresAt)})
+		ExpiresAt: wire.Timestamp(p.ExpiresAt)})
 	return nil
 }
 
@@ -174,14 +175,14 @@ type recordProofRequest struct {
 }
 
 type proofJSON struct {
-	Key          string        `json:"key"`
-	ContentType  string        `json:"content_type"`
-	Size         int64         `json:"size"`
-	By           principalJSON `json:"by"`
-	Seq          int64         `json:"seq"`
-	CreatedAt    string        `json:"created_at"`
-	URL          string        `json:"url"`
-	ThumbnailURL *string       `json:"thumbnail_url"`
+	Key          string  `json:"key"`
+	ContentType  string  `json:"content_type"`
+	Size         int64   `json:"size"`
+	By           wire.By `json:"by"`
+	Seq          int64   `json:"seq"`
+	CreatedAt    string  `json:"created_at"`
+	URL          string  `json:"url"`
+	ThumbnailURL *string `json:"thumbnail_url"`
 	// URLsExpireAt is when url and thumbnail_url stop working.
 	URLsExpireAt string `json:"urls_expire_at"`
 }
@@ -304,8 +305,8 @@ func (s *Server) proofView(ctx context.Context, blobs blob.Store, p proofFields)
 		return proofJSON{}, unavailable(fmt.Errorf("presign proof download: %w", err))
 	}
 	out := proofJSON{Key: p.Key, ContentType: p.ContentType, Size: p.Size, Seq: p.Seq,
-		By: principalJSON{p.ByUserID, p.ByRole}, CreatedAt: actors.Timestamp(p.At),
-		URL: get.URL, URLsExpireAt: actors.Timestamp(get.ExpiresAt)}
+		By: wire.By{UserID: p.ByUserID, Role: p.ByRole}, CreatedAt: wire.Timestamp(p.At),
+		URL: get.URL, URLsExpireAt: wire.Timestamp(get.ExpiresAt)}
 	if p.ThumbnailKey != "" {
 		thumb, err := blobs.PresignGet(ctx, p.ThumbnailKey, s.cfg.DownloadTTL)
 		if err != nil {

@@ -14,13 +14,6 @@ import (
 // phones usually report.
 const maxTrackPoints = 5000
 
-// trackPoint is one item of the trail: the position every location
-// shape shares (wire.Position) and when, as "at".
-type trackPoint struct {
-	wire.Position
-	At string `json:"at"`
-}
-
 // track answers the location trail of the order's current (or last)
 // driver, from their assignment until the order left them (delivered,
 // cancelled, failed, declined) or now.
@@ -35,10 +28,10 @@ func (s *Server) track(w http.ResponseWriter, r *http.Request, c *call) error {
 	}
 	driverID, from, to := trailWindow(entries, s.now())
 	out := struct {
-		OrderID  string       `json:"order_id"`
-		DriverID *string      `json:"driver_id"`
-		Items    []trackPoint `json:"items"`
-	}{OrderID: row.ID, Items: []trackPoint{}}
+		OrderID  string            `json:"order_id"`
+		DriverID *string           `json:"driver_id"`
+		Items    []wire.TrackPoint `json:"items"`
+	}{OrderID: row.ID, Items: []wire.TrackPoint{}}
 	if driverID != "" {
 		out.DriverID = &driverID
 		fixes, err := s.store.Trail(r.Context(), driverID, from, to, maxTrackPoints)
@@ -46,8 +39,8 @@ func (s *Server) track(w http.ResponseWriter, r *http.Request, c *call) error {
 			return unavailable(err)
 		}
 		for _, f := range fixes {
-			out.Items = append(out.Items, trackPoint{Position: wire.Position{Lat: f.Lat, Lng: f.Lng,
-				Heading: f.Heading, Speed: f.Speed, Accuracy: f.Accuracy}, At: actors.Timestamp(f.At)})
+			out.Items = append(out.Items, wire.TrackPoint{Position: wire.Position{Lat: f.Lat, Lng: f.Lng,
+				Heading: f.Heading, Speed: f.Speed, Accuracy: f.Accuracy}, At: wire.Timestamp(f.At)})
 		}
 	}
 	writeJSON(w, http.StatusOK, out)

@@ -9,9 +9,9 @@ import (
 
 	"github.com/oklog/ulid/v2"
 
-	"github.com/outrider/outrider/actors"
 	"github.com/outrider/outrider/persistence"
 	"github.com/outrider/outrider/problem"
+	"github.com/outrider/outrider/wire"
 	"github.com/outrider/outrider/worker/webhook"
 )
 
@@ -46,7 +46,7 @@ type webhookJSON struct {
 func webhookView(h persistence.Webhook) webhookJSON {
 	v := webhookJSON{ID: h.ID, URL: h.URL, Description: h.Description, EventTypes: h.EventTypes,
 		Enabled: h.Enabled, ConsecutiveFailures: h.ConsecutiveFailures,
-		CreatedAt: actors.Timestamp(h.CreatedAt), UpdatedAt: actors.Timestamp(h.UpdatedAt)}
+		CreatedAt: wire.Timestamp(h.CreatedAt), UpdatedAt: wire.Timestamp(h.UpdatedAt)}
 	if v.EventTypes == nil {
 		v.EventTypes = []string{}
 	}
@@ -170,7 +170,7 @@ func (s *Server) listWebhooks(w http.ResponseWriter, r *http.Request, c *call) e
 	if err != nil {
 		return unavailable(err)
 	}
-	out := page[webhookJSON]{Items: make([]webhookJSON, 0, len(hooks))}
+	out := wire.Page[webhookJSON]{Items: make([]webhookJSON, 0, len(hooks))}
 	for _, h := range hooks {
 		out.Items = append(out.Items, webhookView(h))
 	}
@@ -260,11 +260,11 @@ func (s *Server) webhookDeliveries(w http.ResponseWriter, r *http.Request, c *ca
 	if err != nil {
 		return unavailable(err)
 	}
-	out := page[attemptJSON]{Items: make([]attemptJSON, 0, len(atts))}
+	out := wire.Page[attemptJSON]{Items: make([]attemptJSON, 0, len(atts))}
 	for _, a := range atts {
 		v := attemptJSON{ID: a.ID, DeliveryID: a.DeliveryID, EventID: a.EventID, EventType: a.EventType,
 			Attempt: a.Attempt, Success: a.Success, ResponseSnippet: a.ResponseSnippet, DurationMS: a.DurationMS,
-			At: actors.Timestamp(a.At)}
+			At: wire.Timestamp(a.At)}
 		if a.StatusCode != 0 {
 			v.StatusCode = &a.StatusCode
 		}

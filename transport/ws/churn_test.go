@@ -29,7 +29,7 @@ import (
 
 	"github.com/outrider/outrider/actors/order"
 	"github.com/outrider/outrider/cmd/outrider/app"
-	"github.com/outrider/outrider/cmd/outrider/app/apptest"
+	"github.com/outrider/outrider/e2e"
 	"github.com/outrider/outrider/transport/ws"
 	"github.com/outrider/outrider/transport/ws/wstest"
 )
@@ -245,8 +245,8 @@ func since(v int64) *int64 { return &v }
 func TestReplaySeam(t *testing.T) {
 	const queue = 16
 	var namespace string
-	n := apptest.Start(t, func(cfg *app.Config) { cfg.WS.SendQueueSize = queue; namespace = cfg.Relay.Namespace })
-	nc, err := nats.Connect(apptest.NATSURL())
+	n := e2e.Start(t, func(cfg *app.Config) { cfg.WS.SendQueueSize = queue; namespace = cfg.Relay.Namespace })
+	nc, err := nats.Connect(e2e.NATSURL())
 	require.NoError(t, err)
 	t.Cleanup(nc.Close)
 	// republish puts an order's event on the bus again, as a relay that

@@ -21,7 +21,7 @@ type Hooks struct {
 }
 
 // SetHooks installs h until t ends. Tests that set hooks start their own
-// node and do not run in parallel (apptest.Start's rule already).
+// node and do not run in parallel (e2e.Start's rule already).
 func SetHooks(t testing.TB, h Hooks) {
 	in := &hooks{}
 	if h.Live != nil {

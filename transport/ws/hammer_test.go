@@ -13,7 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/outrider/outrider/cmd/outrider/app"
-	"github.com/outrider/outrider/cmd/outrider/app/apptest"
+	"github.com/outrider/outrider/e2e"
 	"github.com/outrider/outrider/transport/ws"
 	"github.com/outrider/outrider/transport/ws/wstest"
 )
@@ -124,7 +124,7 @@ func TestI4UnderChurn(t *testing.T) {
 	)
 	// Watchers send far more than a phone would: the inbound rate limit
 	// is not what this test is about.
-	n := apptest.Start(t, func(cfg *app.Config) { cfg.WS.InboundRate, cfg.WS.InboundBurst = 1e6, 1e6 })
+	n := e2e.Start(t, func(cfg *app.Config) { cfg.WS.InboundRate, cfg.WS.InboundBurst = 1e6, 1e6 })
 	a := newAPI(t, n)
 	admin := a.admin()
 	var rigs []*rig

@@ -15,7 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/outrider/outrider/cmd/outrider/app"
-	"github.com/outrider/outrider/cmd/outrider/app/apptest"
+	"github.com/outrider/outrider/e2e"
 )
 
 // api is a small HTTP client of one node.
@@ -63,7 +63,7 @@ func (a *api) login(email, password string) actor {
 	return actor{out["access_token"].(string), out["user"].(map[string]any)["id"].(string)}
 }
 
-func (a *api) admin() actor { return a.login(apptest.AdminEmail, apptest.AdminPassword) }
+func (a *api) admin() actor { return a.login(e2e.AdminEmail, e2e.AdminPassword) }
 
 func (a *api) customer() actor {
 	email := fmt.Sprintf("c%d-%d@example.com", time.Now().UnixNano(), uniq.Add(1))

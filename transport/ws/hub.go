@@ -187,6 +187,6 @@ func eventFrame(p order.Published) (*event, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &event{seq: p.Seq, frame: frame, customerID: p.Order.CustomerID, driverID: p.Order.DriverID,
+	return &event{seq: p.Seq, frame: frame, customerID: p.Order.CustomerID, driverID: p.Order.Driver(),
 		holds: order.HoldsDriver(p.Order.Status)}, nil
 }

@@ -97,6 +97,6 @@ func locationFrame(channel string, p wire.Fix) []byte {
 		DriverID string `json:"driver_id"`
 		wire.Position
 		Ts string `json:"ts"`
-	}{"location", channel, p.DriverID, p.Position, actors.Timestamp(time.UnixMilli(p.TsMs))})
+	}{"location", channel, p.DriverID, p.Position, wire.Timestamp(time.UnixMilli(p.TsMs))})
 	return b
 }

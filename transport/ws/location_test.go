@@ -10,7 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/outrider/outrider/cmd/outrider/app"
-	"github.com/outrider/outrider/cmd/outrider/app/apptest"
+	"github.com/outrider/outrider/e2e"
 )
 
 type locFrame struct {
@@ -43,7 +43,7 @@ func fixFrame(lat, lng float64, at time.Time) map[string]any {
 }
 
 func TestDriverPositionsReachOrderWatchersAndTheTrail(t *testing.T) {
-	n := apptest.Start(t, func(cfg *app.Config) {
+	n := e2e.Start(t, func(cfg *app.Config) {
 		cfg.WS.LocationRate = 1000 // this test is about fan-out, not throttling
 		cfg.Locations.FlushInterval = 50 * time.Millisecond
 	})
@@ -96,7 +96,7 @@ func TestDriverPositionsReachOrderWatchersAndTheTrail(t *testing.T) {
 }
 
 func TestBadLocationFramesAreAnsweredAndTheConnectionStays(t *testing.T) {
-	n := apptest.Start(t, nil)
+	n := e2e.Start(t, nil)
 	a := newAPI(t, n)
 	admin := a.admin()
 	drv := a.driver(admin)
@@ -134,7 +134,7 @@ func TestBadLocationFramesAreAnsweredAndTheConnectionStays(t *testing.T) {
 }
 
 func TestLocationFramesAreThrottled(t *testing.T) {
-	n := apptest.Start(t, func(cfg *app.Config) { cfg.WS.LocationRate = 2 })
+	n := e2e.Start(t, func(cfg *app.Config) { cfg.WS.LocationRate = 2 })
 	a := newAPI(t, n)
 	admin, cust := a.admin(), a.customer()
 	drv := a.driver(admin)

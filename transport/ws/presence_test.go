@@ -6,13 +6,13 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/outrider/outrider/cmd/outrider/app/apptest"
+	"github.com/outrider/outrider/e2e"
 )
 
 // TestDriverPresence: a driver is online while a WebSocket session of
 // theirs is open, on any node; closing the last one takes them offline.
 func TestDriverPresence(t *testing.T) {
-	n := apptest.Start(t, nil)
+	n := e2e.Start(t, nil)
 	a := newAPI(t, n)
 	admin := a.admin()
 	d := a.driver(admin)

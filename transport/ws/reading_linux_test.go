@@ -13,7 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/outrider/outrider/cmd/outrider/app"
-	"github.com/outrider/outrider/cmd/outrider/app/apptest"
+	"github.com/outrider/outrider/e2e"
 )
 
 // Idle sessions hold no goroutine when the node reads through its
@@ -22,7 +22,7 @@ func TestIdleSessionsHoldNoGoroutine(t *testing.T) {
 	const sockets = 40
 	for _, mode := range readModes {
 		t.Run(mode.name, func(t *testing.T) {
-			n := apptest.Start(t, func(cfg *app.Config) {
+			n := e2e.Start(t, func(cfg *app.Config) {
 				cfg.WS.BlockingReads = mode.blocking
 				cfg.WS.ReadLinger = 50 * time.Millisecond
 			})

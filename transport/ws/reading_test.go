@@ -15,7 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/outrider/outrider/cmd/outrider/app"
-	"github.com/outrider/outrider/cmd/outrider/app/apptest"
+	"github.com/outrider/outrider/e2e"
 	"github.com/outrider/outrider/transport/ws"
 )
 
@@ -73,7 +73,7 @@ var readModes = []struct {
 func TestFramesInBothReadModes(t *testing.T) {
 	for _, mode := range readModes {
 		t.Run(mode.name, func(t *testing.T) {
-			n := apptest.Start(t, func(cfg *app.Config) {
+			n := e2e.Start(t, func(cfg *app.Config) {
 				cfg.WS.BlockingReads = mode.blocking
 				cfg.WS.MaxMessageBytes = 512
 			})
@@ -121,7 +121,7 @@ func TestFramesInBothReadModes(t *testing.T) {
 }
 
 func TestClientCloseIsEchoed(t *testing.T) {
-	n := apptest.Start(t, nil)
+	n := e2e.Start(t, nil)
 	c := dial(t, n, newAPI(t, n).customer().token)
 	require.NoError(t, c.conn.WriteControl(websocket.CloseMessage,
 		websocket.FormatCloseMessage(websocket.CloseGoingAway, "bye"), time.Now().Add(time.Second)))
@@ -130,7 +130,7 @@ func TestClientCloseIsEchoed(t *testing.T) {
 
 // A client that answers no ping is closed once PongWait has passed.
 func TestSilentClientIsClosed(t *testing.T) {
-	n := apptest.Start(t, func(cfg *app.Config) {
+	n := e2e.Start(t, func(cfg *app.Config) {
 		cfg.WS.PingInterval = 100 * time.Millisecond
 		cfg.WS.PongWait = 400 * time.Millisecond
 	})
@@ -163,7 +163,7 @@ func wsSessions(t *testing.T, n *app.Node) float64 {
 // client that keeps going is closed 1008; WebSocket pings count too (each
 // costs the node a write) and are not answered over the rate.
 func TestInboundRateLimit(t *testing.T) {
-	n := apptest.Start(t, func(cfg *app.Config) {
+	n := e2e.Start(t, func(cfg *app.Config) {
 		cfg.WS.InboundRate = 0.01 // effectively none after the burst
 		cfg.WS.InboundBurst = 2
 		cfg.WS.MaxRateStrikes = 4

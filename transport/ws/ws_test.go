@@ -16,13 +16,13 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/outrider/outrider/cmd/outrider/app"
-	"github.com/outrider/outrider/cmd/outrider/app/apptest"
+	"github.com/outrider/outrider/e2e"
 	pb "github.com/outrider/outrider/proto/outriderpb"
 	"github.com/outrider/outrider/transport/ws"
 )
 
 func TestWatcherSeesLifecycleInOrder(t *testing.T) {
-	n := apptest.Start(t, nil)
+	n := e2e.Start(t, nil)
 	a := newAPI(t, n)
 	admin, cust := a.admin(), a.customer()
 	drv := a.driver(admin)
@@ -37,7 +37,7 @@ func TestWatcherSeesLifecycleInOrder(t *testing.T) {
 }
 
 func TestResumeAfterDropGetsExactlyTheMissedEvents(t *testing.T) {
-	n := apptest.Start(t, nil)
+	n := e2e.Start(t, nil)
 	a := newAPI(t, n)
 	admin, cust := a.admin(), a.customer()
 	drv := a.driver(admin)
@@ -75,7 +75,7 @@ func TestResumeAfterDropGetsExactlyTheMissedEvents(t *testing.T) {
 }
 
 func TestChannelAccessFollowsTheHTTPRules(t *testing.T) {
-	n := apptest.Start(t, nil)
+	n := e2e.Start(t, nil)
 	a := newAPI(t, n)
 	admin, owner, other := a.admin(), a.customer(), a.customer()
 	drv, otherDrv := a.driver(admin), a.driver(admin)
@@ -128,7 +128,7 @@ func TestChannelAccessFollowsTheHTTPRules(t *testing.T) {
 }
 
 func TestBadFramesGetErrorsAndKeepTheConnection(t *testing.T) {
-	n := apptest.Start(t, nil)
+	n := e2e.Start(t, nil)
 	a := newAPI(t, n)
 	cust := a.customer()
 	c := dial(t, n, cust.token)
@@ -154,7 +154,7 @@ func TestBadFramesGetErrorsAndKeepTheConnection(t *testing.T) {
 }
 
 func TestOversizedFrameClosesWith1009(t *testing.T) {
-	n := apptest.Start(t, func(cfg *app.Config) { cfg.WS.MaxMessageBytes = 512 })
+	n := e2e.Start(t, func(cfg *app.Config) { cfg.WS.MaxMessageBytes = 512 })
 	a := newAPI(t, n)
 	c := dial(t, n, a.customer().token)
 	big := `{"type":"ping","id":"` + strings.Repeat("x", 600) + `"}`
@@ -167,14 +167,14 @@ func TestOversizedFrameClosesWith1009(t *testing.T) {
 }
 
 func TestUpgradeRefusesBadTokens(t *testing.T) {
-	n := apptest.Start(t, nil)
+	n := e2e.Start(t, nil)
 	expired := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
 		"sub": "usr_01M8A11C5Z0MKSNQRB1YJPHNA0", "role": "customer", "iss": "outrider", "aud": "outrider-api",
 		"iat": time.Now().Add(-time.Hour).Unix(), "exp": time.Now().Add(-30 * time.Minute).Unix(),
 	})
-	sum := sha256.Sum256([]byte(apptest.JWTSecret))
+	sum := sha256.Sum256([]byte(e2e.JWTSecret))
 	expired.Header["kid"] = hex.EncodeToString(sum[:4])
-	tok, err := expired.SignedString([]byte(apptest.JWTSecret))
+	tok, err := expired.SignedString([]byte(e2e.JWTSecret))
 	require.NoError(t, err)
 	for name, url := range map[string]string{
 		"expired bearer":  "",
@@ -204,7 +204,7 @@ func TestUpgradeRefusesBadTokens(t *testing.T) {
 }
 
 func TestSlowConsumerIsCutOffWithBoundedQueue(t *testing.T) {
-	n := apptest.Start(t, func(cfg *app.Config) {
+	n := e2e.Start(t, func(cfg *app.Config) {
 		cfg.WS.SendQueueSize = 64
 		cfg.WS.InboundRate, cfg.WS.InboundBurst = 1e9, 1e9
 	})
@@ -239,7 +239,7 @@ func closedBy(c *client, n *app.Node) bool {
 }
 
 func TestLogoutClosesTheUsersSessionsAndRefusesTheirTokens(t *testing.T) {
-	n := apptest.Start(t, nil)
+	n := e2e.Start(t, nil)
 	a := newAPI(t, n)
 	email := fmt.Sprintf("logout-%d@example.com", time.Now().UnixNano())
 	out := a.do("POST", "/v1/auth/signup", "", map[string]string{"name": "L", "email": email, "password": "customer-pass"}, 201)
@@ -270,7 +270,7 @@ func TestLogoutClosesTheUsersSessionsAndRefusesTheirTokens(t *testing.T) {
 }
 
 func TestPushReachesEverySessionOfTheUser(t *testing.T) {
-	n := apptest.Start(t, nil)
+	n := e2e.Start(t, nil)
 	a := newAPI(t, n)
 	cust, other := a.customer(), a.customer()
 	c1, c2, c3 := dial(t, n, cust.token), dial(t, n, cust.token), dial(t, n, other.token)

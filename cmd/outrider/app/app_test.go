@@ -6,11 +6,11 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/outrider/outrider/cmd/outrider/app/apptest"
+	"github.com/outrider/outrider/e2e"
 )
 
 func TestNodeStartsReadyAndStops(t *testing.T) {
-	n := apptest.Start(t, nil)
+	n := e2e.Start(t, nil)
 	resp, err := http.Get("http://" + n.Addr() + "/readyz")
 	require.NoError(t, err)
 	defer resp.Body.Close()

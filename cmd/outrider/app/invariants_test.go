@@ -17,7 +17,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/outrider/outrider/cmd/outrider/app/apptest"
+	"github.com/outrider/outrider/e2e"
 )
 
 // client is a small JSON client of the v1 API.
@@ -117,11 +117,11 @@ type world struct {
 
 func setupWorld(t *testing.T) *world {
 	t.Helper()
-	n := apptest.Start(t, nil)
+	n := e2e.Start(t, nil)
 	w := &world{api: newClient(n.Addr())}
 	var tk tokens
 	w.api.must(t, http.MethodPost, "/v1/auth/login", "",
-		map[string]string{"email": apptest.AdminEmail, "password": apptest.AdminPassword}, http.StatusOK, &tk)
+		map[string]string{"email": e2e.AdminEmail, "password": e2e.AdminPassword}, http.StatusOK, &tk)
 	w.admin = tk.AccessToken
 	w.api.must(t, http.MethodPost, "/v1/auth/signup", "",
 		map[string]string{"name": "Cass Customer", "email": "customer@outrider.test", "password": "customer-password"},

@@ -17,7 +17,7 @@ import (
 
 	"github.com/outrider/outrider/actors"
 	"github.com/outrider/outrider/actors/host"
-	"github.com/outrider/outrider/cmd/outrider/app/apptest"
+	"github.com/outrider/outrider/e2e"
 	pb "github.com/outrider/outrider/proto/outriderpb"
 )
 
@@ -30,12 +30,12 @@ import (
 // state), the key must replay that 200, never a refusal, and the node
 // counts one refusal re-decided.
 func TestStaleActivationRefusesNothingUnderAnIdempotencyKey(t *testing.T) {
-	n := apptest.Start(t, nil)
+	n := e2e.Start(t, nil)
 	api := newClient(n.Addr())
 	w := &world{api: api}
 	var tk tokens
 	api.must(t, http.MethodPost, "/v1/auth/login", "",
-		map[string]string{"email": apptest.AdminEmail, "password": apptest.AdminPassword}, http.StatusOK, &tk)
+		map[string]string{"email": e2e.AdminEmail, "password": e2e.AdminPassword}, http.StatusOK, &tk)
 	w.admin = tk.AccessToken
 	api.must(t, http.MethodPost, "/v1/auth/signup", "",
 		map[string]string{"name": "Cass", "email": "stale-customer@outrider.test", "password": "customer-password"},

@@ -1,6 +1,4 @@
-// Package apptest starts Outrider nodes for tests, on the test Postgres
-// and NATS servers, each in a schema and stream of its own.
-package apptest
+package e2e
 
 import (
 	"context"
@@ -44,7 +42,7 @@ func Config(t testing.TB) app.Config {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		if err := fleet.DeleteStreams(ctx, NATSURL(), schema); err != nil {
-			t.Errorf("apptest: %v", err)
+			t.Errorf("e2e: %v", err)
 		}
 	})
 	return app.Config{
@@ -111,4 +109,11 @@ func NATSURL() string {
 		return u
 	}
 	return "nats://127.0.0.1:4222"
+}
+
+// Up starts a node (Start) and connects to it as its admin (Connect).
+func Up(t *testing.T, mutate func(*app.Config)) (*app.Node, *API) {
+	t.Helper()
+	n := Start(t, mutate)
+	return n, Connect(t, "http://"+n.Addr(), AdminEmail, AdminPassword)
 }
