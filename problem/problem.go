@@ -12,7 +12,7 @@
 // The package is a leaf (it imports only the standard library), so the
 // domain-free transports and persistence/blob/local can all use it. The
 // domain's rejection codes (actors.Code*) stay strings in package actors;
-// transport/http maps each to a Code and a test there keeps that map total.
+// transport/httpapi maps each to a Code and a test there keeps that map total.
 package problem
 
 import (
