@@ -22,15 +22,7 @@ const EventWait = 15 * time.Second
 
 // Frame is any server frame of the realtime protocol (DESIGN.md §4).
 type Frame struct {
-	Type    string          `json:"type"`
-	ID      string          `json:"id"`
-	Channel string          `json:"channel"`
-	Seq     int64           `json:"seq"`
-	Event   string          `json:"event"`
-	Data    json.RawMessage `json:"data"`
-	At      string          `json:"at"`
-	Code    string          `json:"code"`
-	Message string          `json:"message"`
+	wire.Frame
 	// Raw is the frame as it came.
 	Raw []byte `json:"-"`
 }

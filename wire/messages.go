@@ -1,5 +1,7 @@
 package wire
 
+import "encoding/json"
+
 // The JSON bodies of the bus messages. Field names and tags are the
 // protocol between nodes of different releases, as the subjects are.
 
@@ -64,4 +66,20 @@ type InboxMessage struct {
 	SessionIDs []string `json:"session_ids"`
 	Frame      []byte   `json:"frame,omitempty"`  // push: the frame to send
 	Reason     string   `json:"reason,omitempty"` // revoke: why
+}
+
+// Frame is any frame the WebSocket gateway sends (DESIGN.md §4), as a
+// client decodes it: the members of every server frame type side by
+// side, each absent from the frames that do not carry it. Data is an
+// event's data (for order channels a wire.OrderEvent), left undecoded.
+type Frame struct {
+	Type    string          `json:"type"` // event, ack, error, pong, location, …
+	ID      string          `json:"id"`   // ack and error: the client frame's id
+	Channel string          `json:"channel"`
+	Seq     int64           `json:"seq"`
+	Event   string          `json:"event"`
+	Data    json.RawMessage `json:"data"`
+	At      string          `json:"at"`
+	Code    string          `json:"code"` // error frames
+	Message string          `json:"message"`
 }

@@ -25,6 +25,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/outrider/outrider/wire"
 )
 
 // AckWait bounds the wait for the answer to one subscribe or unsubscribe.
@@ -264,19 +266,6 @@ func (w *Watcher) Problems() []string {
 	return append([]string(nil), w.problems...)
 }
 
-// serverFrame is any frame the server sends.
-type serverFrame struct {
-	Type    string          `json:"type"`
-	ID      string          `json:"id"`
-	Channel string          `json:"channel"`
-	Seq     int64           `json:"seq"`
-	Event   string          `json:"event"`
-	Data    json.RawMessage `json:"data"`
-	At      string          `json:"at"`
-	Code    string          `json:"code"`
-	Message string          `json:"message"`
-}
-
 func (w *Watcher) read(conn *websocket.Conn, done chan struct{}) {
 	var err error
 	for {
@@ -284,7 +273,7 @@ func (w *Watcher) read(conn *websocket.Conn, done chan struct{}) {
 		if _, data, err = conn.ReadMessage(); err != nil {
 			break
 		}
-		var f serverFrame
+		var f wire.Frame
 		if json.Unmarshal(data, &f) != nil {
 			w.problem("undecodable frame %s", data)
 			continue
@@ -305,7 +294,7 @@ func (w *Watcher) read(conn *websocket.Conn, done chan struct{}) {
 	w.mu.Unlock()
 }
 
-func (w *Watcher) take(f serverFrame, raw []byte) {
+func (w *Watcher) take(f wire.Frame, raw []byte) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	switch f.Type {
