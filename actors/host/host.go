@@ -30,6 +30,15 @@ import (
 	pb "github.com/outrider/outrider/proto/outriderpb"
 )
 
+// Defaults of Config, which the node's flags and the README use too.
+const (
+	// DefaultIdleTimeout is Config.IdleTimeout's default; the node passes
+	// cluster.DefaultIdleTimeout, the same value.
+	DefaultIdleTimeout = 2 * time.Minute
+	// DefaultStoreTimeout is Config.StoreTimeout's default.
+	DefaultStoreTimeout = 5 * time.Second
+)
+
 // Config is shared by all actor kinds of a node.
 type Config struct {
 	// Store persists journals and read models. Required.
@@ -37,10 +46,11 @@ type Config struct {
 	// Logger, default slog.Default().
 	Logger *slog.Logger
 	// IdleTimeout passivates an actor after this long without messages, so
-	// memory holds only entities in use (idle.go). Default 2 minutes.
+	// memory holds only entities in use (idle.go). Default
+	// DefaultIdleTimeout.
 	IdleTimeout time.Duration
 	// StoreTimeout bounds one load or commit; past it the actor stops and
-	// the caller retries. Default 5 seconds.
+	// the caller retries. Default DefaultStoreTimeout.
 	StoreTimeout time.Duration
 	// Registerer receives the actor metrics; nil registers nothing.
 	Registerer prometheus.Registerer
@@ -75,10 +85,10 @@ func (c *Config) defaults() {
 		c.Logger = slog.Default()
 	}
 	if c.IdleTimeout <= 0 {
-		c.IdleTimeout = 2 * time.Minute // cluster.DefaultIdleTimeout; the node passes the cluster's
+		c.IdleTimeout = DefaultIdleTimeout
 	}
 	if c.StoreTimeout <= 0 {
-		c.StoreTimeout = 5 * time.Second
+		c.StoreTimeout = DefaultStoreTimeout
 	}
 	if c.MaxPlausibleSpeed <= 0 {
 		c.MaxPlausibleSpeed = driver.MaxPlausibleSpeed
