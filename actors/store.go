@@ -35,6 +35,9 @@ var (
 	ErrDriverUnavailable = errors.New("driver unavailable")
 	// ErrEmailTaken: a UserRow's e-mail is already registered.
 	ErrEmailTaken = errors.New("email already registered")
+	// ErrCapacityInUse: a DriverRow would set a capacity below the
+	// driver's active orders (I2). Nothing was written.
+	ErrCapacityInUse = errors.New("capacity below the driver's active orders")
 )
 
 // Event is one journal record: the protobuf-encoded domain event of one
@@ -76,8 +79,9 @@ type Store interface {
 	// activation has since moved past.
 	Version(ctx context.Context, kind, id string) (int64, error)
 	// Commit writes everything in c in one transaction, or nothing. It
-	// returns ErrConflict, ErrDriverNotFound, ErrDriverUnavailable or
-	// ErrEmailTaken (possibly wrapped) when a guard refuses the commit.
+	// returns ErrConflict, ErrDriverNotFound, ErrDriverUnavailable,
+	// ErrEmailTaken or ErrCapacityInUse (possibly wrapped) when a guard
+	// refuses the commit.
 	Commit(ctx context.Context, c Commit) error
 }
 
@@ -93,6 +97,28 @@ type Commit struct {
 	Users     []UserRow
 	Proofs    []ProofRow
 	Outbox    []OutboxMessage
+	// Deadlines are armed (inserted, or replaced when the ID exists) and
+	// DeadlinesDone removed (by ID; an unknown ID is not an error) in
+	// the same transaction as the events that imply them.
+	Deadlines     []Deadline
+	DeadlinesDone []string
+}
+
+// Deadline is a command due at a time (an offer's expiry, the next round
+// of a dispatch, a scheduled order's start): a row with a due time, never
+// an in-memory timer, which would die with the node or move with the
+// actor (DESIGN.md §2). A scheduler on any node claims it once it is due
+// and sends Command to the entity; the entity decides whether it still
+// applies, so a deadline fired twice or late changes nothing twice.
+type Deadline struct {
+	// ID is unique; arming an existing ID replaces its due time and
+	// command and ends any claim on it.
+	ID       string
+	Kind     string // the entity kind the command goes to (KindOrder)
+	EntityID string
+	DueAt    time.Time
+	// Command is the protobuf encoding of the kind's command message.
+	Command []byte
 }
 
 // ProofRow is a proof of delivery recorded by order event Seq: an object

@@ -47,6 +47,27 @@ type Backend interface {
 	Close()
 }
 
+// Deadlines is the scheduler's side of the deadline rows the actors arm
+// in their commits (actors.Deadline). Claims are leases: a node that dies
+// holding one lets it run out, and another node claims the deadline
+// again, so every due deadline is fired at least once and the entity it
+// names settles what a repeat means.
+type Deadlines interface {
+	// ClaimDue leases to owner, until leaseUntil, up to limit deadlines
+	// due at or before now that nobody holds a live lease on (a lease
+	// that ended before now is free), earliest due first, and returns
+	// them. Concurrent callers never get the same deadline while its
+	// lease lives.
+	ClaimDue(ctx context.Context, owner string, now, leaseUntil time.Time, limit int) ([]actors.Deadline, error)
+	// DeleteDeadline removes deadline id if owner still holds its lease
+	// (a deadline re-armed since, or claimed by another owner after the
+	// lease ran out, stays). Deleting a missing deadline is not an error.
+	DeleteDeadline(ctx context.Context, id, owner string) error
+	// NextDeadline is the earliest due time of any deadline, leased or
+	// not; ok is false when there is none. A scheduler sleeps until then.
+	NextDeadline(ctx context.Context) (due time.Time, ok bool, err error)
+}
+
 // OrderFilter selects orders. Results are newest first (by id, which is
 // time-ordered); After is the last id of the previous page.
 type OrderFilter struct {
