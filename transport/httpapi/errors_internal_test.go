@@ -109,17 +109,30 @@ func TestErrorsAreBuiltByConstructors(t *testing.T) {
 	}
 }
 
-// TestResponseDescriptionsAgreeWithCatalogue: the document's shared error
-// responses name their codes in their descriptions ("(codes a, b)",
-// "e.g. 405 method_not_allowed"); every code named is in the catalogue,
-// and answered with the status under which the paths use that response.
-func TestResponseDescriptionsAgreeWithCatalogue(t *testing.T) {
+// TestSharedResponsesAgreeWithCatalogue: each shared problem response of
+// the document (components.responses) is used under one status, and its
+// code enum and the codes its description names ("(codes a, b)") are
+// exactly the catalogue's codes of that status. So a problem is valid
+// only under the status package problem answers its code with, and a
+// status cannot silently take another status's code (as BadRequest once
+// named validation_failed, a 422 code).
+func TestSharedResponsesAgreeWithCatalogue(t *testing.T) {
 	t.Parallel()
+	type content map[string]struct {
+		Schema struct {
+			Properties struct {
+				Code struct {
+					Enum []string `json:"enum"`
+				} `json:"code"`
+			} `json:"properties"`
+		} `json:"schema"`
+	}
 	var doc struct {
 		Paths      map[string]map[string]json.RawMessage `json:"paths"`
 		Components struct {
 			Responses map[string]struct {
-				Description string `json:"description"`
+				Description string  `json:"description"`
+				Content     content `json:"content"`
 			} `json:"responses"`
 		} `json:"components"`
 	}
@@ -150,35 +163,34 @@ func TestResponseDescriptionsAgreeWithCatalogue(t *testing.T) {
 		}
 	}
 
-	// The document's BadRequest response names validation_failed, which
-	// the API answers with 422 (the Unprocessable response), never 400.
-	// The document is out of issue 12's scope (it must not change).
-	known := map[string]string{"BadRequest validation_failed": "400"}
+	// The catalogue's codes by status.
+	byStatus := map[string][]string{}
+	for _, e := range problem.Entries() {
+		if e.Status != 0 {
+			s := strconv.Itoa(e.Status)
+			byStatus[s] = append(byStatus[s], e.Name)
+		}
+	}
 
 	listed := regexp.MustCompile(`\(codes? ([a-z_, ]+)\)`)
-	example := regexp.MustCompile(`\b([1-5]\d\d) ([a-z]+(?:_[a-z]+)*)\b`)
 	checked := 0
 	for name, r := range doc.Components.Responses {
-		for _, m := range listed.FindAllStringSubmatch(r.Description, -1) {
-			for _, code := range strings.Split(m[1], ", ") {
-				e, ok := catalogue[code]
-				require.True(t, ok, "response %s names %q, which is not in the catalogue", name, code)
-				require.NotEmpty(t, usedAs[name], "response %s is not used", name)
-				for status := range usedAs[name] {
-					if status == "default" || known[name+" "+code] == status {
-						continue
-					}
-					require.Equal(t, status, strconv.Itoa(e.Status), "response %s (used as %s) names %s", name, status, code)
-					checked++
-				}
-			}
+		pj, ok := r.Content["application/problem+json"]
+		if !ok {
+			continue // not a problem (the WebSocket upgrader's plain-text refusals)
 		}
-		for _, m := range example.FindAllStringSubmatch(r.Description, -1) {
-			e, ok := catalogue[m[2]]
-			require.True(t, ok, "response %s names %q, which is not in the catalogue", name, m[2])
-			require.Equal(t, m[1], strconv.Itoa(e.Status), "response %s names %s %s", name, m[1], m[2])
-			checked++
+		require.Len(t, usedAs[name], 1, "response %s must be used under exactly one status, is under %v", name, usedAs[name])
+		var status string
+		for s := range usedAs[name] {
+			status = s
 		}
+		want := byStatus[status]
+		require.NotEmpty(t, want, "response %s is used as %s, a status no code of the catalogue has", name, status)
+		require.ElementsMatch(t, want, pj.Schema.Properties.Code.Enum, "response %s (used as %s): its code enum", name, status)
+		m := listed.FindAllStringSubmatch(r.Description, -1)
+		require.Len(t, m, 1, "response %s: its description names its codes once, as (code x) or (codes x, y)", name)
+		require.ElementsMatch(t, want, strings.Split(m[0][1], ", "), "response %s (used as %s): the codes its description names", name, status)
+		checked++
 	}
 	require.Greater(t, checked, 10)
 }
