@@ -58,7 +58,8 @@ const (
 // aborts it and nothing of c is written. Guard failures map to
 // actors.ErrConflict (a journal position already taken, I5),
 // actors.ErrDriverUnavailable / actors.ErrDriverNotFound (a refused
-// reservation, I2) and actors.ErrEmailTaken.
+// reservation, I2), actors.ErrCapacityInUse (a driver row whose capacity
+// is below the driver's active orders, I2) and actors.ErrEmailTaken.
 func (s *Store) Commit(ctx context.Context, c actors.Commit) error {
 	b := &pgx.Batch{}
 	// Journal first: a stale activation (I5) must learn of the conflict

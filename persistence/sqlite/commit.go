@@ -54,15 +54,19 @@ const (
 	sqlInsertOutbox = `INSERT INTO outbox (id, subject, payload, created_at) VALUES (?, ?, ?, ?)`
 	sqlInsertProof  = `INSERT INTO proofs (order_id, key, seq, content_type, size, by_user_id, created_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?)`
+	// sqlCapacityInUse finds the driver row that sqlUpsertDriver would
+	// update (a newer version) to a capacity below its active orders.
+	sqlCapacityInUse = `SELECT EXISTS (SELECT 1 FROM drivers WHERE id = ? AND version < ? AND active_orders > ?)`
 )
 
 // Commit writes c in one write transaction, or nothing of it. Guards map
 // to the actors' sentinels, as in the Postgres backend: a journal position
 // (or any key derived from one) already taken is actors.ErrConflict (I5);
 // a refused reservation is actors.ErrDriverUnavailable or
-// actors.ErrDriverNotFound (I2); a registered e-mail, compared
-// case-insensitively, is actors.ErrEmailTaken. Once Commit returns nil the
-// commit is durable (see the package doc).
+// actors.ErrDriverNotFound (I2); a driver row lowering capacity below the
+// driver's active orders is actors.ErrCapacityInUse (I2); a registered
+// e-mail, compared case-insensitively, is actors.ErrEmailTaken. Once
+// Commit returns nil the commit is durable (see the package doc).
 func (s *Store) Commit(ctx context.Context, c actors.Commit) error {
 	if isEmpty(c) {
 		return nil
@@ -72,7 +76,7 @@ func (s *Store) Commit(ctx context.Context, c actors.Commit) error {
 		return nil
 	}
 	if errors.Is(err, actors.ErrDriverNotFound) || errors.Is(err, actors.ErrDriverUnavailable) ||
-		errors.Is(err, actors.ErrEmailTaken) {
+		errors.Is(err, actors.ErrCapacityInUse) || errors.Is(err, actors.ErrEmailTaken) {
 		return fmt.Errorf("commit: %w", err)
 	}
 	if isUniqueViolation(err) {
@@ -142,8 +146,7 @@ func commitTx(ctx context.Context, tx *sql.Tx, c actors.Commit) error {
 		}
 	}
 	for _, d := range c.Drivers {
-		if _, err := tx.ExecContext(ctx, sqlUpsertDriver, d.ID, d.Available, d.Capacity, d.Version,
-			micros(d.UpdatedAt)); err != nil {
+		if err := upsertDriver(ctx, tx, d); err != nil {
 			return err
 		}
 	}
@@ -163,6 +166,23 @@ func commitTx(ctx context.Context, tx *sql.Tx, c actors.Commit) error {
 		}
 	}
 	return nil
+}
+
+// upsertDriver checks explicitly that the row does not lower the driver's
+// capacity below its active orders (rather than reading the CHECK
+// constraint's error message), then writes it. The write transaction is
+// the file's only writer, so no reservation can slip in between; the
+// constraint drivers_active_orders_check stays as the backstop.
+func upsertDriver(ctx context.Context, tx *sql.Tx, d actors.DriverRow) error {
+	var inUse bool
+	if err := tx.QueryRowContext(ctx, sqlCapacityInUse, d.ID, d.Version, d.Capacity).Scan(&inUse); err != nil {
+		return err
+	}
+	if inUse {
+		return fmt.Errorf("driver %s capacity %d: %w", d.ID, d.Capacity, actors.ErrCapacityInUse)
+	}
+	_, err := tx.ExecContext(ctx, sqlUpsertDriver, d.ID, d.Available, d.Capacity, d.Version, micros(d.UpdatedAt))
+	return err
 }
 
 // reserveDriver takes one unit of a driver's capacity (I2) or says why
