@@ -57,6 +57,14 @@ const (
 	// sqlCapacityInUse finds the driver row that sqlUpsertDriver would
 	// update (a newer version) to a capacity below its active orders.
 	sqlCapacityInUse = `SELECT EXISTS (SELECT 1 FROM drivers WHERE id = ? AND version < ? AND active_orders > ?)`
+	// Deadlines done go before those armed, so that a commit that both
+	// removes and re-arms one ID leaves it armed.
+	sqlDeleteDeadline = `DELETE FROM deadlines WHERE id = ?`
+	// Arming an existing ID replaces it and ends any lease on it: the
+	// claimer's DeleteDeadline then finds it no longer theirs.
+	sqlArmDeadline = `INSERT INTO deadlines (id, kind, entity_id, due_at, command) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, entity_id = excluded.entity_id,
+			due_at = excluded.due_at, command = excluded.command, lease_owner = NULL, lease_until = NULL`
 )
 
 // Commit writes c in one write transaction, or nothing of it. Guards map
@@ -90,7 +98,7 @@ func (s *Store) Commit(ctx context.Context, c actors.Commit) error {
 
 func isEmpty(c actors.Commit) bool {
 	return len(c.Events)+len(c.Snapshots)+len(c.Orders)+len(c.Timeline)+len(c.Loads)+
-		len(c.Drivers)+len(c.Users)+len(c.Proofs)+len(c.Outbox) == 0
+		len(c.Drivers)+len(c.Users)+len(c.Proofs)+len(c.Outbox)+len(c.Deadlines)+len(c.DeadlinesDone) == 0
 }
 
 // commitTx runs the statements of c in tx; the first failure aborts it.
@@ -162,6 +170,17 @@ func commitTx(ctx context.Context, tx *sql.Tx, c actors.Commit) error {
 			at = time.Now()
 		}
 		if _, err := tx.ExecContext(ctx, sqlInsertOutbox, m.ID, m.Subject, nonNil(m.Payload), micros(at)); err != nil {
+			return err
+		}
+	}
+	for _, id := range c.DeadlinesDone {
+		if _, err := tx.ExecContext(ctx, sqlDeleteDeadline, id); err != nil {
+			return err
+		}
+	}
+	for _, d := range c.Deadlines {
+		if _, err := tx.ExecContext(ctx, sqlArmDeadline, d.ID, d.Kind, d.EntityID, micros(d.DueAt),
+			nonNil(d.Command)); err != nil {
 			return err
 		}
 	}

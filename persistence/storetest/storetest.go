@@ -44,6 +44,7 @@ func Run(t *testing.T, open func(t *testing.T) persistence.Backend) {
 		{"Notifications", testNotifications},
 		{"Webhooks", testWebhooks},
 		{"Proofs", testProofs},
+		{"Deadlines", testDeadlines},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) { g.run(t, open) })
