@@ -2,9 +2,13 @@ package httpapi
 
 import (
 	"encoding/json"
+	"errors"
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -78,19 +82,20 @@ func TestEveryRejectionCodeMaps(t *testing.T) {
 			continue
 		}
 		require.Equal(t, value, c.String(), "actors.%s is answered under another name", name)
-		require.Contains(t, catalogue, c.String(), "actors.%s maps to a code the API does not answer with", name)
+		require.Contains(t, catalogue, c, "actors.%s maps to a code the API does not answer with", name)
 		e := rejected(value, "m")
-		require.Equal(t, value, e.Code)
+		require.Equal(t, c, e.Code)
 		require.Equal(t, "m", e.Detail)
 	}
 	require.Len(t, rejections, len(declared), "rejections has entries for codes actors does not declare")
-	require.Equal(t, "internal", rejected("no_such_code", "m").Code)
+	require.Equal(t, problem.Internal, rejected("no_such_code", "m").Code)
 }
 
-// TestErrorsAreBuiltByConstructors: Error's Code is a string (readers
-// compare it with one), so a literal &Error{Code: "typo"} would compile;
-// only the constructors in errors.go, which take a problem.Code, may
-// build an Error.
+// TestErrorsAreBuiltByConstructors: Error's Code is a problem.Code, so
+// &Error{Code: "typo"} does not compile, but &Error{Code: 99} would (an
+// untyped integer constant converts to a uint8) and so would an Error
+// without a code; only the constructors in errors.go, which take a
+// problem.Code, may build an Error.
 func TestErrorsAreBuiltByConstructors(t *testing.T) {
 	t.Parallel()
 	fset, files := parseDir(t, ".")
@@ -193,4 +198,54 @@ func TestSharedResponsesAgreeWithCatalogue(t *testing.T) {
 		checked++
 	}
 	require.Greater(t, checked, 10)
+}
+
+// TestWriteErrorBytes pins what writeError puts on the wire: status,
+// headers and body bytes, for a refusal with field errors, one with
+// Retry-After, a code the API does not answer with and an error that is
+// not an *Error (both internal, without their text).
+func TestWriteErrorBytes(t *testing.T) {
+	t.Parallel()
+	s := newTableServer(t)
+	s.log = slog.New(slog.DiscardHandler)
+	cases := []struct {
+		name   string
+		err    error
+		status int
+		header http.Header
+		body   string
+	}{
+		{"fields", invalid(problem.FieldError{Field: "pickup.lat", Message: "must be between -90 and 90"},
+			problem.FieldError{Field: "notes", Message: "must be at most 2000 characters"}),
+			422, http.Header{"Content-Type": {"application/problem+json"}, "Cache-Control": {"no-store"}},
+			`{"type":"https://outrider.dev/problems/validation_failed","title":"Validation failed","status":422,` +
+				`"detail":"the request is not valid","code":"validation_failed","instance":"/v1/orders",` +
+				`"errors":[{"field":"pickup.lat","message":"must be between -90 and 90"},{"field":"notes","message":"must be at most 2000 characters"}]}` + "\n"},
+		{"one field", invalid(problem.FieldError{Field: "limit", Message: "must be an integer from 1 to 200"}),
+			422, http.Header{"Content-Type": {"application/problem+json"}, "Cache-Control": {"no-store"}},
+			`{"type":"https://outrider.dev/problems/validation_failed","title":"Validation failed","status":422,` +
+				`"detail":"limit: must be an integer from 1 to 200","code":"validation_failed","instance":"/v1/orders",` +
+				`"errors":[{"field":"limit","message":"must be an integer from 1 to 200"}]}` + "\n"},
+		{"retry after", newError(problem.Unavailable, "a dependency is unavailable; retry shortly").retryAfter(1).because(errors.New("db down")),
+			503, http.Header{"Content-Type": {"application/problem+json"}, "Cache-Control": {"no-store"}, "Retry-After": {"1"}},
+			`{"type":"https://outrider.dev/problems/unavailable","title":"Service unavailable","status":503,` +
+				`"detail":"a dependency is unavailable; retry shortly","code":"unavailable","instance":"/v1/orders"}` + "\n"},
+		{"code outside the API", errorf(problem.LengthRequired, "send Content-Length"),
+			500, http.Header{"Content-Type": {"application/problem+json"}, "Cache-Control": {"no-store"}},
+			`{"type":"https://outrider.dev/problems/internal","title":"Internal error","status":500,` +
+				`"detail":"send Content-Length","code":"internal","instance":"/v1/orders"}` + "\n"},
+		{"not an *Error", errors.New("secret cause"),
+			500, http.Header{"Content-Type": {"application/problem+json"}, "Cache-Control": {"no-store"}},
+			`{"type":"https://outrider.dev/problems/internal","title":"Internal error","status":500,` +
+				`"detail":"an internal error occurred","code":"internal","instance":"/v1/orders"}` + "\n"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := httptest.NewRecorder()
+			s.writeError(rec, httptest.NewRequest(http.MethodPost, "/v1/orders", nil), tc.err)
+			require.Equal(t, tc.status, rec.Code)
+			require.Equal(t, tc.header, rec.Header())
+			require.Equal(t, tc.body, rec.Body.String())
+		})
+	}
 }

@@ -152,13 +152,13 @@ func TestCatalogueCodesAreDocumented(t *testing.T) {
 	enum := doc.Components.Schemas.Problem.Properties.Code.Enum
 	require.NotEmpty(t, enum)
 	var codes []string
-	for code, e := range catalogue {
-		codes = append(codes, code)
-		require.GreaterOrEqual(t, e.Status, 400, code)
-		require.NotEmpty(t, http.StatusText(e.Status), code)
+	for code := range catalogue {
+		codes = append(codes, code.String())
+		require.GreaterOrEqual(t, code.Status(), 400, code.String())
+		require.NotEmpty(t, http.StatusText(code.Status()), code.String())
 	}
 	for _, c := range servedOutsideCatalogue {
-		require.NotContains(t, catalogue, c.String(), "%s is in the catalogue", c)
+		require.NotContains(t, catalogue, c, "%s is in the catalogue", c)
 		codes = append(codes, c.String())
 	}
 	sort.Strings(codes)
