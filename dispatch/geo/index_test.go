@@ -12,27 +12,17 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// indexer is what the tests exercise: Index and the candidates measured
-// against it.
-type indexer interface {
-	Upsert(Driver) error
-	Move(id string, lat, lng float64, at time.Time) (bool, error)
-	SetState(id string, available bool, spare int) bool
-	Remove(id string) bool
-	Len() int
-	Nearest(Query) ([]Hit, error)
-}
-
-// impls are the index implementations every test runs against.
+// impls are the configurations of Index every test runs against: the
+// default, one lock, and cells small and large against the tests'
+// distances.
 var impls = []struct {
 	name string
-	new  func() indexer
+	new  func() *Index
 }{
-	{"grid", func() indexer { return New(Options{}) }},
-	{"grid-1shard", func() indexer { return New(Options{Shards: 1}) }},
-	{"grid-50m", func() indexer { return New(Options{CellM: 50, Shards: 3}) }},
-	{"grid-20km", func() indexer { return New(Options{CellM: 20000}) }},
-	{"kd", func() indexer { return newKD() }},
+	{"grid", func() *Index { return New(Options{}) }},
+	{"grid-1shard", func() *Index { return New(Options{Shards: 1}) }},
+	{"grid-50m", func() *Index { return New(Options{CellM: 50, Shards: 3}) }},
+	{"grid-20km", func() *Index { return New(Options{CellM: 20000}) }},
 }
 
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)

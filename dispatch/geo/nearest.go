@@ -300,7 +300,7 @@ func (t *topK) offer(h Hit, who *slot) {
 	if n >= t.k && hitCmp(&h, &t.hits[n-1]) >= 0 {
 		return
 	}
-	if who != nil && slices.Contains(t.who, who) {
+	if slices.Contains(t.who, who) {
 		return
 	}
 	if n < t.k {

@@ -27,7 +27,7 @@ func TestNearestCases(t *testing.T) {
 	cases := []struct {
 		name    string
 		drivers []Driver
-		do      func(t *testing.T, ix indexer) // after the drivers are in
+		do      func(t *testing.T, ix *Index) // after the drivers are in
 		q       Query
 		want    []string
 	}{{
@@ -76,7 +76,7 @@ func TestNearestCases(t *testing.T) {
 	}, {
 		name:    "a moved driver is found at its new place only",
 		drivers: []Driver{at("a", 0, 0), at("b", 0.001, 0)},
-		do: func(t *testing.T, ix indexer) {
+		do: func(t *testing.T, ix *Index) {
 			moved, err := ix.Move("a", lat+0.5, lng, t0.Add(time.Second))
 			require.NoError(t, err)
 			require.True(t, moved)
@@ -86,7 +86,7 @@ func TestNearestCases(t *testing.T) {
 	}, {
 		name:    "... and it is at the new place",
 		drivers: []Driver{at("a", 0, 0), at("b", 0.5, 0)},
-		do: func(t *testing.T, ix indexer) {
+		do: func(t *testing.T, ix *Index) {
 			_, err := ix.Move("a", lat+0.5, lng+0.0001, t0.Add(time.Second))
 			require.NoError(t, err)
 		},
@@ -95,7 +95,7 @@ func TestNearestCases(t *testing.T) {
 	}, {
 		name:    "a fix older than the one held is ignored",
 		drivers: []Driver{at("a", 0, 0)},
-		do: func(t *testing.T, ix indexer) {
+		do: func(t *testing.T, ix *Index) {
 			moved, err := ix.Move("a", lat+0.5, lng, t0.Add(-time.Second))
 			require.NoError(t, err)
 			require.False(t, moved)
@@ -105,7 +105,7 @@ func TestNearestCases(t *testing.T) {
 	}, {
 		name:    "a fix keeps the state; Upsert replaces it",
 		drivers: []Driver{at("a", 0, 0), at("b", 0, 0)},
-		do: func(t *testing.T, ix indexer) {
+		do: func(t *testing.T, ix *Index) {
 			_, err := ix.Move("a", lat, lng, t0.Add(time.Second))
 			require.NoError(t, err)
 			require.NoError(t, ix.Upsert(Driver{ID: "b", Lat: lat, Lng: lng, FixAt: t0}))
@@ -114,7 +114,7 @@ func TestNearestCases(t *testing.T) {
 		want: []string{"a"},
 	}, {
 		name: "a fix of an unknown driver adds it unavailable until SetState",
-		do: func(t *testing.T, ix indexer) {
+		do: func(t *testing.T, ix *Index) {
 			require.False(t, ix.SetState("a", true, 1))
 			moved, err := ix.Move("a", lat, lng, t0)
 			require.NoError(t, err)
@@ -130,7 +130,7 @@ func TestNearestCases(t *testing.T) {
 	}, {
 		name:    "Remove",
 		drivers: []Driver{at("a", 0, 0), at("b", 0, 0)},
-		do: func(t *testing.T, ix indexer) {
+		do: func(t *testing.T, ix *Index) {
 			require.True(t, ix.Remove("a"))
 			require.False(t, ix.Remove("a"))
 			require.Equal(t, 1, ix.Len())
@@ -140,7 +140,7 @@ func TestNearestCases(t *testing.T) {
 	}, {
 		name:    "Remove the last driver of a cell, then put one back",
 		drivers: []Driver{at("a", 0, 0)},
-		do: func(t *testing.T, ix indexer) {
+		do: func(t *testing.T, ix *Index) {
 			require.True(t, ix.Remove("a"))
 			require.Equal(t, 0, ix.Len())
 			require.NoError(t, ix.Upsert(at("a", 0, 0)))

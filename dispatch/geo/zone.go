@@ -1,7 +1,6 @@
 package geo
 
 import (
-	"math"
 	"slices"
 	"strconv"
 )
@@ -71,11 +70,4 @@ func ZonesFor(lat, lng, radiusM float64) []string {
 
 func zoneKey(r, c int) string {
 	return zonePrefix + strconv.Itoa(r) + ":" + strconv.Itoa(c)
-}
-
-// zoneBounds is the latitudes and longitudes a zone covers (tests).
-func zoneBounds(r, c int) (lat0, lat1, lng0, lng1 float64) {
-	n := float64(zones.cols[r])
-	lat0 = -90 + float64(r)*ZoneDeg
-	return lat0, math.Min(90, lat0+ZoneDeg), -180 + float64(c)*360/n, -180 + float64(c+1)*360/n
 }

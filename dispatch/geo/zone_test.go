@@ -112,3 +112,10 @@ func TestZonesFor(t *testing.T) {
 		}
 	}
 }
+
+// zoneBounds is the latitudes and longitudes zone (r, c) covers.
+func zoneBounds(r, c int) (lat0, lat1, lng0, lng1 float64) {
+	n := float64(zones.cols[r])
+	lat0 = -90 + float64(r)*ZoneDeg
+	return lat0, math.Min(90, lat0+ZoneDeg), -180 + float64(c)*360/n, -180 + float64(c+1)*360/n
+}
