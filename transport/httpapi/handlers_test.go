@@ -78,22 +78,22 @@ func setupHandlers(t *testing.T) (http.Handler, *handlerBundle) {
 	return h, b
 }
 
-// reqOpt adjusts a request before it is sent.
-type reqOpt func(r *http.Request)
+// handlerOpt adjusts a request before it is sent.
+type handlerOpt func(r *http.Request)
 
-// offSpec marks a request the document refuses on purpose (malformed,
+// offSpecReq marks a request the document refuses on purpose (malformed,
 // unknown field, wrong media type...): it is sent without checking it.
 // Its answer is still checked.
-func offSpec() reqOpt { return func(r *http.Request) { r.Header.Set("X-Test-Off-Spec", "1") } }
+func offSpecReq() handlerOpt { return func(r *http.Request) { r.Header.Set("X-Test-Off-Spec", "1") } }
 
-func withHeader(k, v string) reqOpt { return func(r *http.Request) { r.Header.Set(k, v) } }
+func headerReq(k, v string) handlerOpt { return func(r *http.Request) { r.Header.Set(k, v) } }
 
-// chunked hides the body's length, as a chunked upload does.
-func chunked() reqOpt { return func(r *http.Request) { r.ContentLength = -1 } }
+// chunkedReq hides the body's length, as a chunked upload does.
+func chunkedReq() handlerOpt { return func(r *http.Request) { r.ContentLength = -1 } }
 
 // serve sends one request through h as the caller with token and returns
 // the answer, after checking both against the document.
-func serve(t *testing.T, h http.Handler, method, path, token, body string, opts []reqOpt) *httptest.ResponseRecorder {
+func serve(t *testing.T, h http.Handler, method, path, token, body string, opts []handlerOpt) *httptest.ResponseRecorder {
 	t.Helper()
 	newReq := func() *http.Request {
 		var rd io.Reader
@@ -123,7 +123,7 @@ func serve(t *testing.T, h http.Handler, method, path, token, body string, opts 
 	return rec
 }
 
-func (c *handlerCaller) do(t *testing.T, h http.Handler, method, path, body string, opts ...reqOpt) *httptest.ResponseRecorder {
+func (c *handlerCaller) do(t *testing.T, h http.Handler, method, path, body string, opts ...handlerOpt) *httptest.ResponseRecorder {
 	t.Helper()
 	token := ""
 	if c != nil {
@@ -263,25 +263,25 @@ func TestHandlerBadBodies(t *testing.T) {
 		strings.Repeat("n", maxBody) + `"}`
 	cases := []struct {
 		name, path, body string
-		opts             []reqOpt
+		opts             []handlerOpt
 		status           int
 		code             string
 		fields           []string
 	}{
-		{"malformed", "/v1/orders", `{"pickup":`, []reqOpt{offSpec()}, 400, "malformed_json", nil},
-		{"no body", "/v1/orders", "", []reqOpt{offSpec()}, 400, "malformed_json", nil},
-		{"two values", "/v1/orders", newOrderBody + newOrderBody, []reqOpt{offSpec()}, 400, "malformed_json", nil},
-		{"unknown field", "/v1/orders", strings.Replace(newOrderBody, `{`, `{"colour":"red",`, 1), []reqOpt{offSpec()}, 400, "unknown_field", []string{"colour"}},
-		{"unknown nested field", "/v1/orders", strings.Replace(newOrderBody, `"address":"2 Side St"`, `"address":"2 Side St","zip":"1"`, 1), []reqOpt{offSpec()}, 400, "unknown_field", nil},
-		{"field in the wrong case", "/v1/orders", strings.Replace(newOrderBody, `"delivery_option"`, `"Delivery_Option"`, 1), []reqOpt{offSpec()}, 400, "unknown_field", []string{"Delivery_Option"}},
-		{"field twice", "/v1/orders", strings.Replace(newOrderBody, `{`, `{"notes":"a","notes":"b",`, 1), []reqOpt{offSpec()}, 422, "validation_failed", []string{"notes"}},
-		{"wrong type", "/v1/orders", strings.Replace(newOrderBody, `{`, `{"notes":5,`, 1), []reqOpt{offSpec()}, 422, "validation_failed", []string{"notes"}},
-		{"missing fields", "/v1/orders", `{"delivery_option":"standard"}`, []reqOpt{offSpec()}, 422, "validation_failed", []string{"pickup", "dropoff"}},
-		{"over the limit", "/v1/orders", big, []reqOpt{offSpec()}, 413, "body_too_large", nil},
-		{"over the limit, chunked", "/v1/orders", big, []reqOpt{offSpec(), chunked()}, 413, "body_too_large", nil},
-		{"not JSON", "/v1/orders", newOrderBody, []reqOpt{offSpec(), withHeader("Content-Type", "text/plain")}, 415, "unsupported_media_type", nil},
-		{"Idempotency-Key too long", "/v1/orders", newOrderBody, []reqOpt{offSpec(), withHeader("Idempotency-Key", strings.Repeat("k", 256))}, 422, "validation_failed", []string{"Idempotency-Key"}},
-		{"a body where none is taken", "/v1/orders/ord_01HZX0000000000000000000AA/accept", `{"why":"x"}`, []reqOpt{offSpec()}, 400, "unknown_field", []string{"why"}},
+		{"malformed", "/v1/orders", `{"pickup":`, []handlerOpt{offSpecReq()}, 400, "malformed_json", nil},
+		{"no body", "/v1/orders", "", []handlerOpt{offSpecReq()}, 400, "malformed_json", nil},
+		{"two values", "/v1/orders", newOrderBody + newOrderBody, []handlerOpt{offSpecReq()}, 400, "malformed_json", nil},
+		{"unknown field", "/v1/orders", strings.Replace(newOrderBody, `{`, `{"colour":"red",`, 1), []handlerOpt{offSpecReq()}, 400, "unknown_field", []string{"colour"}},
+		{"unknown nested field", "/v1/orders", strings.Replace(newOrderBody, `"address":"2 Side St"`, `"address":"2 Side St","zip":"1"`, 1), []handlerOpt{offSpecReq()}, 400, "unknown_field", nil},
+		{"field in the wrong case", "/v1/orders", strings.Replace(newOrderBody, `"delivery_option"`, `"Delivery_Option"`, 1), []handlerOpt{offSpecReq()}, 400, "unknown_field", []string{"Delivery_Option"}},
+		{"field twice", "/v1/orders", strings.Replace(newOrderBody, `{`, `{"notes":"a","notes":"b",`, 1), []handlerOpt{offSpecReq()}, 422, "validation_failed", []string{"notes"}},
+		{"wrong type", "/v1/orders", strings.Replace(newOrderBody, `{`, `{"notes":5,`, 1), []handlerOpt{offSpecReq()}, 422, "validation_failed", []string{"notes"}},
+		{"missing fields", "/v1/orders", `{"delivery_option":"standard"}`, []handlerOpt{offSpecReq()}, 422, "validation_failed", []string{"pickup", "dropoff"}},
+		{"over the limit", "/v1/orders", big, []handlerOpt{offSpecReq()}, 413, "body_too_large", nil},
+		{"over the limit, chunked", "/v1/orders", big, []handlerOpt{offSpecReq(), chunkedReq()}, 413, "body_too_large", nil},
+		{"not JSON", "/v1/orders", newOrderBody, []handlerOpt{offSpecReq(), headerReq("Content-Type", "text/plain")}, 415, "unsupported_media_type", nil},
+		{"Idempotency-Key too long", "/v1/orders", newOrderBody, []handlerOpt{offSpecReq(), headerReq("Idempotency-Key", strings.Repeat("k", 256))}, 422, "validation_failed", []string{"Idempotency-Key"}},
+		{"a body where none is taken", "/v1/orders/ord_01HZX0000000000000000000AA/accept", `{"why":"x"}`, []handlerOpt{offSpecReq()}, 400, "unknown_field", []string{"why"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -355,7 +355,7 @@ func TestHandlerPages(t *testing.T) {
 		{"limit=ten", "limit"},
 	} {
 		t.Run(q.query, func(t *testing.T) {
-			requireProblem(t, b.customer.do(t, h, http.MethodGet, "/v1/orders?"+q.query, "", offSpec()), 422, "validation_failed", q.field)
+			requireProblem(t, b.customer.do(t, h, http.MethodGet, "/v1/orders?"+q.query, "", offSpecReq()), 422, "validation_failed", q.field)
 		})
 	}
 }
