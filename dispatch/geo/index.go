@@ -44,17 +44,19 @@ type Options struct {
 	// DefaultCellM). Smaller cells scan fewer drivers per query in dense
 	// areas and look up more empty cells in sparse ones.
 	CellM float64
-	// Shards is the number of locks the cells are spread over (default
-	// DefaultShards; 1 is a single RWMutex). More shards let writers
-	// move drivers while readers scan other cells.
+	// Shards is the number of locks the cells, and apart from them the
+	// drivers' directory, are spread over (default DefaultShards; 1 is a
+	// single RWMutex). More shards let writers move drivers while readers
+	// scan other cells.
 	Shards int
 }
 
 const (
-	// DefaultCellM was chosen by BenchmarkNearest (bench_test.go): at a
-	// busy city's density (~30 drivers/km²) it puts ~8 drivers in a cell,
-	// and a nearest-10 query visits about 9 cells; 250 m cells cost ~40%
-	// more CPU per query there, 1 km cells ~50% more.
+	// DefaultCellM was chosen by the benchmarks (bench_test.go): at a
+	// busy city's density (~30 drivers/km²) it puts ~8 drivers in a cell
+	// and a nearest-10 query visits about 9 cells; there 250 m and 1 km
+	// cells cost as much or more CPU per query (up to ~50% more) in every
+	// run of issue 13's measurements.
 	DefaultCellM = 500.0
 	// DefaultShards was chosen by BenchmarkNearestWhileUpdating: with one
 	// lock, readers and the writer of 50,000 fixes/s hold each other up
@@ -99,7 +101,7 @@ type dirShard struct {
 type cellShard struct {
 	mu    sync.RWMutex
 	cells map[cellKey]*cell
-	empty int // cells with no entries
+	empty int // cells with no entries; guarded by mu
 	_     [32]byte
 }
 
@@ -153,8 +155,8 @@ func (ix *Index) dirOf(id string) *dirShard {
 	return &ix.dir[maphash.String(ix.seed, id)%uint64(len(ix.dir))]
 }
 
-// shardOf is the shard of cell k: blocks of shardBlock×shardBlock cells
-// share a shard, so that a query, which holds one shard's read lock at a
+// shardOf is the shard of cell k: blocks of 4×4 cells (shardBits) share
+// a shard, so that a query, which holds one shard's read lock at a
 // time and keeps it while the cells it visits are in that shard, takes
 // few locks; the blocks are spread over the shards by a hash.
 func (ix *Index) shardOf(k cellKey) int {

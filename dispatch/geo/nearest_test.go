@@ -175,11 +175,11 @@ func TestNearestCases(t *testing.T) {
 	}, {
 		name: "a degree of longitude shrinks with latitude",
 		drivers: []Driver{
-			{ID: "equator", Lat: 0, Lng: 0.01}, // 1.1 km from (0, 0)
-			{ID: "north", Lat: 60, Lng: 0.01},  // 0.56 km from (60, 0)
+			{ID: "east", Lat: 60, Lng: 0.01},  // 0.56 km: cos 60° of 1.1 km
+			{ID: "north", Lat: 60.01, Lng: 0}, // 1.1 km
 		},
 		q:    Query{Lat: 60, Lng: 0, RadiusM: 600, Limit: 5},
-		want: []string{"north"},
+		want: []string{"east"},
 	}, {
 		name:    "a radius wider than the Earth finds everyone, nearest first",
 		drivers: []Driver{{ID: "antipode", Lat: -52.52, Lng: -166.6}, at("here", 0, 0), {ID: "eq", Lat: 0, Lng: 0}},
