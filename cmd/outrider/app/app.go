@@ -582,7 +582,7 @@ func (n *Node) bootstrapAdmin(ctx context.Context) error {
 	}
 	id := "usr_" + ulid.Make().String()
 	reply, err := n.cluster.User(ctx, id, &pb.UserCommand{
-		CommandId: "bootstrap-admin-" + email, By: &pb.Principal{UserId: "system", Role: actors.RoleSystem},
+		CommandId: "bootstrap-admin-" + email, By: &pb.Principal{UserId: actors.SystemUserID, Role: actors.RoleSystem},
 		AtMs: time.Now().UnixMilli(),
 		Body: &pb.UserCommand_Create{Create: &pb.CreateUser{Email: email, Name: "Administrator", Role: actors.RoleAdmin, PasswordHash: hash}},
 	})
