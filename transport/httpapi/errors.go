@@ -96,6 +96,8 @@ var catalogue = entries(
 	problem.AlreadyExists,
 	problem.ProofRequired,
 	problem.ProofLimitReached,
+	problem.OfferExpired,
+	problem.CapacityInUse,
 	problem.UploadNotFound,
 	problem.UploadInvalid,
 	problem.IdempotencyKeyReused,
@@ -155,6 +157,7 @@ var rejections = map[string]problem.Code{
 	actors.CodeAlreadyExists:     problem.AlreadyExists,
 	actors.CodeProofRequired:     problem.ProofRequired,
 	actors.CodeProofLimit:        problem.ProofLimitReached,
+	actors.CodeOfferExpired:      problem.OfferExpired,
 	actors.CodeUnauthorized:      problem.Unauthorized,
 	// The cluster client retries CodeRetry; one that reaches the API is a
 	// bug, answered as internal.
