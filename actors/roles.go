@@ -32,6 +32,8 @@ const (
 	CodeUnauthorized = "unauthorized"
 	// CodeOfferExpired: the driver answered an offer after its deadline.
 	CodeOfferExpired = "offer_expired"
+	// CodeCapacityInUse: a capacity below the orders the driver holds.
+	CodeCapacityInUse = "capacity_in_use"
 	// CodeRetry is answered by an actor that stopped itself after a
 	// storage failure or a journal conflict; the cluster client retries it
 	// (it never reaches an API caller).

@@ -183,15 +183,23 @@ func (s *Scheduler) run(ctx context.Context) {
 		if n == s.cfg.Batch {
 			continue // more may be due
 		}
-		s.sleep(ctx)
+		s.sleep(ctx, n == 0)
 	}
 }
 
+// minSleep is the shortest pause after a round that claimed nothing: the
+// earliest deadline may be due but leased elsewhere (NextDeadline counts
+// leased rows), and the lease holder fires it.
+const minSleep = 25 * time.Millisecond
+
 // sleep waits until the next deadline is due, at most Idle, or a Wake.
-func (s *Scheduler) sleep(ctx context.Context) {
+func (s *Scheduler) sleep(ctx context.Context, idle bool) {
 	d := s.cfg.Idle
 	if due, ok, err := s.store.NextDeadline(ctx); err == nil && ok {
 		d = min(d, max(due.Sub(s.cfg.Now()), 0))
+	}
+	if idle {
+		d = max(d, minSleep)
 	}
 	if d <= 0 {
 		return

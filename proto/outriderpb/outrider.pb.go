@@ -2229,6 +2229,52 @@ func (*GetDriver) Descriptor() ([]byte, []int) {
 	return file_proto_outrider_proto_rawDescGZIP(), []int{29}
 }
 
+// SetCapacity changes how many orders the driver holds at once (admins).
+// The store refuses a capacity below the orders the driver holds.
+type SetCapacity struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Capacity      int32                  `protobuf:"varint,1,opt,name=capacity,proto3" json:"capacity,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetCapacity) Reset() {
+	*x = SetCapacity{}
+	mi := &file_proto_outrider_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetCapacity) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetCapacity) ProtoMessage() {}
+
+func (x *SetCapacity) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_outrider_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetCapacity.ProtoReflect.Descriptor instead.
+func (*SetCapacity) Descriptor() ([]byte, []int) {
+	return file_proto_outrider_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *SetCapacity) GetCapacity() int32 {
+	if x != nil {
+		return x.Capacity
+	}
+	return 0
+}
+
 type DriverCommand struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	CommandId string                 `protobuf:"bytes,1,opt,name=command_id,json=commandId,proto3" json:"command_id,omitempty"`
@@ -2240,6 +2286,7 @@ type DriverCommand struct {
 	//	*DriverCommand_SetAvailability
 	//	*DriverCommand_Get
 	//	*DriverCommand_UpdateLocation
+	//	*DriverCommand_SetCapacity
 	Body          isDriverCommand_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2247,7 +2294,7 @@ type DriverCommand struct {
 
 func (x *DriverCommand) Reset() {
 	*x = DriverCommand{}
-	mi := &file_proto_outrider_proto_msgTypes[30]
+	mi := &file_proto_outrider_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2259,7 +2306,7 @@ func (x *DriverCommand) String() string {
 func (*DriverCommand) ProtoMessage() {}
 
 func (x *DriverCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[30]
+	mi := &file_proto_outrider_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2272,7 +2319,7 @@ func (x *DriverCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DriverCommand.ProtoReflect.Descriptor instead.
 func (*DriverCommand) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{30}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *DriverCommand) GetCommandId() string {
@@ -2339,6 +2386,15 @@ func (x *DriverCommand) GetUpdateLocation() *UpdateLocation {
 	return nil
 }
 
+func (x *DriverCommand) GetSetCapacity() *SetCapacity {
+	if x != nil {
+		if x, ok := x.Body.(*DriverCommand_SetCapacity); ok {
+			return x.SetCapacity
+		}
+	}
+	return nil
+}
+
 type isDriverCommand_Body interface {
 	isDriverCommand_Body()
 }
@@ -2359,6 +2415,10 @@ type DriverCommand_UpdateLocation struct {
 	UpdateLocation *UpdateLocation `protobuf:"bytes,13,opt,name=update_location,json=updateLocation,proto3,oneof"`
 }
 
+type DriverCommand_SetCapacity struct {
+	SetCapacity *SetCapacity `protobuf:"bytes,14,opt,name=set_capacity,json=setCapacity,proto3,oneof"`
+}
+
 func (*DriverCommand_Register) isDriverCommand_Body() {}
 
 func (*DriverCommand_SetAvailability) isDriverCommand_Body() {}
@@ -2366,6 +2426,8 @@ func (*DriverCommand_SetAvailability) isDriverCommand_Body() {}
 func (*DriverCommand_Get) isDriverCommand_Body() {}
 
 func (*DriverCommand_UpdateLocation) isDriverCommand_Body() {}
+
+func (*DriverCommand_SetCapacity) isDriverCommand_Body() {}
 
 type DriverRegistered struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -2376,7 +2438,7 @@ type DriverRegistered struct {
 
 func (x *DriverRegistered) Reset() {
 	*x = DriverRegistered{}
-	mi := &file_proto_outrider_proto_msgTypes[31]
+	mi := &file_proto_outrider_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2388,7 +2450,7 @@ func (x *DriverRegistered) String() string {
 func (*DriverRegistered) ProtoMessage() {}
 
 func (x *DriverRegistered) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[31]
+	mi := &file_proto_outrider_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2401,7 +2463,7 @@ func (x *DriverRegistered) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DriverRegistered.ProtoReflect.Descriptor instead.
 func (*DriverRegistered) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{31}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *DriverRegistered) GetCapacity() int32 {
@@ -2420,7 +2482,7 @@ type AvailabilityChanged struct {
 
 func (x *AvailabilityChanged) Reset() {
 	*x = AvailabilityChanged{}
-	mi := &file_proto_outrider_proto_msgTypes[32]
+	mi := &file_proto_outrider_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2432,7 +2494,7 @@ func (x *AvailabilityChanged) String() string {
 func (*AvailabilityChanged) ProtoMessage() {}
 
 func (x *AvailabilityChanged) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[32]
+	mi := &file_proto_outrider_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2445,7 +2507,7 @@ func (x *AvailabilityChanged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AvailabilityChanged.ProtoReflect.Descriptor instead.
 func (*AvailabilityChanged) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{32}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *AvailabilityChanged) GetAvailable() bool {
@@ -2453,6 +2515,50 @@ func (x *AvailabilityChanged) GetAvailable() bool {
 		return x.Available
 	}
 	return false
+}
+
+type CapacityChanged struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Capacity      int32                  `protobuf:"varint,1,opt,name=capacity,proto3" json:"capacity,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CapacityChanged) Reset() {
+	*x = CapacityChanged{}
+	mi := &file_proto_outrider_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CapacityChanged) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CapacityChanged) ProtoMessage() {}
+
+func (x *CapacityChanged) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_outrider_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CapacityChanged.ProtoReflect.Descriptor instead.
+func (*CapacityChanged) Descriptor() ([]byte, []int) {
+	return file_proto_outrider_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *CapacityChanged) GetCapacity() int32 {
+	if x != nil {
+		return x.Capacity
+	}
+	return 0
 }
 
 type DriverEvent struct {
@@ -2466,6 +2572,7 @@ type DriverEvent struct {
 	//
 	//	*DriverEvent_Registered
 	//	*DriverEvent_AvailabilityChanged
+	//	*DriverEvent_CapacityChanged
 	Body          isDriverEvent_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2473,7 +2580,7 @@ type DriverEvent struct {
 
 func (x *DriverEvent) Reset() {
 	*x = DriverEvent{}
-	mi := &file_proto_outrider_proto_msgTypes[33]
+	mi := &file_proto_outrider_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2485,7 +2592,7 @@ func (x *DriverEvent) String() string {
 func (*DriverEvent) ProtoMessage() {}
 
 func (x *DriverEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[33]
+	mi := &file_proto_outrider_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2498,7 +2605,7 @@ func (x *DriverEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DriverEvent.ProtoReflect.Descriptor instead.
 func (*DriverEvent) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{33}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *DriverEvent) GetDriverId() string {
@@ -2561,6 +2668,15 @@ func (x *DriverEvent) GetAvailabilityChanged() *AvailabilityChanged {
 	return nil
 }
 
+func (x *DriverEvent) GetCapacityChanged() *CapacityChanged {
+	if x != nil {
+		if x, ok := x.Body.(*DriverEvent_CapacityChanged); ok {
+			return x.CapacityChanged
+		}
+	}
+	return nil
+}
+
 type isDriverEvent_Body interface {
 	isDriverEvent_Body()
 }
@@ -2573,9 +2689,15 @@ type DriverEvent_AvailabilityChanged struct {
 	AvailabilityChanged *AvailabilityChanged `protobuf:"bytes,11,opt,name=availability_changed,json=availabilityChanged,proto3,oneof"`
 }
 
+type DriverEvent_CapacityChanged struct {
+	CapacityChanged *CapacityChanged `protobuf:"bytes,12,opt,name=capacity_changed,json=capacityChanged,proto3,oneof"`
+}
+
 func (*DriverEvent_Registered) isDriverEvent_Body() {}
 
 func (*DriverEvent_AvailabilityChanged) isDriverEvent_Body() {}
+
+func (*DriverEvent_CapacityChanged) isDriverEvent_Body() {}
 
 type DriverReply struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -2587,7 +2709,7 @@ type DriverReply struct {
 
 func (x *DriverReply) Reset() {
 	*x = DriverReply{}
-	mi := &file_proto_outrider_proto_msgTypes[34]
+	mi := &file_proto_outrider_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2599,7 +2721,7 @@ func (x *DriverReply) String() string {
 func (*DriverReply) ProtoMessage() {}
 
 func (x *DriverReply) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[34]
+	mi := &file_proto_outrider_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2612,7 +2734,7 @@ func (x *DriverReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DriverReply.ProtoReflect.Descriptor instead.
 func (*DriverReply) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{34}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *DriverReply) GetDriver() *DriverState {
@@ -2651,7 +2773,7 @@ type UserState struct {
 
 func (x *UserState) Reset() {
 	*x = UserState{}
-	mi := &file_proto_outrider_proto_msgTypes[35]
+	mi := &file_proto_outrider_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2663,7 +2785,7 @@ func (x *UserState) String() string {
 func (*UserState) ProtoMessage() {}
 
 func (x *UserState) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[35]
+	mi := &file_proto_outrider_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2676,7 +2798,7 @@ func (x *UserState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UserState.ProtoReflect.Descriptor instead.
 func (*UserState) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{35}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *UserState) GetId() string {
@@ -2761,7 +2883,7 @@ type Session struct {
 
 func (x *Session) Reset() {
 	*x = Session{}
-	mi := &file_proto_outrider_proto_msgTypes[36]
+	mi := &file_proto_outrider_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2773,7 +2895,7 @@ func (x *Session) String() string {
 func (*Session) ProtoMessage() {}
 
 func (x *Session) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[36]
+	mi := &file_proto_outrider_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2786,7 +2908,7 @@ func (x *Session) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Session.ProtoReflect.Descriptor instead.
 func (*Session) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{36}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *Session) GetId() string {
@@ -2826,7 +2948,7 @@ type CreateUser struct {
 
 func (x *CreateUser) Reset() {
 	*x = CreateUser{}
-	mi := &file_proto_outrider_proto_msgTypes[37]
+	mi := &file_proto_outrider_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2838,7 +2960,7 @@ func (x *CreateUser) String() string {
 func (*CreateUser) ProtoMessage() {}
 
 func (x *CreateUser) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[37]
+	mi := &file_proto_outrider_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2851,7 +2973,7 @@ func (x *CreateUser) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateUser.ProtoReflect.Descriptor instead.
 func (*CreateUser) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{37}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *CreateUser) GetEmail() string {
@@ -2904,7 +3026,7 @@ type GetUser struct {
 
 func (x *GetUser) Reset() {
 	*x = GetUser{}
-	mi := &file_proto_outrider_proto_msgTypes[38]
+	mi := &file_proto_outrider_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2916,7 +3038,7 @@ func (x *GetUser) String() string {
 func (*GetUser) ProtoMessage() {}
 
 func (x *GetUser) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[38]
+	mi := &file_proto_outrider_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2929,7 +3051,7 @@ func (x *GetUser) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetUser.ProtoReflect.Descriptor instead.
 func (*GetUser) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{38}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{40}
 }
 
 // OpenSession registers (or renews) a session; refused when the token
@@ -2944,7 +3066,7 @@ type OpenSession struct {
 
 func (x *OpenSession) Reset() {
 	*x = OpenSession{}
-	mi := &file_proto_outrider_proto_msgTypes[39]
+	mi := &file_proto_outrider_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2956,7 +3078,7 @@ func (x *OpenSession) String() string {
 func (*OpenSession) ProtoMessage() {}
 
 func (x *OpenSession) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[39]
+	mi := &file_proto_outrider_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2969,7 +3091,7 @@ func (x *OpenSession) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpenSession.ProtoReflect.Descriptor instead.
 func (*OpenSession) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{39}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *OpenSession) GetSession() *Session {
@@ -2995,7 +3117,7 @@ type CloseSession struct {
 
 func (x *CloseSession) Reset() {
 	*x = CloseSession{}
-	mi := &file_proto_outrider_proto_msgTypes[40]
+	mi := &file_proto_outrider_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3007,7 +3129,7 @@ func (x *CloseSession) String() string {
 func (*CloseSession) ProtoMessage() {}
 
 func (x *CloseSession) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[40]
+	mi := &file_proto_outrider_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3020,7 +3142,7 @@ func (x *CloseSession) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloseSession.ProtoReflect.Descriptor instead.
 func (*CloseSession) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{40}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *CloseSession) GetSessionId() string {
@@ -3040,7 +3162,7 @@ type RevokeSessions struct {
 
 func (x *RevokeSessions) Reset() {
 	*x = RevokeSessions{}
-	mi := &file_proto_outrider_proto_msgTypes[41]
+	mi := &file_proto_outrider_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3052,7 +3174,7 @@ func (x *RevokeSessions) String() string {
 func (*RevokeSessions) ProtoMessage() {}
 
 func (x *RevokeSessions) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[41]
+	mi := &file_proto_outrider_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3065,7 +3187,7 @@ func (x *RevokeSessions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeSessions.ProtoReflect.Descriptor instead.
 func (*RevokeSessions) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{41}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{43}
 }
 
 // Push sends a frame to every live session of the user (job offers,
@@ -3079,7 +3201,7 @@ type Push struct {
 
 func (x *Push) Reset() {
 	*x = Push{}
-	mi := &file_proto_outrider_proto_msgTypes[42]
+	mi := &file_proto_outrider_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3091,7 +3213,7 @@ func (x *Push) String() string {
 func (*Push) ProtoMessage() {}
 
 func (x *Push) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[42]
+	mi := &file_proto_outrider_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3104,7 +3226,7 @@ func (x *Push) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Push.ProtoReflect.Descriptor instead.
 func (*Push) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{42}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *Push) GetFrame() []byte {
@@ -3134,7 +3256,7 @@ type UserCommand struct {
 
 func (x *UserCommand) Reset() {
 	*x = UserCommand{}
-	mi := &file_proto_outrider_proto_msgTypes[43]
+	mi := &file_proto_outrider_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3146,7 +3268,7 @@ func (x *UserCommand) String() string {
 func (*UserCommand) ProtoMessage() {}
 
 func (x *UserCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[43]
+	mi := &file_proto_outrider_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3159,7 +3281,7 @@ func (x *UserCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UserCommand.ProtoReflect.Descriptor instead.
 func (*UserCommand) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{43}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *UserCommand) GetCommandId() string {
@@ -3293,7 +3415,7 @@ type SessionsRevoked struct {
 
 func (x *SessionsRevoked) Reset() {
 	*x = SessionsRevoked{}
-	mi := &file_proto_outrider_proto_msgTypes[44]
+	mi := &file_proto_outrider_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3305,7 +3427,7 @@ func (x *SessionsRevoked) String() string {
 func (*SessionsRevoked) ProtoMessage() {}
 
 func (x *SessionsRevoked) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[44]
+	mi := &file_proto_outrider_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3318,7 +3440,7 @@ func (x *SessionsRevoked) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionsRevoked.ProtoReflect.Descriptor instead.
 func (*SessionsRevoked) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{44}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *SessionsRevoked) GetBeforeMs() int64 {
@@ -3340,7 +3462,7 @@ type UserCreated struct {
 
 func (x *UserCreated) Reset() {
 	*x = UserCreated{}
-	mi := &file_proto_outrider_proto_msgTypes[45]
+	mi := &file_proto_outrider_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3352,7 +3474,7 @@ func (x *UserCreated) String() string {
 func (*UserCreated) ProtoMessage() {}
 
 func (x *UserCreated) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[45]
+	mi := &file_proto_outrider_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3365,7 +3487,7 @@ func (x *UserCreated) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UserCreated.ProtoReflect.Descriptor instead.
 func (*UserCreated) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{45}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *UserCreated) GetEmail() string {
@@ -3414,7 +3536,7 @@ type UserEvent struct {
 
 func (x *UserEvent) Reset() {
 	*x = UserEvent{}
-	mi := &file_proto_outrider_proto_msgTypes[46]
+	mi := &file_proto_outrider_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3426,7 +3548,7 @@ func (x *UserEvent) String() string {
 func (*UserEvent) ProtoMessage() {}
 
 func (x *UserEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[46]
+	mi := &file_proto_outrider_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3439,7 +3561,7 @@ func (x *UserEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UserEvent.ProtoReflect.Descriptor instead.
 func (*UserEvent) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{46}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *UserEvent) GetUserId() string {
@@ -3528,7 +3650,7 @@ type UserReply struct {
 
 func (x *UserReply) Reset() {
 	*x = UserReply{}
-	mi := &file_proto_outrider_proto_msgTypes[47]
+	mi := &file_proto_outrider_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3540,7 +3662,7 @@ func (x *UserReply) String() string {
 func (*UserReply) ProtoMessage() {}
 
 func (x *UserReply) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[47]
+	mi := &file_proto_outrider_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3553,7 +3675,7 @@ func (x *UserReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UserReply.ProtoReflect.Descriptor instead.
 func (*UserReply) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{47}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *UserReply) GetUser() *UserState {
@@ -3745,7 +3867,9 @@ const file_proto_outrider_proto_rawDesc = "" +
 	"\bcapacity\x18\x01 \x01(\x05R\bcapacity\"/\n" +
 	"\x0fSetAvailability\x12\x1c\n" +
 	"\tavailable\x18\x01 \x01(\bR\tavailable\"\v\n" +
-	"\tGetDriver\"\xed\x02\n" +
+	"\tGetDriver\")\n" +
+	"\vSetCapacity\x12\x1a\n" +
+	"\bcapacity\x18\x01 \x01(\x05R\bcapacity\"\xac\x03\n" +
 	"\rDriverCommand\x12\x1d\n" +
 	"\n" +
 	"command_id\x18\x01 \x01(\tR\tcommandId\x12&\n" +
@@ -3755,12 +3879,15 @@ const file_proto_outrider_proto_rawDesc = "" +
 	" \x01(\v2\x1b.outrider.v1.RegisterDriverH\x00R\bregister\x12I\n" +
 	"\x10set_availability\x18\v \x01(\v2\x1c.outrider.v1.SetAvailabilityH\x00R\x0fsetAvailability\x12*\n" +
 	"\x03get\x18\f \x01(\v2\x16.outrider.v1.GetDriverH\x00R\x03get\x12F\n" +
-	"\x0fupdate_location\x18\r \x01(\v2\x1b.outrider.v1.UpdateLocationH\x00R\x0eupdateLocationB\x06\n" +
+	"\x0fupdate_location\x18\r \x01(\v2\x1b.outrider.v1.UpdateLocationH\x00R\x0eupdateLocation\x12=\n" +
+	"\fset_capacity\x18\x0e \x01(\v2\x18.outrider.v1.SetCapacityH\x00R\vsetCapacityB\x06\n" +
 	"\x04body\".\n" +
 	"\x10DriverRegistered\x12\x1a\n" +
 	"\bcapacity\x18\x01 \x01(\x05R\bcapacity\"3\n" +
 	"\x13AvailabilityChanged\x12\x1c\n" +
-	"\tavailable\x18\x01 \x01(\bR\tavailable\"\xb8\x02\n" +
+	"\tavailable\x18\x01 \x01(\bR\tavailable\"-\n" +
+	"\x0fCapacityChanged\x12\x1a\n" +
+	"\bcapacity\x18\x01 \x01(\x05R\bcapacity\"\x83\x03\n" +
 	"\vDriverEvent\x12\x1b\n" +
 	"\tdriver_id\x18\x01 \x01(\tR\bdriverId\x12\x10\n" +
 	"\x03seq\x18\x02 \x01(\x03R\x03seq\x12\x13\n" +
@@ -3772,7 +3899,8 @@ const file_proto_outrider_proto_rawDesc = "" +
 	"registered\x18\n" +
 	" \x01(\v2\x1d.outrider.v1.DriverRegisteredH\x00R\n" +
 	"registered\x12U\n" +
-	"\x14availability_changed\x18\v \x01(\v2 .outrider.v1.AvailabilityChangedH\x00R\x13availabilityChangedB\x06\n" +
+	"\x14availability_changed\x18\v \x01(\v2 .outrider.v1.AvailabilityChangedH\x00R\x13availabilityChanged\x12I\n" +
+	"\x10capacity_changed\x18\f \x01(\v2\x1c.outrider.v1.CapacityChangedH\x00R\x0fcapacityChangedB\x06\n" +
 	"\x04body\"u\n" +
 	"\vDriverReply\x120\n" +
 	"\x06driver\x18\x01 \x01(\v2\x18.outrider.v1.DriverStateR\x06driver\x124\n" +
@@ -3858,7 +3986,7 @@ func file_proto_outrider_proto_rawDescGZIP() []byte {
 	return file_proto_outrider_proto_rawDescData
 }
 
-var file_proto_outrider_proto_msgTypes = make([]protoimpl.MessageInfo, 48)
+var file_proto_outrider_proto_msgTypes = make([]protoimpl.MessageInfo, 50)
 var file_proto_outrider_proto_goTypes = []any{
 	(*Principal)(nil),           // 0: outrider.v1.Principal
 	(*Place)(nil),               // 1: outrider.v1.Place
@@ -3890,24 +4018,26 @@ var file_proto_outrider_proto_goTypes = []any{
 	(*RegisterDriver)(nil),      // 27: outrider.v1.RegisterDriver
 	(*SetAvailability)(nil),     // 28: outrider.v1.SetAvailability
 	(*GetDriver)(nil),           // 29: outrider.v1.GetDriver
-	(*DriverCommand)(nil),       // 30: outrider.v1.DriverCommand
-	(*DriverRegistered)(nil),    // 31: outrider.v1.DriverRegistered
-	(*AvailabilityChanged)(nil), // 32: outrider.v1.AvailabilityChanged
-	(*DriverEvent)(nil),         // 33: outrider.v1.DriverEvent
-	(*DriverReply)(nil),         // 34: outrider.v1.DriverReply
-	(*UserState)(nil),           // 35: outrider.v1.UserState
-	(*Session)(nil),             // 36: outrider.v1.Session
-	(*CreateUser)(nil),          // 37: outrider.v1.CreateUser
-	(*GetUser)(nil),             // 38: outrider.v1.GetUser
-	(*OpenSession)(nil),         // 39: outrider.v1.OpenSession
-	(*CloseSession)(nil),        // 40: outrider.v1.CloseSession
-	(*RevokeSessions)(nil),      // 41: outrider.v1.RevokeSessions
-	(*Push)(nil),                // 42: outrider.v1.Push
-	(*UserCommand)(nil),         // 43: outrider.v1.UserCommand
-	(*SessionsRevoked)(nil),     // 44: outrider.v1.SessionsRevoked
-	(*UserCreated)(nil),         // 45: outrider.v1.UserCreated
-	(*UserEvent)(nil),           // 46: outrider.v1.UserEvent
-	(*UserReply)(nil),           // 47: outrider.v1.UserReply
+	(*SetCapacity)(nil),         // 30: outrider.v1.SetCapacity
+	(*DriverCommand)(nil),       // 31: outrider.v1.DriverCommand
+	(*DriverRegistered)(nil),    // 32: outrider.v1.DriverRegistered
+	(*AvailabilityChanged)(nil), // 33: outrider.v1.AvailabilityChanged
+	(*CapacityChanged)(nil),     // 34: outrider.v1.CapacityChanged
+	(*DriverEvent)(nil),         // 35: outrider.v1.DriverEvent
+	(*DriverReply)(nil),         // 36: outrider.v1.DriverReply
+	(*UserState)(nil),           // 37: outrider.v1.UserState
+	(*Session)(nil),             // 38: outrider.v1.Session
+	(*CreateUser)(nil),          // 39: outrider.v1.CreateUser
+	(*GetUser)(nil),             // 40: outrider.v1.GetUser
+	(*OpenSession)(nil),         // 41: outrider.v1.OpenSession
+	(*CloseSession)(nil),        // 42: outrider.v1.CloseSession
+	(*RevokeSessions)(nil),      // 43: outrider.v1.RevokeSessions
+	(*Push)(nil),                // 44: outrider.v1.Push
+	(*UserCommand)(nil),         // 45: outrider.v1.UserCommand
+	(*SessionsRevoked)(nil),     // 46: outrider.v1.SessionsRevoked
+	(*UserCreated)(nil),         // 47: outrider.v1.UserCreated
+	(*UserEvent)(nil),           // 48: outrider.v1.UserEvent
+	(*UserReply)(nil),           // 49: outrider.v1.UserReply
 }
 var file_proto_outrider_proto_depIdxs = []int32{
 	1,  // 0: outrider.v1.OrderState.pickup:type_name -> outrider.v1.Place
@@ -3944,30 +4074,32 @@ var file_proto_outrider_proto_depIdxs = []int32{
 	28, // 31: outrider.v1.DriverCommand.set_availability:type_name -> outrider.v1.SetAvailability
 	29, // 32: outrider.v1.DriverCommand.get:type_name -> outrider.v1.GetDriver
 	26, // 33: outrider.v1.DriverCommand.update_location:type_name -> outrider.v1.UpdateLocation
-	0,  // 34: outrider.v1.DriverEvent.by:type_name -> outrider.v1.Principal
-	31, // 35: outrider.v1.DriverEvent.registered:type_name -> outrider.v1.DriverRegistered
-	32, // 36: outrider.v1.DriverEvent.availability_changed:type_name -> outrider.v1.AvailabilityChanged
-	24, // 37: outrider.v1.DriverReply.driver:type_name -> outrider.v1.DriverState
-	2,  // 38: outrider.v1.DriverReply.rejection:type_name -> outrider.v1.Rejection
-	36, // 39: outrider.v1.UserState.sessions:type_name -> outrider.v1.Session
-	36, // 40: outrider.v1.OpenSession.session:type_name -> outrider.v1.Session
-	0,  // 41: outrider.v1.UserCommand.by:type_name -> outrider.v1.Principal
-	37, // 42: outrider.v1.UserCommand.create:type_name -> outrider.v1.CreateUser
-	38, // 43: outrider.v1.UserCommand.get:type_name -> outrider.v1.GetUser
-	39, // 44: outrider.v1.UserCommand.open_session:type_name -> outrider.v1.OpenSession
-	40, // 45: outrider.v1.UserCommand.close_session:type_name -> outrider.v1.CloseSession
-	41, // 46: outrider.v1.UserCommand.revoke_sessions:type_name -> outrider.v1.RevokeSessions
-	42, // 47: outrider.v1.UserCommand.push:type_name -> outrider.v1.Push
-	0,  // 48: outrider.v1.UserEvent.by:type_name -> outrider.v1.Principal
-	45, // 49: outrider.v1.UserEvent.created:type_name -> outrider.v1.UserCreated
-	44, // 50: outrider.v1.UserEvent.sessions_revoked:type_name -> outrider.v1.SessionsRevoked
-	35, // 51: outrider.v1.UserReply.user:type_name -> outrider.v1.UserState
-	2,  // 52: outrider.v1.UserReply.rejection:type_name -> outrider.v1.Rejection
-	53, // [53:53] is the sub-list for method output_type
-	53, // [53:53] is the sub-list for method input_type
-	53, // [53:53] is the sub-list for extension type_name
-	53, // [53:53] is the sub-list for extension extendee
-	0,  // [0:53] is the sub-list for field type_name
+	30, // 34: outrider.v1.DriverCommand.set_capacity:type_name -> outrider.v1.SetCapacity
+	0,  // 35: outrider.v1.DriverEvent.by:type_name -> outrider.v1.Principal
+	32, // 36: outrider.v1.DriverEvent.registered:type_name -> outrider.v1.DriverRegistered
+	33, // 37: outrider.v1.DriverEvent.availability_changed:type_name -> outrider.v1.AvailabilityChanged
+	34, // 38: outrider.v1.DriverEvent.capacity_changed:type_name -> outrider.v1.CapacityChanged
+	24, // 39: outrider.v1.DriverReply.driver:type_name -> outrider.v1.DriverState
+	2,  // 40: outrider.v1.DriverReply.rejection:type_name -> outrider.v1.Rejection
+	38, // 41: outrider.v1.UserState.sessions:type_name -> outrider.v1.Session
+	38, // 42: outrider.v1.OpenSession.session:type_name -> outrider.v1.Session
+	0,  // 43: outrider.v1.UserCommand.by:type_name -> outrider.v1.Principal
+	39, // 44: outrider.v1.UserCommand.create:type_name -> outrider.v1.CreateUser
+	40, // 45: outrider.v1.UserCommand.get:type_name -> outrider.v1.GetUser
+	41, // 46: outrider.v1.UserCommand.open_session:type_name -> outrider.v1.OpenSession
+	42, // 47: outrider.v1.UserCommand.close_session:type_name -> outrider.v1.CloseSession
+	43, // 48: outrider.v1.UserCommand.revoke_sessions:type_name -> outrider.v1.RevokeSessions
+	44, // 49: outrider.v1.UserCommand.push:type_name -> outrider.v1.Push
+	0,  // 50: outrider.v1.UserEvent.by:type_name -> outrider.v1.Principal
+	47, // 51: outrider.v1.UserEvent.created:type_name -> outrider.v1.UserCreated
+	46, // 52: outrider.v1.UserEvent.sessions_revoked:type_name -> outrider.v1.SessionsRevoked
+	37, // 53: outrider.v1.UserReply.user:type_name -> outrider.v1.UserState
+	2,  // 54: outrider.v1.UserReply.rejection:type_name -> outrider.v1.Rejection
+	55, // [55:55] is the sub-list for method output_type
+	55, // [55:55] is the sub-list for method input_type
+	55, // [55:55] is the sub-list for extension type_name
+	55, // [55:55] is the sub-list for extension extendee
+	0,  // [0:55] is the sub-list for field type_name
 }
 
 func init() { file_proto_outrider_proto_init() }
@@ -3997,17 +4129,19 @@ func file_proto_outrider_proto_init() {
 		(*OrderEvent_Unassigned)(nil),
 	}
 	file_proto_outrider_proto_msgTypes[25].OneofWrappers = []any{}
-	file_proto_outrider_proto_msgTypes[30].OneofWrappers = []any{
+	file_proto_outrider_proto_msgTypes[31].OneofWrappers = []any{
 		(*DriverCommand_Register)(nil),
 		(*DriverCommand_SetAvailability)(nil),
 		(*DriverCommand_Get)(nil),
 		(*DriverCommand_UpdateLocation)(nil),
+		(*DriverCommand_SetCapacity)(nil),
 	}
-	file_proto_outrider_proto_msgTypes[33].OneofWrappers = []any{
+	file_proto_outrider_proto_msgTypes[35].OneofWrappers = []any{
 		(*DriverEvent_Registered)(nil),
 		(*DriverEvent_AvailabilityChanged)(nil),
+		(*DriverEvent_CapacityChanged)(nil),
 	}
-	file_proto_outrider_proto_msgTypes[43].OneofWrappers = []any{
+	file_proto_outrider_proto_msgTypes[45].OneofWrappers = []any{
 		(*UserCommand_Create)(nil),
 		(*UserCommand_Get)(nil),
 		(*UserCommand_OpenSession)(nil),
@@ -4015,7 +4149,7 @@ func file_proto_outrider_proto_init() {
 		(*UserCommand_RevokeSessions)(nil),
 		(*UserCommand_Push)(nil),
 	}
-	file_proto_outrider_proto_msgTypes[46].OneofWrappers = []any{
+	file_proto_outrider_proto_msgTypes[48].OneofWrappers = []any{
 		(*UserEvent_Created)(nil),
 		(*UserEvent_SessionsRevoked)(nil),
 	}
@@ -4025,7 +4159,7 @@ func file_proto_outrider_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_proto_outrider_proto_rawDesc), len(file_proto_outrider_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   48,
+			NumMessages:   50,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

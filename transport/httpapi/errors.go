@@ -158,6 +158,7 @@ var rejections = map[string]problem.Code{
 	actors.CodeProofRequired:     problem.ProofRequired,
 	actors.CodeProofLimit:        problem.ProofLimitReached,
 	actors.CodeOfferExpired:      problem.OfferExpired,
+	actors.CodeCapacityInUse:     problem.CapacityInUse,
 	actors.CodeUnauthorized:      problem.Unauthorized,
 	// The cluster client retries CodeRetry; one that reaches the API is a
 	// bug, answered as internal.
