@@ -39,6 +39,7 @@ type Backend interface {
 	Proofs
 	Notifications
 	Webhooks
+	Deadlines
 	// Migrate brings the schema up to date; safe to run concurrently from
 	// several nodes.
 	Migrate(ctx context.Context) error
@@ -62,6 +63,9 @@ type Deadlines interface {
 	// DeleteDeadline removes deadline id if owner still holds its lease
 	// (a deadline re-armed since, or claimed by another owner after the
 	// lease ran out, stays). Deleting a missing deadline is not an error.
+	// "Holds" is not judged by a clock: an owner whose lease ran out
+	// still removes the deadline until someone else claims it, which
+	// spares a second firing of a command it did fire.
 	DeleteDeadline(ctx context.Context, id, owner string) error
 	// NextDeadline is the earliest due time of any deadline, leased or
 	// not; ok is false when there is none. A scheduler sleeps until then.

@@ -50,6 +50,14 @@ const (
 	sqlInsertOutbox = `INSERT INTO outbox (id, subject, payload, created_at) VALUES ($1, $2, $3, $4)`
 	sqlInsertProof  = `INSERT INTO proofs (order_id, key, seq, content_type, size, by_user_id, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7)`
+	// Deadlines done go before those armed, so that a commit that both
+	// removes and re-arms one ID leaves it armed.
+	sqlDeleteDeadlines = `DELETE FROM deadlines WHERE id = ANY($1)`
+	// Arming an existing ID replaces it and ends any lease on it: the
+	// claimer's DeleteDeadline then finds it no longer theirs.
+	sqlArmDeadline = `INSERT INTO deadlines (id, kind, entity_id, due_at, command) VALUES ($1, $2, $3, $4, $5)
+		ON CONFLICT (id) DO UPDATE SET kind = EXCLUDED.kind, entity_id = EXCLUDED.entity_id,
+			due_at = EXCLUDED.due_at, command = EXCLUDED.command, lease_owner = NULL, lease_until = NULL`
 )
 
 // Commit writes c in one transaction with one round trip: every statement
@@ -58,7 +66,8 @@ const (
 // aborts it and nothing of c is written. Guard failures map to
 // actors.ErrConflict (a journal position already taken, I5),
 // actors.ErrDriverUnavailable / actors.ErrDriverNotFound (a refused
-// reservation, I2) and actors.ErrEmailTaken.
+// reservation, I2), actors.ErrCapacityInUse (a driver row whose capacity
+// is below the driver's active orders, I2) and actors.ErrEmailTaken.
 func (s *Store) Commit(ctx context.Context, c actors.Commit) error {
 	b := &pgx.Batch{}
 	// Journal first: a stale activation (I5) must learn of the conflict
@@ -109,6 +118,12 @@ func (s *Store) Commit(ctx context.Context, c actors.Commit) error {
 			at = time.Now()
 		}
 		b.Queue(sqlInsertOutbox, m.ID, m.Subject, nonNil(m.Payload), at)
+	}
+	if len(c.DeadlinesDone) > 0 {
+		b.Queue(sqlDeleteDeadlines, c.DeadlinesDone)
+	}
+	for _, d := range c.Deadlines {
+		b.Queue(sqlArmDeadline, d.ID, d.Kind, d.EntityID, d.DueAt, nonNil(d.Command))
 	}
 	if b.Len() == 0 {
 		return nil

@@ -151,6 +151,7 @@ const (
 	codeDriverUnavailable = "OR001"
 	codeDriverNotFound    = "OR002"
 	codeUniqueViolation   = "23505"
+	codeCheckViolation    = "23514"
 )
 
 // commitError maps a Postgres error of Commit to the actors' sentinels.
@@ -164,6 +165,14 @@ func commitError(err error) error {
 		return fmt.Errorf("commit: %s: %w", pgErr.Message, actors.ErrDriverUnavailable)
 	case pgErr.Code == codeDriverNotFound:
 		return fmt.Errorf("commit: %s: %w", pgErr.Message, actors.ErrDriverNotFound)
+	case pgErr.Code == codeCheckViolation && pgErr.ConstraintName == "drivers_active_orders_check":
+		// The constraint is checked on the row as the upsert leaves it,
+		// under the row's lock, against the active_orders that
+		// reservations committed before it: a DriverRow lowering capacity
+		// below them. Reservations and releases never break it
+		// (reserve_driver's guard, GREATEST(…, 0)), so this is the one
+		// way a commit can.
+		return fmt.Errorf("commit: %s: %w", pgErr.Message, actors.ErrCapacityInUse)
 	case pgErr.Code == codeUniqueViolation && pgErr.ConstraintName == "users_email_lower_key":
 		return fmt.Errorf("commit: %w", actors.ErrEmailTaken)
 	case pgErr.Code == codeUniqueViolation:

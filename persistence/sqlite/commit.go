@@ -54,15 +54,27 @@ const (
 	sqlInsertOutbox = `INSERT INTO outbox (id, subject, payload, created_at) VALUES (?, ?, ?, ?)`
 	sqlInsertProof  = `INSERT INTO proofs (order_id, key, seq, content_type, size, by_user_id, created_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?)`
+	// sqlCapacityInUse finds the driver row that sqlUpsertDriver would
+	// update (a newer version) to a capacity below its active orders.
+	sqlCapacityInUse = `SELECT EXISTS (SELECT 1 FROM drivers WHERE id = ? AND version < ? AND active_orders > ?)`
+	// Deadlines done go before those armed, so that a commit that both
+	// removes and re-arms one ID leaves it armed.
+	sqlDeleteDeadline = `DELETE FROM deadlines WHERE id = ?`
+	// Arming an existing ID replaces it and ends any lease on it: the
+	// claimer's DeleteDeadline then finds it no longer theirs.
+	sqlArmDeadline = `INSERT INTO deadlines (id, kind, entity_id, due_at, command) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, entity_id = excluded.entity_id,
+			due_at = excluded.due_at, command = excluded.command, lease_owner = NULL, lease_until = NULL`
 )
 
 // Commit writes c in one write transaction, or nothing of it. Guards map
 // to the actors' sentinels, as in the Postgres backend: a journal position
 // (or any key derived from one) already taken is actors.ErrConflict (I5);
 // a refused reservation is actors.ErrDriverUnavailable or
-// actors.ErrDriverNotFound (I2); a registered e-mail, compared
-// case-insensitively, is actors.ErrEmailTaken. Once Commit returns nil the
-// commit is durable (see the package doc).
+// actors.ErrDriverNotFound (I2); a driver row lowering capacity below the
+// driver's active orders is actors.ErrCapacityInUse (I2); a registered
+// e-mail, compared case-insensitively, is actors.ErrEmailTaken. Once
+// Commit returns nil the commit is durable (see the package doc).
 func (s *Store) Commit(ctx context.Context, c actors.Commit) error {
 	if isEmpty(c) {
 		return nil
@@ -72,7 +84,7 @@ func (s *Store) Commit(ctx context.Context, c actors.Commit) error {
 		return nil
 	}
 	if errors.Is(err, actors.ErrDriverNotFound) || errors.Is(err, actors.ErrDriverUnavailable) ||
-		errors.Is(err, actors.ErrEmailTaken) {
+		errors.Is(err, actors.ErrCapacityInUse) || errors.Is(err, actors.ErrEmailTaken) {
 		return fmt.Errorf("commit: %w", err)
 	}
 	if isUniqueViolation(err) {
@@ -86,7 +98,7 @@ func (s *Store) Commit(ctx context.Context, c actors.Commit) error {
 
 func isEmpty(c actors.Commit) bool {
 	return len(c.Events)+len(c.Snapshots)+len(c.Orders)+len(c.Timeline)+len(c.Loads)+
-		len(c.Drivers)+len(c.Users)+len(c.Proofs)+len(c.Outbox) == 0
+		len(c.Drivers)+len(c.Users)+len(c.Proofs)+len(c.Outbox)+len(c.Deadlines)+len(c.DeadlinesDone) == 0
 }
 
 // commitTx runs the statements of c in tx; the first failure aborts it.
@@ -142,8 +154,7 @@ func commitTx(ctx context.Context, tx *sql.Tx, c actors.Commit) error {
 		}
 	}
 	for _, d := range c.Drivers {
-		if _, err := tx.ExecContext(ctx, sqlUpsertDriver, d.ID, d.Available, d.Capacity, d.Version,
-			micros(d.UpdatedAt)); err != nil {
+		if err := upsertDriver(ctx, tx, d); err != nil {
 			return err
 		}
 	}
@@ -162,7 +173,35 @@ func commitTx(ctx context.Context, tx *sql.Tx, c actors.Commit) error {
 			return err
 		}
 	}
+	for _, id := range c.DeadlinesDone {
+		if _, err := tx.ExecContext(ctx, sqlDeleteDeadline, id); err != nil {
+			return err
+		}
+	}
+	for _, d := range c.Deadlines {
+		if _, err := tx.ExecContext(ctx, sqlArmDeadline, d.ID, d.Kind, d.EntityID, micros(d.DueAt),
+			nonNil(d.Command)); err != nil {
+			return err
+		}
+	}
 	return nil
+}
+
+// upsertDriver checks explicitly that the row does not lower the driver's
+// capacity below its active orders (rather than reading the CHECK
+// constraint's error message), then writes it. The write transaction is
+// the file's only writer, so no reservation can slip in between; the
+// constraint drivers_active_orders_check stays as the backstop.
+func upsertDriver(ctx context.Context, tx *sql.Tx, d actors.DriverRow) error {
+	var inUse bool
+	if err := tx.QueryRowContext(ctx, sqlCapacityInUse, d.ID, d.Version, d.Capacity).Scan(&inUse); err != nil {
+		return err
+	}
+	if inUse {
+		return fmt.Errorf("driver %s capacity %d: %w", d.ID, d.Capacity, actors.ErrCapacityInUse)
+	}
+	_, err := tx.ExecContext(ctx, sqlUpsertDriver, d.ID, d.Available, d.Capacity, d.Version, micros(d.UpdatedAt))
+	return err
 }
 
 // reserveDriver takes one unit of a driver's capacity (I2) or says why

@@ -111,6 +111,89 @@ func testDrivers(t *testing.T, open func(t *testing.T) persistence.Backend) {
 		require.Equal(t, 2, d.Capacity)
 	})
 
+	t.Run("CapacityBelowActiveOrdersIsRefused", func(t *testing.T) { // I2
+		t.Parallel()
+		b, ctx := open(t), t.Context()
+		addDriver(t, b, "d1", 3, true)
+		require.NoError(t, load(b, ctx, "d1", 1))
+		require.NoError(t, load(b, ctx, "d1", 1))
+
+		c := driverCommit("d1", 2, 1, true)
+		c.Outbox = []actors.OutboxMessage{{ID: "driver:d1:2", Subject: "outrider.driver.d1", Payload: []byte("{}"), At: t0}}
+		require.ErrorIs(t, b.Commit(ctx, c), actors.ErrCapacityInUse)
+		// Nothing was written: no event, row unchanged, no message.
+		v, err := b.Version(ctx, actors.KindDriver, "d1")
+		require.NoError(t, err)
+		require.Equal(t, int64(1), v)
+		requireDriver(t, b, "d1", 3, 2, true)
+		msgs, err := b.UnpublishedOutbox(ctx, 1000)
+		require.NoError(t, err)
+		for _, m := range msgs {
+			require.NotEqual(t, "driver:d1:2", m.ID, "outbox holds a refused message")
+		}
+
+		// A row older than the stored one changes nothing, so it refuses nothing.
+		require.NoError(t, b.Commit(ctx, actors.Commit{Drivers: []actors.DriverRow{
+			{ID: "d1", Available: false, Capacity: 1, Version: 1, UpdatedAt: t0}}}))
+		requireDriver(t, b, "d1", 3, 2, true)
+
+		// Down to exactly the active orders is allowed, and so is going
+		// offline while holding them; then, one released, capacity 1.
+		require.NoError(t, b.Commit(ctx, driverCommit("d1", 2, 2, false)))
+		requireDriver(t, b, "d1", 2, 2, false)
+		require.ErrorIs(t, b.Commit(ctx, driverCommit("d1", 3, 1, false)), actors.ErrCapacityInUse)
+		require.NoError(t, load(b, ctx, "d1", -1))
+		require.NoError(t, b.Commit(ctx, driverCommit("d1", 3, 1, true)))
+		requireDriver(t, b, "d1", 1, 1, true)
+	})
+
+	t.Run("CapacityChangeRacingReservations", func(t *testing.T) { // I2
+		t.Parallel()
+		b, ctx := open(t), t.Context()
+		// Per driver, two orders reserve while the driver lowers its
+		// capacity from 2 to 1: whichever order the database settles
+		// them in, the load fits the capacity and every refusal says why.
+		const drivers = 20
+		for i := range drivers {
+			addDriver(t, b, fmt.Sprintf("d%02d", i), 2, true)
+		}
+		lowered := make([]error, drivers)
+		reserved := make([][2]error, drivers)
+		var wg sync.WaitGroup
+		for i := range drivers {
+			id := fmt.Sprintf("d%02d", i)
+			wg.Go(func() { lowered[i] = b.Commit(ctx, driverCommit(id, 2, 1, true)) })
+			for j := range 2 {
+				wg.Go(func() {
+					reserved[i][j] = b.Commit(ctx, withLoad(orderCommit(fmt.Sprintf("o%02d-%d", i, j), "c1", 1, "assigned", t0), id))
+				})
+			}
+		}
+		wg.Wait()
+		for i := range drivers {
+			id := fmt.Sprintf("d%02d", i)
+			winners := 0
+			for _, err := range reserved[i] {
+				if err == nil {
+					winners++
+				} else {
+					require.ErrorIs(t, err, actors.ErrDriverUnavailable, id)
+				}
+			}
+			d, err := b.GetDriver(ctx, id)
+			require.NoError(t, err)
+			require.Equal(t, winners, d.ActiveOrders, id)
+			if lowered[i] == nil {
+				require.Equal(t, 1, d.Capacity, id)
+				require.LessOrEqual(t, winners, 1, id)
+			} else {
+				require.ErrorIs(t, lowered[i], actors.ErrCapacityInUse, id)
+				require.Equal(t, 2, d.Capacity, id)
+				require.Equal(t, 2, winners, id)
+			}
+		}
+	})
+
 	t.Run("ListByStatus", func(t *testing.T) {
 		t.Parallel()
 		b, ctx := open(t), t.Context()
@@ -197,4 +280,13 @@ func listDrivers(t *testing.T, b persistence.Backend, status string, limit int) 
 		require.NotEmpty(t, page)
 		after = page[len(page)-1].ID
 	}
+}
+
+// requireDriver asserts driver id's capacity, load and availability.
+func requireDriver(t *testing.T, b persistence.Backend, id string, capacity, active int, available bool) {
+	t.Helper()
+	d, err := b.GetDriver(t.Context(), id)
+	require.NoError(t, err)
+	require.Equal(t, []any{capacity, active, available}, []any{d.Capacity, d.ActiveOrders, d.Available},
+		"capacity, active orders, available")
 }

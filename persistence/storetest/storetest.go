@@ -44,6 +44,7 @@ func Run(t *testing.T, open func(t *testing.T) persistence.Backend) {
 		{"Notifications", testNotifications},
 		{"Webhooks", testWebhooks},
 		{"Proofs", testProofs},
+		{"Deadlines", testDeadlines},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) { g.run(t, open) })
@@ -99,12 +100,23 @@ func addDriver(t *testing.T, b persistence.Backend, id string, capacity int, ava
 // setDriver commits driver event seq with the driver row it implies.
 func setDriver(t *testing.T, b persistence.Backend, id string, seq int64, capacity int, available bool) {
 	t.Helper()
-	require.NoError(t, b.Commit(t.Context(), actors.Commit{
+	require.NoError(t, b.Commit(t.Context(), driverCommit(id, seq, capacity, available)))
+}
+
+// driverCommit is driver event seq with the driver row it implies.
+func driverCommit(id string, seq int64, capacity int, available bool) actors.Commit {
+	return actors.Commit{
 		Events: []actors.Event{{Kind: actors.KindDriver, EntityID: id, Seq: seq, Type: "driver.changed",
 			Payload: []byte("x"), CommandID: fmt.Sprintf("drv-%s-%d", id, seq), At: t0}},
 		Drivers: []actors.DriverRow{{ID: id, Available: available, Capacity: capacity, Version: seq,
 			UpdatedAt: t0.Add(time.Duration(seq) * time.Second)}},
-	}))
+	}
+}
+
+// withLoad adds to c a reservation of one unit of driver's capacity.
+func withLoad(c actors.Commit, driver string) actors.Commit {
+	c.Loads = []actors.DriverLoad{{DriverID: driver, Delta: 1}}
+	return c
 }
 
 // load changes driver id's load by delta in a commit of its own.

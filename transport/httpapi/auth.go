@@ -43,28 +43,28 @@ type newUserRequest struct {
 }
 
 func (req *newUserRequest) validate(withRole bool) error {
-	var fe []FieldError
+	var fe []problem.FieldError
 	if n := len(strings.TrimSpace(req.Name)); n == 0 || len(req.Name) > 200 {
-		fe = append(fe, FieldError{"name", "is required, at most 200 characters"})
+		fe = append(fe, problem.FieldError{Field: "name", Message: "is required, at most 200 characters"})
 	}
 	if len(req.Email) == 0 || len(req.Email) > 254 || !strings.Contains(req.Email, "@") {
-		fe = append(fe, FieldError{"email", "must be an e-mail address"})
+		fe = append(fe, problem.FieldError{Field: "email", Message: "must be an e-mail address"})
 	}
 	if len(req.Password) < 8 || len(req.Password) > 256 {
-		fe = append(fe, FieldError{"password", "must be 8 to 256 characters"})
+		fe = append(fe, problem.FieldError{Field: "password", Message: "must be 8 to 256 characters"})
 	}
 	if req.Phone != nil && len(*req.Phone) > 32 {
-		fe = append(fe, FieldError{"phone", "must be at most 32 characters"})
+		fe = append(fe, problem.FieldError{Field: "phone", Message: "must be at most 32 characters"})
 	}
 	if withRole {
 		if req.Role != actors.RoleDriver && req.Role != actors.RoleAdmin {
-			fe = append(fe, FieldError{"role", "must be driver or admin"})
+			fe = append(fe, problem.FieldError{Field: "role", Message: "must be driver or admin"})
 		}
 		if req.Capacity != nil && (req.Role != actors.RoleDriver || *req.Capacity < 1 || *req.Capacity > 20) {
-			fe = append(fe, FieldError{"capacity", "is for drivers only, 1 to 20"})
+			fe = append(fe, problem.FieldError{Field: "capacity", Message: "is for drivers only, 1 to 20"})
 		}
 	} else if req.Role != "" || req.Capacity != nil {
-		fe = append(fe, FieldError{"role", "signup creates customers only"})
+		fe = append(fe, problem.FieldError{Field: "role", Message: "signup creates customers only"})
 	}
 	if len(fe) > 0 {
 		return invalid(fe...)
@@ -177,7 +177,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request, c *call) error {
 		return err
 	}
 	if req.Email == "" || req.Password == "" || len(req.Password) > 256 || len(req.Email) > 254 {
-		return invalid(FieldError{"email", "email and password are required"})
+		return invalid(problem.FieldError{Field: "email", Message: "email and password are required"})
 	}
 	u, err := s.store.GetUserByEmail(r.Context(), user.NormalizeEmail(req.Email))
 	if err != nil && !errors.Is(err, persistence.ErrNotFound) {
@@ -209,7 +209,7 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request, c *call) error 
 		return err
 	}
 	if req.RefreshToken == "" || len(req.RefreshToken) > 512 {
-		return invalid(FieldError{"refresh_token", "is required"})
+		return invalid(problem.FieldError{Field: "refresh_token", Message: "is required"})
 	}
 	refresh, hash := newRefreshToken()
 	now := s.now()
@@ -243,7 +243,7 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request, c *call) error {
 		return err
 	}
 	if req.RefreshToken == "" || len(req.RefreshToken) > 512 {
-		return invalid(FieldError{"refresh_token", "is required"})
+		return invalid(problem.FieldError{Field: "refresh_token", Message: "is required"})
 	}
 	if err := s.store.RevokeRefreshFamily(r.Context(), hashToken(req.RefreshToken), c.principal.UserID); err != nil {
 		return unavailable(err)

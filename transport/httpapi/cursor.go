@@ -2,6 +2,8 @@ package httpapi
 
 import (
 	"encoding/base64"
+
+	"github.com/outrider/outrider/problem"
 )
 
 // Cursors are opaque to clients: the last id of a page, base64url-encoded
@@ -13,7 +15,7 @@ func encodeCursor(lastID string) string {
 func decodeCursor(c string) (string, error) {
 	b, err := base64.RawURLEncoding.DecodeString(c)
 	if err != nil || len(b) < 4 || string(b[:3]) != "v1:" || !idPattern.Match(b[3:]) {
-		return "", invalid(FieldError{"cursor", "is not a cursor this API issued"})
+		return "", invalid(problem.FieldError{Field: "cursor", Message: "is not a cursor this API issued"})
 	}
 	return string(b[3:]), nil
 }

@@ -88,13 +88,13 @@ func decodeError(err error) error {
 		if field == "" {
 			field = "(body)"
 		}
-		return invalid(FieldError{Field: field, Message: fmt.Sprintf("must be %s, not %s", jsonType(typ.Type.Kind().String()), typ.Value)})
+		return invalid(problem.FieldError{Field: field, Message: fmt.Sprintf("must be %s, not %s", jsonType(typ.Type.Kind().String()), typ.Value)})
 	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
 		return errorf(problem.MalformedJSON, "the JSON body ends early")
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
 		e := errorf(problem.UnknownField, "unknown field %q", name)
-		e.Fields = []FieldError{{Field: name, Message: "is not a field of this request"}}
+		e.Fields = []problem.FieldError{{Field: name, Message: "is not a field of this request"}}
 		return e
 	}
 	return errorf(problem.MalformedJSON, "the body is not valid JSON for this request")

@@ -118,7 +118,7 @@ func (s *Server) listDrivers(w http.ResponseWriter, r *http.Request, c *call) er
 	}
 	status := r.URL.Query().Get("status")
 	if status != "" && !slices.Contains(driver.Statuses, status) {
-		return invalid(FieldError{"status", "must be offline, available or busy"})
+		return invalid(problem.FieldError{Field: "status", Message: "must be offline, available or busy"})
 	}
 	ds, more, err := s.store.ListDrivers(r.Context(), persistence.DriverFilter{Status: status, Limit: limit, After: after})
 	if err != nil {
@@ -158,7 +158,7 @@ func (s *Server) setAvailability(w http.ResponseWriter, r *http.Request, c *call
 		return err
 	}
 	if req.Available == nil {
-		return invalid(FieldError{"available", "is required"})
+		return invalid(problem.FieldError{Field: "available", Message: "is required"})
 	}
 	reply, err := s.actors.Driver(r.Context(), id, &pb.DriverCommand{
 		CommandId: c.commandID, By: &pb.Principal{UserId: c.principal.UserID, Role: c.principal.Role},

@@ -11,37 +11,31 @@ import (
 
 // Error is what a handler returns when it refuses a request; writeError
 // renders it as RFC 9457 problem+json (problem.Write). Build one with
-// errorf, newError, invalid or rejected: they take a problem.Code, so a
-// code that is not in the catalogue does not compile. Nothing else builds
-// an Error (TestErrorsAreBuiltByConstructors).
+// errorf, newError, invalid or rejected. Its Code is a problem.Code, so a
+// code that is not in the catalogue does not compile (an untyped string
+// constant does not convert to one); TestErrorsAreBuiltByConstructors
+// keeps the constructors the only place that builds an Error.
 type Error struct {
-	// Code is the code's name on the wire (problem.Code.String), set by
-	// the constructors; read it, do not set it.
-	Code       string
+	// Code is set by the constructors; read it, do not set it.
+	Code       problem.Code
 	Detail     string
-	Fields     []FieldError
+	Fields     []problem.FieldError
 	RetryAfter int // seconds, for rate_limited and unavailable
 	cause      error
 }
 
-// FieldError names one invalid field of a request body or query.
-type FieldError struct {
-	Field   string `json:"field"`
-	Message string `json:"message"`
-}
-
 func (e *Error) Error() string {
 	if e.cause != nil {
-		return e.Code + ": " + e.Detail + ": " + e.cause.Error()
+		return e.Code.String() + ": " + e.Detail + ": " + e.cause.Error()
 	}
-	return e.Code + ": " + e.Detail
+	return e.Code.String() + ": " + e.Detail
 }
 
 func (e *Error) Unwrap() error { return e.cause }
 
 // newError builds an Error with a fixed detail.
 func newError(code problem.Code, detail string) *Error {
-	return &Error{Code: code.String(), Detail: detail}
+	return &Error{Code: code, Detail: detail}
 }
 
 // errorf builds an Error with a formatted detail.
@@ -62,7 +56,7 @@ func (e *Error) because(cause error) *Error {
 }
 
 // invalid is a validation_failed error naming the offending fields.
-func invalid(fields ...FieldError) *Error {
+func invalid(fields ...problem.FieldError) *Error {
 	e := newError(problem.ValidationFailed, "the request is not valid")
 	e.Fields = fields
 	if len(fields) == 1 {
@@ -71,11 +65,11 @@ func invalid(fields ...FieldError) *Error {
 	return e
 }
 
-// catalogue is every code the v1 API answers with, by name: the OpenAPI
-// document's Problem.code enum (TestCatalogueCodesAreDocumented). Status
-// and title are package problem's; the blob handler's and the WebSocket
-// frames' own codes are not here.
-var catalogue = entries(
+// catalogue is every code the v1 API's handlers answer with; the OpenAPI
+// document's Problem.code enum lists them and the blob handler's
+// length_required (TestCatalogueCodesAreDocumented). Status and title are
+// package problem's; the WebSocket frames' own codes are not here.
+var catalogue = codeSet(
 	problem.MalformedJSON,
 	problem.UnknownField,
 	problem.ValidationFailed,
@@ -107,10 +101,10 @@ var catalogue = entries(
 	problem.Internal,
 )
 
-func entries(codes ...problem.Code) map[string]problem.Entry {
-	m := make(map[string]problem.Entry, len(codes))
+func codeSet(codes ...problem.Code) map[problem.Code]bool {
+	m := make(map[problem.Code]bool, len(codes))
 	for _, c := range codes {
-		m[c.String()] = c.Entry()
+		m[c] = true
 	}
 	return m
 }
@@ -123,22 +117,18 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		e = newError(problem.Internal, "an internal error occurred")
 	}
-	entry, ok := catalogue[e.Code]
-	if !ok {
-		// A catalogue code the API does not answer with (a blob or frame
-		// code), or an Error not built by its constructors.
-		s.log.Error("error code missing from the API's catalogue", "code", e.Code)
-		entry = problem.Internal.Entry()
+	code := e.Code
+	if !catalogue[code] {
+		// A code the API does not answer with (the blob handler's or a
+		// frame's), or an Error not built by its constructors.
+		s.log.Error("error code missing from the API's catalogue", "code", code.String())
+		code = problem.Internal
 	}
-	if entry.Status >= 500 && e.cause != nil {
-		s.log.Warn("request failed", "method", r.Method, "path", r.URL.Path, "code", e.Code, "err", e.cause)
+	if code.Status() >= 500 && e.cause != nil {
+		s.log.Warn("request failed", "method", r.Method, "path", r.URL.Path, "code", e.Code.String(), "err", e.cause)
 	}
-	var fields []problem.FieldError
-	for _, f := range e.Fields {
-		fields = append(fields, problem.FieldError(f))
-	}
-	problem.Write(w, problem.Details{Code: entry.Code, Detail: e.Detail, Instance: r.URL.Path,
-		Errors: fields, RetryAfter: e.RetryAfter})
+	problem.Write(w, problem.Details{Code: code, Detail: e.Detail, Instance: r.URL.Path,
+		Errors: e.Fields, RetryAfter: e.RetryAfter})
 }
 
 // rejections maps each of the domain's rejection codes to the API's code

@@ -2,9 +2,13 @@ package httpapi
 
 import (
 	"encoding/json"
+	"errors"
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -78,19 +82,20 @@ func TestEveryRejectionCodeMaps(t *testing.T) {
 			continue
 		}
 		require.Equal(t, value, c.String(), "actors.%s is answered under another name", name)
-		require.Contains(t, catalogue, c.String(), "actors.%s maps to a code the API does not answer with", name)
+		require.Contains(t, catalogue, c, "actors.%s maps to a code the API does not answer with", name)
 		e := rejected(value, "m")
-		require.Equal(t, value, e.Code)
+		require.Equal(t, c, e.Code)
 		require.Equal(t, "m", e.Detail)
 	}
 	require.Len(t, rejections, len(declared), "rejections has entries for codes actors does not declare")
-	require.Equal(t, "internal", rejected("no_such_code", "m").Code)
+	require.Equal(t, problem.Internal, rejected("no_such_code", "m").Code)
 }
 
-// TestErrorsAreBuiltByConstructors: Error's Code is a string (readers
-// compare it with one), so a literal &Error{Code: "typo"} would compile;
-// only the constructors in errors.go, which take a problem.Code, may
-// build an Error.
+// TestErrorsAreBuiltByConstructors: Error's Code is a problem.Code, so
+// &Error{Code: "typo"} does not compile, but &Error{Code: 99} would (an
+// untyped integer constant converts to a uint8) and so would an Error
+// without a code; only the constructors in errors.go, which take a
+// problem.Code, may build an Error.
 func TestErrorsAreBuiltByConstructors(t *testing.T) {
 	t.Parallel()
 	fset, files := parseDir(t, ".")
@@ -109,17 +114,30 @@ func TestErrorsAreBuiltByConstructors(t *testing.T) {
 	}
 }
 
-// TestResponseDescriptionsAgreeWithCatalogue: the document's shared error
-// responses name their codes in their descriptions ("(codes a, b)",
-// "e.g. 405 method_not_allowed"); every code named is in the catalogue,
-// and answered with the status under which the paths use that response.
-func TestResponseDescriptionsAgreeWithCatalogue(t *testing.T) {
+// TestSharedResponsesAgreeWithCatalogue: each shared problem response of
+// the document (components.responses) is used under one status, and its
+// code enum and the codes its description names ("(codes a, b)") are
+// exactly the catalogue's codes of that status. So a problem is valid
+// only under the status package problem answers its code with, and a
+// status cannot silently take another status's code (as BadRequest once
+// named validation_failed, a 422 code).
+func TestSharedResponsesAgreeWithCatalogue(t *testing.T) {
 	t.Parallel()
+	type content map[string]struct {
+		Schema struct {
+			Properties struct {
+				Code struct {
+					Enum []string `json:"enum"`
+				} `json:"code"`
+			} `json:"properties"`
+		} `json:"schema"`
+	}
 	var doc struct {
 		Paths      map[string]map[string]json.RawMessage `json:"paths"`
 		Components struct {
 			Responses map[string]struct {
-				Description string `json:"description"`
+				Description string  `json:"description"`
+				Content     content `json:"content"`
 			} `json:"responses"`
 		} `json:"components"`
 	}
@@ -150,35 +168,84 @@ func TestResponseDescriptionsAgreeWithCatalogue(t *testing.T) {
 		}
 	}
 
-	// The document's BadRequest response names validation_failed, which
-	// the API answers with 422 (the Unprocessable response), never 400.
-	// The document is out of issue 12's scope (it must not change).
-	known := map[string]string{"BadRequest validation_failed": "400"}
-
-	listed := regexp.MustCompile(`\(codes? ([a-z_, ]+)\)`)
-	example := regexp.MustCompile(`\b([1-5]\d\d) ([a-z]+(?:_[a-z]+)*)\b`)
-	checked := 0
-	for name, r := range doc.Components.Responses {
-		for _, m := range listed.FindAllStringSubmatch(r.Description, -1) {
-			for _, code := range strings.Split(m[1], ", ") {
-				e, ok := catalogue[code]
-				require.True(t, ok, "response %s names %q, which is not in the catalogue", name, code)
-				require.NotEmpty(t, usedAs[name], "response %s is not used", name)
-				for status := range usedAs[name] {
-					if status == "default" || known[name+" "+code] == status {
-						continue
-					}
-					require.Equal(t, status, strconv.Itoa(e.Status), "response %s (used as %s) names %s", name, status, code)
-					checked++
-				}
-			}
-		}
-		for _, m := range example.FindAllStringSubmatch(r.Description, -1) {
-			e, ok := catalogue[m[2]]
-			require.True(t, ok, "response %s names %q, which is not in the catalogue", name, m[2])
-			require.Equal(t, m[1], strconv.Itoa(e.Status), "response %s names %s %s", name, m[1], m[2])
-			checked++
+	// The catalogue's codes by status.
+	byStatus := map[string][]string{}
+	for _, e := range problem.Entries() {
+		if e.Status != 0 {
+			s := strconv.Itoa(e.Status)
+			byStatus[s] = append(byStatus[s], e.Name)
 		}
 	}
+
+	listed := regexp.MustCompile(`\(codes? ([a-z_, ]+)\)`)
+	checked := 0
+	for name, r := range doc.Components.Responses {
+		pj, ok := r.Content["application/problem+json"]
+		if !ok {
+			continue // not a problem (the WebSocket upgrader's plain-text refusals)
+		}
+		require.Len(t, usedAs[name], 1, "response %s must be used under exactly one status, is under %v", name, usedAs[name])
+		var status string
+		for s := range usedAs[name] {
+			status = s
+		}
+		want := byStatus[status]
+		require.NotEmpty(t, want, "response %s is used as %s, a status no code of the catalogue has", name, status)
+		require.ElementsMatch(t, want, pj.Schema.Properties.Code.Enum, "response %s (used as %s): its code enum", name, status)
+		m := listed.FindAllStringSubmatch(r.Description, -1)
+		require.Len(t, m, 1, "response %s: its description names its codes once, as (code x) or (codes x, y)", name)
+		require.ElementsMatch(t, want, strings.Split(m[0][1], ", "), "response %s (used as %s): the codes its description names", name, status)
+		checked++
+	}
 	require.Greater(t, checked, 10)
+}
+
+// TestWriteErrorBytes pins what writeError puts on the wire: status,
+// headers and body bytes, for a refusal with field errors, one with
+// Retry-After, a code the API does not answer with and an error that is
+// not an *Error (both internal, without their text).
+func TestWriteErrorBytes(t *testing.T) {
+	t.Parallel()
+	s := newTableServer(t)
+	s.log = slog.New(slog.DiscardHandler)
+	cases := []struct {
+		name   string
+		err    error
+		status int
+		header http.Header
+		body   string
+	}{
+		{"fields", invalid(problem.FieldError{Field: "pickup.lat", Message: "must be between -90 and 90"},
+			problem.FieldError{Field: "notes", Message: "must be at most 2000 characters"}),
+			422, http.Header{"Content-Type": {"application/problem+json"}, "Cache-Control": {"no-store"}},
+			`{"type":"https://outrider.dev/problems/validation_failed","title":"Validation failed","status":422,` +
+				`"detail":"the request is not valid","code":"validation_failed","instance":"/v1/orders",` +
+				`"errors":[{"field":"pickup.lat","message":"must be between -90 and 90"},{"field":"notes","message":"must be at most 2000 characters"}]}` + "\n"},
+		{"one field", invalid(problem.FieldError{Field: "limit", Message: "must be an integer from 1 to 200"}),
+			422, http.Header{"Content-Type": {"application/problem+json"}, "Cache-Control": {"no-store"}},
+			`{"type":"https://outrider.dev/problems/validation_failed","title":"Validation failed","status":422,` +
+				`"detail":"limit: must be an integer from 1 to 200","code":"validation_failed","instance":"/v1/orders",` +
+				`"errors":[{"field":"limit","message":"must be an integer from 1 to 200"}]}` + "\n"},
+		{"retry after", newError(problem.Unavailable, "a dependency is unavailable; retry shortly").retryAfter(1).because(errors.New("db down")),
+			503, http.Header{"Content-Type": {"application/problem+json"}, "Cache-Control": {"no-store"}, "Retry-After": {"1"}},
+			`{"type":"https://outrider.dev/problems/unavailable","title":"Service unavailable","status":503,` +
+				`"detail":"a dependency is unavailable; retry shortly","code":"unavailable","instance":"/v1/orders"}` + "\n"},
+		{"code outside the API", errorf(problem.LengthRequired, "send Content-Length"),
+			500, http.Header{"Content-Type": {"application/problem+json"}, "Cache-Control": {"no-store"}},
+			`{"type":"https://outrider.dev/problems/internal","title":"Internal error","status":500,` +
+				`"detail":"send Content-Length","code":"internal","instance":"/v1/orders"}` + "\n"},
+		{"not an *Error", errors.New("secret cause"),
+			500, http.Header{"Content-Type": {"application/problem+json"}, "Cache-Control": {"no-store"}},
+			`{"type":"https://outrider.dev/problems/internal","title":"Internal error","status":500,` +
+				`"detail":"an internal error occurred","code":"internal","instance":"/v1/orders"}` + "\n"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := httptest.NewRecorder()
+			s.writeError(rec, httptest.NewRequest(http.MethodPost, "/v1/orders", nil), tc.err)
+			require.Equal(t, tc.status, rec.Code)
+			require.Equal(t, tc.header, rec.Header())
+			require.Equal(t, tc.body, rec.Body.String())
+		})
+	}
 }

@@ -127,7 +127,7 @@ func (s *Server) authenticate(r *http.Request, queryToken bool) (Principal, erro
 // the key with another body, and stores the answer of a new request.
 func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, c *call, key string, h handlerFunc) error {
 	if len(key) > 255 {
-		return invalid(FieldError{Field: "Idempotency-Key", Message: "must be at most 255 characters"})
+		return invalid(problem.FieldError{Field: "Idempotency-Key", Message: "must be at most 255 characters"})
 	}
 	body, err := readLimited(r, s.cfg.MaxBodyBytes)
 	if err != nil {

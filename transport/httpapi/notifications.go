@@ -24,7 +24,7 @@ func (s *Server) listNotifications(w http.ResponseWriter, r *http.Request, c *ca
 	case "true":
 		f.UnreadOnly = true
 	default:
-		return invalid(FieldError{"unread", "must be true or false"})
+		return invalid(problem.FieldError{Field: "unread", Message: "must be true or false"})
 	}
 	ns, more, err := s.store.ListNotifications(r.Context(), f)
 	if err != nil {

@@ -39,19 +39,19 @@ type placeRequest struct {
 	Lng     *float64 `json:"lng"`
 }
 
-func (p *placeRequest) validate(field string) []FieldError {
-	var fe []FieldError
+func (p *placeRequest) validate(field string) []problem.FieldError {
+	var fe []problem.FieldError
 	if a := strings.TrimSpace(p.Address); a == "" || len(p.Address) > 500 {
-		fe = append(fe, FieldError{field + ".address", "is required, at most 500 characters"})
+		fe = append(fe, problem.FieldError{Field: field + ".address", Message: "is required, at most 500 characters"})
 	}
 	if (p.Lat == nil) != (p.Lng == nil) {
-		fe = append(fe, FieldError{field, "lat and lng go together"})
+		fe = append(fe, problem.FieldError{Field: field, Message: "lat and lng go together"})
 	}
 	if p.Lat != nil && (math.IsNaN(*p.Lat) || *p.Lat < -90 || *p.Lat > 90) {
-		fe = append(fe, FieldError{field + ".lat", "must be between -90 and 90"})
+		fe = append(fe, problem.FieldError{Field: field + ".lat", Message: "must be between -90 and 90"})
 	}
 	if p.Lng != nil && (math.IsNaN(*p.Lng) || *p.Lng < -180 || *p.Lng > 180) {
-		fe = append(fe, FieldError{field + ".lng", "must be between -180 and 180"})
+		fe = append(fe, problem.FieldError{Field: field + ".lng", Message: "must be between -180 and 180"})
 	}
 	return fe
 }
@@ -78,13 +78,13 @@ func (s *Server) createOrder(w http.ResponseWriter, r *http.Request, c *call) er
 	if err := s.decode(r, &req, false); err != nil {
 		return err
 	}
-	var fe []FieldError
+	var fe []problem.FieldError
 	for _, p := range []struct {
 		name string
 		p    *placeRequest
 	}{{"pickup", req.Pickup}, {"dropoff", req.Dropoff}} {
 		if p.p == nil {
-			fe = append(fe, FieldError{p.name, "is required"})
+			fe = append(fe, problem.FieldError{Field: p.name, Message: "is required"})
 			continue
 		}
 		fe = append(fe, p.p.validate(p.name)...)
@@ -92,23 +92,23 @@ func (s *Server) createOrder(w http.ResponseWriter, r *http.Request, c *call) er
 	switch req.DeliveryOption {
 	case order.Standard, order.Express, order.Scheduled:
 	default:
-		fe = append(fe, FieldError{"delivery_option", "must be standard, express or scheduled"})
+		fe = append(fe, problem.FieldError{Field: "delivery_option", Message: "must be standard, express or scheduled"})
 	}
 	var scheduled time.Time
 	if req.ScheduledFor != nil {
 		t, err := time.Parse(time.RFC3339, *req.ScheduledFor)
 		if err != nil {
-			fe = append(fe, FieldError{"scheduled_for", "must be an RFC 3339 timestamp"})
+			fe = append(fe, problem.FieldError{Field: "scheduled_for", Message: "must be an RFC 3339 timestamp"})
 		}
 		scheduled = t
 	}
 	if len(req.Notes) > 2000 {
-		fe = append(fe, FieldError{"notes", "must be at most 2000 characters"})
+		fe = append(fe, problem.FieldError{Field: "notes", Message: "must be at most 2000 characters"})
 	}
 	if req.CustomerID != "" && c.principal.Role != actors.RoleAdmin {
-		fe = append(fe, FieldError{"customer_id", "only admins place orders for others"})
+		fe = append(fe, problem.FieldError{Field: "customer_id", Message: "only admins place orders for others"})
 	} else if req.CustomerID != "" && !idPattern.MatchString(req.CustomerID) {
-		fe = append(fe, FieldError{"customer_id", "is not a user id"})
+		fe = append(fe, problem.FieldError{Field: "customer_id", Message: "is not a user id"})
 	}
 	if len(fe) > 0 {
 		return invalid(fe...)
@@ -116,7 +116,7 @@ func (s *Server) createOrder(w http.ResponseWriter, r *http.Request, c *call) er
 	if req.CustomerID != "" {
 		u, err := s.store.GetUser(r.Context(), req.CustomerID)
 		if errors.Is(err, persistence.ErrNotFound) || (err == nil && u.Role != actors.RoleCustomer) {
-			return invalid(FieldError{"customer_id", "is not a customer"})
+			return invalid(problem.FieldError{Field: "customer_id", Message: "is not a customer"})
 		} else if err != nil {
 			return unavailable(err)
 		}
@@ -237,7 +237,7 @@ func paging(r *http.Request) (limit int, after string, err error) {
 	if v := r.URL.Query().Get("limit"); v != "" {
 		n, perr := strconv.Atoi(v)
 		if perr != nil || n < 1 || n > 200 {
-			return 0, "", invalid(FieldError{"limit", "must be an integer from 1 to 200"})
+			return 0, "", invalid(problem.FieldError{Field: "limit", Message: "must be an integer from 1 to 200"})
 		}
 		limit = n
 	}
@@ -257,7 +257,7 @@ func (s *Server) listOrders(w http.ResponseWriter, r *http.Request, c *call) err
 	if v := q.Get("status"); v != "" {
 		for _, st := range strings.Split(v, ",") {
 			if !validStatus(st) {
-				return invalid(FieldError{"status", "unknown status " + strconv.Quote(st)})
+				return invalid(problem.FieldError{Field: "status", Message: "unknown status " + strconv.Quote(st)})
 			}
 			f.Statuses = append(f.Statuses, st)
 		}
@@ -309,7 +309,7 @@ func expectedVersion(v *int64) (int64, error) {
 		return 0, nil
 	}
 	if *v < 1 {
-		return 0, invalid(FieldError{"expected_version", "must be at least 1"})
+		return 0, invalid(problem.FieldError{Field: "expected_version", Message: "must be at least 1"})
 	}
 	return *v, nil
 }
@@ -324,7 +324,7 @@ func (s *Server) assign(w http.ResponseWriter, r *http.Request, c *call) error {
 		return err
 	}
 	if !idPattern.MatchString(req.DriverID) {
-		return invalid(FieldError{"driver_id", "is required and must be a driver id"})
+		return invalid(problem.FieldError{Field: "driver_id", Message: "is required and must be a driver id"})
 	}
 	ev, err := expectedVersion(req.ExpectedVersion)
 	if err != nil {
@@ -366,7 +366,7 @@ func (s *Server) decline(w http.ResponseWriter, r *http.Request, c *call) error 
 		return err
 	}
 	if len(req.Reason) > 500 {
-		return invalid(FieldError{"reason", "must be at most 500 characters"})
+		return invalid(problem.FieldError{Field: "reason", Message: "must be at most 500 characters"})
 	}
 	return s.respondOrder(w, r, c, id, 0, &pb.OrderCommand{Body: &pb.OrderCommand_Decline{Decline: &pb.DeclineOrder{Reason: req.Reason}}})
 }
@@ -387,10 +387,10 @@ func (s *Server) changeStatus(w http.ResponseWriter, r *http.Request, c *call) e
 		return err
 	}
 	if !validStatus(req.Status) {
-		return invalid(FieldError{"status", "must be an order status"})
+		return invalid(problem.FieldError{Field: "status", Message: "must be an order status"})
 	}
 	if len(req.Reason) > 500 {
-		return invalid(FieldError{"reason", "must be at most 500 characters"})
+		return invalid(problem.FieldError{Field: "reason", Message: "must be at most 500 characters"})
 	}
 	ev, err := expectedVersion(req.ExpectedVersion)
 	if err != nil {

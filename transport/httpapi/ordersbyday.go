@@ -3,6 +3,8 @@ package httpapi
 import (
 	"net/http"
 	"time"
+
+	"github.com/outrider/outrider/problem"
 )
 
 // maxMetricDays bounds one orders-by-day query.
@@ -16,7 +18,7 @@ func (s *Server) ordersByDay(w http.ResponseWriter, r *http.Request, c *call) er
 	}
 	loc, err := time.LoadLocation(tz)
 	if err != nil || tz == "Local" {
-		return invalid(FieldError{"tz", "must be an IANA time zone such as Europe/Berlin"})
+		return invalid(problem.FieldError{Field: "tz", Message: "must be an IANA time zone such as Europe/Berlin"})
 	}
 	today := s.now().In(loc).Format(time.DateOnly)
 	from, to := q.Get("from"), q.Get("to")
@@ -25,20 +27,20 @@ func (s *Server) ordersByDay(w http.ResponseWriter, r *http.Request, c *call) er
 	}
 	toDay, err := time.Parse(time.DateOnly, to)
 	if err != nil {
-		return invalid(FieldError{"to", "must be a date YYYY-MM-DD"})
+		return invalid(problem.FieldError{Field: "to", Message: "must be a date YYYY-MM-DD"})
 	}
 	if from == "" {
 		from = toDay.AddDate(0, 0, -29).Format(time.DateOnly)
 	}
 	fromDay, err := time.Parse(time.DateOnly, from)
 	if err != nil {
-		return invalid(FieldError{"from", "must be a date YYYY-MM-DD"})
+		return invalid(problem.FieldError{Field: "from", Message: "must be a date YYYY-MM-DD"})
 	}
 	if toDay.Before(fromDay) {
-		return invalid(FieldError{"from", "must not be after to"})
+		return invalid(problem.FieldError{Field: "from", Message: "must not be after to"})
 	}
 	if toDay.Sub(fromDay) > maxMetricDays*24*time.Hour {
-		return invalid(FieldError{"from", "the range is at most 366 days"})
+		return invalid(problem.FieldError{Field: "from", Message: "the range is at most 366 days"})
 	}
 	days, err := s.store.OrdersByDay(r.Context(), from, to, tz)
 	if err != nil {

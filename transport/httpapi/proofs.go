@@ -131,17 +131,17 @@ func (s *Server) presignUpload(w http.ResponseWriter, r *http.Request, c *call) 
 	if err := s.decode(r, &req, false); err != nil {
 		return err
 	}
-	var fe []FieldError
+	var fe []problem.FieldError
 	if req.OrderID == "" {
-		fe = append(fe, FieldError{"order_id", "is required"})
+		fe = append(fe, problem.FieldError{Field: "order_id", Message: "is required"})
 	}
 	if !slices.Contains(order.ProofTypes, req.ContentType) {
-		fe = append(fe, FieldError{"content_type", "must be image/jpeg, image/png or image/webp"})
+		fe = append(fe, problem.FieldError{Field: "content_type", Message: "must be image/jpeg, image/png or image/webp"})
 	}
 	if req.ContentLength == nil {
-		fe = append(fe, FieldError{"content_length", "is required"})
+		fe = append(fe, problem.FieldError{Field: "content_length", Message: "is required"})
 	} else if n := *req.ContentLength; n < 1 || n > s.cfg.UploadMaxBytes {
-		fe = append(fe, FieldError{"content_length", fmt.Sprintf("must be between 1 and %d bytes", s.cfg.UploadMaxBytes)})
+		fe = append(fe, problem.FieldError{Field: "content_length", Message: fmt.Sprintf("must be between 1 and %d bytes", s.cfg.UploadMaxBytes)})
 	}
 	if len(fe) > 0 {
 		return invalid(fe...)
@@ -236,7 +236,7 @@ func (s *Server) recordProof(w http.ResponseWriter, r *http.Request, c *call) er
 	}
 	contentType, length, ok := parseProofKey(req.Key, id)
 	if !ok {
-		return invalid(FieldError{"key", "is not an upload key of this order (use the key POST /v1/uploads/presign returned)"})
+		return invalid(problem.FieldError{Field: "key", Message: "is not an upload key of this order (use the key POST /v1/uploads/presign returned)"})
 	}
 	final := recordedKey(req.Key)
 	recorded, err := s.store.ListProofs(r.Context(), id)
@@ -257,7 +257,7 @@ func (s *Server) recordProof(w http.ResponseWriter, r *http.Request, c *call) er
 	// can write to it.
 	if err := verifyUpload(r.Context(), blobs, final, contentType, length); err != nil {
 		var e *Error
-		if errors.As(err, &e) && e.Code == "upload_invalid" {
+		if errors.As(err, &e) && e.Code == problem.UploadInvalid {
 			// Not what was presigned: nothing will ever record it.
 			s.deleteBlobs(r.Context(), final, req.Key)
 		}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/outrider/outrider/problem"
 	"github.com/outrider/outrider/transport/httpapi/openapi"
 )
 
@@ -123,9 +124,15 @@ func TestRouteTableMatchesDocument(t *testing.T) {
 	}
 }
 
+// servedOutsideCatalogue are codes answered under /v1/ by what a handler
+// of this package hands the request to, not through writeError: the local
+// blob store's handler (persistence/blob/local) behind /v1/blobs/ answers
+// an upload without Content-Length with length_required.
+var servedOutsideCatalogue = []problem.Code{problem.LengthRequired}
+
 // TestCatalogueCodesAreDocumented: every code the server can answer with
 // is in the document's Problem.code enum (or a response carrying it would
-// break the contract), and every documented code is in the catalogue.
+// break the contract), and every documented code is one it answers with.
 func TestCatalogueCodesAreDocumented(t *testing.T) {
 	t.Parallel()
 	var doc struct {
@@ -145,12 +152,16 @@ func TestCatalogueCodesAreDocumented(t *testing.T) {
 	enum := doc.Components.Schemas.Problem.Properties.Code.Enum
 	require.NotEmpty(t, enum)
 	var codes []string
-	for code, e := range catalogue {
-		codes = append(codes, code)
-		require.GreaterOrEqual(t, e.Status, 400, code)
-		require.NotEmpty(t, http.StatusText(e.Status), code)
+	for code := range catalogue {
+		codes = append(codes, code.String())
+		require.GreaterOrEqual(t, code.Status(), 400, code.String())
+		require.NotEmpty(t, http.StatusText(code.Status()), code.String())
+	}
+	for _, c := range servedOutsideCatalogue {
+		require.NotContains(t, catalogue, c, "%s is in the catalogue", c)
+		codes = append(codes, c.String())
 	}
 	sort.Strings(codes)
 	sort.Strings(enum)
-	require.Equal(t, enum, codes, "errors.go catalogue and openapi.json Problem.code enum disagree")
+	require.Equal(t, enum, codes, "errors.go catalogue (with servedOutsideCatalogue) and openapi.json Problem.code enum disagree")
 }

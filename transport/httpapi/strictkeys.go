@@ -50,13 +50,13 @@ func walkValue(dec *json.Decoder, t reflect.Type, path string) error {
 				name = path + "." + key
 			}
 			if seen[key] {
-				return invalid(FieldError{name, "appears more than once"})
+				return invalid(problem.FieldError{Field: name, Message: "appears more than once"})
 			}
 			seen[key] = true
 			ft, known := fields[key]
 			if t != nil && t.Kind() == reflect.Struct && !known {
 				e := errorf(problem.UnknownField, "unknown field %q (names are case-sensitive)", name)
-				e.Fields = []FieldError{{Field: name, Message: "is not a field of this request"}}
+				e.Fields = []problem.FieldError{{Field: name, Message: "is not a field of this request"}}
 				return e
 			}
 			if err := walkValue(dec, ft, name); err != nil {

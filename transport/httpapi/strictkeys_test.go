@@ -6,25 +6,29 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/outrider/outrider/problem"
 )
 
 func TestCheckKeys(t *testing.T) {
 	t.Parallel()
 	typ := reflect.TypeOf(&createOrderRequest{})
 	cases := []struct {
-		name, body, code, field string
+		name, body string
+		code       problem.Code // 0: accepted
+		field      string
 	}{
-		{"exact keys", `{"pickup":{"address":"a","lat":1,"lng":2},"dropoff":{"address":"b"},"delivery_option":"standard","notes":"x"}`, "", ""},
-		{"case-folded top level", `{"Notes":"x"}`, "unknown_field", "Notes"},
-		{"case-folded nested", `{"pickup":{"Address":"a"}}`, "unknown_field", "pickup.Address"},
-		{"duplicate key", `{"notes":"a","notes":"b"}`, "validation_failed", "notes"},
-		{"duplicate nested key", `{"pickup":{"address":"a","address":"b"}}`, "validation_failed", "pickup.address"},
-		{"null nested", `{"pickup":null}`, "", ""},
+		{"exact keys", `{"pickup":{"address":"a","lat":1,"lng":2},"dropoff":{"address":"b"},"delivery_option":"standard","notes":"x"}`, 0, ""},
+		{"case-folded top level", `{"Notes":"x"}`, problem.UnknownField, "Notes"},
+		{"case-folded nested", `{"pickup":{"Address":"a"}}`, problem.UnknownField, "pickup.Address"},
+		{"duplicate key", `{"notes":"a","notes":"b"}`, problem.ValidationFailed, "notes"},
+		{"duplicate nested key", `{"pickup":{"address":"a","address":"b"}}`, problem.ValidationFailed, "pickup.address"},
+		{"null nested", `{"pickup":null}`, 0, ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			err := checkKeys([]byte(tc.body), typ)
-			if tc.code == "" {
+			if tc.code == 0 {
 				require.NoError(t, err)
 				return
 			}

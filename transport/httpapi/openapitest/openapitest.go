@@ -15,12 +15,14 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/pb33f/libopenapi"
 	validator "github.com/pb33f/libopenapi-validator"
 	"github.com/pb33f/libopenapi-validator/config"
 	verrors "github.com/pb33f/libopenapi-validator/errors"
+	"github.com/pb33f/libopenapi/orderedmap"
 
 	"github.com/outrider/outrider/transport/httpapi/openapi"
 )
@@ -35,6 +37,13 @@ type Validator struct {
 // OpenAPI 3.1 meta-schema and builds a validator. Formats (date-time, date,
 // email, uri-reference) are asserted. Security requirements are not
 // checked: authentication is the server's business, not the document's.
+//
+// A response is valid only under a status its operation lists by number:
+// a document with a default response or a status range (4XX) is refused,
+// because either would pass any status the server answers without saying
+// so. Without them the library refuses an unlisted status (its response
+// status validation, on unless switched off, which this package never
+// does).
 func NewValidator() (*Validator, error) {
 	return newValidator(openapi.Document())
 }
@@ -58,7 +67,40 @@ func newValidator(spec []byte) (*Validator, error) {
 	if ok, verrs := v.ValidateDocument(); !ok {
 		return nil, fmt.Errorf("openapi: document is not valid OpenAPI 3.1: %w", newError(verrs))
 	}
+	if err := listsEveryStatus(doc); err != nil {
+		return nil, fmt.Errorf("openapi: %w", err)
+	}
 	return &Validator{v: v}, nil
+}
+
+// listsEveryStatus refuses responses that stand in for statuses the
+// operation does not name: a default response, or a range such as 4XX.
+func listsEveryStatus(doc libopenapi.Document) error {
+	m, err := doc.BuildV3Model()
+	if err != nil {
+		return fmt.Errorf("build model: %w", err)
+	}
+	if m.Model.Paths == nil {
+		return nil
+	}
+	var errs []error
+	for p := orderedmap.First(m.Model.Paths.PathItems); p != nil; p = p.Next() {
+		for o := orderedmap.First(p.Value().GetOperations()); o != nil; o = o.Next() {
+			op, name := o.Value(), strings.ToUpper(o.Key())+" "+p.Key()
+			if op.Responses == nil {
+				continue // the meta-schema has already refused it
+			}
+			if op.Responses.Default != nil {
+				errs = append(errs, fmt.Errorf("%s has a default response: list each status it answers instead", name))
+			}
+			for c := orderedmap.First(op.Responses.Codes); c != nil; c = c.Next() {
+				if _, err := strconv.Atoi(c.Key()); err != nil {
+					errs = append(errs, fmt.Errorf("%s lists the status %q: list each status, not a range", name, c.Key()))
+				}
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // ValidateRequest checks r's route, path/query/header parameters and JSON

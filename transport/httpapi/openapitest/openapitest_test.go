@@ -3,6 +3,7 @@ package openapitest
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -137,14 +138,34 @@ func TestDocumentRoutes(t *testing.T) {
 					t.Errorf("%s %s: request body schema lacks additionalProperties: false", M, path)
 				}
 			}
-			// Every error response is problem+json (readyz's 503 is its own shape).
+			// Every error response is a shared response of the document's,
+			// listed under its status (there is no default), and is only
+			// problem+json unless the route answers otherwise.
 			for code, r := range o["responses"].(map[string]any) {
-				if code != "default" && code < "400" || (path == "/readyz" && code == "503") {
+				if code == "default" {
+					t.Errorf("%s %s: a default response stands in for statuses the operation does not list", M, path)
 					continue
 				}
-				content := resolve(doc, r)["content"].(map[string]any)
-				if _, ok := content["application/problem+json"]; !ok || len(content) != 1 {
-					t.Errorf("%s %s %s: error response is not only application/problem+json", M, path, code)
+				if code < "400" {
+					continue
+				}
+				want, ok := otherErrorMedia[M+" "+path+" "+code]
+				if !ok {
+					want = []string{"application/problem+json"}
+				}
+				if path == "/readyz" && code == "503" { // readyz's 503 is its own document
+					continue
+				}
+				if ref, _ := r.(map[string]any)["$ref"].(string); !strings.HasPrefix(ref, "#/components/responses/") {
+					t.Errorf("%s %s %s: error response is not a shared response (#/components/responses/...)", M, path, code)
+				}
+				var got []string
+				for mt := range resolve(doc, r)["content"].(map[string]any) {
+					got = append(got, mt)
+				}
+				sort.Strings(got)
+				if !slices.Equal(got, want) {
+					t.Errorf("%s %s %s: error response media types %v, want %v", M, path, code, got, want)
 				}
 			}
 		}
@@ -154,6 +175,20 @@ func TestDocumentRoutes(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Fatalf("routes:\n got %v\nwant %v", got, want)
 	}
+}
+
+// otherErrorMedia are the error answers that are not only problem+json,
+// by "METHOD path status", and why: readyz's 503 is its own Readiness
+// document; the libraries behind /metrics (promhttp, when gathering fails)
+// and /v1/ws (gorilla's upgrader, refusing a handshake or failing to take
+// over the connection) answer in plain text, and a panic anywhere is
+// problem+json.
+var otherErrorMedia = map[string][]string{
+	"GET /readyz 503":  {"application/json"},
+	"GET /metrics 500": {"application/problem+json", "text/plain"},
+	"GET /v1/ws 400":   {"text/plain"},
+	"GET /v1/ws 403":   {"text/plain"},
+	"GET /v1/ws 500":   {"application/problem+json", "text/plain"},
 }
 
 type reqCase struct {
@@ -330,8 +365,8 @@ func TestValidateResponse(t *testing.T) {
 		{"me bad role", "GET", "/v1/me", 200, j, with(userJSON, "role", "root"), nil, false},
 		{"me bad created_at", "GET", "/v1/me", 200, j, with(userJSON, "created_at", "yesterday"), nil, false},
 		{"me leaks password_hash", "GET", "/v1/me", 200, j, with(userJSON, "password_hash", "x"), nil, false},
-		{"create user 201", "POST", "/v1/users", 201, j, with(userJSON, "role", "driver"), map[string]string{"Location": "/v1/users/u1"}, true},
-		{"create user 201 without Location", "POST", "/v1/users", 201, j, with(userJSON, "role", "driver"), nil, false},
+		{"create driver 201", "POST", "/v1/users", 201, j, with(userJSON, "role", "driver"), map[string]string{"Location": "/v1/drivers/u1"}, true},
+		{"create admin 201 without Location", "POST", "/v1/users", 201, j, with(userJSON, "role", "admin"), nil, true},
 		{"drivers", "GET", "/v1/drivers", 200, j, `{"items":[` + driverJSON + `],"next_cursor":"abc"}`, nil, true},
 		{"drivers last page", "GET", "/v1/drivers", 200, j, `{"items":[],"next_cursor":null}`, nil, true},
 		{"drivers missing next_cursor", "GET", "/v1/drivers", 200, j, `{"items":[]}`, nil, false},
@@ -373,8 +408,13 @@ func TestValidateResponse(t *testing.T) {
 		{"problem 409", "POST", "/v1/orders/o1/assign", 409, p, problem(409, "order_already_assigned"), nil, true},
 		{"problem 429 with Retry-After", "POST", "/v1/orders", 429, p, problem(429, "rate_limited"), map[string]string{"Retry-After": "3"}, true},
 		{"problem 429 without Retry-After", "POST", "/v1/orders", 429, p, problem(429, "rate_limited"), nil, false},
-		{"problem 500 via default", "GET", "/v1/me", 500, p, problem(500, "internal"), nil, true},
-		{"problem 405 via default", "GET", "/healthz", 405, p, problem(405, "method_not_allowed"), nil, true},
+		{"problem 500", "GET", "/v1/me", 500, p, problem(500, "internal"), nil, true},
+		{"problem 405 is no answer of GET /healthz", "GET", "/healthz", 405, p, problem(405, "method_not_allowed"), nil, false},
+		{"problem 411 on a blob upload", "PUT", "/v1/blobs/k.png", 411, p, problem(411, "length_required"), nil, true},
+		{"problem 400 with a 422 code", "POST", "/v1/orders", 400, p, problem(400, "validation_failed"), nil, false},
+		{"problem 409 with a 422 code", "POST", "/v1/orders/o1/assign", 409, p, problem(409, "driver_not_found"), nil, false},
+		{"ws handshake refused in plain text", "GET", "/v1/ws", 403, "text/plain; charset=utf-8", "Forbidden\n", nil, true},
+		{"readyz 503 as a problem", "GET", "/readyz", 503, p, problem(503, "unavailable"), nil, false},
 		{"problem 401", "GET", "/v1/me", 401, p, problem(401, "token_expired"), nil, true},
 		{"problem status differs from HTTP status", "GET", "/v1/me", 401, p, problem(403, "forbidden"), nil, false},
 		{"problem 429 bad Retry-After", "POST", "/v1/orders", 429, p, problem(429, "rate_limited"), map[string]string{"Retry-After": "soon"}, false},
@@ -401,6 +441,57 @@ func TestValidateResponse(t *testing.T) {
 }
 
 func jsonInt(i int) string { b, _ := json.Marshal(i); return string(b) }
+
+// TestUndocumentedStatusIsRefused: an answer under a status its operation
+// does not list is refused, however well-formed. (While the document had
+// default responses, each of these passed as problem+json.)
+func TestUndocumentedStatusIsRefused(t *testing.T) {
+	v := newV(t)
+	p := http.Header{"Content-Type": {"application/problem+json"}}
+	problem := func(status int, code string) []byte {
+		return []byte(`{"type":"https://outrider.dev/problems/` + code + `","title":"t","status":` + jsonInt(status) + `,"code":"` + code + `"}`)
+	}
+	for _, c := range []struct {
+		method, target string
+		status         int
+		code           string
+	}{
+		{"GET", "/v1/me", 409, "version_conflict"},     // reads no entity state
+		{"GET", "/v1/me", 403, "forbidden"},            // every role may call it
+		{"GET", "/v1/orders/o1", 403, "forbidden"},     // an order the caller may not see is 404
+		{"GET", "/healthz", 401, "unauthorized"},       // public
+		{"GET", "/healthz", 405, "method_not_allowed"}, // GET is served; 405 belongs to no operation
+		{"POST", "/v1/users", 404, "not_found"},        // names no existing resource
+		{"GET", "/v1/drivers", 400, "malformed_json"},  // no body; a bad query is 422
+		{"POST", "/v1/orders", 418, "internal"},        // not an HTTP status the API uses
+		{"PUT", "/v1/blobs/k.png", 503, "unavailable"}, // the local blob handler has no dependency
+		{"POST", "/v1/auth/login", 403, "forbidden"},   // public, no roles
+		{"GET", "/metrics", 429, "rate_limited"},       // not behind the rate limiter
+	} {
+		t.Run(fmt.Sprintf("%s %s %d", c.method, c.target, c.status), func(t *testing.T) {
+			err := v.ValidateResponse(httptest.NewRequest(c.method, c.target, nil), c.status, p, problem(c.status, c.code))
+			requireVerdict(t, false, err)
+		})
+	}
+}
+
+// TestDocumentsThatDoNotListEveryStatusAreRefused: the validator will
+// not load a document in which a default response or a status range
+// stands in for statuses the operation does not list.
+func TestDocumentsThatDoNotListEveryStatusAreRefused(t *testing.T) {
+	const head = `{"openapi":"3.1.0","info":{"title":"x","version":"1"},"paths":{"/a":{"get":{"responses":`
+	for name, responses := range map[string]string{
+		"default": `{"200":{"description":"ok"},"default":{"description":"any other"}}`,
+		"range":   `{"200":{"description":"ok"},"4XX":{"description":"any client error"}}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := newValidator([]byte(head + responses + `}}}}`))
+			requireVerdict(t, false, err)
+		})
+	}
+	_, err := newValidator([]byte(head + `{"200":{"description":"ok"},"404":{"description":"none"}}}}}}`))
+	requireVerdict(t, true, err)
+}
 
 // TestConcurrent checks that one Validator serves many goroutines (run with -race).
 func TestConcurrent(t *testing.T) {

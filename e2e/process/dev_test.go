@@ -1,4 +1,4 @@
-package main_test
+package process_test
 
 // Embedded mode end to end (issue 4). The test builds the binary and runs
 // `outrider dev` as a child process on a temporary data dir, the way a
@@ -15,9 +15,7 @@ package main_test
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"net"
 	"net/http"
@@ -32,8 +30,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gorilla/websocket"
 	"github.com/stretchr/testify/require"
+
+	"github.com/outrider/outrider/e2e"
+	"github.com/outrider/outrider/wire"
 )
 
 const (
@@ -73,8 +73,8 @@ func TestDevEmbeddedMode(t *testing.T) {
 		require.ErrorIs(t, err, os.ErrNotExist, "--no-demo writes no demo file")
 		devRequireBanner(t, n, dir, nil)
 		// Nobody holds the demo customer's e-mail: signing up with it works.
-		n.must(t, "POST", "/v1/auth/signup", "", map[string]string{
-			"name": "C", "email": "customer@demo.outrider", "password": "customer-pass"}, 201, nil)
+		n.api.Anon().Post(t, "/v1/auth/signup", map[string]string{
+			"name": "C", "email": "customer@demo.outrider", "password": "customer-pass"}).RequireStatus(t, http.StatusCreated)
 	})
 }
 
@@ -86,31 +86,29 @@ func devKillScenario(t *testing.T, bin string) {
 	n := devStart(t, bin, dir, "start-1")
 	demo := devReadDemo(t, dir)
 	devRequireBanner(t, n, dir, demo.accounts)
-	users := make([]devUser, len(demo.accounts)) // admin, customer, driver, driver
+	users := make([]*e2e.Caller, len(demo.accounts)) // admin, customer, driver, driver
 	for i, a := range demo.accounts {
 		users[i] = n.login(t, a)
 	}
 	admin, cust, drivers := users[0], users[1], users[2:]
 	for _, d := range drivers {
-		var dj struct{ Status string }
-		n.must(t, "GET", "/v1/drivers/me", d.token, nil, 200, &dj)
-		require.Equal(t, "available", dj.Status, "demo drivers start available")
+		require.Equal(t, "available", d.On(n.api).Driver(t, "me").Status, "demo drivers start available")
 	}
 
 	a := n.advance(t, led, devNext("", "", admin, cust, drivers[0]))
 	require.Equal(t, int64(1), a.Version)
-	watch := devDial(t, n, cust.token)
-	watch.subscribe("order:"+a.ID, nil)
+	watch := e2e.Dial(t, "watcher@start-1", n.addr, cust.Token, nil)
+	watch.Subscribe("order:"+a.ID, nil)
 	for range 4 { // assigned, accepted, picked_up, in_transit
 		o := n.advance(t, led, devNext(a.ID, a.Status, admin, cust, drivers[0]))
 		require.Equal(t, a.Version+1, o.Version)
 		a = o
-		watch.expect("order:"+a.ID, a.Version, []string{a.Status})
+		devExpect(t, watch, "order:"+a.ID, a.Version, []string{a.Status})
 	}
 	// Kill right after a 2xx: placing a second order.
 	b := n.advance(t, led, devNext("", "", admin, cust, drivers[1]))
 	n.kill9(t)
-	watch.expectDropped()
+	watch.Dropped(10 * time.Second)
 
 	// Start 2: everything acknowledged is there, the stream resumes, and a
 	// live event continues the sequence.
@@ -118,19 +116,19 @@ func devKillScenario(t *testing.T, bin string) {
 	states := devVerify(t, n, led, admin)
 	require.Equal(t, "in_transit", states[a.ID].Status)
 	require.Equal(t, "pending", states[b.ID].Status)
-	watch = devDial(t, n, cust.token)
+	watch = e2e.Dial(t, "watcher@start-2", n.addr, cust.Token, nil)
 	zero := int64(0)
-	watch.subscribe("order:"+a.ID, &zero)
-	watch.expect("order:"+a.ID, 1, []string{"pending", "assigned", "accepted", "picked_up", "in_transit"})
+	watch.Subscribe("order:"+a.ID, &zero)
+	devExpect(t, watch, "order:"+a.ID, 1, []string{"pending", "assigned", "accepted", "picked_up", "in_transit"})
 	a = n.advance(t, led, devNext(a.ID, a.Status, admin, cust, drivers[0]))
 	require.Equal(t, int64(6), a.Version)
-	watch.expect("order:"+a.ID, 6, []string{"delivered"})
+	devExpect(t, watch, "order:"+a.ID, 6, []string{"delivered"})
 
 	// Concurrent rounds: demo drivers and drivers added now, one per
 	// worker; the second demo driver picks up order b where it stands.
 	workers := []*devWorker{{drv: drivers[0]}, {drv: drivers[1], order: b.ID, status: b.Status}}
 	for i := len(workers); i < devWorkers; i++ {
-		workers = append(workers, &devWorker{drv: devNewDriver(t, n, admin, i)})
+		workers = append(workers, &devWorker{drv: n.withAdmin(admin).CreateDriver(t, 0, true)})
 	}
 	for r := range devRounds {
 		devRound(t, n, led, workers, admin, cust, led.count()+devAcksPerRound)
@@ -147,13 +145,9 @@ func devKillScenario(t *testing.T, bin string) {
 			w.status = o.Status
 		}
 		require.True(t, w.order == "" || w.status == "delivered", "order %s stuck at %s", w.order, w.status)
-		var dj struct {
-			Status       string
-			ActiveOrders int `json:"active_orders"`
-		}
-		n.must(t, "GET", "/v1/drivers/"+w.drv.id, admin.token, nil, 200, &dj)
-		require.Equal(t, 0, dj.ActiveOrders, "driver %s", w.drv.id)
-		require.Equal(t, "available", dj.Status, "driver %s", w.drv.id)
+		d := admin.On(n.api).Driver(t, w.drv.ID())
+		require.Equal(t, 0, d.ActiveOrders, "driver %s", w.drv.ID())
+		require.Equal(t, "available", d.Status, "driver %s", w.drv.ID())
 	}
 	t.Logf("%d acknowledged writes on %d orders checked across %d kills", led.count(), len(led.orders), devRounds+1)
 }
@@ -162,20 +156,20 @@ func devKillScenario(t *testing.T, bin string) {
 // keep: the demo file and banner unchanged, the same passwords logging in
 // to the same users, no duplicated demo driver (drivers in all), and the
 // access tokens issued before the kill still accepted.
-func devRestart(t *testing.T, bin, dir, name string, demo devDemo, users []devUser, drivers int) *devNode {
+func devRestart(t *testing.T, bin, dir, name string, demo devDemo, users []*e2e.Caller, drivers int) *devNode {
 	t.Helper()
 	n := devStart(t, bin, dir, name)
 	again := devReadDemo(t, dir)
 	require.Equal(t, string(demo.raw), string(again.raw), "the demo file is kept as it was")
 	devRequireBanner(t, n, dir, demo.accounts)
 	for i, a := range demo.accounts {
-		require.Equal(t, users[i].id, n.login(t, a).id, "%s is the same user after a restart", a.Email)
-		var me struct{ ID string }
-		n.must(t, "GET", "/v1/me", users[i].token, nil, 200, &me)
-		require.Equal(t, users[i].id, me.ID, "a token issued before the kill still works")
+		require.Equal(t, users[i].ID(), n.login(t, a).ID(), "%s is the same user after a restart", a.Email)
+		var me wire.User
+		users[i].On(n.api).Get(t, "/v1/me").Decode(t, http.StatusOK, &me)
+		require.Equal(t, users[i].ID(), me.ID, "a token issued before the kill still works")
 	}
-	var list struct{ Items []struct{ Email string } }
-	n.must(t, "GET", "/v1/drivers?limit=200", users[0].token, nil, 200, &list)
+	var list wire.Page[wire.Driver]
+	users[0].On(n.api).Get(t, "/v1/drivers?limit=200").Decode(t, http.StatusOK, &list)
 	require.Len(t, list.Items, drivers, "no demo driver is created twice")
 	for _, a := range demo.accounts[2:] {
 		listed := 0
@@ -196,7 +190,7 @@ func devRestart(t *testing.T, bin, dir, name string, demo devDemo, users []devUs
 // replays exactly those events in order. Orders nobody acknowledged may
 // exist only as unacknowledged creations (one per worker per kill).
 // It returns the orders' current state.
-func devVerify(t *testing.T, n *devNode, led *devLedger, admin devUser) map[string]devOrder {
+func devVerify(t *testing.T, n *devNode, led *devLedger, admin *e2e.Caller) map[string]wire.Order {
 	t.Helper()
 	led.mu.Lock()
 	orders := slices.Clone(led.orders)
@@ -206,8 +200,9 @@ func devVerify(t *testing.T, n *devNode, led *devLedger, admin devUser) map[stri
 	}
 	led.mu.Unlock()
 
-	ws := devDial(t, n, admin.token)
-	states := map[string]devOrder{}
+	admin = admin.On(n.api)
+	ws := e2e.Dial(t, "verifier@"+n.name, n.addr, admin.Token, nil)
+	states := map[string]wire.Order{}
 	zero := int64(0)
 	unackedChanges := 0
 	for _, id := range orders {
@@ -215,23 +210,16 @@ func devVerify(t *testing.T, n *devNode, led *devLedger, admin devUser) map[stri
 		for seq := range acks[id] {
 			last = max(last, seq)
 		}
-		var o devOrder
-		n.must(t, "GET", "/v1/orders/"+id, admin.token, nil, 200, &o)
+		o := admin.Order(t, id)
 		require.GreaterOrEqual(t, o.Version, last, "order %s lost acknowledged changes", id)
 		require.LessOrEqual(t, o.Version, last+1, "order %s has more changes than were sent", id)
 		if o.Version > last {
 			unackedChanges++
 		}
-		var tl struct {
-			Items []struct {
-				Seq    int64
-				Status string
-			}
-		}
-		n.must(t, "GET", "/v1/orders/"+id+"/timeline", admin.token, nil, 200, &tl)
-		require.Len(t, tl.Items, int(o.Version), "order %s timeline", id)
-		statuses := make([]string, len(tl.Items))
-		for i, it := range tl.Items {
+		tl := admin.Timeline(t, id)
+		require.Len(t, tl, int(o.Version), "order %s timeline", id)
+		statuses := make([]string, len(tl))
+		for i, it := range tl {
 			require.Equal(t, int64(i+1), it.Seq, "order %s timeline", id)
 			if want, ok := acks[id][it.Seq]; ok {
 				require.Equal(t, want, it.Status, "order %s seq %d", id, it.Seq)
@@ -240,15 +228,14 @@ func devVerify(t *testing.T, n *devNode, led *devLedger, admin devUser) map[stri
 		}
 		require.Equal(t, statuses[len(statuses)-1], o.Status, "order %s row and timeline", id)
 		ch := "order:" + id
-		ws.subscribe(ch, &zero)
-		ws.expect(ch, 1, statuses)
-		ws.send(map[string]any{"type": "unsubscribe", "channel": ch, "id": "u-" + id})
-		ws.expectAck("u-" + id)
+		ws.Subscribe(ch, &zero)
+		devExpect(t, ws, ch, 1, statuses)
+		ws.Unsubscribe(ch)
 		states[id] = o
 	}
 
-	var all struct{ Items []devOrder }
-	n.must(t, "GET", "/v1/orders?limit=200", admin.token, nil, 200, &all)
+	var all wire.Page[wire.Order]
+	admin.Get(t, "/v1/orders?limit=200").Decode(t, http.StatusOK, &all)
 	unacked := 0
 	for _, o := range all.Items {
 		if _, ok := acks[o.ID]; !ok {
@@ -262,10 +249,24 @@ func devVerify(t *testing.T, n *devNode, led *devLedger, admin devUser) map[stri
 	return states
 }
 
+// devExpect reads the next events of channel: seq from, from+1, … in
+// order, none missing or repeated, each carrying the order at that seq
+// with the given status (WS.Expect checks seq, event name and version).
+func devExpect(t *testing.T, ws *e2e.WS, channel string, from int64, statuses []string) {
+	t.Helper()
+	events := make([]string, len(statuses))
+	for i, st := range statuses {
+		events[i] = devEvent(st)
+	}
+	for i, o := range ws.Expect(channel, from, events...) {
+		require.Equal(t, statuses[i], o.Status, "%s seq %d", channel, from+int64(i))
+	}
+}
+
 // devWorker drives one order at a time to delivered with its own driver,
 // then places the next.
 type devWorker struct {
-	drv    devUser
+	drv    *e2e.Caller
 	order  string // the order in hand; "" before the first
 	status string // its last known status
 }
@@ -274,7 +275,7 @@ type devWorker struct {
 // acknowledged writes, and the goroutine that records the target-th sends
 // SIGKILL at once, with the other workers' requests in flight. A request
 // cut off by the kill is unacknowledged; any other failure fails the test.
-func devRound(t *testing.T, n *devNode, led *devLedger, workers []*devWorker, admin, cust devUser, target int) {
+func devRound(t *testing.T, n *devNode, led *devLedger, workers []*devWorker, admin, cust *e2e.Caller, target int) {
 	t.Helper()
 	var killed atomic.Bool
 	var once sync.Once
@@ -286,7 +287,7 @@ func devRound(t *testing.T, n *devNode, led *devLedger, workers []*devWorker, ad
 		go func() {
 			defer wg.Done()
 			for ops := 0; ops < 4*devAcksPerRound && !killed.Load(); ops++ {
-				o, err := n.try(devNext(w.order, w.status, admin, cust, w.drv))
+				o, err := n.try(t, devNext(w.order, w.status, admin, cust, w.drv))
 				if err != nil {
 					if !killed.Load() {
 						t.Errorf("worker %d: %v", i, err)
@@ -318,15 +319,13 @@ func devRound(t *testing.T, n *devNode, led *devLedger, workers []*devWorker, ad
 
 // devResume reads each worker's order after a restart: its last command
 // may have committed without being acknowledged.
-func devResume(t *testing.T, n *devNode, workers []*devWorker, admin devUser) {
+func devResume(t *testing.T, n *devNode, workers []*devWorker, admin *e2e.Caller) {
 	t.Helper()
 	for _, w := range workers {
 		if w.order == "" {
 			continue
 		}
-		var o devOrder
-		n.must(t, "GET", "/v1/orders/"+w.order, admin.token, nil, 200, &o)
-		w.status = o.Status
+		w.status = admin.On(n.api).Order(t, w.order).Status
 	}
 }
 
@@ -339,7 +338,7 @@ type devLedger struct {
 }
 
 // record adds an acknowledged change and returns how many there are.
-func (l *devLedger) record(o devOrder) int {
+func (l *devLedger) record(o wire.Order) int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.acks[o.ID] == nil {
@@ -357,30 +356,32 @@ func (l *devLedger) count() int {
 	return l.n
 }
 
-// devStep is one request that moves an order on.
+// devStep is one request that moves an order on, sent as a user (on
+// whichever node runs when it is sent).
 type devStep struct {
-	method, path, token string
-	body                any
-	want                int
-	next                string // the order's status after it
+	as           *e2e.Caller
+	method, path string
+	body         any
+	want         int
+	next         string // the order's status after it
 }
 
 // devNext is the step after status cur of order id; "" or "delivered"
 // places a new order.
-func devNext(id, cur string, admin, cust, drv devUser) devStep {
+func devNext(id, cur string, admin, cust, drv *e2e.Caller) devStep {
 	path := "/v1/orders/" + id
 	switch cur {
 	case "", "delivered":
-		return devStep{"POST", "/v1/orders", cust.token, map[string]any{
+		return devStep{cust, http.MethodPost, "/v1/orders", map[string]any{
 			"pickup": map[string]any{"address": "1 Depot Rd"}, "dropoff": map[string]any{"address": "9 Home St"},
-			"delivery_option": "standard"}, 201, "pending"}
+			"delivery_option": "standard"}, http.StatusCreated, "pending"}
 	case "pending":
-		return devStep{"POST", path + "/assign", admin.token, map[string]any{"driver_id": drv.id}, 200, "assigned"}
+		return devStep{admin, http.MethodPost, path + "/assign", map[string]any{"driver_id": drv.ID()}, http.StatusOK, "assigned"}
 	case "assigned":
-		return devStep{"POST", path + "/accept", drv.token, nil, 200, "accepted"}
+		return devStep{drv, http.MethodPost, path + "/accept", nil, http.StatusOK, "accepted"}
 	}
 	next := map[string]string{"accepted": "picked_up", "picked_up": "in_transit", "in_transit": "delivered"}[cur]
-	return devStep{"PUT", path + "/status", drv.token, map[string]any{"status": next}, 200, next}
+	return devStep{drv, http.MethodPut, path + "/status", map[string]any{"status": next}, http.StatusOK, next}
 }
 
 // devEvent is the WebSocket event name of the change to status.
@@ -393,15 +394,6 @@ func devEvent(status string) string {
 	}
 	return "order.status_changed"
 }
-
-// devOrder is the part of an order the test follows.
-type devOrder struct {
-	ID      string `json:"id"`
-	Status  string `json:"status"`
-	Version int64  `json:"version"`
-}
-
-type devUser struct{ token, id string }
 
 type devAccount struct {
 	Role     string `json:"role"`
@@ -462,16 +454,6 @@ func devRequireBanner(t *testing.T, n *devNode, dir string, accounts []devAccoun
 	}
 }
 
-func devNewDriver(t *testing.T, n *devNode, admin devUser, i int) devUser {
-	t.Helper()
-	a := devAccount{Email: fmt.Sprintf("worker%d@dev.test", i), Password: "driver-pass"}
-	n.must(t, "POST", "/v1/users", admin.token, map[string]any{
-		"name": "Worker", "email": a.Email, "password": a.Password, "role": "driver"}, 201, nil)
-	d := n.login(t, a)
-	n.must(t, "PUT", "/v1/drivers/me/availability", d.token, map[string]any{"available": true}, 200, nil)
-	return d
-}
-
 // devBuild builds the outrider binary from this module.
 func devBuild(t *testing.T) string {
 	t.Helper()
@@ -488,12 +470,12 @@ func devBuild(t *testing.T) string {
 	return bin
 }
 
-// devNode is one `outrider dev` child process.
+// devNode is one `outrider dev` child process and the kit's client of it.
 type devNode struct {
 	name   string
 	addr   string
 	cmd    *exec.Cmd
-	hc     *http.Client
+	api    *e2e.Client
 	stdout *devBuffer
 	stderr string // file path
 	exited chan struct{}
@@ -512,7 +494,8 @@ func devStart(t *testing.T, bin, dir, name string, args ...string) *devNode {
 
 	n := &devNode{name: name, addr: addr, stdout: &devBuffer{}, exited: make(chan struct{}),
 		stderr: filepath.Join(t.TempDir(), name+".stderr"),
-		hc:     &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{}}}
+		api:    e2e.NewClient(t, "http://"+addr)}
+	n.api.HTTP.Timeout = 10 * time.Second
 	errFile, err := os.Create(n.stderr)
 	require.NoError(t, err)
 	defer errFile.Close()
@@ -529,7 +512,6 @@ func devStart(t *testing.T, bin, dir, name string, args ...string) *devNode {
 	t.Cleanup(func() {
 		n.signalKill()
 		<-n.exited
-		n.hc.CloseIdleConnections()
 		if t.Failed() {
 			errs, _ := os.ReadFile(n.stderr)
 			t.Logf("%s stdout:\n%s\n%s stderr (%s):\n%s", name, n.stdout.String(), name, n.stderr, devTail(errs, 60))
@@ -537,33 +519,36 @@ func devStart(t *testing.T, bin, dir, name string, args ...string) *devNode {
 	})
 
 	deadline := time.Now().Add(30 * time.Second)
-	devPoll(t, n, deadline, "/readyz 200", func() bool {
-		resp, err := n.hc.Get("http://" + addr + "/readyz")
-		if err != nil {
-			return false
-		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
+	var last string
+	devPoll(t, n, deadline, "/readyz 200", &last, func() bool {
+		var ok bool
+		ok, last = n.api.Ready(t)
+		return ok
 	})
-	devPoll(t, n, deadline, "the banner", func() bool {
+	devPoll(t, n, deadline, "the banner", nil, func() bool {
 		return strings.Contains(n.stdout.String(), "For production run")
 	})
 	return n
 }
 
 // devPoll polls cond until it holds, failing at deadline or if the node
-// exits first.
-func devPoll(t *testing.T, n *devNode, deadline time.Time, what string, cond func() bool) {
+// exits first; last, if not nil, is what cond last saw.
+func devPoll(t *testing.T, n *devNode, deadline time.Time, what string, last *string, cond func() bool) {
 	t.Helper()
+	saw := func() string {
+		if last == nil {
+			return ""
+		}
+		return " (last: " + *last + ")"
+	}
 	for !cond() {
 		select {
 		case <-n.exited:
-			t.Fatalf("%s exited waiting for %s", n.name, what)
+			t.Fatalf("%s exited waiting for %s%s", n.name, what, saw())
 		case <-time.After(25 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s: no %s by the deadline", n.name, what)
+			t.Fatalf("%s: no %s by the deadline%s", n.name, what, saw())
 		}
 	}
 }
@@ -584,196 +569,51 @@ func (n *devNode) waitExit(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatalf("%s did not exit after SIGKILL", n.name)
 	}
-	n.hc.CloseIdleConnections()
+	n.api.HTTP.CloseIdleConnections()
 }
 
-// do sends one request; safe from any goroutine.
-func (n *devNode) do(method, path, token string, body any) (int, []byte, error) {
-	var rd io.Reader
-	if body != nil {
-		raw, err := json.Marshal(body)
-		if err != nil {
-			return 0, nil, err
-		}
-		rd = bytes.NewReader(raw)
-	}
-	req, err := http.NewRequest(method, "http://"+n.addr+path, rd)
-	if err != nil {
-		return 0, nil, err
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := n.hc.Do(req)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, raw, err
+// withAdmin is the kit's API of n with admin as its admin.
+func (n *devNode) withAdmin(admin *e2e.Caller) *e2e.API {
+	return &e2e.API{Client: n.api, Admin: admin.On(n.api)}
 }
 
-// must sends a request that must answer want, decoding the body into out.
-func (n *devNode) must(t *testing.T, method, path, token string, body any, want int, out any) {
-	t.Helper()
-	code, raw, err := n.do(method, path, token, body)
-	require.NoError(t, err, "%s %s", method, path)
-	require.Equal(t, want, code, "%s %s: %s", method, path, raw)
-	if out != nil {
-		require.NoError(t, json.Unmarshal(raw, out), "%s %s: %s", method, path, raw)
-	}
-}
-
-// try sends step and returns the order it acknowledged; safe from any
-// goroutine.
-func (n *devNode) try(s devStep) (devOrder, error) {
-	var o devOrder
-	code, raw, err := n.do(s.method, s.path, s.token, s.body)
+// try sends step s to n and returns the order it acknowledged: an answer
+// with the step's status and the order at its next status. Safe from any
+// goroutine; a request that got no answer (the node was killed) is an
+// error like any other.
+func (n *devNode) try(t *testing.T, s devStep) (wire.Order, error) {
+	var o wire.Order
+	r, err := s.as.On(n.api).Try(t, s.method, s.path, s.body)
 	if err != nil {
 		return o, err
 	}
-	if code != s.want {
-		return o, fmt.Errorf("%s %s: %d %s", s.method, s.path, code, raw)
+	if r.Status != s.want {
+		return o, fmt.Errorf("%s", r)
 	}
-	if err := json.Unmarshal(raw, &o); err != nil {
-		return o, fmt.Errorf("%s %s: %w: %s", s.method, s.path, err, raw)
+	if err := json.Unmarshal(r.Body, &o); err != nil {
+		return o, fmt.Errorf("%s: %w", r, err)
 	}
 	if o.Status != s.next {
-		return o, fmt.Errorf("%s %s: status %q, want %q", s.method, s.path, o.Status, s.next)
+		return o, fmt.Errorf("%s: status %q, want %q", r.Req, o.Status, s.next)
 	}
 	return o, nil
 }
 
 // advance sends step from the test goroutine and records the ack.
-func (n *devNode) advance(t *testing.T, led *devLedger, s devStep) devOrder {
+func (n *devNode) advance(t *testing.T, led *devLedger, s devStep) wire.Order {
 	t.Helper()
-	o, err := n.try(s)
+	o, err := n.try(t, s)
 	require.NoError(t, err)
 	led.record(o)
 	return o
 }
 
-func (n *devNode) login(t *testing.T, a devAccount) devUser {
+// login logs a demo account in on n.
+func (n *devNode) login(t *testing.T, a devAccount) *e2e.Caller {
 	t.Helper()
-	var out struct {
-		AccessToken string `json:"access_token"`
-		User        struct{ ID string }
-	}
-	n.must(t, "POST", "/v1/auth/login", "", map[string]string{"email": a.Email, "password": a.Password}, 200, &out)
-	require.NotEmpty(t, out.AccessToken)
-	return devUser{out.AccessToken, out.User.ID}
-}
-
-// devWS is a WebSocket client of one node.
-type devWS struct {
-	t    *testing.T
-	conn *websocket.Conn
-}
-
-type devFrame struct {
-	Type    string `json:"type"`
-	ID      string `json:"id"`
-	Channel string `json:"channel"`
-	Seq     int64  `json:"seq"`
-	Event   string `json:"event"`
-	Data    struct {
-		Order devOrder `json:"order"`
-	} `json:"data"`
-	Code    string `json:"code"`
-	Message string `json:"message"`
-}
-
-func devDial(t *testing.T, n *devNode, token string) *devWS {
-	t.Helper()
-	h := http.Header{}
-	h.Set("Authorization", "Bearer "+token)
-	d := websocket.Dialer{HandshakeTimeout: 10 * time.Second}
-	conn, resp, err := d.Dial("ws://"+n.addr+"/v1/ws", h)
-	if resp != nil && resp.Body != nil {
-		resp.Body.Close()
-	}
-	require.NoError(t, err)
-	t.Cleanup(func() { conn.Close() })
-	return &devWS{t: t, conn: conn}
-}
-
-func (c *devWS) send(v any) {
-	c.t.Helper()
-	require.NoError(c.t, c.conn.WriteJSON(v))
-}
-
-// next reads one frame, waiting at most 5s for what. Notifications the
-// worker pushes on the user's own channel are skipped: this test is about
-// order channels.
-func (c *devWS) next(what string) devFrame {
-	c.t.Helper()
-	require.NoError(c.t, c.conn.SetReadDeadline(time.Now().Add(5*time.Second)))
-	for {
-		_, data, err := c.conn.ReadMessage()
-		require.NoError(c.t, err, "waiting for %s", what)
-		var f devFrame
-		require.NoError(c.t, json.Unmarshal(data, &f), "frame %s", data)
-		if !strings.HasPrefix(f.Channel, "user:") {
-			return f
-		}
-	}
-}
-
-func (c *devWS) subscribe(channel string, since *int64) {
-	c.t.Helper()
-	m := map[string]any{"type": "subscribe", "channel": channel, "id": "s-" + channel}
-	if since != nil {
-		m["since"] = *since
-	}
-	c.send(m)
-	c.expectAck("s-" + channel)
-}
-
-func (c *devWS) expectAck(id string) {
-	c.t.Helper()
-	f := c.next("ack " + id)
-	require.Equal(c.t, "ack", f.Type, "%+v", f)
-	require.Equal(c.t, id, f.ID)
-}
-
-// expect reads the next len(statuses) frames: they must be the channel's
-// events seq from, from+1, … in order, each carrying the order at that
-// seq with the given status.
-func (c *devWS) expect(channel string, from int64, statuses []string) {
-	c.t.Helper()
-	for i, st := range statuses {
-		seq := from + int64(i)
-		f := c.next(fmt.Sprintf("%s seq %d", channel, seq))
-		require.Equal(c.t, "event", f.Type, "%+v", f)
-		require.Equal(c.t, channel, f.Channel)
-		require.Equal(c.t, seq, f.Seq, "%s: events in order, none missing or repeated", channel)
-		require.Equal(c.t, devEvent(st), f.Event, "%s seq %d", channel, seq)
-		require.Equal(c.t, st, f.Data.Order.Status, "%s seq %d", channel, seq)
-		require.Equal(c.t, seq, f.Data.Order.Version, "%s seq %d", channel, seq)
-	}
-}
-
-// expectDropped reads after a kill: the connection must end with no
-// further frame.
-func (c *devWS) expectDropped() {
-	c.t.Helper()
-	require.NoError(c.t, c.conn.SetReadDeadline(time.Now().Add(10*time.Second)))
-	var err error
-	for {
-		var data []byte
-		_, data, err = c.conn.ReadMessage()
-		if err != nil {
-			break
-		}
-		var f devFrame
-		require.NoError(c.t, json.Unmarshal(data, &f))
-		require.True(c.t, strings.HasPrefix(f.Channel, "user:"), "unexpected frame %s", data)
-	}
-	var ne net.Error
-	require.False(c.t, errors.As(err, &ne) && ne.Timeout(), "the connection outlived the process: %v", err)
+	u := n.api.Login(t, a.Email, a.Password)
+	require.NotEmpty(t, u.Token)
+	return u
 }
 
 // devBuffer is a bytes.Buffer safe for the process's writer and readers.

@@ -1,4 +1,4 @@
-package main_test
+package process_test
 
 // Cluster membership with nothing to list (issue 11, DESIGN.md §8): nodes
 // started with only the shared settings — Postgres, NATS URL, namespace —
@@ -7,7 +7,7 @@ package main_test
 // requests for actors that lived on it are served by the survivors.
 
 import (
-	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -22,6 +22,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/outrider/outrider/cluster"
+	"github.com/outrider/outrider/e2e"
 	"github.com/outrider/outrider/internal/fleet"
 	"github.com/outrider/outrider/internal/fleet/fleettest"
 )
@@ -30,25 +31,37 @@ import (
 // member's list.
 const listWithin = 5 * time.Second
 
-// clusterOf asks node n for GET /v1/cluster.
-func clusterOf(ctx context.Context, n *fleet.Node, token string) (cluster.Status, error) {
-	r, err := n.Client().Do(ctx, http.MethodGet, "/v1/cluster", token, nil)
-	if err != nil {
-		return cluster.Status{}, err
+// members are the fleet's nodes and the admin, who talks to each of them
+// through a client of its own.
+type members struct {
+	admin   *e2e.Caller
+	clients map[*fleet.Node]*e2e.Client
+}
+
+// as is the admin on node n.
+func (m *members) as(t *testing.T, n *fleet.Node) *e2e.Caller {
+	c, ok := m.clients[n]
+	if !ok {
+		c = e2e.NewClient(t, n.URL())
+		m.clients[n] = c
 	}
-	if err := r.Want(http.StatusOK); err != nil {
-		return cluster.Status{}, err
-	}
-	var st cluster.Status
-	return st, r.Decode(&st)
+	return m.admin.On(c)
 }
 
 // lists reports whether n's GET /v1/cluster shows exactly the nodes want
-// (by HTTP address), all routed to, with n itself marked self.
-func lists(ctx context.Context, n *fleet.Node, token string, want ...*fleet.Node) (bool, string) {
-	st, err := clusterOf(ctx, n, token)
+// (by HTTP address), all routed to, with n itself marked self. It runs on
+// testify's goroutine: it reports, it does not fail.
+func lists(t *testing.T, admin *e2e.Caller, n *fleet.Node, want ...*fleet.Node) (bool, string) {
+	r, err := admin.Try(t, http.MethodGet, "/v1/cluster", nil)
 	if err != nil {
 		return false, err.Error()
+	}
+	if r.Status != http.StatusOK {
+		return false, r.String()
+	}
+	var st cluster.Status
+	if err := json.Unmarshal(r.Body, &st); err != nil {
+		return false, fmt.Sprintf("%s: %v", r, err)
 	}
 	var got, wantAddrs []string
 	for _, m := range st.Members {
@@ -68,13 +81,17 @@ func lists(ctx context.Context, n *fleet.Node, token string, want ...*fleet.Node
 
 // requireListedWithin polls every node in on until each lists exactly
 // want, failing after d; it returns how long that took.
-func requireListedWithin(t *testing.T, d time.Duration, token string, on []*fleet.Node, want ...*fleet.Node) time.Duration {
+func requireListedWithin(t *testing.T, d time.Duration, m *members, on []*fleet.Node, want ...*fleet.Node) time.Duration {
 	t.Helper()
+	admins := make([]*e2e.Caller, len(on)) // made here: the condition runs on testify's goroutine
+	for i, n := range on {
+		admins[i] = m.as(t, n)
+	}
 	start := time.Now()
-	var last atomic.Value // the condition runs on testify's goroutine
+	var last atomic.Value
 	settled := assert.Eventually(t, func() bool {
-		for _, n := range on {
-			if ok, why := lists(t.Context(), n, token, want...); !ok {
+		for i, n := range on {
+			if ok, why := lists(t, admins[i], n, want...); !ok {
 				last.Store(why)
 				return false
 			}
@@ -91,35 +108,37 @@ func TestMembershipWithNothingToList(t *testing.T) {
 	f := fleettest.New(t, fleettest.Options{Options: fleet.Options{Name: "members", ServeDefaults: true}})
 	n1 := fleettest.Start(t, f, "n1", nil)
 	n2 := fleettest.Start(t, f, "n2", nil)
-	admin, err := f.Admin(t.Context(), n1)
-	require.NoError(t, err)
-	requireListedWithin(t, listWithin, admin.Token, []*fleet.Node{n1, n2}, n1, n2)
+	api1 := e2e.ConnectNode(t, f, n1)
+	m := &members{admin: api1.Admin, clients: map[*fleet.Node]*e2e.Client{n1: api1.Client}}
+	requireListedWithin(t, listWithin, m, []*fleet.Node{n1, n2}, n1, n2)
 
 	// Orders created now are placed on n1 or n2 by identity.
 	var orders []string
-	customer := signUp(t, n1)
+	customer := api1.Signup(t)
 	for range 12 {
-		orders = append(orders, placeOrder(t, n1, customer))
+		orders = append(orders, customer.CreateOrder(t).ID)
 	}
 
 	// A third node, same shared settings, nothing else: listed by the
 	// others within 5 s of its readiness, and serving.
 	n3 := fleettest.Start(t, f, "n3", nil)
-	took := requireListedWithin(t, listWithin, admin.Token, []*fleet.Node{n1, n2, n3}, n1, n2, n3)
+	took := requireListedWithin(t, listWithin, m, []*fleet.Node{n1, n2, n3}, n1, n2, n3)
 	t.Logf("n3 listed everywhere %s after its /readyz", took)
-	requireStatusTable(t, fleettest.Binary(t, true), n2, admin.Token, n1, n2, n3)
+	requireStatusTable(t, fleettest.Binary(t, true), n2, m.admin.Token, n1, n2, n3)
+	on3 := customer.On(m.as(t, n3).Client)
 	for range 6 { // commands through n3 reach actors on every member
-		placeOrder(t, n3, customer)
+		on3.CreateOrder(t)
 	}
 
 	// kill -9 of n2: gone from every list within 5 s, and its actors
 	// answer from the survivors.
 	require.NoError(t, n2.Kill())
 	killed := time.Now()
-	took = requireListedWithin(t, listWithin, admin.Token, []*fleet.Node{n1, n3}, n1, n3)
+	took = requireListedWithin(t, listWithin, m, []*fleet.Node{n1, n3}, n1, n3)
 	t.Logf("n2 gone from every list %s after the kill", took)
 	for i, id := range orders {
-		cancelOrder(t, []*fleet.Node{n1, n3}[i%2], admin.Token, id)
+		// A command its actor decides.
+		m.as(t, []*fleet.Node{n1, n3}[i%2]).SetStatus(t, id, "cancelled")
 	}
 	t.Logf("every order served %s after the kill", time.Since(killed))
 }
@@ -141,45 +160,4 @@ func requireStatusTable(t *testing.T, bin string, via *fleet.Node, token string,
 		}
 		require.Regexp(t, `(?m)^`+regexp.QuoteMeta(mark)+`\s+\S+\s+127\.0\.0\.1:\d+\s+`+regexp.QuoteMeta(m.Addr())+`\s+api,worker\s+\S+ \(.* ago\)\s+.*order=\d+.*\s+\d+\s+yes$`, text)
 	}
-}
-
-// signUp creates a customer through n and returns the access token.
-func signUp(t *testing.T, n *fleet.Node) string {
-	t.Helper()
-	email := fmt.Sprintf("c%d@members.test", time.Now().UnixNano())
-	r, err := n.Client().Do(t.Context(), http.MethodPost, "/v1/auth/signup", "",
-		map[string]string{"name": "Cass", "email": email, "password": "customer-password"})
-	require.NoError(t, err)
-	require.NoError(t, r.Want(http.StatusCreated))
-	var out struct {
-		AccessToken string `json:"access_token"`
-	}
-	require.NoError(t, r.Decode(&out))
-	return out.AccessToken
-}
-
-// placeOrder creates an order through n and returns its id.
-func placeOrder(t *testing.T, n *fleet.Node, token string) string {
-	t.Helper()
-	r, err := n.Client().Do(t.Context(), http.MethodPost, "/v1/orders", token, map[string]any{
-		"pickup": map[string]string{"address": "1 Depot Rd"}, "dropoff": map[string]string{"address": "9 Home St"},
-		"delivery_option": "standard",
-	})
-	require.NoError(t, err)
-	require.NoError(t, r.Want(http.StatusCreated))
-	var o struct {
-		ID string `json:"id"`
-	}
-	require.NoError(t, r.Decode(&o))
-	return o.ID
-}
-
-// cancelOrder has the admin cancel order id through n (a command its
-// actor decides) and requires 200.
-func cancelOrder(t *testing.T, n *fleet.Node, token, id string) {
-	t.Helper()
-	r, err := n.Client().Do(t.Context(), http.MethodPut, "/v1/orders/"+id+"/status", token,
-		map[string]string{"status": "cancelled"})
-	require.NoError(t, err)
-	require.NoError(t, r.Want(http.StatusOK), "cancel %s through %s", id, n.Name())
 }

@@ -1,4 +1,4 @@
-package main_test
+package process_test
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/outrider/outrider/e2e"
 	"github.com/outrider/outrider/internal/fleet/fleettest"
 	"github.com/outrider/outrider/persistence/postgres/pgtest"
 	"github.com/outrider/outrider/worker/webhook/webhooktest"
@@ -46,25 +47,17 @@ func TestWorkerSurvivesKill9(t *testing.T) {
 		"OUTRIDER_WEBHOOK_ALLOW_PRIVATE": "true", // the receiver is on loopback
 	}
 	apiNode := fleettest.Start(t, f, "api", map[string]string{"OUTRIDER_ROLES": "api"})
-	a := &api{c: apiNode.Client()}
+	a := e2e.ConnectNode(t, f, apiNode)
 
-	var tk tokens
-	a.must(t, http.MethodPost, "/v1/auth/login", "", map[string]string{"email": adminEmail, "password": adminPassword}, http.StatusOK, &tk)
-	admin := tk.AccessToken
 	rcv := webhooktest.Start(t)
 	var hook struct{ Secret string }
-	a.must(t, http.MethodPost, "/v1/webhooks", admin, map[string]any{"url": rcv.URL, "event_types": []string{"*"}}, http.StatusCreated, &hook)
+	a.Admin.Post(t, "/v1/webhooks", map[string]any{"url": rcv.URL, "event_types": []string{"*"}}).Decode(t, http.StatusCreated, &hook)
 	rcv.SetSecret(hook.Secret, false)
 
-	a.must(t, http.MethodPost, "/v1/auth/signup", "",
-		map[string]string{"name": "Kim", "email": "kim@wkill.test", "password": "customer-password"}, http.StatusCreated, &tk)
-	customer := tk.AccessToken
-	driverTokens := make([]tokens, drivers)
+	customer := a.Signup(t)
+	driverCallers := make([]*e2e.Caller, drivers)
 	for i := range drivers {
-		email := fmt.Sprintf("driver-%d@wkill.test", i)
-		a.must(t, http.MethodPost, "/v1/users", admin, map[string]any{"name": "D", "email": email, "password": "driver-password", "role": "driver"}, http.StatusCreated, nil)
-		a.must(t, http.MethodPost, "/v1/auth/login", "", map[string]string{"email": email, "password": "driver-password"}, http.StatusOK, &driverTokens[i])
-		a.must(t, http.MethodPut, "/v1/drivers/me/availability", driverTokens[i].AccessToken, map[string]bool{"available": true}, http.StatusOK, nil)
+		driverCallers[i] = a.CreateDriver(t, 0, true)
 	}
 
 	db, err := pgx.Connect(t.Context(), pgtest.URL())
@@ -80,22 +73,19 @@ func TestWorkerSurvivesKill9(t *testing.T) {
 	workerNode := fleettest.Start(t, f, "worker", workerEnv)
 	// Drive the lifecycles while the worker works; kill it once it has
 	// made some notifications, go on driving while it is dead, restart it.
+	// The drivers' goroutines report to GoTs of their own (FailNow ends
+	// only the goroutine), checked once they are done.
 	var wg sync.WaitGroup
 	var orderIDs sync.Map
+	gts := make([]*e2e.GoT, drivers)
 	for i := range drivers {
+		gts[i] = e2e.NewGoT(t.Context())
 		wg.Go(func() {
-			d := driverTokens[i]
+			g, d := gts[i], driverCallers[i]
 			for range ordersPerDriver {
-				var o struct{ ID string }
-				a.must(t, http.MethodPost, "/v1/orders", customer, map[string]any{
-					"pickup": map[string]any{"address": "A"}, "dropoff": map[string]any{"address": "B"}, "delivery_option": "standard",
-				}, http.StatusCreated, &o)
+				o := customer.CreateOrder(g)
 				orderIDs.Store(o.ID, true)
-				a.must(t, http.MethodPost, "/v1/orders/"+o.ID+"/assign", admin, map[string]string{"driver_id": d.User.ID}, http.StatusOK, nil)
-				a.must(t, http.MethodPost, "/v1/orders/"+o.ID+"/accept", d.AccessToken, nil, http.StatusOK, nil)
-				for _, st := range []string{"picked_up", "in_transit", "delivered"} {
-					a.must(t, http.MethodPut, "/v1/orders/"+o.ID+"/status", d.AccessToken, map[string]string{"status": st}, http.StatusOK, nil)
-				}
+				a.Deliver(g, o.ID, d)
 			}
 		})
 	}
@@ -103,6 +93,9 @@ func TestWorkerSurvivesKill9(t *testing.T) {
 	before, _ := notifications()
 	require.NoError(t, workerNode.Kill())
 	wg.Wait()
+	for i, g := range gts {
+		require.Empty(t, g.Failures(), "driver %d's lifecycles", i)
+	}
 	atKill, _ := notifications()
 	t.Logf("killed the worker at %d notifications (%d when the kill landed); %d expected in all",
 		before, atKill, drivers*ordersPerDriver*notificationsPerOrder)

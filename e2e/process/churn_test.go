@@ -1,4 +1,4 @@
-package main_test
+package process_test
 
 // I4 under node churn (DESIGN.md §2, §4, §8; issue 11): watchers on random
 // nodes of a fleet of `outrider serve` processes resubscribe at random
@@ -13,6 +13,7 @@ package main_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -26,18 +27,31 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/outrider/outrider/actors/order"
+	"github.com/outrider/outrider/e2e"
 	"github.com/outrider/outrider/internal/backoff"
 	"github.com/outrider/outrider/internal/fleet"
 	"github.com/outrider/outrider/internal/fleet/fleettest"
 	"github.com/outrider/outrider/persistence/postgres"
 	"github.com/outrider/outrider/transport/ws/wstest"
+	"github.com/outrider/outrider/wire"
 )
 
-// churnFleet is the fleet and the nodes the test uses.
+// churnFleet is the fleet, the nodes the test uses and a client of each.
 type churnFleet struct {
-	f     *fleet.Fleet
-	nodes []*fleet.Node
-	hc    *http.Client
+	f       *fleet.Fleet
+	nodes   []*fleet.Node
+	clients map[*fleet.Node]*e2e.Client
+}
+
+// add reserves node name and makes its client.
+func (c *churnFleet) add(t *testing.T, name string) {
+	t.Helper()
+	n, err := c.f.Reserve(name)
+	require.NoError(t, err)
+	cl := e2e.NewClient(t, n.URL())
+	cl.HTTP.Timeout = 15 * time.Second
+	c.nodes = append(c.nodes, n)
+	c.clients[n] = cl
 }
 
 // pick returns a random running node (it may die before it is used).
@@ -54,41 +68,57 @@ func (c *churnFleet) pick() *fleet.Node {
 	return up[rand.IntN(len(up))]
 }
 
-// do sends a request to a random node and returns the status and the
-// decoded body (nil when it is not JSON).
-func (c *churnFleet) do(ctx context.Context, method, path, token string, body any) (int, map[string]any, error) {
-	n := c.pick()
-	cl := &fleet.Client{Base: n.URL(), HTTP: c.hc}
-	r, err := cl.Do(ctx, method, path, token, body)
+// send sends a request as u (anonymous when nil) to a random node. It
+// runs on the test's goroutine and on others: a failure to get an answer
+// is returned, not reported.
+func (c *churnFleet) send(t *testing.T, u *e2e.Caller, method, path string, body any) (*e2e.Response, error) {
+	cl := c.clients[c.pick()]
+	as := cl.Anon()
+	if u != nil {
+		as = u.On(cl)
+	}
+	return as.Try(t, method, path, body)
+}
+
+// do is send that returns the status and the decoded body (nil when it is
+// not JSON).
+func (c *churnFleet) do(t *testing.T, u *e2e.Caller, method, path string, body any) (int, map[string]any, error) {
+	r, err := c.send(t, u, method, path, body)
 	if err != nil {
 		return 0, nil, err
 	}
 	var out map[string]any
-	_ = r.Decode(&out)
+	_ = json.Unmarshal(r.Body, &out)
 	return r.Status, out, nil
 }
 
 // must retries a request on random nodes until it gets want (the nodes
-// may be coming and going), for setup and the final commits.
-func (c *churnFleet) must(t *testing.T, method, path, token string, body any, want int) map[string]any {
+// may be coming and going), for setup and the final commits, and decodes
+// the answer into out (unless nil).
+func (c *churnFleet) must(t *testing.T, u *e2e.Caller, method, path string, body any, want int, out any) {
 	t.Helper()
 	var last string
 	for range 100 {
-		status, out, err := c.do(t.Context(), method, path, token, body)
-		if err == nil && status == want {
-			return out
+		r, err := c.send(t, u, method, path, body)
+		if err == nil && r.Status == want {
+			if out != nil {
+				r.Decode(t, want, out)
+			}
+			return
 		}
-		last = fmt.Sprintf("%d %v %v", status, out, err)
+		last = fmt.Sprint(err)
+		if err == nil {
+			last = r.String()
+		}
 		_ = backoff.Sleep(t.Context(), 100*time.Millisecond) // a retry's pace, not a wait for a condition
 	}
 	t.Fatalf("%s %s: never %d; last %s", method, path, want, last)
-	return nil
 }
 
 // churnOrder is one order and its driver; step commits its next event.
 type churnOrder struct {
 	id, channel string
-	admin, drv  fleet.Session
+	admin, drv  *e2e.Caller
 	assigned    bool         // only the order's committer goroutine uses it
 	acked       atomic.Int64 // the newest version a node answered with
 	refused     atomic.Int64 // non-2xx answers, re-read and gone on from
@@ -120,7 +150,8 @@ func (o *churnOrder) see(version int64) {
 // a random node. A node that dies or answers otherwise leaves it unknown
 // whether the command took effect: step re-reads the order and goes on
 // from its committed state.
-func (o *churnOrder) step(ctx context.Context, c *churnFleet) error {
+func (o *churnOrder) step(t *testing.T, c *churnFleet) error {
+	ctx := t.Context()
 	for attempt := 0; attempt < 200; attempt++ {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -129,9 +160,9 @@ func (o *churnOrder) step(ctx context.Context, c *churnFleet) error {
 		var out map[string]any
 		var err error
 		if o.assigned {
-			status, out, err = c.do(ctx, http.MethodPost, "/v1/orders/"+o.id+"/decline", o.drv.Token, map[string]any{})
+			status, out, err = c.do(t, o.drv, http.MethodPost, "/v1/orders/"+o.id+"/decline", map[string]any{})
 		} else {
-			status, out, err = c.do(ctx, http.MethodPost, "/v1/orders/"+o.id+"/assign", o.admin.Token, map[string]any{"driver_id": o.drv.UserID})
+			status, out, err = c.do(t, o.admin, http.MethodPost, "/v1/orders/"+o.id+"/assign", map[string]any{"driver_id": o.drv.ID()})
 		}
 		if err == nil && status == http.StatusOK {
 			o.assigned = !o.assigned
@@ -143,7 +174,7 @@ func (o *churnOrder) step(ctx context.Context, c *churnFleet) error {
 			return fmt.Errorf("order %s: %d %v", o.id, status, out)
 		}
 		_ = backoff.Sleep(ctx, 50*time.Millisecond)
-		status, out, err = c.do(ctx, http.MethodGet, "/v1/orders/"+o.id, o.admin.Token, nil)
+		status, out, err = c.do(t, o.admin, http.MethodGet, "/v1/orders/"+o.id, nil)
 		if err == nil && status == http.StatusOK {
 			o.assigned = out["status"] == "assigned"
 			o.see(int64(out["version"].(float64)))
@@ -272,11 +303,9 @@ func TestI4UnderNodeChurn(t *testing.T) {
 	// is not what this test is about.
 	f := fleettest.New(t, fleettest.Options{Options: fleet.Options{Name: "wschurn",
 		Env: map[string]string{"OUTRIDER_WS_INBOUND_RATE": "1000000", "OUTRIDER_WS_INBOUND_BURST": "1000000"}}})
-	c := &churnFleet{f: f, hc: &http.Client{Timeout: 15 * time.Second}}
+	c := &churnFleet{f: f, clients: map[*fleet.Node]*e2e.Client{}}
 	for _, name := range []string{"node1", "node2", "node3", "node4"} {
-		n, err := f.Reserve(name)
-		require.NoError(t, err)
-		c.nodes = append(c.nodes, n)
+		c.add(t, name)
 	}
 	for _, n := range c.nodes[:3] {
 		_, err := f.Start(n.Name(), nil)
@@ -285,25 +314,26 @@ func TestI4UnderNodeChurn(t *testing.T) {
 	fleettest.WaitReady(t, c.nodes[:3]...)
 
 	ctx := t.Context()
-	admin, err := f.Admin(ctx, c.nodes[0])
-	require.NoError(t, err)
+	admin := e2e.ConnectNode(t, f, c.nodes[0]).Admin
 	var orders []*churnOrder
 	var watchers []*churnWatcher
 	for i := range customers {
 		email := fmt.Sprintf("churn-c%d-%d@example.com", i, time.Now().UnixNano())
-		out := c.must(t, http.MethodPost, "/v1/auth/signup", "", map[string]string{"name": "C", "email": email, "password": "customer-pass"}, 201)
-		cust := fleet.Session{Token: out["access_token"].(string), UserID: out["user"].(map[string]any)["id"].(string)}
+		var tok wire.Tokens
+		c.must(t, nil, http.MethodPost, "/v1/auth/signup", map[string]string{"name": "C", "email": email, "password": "customer-pass"}, 201, &tok)
+		cust := admin.Client.FromTokens(tok, "customer-pass")
 		var mine []*churnOrder
 		for j := range ordersEach {
 			demail := fmt.Sprintf("churn-d%d-%d-%d@example.com", i, j, time.Now().UnixNano())
-			c.must(t, http.MethodPost, "/v1/users", admin.Token, map[string]any{"name": "D", "email": demail, "password": "driver-pass", "role": "driver"}, 201)
-			out := c.must(t, http.MethodPost, "/v1/auth/login", "", map[string]string{"email": demail, "password": "driver-pass"}, 200)
-			drv := fleet.Session{Token: out["access_token"].(string), UserID: out["user"].(map[string]any)["id"].(string)}
-			c.must(t, http.MethodPut, "/v1/drivers/me/availability", drv.Token, map[string]any{"available": true}, 200)
-			out = c.must(t, http.MethodPost, "/v1/orders", cust.Token, map[string]any{
+			c.must(t, admin, http.MethodPost, "/v1/users", map[string]any{"name": "D", "email": demail, "password": "driver-pass", "role": "driver"}, 201, nil)
+			c.must(t, nil, http.MethodPost, "/v1/auth/login", map[string]string{"email": demail, "password": "driver-pass"}, 200, &tok)
+			drv := admin.Client.FromTokens(tok, "driver-pass")
+			c.must(t, drv, http.MethodPut, "/v1/drivers/me/availability", map[string]any{"available": true}, 200, nil)
+			var created wire.Order
+			c.must(t, cust, http.MethodPost, "/v1/orders", map[string]any{
 				"pickup": map[string]any{"address": "1 Depot Rd"}, "dropoff": map[string]any{"address": "9 Home St"},
-				"delivery_option": "standard"}, 201)
-			o := &churnOrder{id: out["id"].(string), admin: admin, drv: drv}
+				"delivery_option": "standard"}, 201, &created)
+			o := &churnOrder{id: created.ID, admin: admin, drv: drv}
 			o.channel = "order:" + o.id
 			o.see(1)
 			mine = append(mine, o)
@@ -329,7 +359,7 @@ func TestI4UnderNodeChurn(t *testing.T) {
 	for _, o := range orders {
 		wg.Go(func() {
 			for !stop.Load() {
-				if err := o.step(ctx, c); err != nil {
+				if err := o.step(t, c); err != nil {
 					errs <- err
 					return
 				}
@@ -389,8 +419,9 @@ func TestI4UnderNodeChurn(t *testing.T) {
 	}
 	latest := map[string]int64{}
 	for _, o := range orders {
-		out := c.must(t, http.MethodPut, "/v1/orders/"+o.id+"/status", admin.Token, map[string]any{"status": "cancelled"}, 200)
-		latest[o.id] = int64(out["version"].(float64))
+		var cancelled wire.Order
+		c.must(t, admin, http.MethodPut, "/v1/orders/"+o.id+"/status", map[string]any{"status": "cancelled"}, 200, &cancelled)
+		latest[o.id] = cancelled.Version
 	}
 	ws := make([]*wstest.Watcher, len(watchers))
 	for i, cw := range watchers {

@@ -1,4 +1,4 @@
-package main_test
+package process_test
 
 // Invariant I3 (DESIGN.md §2): a command answered 2xx survives kill -9.
 // The test builds the real binary with -race, runs `outrider serve` as a
@@ -10,7 +10,6 @@ package main_test
 // the node fails the test.
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -21,13 +20,12 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/outrider/outrider/internal/fleet"
+	"github.com/outrider/outrider/e2e"
 	"github.com/outrider/outrider/internal/fleet/fleettest"
+	"github.com/outrider/outrider/wire"
 )
 
 const (
-	adminEmail    = "admin@kill.test"
-	adminPassword = "admin-password"
 	// workers drive one order lifecycle at a time each, with a driver of
 	// their own.
 	workers = 6
@@ -36,51 +34,6 @@ const (
 	// kills is how many times the node is killed and restarted.
 	kills = 3
 )
-
-// newFleet returns a fleet for the test's nodes (none started yet): one
-// schema, NATS namespace and stream, this file's admin, children built
-// with -race and any race report failing the test. env goes to every node.
-func newFleet(t *testing.T, name, provider string, env map[string]string) *fleet.Fleet {
-	t.Helper()
-	return fleettest.New(t, fleettest.Options{Options: fleet.Options{
-		Name: name, Provider: provider, AdminEmail: adminEmail, AdminPassword: adminPassword, Env: env,
-	}})
-}
-
-// api is a JSON client of a node, whichever run of it is current (a
-// fleet node keeps its address across restarts).
-type api struct {
-	c *fleet.Client
-}
-
-func (a *api) do(method, path, token string, body any) (int, []byte, error) {
-	r, err := a.c.Do(context.Background(), method, path, token, body)
-	return r.Status, r.Body, err
-}
-
-func (a *api) must(t *testing.T, method, path, token string, body any, want int, out any) {
-	t.Helper()
-	status, b, err := a.do(method, path, token, body)
-	require.NoError(t, err, "%s %s", method, path)
-	require.Equal(t, want, status, "%s %s: %s", method, path, b)
-	if out != nil {
-		require.NoError(t, json.Unmarshal(b, out), "%s %s: %s", method, path, b)
-	}
-}
-
-type tokens struct {
-	AccessToken string `json:"access_token"`
-	User        struct {
-		ID string `json:"id"`
-	} `json:"user"`
-}
-
-type orderJSON struct {
-	ID       string  `json:"id"`
-	DriverID *string `json:"driver_id"`
-	Status   string  `json:"status"`
-	Version  int64   `json:"version"`
-}
 
 // ack is one change the server acknowledged with a 2xx.
 type ack struct {
@@ -91,15 +44,14 @@ type ack struct {
 
 // worker runs order lifecycles for one driver.
 type worker struct {
-	driverID, driverToken string
-	current               string   // the order in progress, "" when none
-	orders                []string // every order it created
+	driver  *e2e.Caller
+	current string   // the order in progress, "" when none
+	orders  []string // every order it created
 }
 
 type harness struct {
-	api      *api
-	admin    string
-	customer string
+	api      *e2e.API // its Admin is the admin
+	customer *e2e.Caller
 	workers  []*worker
 
 	mu   sync.Mutex
@@ -122,21 +74,21 @@ func (h *harness) ackCount() int {
 
 // next is the request that moves an order in status on, or a creation
 // when status is "" (no order) or terminal.
-func (h *harness) next(w *worker, status string) (method, path, token string, body any) {
+func (h *harness) next(w *worker, status string) (as *e2e.Caller, method, path string, body any) {
 	p := "/v1/orders/" + w.current
 	switch status {
 	case "pending":
-		return http.MethodPost, p + "/assign", h.admin, map[string]string{"driver_id": w.driverID}
+		return h.api.Admin, http.MethodPost, p + "/assign", map[string]string{"driver_id": w.driver.ID()}
 	case "assigned":
-		return http.MethodPost, p + "/accept", w.driverToken, nil
+		return w.driver, http.MethodPost, p + "/accept", nil
 	case "accepted":
-		return http.MethodPut, p + "/status", w.driverToken, map[string]string{"status": "picked_up"}
+		return w.driver, http.MethodPut, p + "/status", map[string]string{"status": "picked_up"}
 	case "picked_up":
-		return http.MethodPut, p + "/status", w.driverToken, map[string]string{"status": "in_transit"}
+		return w.driver, http.MethodPut, p + "/status", map[string]string{"status": "in_transit"}
 	case "in_transit":
-		return http.MethodPut, p + "/status", w.driverToken, map[string]string{"status": "delivered"}
+		return w.driver, http.MethodPut, p + "/status", map[string]string{"status": "delivered"}
 	}
-	return http.MethodPost, "/v1/orders", h.customer, map[string]any{
+	return h.customer, http.MethodPost, "/v1/orders", map[string]any{
 		"pickup": map[string]string{"address": "1 Pickup Rd"}, "dropoff": map[string]string{"address": "2 Dropoff St"},
 		"delivery_option": "express",
 	}
@@ -144,22 +96,29 @@ func (h *harness) next(w *worker, status string) (method, path, token string, bo
 
 // drive runs w's lifecycles until maxOps requests were made, an answer is
 // not 2xx (a failure before stop is set) or the server stops answering
-// (expected once stop is set). It returns an error only for failures.
-func (h *harness) drive(w *worker, status string, maxOps int, stop *atomic.Bool) error {
+// (expected once stop is set). An answer is an acknowledgement only if it
+// is 2xx; a request that got none (refused, reset) has an unknown
+// outcome. It runs on a goroutine of its own: it returns an error for
+// failures, and only the kit's reports of answers that break the OpenAPI
+// document go to t.
+func (h *harness) drive(t *testing.T, w *worker, status string, maxOps int, stop *atomic.Bool) error {
 	for range maxOps {
-		method, path, token, body := h.next(w, status)
+		as, method, path, body := h.next(w, status)
 		h.inflight.Add(1)
-		code, b, err := h.api.do(method, path, token, body)
+		r, err := as.Try(t, method, path, body)
 		h.inflight.Add(-1)
-		if err != nil || code/100 != 2 {
+		if err != nil || r.Status/100 != 2 {
 			if stop.Load() {
 				return nil // the kill cut it off; the outcome is unknown
 			}
-			return fmt.Errorf("%s %s: %d %s %v", method, path, code, b, err)
+			if err != nil {
+				return err
+			}
+			return fmt.Errorf("%s", r)
 		}
-		var o orderJSON
-		if err := json.Unmarshal(b, &o); err != nil {
-			return fmt.Errorf("%s %s: %w: %s", method, path, err, b)
+		var o wire.Order
+		if err := json.Unmarshal(r.Body, &o); err != nil {
+			return fmt.Errorf("%s: %w", r, err)
 		}
 		h.record(ack{order: o.ID, version: o.Version, status: o.Status})
 		if w.current == "" {
@@ -182,15 +141,13 @@ func (h *harness) resume(t *testing.T, w *worker) string {
 	if w.current == "" {
 		return ""
 	}
-	code, b, err := h.api.do(http.MethodGet, "/v1/orders/"+w.current, h.admin, nil)
-	require.NoError(t, err)
-	if code == http.StatusNotFound {
+	r := h.api.Admin.Get(t, "/v1/orders/"+w.current)
+	if r.Status == http.StatusNotFound {
 		w.current = ""
 		return ""
 	}
-	require.Equal(t, http.StatusOK, code, "%s", b)
-	var o orderJSON
-	require.NoError(t, json.Unmarshal(b, &o))
+	var o wire.Order
+	r.Decode(t, http.StatusOK, &o)
 	if o.Status == "delivered" {
 		w.current = ""
 		return ""
@@ -211,7 +168,7 @@ func (h *harness) run(t *testing.T, target, maxOps int, onTarget func()) {
 	errs := make([]error, len(h.workers))
 	var wg sync.WaitGroup
 	for i, w := range h.workers {
-		wg.Go(func() { errs[i] = h.drive(w, statuses[i], maxOps, &stop) })
+		wg.Go(func() { errs[i] = h.drive(t, w, statuses[i], maxOps, &stop) })
 	}
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
@@ -248,26 +205,20 @@ func (h *harness) verify(t *testing.T) {
 	for _, a := range acks {
 		byOrder[a.order] = append(byOrder[a.order], a)
 	}
-	current := map[string]orderJSON{}
+	admin := h.api.Admin
+	current := map[string]wire.Order{}
 	for id, as := range byOrder {
-		var o orderJSON
-		h.api.must(t, http.MethodGet, "/v1/orders/"+id, h.admin, nil, http.StatusOK, &o)
+		o := admin.Order(t, id)
 		current[id] = o
-		var tl struct {
-			Items []struct {
-				Seq    int64  `json:"seq"`
-				Status string `json:"status"`
-			} `json:"items"`
-		}
-		h.api.must(t, http.MethodGet, "/v1/orders/"+id+"/timeline", h.admin, nil, http.StatusOK, &tl)
-		require.Len(t, tl.Items, int(o.Version), "order %s: timeline is not 1..version", id)
-		for i, it := range tl.Items {
+		tl := admin.Timeline(t, id)
+		require.Len(t, tl, int(o.Version), "order %s: timeline is not 1..version", id)
+		for i, it := range tl {
 			require.Equal(t, int64(i+1), it.Seq, "order %s timeline", id)
 		}
 		var last ack
 		for _, a := range as {
 			require.GreaterOrEqual(t, o.Version, a.version, "order %s lost acknowledged version %d", id, a.version)
-			require.Equal(t, a.status, tl.Items[a.version-1].Status, "order %s seq %d", id, a.version)
+			require.Equal(t, a.status, tl[a.version-1].Status, "order %s seq %d", id, a.version)
 			if a.version > last.version {
 				last = a
 			}
@@ -282,38 +233,23 @@ func (h *harness) verify(t *testing.T) {
 		for _, id := range w.orders {
 			o, ok := current[id]
 			if !ok {
-				h.api.must(t, http.MethodGet, "/v1/orders/"+id, h.admin, nil, http.StatusOK, &o)
+				o = admin.Order(t, id)
 			}
 			switch o.Status {
 			case "assigned", "accepted", "picked_up", "in_transit":
 				holding++
 			}
 		}
-		var d struct {
-			ActiveOrders int `json:"active_orders"`
-		}
-		h.api.must(t, http.MethodGet, "/v1/drivers/"+w.driverID, h.admin, nil, http.StatusOK, &d)
-		require.Equal(t, holding, d.ActiveOrders, "driver %s", w.driverID)
+		require.Equal(t, holding, admin.Driver(t, w.driver.ID()).ActiveOrders, "driver %s", w.driver.ID())
 	}
 }
 
+// signIn makes the customer and one available driver per worker.
 func (h *harness) signIn(t *testing.T) {
 	t.Helper()
-	var tk tokens
-	h.api.must(t, http.MethodPost, "/v1/auth/login", "", map[string]string{"email": adminEmail, "password": adminPassword}, http.StatusOK, &tk)
-	h.admin = tk.AccessToken
-	h.api.must(t, http.MethodPost, "/v1/auth/signup", "",
-		map[string]string{"name": "Kim Customer", "email": "customer@kill.test", "password": "customer-password"},
-		http.StatusCreated, &tk)
-	h.customer = tk.AccessToken
-	for i := range workers {
-		email := fmt.Sprintf("driver-%d@kill.test", i)
-		h.api.must(t, http.MethodPost, "/v1/users", h.admin, map[string]any{
-			"name": "Driver", "email": email, "password": "driver-password", "role": "driver",
-		}, http.StatusCreated, nil)
-		h.api.must(t, http.MethodPost, "/v1/auth/login", "", map[string]string{"email": email, "password": "driver-password"}, http.StatusOK, &tk)
-		h.api.must(t, http.MethodPut, "/v1/drivers/me/availability", tk.AccessToken, map[string]bool{"available": true}, http.StatusOK, nil)
-		h.workers = append(h.workers, &worker{driverID: tk.User.ID, driverToken: tk.AccessToken})
+	h.customer = h.api.Signup(t)
+	for range workers {
+		h.workers = append(h.workers, &worker{driver: h.api.CreateDriver(t, 0, true)})
 	}
 }
 
@@ -322,7 +258,7 @@ func TestAcknowledgedWritesSurviveKill9(t *testing.T) {
 	// joins afresh while the killed run's record is still in the directory.
 	f := newFleet(t, "kill", "", nil)
 	srv := fleettest.Start(t, f, "node", nil)
-	h := &harness{api: &api{c: srv.Client()}}
+	h := &harness{api: e2e.ConnectNode(t, f, srv)}
 	h.signIn(t)
 	var caught int64 // requests in flight at the moments of the kills
 	for k := range kills {
@@ -340,7 +276,7 @@ func TestAcknowledgedWritesSurviveKill9(t *testing.T) {
 		}
 		t.Logf("kill %d: %d acknowledged changes so far, %d requests in flight at the kill, %d orders in progress",
 			k+1, h.ackCount(), inflight, inProgress)
-		h.api.c.HTTP.CloseIdleConnections()
+		h.api.HTTP.CloseIdleConnections()
 		require.NoError(t, srv.Restart())
 		fleettest.WaitReady(t, srv)
 		h.verify(t)
