@@ -51,9 +51,12 @@ type WS struct {
 	Other int
 }
 
-// SkipUserChannels is the default filter of Dial: frames of user:
-// channels (notifications) are dropped.
-func SkipUserChannels(f Frame) bool { return strings.HasPrefix(f.Channel, "user:") }
+// SkipUserChannels is the default filter of Dial: the events of user:
+// channels (notifications, jobs) are dropped; the acks and errors that
+// answer a subscribe to one are not.
+func SkipUserChannels(f Frame) bool {
+	return f.Type == "event" && strings.HasPrefix(f.Channel, "user:")
+}
 
 var wsSeq atomic.Int64
 
@@ -67,31 +70,7 @@ func Dial(t interface {
 	t.Helper()
 	conn, err := DialRaw(addr, token)
 	require.NoError(t, err, "%s: dial %s", name, addr)
-	if skip == nil {
-		skip = SkipUserChannels
-	}
-	c := &WS{t: t, Name: name, Conn: conn, frames: make(chan Frame, 1024)}
-	go func() {
-		defer close(c.frames)
-		for {
-			_, data, err := conn.ReadMessage()
-			if err != nil {
-				c.err = err
-				return
-			}
-			var f Frame
-			if err := json.Unmarshal(data, &f); err != nil {
-				c.err = fmt.Errorf("frame %q: %w", data, err)
-				return
-			}
-			f.Raw = data
-			if !skip(f) {
-				c.frames <- f
-			}
-		}
-	}()
-	t.Cleanup(func() { _ = conn.Close() })
-	return c
+	return Attach(t, name, conn, skip)
 }
 
 // DialRaw opens a WebSocket to addr as token (none when empty), with no

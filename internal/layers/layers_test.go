@@ -108,6 +108,12 @@ var layers = []layer{{
 	Not:  append([]string{"./actors/host/...", "./transport/...", protoActor}, persistenceInternals...),
 	Why:  "the worker consumes events and writes through the persistence and blob contracts",
 }, {
+	Name: "dispatch",
+	Pkgs: []string{"./dispatch/..."},
+	Not:  append([]string{"./transport/...", "./cluster/...", "./cmd/...", protoActor}, persistenceInternals...),
+	Why: "dispatch ranks drivers and offers orders over the domain (actors, wire, problem, internal helpers); " +
+		"it is called by the cluster and transports, not the other way, and knows no storage backend nor Proto.Actor",
+}, {
 	Name: "process harness",
 	Pkgs: []string{"./internal/fleet/..."},
 	Not:  []string{"./..."},

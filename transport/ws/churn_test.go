@@ -12,12 +12,10 @@ package ws_test
 // every stream with wstest.Check against the journal in Postgres.
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -32,34 +30,37 @@ import (
 	"github.com/outrider/outrider/e2e"
 	"github.com/outrider/outrider/transport/ws"
 	"github.com/outrider/outrider/transport/ws/wstest"
+	"github.com/outrider/outrider/wire"
 )
 
 // rig is one order with its customer and driver, and commits that can go
 // on forever: the admin assigns, the driver declines (one event each).
 type rig struct {
-	base             string
-	admin, cust, drv actor
+	admin, cust, drv *e2e.Caller
 	id               string
 	channel          string
 	assigned         bool
 	acked            atomic.Int64 // the order's version in the last 2xx
 }
 
-func newRig(a *api, admin, cust actor) *rig {
-	r := &rig{base: a.base, admin: admin, cust: cust, drv: a.driver(admin)}
-	r.id = a.order(cust)
+func newRig(t *testing.T, a *e2e.API, cust *e2e.Caller) *rig {
+	t.Helper()
+	r := &rig{admin: a.Admin, cust: cust, drv: a.CreateDriver(t, 0, true)}
+	r.id = cust.CreateOrder(t).ID
 	r.channel = "order:" + r.id
 	r.acked.Store(1)
 	return r
 }
 
-// step commits the next event; it is safe off the test goroutine.
-func (r *rig) step() error {
+// step commits the next event. Off the test's goroutine t is an
+// e2e.GoT: an answer the OpenAPI document does not describe is reported
+// to t, an answer other than 200 is returned.
+func (r *rig) step(t e2e.TB) error {
 	var err error
 	if r.assigned {
-		err = r.post("/v1/orders/"+r.id+"/decline", r.drv.token, nil)
+		err = r.call(t, r.drv, http.MethodPost, "/v1/orders/"+r.id+"/decline", nil)
 	} else {
-		err = r.post("/v1/orders/"+r.id+"/assign", r.admin.token, map[string]any{"driver_id": r.drv.id})
+		err = r.call(t, r.admin, http.MethodPost, "/v1/orders/"+r.id+"/assign", map[string]any{"driver_id": r.drv.ID()})
 	}
 	if err == nil {
 		r.assigned = !r.assigned
@@ -68,45 +69,23 @@ func (r *rig) step() error {
 }
 
 // finish cancels the order: the last event, which every open stream must get.
-func (r *rig) finish() error {
-	return r.call(http.MethodPut, "/v1/orders/"+r.id+"/status", r.admin.token, map[string]any{"status": "cancelled"})
+func (r *rig) finish(t e2e.TB) error {
+	return r.call(t, r.admin, http.MethodPut, "/v1/orders/"+r.id+"/status", map[string]any{"status": "cancelled"})
 }
 
-func (r *rig) post(path, token string, body any) error {
-	return r.call(http.MethodPost, path, token, body)
-}
-
-func (r *rig) call(method, path, token string, body any) error {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return err
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequest(method, r.base+path, rd)
+func (r *rig) call(t e2e.TB, as *e2e.Caller, method, path string, body any) error {
+	resp, err := as.Try(t, method, path, body)
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return fmt.Errorf("%s %s: %w", method, path, err)
+	if resp.Status != http.StatusOK {
+		return fmt.Errorf("%s", resp)
 	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, raw)
+	var o wire.Order
+	if err := json.Unmarshal(resp.Body, &o); err != nil || o.Version == 0 {
+		return fmt.Errorf("no version in %s", resp)
 	}
-	var out struct {
-		Version int64 `json:"version"`
-	}
-	if err := json.Unmarshal(raw, &out); err != nil || out.Version == 0 {
-		return fmt.Errorf("%s %s: no version in %s", method, path, raw)
-	}
-	for v := r.acked.Load(); v < out.Version && !r.acked.CompareAndSwap(v, out.Version); v = r.acked.Load() {
+	for v := r.acked.Load(); v < o.Version && !r.acked.CompareAndSwap(v, o.Version); v = r.acked.Load() {
 	}
 	return nil
 }
@@ -240,12 +219,17 @@ func awaitLast(t *testing.T, w *wstest.Watcher, channel string, seq int64) {
 
 func since(v int64) *int64 { return &v }
 
+func eventually(t *testing.T, d time.Duration, cond func() bool) {
+	t.Helper()
+	require.Eventually(t, cond, d, 20*time.Millisecond)
+}
+
 // TestReplaySeam drives each path of subscription.go's replay seam on
 // purpose and checks I4 after it.
 func TestReplaySeam(t *testing.T) {
 	const queue = 16
 	var namespace string
-	n := e2e.Start(t, func(cfg *app.Config) { cfg.WS.SendQueueSize = queue; namespace = cfg.Relay.Namespace })
+	n, a := e2e.Up(t, func(cfg *app.Config) { cfg.WS.SendQueueSize = queue; namespace = cfg.Relay.Namespace })
 	nc, err := nats.Connect(e2e.NATSURL())
 	require.NoError(t, err)
 	t.Cleanup(nc.Close)
@@ -260,8 +244,6 @@ func TestReplaySeam(t *testing.T) {
 		require.NoError(t, nc.Publish(namespace+order.Subject(r.id), b))
 		require.NoError(t, nc.Flush())
 	}
-	a := newAPI(t, n)
-	admin := a.admin()
 	ss := &seams{byOrder: map[string]*seam{}}
 	ws.SetHooks(t, ss.hooks())
 
@@ -273,11 +255,11 @@ func TestReplaySeam(t *testing.T) {
 	}{
 		{"a live event beyond the next opens a gap, filled from the journal", func(t *testing.T, s *seam, r *rig, w *wstest.Watcher) []*wstest.Watcher {
 			require.NoError(t, w.Subscribe(r.channel, nil, 1))
-			require.NoError(t, r.step()) // seq 2, live: the catch-up is over once it arrived
+			require.NoError(t, r.step(t)) // seq 2, live: the catch-up is over once it arrived
 			awaitLast(t, w, r.channel, 2)
 			s.set(func() { s.drop[3] = true })
-			require.NoError(t, r.step())
-			require.NoError(t, r.step()) // seq 4 finds the gap where 3 was lost
+			require.NoError(t, r.step(t))
+			require.NoError(t, r.step(t)) // seq 4 finds the gap where 3 was lost
 			awaitLast(t, w, r.channel, 4)
 			require.Equal(t, 2, s.readsBegun(), "the subscribe's catch-up and the gap's")
 			return []*wstest.Watcher{w}
@@ -286,8 +268,8 @@ func TestReplaySeam(t *testing.T) {
 			s.set(func() { s.blockAfter = true })
 			require.NoError(t, w.Subscribe(r.channel, since(0), 0))
 			<-s.blocked // the read saw only seq 1
-			require.NoError(t, r.step())
-			require.NoError(t, r.step())
+			require.NoError(t, r.step(t))
+			require.NoError(t, r.step(t))
 			s.awaitSeen(t, 2)
 			s.awaitSeen(t, 3)
 			s.unpark()
@@ -299,13 +281,13 @@ func TestReplaySeam(t *testing.T) {
 			s.set(func() { s.blockBefore = true })
 			require.NoError(t, w.Subscribe(r.channel, since(0), 0))
 			<-s.blocked // the read will see seqs 2 and 3 too
-			require.NoError(t, r.step())
-			require.NoError(t, r.step())
+			require.NoError(t, r.step(t))
+			require.NoError(t, r.step(t))
 			s.awaitSeen(t, 2)
 			s.awaitSeen(t, 3)
 			s.unpark()
 			awaitLast(t, w, r.channel, 3)
-			require.NoError(t, r.step())
+			require.NoError(t, r.step(t))
 			awaitLast(t, w, r.channel, 4)
 			require.Equal(t, 1, s.readsBegun())
 			return []*wstest.Watcher{w}
@@ -317,8 +299,8 @@ func TestReplaySeam(t *testing.T) {
 			})
 			require.NoError(t, w.Subscribe(r.channel, since(0), 0))
 			<-s.blocked
-			require.NoError(t, r.step())
-			require.NoError(t, r.step())
+			require.NoError(t, r.step(t))
+			require.NoError(t, r.step(t))
 			s.awaitSeen(t, 2)
 			s.awaitSeen(t, 3)
 			s.unpark()
@@ -333,8 +315,8 @@ func TestReplaySeam(t *testing.T) {
 			})
 			require.NoError(t, w.Subscribe(r.channel, since(0), 0))
 			<-s.blocked
-			require.NoError(t, r.step())
-			require.NoError(t, r.step())
+			require.NoError(t, r.step(t))
+			require.NoError(t, r.step(t))
 			s.awaitSeen(t, 2)
 			s.awaitSeen(t, 3)
 			republish(t, r, 2) // …and sent again after 3
@@ -349,24 +331,24 @@ func TestReplaySeam(t *testing.T) {
 			require.NoError(t, w.Subscribe(r.channel, since(0), 0))
 			<-s.blocked
 			for range queue + 1 { // seqs 2..queue+2: the last finds the held queue full
-				require.NoError(t, r.step())
+				require.NoError(t, r.step(t))
 			}
 			eventually(t, 10*time.Second, func() bool { return !w.Connected() })
 			require.Equal(t, ws.CloseSlowConsumer, w.CloseCode())
 			require.Equal(t, int64(-1), w.Last(r.channel), "nothing sent while the replay was held")
 			s.unpark()
 			// Resume on a new connection from a point of the history.
-			w2 := wstest.NewWatcher(r.cust.token)
+			w2 := wstest.NewWatcher(r.cust.Token)
 			t.Cleanup(w2.Close)
 			require.NoError(t, w2.Dial(n.Addr()))
 			require.NoError(t, w2.Subscribe(r.channel, since(queue/2), 0))
-			require.NoError(t, r.step())
+			require.NoError(t, r.step(t))
 			awaitLast(t, w2, r.channel, r.acked.Load())
 			return []*wstest.Watcher{w, w2}
 		}},
 		{"a failed journal read is retried", func(t *testing.T, s *seam, r *rig, w *wstest.Watcher) []*wstest.Watcher {
 			s.set(func() { s.failReads = 2 })
-			require.NoError(t, r.step())
+			require.NoError(t, r.step(t))
 			require.NoError(t, w.Subscribe(r.channel, since(0), 0))
 			awaitLast(t, w, r.channel, 2)
 			require.Equal(t, 3, s.readsBegun())
@@ -382,14 +364,14 @@ func TestReplaySeam(t *testing.T) {
 		}},
 		{"an event that takes the order away ends the subscription, in a replay too", func(t *testing.T, s *seam, r *rig, _ *wstest.Watcher) []*wstest.Watcher {
 			s.set(func() { s.blockAfter = true })
-			require.NoError(t, r.step()) // seq 2: assigned to the driver
-			d := wstest.NewWatcher(r.drv.token)
+			require.NoError(t, r.step(t)) // seq 2: assigned to the driver
+			d := wstest.NewWatcher(r.drv.Token)
 			t.Cleanup(d.Close)
 			require.NoError(t, d.Dial(n.Addr()))
 			require.NoError(t, d.Subscribe(r.channel, since(2), 0))
 			<-s.blocked
-			require.NoError(t, r.step()) // seq 3: declined, no longer the driver's
-			require.NoError(t, r.step()) // seq 4: assigned again, but the subscription is over
+			require.NoError(t, r.step(t)) // seq 3: declined, no longer the driver's
+			require.NoError(t, r.step(t)) // seq 4: assigned again, but the subscription is over
 			s.awaitSeen(t, 3)
 			s.awaitSeen(t, 4)
 			s.unpark()
@@ -400,8 +382,8 @@ func TestReplaySeam(t *testing.T) {
 			return []*wstest.Watcher{d}
 		}},
 		{"a driver resuming from before the assignment gets the history it may read over HTTP", func(t *testing.T, s *seam, r *rig, _ *wstest.Watcher) []*wstest.Watcher {
-			require.NoError(t, r.step()) // seq 2: assigned to the driver
-			d := wstest.NewWatcher(r.drv.token)
+			require.NoError(t, r.step(t)) // seq 2: assigned to the driver
+			d := wstest.NewWatcher(r.drv.Token)
 			t.Cleanup(d.Close)
 			require.NoError(t, d.Dial(n.Addr()))
 			require.NoError(t, d.Subscribe(r.channel, since(0), 0))
@@ -412,32 +394,32 @@ func TestReplaySeam(t *testing.T) {
 		{"unsubscribed, nothing arrives; resubscribed, the missed events do", func(t *testing.T, s *seam, r *rig, w *wstest.Watcher) []*wstest.Watcher {
 			// Another watcher keeps the node's bus subscription of the
 			// channel, so the events still reach the node.
-			other := wstest.NewWatcher(admin.token)
+			other := wstest.NewWatcher(a.Admin.Token)
 			t.Cleanup(other.Close)
 			require.NoError(t, other.Dial(n.Addr()))
 			require.NoError(t, other.Subscribe(r.channel, nil, 1))
 			require.NoError(t, w.Subscribe(r.channel, nil, 1))
-			require.NoError(t, r.step())
+			require.NoError(t, r.step(t))
 			awaitLast(t, w, r.channel, 2)
 			require.NoError(t, w.Unsubscribe(r.channel))
-			require.NoError(t, r.step())
-			require.NoError(t, r.step())
+			require.NoError(t, r.step(t))
+			require.NoError(t, r.step(t))
 			awaitLast(t, other, r.channel, 4)
 			require.NoError(t, w.Subscribe(r.channel, since(2), 0))
-			require.NoError(t, r.step())
+			require.NoError(t, r.step(t))
 			awaitLast(t, w, r.channel, 5)
 			awaitLast(t, other, r.channel, 5)
 			return []*wstest.Watcher{w, other}
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := newRig(a, admin, a.customer())
+			r := newRig(t, a, a.Signup(t))
 			s := newSeam()
 			t.Cleanup(s.unpark) // a failed case must not leave a catch-up parked
 			ss.mu.Lock()
 			ss.byOrder[r.id] = s
 			ss.mu.Unlock()
-			w := wstest.NewWatcher(r.cust.token)
+			w := wstest.NewWatcher(r.cust.Token)
 			t.Cleanup(w.Close)
 			require.NoError(t, w.Dial(n.Addr()))
 			watchers := tc.run(t, s, r, w)

@@ -124,24 +124,22 @@ func TestI4UnderChurn(t *testing.T) {
 	)
 	// Watchers send far more than a phone would: the inbound rate limit
 	// is not what this test is about.
-	n := e2e.Start(t, func(cfg *app.Config) { cfg.WS.InboundRate, cfg.WS.InboundBurst = 1e6, 1e6 })
-	a := newAPI(t, n)
-	admin := a.admin()
+	n, a := e2e.Up(t, func(cfg *app.Config) { cfg.WS.InboundRate, cfg.WS.InboundBurst = 1e6, 1e6 })
 	var rigs []*rig
 	var churners []*churner
 	for range customers {
-		cust := a.customer()
+		cust := a.Signup(t)
 		mine := make([]*rig, ordersEach)
 		for i := range mine {
-			mine[i] = newRig(a, admin, cust)
+			mine[i] = newRig(t, a, cust)
 		}
 		rigs = append(rigs, mine...)
 		for range watchersEach {
-			churners = append(churners, &churner{w: wstest.NewWatcher(cust.token), rigs: mine})
+			churners = append(churners, &churner{w: wstest.NewWatcher(cust.Token), rigs: mine})
 		}
 	}
 	for range customers * watchersEach {
-		churners = append(churners, &churner{w: wstest.NewWatcher(admin.token), rigs: rigs})
+		churners = append(churners, &churner{w: wstest.NewWatcher(a.Admin.Token), rigs: rigs})
 	}
 
 	var lost, failed, stretched atomic.Int64
@@ -184,11 +182,14 @@ func TestI4UnderChurn(t *testing.T) {
 			}
 		})
 	}
+	// The commits' kit calls report to g, not to t: FailNow must not run
+	// off the test's goroutine.
+	g := e2e.NewGoT(t.Context())
 	var commits sync.WaitGroup
 	for _, r := range rigs {
 		commits.Go(func() {
 			for range steps {
-				if err := r.step(); err != nil {
+				if err := r.step(g); err != nil {
 					errs <- fmt.Errorf("commit: %w", err)
 					return
 				}
@@ -202,6 +203,7 @@ func TestI4UnderChurn(t *testing.T) {
 	for err := range errs {
 		require.NoError(t, err)
 	}
+	require.Empty(t, g.Failures())
 
 	// Every watcher watches every channel it may, then each order's last
 	// event, which every open stream must get.
@@ -213,7 +215,7 @@ func TestI4UnderChurn(t *testing.T) {
 	}
 	finishing.Store(true)
 	for _, r := range rigs {
-		require.NoError(t, r.finish())
+		require.NoError(t, r.finish(t))
 	}
 	latest := map[string]int64{}
 	for _, r := range rigs {

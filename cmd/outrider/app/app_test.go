@@ -4,15 +4,10 @@ import (
 	"net/http"
 	"testing"
 
-	"github.com/stretchr/testify/require"
-
 	"github.com/outrider/outrider/e2e"
 )
 
 func TestNodeStartsReadyAndStops(t *testing.T) {
 	n := e2e.Start(t, nil)
-	resp, err := http.Get("http://" + n.Addr() + "/readyz")
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	require.Equal(t, http.StatusOK, resp.StatusCode)
+	e2e.NewClient(t, "http://"+n.Addr()).Anon().Get(t, "/readyz").RequireStatus(t, http.StatusOK)
 }

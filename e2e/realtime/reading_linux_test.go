@@ -1,6 +1,6 @@
 //go:build linux
 
-package ws_test
+package realtime_test
 
 // The poller is epoll: on other systems every session reads on a
 // goroutine of its own by design, so this test is Linux's.
@@ -22,15 +22,14 @@ func TestIdleSessionsHoldNoGoroutine(t *testing.T) {
 	const sockets = 40
 	for _, mode := range readModes {
 		t.Run(mode.name, func(t *testing.T) {
-			n := e2e.Start(t, func(cfg *app.Config) {
+			n, a := e2e.Up(t, func(cfg *app.Config) {
 				cfg.WS.BlockingReads = mode.blocking
 				cfg.WS.ReadLinger = 50 * time.Millisecond
 			})
-			a := newAPI(t, n)
-			cust := a.customer()
-			warm := dial(t, n, cust.token)
-			warm.send(map[string]any{"type": "ping"})
-			require.Equal(t, "pong", warm.next(5*time.Second).Type)
+			cust := a.Signup(t)
+			warm := e2e.Dial(t, "warm", n.Addr(), cust.Token, nil)
+			warm.Send(ping)
+			require.Equal(t, "pong", warm.Must(5*time.Second).Type)
 			settled := func() int {
 				// Wait for a count that holds still for a moment.
 				last := runtime.NumGoroutine()
@@ -43,13 +42,15 @@ func TestIdleSessionsHoldNoGoroutine(t *testing.T) {
 				return last
 			}
 			base := settled()
-			clients := make([]*client, sockets)
+			clients := make([]*e2e.WS, sockets)
 			for i := range clients {
-				clients[i] = dial(t, n, cust.token)
-				clients[i].send(map[string]any{"type": "ping"}) // every session has read once
-				require.Equal(t, "pong", clients[i].next(5*time.Second).Type)
+				clients[i] = e2e.Dial(t, "idle", n.Addr(), cust.Token, nil)
+				clients[i].Send(ping) // every session has read once
+				require.Equal(t, "pong", clients[i].Must(5*time.Second).Type)
 			}
-			grown := settled() - base
+			// The node runs in this process with its clients: each e2e.WS
+			// holds one goroutine, its reader, which is not the node's.
+			grown := settled() - base - sockets
 			if mode.blocking {
 				// (other goroutines of the node come and go around the count)
 				require.GreaterOrEqual(t, grown, sockets*3/4, "a goroutine per session")
@@ -58,8 +59,8 @@ func TestIdleSessionsHoldNoGoroutine(t *testing.T) {
 			}
 			// Idle sessions still answer.
 			for _, c := range clients {
-				c.send(map[string]any{"type": "ping"})
-				require.Equal(t, "pong", c.next(5*time.Second).Type)
+				c.Send(ping)
+				require.Equal(t, "pong", c.Must(5*time.Second).Type)
 			}
 		})
 	}

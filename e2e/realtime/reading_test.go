@@ -1,13 +1,11 @@
-package ws_test
+package realtime_test
 
 import (
 	"bytes"
 	"encoding/binary"
-	"io"
-	"net/http"
-	"regexp"
-	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -47,21 +45,18 @@ func maskedFrame(b0 byte, payload string, masked bool) []byte {
 	return b.Bytes()
 }
 
-// closeOf reads (draining what the node buffered) until the server
-// closes, and returns its close frame.
-func closeOf(t *testing.T, c *client) *websocket.CloseError {
+// dialRaw opens a WebSocket as token with no reader yet, for a test to
+// set its handlers before e2e.Attach starts one.
+func dialRaw(t *testing.T, addr, token string) *websocket.Conn {
 	t.Helper()
-	_ = c.conn.SetReadDeadline(time.Now().Add(20 * time.Second))
-	for {
-		_, _, err := c.conn.ReadMessage()
-		if err == nil {
-			continue
-		}
-		var ce *websocket.CloseError
-		require.ErrorAs(t, err, &ce)
-		return ce
-	}
+	conn, err := e2e.DialRaw(addr, token)
+	require.NoError(t, err)
+	return conn
 }
+
+// closeWait bounds the wait for the node's close frame behind what it
+// buffered.
+const closeWait = 20 * time.Second
 
 // readModes are the two ways a node reads its sockets: through the
 // poller (Linux's default) and a goroutine per session.
@@ -73,31 +68,38 @@ var readModes = []struct {
 func TestFramesInBothReadModes(t *testing.T) {
 	for _, mode := range readModes {
 		t.Run(mode.name, func(t *testing.T) {
-			n := e2e.Start(t, func(cfg *app.Config) {
+			n, a := e2e.Up(t, func(cfg *app.Config) {
 				cfg.WS.BlockingReads = mode.blocking
 				cfg.WS.MaxMessageBytes = 512
 			})
-			a := newAPI(t, n)
-			cust := a.customer()
+			cust := a.Signup(t)
 
-			c := dial(t, n, cust.token)
-			raw := c.conn.NetConn()
+			conn := dialRaw(t, n.Addr(), cust.Token)
 			// A message in two fragments with a ping between them: the
 			// ping is answered, then the message.
+			var mu sync.Mutex
 			var pongs []string
-			c.conn.SetPongHandler(func(data string) error { pongs = append(pongs, data); return nil })
-			_, err := raw.Write(append(append(
+			conn.SetPongHandler(func(data string) error {
+				mu.Lock()
+				defer mu.Unlock()
+				pongs = append(pongs, data)
+				return nil
+			})
+			c := e2e.Attach(t, "customer", conn, nil)
+			_, err := conn.NetConn().Write(append(append(
 				maskedFrame(0x01, `{"type":"pi`, true),       // text, not final
 				maskedFrame(0x89, "are you there", true)...), // ping
 				maskedFrame(0x80, `ng","id":"frag"}`, true)...)) // final continuation
 			require.NoError(t, err)
-			require.Equal(t, "pong", c.next(5*time.Second).Type)
+			require.Equal(t, "pong", c.Must(5*time.Second).Type)
+			mu.Lock()
 			require.Equal(t, []string{"are you there"}, pongs)
+			mu.Unlock()
 			// Not JSON: an error frame, and the connection stays.
-			require.NoError(t, c.conn.WriteMessage(websocket.TextMessage, []byte("hello")))
-			require.Equal(t, "malformed_json", c.next(5*time.Second).Code)
-			c.send(map[string]any{"type": "ping"})
-			require.Equal(t, "pong", c.next(5*time.Second).Type)
+			require.NoError(t, c.Conn.WriteMessage(websocket.TextMessage, []byte("hello")))
+			require.Equal(t, "malformed_json", c.Must(5*time.Second).Code)
+			c.Send(ping)
+			require.Equal(t, "pong", c.Must(5*time.Second).Type)
 
 			for _, tc := range []struct {
 				name  string
@@ -110,10 +112,10 @@ func TestFramesInBothReadModes(t *testing.T) {
 				{"oversized", maskedFrame(0x81, strings.Repeat("x", 600), true), ws.CloseMessageTooBig},
 			} {
 				t.Run(tc.name, func(t *testing.T) {
-					c := dial(t, n, cust.token)
-					_, err := c.conn.NetConn().Write(tc.frame)
+					c := e2e.Dial(t, tc.name, n.Addr(), cust.Token, nil)
+					_, err := c.Conn.NetConn().Write(tc.frame)
 					require.NoError(t, err)
-					require.Equal(t, tc.code, closeOf(t, c).Code)
+					require.Equal(t, tc.code, c.CloseCode(closeWait))
 				})
 			}
 		})
@@ -121,77 +123,63 @@ func TestFramesInBothReadModes(t *testing.T) {
 }
 
 func TestClientCloseIsEchoed(t *testing.T) {
-	n := e2e.Start(t, nil)
-	c := dial(t, n, newAPI(t, n).customer().token)
-	require.NoError(t, c.conn.WriteControl(websocket.CloseMessage,
+	n, a := e2e.Up(t, nil)
+	c := e2e.Dial(t, "customer", n.Addr(), a.Signup(t).Token, nil)
+	require.NoError(t, c.Conn.WriteControl(websocket.CloseMessage,
 		websocket.FormatCloseMessage(websocket.CloseGoingAway, "bye"), time.Now().Add(time.Second)))
-	require.Equal(t, websocket.CloseGoingAway, closeOf(t, c).Code)
+	require.Equal(t, websocket.CloseGoingAway, c.CloseCode(closeWait))
 }
 
 // A client that answers no ping is closed once PongWait has passed.
 func TestSilentClientIsClosed(t *testing.T) {
-	n := e2e.Start(t, func(cfg *app.Config) {
+	n, a := e2e.Up(t, func(cfg *app.Config) {
 		cfg.WS.PingInterval = 100 * time.Millisecond
 		cfg.WS.PongWait = 400 * time.Millisecond
 	})
-	c := dial(t, n, newAPI(t, n).customer().token)
-	c.conn.SetPingHandler(func(string) error { return nil }) // answers no ping
-	ce := closeOf(t, c)
-	require.Equal(t, ws.CloseNormal, ce.Code)
+	conn := dialRaw(t, n.Addr(), a.Signup(t).Token)
+	conn.SetPingHandler(func(string) error { return nil }) // answers no ping
+	c := e2e.Attach(t, "silent", conn, nil)
+	require.Equal(t, ws.CloseNormal, c.CloseCode(closeWait))
+	var ce *websocket.CloseError
+	require.ErrorAs(t, c.Err(), &ce)
 	require.Equal(t, "no pong", ce.Text)
-	require.Eventually(t, func() bool { return wsSessions(t, n) == 0 }, 10*time.Second, 50*time.Millisecond,
-		"the node forgets the session")
-}
-
-var sessionsGauge = regexp.MustCompile(`(?m)^outrider_ws_sessions (\S+)$`)
-
-func wsSessions(t *testing.T, n *app.Node) float64 {
-	t.Helper()
-	resp, err := http.Get("http://" + n.Addr() + "/metrics")
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	m := sessionsGauge.FindSubmatch(body)
-	require.NotNil(t, m, "no outrider_ws_sessions in /metrics")
-	v, err := strconv.ParseFloat(string(m[1]), 64)
-	require.NoError(t, err)
-	return v
+	eventually(t, 10*time.Second, func() bool { return wsSessions(t, a) == 0 }, "the node forgets the session")
 }
 
 // Client frames over the inbound rate get rate_limited errors, and a
 // client that keeps going is closed 1008; WebSocket pings count too (each
 // costs the node a write) and are not answered over the rate.
 func TestInboundRateLimit(t *testing.T) {
-	n := e2e.Start(t, func(cfg *app.Config) {
+	n, a := e2e.Up(t, func(cfg *app.Config) {
 		cfg.WS.InboundRate = 0.01 // effectively none after the burst
 		cfg.WS.InboundBurst = 2
 		cfg.WS.MaxRateStrikes = 4
 	})
-	cust := newAPI(t, n).customer()
+	cust := a.Signup(t)
 
 	t.Run("messages", func(t *testing.T) {
-		c := dial(t, n, cust.token)
+		c := e2e.Dial(t, "customer", n.Addr(), cust.Token, nil)
 		// One frame at a time (a close drops what is still queued): 2
 		// pongs, then 3 errors; the 4th strike closes.
 		var got []string
-		for i := 0; i < 5; i++ {
-			c.send(map[string]any{"type": "ping"})
-			f := c.next(5 * time.Second)
+		for range 5 {
+			c.Send(ping)
+			f := c.Must(5 * time.Second)
 			got = append(got, f.Type+"/"+f.Code)
 		}
 		require.Equal(t, []string{"pong/", "pong/", "error/rate_limited", "error/rate_limited", "error/rate_limited"}, got)
-		c.send(map[string]any{"type": "ping"})
-		require.Equal(t, ws.ClosePolicyViolation, closeOf(t, c).Code)
+		c.Send(ping)
+		require.Equal(t, ws.ClosePolicyViolation, c.CloseCode(closeWait))
 	})
 	t.Run("pings", func(t *testing.T) {
-		c := dial(t, n, cust.token)
-		pongs := 0
-		c.conn.SetPongHandler(func(string) error { pongs++; return nil })
-		for i := 0; i < 6; i++ {
-			require.NoError(t, c.conn.WriteControl(websocket.PingMessage, []byte("p"), time.Now().Add(time.Second)))
+		conn := dialRaw(t, n.Addr(), cust.Token)
+		var pongs atomic.Int64
+		conn.SetPongHandler(func(string) error { pongs.Add(1); return nil })
+		c := e2e.Attach(t, "customer", conn, nil)
+		for range 6 {
+			require.NoError(t, c.Conn.WriteControl(websocket.PingMessage, []byte("p"), time.Now().Add(time.Second)))
 		}
-		require.Equal(t, ws.ClosePolicyViolation, closeOf(t, c).Code)
-		require.Equal(t, 2, pongs, "pings over the rate are not answered")
+		require.Equal(t, ws.ClosePolicyViolation, c.CloseCode(closeWait))
+		require.Equal(t, int64(2), pongs.Load(), "pings over the rate are not answered")
 	})
 }
