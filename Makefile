@@ -91,4 +91,4 @@ proto-check:
 
 ## bench: the HTTP-layer benchmarks on the real Postgres (see BENCHMARKS.md)
 bench:
-	$(GO) test -run '^$$' -bench . -benchtime 5s ./transport/httpapi/ ./persistence/postgres/
+	$(GO) test -run '^$$' -bench . -benchtime 5s ./e2e/api/ ./persistence/postgres/

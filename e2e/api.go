@@ -103,7 +103,7 @@ func (a *API) CreateDriver(t TB, capacity int, available bool) *Caller {
 	d := a.Login(t, email, pw)
 	require.Equal(t, u.ID, d.User.ID)
 	if available {
-		d.SetAvailable(t, true)
+		require.Equal(t, "available", d.SetAvailable(t, true).Status)
 	}
 	return d
 }

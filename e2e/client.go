@@ -266,19 +266,15 @@ func (u *Caller) Try(t TB, method, path string, body any, opts ...Opt) (*Respons
 			t.Errorf("answer does not conform to the OpenAPI document: %s: %v", out, err)
 		}
 	}
-	if resp.StatusCode >= 400 && !opsPath(path) {
-		// Every error, documented route or not, is problem+json (the
-		// operations endpoints' 503 is their own JSON body).
+	if resp.StatusCode >= 400 && !(path == "/readyz" && resp.StatusCode == http.StatusServiceUnavailable) {
+		// Every error, documented route or not, is problem+json (but for
+		// readiness's 503, its own JSON body naming what is down).
 		if err := problemShape(out); err != nil {
 			t.Errorf("%s: %v", out, err)
 		}
 	}
 	return out, nil
 }
-
-// opsPath reports whether path is an operations endpoint whose failure
-// answer the document describes as its own JSON body (readiness).
-func opsPath(path string) bool { return path == "/readyz" || path == "/healthz" }
 
 // Do is Try for tests in which the node is up: a transport error fails t.
 func (u *Caller) Do(t TB, method, path string, body any, opts ...Opt) *Response {

@@ -13,8 +13,8 @@
 //     (sign up, create a driver, place an order) as methods.
 //   - WS is the WebSocket client: frames read by a goroutine, subscribe
 //     with acknowledgement, ordered event checks, close codes.
-//   - Mailbox is the SMTP server that keeps what the node's e-mail worker
-//     sends (worker/email/mailtest).
+//   - worker/email/mailtest's Mailbox is the SMTP server that keeps what
+//     the node's e-mail worker sends, for these tests and the worker's.
 //
 // The tests live in the packages below: e2e/api (the HTTP API on one
 // node), e2e/realtime (the WebSocket gateway), e2e/invariants (I1–I5

@@ -85,6 +85,9 @@ type Index struct {
 	dir    []dirShard
 	shards []cellShard
 	n      atomic.Int64
+	// removals counts Remove calls: a query that saw none during its
+	// run cannot have met one driver under two slots (see topK).
+	removals atomic.Uint64
 }
 
 type dirShard struct {
@@ -263,6 +266,7 @@ func (ix *Index) Remove(id string) bool {
 	s.mu.Unlock()
 	delete(ds.m, id)
 	ix.n.Add(-1)
+	ix.removals.Add(1)
 	return true
 }
 

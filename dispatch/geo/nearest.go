@@ -67,9 +67,14 @@ func (ix *Index) Nearest(q Query) ([]Hit, error) {
 	s.top.reset(q.Limit)
 	s.setBound(q.RadiusM)
 	s.held = -1
+	removals := ix.removals.Load()
 	s.run()
 	s.unlock()
-	return dedupe(slices.Clone(s.top.hits)), nil
+	hits := slices.Clone(s.top.hits)
+	if ix.removals.Load() != removals {
+		hits = dedupe(hits)
+	}
+	return hits, nil
 }
 
 // search is the state of one Nearest call, pooled to spare the
@@ -81,9 +86,9 @@ type search struct {
 	cutoff time.Time
 	stale  bool
 	top    topK
-	// boundDeg and boundA reject, cheaply, drivers farther than the
-	// k-th hit or the radius (setBound).
-	boundDeg, boundA float64
+	// boundDeg, boundLng and boundA reject, cheaply, drivers farther
+	// than the k-th hit or the radius (setBound).
+	boundDeg, boundLng, boundA float64
 	// rows visited so far: rows [r0, r0+len(spans)), each with the
 	// columns visited (lo > hi: none).
 	r0    int
@@ -230,10 +235,14 @@ func (s *search) scan(es []entry) {
 		if s.stale && e.fixAt.Before(s.cutoff) {
 			continue
 		}
-		// Cheap rejections first: the latitudes alone, then the
-		// haversine's a (monotonic in the distance) against the bound
-		// with a margin, so rounding cannot turn a hit away.
+		// Cheap rejections first: the latitudes alone, the longitudes
+		// alone, then the haversine's a (monotonic in the distance),
+		// each against the bound with a margin, so that rounding cannot
+		// turn a hit away.
 		if math.Abs(e.lat-q.Lat) > s.boundDeg {
+			continue
+		}
+		if dLng := math.Abs(e.lng - q.Lng); dLng > s.boundLng && 360-dLng > s.boundLng {
 			continue
 		}
 		sLat := math.Sin((e.lat - q.Lat) * rad / 2)
@@ -261,6 +270,7 @@ func (s *search) scan(es []entry) {
 func (s *search) setBound(m float64) {
 	m = m*(1+1e-9) + 1e-3
 	s.boundDeg = m / metresPerDegree
+	_, _, s.boundLng, _ = capBounds(s.q.Lat, m) // 180 when the cap spans every longitude
 	h := math.Sin(math.Min(m/EarthRadiusM, math.Pi) / 2)
 	s.boundA = h * h * (1 + 1e-9)
 }
@@ -269,7 +279,8 @@ func (s *search) setBound(m float64) {
 // is the slot of each hit's driver: a driver that moves between two
 // cells while a search runs can be offered twice, from both, and is kept
 // once. (A driver removed and added again while the search runs has a
-// new slot; Nearest drops such a duplicate at the end.)
+// new slot; Nearest drops such a duplicate at the end if a driver was
+// removed while it ran.)
 type topK struct {
 	k    int
 	hits []Hit

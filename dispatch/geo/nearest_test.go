@@ -1,6 +1,7 @@
 package geo
 
 import (
+	"fmt"
 	"math"
 	"testing"
 	"time"
@@ -201,5 +202,32 @@ func TestNearestCases(t *testing.T) {
 				require.Equal(t, tc.want, ids(got))
 			})
 		}
+	}
+}
+
+// TestDedupe: the last guard against a driver removed and added again
+// while a query ran, seen under both of its slots. The first of each ID
+// stays.
+func TestDedupe(t *testing.T) {
+	t.Parallel()
+	hits := func(ids []string) []Hit {
+		var out []Hit
+		for i, id := range ids {
+			out = append(out, Hit{ID: id, DistanceM: float64(i)})
+		}
+		return out
+	}
+	var many, manyOnce []string // past the quadratic scan's 64
+	for i := range 100 {
+		many = append(many, fmt.Sprint(i), fmt.Sprint(i))
+		manyOnce = append(manyOnce, fmt.Sprint(i))
+	}
+	for _, tc := range []struct{ in, want []string }{
+		{nil, []string{}},
+		{[]string{"a", "b", "c"}, []string{"a", "b", "c"}},
+		{[]string{"a", "b", "a", "c", "b"}, []string{"a", "b", "c"}},
+		{many, manyOnce},
+	} {
+		require.Equal(t, tc.want, ids(dedupe(hits(tc.in))))
 	}
 }

@@ -10,23 +10,27 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/outrider/outrider/cmd/outrider/app"
+	"github.com/outrider/outrider/e2e"
 	"github.com/outrider/outrider/persistence/blob"
 	"github.com/outrider/outrider/transport/httpapi"
+	"github.com/outrider/outrider/wire"
 )
 
 // rbacFixture is what the recipes below fill routes from.
 type rbacFixture struct {
-	b        *bundle
-	customer *caller
-	driver   *caller
-	order    orderJSON // the customer's, pending, not assigned
+	node     *app.Node
+	api      *e2e.API
+	customer *e2e.Caller
+	driver   *e2e.Caller
+	order    wire.Order // the customer's, pending, not assigned
 }
 
 // rbacCall is one concrete request for a route.
 type rbacCall struct {
 	path string
 	body any
-	opts []reqOpt
+	opts []e2e.Opt
 }
 
 // rbacRecipes says how to call each route so that a caller the policy
@@ -35,136 +39,142 @@ type rbacCall struct {
 // whichever keeps object-level checks (which may answer 403, e.g. accept
 // by a driver who is not the order's) out of the way. A route with no
 // recipe fails the test: add one when you add a route.
-var rbacRecipes = map[string]func(t *testing.T, fx *rbacFixture, who *caller) rbacCall{
-	"POST /v1/auth/signup": func(t *testing.T, fx *rbacFixture, who *caller) rbacCall {
-		email := uniqueEmail("rbac")
+var rbacRecipes = map[string]func(t *testing.T, fx *rbacFixture, who *e2e.Caller) rbacCall{
+	"POST /v1/auth/signup": func(t *testing.T, fx *rbacFixture, who *e2e.Caller) rbacCall {
+		email := e2e.UniqueEmail("rbac")
 		return rbacCall{"/v1/auth/signup", map[string]string{"name": "R", "email": email, "password": "password-1"}, nil}
 	},
-	"POST /v1/auth/login": func(t *testing.T, fx *rbacFixture, who *caller) rbacCall {
+	"POST /v1/auth/login": func(t *testing.T, fx *rbacFixture, who *e2e.Caller) rbacCall {
 		return rbacCall{"/v1/auth/login", map[string]string{"email": fx.customer.User.Email, "password": fx.customer.Password}, nil}
 	},
-	"POST /v1/auth/refresh": func(t *testing.T, fx *rbacFixture, who *caller) rbacCall {
-		fresh := fx.b.login(t, fx.customer.User.Email, fx.customer.Password)
+	"POST /v1/auth/refresh": func(t *testing.T, fx *rbacFixture, who *e2e.Caller) rbacCall {
+		fresh := fx.api.Login(t, fx.customer.User.Email, fx.customer.Password)
 		return rbacCall{"/v1/auth/refresh", map[string]string{"refresh_token": fresh.Refresh}, nil}
 	},
-	"POST /v1/auth/logout": func(t *testing.T, fx *rbacFixture, who *caller) rbacCall {
+	"POST /v1/auth/logout": func(t *testing.T, fx *rbacFixture, who *e2e.Caller) rbacCall {
 		// An unknown token is no error: logout answers 204 regardless.
-		return rbacCall{"/v1/auth/logout", map[string]string{"refresh_token": "not-a-token-" + unique("rt")}, nil}
+		return rbacCall{"/v1/auth/logout", map[string]string{"refresh_token": "not-a-token-" + e2e.Unique("rt")}, nil}
 	},
-	"GET /v1/me": func(*testing.T, *rbacFixture, *caller) rbacCall { return rbacCall{"/v1/me", nil, nil} },
-	"POST /v1/users": func(t *testing.T, fx *rbacFixture, who *caller) rbacCall {
-		return rbacCall{"/v1/users", map[string]any{"name": "D", "email": uniqueEmail("rbac-driver"), "password": "password-1", "role": "driver"}, nil}
+	"GET /v1/me": func(*testing.T, *rbacFixture, *e2e.Caller) rbacCall { return rbacCall{"/v1/me", nil, nil} },
+	"POST /v1/users": func(t *testing.T, fx *rbacFixture, who *e2e.Caller) rbacCall {
+		return rbacCall{"/v1/users", map[string]any{"name": "D", "email": e2e.UniqueEmail("rbac-driver"), "password": "password-1", "role": "driver"}, nil}
 	},
-	"GET /v1/drivers": func(*testing.T, *rbacFixture, *caller) rbacCall { return rbacCall{"/v1/drivers?limit=5", nil, nil} },
-	"GET /v1/drivers/:id": func(t *testing.T, fx *rbacFixture, who *caller) rbacCall {
+	"GET /v1/drivers": func(*testing.T, *rbacFixture, *e2e.Caller) rbacCall { return rbacCall{"/v1/drivers?limit=5", nil, nil} },
+	"GET /v1/drivers/:id": func(t *testing.T, fx *rbacFixture, who *e2e.Caller) rbacCall {
 		return rbacCall{"/v1/drivers/me", nil, nil} // a driver: 200; an admin has no record: 404
 	},
-	"PUT /v1/drivers/:id/availability": func(t *testing.T, fx *rbacFixture, who *caller) rbacCall {
+	"PUT /v1/drivers/:id/availability": func(t *testing.T, fx *rbacFixture, who *e2e.Caller) rbacCall {
 		return rbacCall{"/v1/drivers/me/availability", map[string]bool{"available": true}, nil}
 	},
-	"POST /v1/orders": func(*testing.T, *rbacFixture, *caller) rbacCall { return rbacCall{"/v1/orders", validOrder(), nil} },
-	"GET /v1/orders":  func(*testing.T, *rbacFixture, *caller) rbacCall { return rbacCall{"/v1/orders?limit=5", nil, nil} },
-	"GET /v1/orders/:id": func(t *testing.T, fx *rbacFixture, who *caller) rbacCall {
+	"POST /v1/orders": func(*testing.T, *rbacFixture, *e2e.Caller) rbacCall {
+		return rbacCall{"/v1/orders", e2e.ValidOrder(), nil}
+	},
+	"GET /v1/orders": func(*testing.T, *rbacFixture, *e2e.Caller) rbacCall { return rbacCall{"/v1/orders?limit=5", nil, nil} },
+	"GET /v1/orders/:id": func(t *testing.T, fx *rbacFixture, who *e2e.Caller) rbacCall {
 		return rbacCall{"/v1/orders/" + fx.order.ID, nil, nil} // owner, admin: 200; driver: 404
 	},
-	"GET /v1/orders/:id/timeline": func(t *testing.T, fx *rbacFixture, who *caller) rbacCall {
+	"GET /v1/orders/:id/timeline": func(t *testing.T, fx *rbacFixture, who *e2e.Caller) rbacCall {
 		return rbacCall{"/v1/orders/" + fx.order.ID + "/timeline", nil, nil}
 	},
-	"GET /v1/orders/:id/track": func(t *testing.T, fx *rbacFixture, who *caller) rbacCall {
+	"GET /v1/orders/:id/track": func(t *testing.T, fx *rbacFixture, who *e2e.Caller) rbacCall {
 		return rbacCall{"/v1/orders/" + fx.order.ID + "/track", nil, nil}
 	},
-	"POST /v1/orders/:id/assign": func(t *testing.T, fx *rbacFixture, who *caller) rbacCall {
-		return rbacCall{"/v1/orders/" + nonexistentID("ord") + "/assign", map[string]string{"driver_id": fx.driver.User.ID}, nil}
+	"POST /v1/orders/:id/assign": func(t *testing.T, fx *rbacFixture, who *e2e.Caller) rbacCall {
+		return rbacCall{"/v1/orders/" + e2e.NonexistentID("ord") + "/assign", map[string]string{"driver_id": fx.driver.User.ID}, nil}
 	},
-	"POST /v1/orders/:id/accept": func(t *testing.T, fx *rbacFixture, who *caller) rbacCall {
-		return rbacCall{"/v1/orders/" + nonexistentID("ord") + "/accept", nil, nil}
+	"POST /v1/orders/:id/accept": func(t *testing.T, fx *rbacFixture, who *e2e.Caller) rbacCall {
+		return rbacCall{"/v1/orders/" + e2e.NonexistentID("ord") + "/accept", nil, nil}
 	},
-	"POST /v1/orders/:id/decline": func(t *testing.T, fx *rbacFixture, who *caller) rbacCall {
-		return rbacCall{"/v1/orders/" + nonexistentID("ord") + "/decline", map[string]string{"reason": "too far"}, nil}
+	"POST /v1/orders/:id/decline": func(t *testing.T, fx *rbacFixture, who *e2e.Caller) rbacCall {
+		return rbacCall{"/v1/orders/" + e2e.NonexistentID("ord") + "/decline", map[string]string{"reason": "too far"}, nil}
 	},
-	"PUT /v1/orders/:id/status": func(t *testing.T, fx *rbacFixture, who *caller) rbacCall {
-		return rbacCall{"/v1/orders/" + nonexistentID("ord") + "/status", map[string]string{"status": "cancelled"}, nil}
+	"PUT /v1/orders/:id/status": func(t *testing.T, fx *rbacFixture, who *e2e.Caller) rbacCall {
+		return rbacCall{"/v1/orders/" + e2e.NonexistentID("ord") + "/status", map[string]string{"status": "cancelled"}, nil}
 	},
-	"GET /v1/metrics/orders-by-day": func(*testing.T, *rbacFixture, *caller) rbacCall {
+	"GET /v1/metrics/orders-by-day": func(*testing.T, *rbacFixture, *e2e.Caller) rbacCall {
 		return rbacCall{"/v1/metrics/orders-by-day?from=2025-01-01&to=2025-01-07&tz=Europe/Berlin", nil, nil}
 	},
-	"GET /v1/cluster": func(*testing.T, *rbacFixture, *caller) rbacCall {
+	"GET /v1/cluster": func(*testing.T, *rbacFixture, *e2e.Caller) rbacCall {
 		return rbacCall{"/v1/cluster", nil, nil}
 	},
-	"GET /v1/ws": func(t *testing.T, _ *rbacFixture, who *caller) rbacCall {
+	"GET /v1/ws": func(t *testing.T, _ *rbacFixture, who *e2e.Caller) rbacCall {
 		// A real upgrade: allowed callers get 101 (the helper closes the
 		// connection at once).
-		opts := []reqOpt{
-			hdr("Connection", "Upgrade"), hdr("Upgrade", "websocket"),
-			hdr("Sec-WebSocket-Version", "13"), hdr("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
+		opts := []e2e.Opt{
+			e2e.Header("Connection", "Upgrade"), e2e.Header("Upgrade", "websocket"),
+			e2e.Header("Sec-WebSocket-Version", "13"), e2e.Header("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
 		}
 		// The walk may have logged this caller out already, which refuses
 		// their earlier tokens on the socket: use a fresh login.
 		if who.Password != "" {
-			fresh := who.b.login(t, who.User.Email, who.Password)
-			opts = append(opts, hdr("Authorization", "Bearer "+fresh.Token))
+			fresh := who.Client.Login(t, who.User.Email, who.Password)
+			opts = append(opts, e2e.Header("Authorization", "Bearer "+fresh.Token))
 		}
 		return rbacCall{"/v1/ws", nil, opts}
 	},
-	"GET /v1/orders/:id/proofs": func(t *testing.T, fx *rbacFixture, who *caller) rbacCall {
+	"GET /v1/orders/:id/proofs": func(t *testing.T, fx *rbacFixture, who *e2e.Caller) rbacCall {
 		return rbacCall{"/v1/orders/" + fx.order.ID + "/proofs", nil, nil} // owner, admin: 200; driver: 404
 	},
-	"POST /v1/orders/:id/proofs": func(t *testing.T, fx *rbacFixture, who *caller) rbacCall {
-		return rbacCall{"/v1/orders/" + nonexistentID("ord") + "/proofs", map[string]string{"key": "proofs/x"}, nil}
+	"POST /v1/orders/:id/proofs": func(t *testing.T, fx *rbacFixture, who *e2e.Caller) rbacCall {
+		return rbacCall{"/v1/orders/" + e2e.NonexistentID("ord") + "/proofs", map[string]string{"key": "proofs/x"}, nil}
 	},
-	"POST /v1/uploads/presign": func(t *testing.T, fx *rbacFixture, who *caller) rbacCall {
-		return rbacCall{"/v1/uploads/presign", map[string]any{"order_id": nonexistentID("ord"),
+	"POST /v1/uploads/presign": func(t *testing.T, fx *rbacFixture, who *e2e.Caller) rbacCall {
+		return rbacCall{"/v1/uploads/presign", map[string]any{"order_id": e2e.NonexistentID("ord"),
 			"content_type": "image/png", "content_length": 10}, nil}
 	},
 	// The blob routes are public: the signature is the authentication.
 	// Their keys span path segments, which an OpenAPI path parameter
 	// cannot: the validator cannot match them (offSpec).
-	"GET /v1/blobs/*key": func(t *testing.T, fx *rbacFixture, who *caller) rbacCall {
-		return rbacCall{fx.blobURL(t, http.MethodGet), nil, []reqOpt{offSpec()}}
+	"GET /v1/blobs/*key": func(t *testing.T, fx *rbacFixture, who *e2e.Caller) rbacCall {
+		return rbacCall{fx.blobURL(t, http.MethodGet), nil, []e2e.Opt{e2e.OffSpec()}}
 	},
-	"HEAD /v1/blobs/*key": func(t *testing.T, fx *rbacFixture, who *caller) rbacCall {
-		return rbacCall{fx.blobURL(t, http.MethodGet), nil, []reqOpt{offSpec()}}
+	"HEAD /v1/blobs/*key": func(t *testing.T, fx *rbacFixture, who *e2e.Caller) rbacCall {
+		return rbacCall{fx.blobURL(t, http.MethodGet), nil, []e2e.Opt{e2e.OffSpec()}}
 	},
-	"PUT /v1/blobs/*key": func(t *testing.T, fx *rbacFixture, who *caller) rbacCall {
-		return rbacCall{fx.blobURL(t, http.MethodPut), raw(pngHeader), []reqOpt{hdr("Content-Type", "image/png"), offSpec()}}
+	"PUT /v1/blobs/*key": func(t *testing.T, fx *rbacFixture, who *e2e.Caller) rbacCall {
+		return rbacCall{fx.blobURL(t, http.MethodPut), e2e.Raw(pngHeader), []e2e.Opt{e2e.Header("Content-Type", "image/png"), e2e.OffSpec()}}
 	},
-	"GET /v1/notifications": func(*testing.T, *rbacFixture, *caller) rbacCall {
+	"GET /v1/notifications": func(*testing.T, *rbacFixture, *e2e.Caller) rbacCall {
 		return rbacCall{"/v1/notifications?unread=true", nil, nil}
 	},
-	"POST /v1/notifications/:id": func(*testing.T, *rbacFixture, *caller) rbacCall {
+	"POST /v1/notifications/:id": func(*testing.T, *rbacFixture, *e2e.Caller) rbacCall {
 		return rbacCall{"/v1/notifications/read-all", nil, nil}
 	},
-	"POST /v1/notifications/:id/read": func(*testing.T, *rbacFixture, *caller) rbacCall {
-		return rbacCall{"/v1/notifications/" + nonexistentID("ntf") + "/read", nil, nil} // 404
+	"POST /v1/notifications/:id/read": func(*testing.T, *rbacFixture, *e2e.Caller) rbacCall {
+		return rbacCall{"/v1/notifications/" + e2e.NonexistentID("ntf") + "/read", nil, nil} // 404
 	},
-	"POST /v1/webhooks": func(*testing.T, *rbacFixture, *caller) rbacCall {
+	"POST /v1/webhooks": func(*testing.T, *rbacFixture, *e2e.Caller) rbacCall {
 		return rbacCall{"/v1/webhooks", map[string]any{"url": "https://example.test/hook", "event_types": []string{"*"}}, nil}
 	},
-	"GET /v1/webhooks": func(*testing.T, *rbacFixture, *caller) rbacCall { return rbacCall{"/v1/webhooks", nil, nil} },
-	"GET /v1/webhooks/:id": func(*testing.T, *rbacFixture, *caller) rbacCall {
-		return rbacCall{"/v1/webhooks/" + nonexistentID("whk"), nil, nil}
+	"GET /v1/webhooks": func(*testing.T, *rbacFixture, *e2e.Caller) rbacCall { return rbacCall{"/v1/webhooks", nil, nil} },
+	"GET /v1/webhooks/:id": func(*testing.T, *rbacFixture, *e2e.Caller) rbacCall {
+		return rbacCall{"/v1/webhooks/" + e2e.NonexistentID("whk"), nil, nil}
 	},
-	"PATCH /v1/webhooks/:id": func(*testing.T, *rbacFixture, *caller) rbacCall {
-		return rbacCall{"/v1/webhooks/" + nonexistentID("whk"), map[string]any{"enabled": true}, nil}
+	"PATCH /v1/webhooks/:id": func(*testing.T, *rbacFixture, *e2e.Caller) rbacCall {
+		return rbacCall{"/v1/webhooks/" + e2e.NonexistentID("whk"), map[string]any{"enabled": true}, nil}
 	},
-	"DELETE /v1/webhooks/:id": func(*testing.T, *rbacFixture, *caller) rbacCall {
-		return rbacCall{"/v1/webhooks/" + nonexistentID("whk"), nil, nil}
+	"DELETE /v1/webhooks/:id": func(*testing.T, *rbacFixture, *e2e.Caller) rbacCall {
+		return rbacCall{"/v1/webhooks/" + e2e.NonexistentID("whk"), nil, nil}
 	},
-	"GET /v1/webhooks/:id/deliveries": func(*testing.T, *rbacFixture, *caller) rbacCall {
-		return rbacCall{"/v1/webhooks/" + nonexistentID("whk") + "/deliveries", nil, nil}
+	"GET /v1/webhooks/:id/deliveries": func(*testing.T, *rbacFixture, *e2e.Caller) rbacCall {
+		return rbacCall{"/v1/webhooks/" + e2e.NonexistentID("whk") + "/deliveries", nil, nil}
 	},
-	"GET /v1/openapi.json": func(*testing.T, *rbacFixture, *caller) rbacCall { return rbacCall{"/v1/openapi.json", nil, nil} },
-	"GET /healthz":         func(*testing.T, *rbacFixture, *caller) rbacCall { return rbacCall{"/healthz", nil, nil} },
-	"GET /readyz":          func(*testing.T, *rbacFixture, *caller) rbacCall { return rbacCall{"/readyz", nil, nil} },
+	"GET /v1/openapi.json": func(*testing.T, *rbacFixture, *e2e.Caller) rbacCall { return rbacCall{"/v1/openapi.json", nil, nil} },
+	"GET /healthz":         func(*testing.T, *rbacFixture, *e2e.Caller) rbacCall { return rbacCall{"/healthz", nil, nil} },
+	"GET /readyz":          func(*testing.T, *rbacFixture, *e2e.Caller) rbacCall { return rbacCall{"/readyz", nil, nil} },
 }
 
 // TestRBAC walks every registered route × every kind of caller: anonymous
 // callers get 401 unauthorized on non-public routes, roles outside the
 // route's policy get 403 forbidden, and allowed callers get past both.
+//
+// It boots a whole node, as the tests in e2e/api do, but stays here: the
+// route table and its policies are unexported, and only this package's
+// test binary sees them (RoutesForTest, routes_internal_test.go).
 func TestRBAC(t *testing.T) {
-	b := setup(t, nil)
-	fx := &rbacFixture{b: b, customer: b.signup(t), driver: b.createDriver(t, 0, false)}
-	fx.order = fx.customer.createOrder(t)
+	n, a := e2e.Up(t, nil)
+	fx := &rbacFixture{node: n, api: a, customer: a.Signup(t), driver: a.CreateDriver(t, 0, false)}
+	fx.order = fx.customer.CreateOrder(t)
 
 	routes := httpapi.RoutesForTest(t)
 	require.NotEmpty(t, routes)
@@ -178,8 +188,8 @@ func TestRBAC(t *testing.T) {
 
 	callers := []struct {
 		role string // "" is anonymous
-		c    *caller
-	}{{"", b.anon()}, {"customer", fx.customer}, {"driver", fx.driver}, {"admin", b.admin}}
+		c    *e2e.Caller
+	}{{"", a.Anon()}, {"customer", fx.customer}, {"driver", fx.driver}, {"admin", a.Admin}}
 
 	for _, r := range routes {
 		name := r.Method + " " + r.Path
@@ -190,7 +200,7 @@ func TestRBAC(t *testing.T) {
 			require.True(t, ok, "no RBAC recipe for %s: add one to rbacRecipes", name)
 			for _, who := range callers {
 				call := recipe(t, fx, who.c)
-				resp := who.c.do(t, r.Method, call.path, call.body, call.opts...)
+				resp := who.c.Do(t, r.Method, call.path, call.body, call.opts...)
 				label := who.role
 				if label == "" {
 					label = "anonymous"
@@ -201,9 +211,9 @@ func TestRBAC(t *testing.T) {
 						"%s as %s (allowed): %s", name, label, resp)
 					require.Less(t, resp.Status, 500, "%s as %s: %s", name, label, resp)
 				case who.role == "":
-					resp.problem(t, http.StatusUnauthorized, "unauthorized")
+					resp.Problem(t, http.StatusUnauthorized, "unauthorized")
 				default:
-					resp.problem(t, http.StatusForbidden, "forbidden")
+					resp.Problem(t, http.StatusForbidden, "forbidden")
 				}
 			}
 		})
@@ -216,9 +226,9 @@ const pngHeader = "\x89PNG\r\n\x1a\n"
 // blobURL is the path and query of a signed URL for a fresh object: a
 // download of one that exists, or an upload of pngHeader.
 func (fx *rbacFixture) blobURL(t *testing.T, method string) string {
-	blobs := fx.b.node.Blobs()
+	blobs := fx.node.Blobs()
 	require.NotNil(t, blobs)
-	key := "rbac/" + unique("blob")
+	key := "rbac/" + e2e.Unique("blob")
 	var p blob.Presigned
 	var err error
 	if method == http.MethodPut {

@@ -62,36 +62,36 @@ type webhookRequest struct {
 }
 
 // validate checks the fields present; create requires url and event_types.
-func (q webhookRequest) validate(create bool) []FieldError {
-	var fe []FieldError
+func (q webhookRequest) validate(create bool) []problem.FieldError {
+	var fe []problem.FieldError
 	switch {
 	case q.URL == nil && create:
-		fe = append(fe, FieldError{"url", "is required"})
+		fe = append(fe, problem.FieldError{Field: "url", Message: "is required"})
 	case q.URL != nil:
 		u, err := url.Parse(*q.URL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil ||
 			u.Fragment != "" || len(*q.URL) > maxWebhookURL {
-			fe = append(fe, FieldError{"url", "must be an absolute http(s) URL without credentials, at most 2048 characters"})
+			fe = append(fe, problem.FieldError{Field: "url", Message: "must be an absolute http(s) URL without credentials, at most 2048 characters"})
 		}
 	}
 	switch {
 	case q.EventTypes == nil && create:
-		fe = append(fe, FieldError{"event_types", "is required"})
+		fe = append(fe, problem.FieldError{Field: "event_types", Message: "is required"})
 	case q.EventTypes != nil:
 		types := *q.EventTypes
 		if len(types) == 0 || len(types) > len(WebhookEventTypes)+1 {
-			fe = append(fe, FieldError{"event_types", "must list one or more event types, or \"*\""})
+			fe = append(fe, problem.FieldError{Field: "event_types", Message: "must list one or more event types, or \"*\""})
 			break
 		}
 		for _, t := range types {
 			if t != "*" && !slices.Contains(WebhookEventTypes, t) {
-				fe = append(fe, FieldError{"event_types", "unknown event type " + quoteField(t) + "; known: * " + strings.Join(WebhookEventTypes, " ")})
+				fe = append(fe, problem.FieldError{Field: "event_types", Message: "unknown event type " + quoteField(t) + "; known: * " + strings.Join(WebhookEventTypes, " ")})
 				break
 			}
 		}
 	}
 	if q.Description != nil && len(*q.Description) > 500 {
-		fe = append(fe, FieldError{"description", "must be at most 500 characters"})
+		fe = append(fe, problem.FieldError{Field: "description", Message: "must be at most 500 characters"})
 	}
 	return fe
 }

@@ -11,157 +11,36 @@ import (
 	"crypto/x509/pkix"
 	"errors"
 	"io"
-	"log"
 	"math/big"
 	"mime"
 	"mime/multipart"
+	"mime/quotedprintable"
 	"net"
 	"net/mail"
 	"net/textproto"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
 	"github.com/outrider/outrider/worker/email"
+	"github.com/outrider/outrider/worker/email/mailtest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 var t0 = time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 
-// received is one message as the test server saw it.
-type received struct {
-	from     string
-	to       []string
-	data     []byte
-	authUser string
-	tls      bool
-}
-
-// backend is an in-process SMTP server's storage and behaviour.
-type backend struct {
-	user, pass string           // when user is set, AUTH PLAIN is offered and required
-	rejectRcpt map[string]error // address → RCPT reply
-
-	sessions atomic.Int64
-	mu       sync.Mutex
-	got      []received
-}
-
-func (b *backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
-	b.sessions.Add(1)
-	return &session{b: b, c: c}, nil
-}
-
-func (b *backend) messages() []received {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return append([]received(nil), b.got...)
-}
-
-type session struct {
-	b    *backend
-	c    *smtp.Conn
-	cur  received
-	user string
-}
-
-var _ smtp.AuthSession = (*session)(nil)
-
-func (s *session) AuthMechanisms() []string {
-	if s.b.user == "" {
-		return nil
-	}
-	return []string{sasl.Plain}
-}
-
-func (s *session) Auth(string) (sasl.Server, error) {
-	return sasl.NewPlainServer(func(_, user, pass string) error {
-		if user != s.b.user || pass != s.b.pass {
-			return smtp.ErrAuthFailed
-		}
-		s.user = user
-		return nil
-	}), nil
-}
-
-func (s *session) Mail(from string, _ *smtp.MailOptions) error {
-	if s.b.user != "" && s.user == "" {
-		return smtp.ErrAuthRequired
-	}
-	s.cur = received{from: from, authUser: s.user}
-	return nil
-}
-
-func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
-	if err := s.b.rejectRcpt[to]; err != nil {
-		return err
-	}
-	s.cur.to = append(s.cur.to, to)
-	return nil
-}
-
-func (s *session) Data(r io.Reader) error {
-	data, err := io.ReadAll(r)
-	if err != nil {
-		return err
-	}
-	s.cur.data = data
-	_, s.cur.tls = s.c.TLSConnectionState()
-	s.b.mu.Lock()
-	defer s.b.mu.Unlock()
-	s.b.got = append(s.b.got, s.cur)
-	return nil
-}
-
-func (s *session) Reset()        { s.cur = received{} }
-func (s *session) Logout() error { return nil }
-
-// serve runs an SMTP server for be on a loopback port until the test ends
-// and returns its address. tlsConfig, when set, makes it offer STARTTLS.
-func serve(t *testing.T, be *backend, tlsConfig *tls.Config) string {
+// setup starts a mailbox with opts and returns a sender for it configured
+// by cfg (Addr, From and Now filled in when empty).
+func setup(t *testing.T, opts mailtest.Options, cfg email.Config) (*email.SMTPSender, *mailtest.Mailbox) {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	s := smtp.NewServer(be)
-	s.Domain = "mx.test"
-	s.TLSConfig = tlsConfig
-	s.AllowInsecureAuth = tlsConfig == nil
-	s.ReadTimeout, s.WriteTimeout = 10*time.Second, 10*time.Second
-	s.ErrorLog = log.New(io.Discard, "", 0)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = s.Serve(l)
-	}()
-	t.Cleanup(func() {
-		require.NoError(t, s.Close())
-		// Close only closes the listeners Serve has registered; if Serve
-		// has not run yet, closing l ourselves is what stops it.
-		_ = l.Close()
-		<-done
-	})
-	return l.Addr().String()
-}
-
-type bundle struct {
-	be   *backend
-	addr string
-}
-
-// setup starts a server for be and returns a sender for it configured by
-// cfg (Addr, From and Now filled in when empty).
-func setup(t *testing.T, be *backend, cfg email.Config) (*email.SMTPSender, *bundle) {
-	t.Helper()
-	b := &bundle{be: be, addr: serve(t, be, nil)}
-	return newSender(t, b.addr, cfg), b
+	box := mailtest.Start(t, opts)
+	return newSender(t, box.Addr, cfg), box
 }
 
 func newSender(t *testing.T, addr string, cfg email.Config) *email.SMTPSender {
@@ -207,7 +86,7 @@ func parse(t *testing.T, raw []byte) parsed {
 	lf := func(s []byte) string { return strings.ReplaceAll(string(s), "\r\n", "\n") }
 	if mediaType == "text/plain" {
 		require.Equal(t, "quoted-printable", m.Header.Get("Content-Transfer-Encoding"))
-		body, err := io.ReadAll(quotedPrintable(m.Body))
+		body, err := io.ReadAll(quotedprintable.NewReader(m.Body))
 		require.NoError(t, err)
 		// A single-part body ends with the line break that ends its last
 		// line; multipart bodies give it to the boundary instead.
@@ -252,7 +131,7 @@ func TestSendDeliversWellFormedMessage(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			s, b := setup(t, &backend{}, email.Config{})
+			s, box := setup(t, mailtest.Options{}, email.Config{})
 			subject := "Commande expédiée — suivi de votre livraison numéro 01JABC, arrivée prévue dans trente minutes"
 			err := s.Send(t.Context(), email.Message{
 				To:      []string{"Ada Lovelace <ada@example.com>", "bob@example.org"},
@@ -263,12 +142,12 @@ func TestSendDeliversWellFormedMessage(t *testing.T) {
 			})
 			require.NoError(t, err)
 
-			got := b.be.messages()
+			got := box.Messages()
 			require.Len(t, got, 1)
-			require.Equal(t, "dispatch@outrider.test", got[0].from)
-			require.Equal(t, []string{"ada@example.com", "bob@example.org"}, got[0].to)
+			require.Equal(t, "dispatch@outrider.test", got[0].From)
+			require.Equal(t, []string{"ada@example.com", "bob@example.org"}, got[0].To)
 
-			p := parse(t, got[0].data)
+			p := parse(t, got[0].Data)
 			h := p.header
 			date, err := h.Date()
 			require.NoError(t, err)
@@ -294,15 +173,15 @@ func TestSendDeliversWellFormedMessage(t *testing.T) {
 
 func TestSendGeneratesMessageID(t *testing.T) {
 	t.Parallel()
-	s, b := setup(t, &backend{}, email.Config{})
+	s, box := setup(t, mailtest.Options{}, email.Config{})
 	for range 2 {
 		require.NoError(t, s.Send(t.Context(), email.Message{To: []string{"a@example.com"}, Subject: "hi", Text: "hello"}))
 	}
-	got := b.be.messages()
+	got := box.Messages()
 	require.Len(t, got, 2)
 	ids := make([]string, 2)
 	for i, m := range got {
-		ids[i] = parse(t, m.data).header.Get("Message-Id")
+		ids[i] = parse(t, m.Data).header.Get("Message-Id")
 		require.Regexp(t, `^<[0-9a-f]{32}@outrider\.test>$`, ids[i])
 	}
 	require.NotEqual(t, ids[0], ids[1])
@@ -310,7 +189,7 @@ func TestSendGeneratesMessageID(t *testing.T) {
 
 func TestSendRefusesInvalidMessagesBeforeConnecting(t *testing.T) {
 	t.Parallel()
-	s, b := setup(t, &backend{}, email.Config{})
+	s, box := setup(t, mailtest.Options{}, email.Config{})
 	ok := email.Message{To: []string{"a@example.com"}, Subject: "s", Text: "t"}
 	tests := []struct {
 		name      string
@@ -340,11 +219,11 @@ func TestSendRefusesInvalidMessagesBeforeConnecting(t *testing.T) {
 			require.ErrorIs(t, err, email.ErrHeaderInjection, tt.name)
 		}
 	}
-	require.Zero(t, b.be.sessions.Load(), "a refused message must not reach the server")
+	require.Zero(t, box.Sessions(), "a refused message must not reach the server")
 
-	_, err := email.NewSMTPSender(email.Config{Addr: b.addr, From: "x@example.com\r\nBcc: v@example.com"})
+	_, err := email.NewSMTPSender(email.Config{Addr: box.Addr, From: "x@example.com\r\nBcc: v@example.com"})
 	require.ErrorIs(t, err, email.ErrHeaderInjection)
-	_, err = email.NewSMTPSender(email.Config{Addr: b.addr, From: "x@example.com", StartTLS: "sometimes"})
+	_, err = email.NewSMTPSender(email.Config{Addr: box.Addr, From: "x@example.com", StartTLS: "sometimes"})
 	require.Error(t, err)
 	_, err = email.NewSMTPSender(email.Config{Addr: "no-port", From: "x@example.com"})
 	require.Error(t, err)
@@ -363,7 +242,7 @@ func TestSendSurfacesRecipientRejection(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			s, b := setup(t, &backend{rejectRcpt: map[string]error{"nobody@example.com": tt.reply}}, email.Config{})
+			s, box := setup(t, mailtest.Options{RejectRcpt: map[string]error{"nobody@example.com": tt.reply}}, email.Config{})
 			err := s.Send(t.Context(), email.Message{To: []string{"a@example.com", "nobody@example.com"}, Subject: "s", Text: "t"})
 			require.Error(t, err)
 			require.Contains(t, err.Error(), "rcpt to <nobody@example.com>")
@@ -371,7 +250,7 @@ func TestSendSurfacesRecipientRejection(t *testing.T) {
 			require.ErrorAs(t, err, &te)
 			require.Equal(t, tt.reply.Code, te.Code)
 			require.Equal(t, tt.permanent, email.IsPermanent(err))
-			require.Empty(t, b.be.messages())
+			require.Empty(t, box.Messages())
 		})
 	}
 }
@@ -452,23 +331,22 @@ func TestSendRespectsContext(t *testing.T) {
 
 func TestSendAuthenticates(t *testing.T) {
 	t.Parallel()
-	be := &backend{user: "dispatch", pass: "s3cret"}
-	s, b := setup(t, be, email.Config{Username: "dispatch", Password: "s3cret"})
+	s, box := setup(t, mailtest.Options{Username: "dispatch", Password: "s3cret"}, email.Config{Username: "dispatch", Password: "s3cret"})
 	require.NoError(t, s.Send(t.Context(), email.Message{To: []string{"a@example.com"}, Subject: "s", Text: "t"}))
-	got := b.be.messages()
+	got := box.Messages()
 	require.Len(t, got, 1)
-	require.Equal(t, "dispatch", got[0].authUser)
+	require.Equal(t, "dispatch", got[0].AuthUser)
 
-	wrong := newSender(t, b.addr, email.Config{Username: "dispatch", Password: "guess"})
+	wrong := newSender(t, box.Addr, email.Config{Username: "dispatch", Password: "guess"})
 	err := wrong.Send(t.Context(), email.Message{To: []string{"a@example.com"}, Subject: "s", Text: "t"})
 	require.ErrorContains(t, err, "auth as dispatch")
 	var te *textproto.Error
 	require.ErrorAs(t, err, &te)
 	require.Equal(t, 535, te.Code)
 
-	anonymous := newSender(t, b.addr, email.Config{})
+	anonymous := newSender(t, box.Addr, email.Config{})
 	require.Error(t, anonymous.Send(t.Context(), email.Message{To: []string{"a@example.com"}, Subject: "s", Text: "t"}))
-	require.Len(t, b.be.messages(), 1)
+	require.Len(t, box.Messages(), 1)
 }
 
 // selfSigned returns a server TLS config for 127.0.0.1 and a client config
@@ -503,47 +381,43 @@ func TestSendStartTLS(t *testing.T) {
 
 	t.Run("required and offered, with auth over TLS", func(t *testing.T) {
 		t.Parallel()
-		be := &backend{user: "dispatch", pass: "s3cret"}
-		addr := serve(t, be, serverTLS) // AUTH only offered after STARTTLS
-		s := newSender(t, addr, email.Config{StartTLS: email.StartTLSRequired, TLSConfig: clientTLS, Username: "dispatch", Password: "s3cret"})
+		// AUTH only offered after STARTTLS.
+		box := mailtest.Start(t, mailtest.Options{Username: "dispatch", Password: "s3cret", TLS: serverTLS})
+		s := newSender(t, box.Addr, email.Config{StartTLS: email.StartTLSRequired, TLSConfig: clientTLS, Username: "dispatch", Password: "s3cret"})
 		require.NoError(t, s.Send(t.Context(), msg))
-		got := be.messages()
+		got := box.Messages()
 		require.Len(t, got, 1)
-		require.True(t, got[0].tls)
-		require.Equal(t, "dispatch", got[0].authUser)
+		require.True(t, got[0].TLS)
+		require.Equal(t, "dispatch", got[0].AuthUser)
 	})
 	t.Run("required, certificate not trusted", func(t *testing.T) {
 		t.Parallel()
-		be := &backend{}
-		addr := serve(t, be, serverTLS)
-		s := newSender(t, addr, email.Config{StartTLS: email.StartTLSRequired})
+		box := mailtest.Start(t, mailtest.Options{TLS: serverTLS})
+		s := newSender(t, box.Addr, email.Config{StartTLS: email.StartTLSRequired})
 		require.ErrorContains(t, s.Send(t.Context(), msg), "starttls")
-		require.Empty(t, be.messages())
+		require.Empty(t, box.Messages())
 	})
 	t.Run("required but not offered", func(t *testing.T) {
 		t.Parallel()
-		be := &backend{}
-		addr := serve(t, be, nil)
-		s := newSender(t, addr, email.Config{StartTLS: email.StartTLSRequired})
+		box := mailtest.Start(t, mailtest.Options{})
+		s := newSender(t, box.Addr, email.Config{StartTLS: email.StartTLSRequired})
 		err := s.Send(t.Context(), msg)
 		require.ErrorContains(t, err, "required but not offered")
 		require.False(t, email.IsPermanent(err))
-		require.Empty(t, be.messages())
+		require.Empty(t, box.Messages())
 	})
 	t.Run("opportunistic, offered", func(t *testing.T) {
 		t.Parallel()
-		be := &backend{}
-		addr := serve(t, be, serverTLS)
-		s := newSender(t, addr, email.Config{StartTLS: email.StartTLSOpportunistic, TLSConfig: clientTLS})
+		box := mailtest.Start(t, mailtest.Options{TLS: serverTLS})
+		s := newSender(t, box.Addr, email.Config{StartTLS: email.StartTLSOpportunistic, TLSConfig: clientTLS})
 		require.NoError(t, s.Send(t.Context(), msg))
-		require.True(t, be.messages()[0].tls)
+		require.True(t, box.Messages()[0].TLS)
 	})
 	t.Run("opportunistic, not offered", func(t *testing.T) {
 		t.Parallel()
-		be := &backend{}
-		addr := serve(t, be, nil)
-		s := newSender(t, addr, email.Config{StartTLS: email.StartTLSOpportunistic})
+		box := mailtest.Start(t, mailtest.Options{})
+		s := newSender(t, box.Addr, email.Config{StartTLS: email.StartTLSOpportunistic})
 		require.NoError(t, s.Send(t.Context(), msg))
-		require.False(t, be.messages()[0].tls)
+		require.False(t, box.Messages()[0].TLS)
 	})
 }

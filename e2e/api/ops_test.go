@@ -1,4 +1,4 @@
-package httpapi_test
+package api_test
 
 import (
 	"encoding/json"
@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/outrider/outrider/cmd/outrider/app"
+	"github.com/outrider/outrider/e2e"
 	"github.com/outrider/outrider/transport/httpapi/openapi"
 )
 
@@ -19,7 +20,7 @@ var corsHeaders = []string{
 	"Access-Control-Expose-Headers", "Access-Control-Max-Age", "Access-Control-Allow-Credentials",
 }
 
-func requireNoCORS(t *testing.T, r *response) {
+func requireNoCORS(t *testing.T, r *e2e.Response) {
 	t.Helper()
 	for _, h := range corsHeaders {
 		require.Empty(t, r.Header.Values(h), "%s: %s must not be set", r, h)
@@ -29,15 +30,15 @@ func requireNoCORS(t *testing.T, r *response) {
 // TestCORSAndOps runs a node that allows one browser origin, and checks
 // CORS and the operational endpoints.
 func TestCORSAndOps(t *testing.T) {
-	b := setup(t, func(c *app.Config) { c.HTTP.CORSOrigins = []string{allowedOrigin} })
-	customer := b.signup(t)
+	_, a := e2e.Up(t, func(c *app.Config) { c.HTTP.CORSOrigins = []string{allowedOrigin} })
+	customer := a.Signup(t)
 
 	t.Run("allowed origin", func(t *testing.T) {
 		t.Parallel()
-		for _, r := range []*response{
-			customer.get(t, "/v1/me", hdr("Origin", allowedOrigin)),
-			b.anon().get(t, "/healthz", hdr("Origin", allowedOrigin)),
-			b.anon().get(t, "/v1/me", hdr("Origin", allowedOrigin)), // errors too, so the page can read them
+		for _, r := range []*e2e.Response{
+			customer.Get(t, "/v1/me", e2e.Header("Origin", allowedOrigin)),
+			a.Anon().Get(t, "/healthz", e2e.Header("Origin", allowedOrigin)),
+			a.Anon().Get(t, "/v1/me", e2e.Header("Origin", allowedOrigin)), // errors too, so the page can read them
 		} {
 			require.Equal(t, allowedOrigin, r.Header.Get("Access-Control-Allow-Origin"), "%s", r)
 			require.Contains(t, r.Header.Values("Vary"), "Origin", "%s", r)
@@ -46,20 +47,20 @@ func TestCORSAndOps(t *testing.T) {
 				require.Contains(t, expose, h, "%s", r)
 			}
 		}
-		r := customer.post(t, "/v1/orders", validOrder(), hdr("Origin", allowedOrigin))
-		r.requireStatus(t, http.StatusCreated)
+		r := customer.Post(t, "/v1/orders", e2e.ValidOrder(), e2e.Header("Origin", allowedOrigin))
+		r.RequireStatus(t, http.StatusCreated)
 		require.Equal(t, allowedOrigin, r.Header.Get("Access-Control-Allow-Origin"))
 	})
 
 	t.Run("preflight", func(t *testing.T) {
 		t.Parallel()
 		for _, tc := range []struct{ path, method string }{
-			{"/v1/orders", "POST"}, {"/v1/orders/" + nonexistentID("ord") + "/status", "PUT"}, {"/v1/me", "GET"},
+			{"/v1/orders", "POST"}, {"/v1/orders/" + e2e.NonexistentID("ord") + "/status", "PUT"}, {"/v1/me", "GET"},
 		} {
-			r := b.anon().do(t, http.MethodOptions, tc.path, nil, offSpec(),
-				hdr("Origin", allowedOrigin), hdr("Access-Control-Request-Method", tc.method),
-				hdr("Access-Control-Request-Headers", "authorization, content-type, idempotency-key"))
-			r.requireStatus(t, http.StatusNoContent)
+			r := a.Anon().Do(t, http.MethodOptions, tc.path, nil, e2e.OffSpec(),
+				e2e.Header("Origin", allowedOrigin), e2e.Header("Access-Control-Request-Method", tc.method),
+				e2e.Header("Access-Control-Request-Headers", "authorization, content-type, idempotency-key"))
+			r.RequireStatus(t, http.StatusNoContent)
 			require.Empty(t, r.Body)
 			require.Equal(t, allowedOrigin, r.Header.Get("Access-Control-Allow-Origin"))
 			methods := r.Header.Get("Access-Control-Allow-Methods")
@@ -77,22 +78,22 @@ func TestCORSAndOps(t *testing.T) {
 	t.Run("other origins get no CORS headers", func(t *testing.T) {
 		t.Parallel()
 		for _, origin := range []string{"https://evil.example", "null", "https://app.outrider.test.evil.example", "http://app.outrider.test", strings.ToUpper(allowedOrigin)} {
-			requireNoCORS(t, customer.get(t, "/v1/me", hdr("Origin", origin)).requireStatus(t, http.StatusOK))
-			requireNoCORS(t, b.anon().get(t, "/v1/me", hdr("Origin", origin)))
-			pre := b.anon().do(t, http.MethodOptions, "/v1/orders", nil, offSpec(),
-				hdr("Origin", origin), hdr("Access-Control-Request-Method", "POST"),
-				hdr("Access-Control-Request-Headers", "authorization, content-type"))
+			requireNoCORS(t, customer.Get(t, "/v1/me", e2e.Header("Origin", origin)).RequireStatus(t, http.StatusOK))
+			requireNoCORS(t, a.Anon().Get(t, "/v1/me", e2e.Header("Origin", origin)))
+			pre := a.Anon().Do(t, http.MethodOptions, "/v1/orders", nil, e2e.OffSpec(),
+				e2e.Header("Origin", origin), e2e.Header("Access-Control-Request-Method", "POST"),
+				e2e.Header("Access-Control-Request-Headers", "authorization, content-type"))
 			requireNoCORS(t, pre)
 			require.NotEqual(t, http.StatusNoContent, pre.Status, "%s", pre)
 		}
 		// No Origin: a same-origin or non-browser request, no CORS headers.
-		requireNoCORS(t, customer.get(t, "/v1/me"))
+		requireNoCORS(t, customer.Get(t, "/v1/me"))
 	})
 
 	t.Run("healthz", func(t *testing.T) {
 		t.Parallel()
 		var h map[string]any
-		b.anon().get(t, "/healthz").decode(t, http.StatusOK, &h)
+		a.Anon().Get(t, "/healthz").Decode(t, http.StatusOK, &h)
 		require.Equal(t, map[string]any{"status": "ok"}, h)
 	})
 
@@ -102,7 +103,7 @@ func TestCORSAndOps(t *testing.T) {
 			Status string            `json:"status"`
 			Checks map[string]string `json:"checks"`
 		}
-		b.anon().get(t, "/readyz").decode(t, http.StatusOK, &r)
+		a.Anon().Get(t, "/readyz").Decode(t, http.StatusOK, &r)
 		require.Equal(t, "ok", r.Status)
 		// The dependencies: the cluster and storage (named by backend).
 		require.Contains(t, r.Checks, "cluster")
@@ -114,8 +115,8 @@ func TestCORSAndOps(t *testing.T) {
 
 	t.Run("openapi.json", func(t *testing.T) {
 		t.Parallel()
-		r := b.anon().get(t, "/v1/openapi.json")
-		r.requireStatus(t, http.StatusOK)
+		r := a.Anon().Get(t, "/v1/openapi.json")
+		r.RequireStatus(t, http.StatusOK)
 		require.Equal(t, "application/json", r.Header.Get("Content-Type"))
 		require.Equal(t, openapi.Document(), r.Body)
 		var doc struct {
@@ -129,11 +130,11 @@ func TestCORSAndOps(t *testing.T) {
 
 	t.Run("metrics", func(t *testing.T) {
 		t.Parallel()
-		o := customer.createOrder(t)
-		customer.order(t, o.ID)
-		b.anon().get(t, "/healthz").requireStatus(t, http.StatusOK)
-		r := b.anon().get(t, "/metrics")
-		r.requireStatus(t, http.StatusOK)
+		o := customer.CreateOrder(t)
+		customer.Order(t, o.ID)
+		a.Anon().Get(t, "/healthz").RequireStatus(t, http.StatusOK)
+		r := a.Anon().Get(t, "/metrics")
+		r.RequireStatus(t, http.StatusOK)
 		require.True(t, strings.HasPrefix(r.Header.Get("Content-Type"), "text/plain"), r.Header.Get("Content-Type"))
 		text := string(r.Body)
 		for _, want := range []string{

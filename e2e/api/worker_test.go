@@ -1,4 +1,4 @@
-package httpapi_test
+package api_test
 
 import (
 	"image/jpeg"
@@ -13,7 +13,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/outrider/outrider/cmd/outrider/app"
+	"github.com/outrider/outrider/e2e"
+	"github.com/outrider/outrider/wire"
 	"github.com/outrider/outrider/worker/email"
+	"github.com/outrider/outrider/worker/email/mailtest"
 	"github.com/outrider/outrider/worker/webhook/webhooktest"
 )
 
@@ -32,18 +35,15 @@ type notificationJSON struct {
 	CreatedAt string  `json:"created_at"`
 }
 
-type notificationPage struct {
-	Items      []notificationJSON `json:"items"`
-	NextCursor *string            `json:"next_cursor"`
-}
-
-func (c *caller) notifications(t *testing.T, query string) []notificationJSON {
+// notifications pages through c's notifications (query: "&unread=true"
+// or empty), two at a time.
+func notifications(t *testing.T, c *e2e.Caller, query string) []notificationJSON {
 	t.Helper()
 	var all []notificationJSON
 	path := "/v1/notifications?limit=2" + query
 	for {
-		var p notificationPage
-		c.get(t, path).decode(t, http.StatusOK, &p)
+		var p wire.Page[notificationJSON]
+		c.Get(t, path).Decode(t, http.StatusOK, &p)
 		all = append(all, p.Items...)
 		if p.NextCursor == nil {
 			return all
@@ -53,12 +53,10 @@ func (c *caller) notifications(t *testing.T, query string) []notificationJSON {
 }
 
 // dialUser opens the user's WebSocket (subscribed to user:{id} from the start).
-func dialUser(t *testing.T, b *bundle, c *caller) *websocket.Conn {
+func dialUser(t *testing.T, n *app.Node, c *e2e.Caller) *websocket.Conn {
 	t.Helper()
-	h := http.Header{"Authorization": {"Bearer " + c.Token}}
-	conn, resp, err := websocket.DefaultDialer.DialContext(t.Context(), "ws"+strings.TrimPrefix(b.base, "http")+"/v1/ws", h)
+	conn, err := e2e.DialRaw(n.Addr(), c.Token)
 	require.NoError(t, err)
-	_ = resp.Body.Close()
 	t.Cleanup(func() { _ = conn.Close() })
 	return conn
 }
@@ -67,18 +65,18 @@ func dialUser(t *testing.T, b *bundle, c *caller) *websocket.Conn {
 // their order's events, once each, live and in their inbox; each sees
 // and marks only their own.
 func TestNotifications(t *testing.T) {
-	box, smtpAddr := startMailbox(t)
-	b := setup(t, func(c *app.Config) {
-		c.SMTP = email.Config{Addr: smtpAddr, From: "Outrider <dispatch@outrider.test>", StartTLS: email.StartTLSNone}
+	box := mailtest.Start(t, mailtest.Options{})
+	n, a := e2e.Up(t, func(c *app.Config) {
+		c.SMTP = email.Config{Addr: box.Addr, From: "Outrider <dispatch@outrider.test>", StartTLS: email.StartTLSNone}
 	})
-	customer, driver := b.signup(t), b.createDriver(t, 0, true)
-	live := dialUser(t, b, customer)
+	customer, driver := a.Signup(t), a.CreateDriver(t, 0, true)
+	live := dialUser(t, n, customer)
 
-	o := customer.createOrder(t)
-	b.admin.orderAction(t, o.ID, "assign", map[string]string{"driver_id": driver.User.ID})
-	driver.orderAction(t, o.ID, "accept", nil)
+	o := customer.CreateOrder(t)
+	a.Admin.OrderAction(t, o.ID, "assign", map[string]string{"driver_id": driver.User.ID})
+	driver.OrderAction(t, o.ID, "accept", nil)
 	for _, st := range []string{"picked_up", "in_transit", "delivered"} {
-		driver.setStatus(t, o.ID, st)
+		driver.SetStatus(t, o.ID, st)
 	}
 
 	// assigned, accepted, picked_up, in_transit, delivered; not
@@ -86,7 +84,7 @@ func TestNotifications(t *testing.T) {
 	wantCustomer := []string{"delivered", "in_transit", "picked_up", "accepted", "assigned"}
 	var got []notificationJSON
 	require.EventuallyWithT(t, func(c *assert.CollectT) {
-		got = customer.notifications(t, "")
+		got = notifications(t, customer, "")
 		assert.Len(c, got, len(wantCustomer))
 	}, 15*time.Second, 100*time.Millisecond)
 	for i, n := range got {
@@ -104,7 +102,7 @@ func TestNotifications(t *testing.T) {
 	// The driver heard of the assignment (their own moves tell them nothing).
 	var driverGot []notificationJSON
 	require.EventuallyWithT(t, func(c *assert.CollectT) {
-		driverGot = driver.notifications(t, "")
+		driverGot = notifications(t, driver, "")
 		assert.Len(c, driverGot, 1)
 	}, 15*time.Second, 100*time.Millisecond)
 	require.Equal(t, "order.assigned", driverGot[0].Type)
@@ -128,28 +126,28 @@ func TestNotifications(t *testing.T) {
 	}
 
 	// Marking: one, then the rest; another user cannot touch them.
-	driver.post(t, "/v1/notifications/"+got[0].ID+"/read", nil).problem(t, http.StatusNotFound, "not_found")
-	customer.post(t, "/v1/notifications/"+got[0].ID+"/read", nil).requireStatus(t, http.StatusNoContent)
-	require.Len(t, customer.notifications(t, "&unread=true"), len(wantCustomer)-1)
+	driver.Post(t, "/v1/notifications/"+got[0].ID+"/read", nil).Problem(t, http.StatusNotFound, "not_found")
+	customer.Post(t, "/v1/notifications/"+got[0].ID+"/read", nil).RequireStatus(t, http.StatusNoContent)
+	require.Len(t, notifications(t, customer, "&unread=true"), len(wantCustomer)-1)
 	var all struct{ Marked int }
-	customer.post(t, "/v1/notifications/read-all", nil).decode(t, http.StatusOK, &all)
+	customer.Post(t, "/v1/notifications/read-all", nil).Decode(t, http.StatusOK, &all)
 	require.Equal(t, len(wantCustomer)-1, all.Marked)
-	require.Empty(t, customer.notifications(t, "&unread=true"))
-	require.Len(t, driver.notifications(t, "&unread=true"), 1, "the driver's are untouched")
-	customer.get(t, "/v1/notifications?unread=maybe", invalidReq()).problem(t, http.StatusUnprocessableEntity, "validation_failed")
+	require.Empty(t, notifications(t, customer, "&unread=true"))
+	require.Len(t, notifications(t, driver, "&unread=true"), 1, "the driver's are untouched")
+	customer.Get(t, "/v1/notifications?unread=maybe", e2e.InvalidRequest()).Problem(t, http.StatusUnprocessableEntity, "validation_failed")
 
 	// E-mail: the driver of the new job; the customer of pick-up and
 	// delivery. Once each.
 	require.EventuallyWithT(t, func(c *assert.CollectT) {
-		msgs, _ := box.received()
-		assert.Len(c, msgs, 3)
+		assert.Len(c, box.Messages(), 3)
 	}, 15*time.Second, 100*time.Millisecond)
-	msgs, rcpts := box.received()
 	subjects := map[string]string{}
-	for i, m := range msgs {
-		require.Len(t, rcpts[i], 1)
-		subjects[m.Header.Get("Subject")] = rcpts[i][0]
-		require.NotEmpty(t, m.Header.Get("Message-Id"))
+	for _, m := range box.Messages() {
+		require.Len(t, m.To, 1)
+		msg, err := m.Parse()
+		require.NoError(t, err)
+		subjects[msg.Header.Get("Subject")] = m.To[0]
+		require.NotEmpty(t, msg.Header.Get("Message-Id"))
 	}
 	require.Equal(t, map[string]string{
 		"New job: Alexanderplatz 1, Berlin → Unter den Linden 5, Berlin": driver.User.Email,
@@ -183,22 +181,22 @@ type webhookJSON struct {
 // TestWebhooks: signed deliveries reach a verifying receiver; a receiver
 // that keeps failing is disabled, and re-enabled by the API.
 func TestWebhooks(t *testing.T) {
-	b := setup(t, func(c *app.Config) { c.Worker.WebhookFailureLimit = 3 })
+	_, a := e2e.Up(t, func(c *app.Config) { c.Worker.WebhookFailureLimit = 3 })
 	rcv := webhooktest.Start(t)
 
 	var hook webhookJSON
-	b.admin.post(t, "/v1/webhooks", map[string]any{"url": rcv.URL, "event_types": []string{"order.created", "order.assigned"},
-		"description": "test receiver"}).decode(t, http.StatusCreated, &hook)
+	a.Admin.Post(t, "/v1/webhooks", map[string]any{"url": rcv.URL, "event_types": []string{"order.created", "order.assigned"},
+		"description": "test receiver"}).Decode(t, http.StatusCreated, &hook)
 	require.True(t, strings.HasPrefix(hook.Secret, "whsec_"), hook.Secret)
 	rcv.SetSecret(hook.Secret, false)
 	var again webhookJSON
-	b.admin.get(t, "/v1/webhooks/"+hook.ID).decode(t, http.StatusOK, &again)
+	a.Admin.Get(t, "/v1/webhooks/"+hook.ID).Decode(t, http.StatusOK, &again)
 	require.Empty(t, again.Secret, "the secret is shown once")
 
-	customer, driver := b.signup(t), b.createDriver(t, 0, true)
-	o := customer.createOrder(t)
-	b.admin.orderAction(t, o.ID, "assign", map[string]string{"driver_id": driver.User.ID})
-	driver.orderAction(t, o.ID, "accept", nil) // not subscribed: not delivered
+	customer, driver := a.Signup(t), a.CreateDriver(t, 0, true)
+	o := customer.CreateOrder(t)
+	a.Admin.OrderAction(t, o.ID, "assign", map[string]string{"driver_id": driver.User.ID})
+	driver.OrderAction(t, o.ID, "accept", nil) // not subscribed: not delivered
 	require.EventuallyWithT(t, func(c *assert.CollectT) {
 		got, bad := rcv.Delivered()
 		assert.Zero(c, bad)
@@ -207,10 +205,10 @@ func TestWebhooks(t *testing.T) {
 
 	// Three failures in a row disable the endpoint.
 	rcv.SetSecret(hook.Secret, true)
-	o2 := customer.createOrder(t)
+	o2 := customer.CreateOrder(t)
 	require.EventuallyWithT(t, func(c *assert.CollectT) {
 		var h webhookJSON
-		b.admin.get(t, "/v1/webhooks/"+hook.ID).decode(t, http.StatusOK, &h)
+		a.Admin.Get(t, "/v1/webhooks/"+hook.ID).Decode(t, http.StatusOK, &h)
 		assert.False(c, h.Enabled)
 		assert.Equal(c, 3, h.ConsecutiveFailures)
 		assert.NotNil(c, h.DisabledReason)
@@ -223,7 +221,7 @@ func TestWebhooks(t *testing.T) {
 			Attempt    int    `json:"attempt"`
 		} `json:"items"`
 	}
-	b.admin.get(t, "/v1/webhooks/"+hook.ID+"/deliveries?limit=3").decode(t, http.StatusOK, &atts)
+	a.Admin.Get(t, "/v1/webhooks/"+hook.ID+"/deliveries?limit=3").Decode(t, http.StatusOK, &atts)
 	require.Len(t, atts.Items, 3)
 	for _, a := range atts.Items {
 		require.False(t, a.Success)
@@ -234,11 +232,11 @@ func TestWebhooks(t *testing.T) {
 	// Re-enabled, it receives new events again.
 	rcv.SetSecret(hook.Secret, false)
 	var h webhookJSON
-	b.admin.do(t, http.MethodPatch, "/v1/webhooks/"+hook.ID, map[string]any{"enabled": true}).decode(t, http.StatusOK, &h)
+	a.Admin.Do(t, http.MethodPatch, "/v1/webhooks/"+hook.ID, map[string]any{"enabled": true}).Decode(t, http.StatusOK, &h)
 	require.True(t, h.Enabled)
 	require.Zero(t, h.ConsecutiveFailures)
 	require.Nil(t, h.DisabledReason)
-	o3 := customer.createOrder(t)
+	o3 := customer.CreateOrder(t)
 	require.EventuallyWithT(t, func(c *assert.CollectT) {
 		got, _ := rcv.Delivered()
 		assert.Equal(c, 1, got["order:"+o3.ID+":1"])
@@ -250,26 +248,26 @@ func TestWebhooks(t *testing.T) {
 		{"url": "https://example.test", "event_types": []string{"order.teleported"}},
 		{"url": "https://example.test", "event_types": []string{}},
 	} {
-		b.admin.post(t, "/v1/webhooks", body, invalidReq()).problem(t, http.StatusUnprocessableEntity, "validation_failed")
+		a.Admin.Post(t, "/v1/webhooks", body, e2e.InvalidRequest()).Problem(t, http.StatusUnprocessableEntity, "validation_failed")
 	}
-	b.admin.do(t, http.MethodDelete, "/v1/webhooks/"+hook.ID, nil).requireStatus(t, http.StatusNoContent)
-	b.admin.get(t, "/v1/webhooks/"+hook.ID).problem(t, http.StatusNotFound, "not_found")
+	a.Admin.Do(t, http.MethodDelete, "/v1/webhooks/"+hook.ID, nil).RequireStatus(t, http.StatusNoContent)
+	a.Admin.Get(t, "/v1/webhooks/"+hook.ID).Problem(t, http.StatusNotFound, "not_found")
 }
 
 // TestProofThumbnails: the worker makes a JPEG thumbnail of a recorded
 // proof, listed with its own download URL.
 func TestProofThumbnails(t *testing.T) {
-	b := setup(t, nil)
+	_, a := e2e.Up(t, nil)
 	img := testPNG(t, 640, 480)
-	fx := newProofFixture(t, b, "standard")
+	fx := newProofFixture(t, a, "standard")
 	p := fx.presign(t, "image/png", len(img))
 	require.Contains(t, []int{200, 201, 204}, send(t, p, img, nil))
-	fx.record(t, p.Key).requireStatus(t, http.StatusCreated)
+	fx.record(t, p.Key).RequireStatus(t, http.StatusCreated)
 
 	var thumb string
 	require.EventuallyWithT(t, func(c *assert.CollectT) {
 		var list struct{ Items []proofJSON }
-		fx.customer.get(t, "/v1/orders/"+fx.order.ID+"/proofs").decode(t, http.StatusOK, &list)
+		fx.customer.Get(t, "/v1/orders/"+fx.order.ID+"/proofs").Decode(t, http.StatusOK, &list)
 		if assert.Len(c, list.Items, 1) && assert.NotNil(c, list.Items[0].ThumbnailURL) {
 			thumb = *list.Items[0].ThumbnailURL
 		}

@@ -1,4 +1,4 @@
-package httpapi_test
+package api_test
 
 // Benchmarks of the HTTP layer on the real Postgres, in-process: client,
 // node and Postgres share this machine's cores. See BENCHMARKS.md for the
@@ -19,6 +19,7 @@ import (
 
 	"github.com/outrider/outrider/cmd/outrider/app"
 	"github.com/outrider/outrider/e2e"
+	"github.com/outrider/outrider/worker"
 )
 
 type benchClient struct {
@@ -182,27 +183,27 @@ func BenchmarkPlaceOrderAt500(b *testing.B) {
 // stores and pushes notifications). Reports latency percentiles; the
 // worker is off the request path, so they should not move. Run with
 // -benchtime=3000x for 15 s of load.
+//
+// Each mode checks its premise over the timed loop and fails otherwise:
+// busy, that the receiver had a delivery in flight for at least 90% of
+// it (reported as busy-%, with the mean deliveries in flight as
+// in-flight); down, that no delivery reached the receiver at all.
 func BenchmarkStatusWhileWorker(b *testing.B) {
 	for _, mode := range []string{"down", "busy"} {
 		b.Run(mode, func(b *testing.B) {
+			slots := 0 // the worker's deliveries at once
 			n := e2e.Start(b, func(c *app.Config) {
 				if mode == "down" {
 					c.Roles = []string{"api"}
 				}
+				slots = c.Worker.Concurrency
+				if slots <= 0 {
+					slots = worker.DefaultConcurrency
+				}
 			})
 			c := newBenchClient(n)
 			admin, _ := c.login(b, e2e.AdminEmail, e2e.AdminPassword)
-			slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				_, _ = io.Copy(io.Discard, r.Body)
-				// A slow receiver, on purpose: it answers after 500 ms, or
-				// gives up with the client.
-				select {
-				case <-time.After(500 * time.Millisecond):
-					w.WriteHeader(http.StatusNoContent)
-				case <-r.Context().Done():
-				}
-			}))
-			b.Cleanup(slow.Close)
+			slow := startSlowReceiver(b, 500*time.Millisecond)
 			c.do(b, "POST", "/v1/webhooks", admin, map[string]any{"url": slow.URL, "event_types": []string{"*"}}, 201)
 
 			// Accepted orders, three status changes each.
@@ -226,6 +227,17 @@ func BenchmarkStatusWhileWorker(b *testing.B) {
 					jobs = append(jobs, job{id, driverTok, st})
 				}
 			}
+			// A backlog of two deliveries per slot more (a second of the
+			// receiver's time), so that even a short run (-benchtime 1x)
+			// starts with every slot taken and stays so; the same in both
+			// modes, so they differ only in the worker.
+			for range 2 * slots {
+				c.do(b, "POST", "/v1/orders", cust, orderBody, 201)
+			}
+			if mode == "busy" {
+				slow.waitInFlight(b, slots, 30*time.Second)
+			}
+
 			// Steps of one order run in sequence; orders interleave.
 			next := make(map[string]chan struct{}, orders)
 			lat := make([]time.Duration, b.N)
@@ -233,6 +245,7 @@ func BenchmarkStatusWhileWorker(b *testing.B) {
 			tick := time.NewTicker(5 * time.Millisecond)
 			defer tick.Stop()
 			b.ResetTimer()
+			from := slow.mark()
 			for i := 0; i < b.N; i++ {
 				<-tick.C
 				// Interleave: the i-th request is step i/orders of order i%orders.
@@ -254,11 +267,117 @@ func BenchmarkStatusWhileWorker(b *testing.B) {
 			}
 			wg.Wait()
 			b.StopTimer()
+			to := slow.mark()
+
+			window := to.at.Sub(from.at)
+			busy := (to.busy - from.busy).Seconds() / window.Seconds()
+			switch mode {
+			case "busy":
+				if busy < 0.9 {
+					b.Fatalf("premise: the worker was not kept busy: the receiver had a delivery in flight %.0f%% of the %s timed loop (%d received in all)",
+						100*busy, window, to.received)
+				}
+				b.ReportMetric(100*busy, "busy-%")
+				b.ReportMetric((to.area-from.area)/window.Seconds(), "in-flight")
+			case "down":
+				if to.received != 0 {
+					b.Fatalf("premise: the worker is down, yet %d deliveries reached the receiver", to.received)
+				}
+			}
 			slices.Sort(lat)
 			pct := func(p float64) float64 { return float64(lat[int(float64(len(lat)-1)*p)].Microseconds()) / 1000 }
 			b.ReportMetric(pct(0.50), "p50-ms")
 			b.ReportMetric(pct(0.99), "p99-ms")
 			b.ReportMetric(pct(1.0), "max-ms")
 		})
+	}
+}
+
+// slowReceiver is the webhook endpoint of BenchmarkStatusWhileWorker. It
+// answers each delivery after a delay (or gives up with the client), and
+// accounts for its own load: how long it had at least one delivery in
+// flight, and the integral of the deliveries in flight over time, so the
+// benchmark can tell the worker really was busy.
+type slowReceiver struct {
+	*httptest.Server
+
+	mu       sync.Mutex // guards the fields below
+	inFlight int
+	received int           // deliveries that arrived, in all
+	since    time.Time     // when busy and area were last brought up to date
+	busy     time.Duration // time with inFlight > 0, until since
+	area     float64       // ∫ inFlight dt in seconds, until since
+}
+
+func startSlowReceiver(b *testing.B, delay time.Duration) *slowReceiver {
+	s := &slowReceiver{since: time.Now()}
+	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.add(1)
+		defer s.add(-1)
+		_, _ = io.Copy(io.Discard, r.Body)
+		// A slow receiver, on purpose: it answers after delay, or gives
+		// up with the client.
+		select {
+		case <-time.After(delay):
+			w.WriteHeader(http.StatusNoContent)
+		case <-r.Context().Done():
+		}
+	}))
+	b.Cleanup(s.Close)
+	return s
+}
+
+// add changes the deliveries in flight by d.
+func (s *slowReceiver) add(d int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.advance(time.Now())
+	s.inFlight += d
+	if d > 0 {
+		s.received += d
+	}
+}
+
+// advance brings busy and area up to now; mu is held.
+func (s *slowReceiver) advance(now time.Time) {
+	dt := now.Sub(s.since)
+	if s.inFlight > 0 {
+		s.busy += dt
+	}
+	s.area += float64(s.inFlight) * dt.Seconds()
+	s.since = now
+}
+
+// receiverMark is the receiver's accounts at one instant; two marks
+// bound a window.
+type receiverMark struct {
+	at       time.Time
+	busy     time.Duration
+	area     float64
+	received int
+}
+
+func (s *slowReceiver) mark() receiverMark {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := time.Now()
+	s.advance(now)
+	return receiverMark{at: now, busy: s.busy, area: s.area, received: s.received}
+}
+
+// waitInFlight waits until want deliveries are in flight at once.
+func (s *slowReceiver) waitInFlight(b *testing.B, want int, timeout time.Duration) {
+	deadline := time.Now().Add(timeout)
+	for {
+		s.mu.Lock()
+		got := s.inFlight
+		s.mu.Unlock()
+		if got >= want {
+			return
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("premise: the worker never had %d deliveries in flight (%d after %s)", want, got, timeout)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -1,4 +1,4 @@
-package httpapi_test
+package api_test
 
 import (
 	"crypto/sha256"
@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/outrider/outrider/e2e"
+	"github.com/outrider/outrider/wire"
 )
 
 // testKid is the key id the node puts in its tokens: the hex of the
@@ -54,110 +55,110 @@ func forge(t *testing.T, userID, role string, mutate func(*forged)) string {
 }
 
 func TestAuth(t *testing.T) {
-	b := setup(t, nil)
-	customer := b.signup(t)
+	_, a := e2e.Up(t, nil)
+	customer := a.Signup(t)
 
 	t.Run("me returns the caller", func(t *testing.T) {
 		t.Parallel()
-		for _, c := range []*caller{customer, b.admin} {
-			var me userJSON
-			c.get(t, "/v1/me").decode(t, http.StatusOK, &me)
+		for _, c := range []*e2e.Caller{customer, a.Admin} {
+			var me wire.User
+			c.Get(t, "/v1/me").Decode(t, http.StatusOK, &me)
 			require.Equal(t, c.User, me)
 		}
-		var me userJSON
-		b.admin.get(t, "/v1/me").decode(t, http.StatusOK, &me)
+		var me wire.User
+		a.Admin.Get(t, "/v1/me").Decode(t, http.StatusOK, &me)
 		require.Equal(t, e2e.AdminEmail, me.Email)
 		require.Equal(t, "admin", me.Role)
 	})
 
 	t.Run("signup and login", func(t *testing.T) {
 		t.Parallel()
-		email := uniqueEmail("Mixed.Case")
-		var tok tokensJSON
-		b.anon().post(t, "/v1/auth/signup", map[string]string{
+		email := e2e.UniqueEmail("Mixed.Case")
+		var tok wire.Tokens
+		a.Anon().Post(t, "/v1/auth/signup", map[string]string{
 			"name": "  Ada  ", "email": email, "password": "correct horse", "phone": "+49 30 1234",
-		}).decode(t, http.StatusCreated, &tok)
+		}).Decode(t, http.StatusCreated, &tok)
 		require.Equal(t, "Ada", tok.User.Name)
 		require.NotNil(t, tok.User.Phone)
 		// The same address again, in any case, is taken.
-		b.anon().post(t, "/v1/auth/signup", map[string]string{"name": "B", "email": strings.ToUpper(email), "password": "whatever1"}).
-			problem(t, http.StatusConflict, "email_taken")
-		var again tokensJSON
-		b.anon().post(t, "/v1/auth/login", map[string]string{"email": strings.ToUpper(email), "password": "correct horse"}).
-			decode(t, http.StatusOK, &again)
+		a.Anon().Post(t, "/v1/auth/signup", map[string]string{"name": "B", "email": strings.ToUpper(email), "password": "whatever1"}).
+			Problem(t, http.StatusConflict, "email_taken")
+		var again wire.Tokens
+		a.Anon().Post(t, "/v1/auth/login", map[string]string{"email": strings.ToUpper(email), "password": "correct horse"}).
+			Decode(t, http.StatusOK, &again)
 		require.Equal(t, tok.User, again.User)
 		require.NotEqual(t, tok.RefreshToken, again.RefreshToken)
 		// A customer cannot sign up as anything else.
-		b.anon().post(t, "/v1/auth/signup", map[string]string{"name": "E", "email": uniqueEmail("evil"), "password": "password-1", "role": "admin"}, invalidReq()).
-			problem(t, http.StatusUnprocessableEntity, "validation_failed")
+		a.Anon().Post(t, "/v1/auth/signup", map[string]string{"name": "E", "email": e2e.UniqueEmail("evil"), "password": "password-1", "role": "admin"}, e2e.InvalidRequest()).
+			Problem(t, http.StatusUnprocessableEntity, "validation_failed")
 	})
 
 	t.Run("wrong password and unknown e-mail look alike", func(t *testing.T) {
 		t.Parallel()
-		wrong := b.anon().post(t, "/v1/auth/login", map[string]string{"email": customer.User.Email, "password": "not-the-password"})
-		unknown := b.anon().post(t, "/v1/auth/login", map[string]string{"email": uniqueEmail("nobody"), "password": "not-the-password"})
-		wrong.problem(t, http.StatusUnauthorized, "unauthorized")
-		unknown.problem(t, http.StatusUnauthorized, "unauthorized")
-		require.Equal(t, withoutInstance(t, wrong.Body), withoutInstance(t, unknown.Body))
+		wrong := a.Anon().Post(t, "/v1/auth/login", map[string]string{"email": customer.User.Email, "password": "not-the-password"})
+		unknown := a.Anon().Post(t, "/v1/auth/login", map[string]string{"email": e2e.UniqueEmail("nobody"), "password": "not-the-password"})
+		wrong.Problem(t, http.StatusUnauthorized, "unauthorized")
+		unknown.Problem(t, http.StatusUnauthorized, "unauthorized")
+		require.Equal(t, e2e.WithoutInstance(t, wrong.Body), e2e.WithoutInstance(t, unknown.Body))
 		require.Equal(t, wrong.Header.Get("Content-Type"), unknown.Header.Get("Content-Type"))
 	})
 
 	t.Run("refresh rotates and reuse revokes the family", func(t *testing.T) {
 		t.Parallel()
-		s1 := b.login(t, customer.User.Email, customer.Password)
-		other := b.login(t, customer.User.Email, customer.Password) // another session (family)
+		s1 := a.Login(t, customer.User.Email, customer.Password)
+		other := a.Login(t, customer.User.Email, customer.Password) // another session (family)
 
-		var r1 tokensJSON
-		b.anon().post(t, "/v1/auth/refresh", map[string]string{"refresh_token": s1.Refresh}).decode(t, http.StatusOK, &r1)
+		var r1 wire.Tokens
+		a.Anon().Post(t, "/v1/auth/refresh", map[string]string{"refresh_token": s1.Refresh}).Decode(t, http.StatusOK, &r1)
 		require.NotEqual(t, s1.Refresh, r1.RefreshToken)
 		require.Equal(t, customer.User, r1.User)
 		require.Equal(t, "Bearer", r1.TokenType)
-		var me userJSON
-		customer.withToken(r1.AccessToken).get(t, "/v1/me").decode(t, http.StatusOK, &me)
+		var me wire.User
+		customer.WithToken(r1.AccessToken).Get(t, "/v1/me").Decode(t, http.StatusOK, &me)
 		require.Equal(t, customer.User.ID, me.ID)
 
 		// The spent token again: refused, and the whole family revoked,
 		// including the successor it was rotated into.
-		b.anon().post(t, "/v1/auth/refresh", map[string]string{"refresh_token": s1.Refresh}).
-			problem(t, http.StatusUnauthorized, "unauthorized")
-		b.anon().post(t, "/v1/auth/refresh", map[string]string{"refresh_token": r1.RefreshToken}).
-			problem(t, http.StatusUnauthorized, "unauthorized")
+		a.Anon().Post(t, "/v1/auth/refresh", map[string]string{"refresh_token": s1.Refresh}).
+			Problem(t, http.StatusUnauthorized, "unauthorized")
+		a.Anon().Post(t, "/v1/auth/refresh", map[string]string{"refresh_token": r1.RefreshToken}).
+			Problem(t, http.StatusUnauthorized, "unauthorized")
 		// Other sessions are not affected.
-		var r2 tokensJSON
-		b.anon().post(t, "/v1/auth/refresh", map[string]string{"refresh_token": other.Refresh}).decode(t, http.StatusOK, &r2)
+		var r2 wire.Tokens
+		a.Anon().Post(t, "/v1/auth/refresh", map[string]string{"refresh_token": other.Refresh}).Decode(t, http.StatusOK, &r2)
 		// Unknown tokens are refused too.
-		b.anon().post(t, "/v1/auth/refresh", map[string]string{"refresh_token": "bogus-" + unique("rt")}).
-			problem(t, http.StatusUnauthorized, "unauthorized")
+		a.Anon().Post(t, "/v1/auth/refresh", map[string]string{"refresh_token": "bogus-" + e2e.Unique("rt")}).
+			Problem(t, http.StatusUnauthorized, "unauthorized")
 	})
 
 	t.Run("logout revokes", func(t *testing.T) {
 		t.Parallel()
-		s := b.login(t, customer.User.Email, customer.Password)
-		var r tokensJSON
-		b.anon().post(t, "/v1/auth/refresh", map[string]string{"refresh_token": s.Refresh}).decode(t, http.StatusOK, &r)
+		s := a.Login(t, customer.User.Email, customer.Password)
+		var r wire.Tokens
+		a.Anon().Post(t, "/v1/auth/refresh", map[string]string{"refresh_token": s.Refresh}).Decode(t, http.StatusOK, &r)
 		// Logging out with another user's refresh token does nothing to it.
-		victim := b.signup(t)
-		resp := s.post(t, "/v1/auth/logout", map[string]string{"refresh_token": victim.Refresh}).requireStatus(t, http.StatusNoContent)
+		victim := a.Signup(t)
+		resp := s.Post(t, "/v1/auth/logout", map[string]string{"refresh_token": victim.Refresh}).RequireStatus(t, http.StatusNoContent)
 		require.Empty(t, resp.Body)
-		var vr tokensJSON
-		b.anon().post(t, "/v1/auth/refresh", map[string]string{"refresh_token": victim.Refresh}).decode(t, http.StatusOK, &vr)
+		var vr wire.Tokens
+		a.Anon().Post(t, "/v1/auth/refresh", map[string]string{"refresh_token": victim.Refresh}).Decode(t, http.StatusOK, &vr)
 
-		s.post(t, "/v1/auth/logout", map[string]string{"refresh_token": r.RefreshToken}).requireStatus(t, http.StatusNoContent)
-		b.anon().post(t, "/v1/auth/refresh", map[string]string{"refresh_token": r.RefreshToken}).
-			problem(t, http.StatusUnauthorized, "unauthorized")
+		s.Post(t, "/v1/auth/logout", map[string]string{"refresh_token": r.RefreshToken}).RequireStatus(t, http.StatusNoContent)
+		a.Anon().Post(t, "/v1/auth/refresh", map[string]string{"refresh_token": r.RefreshToken}).
+			Problem(t, http.StatusUnauthorized, "unauthorized")
 		// Logout needs authentication.
-		b.anon().post(t, "/v1/auth/logout", map[string]string{"refresh_token": vr.RefreshToken}).
-			problem(t, http.StatusUnauthorized, "unauthorized")
+		a.Anon().Post(t, "/v1/auth/logout", map[string]string{"refresh_token": vr.RefreshToken}).
+			Problem(t, http.StatusUnauthorized, "unauthorized")
 	})
 
 	t.Run("access tokens", func(t *testing.T) {
 		t.Parallel()
 		id := customer.User.ID
 		// The control: a token forged exactly as the node signs them works.
-		var me userJSON
-		customer.withToken(forge(t, id, "customer", nil)).get(t, "/v1/me").decode(t, http.StatusOK, &me)
+		var me wire.User
+		customer.WithToken(forge(t, id, "customer", nil)).Get(t, "/v1/me").Decode(t, http.StatusOK, &me)
 		require.Equal(t, id, me.ID)
-		customer.get(t, "/v1/me", hdr("Authorization", "bearer "+customer.Token)).requireStatus(t, http.StatusOK)
+		customer.Get(t, "/v1/me", e2e.Header("Authorization", "bearer "+customer.Token)).RequireStatus(t, http.StatusOK)
 
 		cases := []struct {
 			name   string
@@ -189,20 +190,20 @@ func TestAuth(t *testing.T) {
 			{"no subject", func(f *forged) { delete(f.claims, "sub") }, "unauthorized"},
 		}
 		for _, tc := range cases {
-			resp := customer.withToken(forge(t, id, "customer", tc.mutate)).get(t, "/v1/me")
-			resp.problem(t, http.StatusUnauthorized, tc.code)
+			resp := customer.WithToken(forge(t, id, "customer", tc.mutate)).Get(t, "/v1/me")
+			resp.Problem(t, http.StatusUnauthorized, tc.code)
 		}
 
 		// An expired token for an admin route is 401, not 403.
 		expired := forge(t, id, "customer", cases[0].mutate)
-		customer.withToken(expired).get(t, "/v1/drivers").problem(t, http.StatusUnauthorized, "token_expired")
+		customer.WithToken(expired).Get(t, "/v1/drivers").Problem(t, http.StatusUnauthorized, "token_expired")
 
 		for _, h := range []string{
 			"Bearer", "Bearer ", "Bearer  ", "Basic " + customer.Token, customer.Token, "Token " + customer.Token,
 			"Bearer not.a.jwt", "Bearer " + customer.Token + "x", "Bearer " + strings.TrimSuffix(customer.Token, customer.Token[len(customer.Token)-4:]),
 			"Bearer " + customer.Token[:len(customer.Token)/2],
 		} {
-			b.anon().get(t, "/v1/me", hdr("Authorization", h)).problem(t, http.StatusUnauthorized, "unauthorized")
+			a.Anon().Get(t, "/v1/me", e2e.Header("Authorization", h)).Problem(t, http.StatusUnauthorized, "unauthorized")
 		}
 	})
 }
