@@ -25,6 +25,10 @@ func (o OrderRow) Public() wire.Order {
 		s := wire.Timestamp(*o.ScheduledFor)
 		j.ScheduledFor = &s
 	}
+	if o.OfferExpiresAt != nil {
+		s := wire.Timestamp(*o.OfferExpiresAt)
+		j.OfferExpiresAt = &s
+	}
 	return j
 }
 

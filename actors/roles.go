@@ -6,6 +6,9 @@ const (
 	RoleDriver   = "driver"
 	RoleAdmin    = "admin"
 	RoleSystem   = "system"
+	// SystemUserID is the user id of the system's own commands (deadlines,
+	// the first admin): no account has it.
+	SystemUserID = "system"
 )
 
 // Rejection codes the domain returns; the HTTP layer maps each to a status
@@ -27,6 +30,10 @@ const (
 	// CodeProofLimit: the order holds as many proofs as it may.
 	CodeProofLimit   = "proof_limit_reached"
 	CodeUnauthorized = "unauthorized"
+	// CodeOfferExpired: the driver answered an offer after its deadline.
+	CodeOfferExpired = "offer_expired"
+	// CodeCapacityInUse: a capacity below the orders the driver holds.
+	CodeCapacityInUse = "capacity_in_use"
 	// CodeRetry is answered by an actor that stopped itself after a
 	// storage failure or a journal conflict; the cluster client retries it
 	// (it never reaches an API caller).

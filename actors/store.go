@@ -148,6 +148,8 @@ type OrderRow struct {
 	Status         string
 	Notes          string
 	Version        int64
+	// OfferExpiresAt: the open offer's deadline while Status is assigned.
+	OfferExpiresAt *time.Time
 	CreatedAt      time.Time
 	UpdatedAt      time.Time
 }

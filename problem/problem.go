@@ -48,6 +48,10 @@ const (
 	AlreadyExists
 	ProofRequired
 	ProofLimitReached
+	// OfferExpired: a driver answered an offer after its deadline.
+	OfferExpired
+	// CapacityInUse: a driver's capacity cannot go below the orders he holds.
+	CapacityInUse
 	UploadNotFound
 	UploadInvalid
 	IdempotencyKeyReused
@@ -102,6 +106,8 @@ var catalogue = [numCodes]Entry{
 	AlreadyExists:         {AlreadyExists, "already_exists", http.StatusConflict, "Already exists"},
 	ProofRequired:         {ProofRequired, "proof_required", http.StatusConflict, "Proof of delivery required"},
 	ProofLimitReached:     {ProofLimitReached, "proof_limit_reached", http.StatusConflict, "Too many proofs"},
+	OfferExpired:          {OfferExpired, "offer_expired", http.StatusConflict, "Offer expired"},
+	CapacityInUse:         {CapacityInUse, "capacity_in_use", http.StatusConflict, "Capacity in use"},
 	UploadNotFound:        {UploadNotFound, "upload_not_found", http.StatusUnprocessableEntity, "Upload not found"},
 	UploadInvalid:         {UploadInvalid, "upload_invalid", http.StatusUnprocessableEntity, "Upload does not match"},
 	IdempotencyKeyReused:  {IdempotencyKeyReused, "idempotency_key_reused", http.StatusUnprocessableEntity, "Idempotency key reused with another request"},

@@ -43,6 +43,9 @@ type Order struct {
 	Status         string  `json:"status"`
 	Notes          string  `json:"notes"`
 	Version        int64   `json:"version"`
+	// OfferExpiresAt is when the open offer to the driver lapses: set
+	// while the order is assigned, null otherwise.
+	OfferExpiresAt *string `json:"offer_expires_at"`
 	CreatedAt      string  `json:"created_at"`
 	UpdatedAt      string  `json:"updated_at"`
 }

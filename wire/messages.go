@@ -26,6 +26,31 @@ type By struct {
 	Role   string `json:"role"`
 }
 
+// Job events, on the driver's user channel.
+const (
+	JobOffered   = "job.offered"
+	JobWithdrawn = "job.withdrawn"
+)
+
+// Job is the body of a message on JobSubject and the data of the
+// job.offered and job.withdrawn events a driver's sockets receive on
+// user:{id}.
+type Job struct {
+	Event    string `json:"event"` // JobOffered or JobWithdrawn
+	DriverID string `json:"driver_id"`
+	OrderID  string `json:"order_id"`
+	OfferID  string `json:"offer_id"`
+	// Offered: when the offer lapses, where to go, and how far the
+	// driver was from the pickup when offered (null when unknown).
+	ExpiresAt string   `json:"expires_at,omitempty"`
+	Pickup    *Place   `json:"pickup,omitempty"`
+	Dropoff   *Place   `json:"dropoff,omitempty"`
+	DistanceM *float64 `json:"distance_m,omitempty"`
+	// Withdrawn: why — "expired", "unassigned" or "cancelled".
+	Reason string `json:"reason,omitempty"`
+	At     string `json:"at"`
+}
+
 // Position is where a driver was, the part every location shape shares.
 // Each channel embeds it in an envelope of its own, and they differ only
 // there (changing one would break its readers, so they stay):

@@ -37,6 +37,32 @@ func OrderEventID(orderID string, seq int64) string {
 	return "order:" + orderID + ":" + strconv.FormatInt(seq, 10)
 }
 
+// Jobs: what a driver is offered and what is taken back from him,
+// journaled through the outbox with the order event that causes it and
+// carried by the events stream, one subject per driver, so that the
+// gateway holding the driver's sockets hears it straight from the commit
+// (no worker in between).
+const (
+	jobPrefix = "outrider.job."
+	// JobEvents matches every driver's jobs.
+	JobEvents = jobPrefix + ">"
+)
+
+// JobSubject is the subject of one driver's jobs.
+func JobSubject(driverID string) string { return jobPrefix + driverID }
+
+// JobEventID is the stable id of the job message that order event seq
+// causes, "job:<order id>:<seq>" (outbox id and Nats-Msg-Id).
+func JobEventID(orderID string, seq int64) string {
+	return "job:" + orderID + ":" + strconv.FormatInt(seq, 10)
+}
+
+// OfferID is the public id of the offer that order event seq (an
+// order.assigned) opened: "<order id>.<seq>".
+func OfferID(orderID string, seq int64) string {
+	return orderID + "." + strconv.FormatInt(seq, 10)
+}
+
 // LocationSubject is the subject of a driver's live fixes: core NATS,
 // ephemeral, never journaled (the history is written in batches apart).
 func LocationSubject(driverID string) string { return "outrider.location.driver." + driverID }

@@ -101,6 +101,20 @@ func Decide(s *pb.DriverState, cmd *pb.DriverCommand) ([]*pb.DriverEvent, *actor
 		e := event(cmd)
 		e.Body = &pb.DriverEvent_AvailabilityChanged{AvailabilityChanged: &pb.AvailabilityChanged{Available: b.SetAvailability.Available}}
 		return []*pb.DriverEvent{e}, nil
+	case *pb.DriverCommand_SetCapacity:
+		if !admin {
+			return nil, actors.Reject(actors.CodeForbidden, "only admins change a driver's capacity")
+		}
+		c := b.SetCapacity.Capacity
+		if c < 1 || c > MaxCapacity {
+			return nil, actors.Reject(actors.CodeValidation, fmt.Sprintf("capacity must be 1..%d", MaxCapacity))
+		}
+		if c == s.Capacity {
+			return nil, nil
+		}
+		e := event(cmd)
+		e.Body = &pb.DriverEvent_CapacityChanged{CapacityChanged: &pb.CapacityChanged{Capacity: c}}
+		return []*pb.DriverEvent{e}, nil
 	case *pb.DriverCommand_Get:
 		return nil, nil
 	}
@@ -129,6 +143,8 @@ func Apply(s *pb.DriverState, e *pb.DriverEvent) *pb.DriverState {
 		n.Available = false
 	case *pb.DriverEvent_AvailabilityChanged:
 		n.Available = b.AvailabilityChanged.Available
+	case *pb.DriverEvent_CapacityChanged:
+		n.Capacity = b.CapacityChanged.Capacity
 	}
 	return n
 }
@@ -140,6 +156,8 @@ func EventType(e *pb.DriverEvent) string {
 		return "driver.registered"
 	case *pb.DriverEvent_AvailabilityChanged:
 		return "driver.availability_changed"
+	case *pb.DriverEvent_CapacityChanged:
+		return "driver.capacity_changed"
 	}
 	return "driver.unknown"
 }

@@ -319,6 +319,8 @@ func guardRejection(err error) *actors.Rejection {
 		return actors.Reject(actors.CodeDriverNotFound, "no such driver")
 	case errors.Is(err, actors.ErrEmailTaken):
 		return actors.Reject(actors.CodeEmailTaken, "that e-mail is already registered")
+	case errors.Is(err, actors.ErrCapacityInUse):
+		return actors.Reject(actors.CodeCapacityInUse, "the driver holds more orders than that capacity")
 	}
 	return nil
 }

@@ -136,7 +136,7 @@ func createCmd() *pb.OrderCommand {
 
 func assignCmd(driverID string) *pb.OrderCommand {
 	c := cmd(admin)
-	c.Body = &pb.OrderCommand_Assign{Assign: &pb.AssignDriver{DriverId: driverID}}
+	c.Body = &pb.OrderCommand_Assign{Assign: &pb.AssignDriver{DriverId: driverID, OfferExpiresAtMs: c.AtMs + time.Minute.Milliseconds()}}
 	return c
 }
 

@@ -3,6 +3,7 @@ package order
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -30,8 +31,9 @@ func Number(s *pb.OrderState, id string, events []*pb.OrderEvent) *pb.OrderState
 
 // Effects is the commit that persists events, which Number has numbered
 // and which take prev to next: journal entries, the order row, timeline
-// lines, driver capacity changes, outbox messages and, every SnapshotEvery
-// events, a snapshot of next.
+// lines, driver capacity changes, outbox messages (the event, and the
+// job it offers or withdraws to the driver), the offer's deadline armed
+// or removed and, every SnapshotEvery events, a snapshot of next.
 func Effects(prev, next *pb.OrderState, events []*pb.OrderEvent) (actors.Commit, error) {
 	var c actors.Commit
 	state := prev
@@ -40,6 +42,7 @@ func Effects(prev, next *pb.OrderState, events []*pb.OrderEvent) (actors.Commit,
 		if err != nil {
 			return c, fmt.Errorf("encode order event: %w", err)
 		}
+		before := state
 		state = Apply(state, e)
 		at := time.UnixMilli(e.AtMs).UTC()
 		typ := EventType(e)
@@ -64,6 +67,9 @@ func Effects(prev, next *pb.OrderState, events []*pb.OrderEvent) (actors.Commit,
 			return c, err
 		}
 		c.Outbox = append(c.Outbox, msg)
+		if err := offerEffects(&c, before, state, e, at); err != nil {
+			return c, err
+		}
 		if e.Seq%SnapshotEvery == 0 {
 			snap, err := proto.Marshal(state)
 			if err != nil {
@@ -85,6 +91,10 @@ func loads(e *pb.OrderEvent) []actors.DriverLoad {
 		return []actors.DriverLoad{{DriverID: b.Assigned.DriverId, Delta: 1}}
 	case *pb.OrderEvent_Declined:
 		return []actors.DriverLoad{{DriverID: b.Declined.DriverId, Delta: -1}}
+	case *pb.OrderEvent_OfferExpired:
+		return []actors.DriverLoad{{DriverID: b.OfferExpired.DriverId, Delta: -1}}
+	case *pb.OrderEvent_Unassigned:
+		return []actors.DriverLoad{{DriverID: b.Unassigned.DriverId, Delta: -1}}
 	case *pb.OrderEvent_StatusChanged:
 		if b.StatusChanged.DriverId != "" {
 			return []actors.DriverLoad{{DriverID: b.StatusChanged.DriverId, Delta: -1}}
@@ -99,6 +109,20 @@ func metadata(e *pb.OrderEvent) map[string]string {
 	switch b := e.Body.(type) {
 	case *pb.OrderEvent_Assigned:
 		m["driver_id"] = b.Assigned.DriverId
+		m["offer_id"] = wire.OfferID(e.OrderId, e.Seq)
+		m["offer_expires_at"] = wire.Timestamp(time.UnixMilli(b.Assigned.OfferExpiresAtMs))
+		if b.Assigned.HasDistance {
+			m["distance_m"] = strconv.FormatFloat(b.Assigned.DistanceM, 'f', 0, 64)
+		}
+	case *pb.OrderEvent_OfferExpired:
+		m["driver_id"] = b.OfferExpired.DriverId
+		m["offer_id"] = wire.OfferID(e.OrderId, b.OfferExpired.OfferSeq)
+	case *pb.OrderEvent_Unassigned:
+		m["driver_id"] = b.Unassigned.DriverId
+		m["from"] = b.Unassigned.From
+		if b.Unassigned.Reason != "" {
+			m["reason"] = b.Unassigned.Reason
+		}
 	case *pb.OrderEvent_Accepted:
 		m["driver_id"] = b.Accepted.DriverId
 	case *pb.OrderEvent_Declined:
@@ -185,6 +209,10 @@ func Row(s *pb.OrderState) actors.OrderRow {
 	if s.ScheduledForMs != 0 {
 		t := time.UnixMilli(s.ScheduledForMs).UTC()
 		r.ScheduledFor = &t
+	}
+	if s.Status == Assigned && s.OfferExpiresAtMs != 0 {
+		t := time.UnixMilli(s.OfferExpiresAtMs).UTC()
+		r.OfferExpiresAt = &t
 	}
 	return r
 }

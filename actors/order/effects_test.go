@@ -12,6 +12,7 @@ import (
 	"github.com/outrider/outrider/actors"
 	"github.com/outrider/outrider/actors/order"
 	pb "github.com/outrider/outrider/proto/outriderpb"
+	"github.com/outrider/outrider/wire"
 )
 
 // commitStep is one command as the host runs it: decide, number, effects.
@@ -49,6 +50,9 @@ func lifecycle(at func(i int) int64) []*pb.OrderCommand {
 	}
 	for i, c := range cmds {
 		c.AtMs = at(i)
+		if a := c.GetAssign(); a != nil {
+			a.OfferExpiresAtMs = c.AtMs + offerTTL
+		}
 	}
 	return cmds
 }
@@ -82,12 +86,17 @@ func TestEffectsLifecycle(t *testing.T) {
 		journal   []actors.Event
 		snapshots []actors.Snapshot
 		loadSum   = map[string]int{}
+		offerSeq  int64 // the open offer's seq
 	)
 	for i, cmd := range cmds {
 		seq := int64(i + 1)
 		st := runCommit(t, s, cmd)
 		c, w := st.commit, want[i]
 		at := time.UnixMilli(cmd.AtMs).UTC()
+		if w.typ == "order.assigned" {
+			w.meta["offer_id"] = wire.OfferID(orderID, seq)
+			w.meta["offer_expires_at"] = wire.Timestamp(at.Add(offerTTL * time.Millisecond))
+		}
 
 		// Journal: one event, gap-free seq, decodes back to the event.
 		require.Len(t, c.Events, 1)
@@ -139,8 +148,40 @@ func TestEffectsLifecycle(t *testing.T) {
 			require.Empty(t, c.Snapshots, "seq %d", seq)
 		}
 
-		// Outbox.
-		require.Len(t, c.Outbox, 1)
+		// The offer: an assignment arms its deadline and offers the job
+		// to the driver; the offer leaving (accepted or declined) removes
+		// the deadline. A driver who declines is not told about it.
+		switch w.typ {
+		case "order.assigned":
+			require.Equal(t, []actors.Deadline{{ID: order.OfferDeadlineID(orderID, seq), Kind: actors.KindOrder,
+				EntityID: orderID, DueAt: at.Add(offerTTL * time.Millisecond), Command: c.Deadlines[0].Command}}, c.Deadlines)
+			expire := &pb.OrderCommand{}
+			require.NoError(t, proto.Unmarshal(c.Deadlines[0].Command, expire))
+			require.Equal(t, seq, expire.GetExpireOffer().GetOfferSeq())
+			require.Equal(t, actors.RoleSystem, expire.GetBy().GetRole())
+			require.Empty(t, c.DeadlinesDone)
+			require.Len(t, c.Outbox, 2)
+			job := c.Outbox[1]
+			require.Equal(t, wire.JobSubject(st.next.DriverId), job.Subject)
+			require.Equal(t, wire.JobEventID(orderID, seq), job.ID)
+			var j wire.Job
+			require.NoError(t, json.Unmarshal(job.Payload, &j))
+			require.Equal(t, wire.JobOffered, j.Event)
+			require.Equal(t, wire.OfferID(orderID, seq), j.OfferID)
+			require.Equal(t, st.next.DriverId, j.DriverID)
+			require.Equal(t, "1 Pickup St", j.Pickup.Address)
+			offerSeq = seq
+		case "order.accepted", "order.declined":
+			require.Empty(t, c.Deadlines)
+			require.Equal(t, []string{order.OfferDeadlineID(orderID, offerSeq)}, c.DeadlinesDone)
+			require.Len(t, c.Outbox, 1)
+		default:
+			require.Empty(t, c.Deadlines)
+			require.Empty(t, c.DeadlinesDone)
+			require.Len(t, c.Outbox, 1)
+		}
+
+		// Outbox: the event first.
 		msg := c.Outbox[0]
 		require.Equal(t, order.EventID(orderID, seq), msg.ID)
 		require.Equal(t, fmt.Sprintf("order:%s:%d", orderID, seq), msg.ID)
@@ -203,7 +244,18 @@ func TestEffectsBatch(t *testing.T) {
 		require.Equal(t, "o-batch", e.EntityID)
 	}
 	require.Len(t, c.Timeline, len(all))
-	require.Len(t, c.Outbox, len(all))
+	// One message per event, and a job.offered per assignment.
+	var events, jobs int
+	for _, m := range c.Outbox {
+		switch m.Subject {
+		case order.Subject("o-batch"):
+			events++
+		default:
+			jobs++
+		}
+	}
+	require.Equal(t, len(all), events)
+	require.Equal(t, 3, jobs)
 	var snapSeqs []int64
 	for _, sn := range c.Snapshots {
 		snapSeqs = append(snapSeqs, sn.Seq)
@@ -311,7 +363,7 @@ func TestRestoreDetectsGap(t *testing.T) {
 // publishedOrderKeys is the public order shape (DESIGN.md §3).
 var publishedOrderKeys = []string{
 	"id", "customer_id", "driver_id", "pickup", "dropoff", "delivery_option", "scheduled_for",
-	"payment_status", "status", "notes", "version", "created_at", "updated_at",
+	"payment_status", "status", "notes", "version", "offer_expires_at", "created_at", "updated_at",
 }
 
 func decodeOutbox(t *testing.T, msg actors.OutboxMessage) map[string]any {
@@ -367,6 +419,7 @@ func TestOutboxPayload(t *testing.T) {
 	// After assign: driver_id is the driver, updated_at moves, created_at stays.
 	assign := assignCmd(admin, driverID)
 	assign.AtMs = createdAt + 61_001
+	assign.GetAssign().OfferExpiresAtMs = assign.AtMs + offerTTL
 	st2 := runCommit(t, st.next, assign)
 	m2 := decodeOutbox(t, st2.commit.Outbox[0])
 	require.Equal(t, order.EventID(orderID, 2), m2["id"])

@@ -9,12 +9,20 @@
 //   - failed: the assigned driver or an admin once accepted, with a reason.
 //   - decline (assigned driver) returns an assigned order to pending.
 //
+// An assignment is an offer to one driver with a deadline (DESIGN.md §7):
+// the order is assigned while the offer is open. Accepting before the
+// deadline claims it; declining, the deadline passing (ExpireOffer, sent
+// by the deadline the assign armed) or an admin's unassign (also once
+// accepted, before picked_up) returns it to pending and frees the
+// driver. The actor serialises accept and expiry: exactly one wins.
+//
 // Who may do what (checked before the status, so an unauthorised caller
 // learns nothing about the order's state):
 //
 //   - create: a customer for themselves, an admin for anyone.
-//   - assign: admins.
+//   - assign, unassign: admins.
 //   - accept, decline: the assigned driver only.
+//   - expire an offer: the system (the deadline scheduler).
 //   - picked_up, in_transit, delivered: the assigned driver or an admin.
 //   - cancel: the order's customer or an admin.
 //   - fail: the assigned driver or an admin.
@@ -113,6 +121,10 @@ func Decide(s *pb.OrderState, cmd *pb.OrderCommand) ([]*pb.OrderEvent, *actors.R
 		return decideStatus(s, cmd, body.ChangeStatus)
 	case *pb.OrderCommand_RecordProof:
 		return decideProof(s, cmd, body.RecordProof)
+	case *pb.OrderCommand_ExpireOffer:
+		return decideExpire(s, cmd, body.ExpireOffer)
+	case *pb.OrderCommand_Unassign:
+		return decideUnassign(s, cmd, body.Unassign)
 	case *pb.OrderCommand_Get:
 		return nil, nil
 	}
@@ -204,6 +216,9 @@ func decideAssign(s *pb.OrderState, cmd *pb.OrderCommand, a *pb.AssignDriver) ([
 	if a.DriverId == "" {
 		return nil, actors.Reject(actors.CodeValidation, "driver_id is required")
 	}
+	if a.OfferExpiresAtMs <= cmd.GetAtMs() {
+		return nil, actors.Reject(actors.CodeValidation, "an offer must expire after it is made")
+	}
 	switch {
 	case s.Status == Pending:
 	case HoldsDriver(s.Status):
@@ -213,7 +228,8 @@ func decideAssign(s *pb.OrderState, cmd *pb.OrderCommand, a *pb.AssignDriver) ([
 		return nil, invalid(s.Status, Assigned)
 	}
 	e := event(cmd)
-	e.Body = &pb.OrderEvent_Assigned{Assigned: &pb.DriverAssigned{DriverId: a.DriverId}}
+	e.Body = &pb.OrderEvent_Assigned{Assigned: &pb.DriverAssigned{DriverId: a.DriverId,
+		OfferExpiresAtMs: a.OfferExpiresAtMs, HasDistance: a.HasDistance, DistanceM: a.DistanceM}}
 	return []*pb.OrderEvent{e}, nil
 }
 
@@ -229,6 +245,9 @@ func decideAccept(s *pb.OrderState, cmd *pb.OrderCommand) ([]*pb.OrderEvent, *ac
 	if s.Status != Assigned {
 		return nil, invalid(s.Status, Accepted)
 	}
+	if OfferLapsed(s, cmd.GetAtMs()) {
+		return nil, actors.Reject(actors.CodeOfferExpired, "the offer expired before it was accepted")
+	}
 	e := event(cmd)
 	e.Body = &pb.OrderEvent_Accepted{Accepted: &pb.OrderAccepted{DriverId: s.DriverId}}
 	return []*pb.OrderEvent{e}, nil
@@ -243,6 +262,38 @@ func decideDecline(s *pb.OrderState, cmd *pb.OrderCommand, d *pb.DeclineOrder) (
 	}
 	e := event(cmd)
 	e.Body = &pb.OrderEvent_Declined{Declined: &pb.OrderDeclined{DriverId: s.DriverId, Reason: d.GetReason()}}
+	return []*pb.OrderEvent{e}, nil
+}
+
+// OfferLapsed reports whether s has an open offer whose deadline has
+// passed at atMs (the expiry may not have fired yet: it is refused all
+// the same, and the expiry settles the order).
+func OfferLapsed(s *pb.OrderState, atMs int64) bool {
+	return s.Status == Assigned && s.OfferExpiresAtMs != 0 && atMs >= s.OfferExpiresAtMs
+}
+
+func decideExpire(s *pb.OrderState, cmd *pb.OrderCommand, x *pb.ExpireOffer) ([]*pb.OrderEvent, *actors.Rejection) {
+	if cmd.GetBy().GetRole() != actors.RoleSystem {
+		return nil, actors.Reject(actors.CodeForbidden, "offers expire by their deadline only")
+	}
+	if s.Status != Assigned || s.OfferSeq != x.OfferSeq {
+		// Accepted, declined, unassigned or expired already: nothing to do.
+		return nil, actors.Reject(actors.CodeInvalidTransition, "the offer is no longer open")
+	}
+	e := event(cmd)
+	e.Body = &pb.OrderEvent_OfferExpired{OfferExpired: &pb.OfferExpired{DriverId: s.DriverId, OfferSeq: s.OfferSeq}}
+	return []*pb.OrderEvent{e}, nil
+}
+
+func decideUnassign(s *pb.OrderState, cmd *pb.OrderCommand, u *pb.UnassignOrder) ([]*pb.OrderEvent, *actors.Rejection) {
+	if cmd.GetBy().GetRole() != actors.RoleAdmin {
+		return nil, actors.Reject(actors.CodeForbidden, "only admins unassign drivers")
+	}
+	if s.Status != Assigned && s.Status != Accepted {
+		return nil, invalid(s.Status, Pending)
+	}
+	e := event(cmd)
+	e.Body = &pb.OrderEvent_Unassigned{Unassigned: &pb.OrderUnassigned{DriverId: s.DriverId, From: s.Status, Reason: u.GetReason()}}
 	return []*pb.OrderEvent{e}, nil
 }
 
@@ -350,13 +401,17 @@ func Apply(s *pb.OrderState, e *pb.OrderEvent) *pb.OrderState {
 	case *pb.OrderEvent_Assigned:
 		n.DriverId = b.Assigned.DriverId
 		n.Status = Assigned
+		n.OfferSeq, n.OfferExpiresAtMs = e.Seq, b.Assigned.OfferExpiresAtMs
 	case *pb.OrderEvent_Accepted:
 		n.Status = Accepted
-	case *pb.OrderEvent_Declined:
+		n.OfferSeq, n.OfferExpiresAtMs = 0, 0
+	case *pb.OrderEvent_Declined, *pb.OrderEvent_OfferExpired, *pb.OrderEvent_Unassigned:
 		n.DriverId = ""
 		n.Status = Pending
+		n.OfferSeq, n.OfferExpiresAtMs = 0, 0
 	case *pb.OrderEvent_StatusChanged:
 		n.Status = b.StatusChanged.To
+		n.OfferSeq, n.OfferExpiresAtMs = 0, 0
 	case *pb.OrderEvent_ProofAdded:
 		n.ProofKeys = append(n.ProofKeys, b.ProofAdded.Key)
 	}
@@ -375,8 +430,16 @@ func clone(s *pb.OrderState) *pb.OrderState {
 		CreatedAtMs: s.CreatedAtMs, UpdatedAtMs: s.UpdatedAtMs,
 		RecentCommandIds: slices.Clone(s.RecentCommandIds),
 		ProofRequired:    s.ProofRequired, ProofKeys: slices.Clone(s.ProofKeys),
+		OfferSeq: s.OfferSeq, OfferExpiresAtMs: s.OfferExpiresAtMs,
 	}
 	return n
+}
+
+// EventTypes are the public names of every order event, as EventType
+// gives them (webhooks subscribe by these).
+var EventTypes = []string{
+	"order.created", "order.assigned", "order.accepted", "order.declined", "order.offer_expired", "order.unassigned",
+	"order.status_changed", "order.proof_added",
 }
 
 // EventType is the public name of an order event, as published.
@@ -394,6 +457,10 @@ func EventType(e *pb.OrderEvent) string {
 		return "order.status_changed"
 	case *pb.OrderEvent_ProofAdded:
 		return "order.proof_added"
+	case *pb.OrderEvent_OfferExpired:
+		return "order.offer_expired"
+	case *pb.OrderEvent_Unassigned:
+		return "order.unassigned"
 	}
 	return "order.unknown"
 }

@@ -54,9 +54,13 @@ func validCreate() *pb.CreateOrder {
 	}
 }
 
+// offerTTL is how long the offers of assignCmd stay open (ms): longer
+// than the gaps between the commands of the tests.
+const offerTTL = 600_000
+
 func assignCmd(by *pb.Principal, driver string) *pb.OrderCommand {
 	return &pb.OrderCommand{CommandId: nextCmdID(), By: by, AtMs: t0 + 1000,
-		Body: &pb.OrderCommand_Assign{Assign: &pb.AssignDriver{DriverId: driver}}}
+		Body: &pb.OrderCommand_Assign{Assign: &pb.AssignDriver{DriverId: driver, OfferExpiresAtMs: t0 + 1000 + offerTTL}}}
 }
 
 func acceptCmd(by *pb.Principal) *pb.OrderCommand {

@@ -7,8 +7,8 @@ import (
 )
 
 // DriverWindow is a span in which one driver held the order: From its
-// assignment until the order left them — declined, or delivered,
-// cancelled or failed — at Until, which is zero while they still hold it.
+// assignment until the order left them — declined, expired, unassigned
+// (back to pending), or delivered, cancelled or failed — at Until, which is zero while they still hold it.
 type DriverWindow struct {
 	DriverID string
 	From     time.Time
@@ -31,7 +31,7 @@ func DriverWindows(timeline []actors.TimelineEntry) []DriverWindow {
 		switch ev := e.Metadata["event"]; {
 		case ev == "order.assigned":
 			out = append(out, DriverWindow{DriverID: e.Metadata["driver_id"], From: e.At})
-		case open && (ev == "order.declined" || ev == "order.status_changed" && Terminal(e.Status)):
+		case open && (e.Status == Pending || ev == "order.status_changed" && Terminal(e.Status)):
 			out[len(out)-1].Until = e.At
 		}
 	}

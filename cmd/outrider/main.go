@@ -199,6 +199,7 @@ func flags(mode string, cfg *app.Config, opt *options, v *rawFlags) (*flag.FlagS
 	e.int(&v.uploadMax, "upload-max-bytes", httpapi.DefaultUploadMaxBytes, "largest proof photo accepted")
 	e.dur(&cfg.HTTP.UploadTTL, "upload-ttl", httpapi.DefaultUploadTTL, "lifetime of a presigned upload")
 	e.dur(&cfg.HTTP.DownloadTTL, "download-ttl", httpapi.DefaultDownloadTTL, "lifetime of the proof download URLs")
+	e.dur(&cfg.HTTP.OfferTTL, "offer-ttl", httpapi.DefaultOfferTTL, "how long a driver has to accept an offer when the admin does not say (offer_ttl_s)")
 	e.str(&v.proofFor, "proof-required-for", "", "comma-separated delivery options (standard, express, scheduled) whose orders need a proof before delivered")
 	e.str(&v.roles, "roles", "api,worker", "what this node does: api (HTTP and WebSockets), worker (notifications, thumbnails, webhooks, e-mail), or both")
 	e.dur(&cfg.Worker.AckWait, "worker-ack-wait", worker.DefaultAckWait, "how long a worker may hold an event before it is redelivered to another")

@@ -42,7 +42,7 @@ func TestStaleActivationRefusesNothingUnderAnIdempotencyKey(t *testing.T) {
 	res, err := other.Root.RequestFuture(pid, &pb.OrderCommand{
 		CommandId: ulid.Make().String(), AtMs: time.Now().UnixMilli(),
 		By:   &pb.Principal{UserId: "usr_admin", Role: actors.RoleAdmin},
-		Body: &pb.OrderCommand_Assign{Assign: &pb.AssignDriver{DriverId: drv.ID()}},
+		Body: &pb.OrderCommand_Assign{Assign: &pb.AssignDriver{DriverId: drv.ID(), OfferExpiresAtMs: time.Now().Add(time.Minute).UnixMilli()}},
 	}, 15*time.Second).Result()
 	require.NoError(t, err)
 	require.Nil(t, res.(*pb.OrderReply).GetRejection())

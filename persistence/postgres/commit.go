@@ -28,13 +28,13 @@ const (
 		ON CONFLICT (kind, entity_id) DO UPDATE SET seq = EXCLUDED.seq, state = EXCLUDED.state
 		WHERE snapshots.seq < EXCLUDED.seq`
 	sqlUpsertOrder = `INSERT INTO orders (id, customer_id, driver_id, pickup, dropoff, delivery_option,
-			scheduled_for, payment_status, status, notes, version, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+			scheduled_for, payment_status, status, notes, version, created_at, updated_at, offer_expires_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
 		ON CONFLICT (id) DO UPDATE SET customer_id = EXCLUDED.customer_id, driver_id = EXCLUDED.driver_id,
 			pickup = EXCLUDED.pickup, dropoff = EXCLUDED.dropoff, delivery_option = EXCLUDED.delivery_option,
 			scheduled_for = EXCLUDED.scheduled_for, payment_status = EXCLUDED.payment_status,
 			status = EXCLUDED.status, notes = EXCLUDED.notes, version = EXCLUDED.version,
-			created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at
+			created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at, offer_expires_at = EXCLUDED.offer_expires_at
 		WHERE orders.version < EXCLUDED.version`
 	sqlInsertTimeline = `INSERT INTO order_timeline (order_id, seq, status, by_user_id, by_role, metadata, at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7)`
@@ -93,7 +93,7 @@ func (s *Store) Commit(ctx context.Context, c actors.Commit) error {
 	for _, o := range c.Orders {
 		b.Queue(sqlUpsertOrder, o.ID, o.CustomerID, nullIfEmpty(o.DriverID), o.Pickup, o.Dropoff,
 			o.DeliveryOption, o.ScheduledFor, o.PaymentStatus, o.Status, o.Notes, o.Version,
-			o.CreatedAt, o.UpdatedAt)
+			o.CreatedAt, o.UpdatedAt, o.OfferExpiresAt)
 	}
 	for _, t := range c.Timeline {
 		md := t.Metadata

@@ -20,15 +20,18 @@ import (
 const DefaultLimit = 50
 
 const orderColumns = `id, customer_id, COALESCE(driver_id, ''), pickup, dropoff, delivery_option,
-	scheduled_for, payment_status, status, notes, version, created_at, updated_at`
+	scheduled_for, payment_status, status, notes, version, created_at, updated_at, offer_expires_at`
 
 func scanOrder(row pgx.Row) (actors.OrderRow, error) {
 	var o actors.OrderRow
 	err := row.Scan(&o.ID, &o.CustomerID, &o.DriverID, &o.Pickup, &o.Dropoff, &o.DeliveryOption,
-		&o.ScheduledFor, &o.PaymentStatus, &o.Status, &o.Notes, &o.Version, &o.CreatedAt, &o.UpdatedAt)
-	if o.ScheduledFor != nil {
-		t := o.ScheduledFor.UTC()
-		o.ScheduledFor = &t
+		&o.ScheduledFor, &o.PaymentStatus, &o.Status, &o.Notes, &o.Version, &o.CreatedAt, &o.UpdatedAt,
+		&o.OfferExpiresAt)
+	for _, p := range []**time.Time{&o.ScheduledFor, &o.OfferExpiresAt} {
+		if *p != nil {
+			t := (*p).UTC()
+			*p = &t
+		}
 	}
 	o.CreatedAt, o.UpdatedAt = o.CreatedAt.UTC(), o.UpdatedAt.UTC()
 	return o, err

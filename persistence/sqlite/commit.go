@@ -31,13 +31,13 @@ const (
 		ON CONFLICT (kind, entity_id) DO UPDATE SET seq = excluded.seq, state = excluded.state
 		WHERE snapshots.seq < excluded.seq`
 	sqlUpsertOrder = `INSERT INTO orders (id, customer_id, driver_id, pickup, dropoff, delivery_option,
-			scheduled_for, payment_status, status, notes, version, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			scheduled_for, payment_status, status, notes, version, created_at, updated_at, offer_expires_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET customer_id = excluded.customer_id, driver_id = excluded.driver_id,
 			pickup = excluded.pickup, dropoff = excluded.dropoff, delivery_option = excluded.delivery_option,
 			scheduled_for = excluded.scheduled_for, payment_status = excluded.payment_status,
 			status = excluded.status, notes = excluded.notes, version = excluded.version,
-			created_at = excluded.created_at, updated_at = excluded.updated_at
+			created_at = excluded.created_at, updated_at = excluded.updated_at, offer_expires_at = excluded.offer_expires_at
 		WHERE orders.version < excluded.version`
 	sqlInsertTimeline = `INSERT INTO order_timeline (order_id, seq, status, by_user_id, by_role, metadata, at)
 		VALUES (?, ?, ?, ?, ?, ?, ?)`
@@ -240,7 +240,7 @@ func upsertOrder(ctx context.Context, tx *sql.Tx, o actors.OrderRow) error {
 	}
 	_, err = tx.ExecContext(ctx, sqlUpsertOrder, o.ID, o.CustomerID, driverID, string(pickup), string(dropoff),
 		o.DeliveryOption, nullMicros(o.ScheduledFor), o.PaymentStatus, o.Status, o.Notes, o.Version,
-		micros(o.CreatedAt), micros(o.UpdatedAt))
+		micros(o.CreatedAt), micros(o.UpdatedAt), nullMicros(o.OfferExpiresAt))
 	return err
 }
 

@@ -19,7 +19,7 @@ import (
 const DefaultLimit = 50
 
 const orderColumns = `id, customer_id, coalesce(driver_id, ''), pickup, dropoff, delivery_option,
-	scheduled_for, payment_status, status, notes, version, created_at, updated_at`
+	scheduled_for, payment_status, status, notes, version, created_at, updated_at, offer_expires_at`
 
 // scanner is what *sql.Row and *sql.Rows share.
 type scanner interface{ Scan(dest ...any) error }
@@ -28,11 +28,11 @@ func scanOrder(row scanner) (actors.OrderRow, error) {
 	var (
 		o                   actors.OrderRow
 		pickup, dropoff     string
-		scheduled           sql.NullInt64
+		scheduled, offer    sql.NullInt64
 		createdAt, updateAt int64
 	)
 	err := row.Scan(&o.ID, &o.CustomerID, &o.DriverID, &pickup, &dropoff, &o.DeliveryOption,
-		&scheduled, &o.PaymentStatus, &o.Status, &o.Notes, &o.Version, &createdAt, &updateAt)
+		&scheduled, &o.PaymentStatus, &o.Status, &o.Notes, &o.Version, &createdAt, &updateAt, &offer)
 	if err != nil {
 		return o, err
 	}
@@ -43,6 +43,7 @@ func scanOrder(row scanner) (actors.OrderRow, error) {
 		return o, fmt.Errorf("decode dropoff: %w", err)
 	}
 	o.ScheduledFor = fromNullMicros(scheduled)
+	o.OfferExpiresAt = fromNullMicros(offer)
 	o.CreatedAt, o.UpdatedAt = fromMicros(createdAt), fromMicros(updateAt)
 	return o, nil
 }

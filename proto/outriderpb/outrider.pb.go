@@ -227,8 +227,12 @@ type OrderState struct {
 	// delivery is recorded (fixed at creation from the delivery option).
 	ProofRequired bool     `protobuf:"varint,15,opt,name=proof_required,json=proofRequired,proto3" json:"proof_required,omitempty"`
 	ProofKeys     []string `protobuf:"bytes,16,rep,name=proof_keys,json=proofKeys,proto3" json:"proof_keys,omitempty"` // recorded proofs, oldest first
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// The open offer while status is assigned: the seq of the assigned
+	// event that made it (its id) and when it expires (DESIGN.md §7).
+	OfferSeq         int64 `protobuf:"varint,17,opt,name=offer_seq,json=offerSeq,proto3" json:"offer_seq,omitempty"`
+	OfferExpiresAtMs int64 `protobuf:"varint,18,opt,name=offer_expires_at_ms,json=offerExpiresAtMs,proto3" json:"offer_expires_at_ms,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *OrderState) Reset() {
@@ -373,6 +377,20 @@ func (x *OrderState) GetProofKeys() []string {
 	return nil
 }
 
+func (x *OrderState) GetOfferSeq() int64 {
+	if x != nil {
+		return x.OfferSeq
+	}
+	return 0
+}
+
+func (x *OrderState) GetOfferExpiresAtMs() int64 {
+	if x != nil {
+		return x.OfferExpiresAtMs
+	}
+	return 0
+}
+
 type CreateOrder struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
 	CustomerId     string                 `protobuf:"bytes,1,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
@@ -465,11 +483,16 @@ func (x *CreateOrder) GetProofRequired() bool {
 	return false
 }
 
+// AssignDriver offers the order to one driver until offer_expires_at_ms.
+// distance_m, when known, is the driver's distance to the pickup.
 type AssignDriver struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	DriverId      string                 `protobuf:"bytes,1,opt,name=driver_id,json=driverId,proto3" json:"driver_id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	DriverId         string                 `protobuf:"bytes,1,opt,name=driver_id,json=driverId,proto3" json:"driver_id,omitempty"`
+	OfferExpiresAtMs int64                  `protobuf:"varint,2,opt,name=offer_expires_at_ms,json=offerExpiresAtMs,proto3" json:"offer_expires_at_ms,omitempty"`
+	HasDistance      bool                   `protobuf:"varint,3,opt,name=has_distance,json=hasDistance,proto3" json:"has_distance,omitempty"`
+	DistanceM        float64                `protobuf:"fixed64,4,opt,name=distance_m,json=distanceM,proto3" json:"distance_m,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *AssignDriver) Reset() {
@@ -509,6 +532,118 @@ func (x *AssignDriver) GetDriverId() string {
 	return ""
 }
 
+func (x *AssignDriver) GetOfferExpiresAtMs() int64 {
+	if x != nil {
+		return x.OfferExpiresAtMs
+	}
+	return 0
+}
+
+func (x *AssignDriver) GetHasDistance() bool {
+	if x != nil {
+		return x.HasDistance
+	}
+	return false
+}
+
+func (x *AssignDriver) GetDistanceM() float64 {
+	if x != nil {
+		return x.DistanceM
+	}
+	return 0
+}
+
+// ExpireOffer is the offer deadline firing: the offer made by event
+// offer_seq expires if it is still open and due.
+type ExpireOffer struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	OfferSeq      int64                  `protobuf:"varint,1,opt,name=offer_seq,json=offerSeq,proto3" json:"offer_seq,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExpireOffer) Reset() {
+	*x = ExpireOffer{}
+	mi := &file_proto_outrider_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExpireOffer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExpireOffer) ProtoMessage() {}
+
+func (x *ExpireOffer) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_outrider_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExpireOffer.ProtoReflect.Descriptor instead.
+func (*ExpireOffer) Descriptor() ([]byte, []int) {
+	return file_proto_outrider_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *ExpireOffer) GetOfferSeq() int64 {
+	if x != nil {
+		return x.OfferSeq
+	}
+	return 0
+}
+
+// UnassignOrder takes an assigned or accepted order back to pending.
+type UnassignOrder struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Reason        string                 `protobuf:"bytes,1,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnassignOrder) Reset() {
+	*x = UnassignOrder{}
+	mi := &file_proto_outrider_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnassignOrder) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnassignOrder) ProtoMessage() {}
+
+func (x *UnassignOrder) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_outrider_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnassignOrder.ProtoReflect.Descriptor instead.
+func (*UnassignOrder) Descriptor() ([]byte, []int) {
+	return file_proto_outrider_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *UnassignOrder) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
 type AcceptOrder struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -517,7 +652,7 @@ type AcceptOrder struct {
 
 func (x *AcceptOrder) Reset() {
 	*x = AcceptOrder{}
-	mi := &file_proto_outrider_proto_msgTypes[6]
+	mi := &file_proto_outrider_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -529,7 +664,7 @@ func (x *AcceptOrder) String() string {
 func (*AcceptOrder) ProtoMessage() {}
 
 func (x *AcceptOrder) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[6]
+	mi := &file_proto_outrider_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -542,7 +677,7 @@ func (x *AcceptOrder) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AcceptOrder.ProtoReflect.Descriptor instead.
 func (*AcceptOrder) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{6}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{8}
 }
 
 type DeclineOrder struct {
@@ -554,7 +689,7 @@ type DeclineOrder struct {
 
 func (x *DeclineOrder) Reset() {
 	*x = DeclineOrder{}
-	mi := &file_proto_outrider_proto_msgTypes[7]
+	mi := &file_proto_outrider_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -566,7 +701,7 @@ func (x *DeclineOrder) String() string {
 func (*DeclineOrder) ProtoMessage() {}
 
 func (x *DeclineOrder) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[7]
+	mi := &file_proto_outrider_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -579,7 +714,7 @@ func (x *DeclineOrder) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeclineOrder.ProtoReflect.Descriptor instead.
 func (*DeclineOrder) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{7}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *DeclineOrder) GetReason() string {
@@ -599,7 +734,7 @@ type ChangeStatus struct {
 
 func (x *ChangeStatus) Reset() {
 	*x = ChangeStatus{}
-	mi := &file_proto_outrider_proto_msgTypes[8]
+	mi := &file_proto_outrider_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -611,7 +746,7 @@ func (x *ChangeStatus) String() string {
 func (*ChangeStatus) ProtoMessage() {}
 
 func (x *ChangeStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[8]
+	mi := &file_proto_outrider_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -624,7 +759,7 @@ func (x *ChangeStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangeStatus.ProtoReflect.Descriptor instead.
 func (*ChangeStatus) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{8}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ChangeStatus) GetStatus() string {
@@ -649,7 +784,7 @@ type GetOrder struct {
 
 func (x *GetOrder) Reset() {
 	*x = GetOrder{}
-	mi := &file_proto_outrider_proto_msgTypes[9]
+	mi := &file_proto_outrider_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -661,7 +796,7 @@ func (x *GetOrder) String() string {
 func (*GetOrder) ProtoMessage() {}
 
 func (x *GetOrder) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[9]
+	mi := &file_proto_outrider_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -674,7 +809,7 @@ func (x *GetOrder) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetOrder.ProtoReflect.Descriptor instead.
 func (*GetOrder) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{9}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{11}
 }
 
 // RecordProof records an uploaded, verified object as proof of delivery.
@@ -689,7 +824,7 @@ type RecordProof struct {
 
 func (x *RecordProof) Reset() {
 	*x = RecordProof{}
-	mi := &file_proto_outrider_proto_msgTypes[10]
+	mi := &file_proto_outrider_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -701,7 +836,7 @@ func (x *RecordProof) String() string {
 func (*RecordProof) ProtoMessage() {}
 
 func (x *RecordProof) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[10]
+	mi := &file_proto_outrider_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -714,7 +849,7 @@ func (x *RecordProof) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordProof.ProtoReflect.Descriptor instead.
 func (*RecordProof) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{10}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *RecordProof) GetKey() string {
@@ -754,6 +889,8 @@ type OrderCommand struct {
 	//	*OrderCommand_ChangeStatus
 	//	*OrderCommand_Get
 	//	*OrderCommand_RecordProof
+	//	*OrderCommand_ExpireOffer
+	//	*OrderCommand_Unassign
 	Body          isOrderCommand_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -761,7 +898,7 @@ type OrderCommand struct {
 
 func (x *OrderCommand) Reset() {
 	*x = OrderCommand{}
-	mi := &file_proto_outrider_proto_msgTypes[11]
+	mi := &file_proto_outrider_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -773,7 +910,7 @@ func (x *OrderCommand) String() string {
 func (*OrderCommand) ProtoMessage() {}
 
 func (x *OrderCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[11]
+	mi := &file_proto_outrider_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -786,7 +923,7 @@ func (x *OrderCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrderCommand.ProtoReflect.Descriptor instead.
 func (*OrderCommand) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{11}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *OrderCommand) GetCommandId() string {
@@ -887,6 +1024,24 @@ func (x *OrderCommand) GetRecordProof() *RecordProof {
 	return nil
 }
 
+func (x *OrderCommand) GetExpireOffer() *ExpireOffer {
+	if x != nil {
+		if x, ok := x.Body.(*OrderCommand_ExpireOffer); ok {
+			return x.ExpireOffer
+		}
+	}
+	return nil
+}
+
+func (x *OrderCommand) GetUnassign() *UnassignOrder {
+	if x != nil {
+		if x, ok := x.Body.(*OrderCommand_Unassign); ok {
+			return x.Unassign
+		}
+	}
+	return nil
+}
+
 type isOrderCommand_Body interface {
 	isOrderCommand_Body()
 }
@@ -919,6 +1074,14 @@ type OrderCommand_RecordProof struct {
 	RecordProof *RecordProof `protobuf:"bytes,16,opt,name=record_proof,json=recordProof,proto3,oneof"`
 }
 
+type OrderCommand_ExpireOffer struct {
+	ExpireOffer *ExpireOffer `protobuf:"bytes,17,opt,name=expire_offer,json=expireOffer,proto3,oneof"`
+}
+
+type OrderCommand_Unassign struct {
+	Unassign *UnassignOrder `protobuf:"bytes,18,opt,name=unassign,proto3,oneof"`
+}
+
 func (*OrderCommand_Create) isOrderCommand_Body() {}
 
 func (*OrderCommand_Assign) isOrderCommand_Body() {}
@@ -932,6 +1095,10 @@ func (*OrderCommand_ChangeStatus) isOrderCommand_Body() {}
 func (*OrderCommand_Get) isOrderCommand_Body() {}
 
 func (*OrderCommand_RecordProof) isOrderCommand_Body() {}
+
+func (*OrderCommand_ExpireOffer) isOrderCommand_Body() {}
+
+func (*OrderCommand_Unassign) isOrderCommand_Body() {}
 
 type OrderCreated struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
@@ -949,7 +1116,7 @@ type OrderCreated struct {
 
 func (x *OrderCreated) Reset() {
 	*x = OrderCreated{}
-	mi := &file_proto_outrider_proto_msgTypes[12]
+	mi := &file_proto_outrider_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -961,7 +1128,7 @@ func (x *OrderCreated) String() string {
 func (*OrderCreated) ProtoMessage() {}
 
 func (x *OrderCreated) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[12]
+	mi := &file_proto_outrider_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -974,7 +1141,7 @@ func (x *OrderCreated) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrderCreated.ProtoReflect.Descriptor instead.
 func (*OrderCreated) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{12}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *OrderCreated) GetCustomerId() string {
@@ -1033,16 +1200,20 @@ func (x *OrderCreated) GetProofRequired() bool {
 	return false
 }
 
+// DriverAssigned opens an offer to driver_id; its seq is the offer's id.
 type DriverAssigned struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	DriverId      string                 `protobuf:"bytes,1,opt,name=driver_id,json=driverId,proto3" json:"driver_id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	DriverId         string                 `protobuf:"bytes,1,opt,name=driver_id,json=driverId,proto3" json:"driver_id,omitempty"`
+	OfferExpiresAtMs int64                  `protobuf:"varint,2,opt,name=offer_expires_at_ms,json=offerExpiresAtMs,proto3" json:"offer_expires_at_ms,omitempty"`
+	HasDistance      bool                   `protobuf:"varint,3,opt,name=has_distance,json=hasDistance,proto3" json:"has_distance,omitempty"`
+	DistanceM        float64                `protobuf:"fixed64,4,opt,name=distance_m,json=distanceM,proto3" json:"distance_m,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *DriverAssigned) Reset() {
 	*x = DriverAssigned{}
-	mi := &file_proto_outrider_proto_msgTypes[13]
+	mi := &file_proto_outrider_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1054,7 +1225,7 @@ func (x *DriverAssigned) String() string {
 func (*DriverAssigned) ProtoMessage() {}
 
 func (x *DriverAssigned) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[13]
+	mi := &file_proto_outrider_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1067,12 +1238,149 @@ func (x *DriverAssigned) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DriverAssigned.ProtoReflect.Descriptor instead.
 func (*DriverAssigned) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{13}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *DriverAssigned) GetDriverId() string {
 	if x != nil {
 		return x.DriverId
+	}
+	return ""
+}
+
+func (x *DriverAssigned) GetOfferExpiresAtMs() int64 {
+	if x != nil {
+		return x.OfferExpiresAtMs
+	}
+	return 0
+}
+
+func (x *DriverAssigned) GetHasDistance() bool {
+	if x != nil {
+		return x.HasDistance
+	}
+	return false
+}
+
+func (x *DriverAssigned) GetDistanceM() float64 {
+	if x != nil {
+		return x.DistanceM
+	}
+	return 0
+}
+
+// OfferExpired: the offer made by event offer_seq was not accepted in
+// time; the order is pending again and the driver's slot free.
+type OfferExpired struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	DriverId      string                 `protobuf:"bytes,1,opt,name=driver_id,json=driverId,proto3" json:"driver_id,omitempty"`
+	OfferSeq      int64                  `protobuf:"varint,2,opt,name=offer_seq,json=offerSeq,proto3" json:"offer_seq,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OfferExpired) Reset() {
+	*x = OfferExpired{}
+	mi := &file_proto_outrider_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OfferExpired) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OfferExpired) ProtoMessage() {}
+
+func (x *OfferExpired) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_outrider_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OfferExpired.ProtoReflect.Descriptor instead.
+func (*OfferExpired) Descriptor() ([]byte, []int) {
+	return file_proto_outrider_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *OfferExpired) GetDriverId() string {
+	if x != nil {
+		return x.DriverId
+	}
+	return ""
+}
+
+func (x *OfferExpired) GetOfferSeq() int64 {
+	if x != nil {
+		return x.OfferSeq
+	}
+	return 0
+}
+
+// OrderUnassigned: an admin took the order from its driver (status from:
+// assigned or accepted) back to pending.
+type OrderUnassigned struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	DriverId      string                 `protobuf:"bytes,1,opt,name=driver_id,json=driverId,proto3" json:"driver_id,omitempty"`
+	From          string                 `protobuf:"bytes,2,opt,name=from,proto3" json:"from,omitempty"`
+	Reason        string                 `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OrderUnassigned) Reset() {
+	*x = OrderUnassigned{}
+	mi := &file_proto_outrider_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OrderUnassigned) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OrderUnassigned) ProtoMessage() {}
+
+func (x *OrderUnassigned) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_outrider_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OrderUnassigned.ProtoReflect.Descriptor instead.
+func (*OrderUnassigned) Descriptor() ([]byte, []int) {
+	return file_proto_outrider_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *OrderUnassigned) GetDriverId() string {
+	if x != nil {
+		return x.DriverId
+	}
+	return ""
+}
+
+func (x *OrderUnassigned) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *OrderUnassigned) GetReason() string {
+	if x != nil {
+		return x.Reason
 	}
 	return ""
 }
@@ -1086,7 +1394,7 @@ type OrderAccepted struct {
 
 func (x *OrderAccepted) Reset() {
 	*x = OrderAccepted{}
-	mi := &file_proto_outrider_proto_msgTypes[14]
+	mi := &file_proto_outrider_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1098,7 +1406,7 @@ func (x *OrderAccepted) String() string {
 func (*OrderAccepted) ProtoMessage() {}
 
 func (x *OrderAccepted) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[14]
+	mi := &file_proto_outrider_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1111,7 +1419,7 @@ func (x *OrderAccepted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrderAccepted.ProtoReflect.Descriptor instead.
 func (*OrderAccepted) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{14}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *OrderAccepted) GetDriverId() string {
@@ -1131,7 +1439,7 @@ type OrderDeclined struct {
 
 func (x *OrderDeclined) Reset() {
 	*x = OrderDeclined{}
-	mi := &file_proto_outrider_proto_msgTypes[15]
+	mi := &file_proto_outrider_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1143,7 +1451,7 @@ func (x *OrderDeclined) String() string {
 func (*OrderDeclined) ProtoMessage() {}
 
 func (x *OrderDeclined) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[15]
+	mi := &file_proto_outrider_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1156,7 +1464,7 @@ func (x *OrderDeclined) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrderDeclined.ProtoReflect.Descriptor instead.
 func (*OrderDeclined) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{15}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *OrderDeclined) GetDriverId() string {
@@ -1185,7 +1493,7 @@ type StatusChanged struct {
 
 func (x *StatusChanged) Reset() {
 	*x = StatusChanged{}
-	mi := &file_proto_outrider_proto_msgTypes[16]
+	mi := &file_proto_outrider_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1197,7 +1505,7 @@ func (x *StatusChanged) String() string {
 func (*StatusChanged) ProtoMessage() {}
 
 func (x *StatusChanged) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[16]
+	mi := &file_proto_outrider_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1210,7 +1518,7 @@ func (x *StatusChanged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusChanged.ProtoReflect.Descriptor instead.
 func (*StatusChanged) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{16}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *StatusChanged) GetFrom() string {
@@ -1252,7 +1560,7 @@ type ProofAdded struct {
 
 func (x *ProofAdded) Reset() {
 	*x = ProofAdded{}
-	mi := &file_proto_outrider_proto_msgTypes[17]
+	mi := &file_proto_outrider_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1264,7 +1572,7 @@ func (x *ProofAdded) String() string {
 func (*ProofAdded) ProtoMessage() {}
 
 func (x *ProofAdded) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[17]
+	mi := &file_proto_outrider_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1277,7 +1585,7 @@ func (x *ProofAdded) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProofAdded.ProtoReflect.Descriptor instead.
 func (*ProofAdded) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{17}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ProofAdded) GetKey() string {
@@ -1317,6 +1625,8 @@ type OrderEvent struct {
 	//	*OrderEvent_Declined
 	//	*OrderEvent_StatusChanged
 	//	*OrderEvent_ProofAdded
+	//	*OrderEvent_OfferExpired
+	//	*OrderEvent_Unassigned
 	Body          isOrderEvent_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1324,7 +1634,7 @@ type OrderEvent struct {
 
 func (x *OrderEvent) Reset() {
 	*x = OrderEvent{}
-	mi := &file_proto_outrider_proto_msgTypes[18]
+	mi := &file_proto_outrider_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1336,7 +1646,7 @@ func (x *OrderEvent) String() string {
 func (*OrderEvent) ProtoMessage() {}
 
 func (x *OrderEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[18]
+	mi := &file_proto_outrider_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1349,7 +1659,7 @@ func (x *OrderEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrderEvent.ProtoReflect.Descriptor instead.
 func (*OrderEvent) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{18}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *OrderEvent) GetOrderId() string {
@@ -1448,6 +1758,24 @@ func (x *OrderEvent) GetProofAdded() *ProofAdded {
 	return nil
 }
 
+func (x *OrderEvent) GetOfferExpired() *OfferExpired {
+	if x != nil {
+		if x, ok := x.Body.(*OrderEvent_OfferExpired); ok {
+			return x.OfferExpired
+		}
+	}
+	return nil
+}
+
+func (x *OrderEvent) GetUnassigned() *OrderUnassigned {
+	if x != nil {
+		if x, ok := x.Body.(*OrderEvent_Unassigned); ok {
+			return x.Unassigned
+		}
+	}
+	return nil
+}
+
 type isOrderEvent_Body interface {
 	isOrderEvent_Body()
 }
@@ -1476,6 +1804,14 @@ type OrderEvent_ProofAdded struct {
 	ProofAdded *ProofAdded `protobuf:"bytes,15,opt,name=proof_added,json=proofAdded,proto3,oneof"`
 }
 
+type OrderEvent_OfferExpired struct {
+	OfferExpired *OfferExpired `protobuf:"bytes,16,opt,name=offer_expired,json=offerExpired,proto3,oneof"`
+}
+
+type OrderEvent_Unassigned struct {
+	Unassigned *OrderUnassigned `protobuf:"bytes,17,opt,name=unassigned,proto3,oneof"`
+}
+
 func (*OrderEvent_Created) isOrderEvent_Body() {}
 
 func (*OrderEvent_Assigned) isOrderEvent_Body() {}
@@ -1488,6 +1824,10 @@ func (*OrderEvent_StatusChanged) isOrderEvent_Body() {}
 
 func (*OrderEvent_ProofAdded) isOrderEvent_Body() {}
 
+func (*OrderEvent_OfferExpired) isOrderEvent_Body() {}
+
+func (*OrderEvent_Unassigned) isOrderEvent_Body() {}
+
 type OrderReply struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Order         *OrderState            `protobuf:"bytes,1,opt,name=order,proto3" json:"order,omitempty"`
@@ -1498,7 +1838,7 @@ type OrderReply struct {
 
 func (x *OrderReply) Reset() {
 	*x = OrderReply{}
-	mi := &file_proto_outrider_proto_msgTypes[19]
+	mi := &file_proto_outrider_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1510,7 +1850,7 @@ func (x *OrderReply) String() string {
 func (*OrderReply) ProtoMessage() {}
 
 func (x *OrderReply) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[19]
+	mi := &file_proto_outrider_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1523,7 +1863,7 @@ func (x *OrderReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrderReply.ProtoReflect.Descriptor instead.
 func (*OrderReply) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{19}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *OrderReply) GetOrder() *OrderState {
@@ -1557,7 +1897,7 @@ type DriverState struct {
 
 func (x *DriverState) Reset() {
 	*x = DriverState{}
-	mi := &file_proto_outrider_proto_msgTypes[20]
+	mi := &file_proto_outrider_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1569,7 +1909,7 @@ func (x *DriverState) String() string {
 func (*DriverState) ProtoMessage() {}
 
 func (x *DriverState) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[20]
+	mi := &file_proto_outrider_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1582,7 +1922,7 @@ func (x *DriverState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DriverState.ProtoReflect.Descriptor instead.
 func (*DriverState) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{20}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *DriverState) GetId() string {
@@ -1649,7 +1989,7 @@ type Fix struct {
 
 func (x *Fix) Reset() {
 	*x = Fix{}
-	mi := &file_proto_outrider_proto_msgTypes[21]
+	mi := &file_proto_outrider_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1661,7 +2001,7 @@ func (x *Fix) String() string {
 func (*Fix) ProtoMessage() {}
 
 func (x *Fix) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[21]
+	mi := &file_proto_outrider_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1674,7 +2014,7 @@ func (x *Fix) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Fix.ProtoReflect.Descriptor instead.
 func (*Fix) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{21}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *Fix) GetLat() float64 {
@@ -1730,7 +2070,7 @@ type UpdateLocation struct {
 
 func (x *UpdateLocation) Reset() {
 	*x = UpdateLocation{}
-	mi := &file_proto_outrider_proto_msgTypes[22]
+	mi := &file_proto_outrider_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1742,7 +2082,7 @@ func (x *UpdateLocation) String() string {
 func (*UpdateLocation) ProtoMessage() {}
 
 func (x *UpdateLocation) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[22]
+	mi := &file_proto_outrider_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1755,7 +2095,7 @@ func (x *UpdateLocation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateLocation.ProtoReflect.Descriptor instead.
 func (*UpdateLocation) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{22}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *UpdateLocation) GetFix() *Fix {
@@ -1774,7 +2114,7 @@ type RegisterDriver struct {
 
 func (x *RegisterDriver) Reset() {
 	*x = RegisterDriver{}
-	mi := &file_proto_outrider_proto_msgTypes[23]
+	mi := &file_proto_outrider_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1786,7 +2126,7 @@ func (x *RegisterDriver) String() string {
 func (*RegisterDriver) ProtoMessage() {}
 
 func (x *RegisterDriver) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[23]
+	mi := &file_proto_outrider_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1799,7 +2139,7 @@ func (x *RegisterDriver) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterDriver.ProtoReflect.Descriptor instead.
 func (*RegisterDriver) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{23}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *RegisterDriver) GetCapacity() int32 {
@@ -1818,7 +2158,7 @@ type SetAvailability struct {
 
 func (x *SetAvailability) Reset() {
 	*x = SetAvailability{}
-	mi := &file_proto_outrider_proto_msgTypes[24]
+	mi := &file_proto_outrider_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1830,7 +2170,7 @@ func (x *SetAvailability) String() string {
 func (*SetAvailability) ProtoMessage() {}
 
 func (x *SetAvailability) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[24]
+	mi := &file_proto_outrider_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1843,7 +2183,7 @@ func (x *SetAvailability) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetAvailability.ProtoReflect.Descriptor instead.
 func (*SetAvailability) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{24}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *SetAvailability) GetAvailable() bool {
@@ -1861,7 +2201,7 @@ type GetDriver struct {
 
 func (x *GetDriver) Reset() {
 	*x = GetDriver{}
-	mi := &file_proto_outrider_proto_msgTypes[25]
+	mi := &file_proto_outrider_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1873,7 +2213,7 @@ func (x *GetDriver) String() string {
 func (*GetDriver) ProtoMessage() {}
 
 func (x *GetDriver) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[25]
+	mi := &file_proto_outrider_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1886,7 +2226,53 @@ func (x *GetDriver) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDriver.ProtoReflect.Descriptor instead.
 func (*GetDriver) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{25}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{29}
+}
+
+// SetCapacity changes how many orders the driver holds at once (admins).
+// The store refuses a capacity below the orders the driver holds.
+type SetCapacity struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Capacity      int32                  `protobuf:"varint,1,opt,name=capacity,proto3" json:"capacity,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetCapacity) Reset() {
+	*x = SetCapacity{}
+	mi := &file_proto_outrider_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetCapacity) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetCapacity) ProtoMessage() {}
+
+func (x *SetCapacity) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_outrider_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetCapacity.ProtoReflect.Descriptor instead.
+func (*SetCapacity) Descriptor() ([]byte, []int) {
+	return file_proto_outrider_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *SetCapacity) GetCapacity() int32 {
+	if x != nil {
+		return x.Capacity
+	}
+	return 0
 }
 
 type DriverCommand struct {
@@ -1900,6 +2286,7 @@ type DriverCommand struct {
 	//	*DriverCommand_SetAvailability
 	//	*DriverCommand_Get
 	//	*DriverCommand_UpdateLocation
+	//	*DriverCommand_SetCapacity
 	Body          isDriverCommand_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1907,7 +2294,7 @@ type DriverCommand struct {
 
 func (x *DriverCommand) Reset() {
 	*x = DriverCommand{}
-	mi := &file_proto_outrider_proto_msgTypes[26]
+	mi := &file_proto_outrider_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1919,7 +2306,7 @@ func (x *DriverCommand) String() string {
 func (*DriverCommand) ProtoMessage() {}
 
 func (x *DriverCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[26]
+	mi := &file_proto_outrider_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1932,7 +2319,7 @@ func (x *DriverCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DriverCommand.ProtoReflect.Descriptor instead.
 func (*DriverCommand) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{26}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *DriverCommand) GetCommandId() string {
@@ -1999,6 +2386,15 @@ func (x *DriverCommand) GetUpdateLocation() *UpdateLocation {
 	return nil
 }
 
+func (x *DriverCommand) GetSetCapacity() *SetCapacity {
+	if x != nil {
+		if x, ok := x.Body.(*DriverCommand_SetCapacity); ok {
+			return x.SetCapacity
+		}
+	}
+	return nil
+}
+
 type isDriverCommand_Body interface {
 	isDriverCommand_Body()
 }
@@ -2019,6 +2415,10 @@ type DriverCommand_UpdateLocation struct {
 	UpdateLocation *UpdateLocation `protobuf:"bytes,13,opt,name=update_location,json=updateLocation,proto3,oneof"`
 }
 
+type DriverCommand_SetCapacity struct {
+	SetCapacity *SetCapacity `protobuf:"bytes,14,opt,name=set_capacity,json=setCapacity,proto3,oneof"`
+}
+
 func (*DriverCommand_Register) isDriverCommand_Body() {}
 
 func (*DriverCommand_SetAvailability) isDriverCommand_Body() {}
@@ -2026,6 +2426,8 @@ func (*DriverCommand_SetAvailability) isDriverCommand_Body() {}
 func (*DriverCommand_Get) isDriverCommand_Body() {}
 
 func (*DriverCommand_UpdateLocation) isDriverCommand_Body() {}
+
+func (*DriverCommand_SetCapacity) isDriverCommand_Body() {}
 
 type DriverRegistered struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -2036,7 +2438,7 @@ type DriverRegistered struct {
 
 func (x *DriverRegistered) Reset() {
 	*x = DriverRegistered{}
-	mi := &file_proto_outrider_proto_msgTypes[27]
+	mi := &file_proto_outrider_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2048,7 +2450,7 @@ func (x *DriverRegistered) String() string {
 func (*DriverRegistered) ProtoMessage() {}
 
 func (x *DriverRegistered) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[27]
+	mi := &file_proto_outrider_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2061,7 +2463,7 @@ func (x *DriverRegistered) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DriverRegistered.ProtoReflect.Descriptor instead.
 func (*DriverRegistered) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{27}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *DriverRegistered) GetCapacity() int32 {
@@ -2080,7 +2482,7 @@ type AvailabilityChanged struct {
 
 func (x *AvailabilityChanged) Reset() {
 	*x = AvailabilityChanged{}
-	mi := &file_proto_outrider_proto_msgTypes[28]
+	mi := &file_proto_outrider_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2092,7 +2494,7 @@ func (x *AvailabilityChanged) String() string {
 func (*AvailabilityChanged) ProtoMessage() {}
 
 func (x *AvailabilityChanged) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[28]
+	mi := &file_proto_outrider_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2105,7 +2507,7 @@ func (x *AvailabilityChanged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AvailabilityChanged.ProtoReflect.Descriptor instead.
 func (*AvailabilityChanged) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{28}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *AvailabilityChanged) GetAvailable() bool {
@@ -2113,6 +2515,50 @@ func (x *AvailabilityChanged) GetAvailable() bool {
 		return x.Available
 	}
 	return false
+}
+
+type CapacityChanged struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Capacity      int32                  `protobuf:"varint,1,opt,name=capacity,proto3" json:"capacity,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CapacityChanged) Reset() {
+	*x = CapacityChanged{}
+	mi := &file_proto_outrider_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CapacityChanged) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CapacityChanged) ProtoMessage() {}
+
+func (x *CapacityChanged) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_outrider_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CapacityChanged.ProtoReflect.Descriptor instead.
+func (*CapacityChanged) Descriptor() ([]byte, []int) {
+	return file_proto_outrider_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *CapacityChanged) GetCapacity() int32 {
+	if x != nil {
+		return x.Capacity
+	}
+	return 0
 }
 
 type DriverEvent struct {
@@ -2126,6 +2572,7 @@ type DriverEvent struct {
 	//
 	//	*DriverEvent_Registered
 	//	*DriverEvent_AvailabilityChanged
+	//	*DriverEvent_CapacityChanged
 	Body          isDriverEvent_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2133,7 +2580,7 @@ type DriverEvent struct {
 
 func (x *DriverEvent) Reset() {
 	*x = DriverEvent{}
-	mi := &file_proto_outrider_proto_msgTypes[29]
+	mi := &file_proto_outrider_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2145,7 +2592,7 @@ func (x *DriverEvent) String() string {
 func (*DriverEvent) ProtoMessage() {}
 
 func (x *DriverEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[29]
+	mi := &file_proto_outrider_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2158,7 +2605,7 @@ func (x *DriverEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DriverEvent.ProtoReflect.Descriptor instead.
 func (*DriverEvent) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{29}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *DriverEvent) GetDriverId() string {
@@ -2221,6 +2668,15 @@ func (x *DriverEvent) GetAvailabilityChanged() *AvailabilityChanged {
 	return nil
 }
 
+func (x *DriverEvent) GetCapacityChanged() *CapacityChanged {
+	if x != nil {
+		if x, ok := x.Body.(*DriverEvent_CapacityChanged); ok {
+			return x.CapacityChanged
+		}
+	}
+	return nil
+}
+
 type isDriverEvent_Body interface {
 	isDriverEvent_Body()
 }
@@ -2233,9 +2689,15 @@ type DriverEvent_AvailabilityChanged struct {
 	AvailabilityChanged *AvailabilityChanged `protobuf:"bytes,11,opt,name=availability_changed,json=availabilityChanged,proto3,oneof"`
 }
 
+type DriverEvent_CapacityChanged struct {
+	CapacityChanged *CapacityChanged `protobuf:"bytes,12,opt,name=capacity_changed,json=capacityChanged,proto3,oneof"`
+}
+
 func (*DriverEvent_Registered) isDriverEvent_Body() {}
 
 func (*DriverEvent_AvailabilityChanged) isDriverEvent_Body() {}
+
+func (*DriverEvent_CapacityChanged) isDriverEvent_Body() {}
 
 type DriverReply struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -2247,7 +2709,7 @@ type DriverReply struct {
 
 func (x *DriverReply) Reset() {
 	*x = DriverReply{}
-	mi := &file_proto_outrider_proto_msgTypes[30]
+	mi := &file_proto_outrider_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2259,7 +2721,7 @@ func (x *DriverReply) String() string {
 func (*DriverReply) ProtoMessage() {}
 
 func (x *DriverReply) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[30]
+	mi := &file_proto_outrider_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2272,7 +2734,7 @@ func (x *DriverReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DriverReply.ProtoReflect.Descriptor instead.
 func (*DriverReply) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{30}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *DriverReply) GetDriver() *DriverState {
@@ -2311,7 +2773,7 @@ type UserState struct {
 
 func (x *UserState) Reset() {
 	*x = UserState{}
-	mi := &file_proto_outrider_proto_msgTypes[31]
+	mi := &file_proto_outrider_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2323,7 +2785,7 @@ func (x *UserState) String() string {
 func (*UserState) ProtoMessage() {}
 
 func (x *UserState) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[31]
+	mi := &file_proto_outrider_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2336,7 +2798,7 @@ func (x *UserState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UserState.ProtoReflect.Descriptor instead.
 func (*UserState) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{31}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *UserState) GetId() string {
@@ -2421,7 +2883,7 @@ type Session struct {
 
 func (x *Session) Reset() {
 	*x = Session{}
-	mi := &file_proto_outrider_proto_msgTypes[32]
+	mi := &file_proto_outrider_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2433,7 +2895,7 @@ func (x *Session) String() string {
 func (*Session) ProtoMessage() {}
 
 func (x *Session) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[32]
+	mi := &file_proto_outrider_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2446,7 +2908,7 @@ func (x *Session) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Session.ProtoReflect.Descriptor instead.
 func (*Session) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{32}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *Session) GetId() string {
@@ -2486,7 +2948,7 @@ type CreateUser struct {
 
 func (x *CreateUser) Reset() {
 	*x = CreateUser{}
-	mi := &file_proto_outrider_proto_msgTypes[33]
+	mi := &file_proto_outrider_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2498,7 +2960,7 @@ func (x *CreateUser) String() string {
 func (*CreateUser) ProtoMessage() {}
 
 func (x *CreateUser) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[33]
+	mi := &file_proto_outrider_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2511,7 +2973,7 @@ func (x *CreateUser) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateUser.ProtoReflect.Descriptor instead.
 func (*CreateUser) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{33}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *CreateUser) GetEmail() string {
@@ -2564,7 +3026,7 @@ type GetUser struct {
 
 func (x *GetUser) Reset() {
 	*x = GetUser{}
-	mi := &file_proto_outrider_proto_msgTypes[34]
+	mi := &file_proto_outrider_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2576,7 +3038,7 @@ func (x *GetUser) String() string {
 func (*GetUser) ProtoMessage() {}
 
 func (x *GetUser) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[34]
+	mi := &file_proto_outrider_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2589,7 +3051,7 @@ func (x *GetUser) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetUser.ProtoReflect.Descriptor instead.
 func (*GetUser) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{34}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{40}
 }
 
 // OpenSession registers (or renews) a session; refused when the token
@@ -2604,7 +3066,7 @@ type OpenSession struct {
 
 func (x *OpenSession) Reset() {
 	*x = OpenSession{}
-	mi := &file_proto_outrider_proto_msgTypes[35]
+	mi := &file_proto_outrider_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2616,7 +3078,7 @@ func (x *OpenSession) String() string {
 func (*OpenSession) ProtoMessage() {}
 
 func (x *OpenSession) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[35]
+	mi := &file_proto_outrider_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2629,7 +3091,7 @@ func (x *OpenSession) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpenSession.ProtoReflect.Descriptor instead.
 func (*OpenSession) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{35}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *OpenSession) GetSession() *Session {
@@ -2655,7 +3117,7 @@ type CloseSession struct {
 
 func (x *CloseSession) Reset() {
 	*x = CloseSession{}
-	mi := &file_proto_outrider_proto_msgTypes[36]
+	mi := &file_proto_outrider_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2667,7 +3129,7 @@ func (x *CloseSession) String() string {
 func (*CloseSession) ProtoMessage() {}
 
 func (x *CloseSession) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[36]
+	mi := &file_proto_outrider_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2680,7 +3142,7 @@ func (x *CloseSession) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloseSession.ProtoReflect.Descriptor instead.
 func (*CloseSession) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{36}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *CloseSession) GetSessionId() string {
@@ -2700,7 +3162,7 @@ type RevokeSessions struct {
 
 func (x *RevokeSessions) Reset() {
 	*x = RevokeSessions{}
-	mi := &file_proto_outrider_proto_msgTypes[37]
+	mi := &file_proto_outrider_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2712,7 +3174,7 @@ func (x *RevokeSessions) String() string {
 func (*RevokeSessions) ProtoMessage() {}
 
 func (x *RevokeSessions) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[37]
+	mi := &file_proto_outrider_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2725,7 +3187,7 @@ func (x *RevokeSessions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeSessions.ProtoReflect.Descriptor instead.
 func (*RevokeSessions) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{37}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{43}
 }
 
 // Push sends a frame to every live session of the user (job offers,
@@ -2739,7 +3201,7 @@ type Push struct {
 
 func (x *Push) Reset() {
 	*x = Push{}
-	mi := &file_proto_outrider_proto_msgTypes[38]
+	mi := &file_proto_outrider_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2751,7 +3213,7 @@ func (x *Push) String() string {
 func (*Push) ProtoMessage() {}
 
 func (x *Push) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[38]
+	mi := &file_proto_outrider_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2764,7 +3226,7 @@ func (x *Push) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Push.ProtoReflect.Descriptor instead.
 func (*Push) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{38}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *Push) GetFrame() []byte {
@@ -2794,7 +3256,7 @@ type UserCommand struct {
 
 func (x *UserCommand) Reset() {
 	*x = UserCommand{}
-	mi := &file_proto_outrider_proto_msgTypes[39]
+	mi := &file_proto_outrider_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2806,7 +3268,7 @@ func (x *UserCommand) String() string {
 func (*UserCommand) ProtoMessage() {}
 
 func (x *UserCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[39]
+	mi := &file_proto_outrider_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2819,7 +3281,7 @@ func (x *UserCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UserCommand.ProtoReflect.Descriptor instead.
 func (*UserCommand) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{39}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *UserCommand) GetCommandId() string {
@@ -2953,7 +3415,7 @@ type SessionsRevoked struct {
 
 func (x *SessionsRevoked) Reset() {
 	*x = SessionsRevoked{}
-	mi := &file_proto_outrider_proto_msgTypes[40]
+	mi := &file_proto_outrider_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2965,7 +3427,7 @@ func (x *SessionsRevoked) String() string {
 func (*SessionsRevoked) ProtoMessage() {}
 
 func (x *SessionsRevoked) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[40]
+	mi := &file_proto_outrider_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2978,7 +3440,7 @@ func (x *SessionsRevoked) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionsRevoked.ProtoReflect.Descriptor instead.
 func (*SessionsRevoked) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{40}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *SessionsRevoked) GetBeforeMs() int64 {
@@ -3000,7 +3462,7 @@ type UserCreated struct {
 
 func (x *UserCreated) Reset() {
 	*x = UserCreated{}
-	mi := &file_proto_outrider_proto_msgTypes[41]
+	mi := &file_proto_outrider_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3012,7 +3474,7 @@ func (x *UserCreated) String() string {
 func (*UserCreated) ProtoMessage() {}
 
 func (x *UserCreated) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[41]
+	mi := &file_proto_outrider_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3025,7 +3487,7 @@ func (x *UserCreated) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UserCreated.ProtoReflect.Descriptor instead.
 func (*UserCreated) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{41}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *UserCreated) GetEmail() string {
@@ -3074,7 +3536,7 @@ type UserEvent struct {
 
 func (x *UserEvent) Reset() {
 	*x = UserEvent{}
-	mi := &file_proto_outrider_proto_msgTypes[42]
+	mi := &file_proto_outrider_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3086,7 +3548,7 @@ func (x *UserEvent) String() string {
 func (*UserEvent) ProtoMessage() {}
 
 func (x *UserEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[42]
+	mi := &file_proto_outrider_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3099,7 +3561,7 @@ func (x *UserEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UserEvent.ProtoReflect.Descriptor instead.
 func (*UserEvent) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{42}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *UserEvent) GetUserId() string {
@@ -3188,7 +3650,7 @@ type UserReply struct {
 
 func (x *UserReply) Reset() {
 	*x = UserReply{}
-	mi := &file_proto_outrider_proto_msgTypes[43]
+	mi := &file_proto_outrider_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3200,7 +3662,7 @@ func (x *UserReply) String() string {
 func (*UserReply) ProtoMessage() {}
 
 func (x *UserReply) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[43]
+	mi := &file_proto_outrider_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3213,7 +3675,7 @@ func (x *UserReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UserReply.ProtoReflect.Descriptor instead.
 func (*UserReply) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{43}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *UserReply) GetUser() *UserState {
@@ -3245,7 +3707,7 @@ const file_proto_outrider_proto_rawDesc = "" +
 	"\x03lng\x18\x04 \x01(\x01R\x03lng\"9\n" +
 	"\tRejection\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\tR\x04code\x12\x18\n" +
-	"\amessage\x18\x02 \x01(\tR\amessage\"\xb2\x04\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\"\xfe\x04\n" +
 	"\n" +
 	"OrderState\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1f\n" +
@@ -3266,7 +3728,9 @@ const file_proto_outrider_proto_rawDesc = "" +
 	"\x12recent_command_ids\x18\x0e \x03(\tR\x10recentCommandIds\x12%\n" +
 	"\x0eproof_required\x18\x0f \x01(\bR\rproofRequired\x12\x1d\n" +
 	"\n" +
-	"proof_keys\x18\x10 \x03(\tR\tproofKeys\"\x98\x02\n" +
+	"proof_keys\x18\x10 \x03(\tR\tproofKeys\x12\x1b\n" +
+	"\toffer_seq\x18\x11 \x01(\x03R\bofferSeq\x12-\n" +
+	"\x13offer_expires_at_ms\x18\x12 \x01(\x03R\x10offerExpiresAtMs\"\x98\x02\n" +
 	"\vCreateOrder\x12\x1f\n" +
 	"\vcustomer_id\x18\x01 \x01(\tR\n" +
 	"customerId\x12*\n" +
@@ -3275,9 +3739,17 @@ const file_proto_outrider_proto_rawDesc = "" +
 	"\x0fdelivery_option\x18\x04 \x01(\tR\x0edeliveryOption\x12(\n" +
 	"\x10scheduled_for_ms\x18\x05 \x01(\x03R\x0escheduledForMs\x12\x14\n" +
 	"\x05notes\x18\x06 \x01(\tR\x05notes\x12%\n" +
-	"\x0eproof_required\x18\a \x01(\bR\rproofRequired\"+\n" +
+	"\x0eproof_required\x18\a \x01(\bR\rproofRequired\"\x9c\x01\n" +
 	"\fAssignDriver\x12\x1b\n" +
-	"\tdriver_id\x18\x01 \x01(\tR\bdriverId\"\r\n" +
+	"\tdriver_id\x18\x01 \x01(\tR\bdriverId\x12-\n" +
+	"\x13offer_expires_at_ms\x18\x02 \x01(\x03R\x10offerExpiresAtMs\x12!\n" +
+	"\fhas_distance\x18\x03 \x01(\bR\vhasDistance\x12\x1d\n" +
+	"\n" +
+	"distance_m\x18\x04 \x01(\x01R\tdistanceM\"*\n" +
+	"\vExpireOffer\x12\x1b\n" +
+	"\toffer_seq\x18\x01 \x01(\x03R\bofferSeq\"'\n" +
+	"\rUnassignOrder\x12\x16\n" +
+	"\x06reason\x18\x01 \x01(\tR\x06reason\"\r\n" +
 	"\vAcceptOrder\"&\n" +
 	"\fDeclineOrder\x12\x16\n" +
 	"\x06reason\x18\x01 \x01(\tR\x06reason\">\n" +
@@ -3289,7 +3761,7 @@ const file_proto_outrider_proto_rawDesc = "" +
 	"\vRecordProof\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12!\n" +
 	"\fcontent_type\x18\x02 \x01(\tR\vcontentType\x12\x12\n" +
-	"\x04size\x18\x03 \x01(\x03R\x04size\"\x9d\x04\n" +
+	"\x04size\x18\x03 \x01(\x03R\x04size\"\x96\x05\n" +
 	"\fOrderCommand\x12\x1d\n" +
 	"\n" +
 	"command_id\x18\x01 \x01(\tR\tcommandId\x12&\n" +
@@ -3303,7 +3775,9 @@ const file_proto_outrider_proto_rawDesc = "" +
 	"\adecline\x18\r \x01(\v2\x19.outrider.v1.DeclineOrderH\x00R\adecline\x12@\n" +
 	"\rchange_status\x18\x0e \x01(\v2\x19.outrider.v1.ChangeStatusH\x00R\fchangeStatus\x12)\n" +
 	"\x03get\x18\x0f \x01(\v2\x15.outrider.v1.GetOrderH\x00R\x03get\x12=\n" +
-	"\frecord_proof\x18\x10 \x01(\v2\x18.outrider.v1.RecordProofH\x00R\vrecordProofB\x06\n" +
+	"\frecord_proof\x18\x10 \x01(\v2\x18.outrider.v1.RecordProofH\x00R\vrecordProof\x12=\n" +
+	"\fexpire_offer\x18\x11 \x01(\v2\x18.outrider.v1.ExpireOfferH\x00R\vexpireOffer\x128\n" +
+	"\bunassign\x18\x12 \x01(\v2\x1a.outrider.v1.UnassignOrderH\x00R\bunassignB\x06\n" +
 	"\x04body\"\xc0\x02\n" +
 	"\fOrderCreated\x12\x1f\n" +
 	"\vcustomer_id\x18\x01 \x01(\tR\n" +
@@ -3314,9 +3788,20 @@ const file_proto_outrider_proto_rawDesc = "" +
 	"\x10scheduled_for_ms\x18\x05 \x01(\x03R\x0escheduledForMs\x12\x14\n" +
 	"\x05notes\x18\x06 \x01(\tR\x05notes\x12%\n" +
 	"\x0epayment_status\x18\a \x01(\tR\rpaymentStatus\x12%\n" +
-	"\x0eproof_required\x18\b \x01(\bR\rproofRequired\"-\n" +
+	"\x0eproof_required\x18\b \x01(\bR\rproofRequired\"\x9e\x01\n" +
 	"\x0eDriverAssigned\x12\x1b\n" +
-	"\tdriver_id\x18\x01 \x01(\tR\bdriverId\",\n" +
+	"\tdriver_id\x18\x01 \x01(\tR\bdriverId\x12-\n" +
+	"\x13offer_expires_at_ms\x18\x02 \x01(\x03R\x10offerExpiresAtMs\x12!\n" +
+	"\fhas_distance\x18\x03 \x01(\bR\vhasDistance\x12\x1d\n" +
+	"\n" +
+	"distance_m\x18\x04 \x01(\x01R\tdistanceM\"H\n" +
+	"\fOfferExpired\x12\x1b\n" +
+	"\tdriver_id\x18\x01 \x01(\tR\bdriverId\x12\x1b\n" +
+	"\toffer_seq\x18\x02 \x01(\x03R\bofferSeq\"Z\n" +
+	"\x0fOrderUnassigned\x12\x1b\n" +
+	"\tdriver_id\x18\x01 \x01(\tR\bdriverId\x12\x12\n" +
+	"\x04from\x18\x02 \x01(\tR\x04from\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\",\n" +
 	"\rOrderAccepted\x12\x1b\n" +
 	"\tdriver_id\x18\x01 \x01(\tR\bdriverId\"D\n" +
 	"\rOrderDeclined\x12\x1b\n" +
@@ -3331,7 +3816,7 @@ const file_proto_outrider_proto_rawDesc = "" +
 	"ProofAdded\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12!\n" +
 	"\fcontent_type\x18\x02 \x01(\tR\vcontentType\x12\x12\n" +
-	"\x04size\x18\x03 \x01(\x03R\x04size\"\x84\x04\n" +
+	"\x04size\x18\x03 \x01(\x03R\x04size\"\x86\x05\n" +
 	"\n" +
 	"OrderEvent\x12\x19\n" +
 	"\border_id\x18\x01 \x01(\tR\aorderId\x12\x10\n" +
@@ -3347,7 +3832,11 @@ const file_proto_outrider_proto_rawDesc = "" +
 	"\bdeclined\x18\r \x01(\v2\x1a.outrider.v1.OrderDeclinedH\x00R\bdeclined\x12C\n" +
 	"\x0estatus_changed\x18\x0e \x01(\v2\x1a.outrider.v1.StatusChangedH\x00R\rstatusChanged\x12:\n" +
 	"\vproof_added\x18\x0f \x01(\v2\x17.outrider.v1.ProofAddedH\x00R\n" +
-	"proofAddedB\x06\n" +
+	"proofAdded\x12@\n" +
+	"\roffer_expired\x18\x10 \x01(\v2\x19.outrider.v1.OfferExpiredH\x00R\fofferExpired\x12>\n" +
+	"\n" +
+	"unassigned\x18\x11 \x01(\v2\x1c.outrider.v1.OrderUnassignedH\x00R\n" +
+	"unassignedB\x06\n" +
 	"\x04body\"q\n" +
 	"\n" +
 	"OrderReply\x12-\n" +
@@ -3378,7 +3867,9 @@ const file_proto_outrider_proto_rawDesc = "" +
 	"\bcapacity\x18\x01 \x01(\x05R\bcapacity\"/\n" +
 	"\x0fSetAvailability\x12\x1c\n" +
 	"\tavailable\x18\x01 \x01(\bR\tavailable\"\v\n" +
-	"\tGetDriver\"\xed\x02\n" +
+	"\tGetDriver\")\n" +
+	"\vSetCapacity\x12\x1a\n" +
+	"\bcapacity\x18\x01 \x01(\x05R\bcapacity\"\xac\x03\n" +
 	"\rDriverCommand\x12\x1d\n" +
 	"\n" +
 	"command_id\x18\x01 \x01(\tR\tcommandId\x12&\n" +
@@ -3388,12 +3879,15 @@ const file_proto_outrider_proto_rawDesc = "" +
 	" \x01(\v2\x1b.outrider.v1.RegisterDriverH\x00R\bregister\x12I\n" +
 	"\x10set_availability\x18\v \x01(\v2\x1c.outrider.v1.SetAvailabilityH\x00R\x0fsetAvailability\x12*\n" +
 	"\x03get\x18\f \x01(\v2\x16.outrider.v1.GetDriverH\x00R\x03get\x12F\n" +
-	"\x0fupdate_location\x18\r \x01(\v2\x1b.outrider.v1.UpdateLocationH\x00R\x0eupdateLocationB\x06\n" +
+	"\x0fupdate_location\x18\r \x01(\v2\x1b.outrider.v1.UpdateLocationH\x00R\x0eupdateLocation\x12=\n" +
+	"\fset_capacity\x18\x0e \x01(\v2\x18.outrider.v1.SetCapacityH\x00R\vsetCapacityB\x06\n" +
 	"\x04body\".\n" +
 	"\x10DriverRegistered\x12\x1a\n" +
 	"\bcapacity\x18\x01 \x01(\x05R\bcapacity\"3\n" +
 	"\x13AvailabilityChanged\x12\x1c\n" +
-	"\tavailable\x18\x01 \x01(\bR\tavailable\"\xb8\x02\n" +
+	"\tavailable\x18\x01 \x01(\bR\tavailable\"-\n" +
+	"\x0fCapacityChanged\x12\x1a\n" +
+	"\bcapacity\x18\x01 \x01(\x05R\bcapacity\"\x83\x03\n" +
 	"\vDriverEvent\x12\x1b\n" +
 	"\tdriver_id\x18\x01 \x01(\tR\bdriverId\x12\x10\n" +
 	"\x03seq\x18\x02 \x01(\x03R\x03seq\x12\x13\n" +
@@ -3405,7 +3899,8 @@ const file_proto_outrider_proto_rawDesc = "" +
 	"registered\x18\n" +
 	" \x01(\v2\x1d.outrider.v1.DriverRegisteredH\x00R\n" +
 	"registered\x12U\n" +
-	"\x14availability_changed\x18\v \x01(\v2 .outrider.v1.AvailabilityChangedH\x00R\x13availabilityChangedB\x06\n" +
+	"\x14availability_changed\x18\v \x01(\v2 .outrider.v1.AvailabilityChangedH\x00R\x13availabilityChanged\x12I\n" +
+	"\x10capacity_changed\x18\f \x01(\v2\x1c.outrider.v1.CapacityChangedH\x00R\x0fcapacityChangedB\x06\n" +
 	"\x04body\"u\n" +
 	"\vDriverReply\x120\n" +
 	"\x06driver\x18\x01 \x01(\v2\x18.outrider.v1.DriverStateR\x06driver\x124\n" +
@@ -3491,7 +3986,7 @@ func file_proto_outrider_proto_rawDescGZIP() []byte {
 	return file_proto_outrider_proto_rawDescData
 }
 
-var file_proto_outrider_proto_msgTypes = make([]protoimpl.MessageInfo, 44)
+var file_proto_outrider_proto_msgTypes = make([]protoimpl.MessageInfo, 50)
 var file_proto_outrider_proto_goTypes = []any{
 	(*Principal)(nil),           // 0: outrider.v1.Principal
 	(*Place)(nil),               // 1: outrider.v1.Place
@@ -3499,44 +3994,50 @@ var file_proto_outrider_proto_goTypes = []any{
 	(*OrderState)(nil),          // 3: outrider.v1.OrderState
 	(*CreateOrder)(nil),         // 4: outrider.v1.CreateOrder
 	(*AssignDriver)(nil),        // 5: outrider.v1.AssignDriver
-	(*AcceptOrder)(nil),         // 6: outrider.v1.AcceptOrder
-	(*DeclineOrder)(nil),        // 7: outrider.v1.DeclineOrder
-	(*ChangeStatus)(nil),        // 8: outrider.v1.ChangeStatus
-	(*GetOrder)(nil),            // 9: outrider.v1.GetOrder
-	(*RecordProof)(nil),         // 10: outrider.v1.RecordProof
-	(*OrderCommand)(nil),        // 11: outrider.v1.OrderCommand
-	(*OrderCreated)(nil),        // 12: outrider.v1.OrderCreated
-	(*DriverAssigned)(nil),      // 13: outrider.v1.DriverAssigned
-	(*OrderAccepted)(nil),       // 14: outrider.v1.OrderAccepted
-	(*OrderDeclined)(nil),       // 15: outrider.v1.OrderDeclined
-	(*StatusChanged)(nil),       // 16: outrider.v1.StatusChanged
-	(*ProofAdded)(nil),          // 17: outrider.v1.ProofAdded
-	(*OrderEvent)(nil),          // 18: outrider.v1.OrderEvent
-	(*OrderReply)(nil),          // 19: outrider.v1.OrderReply
-	(*DriverState)(nil),         // 20: outrider.v1.DriverState
-	(*Fix)(nil),                 // 21: outrider.v1.Fix
-	(*UpdateLocation)(nil),      // 22: outrider.v1.UpdateLocation
-	(*RegisterDriver)(nil),      // 23: outrider.v1.RegisterDriver
-	(*SetAvailability)(nil),     // 24: outrider.v1.SetAvailability
-	(*GetDriver)(nil),           // 25: outrider.v1.GetDriver
-	(*DriverCommand)(nil),       // 26: outrider.v1.DriverCommand
-	(*DriverRegistered)(nil),    // 27: outrider.v1.DriverRegistered
-	(*AvailabilityChanged)(nil), // 28: outrider.v1.AvailabilityChanged
-	(*DriverEvent)(nil),         // 29: outrider.v1.DriverEvent
-	(*DriverReply)(nil),         // 30: outrider.v1.DriverReply
-	(*UserState)(nil),           // 31: outrider.v1.UserState
-	(*Session)(nil),             // 32: outrider.v1.Session
-	(*CreateUser)(nil),          // 33: outrider.v1.CreateUser
-	(*GetUser)(nil),             // 34: outrider.v1.GetUser
-	(*OpenSession)(nil),         // 35: outrider.v1.OpenSession
-	(*CloseSession)(nil),        // 36: outrider.v1.CloseSession
-	(*RevokeSessions)(nil),      // 37: outrider.v1.RevokeSessions
-	(*Push)(nil),                // 38: outrider.v1.Push
-	(*UserCommand)(nil),         // 39: outrider.v1.UserCommand
-	(*SessionsRevoked)(nil),     // 40: outrider.v1.SessionsRevoked
-	(*UserCreated)(nil),         // 41: outrider.v1.UserCreated
-	(*UserEvent)(nil),           // 42: outrider.v1.UserEvent
-	(*UserReply)(nil),           // 43: outrider.v1.UserReply
+	(*ExpireOffer)(nil),         // 6: outrider.v1.ExpireOffer
+	(*UnassignOrder)(nil),       // 7: outrider.v1.UnassignOrder
+	(*AcceptOrder)(nil),         // 8: outrider.v1.AcceptOrder
+	(*DeclineOrder)(nil),        // 9: outrider.v1.DeclineOrder
+	(*ChangeStatus)(nil),        // 10: outrider.v1.ChangeStatus
+	(*GetOrder)(nil),            // 11: outrider.v1.GetOrder
+	(*RecordProof)(nil),         // 12: outrider.v1.RecordProof
+	(*OrderCommand)(nil),        // 13: outrider.v1.OrderCommand
+	(*OrderCreated)(nil),        // 14: outrider.v1.OrderCreated
+	(*DriverAssigned)(nil),      // 15: outrider.v1.DriverAssigned
+	(*OfferExpired)(nil),        // 16: outrider.v1.OfferExpired
+	(*OrderUnassigned)(nil),     // 17: outrider.v1.OrderUnassigned
+	(*OrderAccepted)(nil),       // 18: outrider.v1.OrderAccepted
+	(*OrderDeclined)(nil),       // 19: outrider.v1.OrderDeclined
+	(*StatusChanged)(nil),       // 20: outrider.v1.StatusChanged
+	(*ProofAdded)(nil),          // 21: outrider.v1.ProofAdded
+	(*OrderEvent)(nil),          // 22: outrider.v1.OrderEvent
+	(*OrderReply)(nil),          // 23: outrider.v1.OrderReply
+	(*DriverState)(nil),         // 24: outrider.v1.DriverState
+	(*Fix)(nil),                 // 25: outrider.v1.Fix
+	(*UpdateLocation)(nil),      // 26: outrider.v1.UpdateLocation
+	(*RegisterDriver)(nil),      // 27: outrider.v1.RegisterDriver
+	(*SetAvailability)(nil),     // 28: outrider.v1.SetAvailability
+	(*GetDriver)(nil),           // 29: outrider.v1.GetDriver
+	(*SetCapacity)(nil),         // 30: outrider.v1.SetCapacity
+	(*DriverCommand)(nil),       // 31: outrider.v1.DriverCommand
+	(*DriverRegistered)(nil),    // 32: outrider.v1.DriverRegistered
+	(*AvailabilityChanged)(nil), // 33: outrider.v1.AvailabilityChanged
+	(*CapacityChanged)(nil),     // 34: outrider.v1.CapacityChanged
+	(*DriverEvent)(nil),         // 35: outrider.v1.DriverEvent
+	(*DriverReply)(nil),         // 36: outrider.v1.DriverReply
+	(*UserState)(nil),           // 37: outrider.v1.UserState
+	(*Session)(nil),             // 38: outrider.v1.Session
+	(*CreateUser)(nil),          // 39: outrider.v1.CreateUser
+	(*GetUser)(nil),             // 40: outrider.v1.GetUser
+	(*OpenSession)(nil),         // 41: outrider.v1.OpenSession
+	(*CloseSession)(nil),        // 42: outrider.v1.CloseSession
+	(*RevokeSessions)(nil),      // 43: outrider.v1.RevokeSessions
+	(*Push)(nil),                // 44: outrider.v1.Push
+	(*UserCommand)(nil),         // 45: outrider.v1.UserCommand
+	(*SessionsRevoked)(nil),     // 46: outrider.v1.SessionsRevoked
+	(*UserCreated)(nil),         // 47: outrider.v1.UserCreated
+	(*UserEvent)(nil),           // 48: outrider.v1.UserEvent
+	(*UserReply)(nil),           // 49: outrider.v1.UserReply
 }
 var file_proto_outrider_proto_depIdxs = []int32{
 	1,  // 0: outrider.v1.OrderState.pickup:type_name -> outrider.v1.Place
@@ -3546,53 +4047,59 @@ var file_proto_outrider_proto_depIdxs = []int32{
 	0,  // 4: outrider.v1.OrderCommand.by:type_name -> outrider.v1.Principal
 	4,  // 5: outrider.v1.OrderCommand.create:type_name -> outrider.v1.CreateOrder
 	5,  // 6: outrider.v1.OrderCommand.assign:type_name -> outrider.v1.AssignDriver
-	6,  // 7: outrider.v1.OrderCommand.accept:type_name -> outrider.v1.AcceptOrder
-	7,  // 8: outrider.v1.OrderCommand.decline:type_name -> outrider.v1.DeclineOrder
-	8,  // 9: outrider.v1.OrderCommand.change_status:type_name -> outrider.v1.ChangeStatus
-	9,  // 10: outrider.v1.OrderCommand.get:type_name -> outrider.v1.GetOrder
-	10, // 11: outrider.v1.OrderCommand.record_proof:type_name -> outrider.v1.RecordProof
-	1,  // 12: outrider.v1.OrderCreated.pickup:type_name -> outrider.v1.Place
-	1,  // 13: outrider.v1.OrderCreated.dropoff:type_name -> outrider.v1.Place
-	0,  // 14: outrider.v1.OrderEvent.by:type_name -> outrider.v1.Principal
-	12, // 15: outrider.v1.OrderEvent.created:type_name -> outrider.v1.OrderCreated
-	13, // 16: outrider.v1.OrderEvent.assigned:type_name -> outrider.v1.DriverAssigned
-	14, // 17: outrider.v1.OrderEvent.accepted:type_name -> outrider.v1.OrderAccepted
-	15, // 18: outrider.v1.OrderEvent.declined:type_name -> outrider.v1.OrderDeclined
-	16, // 19: outrider.v1.OrderEvent.status_changed:type_name -> outrider.v1.StatusChanged
-	17, // 20: outrider.v1.OrderEvent.proof_added:type_name -> outrider.v1.ProofAdded
-	3,  // 21: outrider.v1.OrderReply.order:type_name -> outrider.v1.OrderState
-	2,  // 22: outrider.v1.OrderReply.rejection:type_name -> outrider.v1.Rejection
-	21, // 23: outrider.v1.DriverState.last_location:type_name -> outrider.v1.Fix
-	21, // 24: outrider.v1.UpdateLocation.fix:type_name -> outrider.v1.Fix
-	0,  // 25: outrider.v1.DriverCommand.by:type_name -> outrider.v1.Principal
-	23, // 26: outrider.v1.DriverCommand.register:type_name -> outrider.v1.RegisterDriver
-	24, // 27: outrider.v1.DriverCommand.set_availability:type_name -> outrider.v1.SetAvailability
-	25, // 28: outrider.v1.DriverCommand.get:type_name -> outrider.v1.GetDriver
-	22, // 29: outrider.v1.DriverCommand.update_location:type_name -> outrider.v1.UpdateLocation
-	0,  // 30: outrider.v1.DriverEvent.by:type_name -> outrider.v1.Principal
-	27, // 31: outrider.v1.DriverEvent.registered:type_name -> outrider.v1.DriverRegistered
-	28, // 32: outrider.v1.DriverEvent.availability_changed:type_name -> outrider.v1.AvailabilityChanged
-	20, // 33: outrider.v1.DriverReply.driver:type_name -> outrider.v1.DriverState
-	2,  // 34: outrider.v1.DriverReply.rejection:type_name -> outrider.v1.Rejection
-	32, // 35: outrider.v1.UserState.sessions:type_name -> outrider.v1.Session
-	32, // 36: outrider.v1.OpenSession.session:type_name -> outrider.v1.Session
-	0,  // 37: outrider.v1.UserCommand.by:type_name -> outrider.v1.Principal
-	33, // 38: outrider.v1.UserCommand.create:type_name -> outrider.v1.CreateUser
-	34, // 39: outrider.v1.UserCommand.get:type_name -> outrider.v1.GetUser
-	35, // 40: outrider.v1.UserCommand.open_session:type_name -> outrider.v1.OpenSession
-	36, // 41: outrider.v1.UserCommand.close_session:type_name -> outrider.v1.CloseSession
-	37, // 42: outrider.v1.UserCommand.revoke_sessions:type_name -> outrider.v1.RevokeSessions
-	38, // 43: outrider.v1.UserCommand.push:type_name -> outrider.v1.Push
-	0,  // 44: outrider.v1.UserEvent.by:type_name -> outrider.v1.Principal
-	41, // 45: outrider.v1.UserEvent.created:type_name -> outrider.v1.UserCreated
-	40, // 46: outrider.v1.UserEvent.sessions_revoked:type_name -> outrider.v1.SessionsRevoked
-	31, // 47: outrider.v1.UserReply.user:type_name -> outrider.v1.UserState
-	2,  // 48: outrider.v1.UserReply.rejection:type_name -> outrider.v1.Rejection
-	49, // [49:49] is the sub-list for method output_type
-	49, // [49:49] is the sub-list for method input_type
-	49, // [49:49] is the sub-list for extension type_name
-	49, // [49:49] is the sub-list for extension extendee
-	0,  // [0:49] is the sub-list for field type_name
+	8,  // 7: outrider.v1.OrderCommand.accept:type_name -> outrider.v1.AcceptOrder
+	9,  // 8: outrider.v1.OrderCommand.decline:type_name -> outrider.v1.DeclineOrder
+	10, // 9: outrider.v1.OrderCommand.change_status:type_name -> outrider.v1.ChangeStatus
+	11, // 10: outrider.v1.OrderCommand.get:type_name -> outrider.v1.GetOrder
+	12, // 11: outrider.v1.OrderCommand.record_proof:type_name -> outrider.v1.RecordProof
+	6,  // 12: outrider.v1.OrderCommand.expire_offer:type_name -> outrider.v1.ExpireOffer
+	7,  // 13: outrider.v1.OrderCommand.unassign:type_name -> outrider.v1.UnassignOrder
+	1,  // 14: outrider.v1.OrderCreated.pickup:type_name -> outrider.v1.Place
+	1,  // 15: outrider.v1.OrderCreated.dropoff:type_name -> outrider.v1.Place
+	0,  // 16: outrider.v1.OrderEvent.by:type_name -> outrider.v1.Principal
+	14, // 17: outrider.v1.OrderEvent.created:type_name -> outrider.v1.OrderCreated
+	15, // 18: outrider.v1.OrderEvent.assigned:type_name -> outrider.v1.DriverAssigned
+	18, // 19: outrider.v1.OrderEvent.accepted:type_name -> outrider.v1.OrderAccepted
+	19, // 20: outrider.v1.OrderEvent.declined:type_name -> outrider.v1.OrderDeclined
+	20, // 21: outrider.v1.OrderEvent.status_changed:type_name -> outrider.v1.StatusChanged
+	21, // 22: outrider.v1.OrderEvent.proof_added:type_name -> outrider.v1.ProofAdded
+	16, // 23: outrider.v1.OrderEvent.offer_expired:type_name -> outrider.v1.OfferExpired
+	17, // 24: outrider.v1.OrderEvent.unassigned:type_name -> outrider.v1.OrderUnassigned
+	3,  // 25: outrider.v1.OrderReply.order:type_name -> outrider.v1.OrderState
+	2,  // 26: outrider.v1.OrderReply.rejection:type_name -> outrider.v1.Rejection
+	25, // 27: outrider.v1.DriverState.last_location:type_name -> outrider.v1.Fix
+	25, // 28: outrider.v1.UpdateLocation.fix:type_name -> outrider.v1.Fix
+	0,  // 29: outrider.v1.DriverCommand.by:type_name -> outrider.v1.Principal
+	27, // 30: outrider.v1.DriverCommand.register:type_name -> outrider.v1.RegisterDriver
+	28, // 31: outrider.v1.DriverCommand.set_availability:type_name -> outrider.v1.SetAvailability
+	29, // 32: outrider.v1.DriverCommand.get:type_name -> outrider.v1.GetDriver
+	26, // 33: outrider.v1.DriverCommand.update_location:type_name -> outrider.v1.UpdateLocation
+	30, // 34: outrider.v1.DriverCommand.set_capacity:type_name -> outrider.v1.SetCapacity
+	0,  // 35: outrider.v1.DriverEvent.by:type_name -> outrider.v1.Principal
+	32, // 36: outrider.v1.DriverEvent.registered:type_name -> outrider.v1.DriverRegistered
+	33, // 37: outrider.v1.DriverEvent.availability_changed:type_name -> outrider.v1.AvailabilityChanged
+	34, // 38: outrider.v1.DriverEvent.capacity_changed:type_name -> outrider.v1.CapacityChanged
+	24, // 39: outrider.v1.DriverReply.driver:type_name -> outrider.v1.DriverState
+	2,  // 40: outrider.v1.DriverReply.rejection:type_name -> outrider.v1.Rejection
+	38, // 41: outrider.v1.UserState.sessions:type_name -> outrider.v1.Session
+	38, // 42: outrider.v1.OpenSession.session:type_name -> outrider.v1.Session
+	0,  // 43: outrider.v1.UserCommand.by:type_name -> outrider.v1.Principal
+	39, // 44: outrider.v1.UserCommand.create:type_name -> outrider.v1.CreateUser
+	40, // 45: outrider.v1.UserCommand.get:type_name -> outrider.v1.GetUser
+	41, // 46: outrider.v1.UserCommand.open_session:type_name -> outrider.v1.OpenSession
+	42, // 47: outrider.v1.UserCommand.close_session:type_name -> outrider.v1.CloseSession
+	43, // 48: outrider.v1.UserCommand.revoke_sessions:type_name -> outrider.v1.RevokeSessions
+	44, // 49: outrider.v1.UserCommand.push:type_name -> outrider.v1.Push
+	0,  // 50: outrider.v1.UserEvent.by:type_name -> outrider.v1.Principal
+	47, // 51: outrider.v1.UserEvent.created:type_name -> outrider.v1.UserCreated
+	46, // 52: outrider.v1.UserEvent.sessions_revoked:type_name -> outrider.v1.SessionsRevoked
+	37, // 53: outrider.v1.UserReply.user:type_name -> outrider.v1.UserState
+	2,  // 54: outrider.v1.UserReply.rejection:type_name -> outrider.v1.Rejection
+	55, // [55:55] is the sub-list for method output_type
+	55, // [55:55] is the sub-list for method input_type
+	55, // [55:55] is the sub-list for extension type_name
+	55, // [55:55] is the sub-list for extension extendee
+	0,  // [0:55] is the sub-list for field type_name
 }
 
 func init() { file_proto_outrider_proto_init() }
@@ -3600,7 +4107,7 @@ func file_proto_outrider_proto_init() {
 	if File_proto_outrider_proto != nil {
 		return
 	}
-	file_proto_outrider_proto_msgTypes[11].OneofWrappers = []any{
+	file_proto_outrider_proto_msgTypes[13].OneofWrappers = []any{
 		(*OrderCommand_Create)(nil),
 		(*OrderCommand_Assign)(nil),
 		(*OrderCommand_Accept)(nil),
@@ -3608,27 +4115,33 @@ func file_proto_outrider_proto_init() {
 		(*OrderCommand_ChangeStatus)(nil),
 		(*OrderCommand_Get)(nil),
 		(*OrderCommand_RecordProof)(nil),
+		(*OrderCommand_ExpireOffer)(nil),
+		(*OrderCommand_Unassign)(nil),
 	}
-	file_proto_outrider_proto_msgTypes[18].OneofWrappers = []any{
+	file_proto_outrider_proto_msgTypes[22].OneofWrappers = []any{
 		(*OrderEvent_Created)(nil),
 		(*OrderEvent_Assigned)(nil),
 		(*OrderEvent_Accepted)(nil),
 		(*OrderEvent_Declined)(nil),
 		(*OrderEvent_StatusChanged)(nil),
 		(*OrderEvent_ProofAdded)(nil),
+		(*OrderEvent_OfferExpired)(nil),
+		(*OrderEvent_Unassigned)(nil),
 	}
-	file_proto_outrider_proto_msgTypes[21].OneofWrappers = []any{}
-	file_proto_outrider_proto_msgTypes[26].OneofWrappers = []any{
+	file_proto_outrider_proto_msgTypes[25].OneofWrappers = []any{}
+	file_proto_outrider_proto_msgTypes[31].OneofWrappers = []any{
 		(*DriverCommand_Register)(nil),
 		(*DriverCommand_SetAvailability)(nil),
 		(*DriverCommand_Get)(nil),
 		(*DriverCommand_UpdateLocation)(nil),
+		(*DriverCommand_SetCapacity)(nil),
 	}
-	file_proto_outrider_proto_msgTypes[29].OneofWrappers = []any{
+	file_proto_outrider_proto_msgTypes[35].OneofWrappers = []any{
 		(*DriverEvent_Registered)(nil),
 		(*DriverEvent_AvailabilityChanged)(nil),
+		(*DriverEvent_CapacityChanged)(nil),
 	}
-	file_proto_outrider_proto_msgTypes[39].OneofWrappers = []any{
+	file_proto_outrider_proto_msgTypes[45].OneofWrappers = []any{
 		(*UserCommand_Create)(nil),
 		(*UserCommand_Get)(nil),
 		(*UserCommand_OpenSession)(nil),
@@ -3636,7 +4149,7 @@ func file_proto_outrider_proto_init() {
 		(*UserCommand_RevokeSessions)(nil),
 		(*UserCommand_Push)(nil),
 	}
-	file_proto_outrider_proto_msgTypes[42].OneofWrappers = []any{
+	file_proto_outrider_proto_msgTypes[48].OneofWrappers = []any{
 		(*UserEvent_Created)(nil),
 		(*UserEvent_SessionsRevoked)(nil),
 	}
@@ -3646,7 +4159,7 @@ func file_proto_outrider_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_proto_outrider_proto_rawDesc), len(file_proto_outrider_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   44,
+			NumMessages:   50,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -24,9 +24,9 @@ type RelayConfig struct {
 	// Stream is the JetStream stream the relay publishes into, created or
 	// updated on Start. Default "OUTRIDER_EVENTS".
 	Stream string
-	// Subjects the stream captures. Default ["outrider.order.>"]: every
-	// outbox subject (order events are "outrider.order.<id>") must match
-	// one, or its publish fails with no responders and the relay retries
+	// Subjects the stream captures. Default DefaultSubjects, order events
+	// ("outrider.order.<id>") and drivers' jobs ("outrider.job.<driver>"):
+	// every outbox subject must match one, or its publish fails with no responders and the relay retries
 	// forever; and nothing else of the namespace may, or the stream stores
 	// it: live location fixes ("outrider.location.…") and gateway inboxes
 	// ("outrider.inbox.…") travel on core NATS, one stored message per fix
@@ -79,7 +79,6 @@ type RelayConfig struct {
 // Defaults of RelayConfig.
 const (
 	DefaultStream       = "OUTRIDER_EVENTS"
-	DefaultSubjects     = wire.OrderEvents
 	DefaultReplicas     = 1
 	DefaultLinger       = 5 * time.Millisecond
 	DefaultMaxAge       = 7 * 24 * time.Hour
@@ -92,13 +91,19 @@ const (
 	DefaultErrorBackoff = 250 * time.Millisecond
 )
 
+// DefaultSubjects are RelayConfig.Subjects' default, before the namespace:
+// the order events and the drivers' jobs, every subject the outbox holds.
+var DefaultSubjects = []string{wire.OrderEvents, wire.JobEvents}
+
 // withDefaults fills the zero fields of c and checks the result.
 func (c RelayConfig) withDefaults() (RelayConfig, error) {
 	if c.Stream == "" {
 		c.Stream = DefaultStream
 	}
 	if len(c.Subjects) == 0 {
-		c.Subjects = []string{wire.Namespaced(c.Namespace, DefaultSubjects)}
+		for _, sub := range DefaultSubjects {
+			c.Subjects = append(c.Subjects, wire.Namespaced(c.Namespace, sub))
+		}
 	}
 	c.Replicas = orDefault(c.Replicas, DefaultReplicas)
 	c.MaxAge = orDefault(c.MaxAge, DefaultMaxAge)

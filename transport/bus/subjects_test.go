@@ -11,10 +11,12 @@ import (
 	"github.com/outrider/outrider/actors/driver"
 	"github.com/outrider/outrider/actors/order"
 	"github.com/outrider/outrider/actors/user"
+	"github.com/outrider/outrider/wire"
 )
 
 // TestRelay_StreamStoresOrderEventsOnly: with the default subjects, the
-// events stream stores the relayed order events and nothing else that
+// events stream stores the relayed order events and drivers' jobs (every
+// outbox subject) and nothing else that
 // travels under the namespace on core NATS — not a driver's live fixes
 // (one a second per driver, for the stream's 7 days) nor gateway inbox
 // pushes.
@@ -42,7 +44,9 @@ func TestRelay_StreamStoresOrderEventsOnly(t *testing.T) {
 			Type: "order.created", Payload: []byte(eid), CommandID: "cmd-" + eid, At: at})
 		c.Outbox = append(c.Outbox, actors.OutboxMessage{ID: eid, Subject: order.Subject("ord_1"), Payload: []byte(`{}`), At: at})
 	}
+	c.Outbox = append(c.Outbox, actors.OutboxMessage{ID: wire.JobEventID("ord_1", 2), Subject: wire.JobSubject("usr_d1"),
+		Payload: []byte(`{}`), At: at})
 	require.NoError(t, b.store.Commit(t.Context(), c))
-	eventually(t, 10*time.Second, func() bool { return b.streamMsgs(t) >= 3 }, "the order events are relayed")
-	require.Equal(t, uint64(3), b.streamMsgs(t), "the stream holds the order events only")
+	eventually(t, 10*time.Second, func() bool { return b.streamMsgs(t) >= 4 }, "the order events and the job are relayed")
+	require.Equal(t, uint64(4), b.streamMsgs(t), "the stream holds the order events and the job only")
 }

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"sync"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/outrider/outrider/actors"
 	"github.com/outrider/outrider/actors/driver"
+	"github.com/outrider/outrider/actors/order"
 	"github.com/outrider/outrider/actors/user"
 	"github.com/outrider/outrider/persistence"
 	"github.com/outrider/outrider/problem"
@@ -176,4 +178,93 @@ func (s *Server) setAvailability(w http.ResponseWriter, r *http.Request, c *call
 		return unavailable(err)
 	}
 	return s.writeDriver(w, r, d)
+}
+
+// patchDriver is an admin's change of a driver's capacity and/or
+// availability. Forcing a driver unavailable also withdraws the offers
+// he has not accepted yet (DESIGN.md §3, §7): each goes back to pending.
+func (s *Server) patchDriver(w http.ResponseWriter, r *http.Request, c *call) error {
+	id, err := c.id("usr")
+	if err != nil {
+		return err
+	}
+	var req struct {
+		Capacity  *int  `json:"capacity"`
+		Available *bool `json:"available"`
+	}
+	if err := s.decode(r, &req, false); err != nil {
+		return err
+	}
+	if req.Capacity == nil && req.Available == nil {
+		return invalid(problem.FieldError{Field: "capacity", Message: "give capacity, available or both"})
+	}
+	if req.Capacity != nil && (*req.Capacity < 1 || *req.Capacity > driver.MaxCapacity) {
+		return invalid(problem.FieldError{Field: "capacity", Message: fmt.Sprintf("must be 1..%d", driver.MaxCapacity)})
+	}
+	by := &pb.Principal{UserId: c.principal.UserID, Role: c.principal.Role}
+	send := func(suffix string, body *pb.DriverCommand) error {
+		body.CommandId, body.By, body.AtMs = c.commandID+suffix, by, s.now().UnixMilli()
+		reply, err := s.actors.Driver(r.Context(), id, body)
+		if err != nil {
+			return unavailable(err)
+		}
+		if rej := reply.GetRejection(); rej != nil {
+			return rejected(rej.Code, rej.Message)
+		}
+		return nil
+	}
+	if req.Capacity != nil {
+		if err := send(":capacity", &pb.DriverCommand{Body: &pb.DriverCommand_SetCapacity{
+			SetCapacity: &pb.SetCapacity{Capacity: int32(*req.Capacity)}}}); err != nil {
+			return err
+		}
+	}
+	if req.Available != nil {
+		if err := send(":available", &pb.DriverCommand{Body: &pb.DriverCommand_SetAvailability{
+			SetAvailability: &pb.SetAvailability{Available: *req.Available}}}); err != nil {
+			return err
+		}
+		if !*req.Available {
+			if err := s.withdrawOffers(r, c, id); err != nil {
+				return err
+			}
+		}
+	}
+	d, err := s.store.GetDriver(r.Context(), id)
+	if err != nil {
+		return unavailable(err)
+	}
+	return s.writeDriver(w, r, d)
+}
+
+// withdrawOffers unassigns every order offered to driverID and not yet
+// accepted. Each unassign names the version the order was listed at, so
+// an offer accepted, declined or expired since is left as it is (the
+// actor answers version_conflict or invalid_transition, and the race with
+// an accept is settled there).
+func (s *Server) withdrawOffers(r *http.Request, c *call, driverID string) error {
+	after := ""
+	for {
+		rows, more, err := s.store.ListOrders(r.Context(), persistence.OrderFilter{
+			Statuses: []string{order.Assigned}, DriverID: driverID, Limit: 100, After: after})
+		if err != nil {
+			return unavailable(err)
+		}
+		for _, o := range rows {
+			after = o.ID
+			_, err := s.orderCommand(r, &call{commandID: c.commandID + ":withdraw:" + o.ID, principal: c.principal},
+				o.ID, o.Version, &pb.OrderCommand{Body: &pb.OrderCommand_Unassign{
+					Unassign: &pb.UnassignOrder{Reason: "driver made unavailable"}}})
+			var e *Error
+			if errors.As(err, &e) && (e.Code == problem.VersionConflict || e.Code == problem.InvalidTransition) {
+				continue // answered or expired since it was listed
+			}
+			if err != nil {
+				return err
+			}
+		}
+		if !more {
+			return nil
+		}
+	}
 }

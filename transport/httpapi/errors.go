@@ -90,6 +90,8 @@ var catalogue = codeSet(
 	problem.AlreadyExists,
 	problem.ProofRequired,
 	problem.ProofLimitReached,
+	problem.OfferExpired,
+	problem.CapacityInUse,
 	problem.UploadNotFound,
 	problem.UploadInvalid,
 	problem.IdempotencyKeyReused,
@@ -145,6 +147,8 @@ var rejections = map[string]problem.Code{
 	actors.CodeAlreadyExists:     problem.AlreadyExists,
 	actors.CodeProofRequired:     problem.ProofRequired,
 	actors.CodeProofLimit:        problem.ProofLimitReached,
+	actors.CodeOfferExpired:      problem.OfferExpired,
+	actors.CodeCapacityInUse:     problem.CapacityInUse,
 	actors.CodeUnauthorized:      problem.Unauthorized,
 	// The cluster client retries CodeRetry; one that reaches the API is a
 	// bug, answered as internal.

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"net/http"
 	"regexp"
@@ -156,7 +157,9 @@ func idempotentULID(commandID string) string {
 func (s *Server) orderCommand(r *http.Request, c *call, id string, expected int64, cmd *pb.OrderCommand) (actors.OrderRow, error) {
 	cmd.CommandId = c.commandID
 	cmd.By = &pb.Principal{UserId: c.principal.UserID, Role: c.principal.Role}
-	cmd.AtMs = s.now().UnixMilli()
+	if cmd.AtMs == 0 {
+		cmd.AtMs = s.now().UnixMilli()
+	}
 	cmd.ExpectedVersion = expected
 	ctx := r.Context()
 	reply, err := s.actors.Order(ctx, id, cmd)
@@ -302,6 +305,9 @@ func validStatus(st string) bool {
 type assignRequest struct {
 	DriverID        string `json:"driver_id"`
 	ExpectedVersion *int64 `json:"expected_version"`
+	// OfferTTLs is how long the driver has to accept, in seconds
+	// (default Config.OfferTTL).
+	OfferTTLs *int `json:"offer_ttl_s"`
 }
 
 func expectedVersion(v *int64) (int64, error) {
@@ -330,7 +336,43 @@ func (s *Server) assign(w http.ResponseWriter, r *http.Request, c *call) error {
 	if err != nil {
 		return err
 	}
-	return s.respondOrder(w, r, c, id, ev, &pb.OrderCommand{Body: &pb.OrderCommand_Assign{Assign: &pb.AssignDriver{DriverId: req.DriverID}}})
+	ttl := s.cfg.OfferTTL
+	if req.OfferTTLs != nil {
+		ttl = time.Duration(*req.OfferTTLs) * time.Second
+		if ttl < MinOfferTTL || ttl > MaxOfferTTL {
+			return invalid(problem.FieldError{Field: "offer_ttl_s",
+				Message: fmt.Sprintf("must be %d..%d", int(MinOfferTTL.Seconds()), int(MaxOfferTTL.Seconds()))})
+		}
+	}
+	// Every assignment is an offer that expires (DESIGN.md §7): the
+	// deadline is fixed here, from this node's clock, with the command's
+	// time, which orderCommand stamps from the same clock.
+	now := s.now()
+	assign := &pb.AssignDriver{DriverId: req.DriverID, OfferExpiresAtMs: now.Add(ttl).UnixMilli()}
+	return s.respondOrder(w, r, c, id, ev, &pb.OrderCommand{AtMs: now.UnixMilli(),
+		Body: &pb.OrderCommand_Assign{Assign: assign}})
+}
+
+func (s *Server) unassign(w http.ResponseWriter, r *http.Request, c *call) error {
+	id, err := c.id("ord")
+	if err != nil {
+		return err
+	}
+	var req struct {
+		Reason          string `json:"reason"`
+		ExpectedVersion *int64 `json:"expected_version"`
+	}
+	if err := s.decode(r, &req, true); err != nil {
+		return err
+	}
+	if len(req.Reason) > 500 {
+		return invalid(problem.FieldError{Field: "reason", Message: "must be at most 500 characters"})
+	}
+	ev, err := expectedVersion(req.ExpectedVersion)
+	if err != nil {
+		return err
+	}
+	return s.respondOrder(w, r, c, id, ev, &pb.OrderCommand{Body: &pb.OrderCommand_Unassign{Unassign: &pb.UnassignOrder{Reason: req.Reason}}})
 }
 
 func (s *Server) respondOrder(w http.ResponseWriter, r *http.Request, c *call, id string, ev int64, cmd *pb.OrderCommand) error {

@@ -82,6 +82,12 @@ var rbacRecipes = map[string]func(t *testing.T, fx *rbacFixture, who *e2e.Caller
 	"POST /v1/orders/:id/assign": func(t *testing.T, fx *rbacFixture, who *e2e.Caller) rbacCall {
 		return rbacCall{"/v1/orders/" + e2e.NonexistentID("ord") + "/assign", map[string]string{"driver_id": fx.driver.User.ID}, nil}
 	},
+	"POST /v1/orders/:id/unassign": func(t *testing.T, fx *rbacFixture, who *e2e.Caller) rbacCall {
+		return rbacCall{"/v1/orders/" + e2e.NonexistentID("ord") + "/unassign", map[string]string{"reason": "stuck"}, nil}
+	},
+	"PATCH /v1/drivers/:id": func(t *testing.T, fx *rbacFixture, who *e2e.Caller) rbacCall {
+		return rbacCall{"/v1/drivers/" + fx.driver.User.ID, map[string]int{"capacity": 1}, nil}
+	},
 	"POST /v1/orders/:id/accept": func(t *testing.T, fx *rbacFixture, who *e2e.Caller) rbacCall {
 		return rbacCall{"/v1/orders/" + e2e.NonexistentID("ord") + "/accept", nil, nil}
 	},

@@ -25,6 +25,7 @@ func (s *Server) routes() {
 	// httprouter cannot mix /v1/drivers/me/... with /v1/drivers/:id, so
 	// "me" is a value of :id that means the calling driver.
 	s.handle(http.MethodGet, "/v1/drivers/:id", roles("driver", "admin"), s.getDriver)
+	s.handle(http.MethodPatch, "/v1/drivers/:id", adminOnly, s.patchDriver)
 	s.handle(http.MethodPut, "/v1/drivers/:id/availability", roles("driver"), s.setAvailability)
 
 	s.handle(http.MethodPost, "/v1/orders", roles("customer", "admin"), s.createOrder)
@@ -33,6 +34,7 @@ func (s *Server) routes() {
 	s.handle(http.MethodGet, "/v1/orders/:id/timeline", anyUser, s.timeline)
 	s.handle(http.MethodGet, "/v1/orders/:id/track", anyUser, s.track)
 	s.handle(http.MethodPost, "/v1/orders/:id/assign", adminOnly, s.assign)
+	s.handle(http.MethodPost, "/v1/orders/:id/unassign", adminOnly, s.unassign)
 	s.handle(http.MethodPost, "/v1/orders/:id/accept", roles("driver"), s.accept)
 	s.handle(http.MethodPost, "/v1/orders/:id/decline", roles("driver"), s.decline)
 	s.handle(http.MethodPut, "/v1/orders/:id/status", anyUser, s.changeStatus)

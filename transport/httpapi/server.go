@@ -100,6 +100,9 @@ type Config struct {
 	// DownloadTTL is how long the proof URLs of GET /proofs stay valid.
 	// Default 5 minutes.
 	DownloadTTL time.Duration
+	// OfferTTL is how long a driver has to accept an offer when the admin
+	// does not say (offer_ttl_s). Default 45 s.
+	OfferTTL time.Duration
 	// ProofRequiredFor lists the delivery options whose orders need a
 	// recorded proof before delivered (409 proof_required). Default none.
 	ProofRequiredFor []string
@@ -130,6 +133,13 @@ const (
 	DefaultUploadMaxBytes    = 10 << 20
 	DefaultUploadTTL         = 10 * time.Minute
 	DefaultDownloadTTL       = 5 * time.Minute
+	DefaultOfferTTL          = 45 * time.Second
+)
+
+// The bounds of an assign's offer_ttl_s.
+const (
+	MinOfferTTL = 5 * time.Second
+	MaxOfferTTL = time.Hour
 )
 
 // DefaultMaxConcurrentHashes is MaxConcurrentHashes' default:
@@ -182,6 +192,9 @@ func (c *Config) defaults() {
 	}
 	if c.DownloadTTL <= 0 {
 		c.DownloadTTL = DefaultDownloadTTL
+	}
+	if c.OfferTTL <= 0 {
+		c.OfferTTL = DefaultOfferTTL
 	}
 }
 

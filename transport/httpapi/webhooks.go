@@ -9,6 +9,7 @@ import (
 
 	"github.com/oklog/ulid/v2"
 
+	"github.com/outrider/outrider/actors/order"
 	"github.com/outrider/outrider/persistence"
 	"github.com/outrider/outrider/problem"
 	"github.com/outrider/outrider/wire"
@@ -21,10 +22,7 @@ import (
 
 // WebhookEventTypes are the event types an endpoint may subscribe to
 // ("*" is all of them).
-var WebhookEventTypes = []string{
-	"order.created", "order.assigned", "order.accepted", "order.declined",
-	"order.status_changed", "order.proof_added",
-}
+var WebhookEventTypes = order.EventTypes
 
 // maxWebhookURL bounds an endpoint URL.
 const maxWebhookURL = 2048

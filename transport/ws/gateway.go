@@ -37,9 +37,11 @@ type Orders interface {
 	JournalEvents(ctx context.Context, kind, id string, after int64) ([]actors.Event, error)
 }
 
-// Drivers takes location fixes to driver actors (fire and forget).
+// Drivers is what drivers' sessions send to the actors: location fixes
+// to driver actors (fire and forget), answers to offers to order actors.
 type Drivers interface {
 	TellDriver(id string, cmd *pb.DriverCommand) error
+	Order(ctx context.Context, id string, cmd *pb.OrderCommand) (*pb.OrderReply, error)
 }
 
 // Users is the user actors as the gateway needs them: sessions register
@@ -268,6 +270,9 @@ func (g *Gateway) Serve(w http.ResponseWriter, r *http.Request, userID, role str
 	g.wg.Add(1)
 	g.mu.Unlock()
 	g.metrics.sessions.Inc()
+	if role == actors.RoleDriver {
+		g.hub.watchJobs(s)
+	}
 	// The handler returns: net/http then drops its per-connection state
 	// (its grown goroutine stack, request, buffers), which an idle socket
 	// would otherwise keep for hours. The session lives on in the poller
@@ -281,6 +286,9 @@ func (g *Gateway) Serve(w http.ResponseWriter, r *http.Request, userID, role str
 func (g *Gateway) ended(s *session) {
 	for _, sub := range s.endReading() {
 		g.hub.unwatch(sub)
+	}
+	if s.role == actors.RoleDriver {
+		g.hub.unwatchJobs(s)
 	}
 	g.mu.Lock()
 	delete(g.sessions, s)
@@ -358,6 +366,7 @@ type metrics struct {
 	channels prometheus.Gauge
 	replayed prometheus.Counter
 	fixes    *prometheus.CounterVec
+	jobs     *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -373,9 +382,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Events replayed from the journal to resuming or gapped subscriptions."}),
 		fixes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "outrider_ws_location_frames_total",
 			Help: "Driver location frames by outcome (passed, throttled, refused)."}, []string{"outcome"}),
+		jobs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "outrider_ws_job_frames_total",
+			Help: "Job frames (job.offered, job.withdrawn) sent to drivers' sessions on this node."}, []string{"event"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.sessions, m.frames, m.slow, m.channels, m.replayed, m.fixes)
+		reg.MustRegister(m.sessions, m.frames, m.slow, m.channels, m.replayed, m.fixes, m.jobs)
 	}
 	return m
 }

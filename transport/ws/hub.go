@@ -23,6 +23,9 @@ type hub struct {
 	// subscription follows (hub-owned, so hub.mu alone guards it).
 	feeds     map[string]*channel
 	following map[*subscription]string
+	// jobs: one bus subscription per driver with a session on this node
+	// (jobs.go).
+	jobs map[string]*jobFeed
 }
 
 type channel struct {
@@ -32,7 +35,7 @@ type channel struct {
 
 func newHub(bus Bus, log *slog.Logger, m *metrics) *hub {
 	return &hub{bus: bus, log: log, metrics: m, channels: map[string]*channel{},
-		feeds: map[string]*channel{}, following: map[*subscription]string{}}
+		feeds: map[string]*channel{}, following: map[*subscription]string{}, jobs: map[string]*jobFeed{}}
 }
 
 // watch adds sub to its channel, subscribing on the bus if it is the

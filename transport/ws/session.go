@@ -204,6 +204,8 @@ type clientFrame struct {
 	ID      string `json:"id,omitempty"`
 	Channel string `json:"channel,omitempty"`
 	Since   *int64 `json:"since,omitempty"`
+	// accept and decline frames
+	OrderID string `json:"order_id,omitempty"`
 	// location frames
 	Lat      *float64        `json:"lat,omitempty"`
 	Lng      *float64        `json:"lng,omitempty"`
@@ -244,13 +246,15 @@ func (s *session) handle(data []byte) {
 		s.unsubscribe(f)
 	case "location":
 		s.location(f)
+	case "accept", "decline":
+		s.answer(f)
 	default:
 		s.sendError(f.ID, problem.UnknownType, "unknown frame type "+quote(f.Type))
 	}
 }
 
 func knownType(t string) bool {
-	return t == "ping" || t == "subscribe" || t == "unsubscribe" || t == "location"
+	return t == "ping" || t == "subscribe" || t == "unsubscribe" || t == "location" || t == "accept" || t == "decline"
 }
 
 func quote(s string) string {

@@ -22,11 +22,13 @@ import (
 	"github.com/oklog/ulid/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/outrider/outrider/actors"
 	"github.com/outrider/outrider/actors/host"
 	"github.com/outrider/outrider/actors/user"
 	"github.com/outrider/outrider/cluster"
+	"github.com/outrider/outrider/dispatch/deadlines"
 	"github.com/outrider/outrider/internal/password"
 	"github.com/outrider/outrider/persistence"
 	"github.com/outrider/outrider/persistence/blob"
@@ -122,6 +124,8 @@ type Node struct {
 	debug   *http.Server
 	mu      sync.Mutex // guards worker, api and gateway, which the cluster's heartbeat reads
 	worker  *worker.Worker
+	// deadlines fires the deadline rows (offer expiries) on every node.
+	deadlines *deadlines.Scheduler
 }
 
 // HasRole reports whether the node plays role ("api", "worker").
@@ -198,6 +202,13 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 		n.abort()
 		return nil, fmt.Errorf("join cluster: %w", err)
 	}
+	sched, err := deadlines.New(store, n.fireDeadline, deadlines.Config{Owner: n.cluster.ID(), Logger: log, Registerer: reg})
+	if err != nil {
+		n.abort()
+		return nil, err
+	}
+	n.deadlines = sched
+	sched.Start()
 
 	if err := n.bootstrapAdmin(ctx); err != nil {
 		n.abort()
@@ -475,6 +486,11 @@ func (n *Node) Stop(ctx context.Context) error {
 	if n.debug != nil {
 		_ = n.debug.Close()
 	}
+	if n.deadlines != nil {
+		// Before the cluster: what it has claimed and not fired runs out
+		// its lease and fires elsewhere.
+		errs = append(errs, n.deadlines.Stop(ctx))
+	}
 	if n.cluster != nil {
 		errs = append(errs, n.cluster.Stop(ctx))
 	}
@@ -582,7 +598,7 @@ func (n *Node) bootstrapAdmin(ctx context.Context) error {
 	}
 	id := "usr_" + ulid.Make().String()
 	reply, err := n.cluster.User(ctx, id, &pb.UserCommand{
-		CommandId: "bootstrap-admin-" + email, By: &pb.Principal{UserId: "system", Role: actors.RoleSystem},
+		CommandId: "bootstrap-admin-" + email, By: &pb.Principal{UserId: actors.SystemUserID, Role: actors.RoleSystem},
 		AtMs: time.Now().UnixMilli(),
 		Body: &pb.UserCommand_Create{Create: &pb.CreateUser{Email: email, Name: "Administrator", Role: actors.RoleAdmin, PasswordHash: hash}},
 	})
@@ -593,5 +609,31 @@ func (n *Node) bootstrapAdmin(ctx context.Context) error {
 		return fmt.Errorf("create admin: %s: %s", rej.Code, rej.Message)
 	}
 	n.log.Info("first admin ready", "email", email)
+	return nil
+}
+
+// fireDeadline sends a due deadline's command to its entity through the
+// cluster, stamped with this node's clock. The entity's answer settles it
+// either way (an offer expires, or was no longer open); only an actor
+// that asks for a retry, or no answer, leaves it to fire again.
+func (n *Node) fireDeadline(ctx context.Context, d actors.Deadline) error {
+	switch d.Kind {
+	case actors.KindOrder:
+		cmd := &pb.OrderCommand{}
+		if err := proto.Unmarshal(d.Command, cmd); err != nil {
+			n.log.Error("undecodable deadline command; dropped", "deadline", d.ID, "err", err)
+			return nil
+		}
+		cmd.AtMs = time.Now().UnixMilli()
+		reply, err := n.cluster.Order(ctx, d.EntityID, cmd)
+		if err != nil {
+			return err
+		}
+		if rej := reply.GetRejection(); rej != nil && rej.Code == actors.CodeRetry {
+			return fmt.Errorf("order %s asks for a retry: %s", d.EntityID, rej.Message)
+		}
+		return nil
+	}
+	n.log.Error("deadline of an unknown kind; dropped", "deadline", d.ID, "kind", d.Kind)
 	return nil
 }

@@ -99,9 +99,9 @@ func resolve(doc map[string]any, v any) map[string]any {
 func TestDocumentRoutes(t *testing.T) {
 	want := []string{
 		"POST /v1/auth/signup", "POST /v1/auth/login", "POST /v1/auth/refresh", "POST /v1/auth/logout",
-		"GET /v1/me", "POST /v1/users", "GET /v1/drivers", "GET /v1/drivers/{id}",
+		"GET /v1/me", "POST /v1/users", "GET /v1/drivers", "GET /v1/drivers/{id}", "PATCH /v1/drivers/{id}",
 		"PUT /v1/drivers/me/availability", "POST /v1/orders", "GET /v1/orders", "GET /v1/orders/{id}",
-		"GET /v1/orders/{id}/timeline", "GET /v1/orders/{id}/track", "POST /v1/orders/{id}/assign", "POST /v1/orders/{id}/accept",
+		"GET /v1/orders/{id}/timeline", "GET /v1/orders/{id}/track", "POST /v1/orders/{id}/assign", "POST /v1/orders/{id}/unassign", "POST /v1/orders/{id}/accept",
 		"POST /v1/orders/{id}/decline", "PUT /v1/orders/{id}/status", "GET /v1/metrics/orders-by-day",
 		"GET /v1/openapi.json", "GET /healthz", "GET /readyz", "GET /metrics", "GET /v1/ws",
 		"POST /v1/uploads/presign", "GET /v1/orders/{id}/proofs", "POST /v1/orders/{id}/proofs",
@@ -315,7 +315,7 @@ const (
 	ts        = "2030-01-02T15:04:05Z"
 	userJSON  = `{"id":"u1","email":"ann@example.com","name":"Ann","phone":null,"role":"customer","created_at":"` + ts + `"}`
 	orderJSON = `{"id":"o1","customer_id":"u1","driver_id":null,"pickup":` + place + `,"dropoff":` + placeNoC +
-		`,"delivery_option":"standard","scheduled_for":null,"payment_status":"unpaid","status":"pending","notes":"","version":1,"created_at":"` + ts + `","updated_at":"` + ts + `"}`
+		`,"delivery_option":"standard","scheduled_for":null,"payment_status":"unpaid","status":"pending","notes":"","version":1,"offer_expires_at":null,"created_at":"` + ts + `","updated_at":"` + ts + `"}`
 	driverJSON = `{"id":"d1","name":"Dee","email":"d@example.com","phone":"+491","status":"available","available":true,"capacity":3,"active_orders":1,"last_location":{"lat":52.5,"lng":13.4,"at":"` + ts + `"},"online":true,"updated_at":"` + ts + `"}`
 	tokensJSON = `{"user":` + userJSON + `,"access_token":"a.b.c","refresh_token":"r","token_type":"Bearer","expires_in":900}`
 )

@@ -1,0 +1,146 @@
+package ws
+
+import (
+	"context"
+	"encoding/json"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/outrider/outrider/actors"
+	"github.com/outrider/outrider/problem"
+	pb "github.com/outrider/outrider/proto/outriderpb"
+	"github.com/outrider/outrider/wire"
+)
+
+// Jobs (DESIGN.md §4, §7): a driver's sockets hear job.offered and
+// job.withdrawn on user:{id} straight from the committed order event —
+// the outbox relays the job to wire.JobSubject(driver) and every node
+// holding a socket of that driver subscribes to it (one bus subscription
+// per driver per node) — and answer an offer with {"type":"accept" |
+// "decline", "order_id", "id"}, acked or refused like the HTTP routes.
+
+// watchJobs makes s, a driver's session, hear that driver's jobs.
+func (h *hub) watchJobs(s *session) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	f, ok := h.jobs[s.userID]
+	if !ok {
+		userID := s.userID
+		stop, err := h.bus.Subscribe(wire.JobSubject(userID), func(data []byte) { h.dispatchJob(userID, data) })
+		if err != nil {
+			h.log.Warn("cannot follow a driver's jobs", "driver", userID, "err", err)
+			return
+		}
+		f = &jobFeed{stop: stop, sessions: map[*session]struct{}{}}
+		h.jobs[userID] = f
+	}
+	f.sessions[s] = struct{}{}
+}
+
+// unwatchJobs forgets s; the driver's last session on this node ends the
+// subscription.
+func (h *hub) unwatchJobs(s *session) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	f, ok := h.jobs[s.userID]
+	if !ok {
+		return
+	}
+	delete(f.sessions, s)
+	if len(f.sessions) == 0 {
+		f.stop()
+		delete(h.jobs, s.userID)
+	}
+}
+
+type jobFeed struct {
+	stop     func()
+	sessions map[*session]struct{}
+}
+
+// jobFrame is the event frame of a job on the driver's user channel.
+type jobFrame struct {
+	Type    string   `json:"type"`
+	Channel string   `json:"channel"`
+	Seq     int64    `json:"seq"`
+	Event   string   `json:"event"`
+	Data    wire.Job `json:"data"`
+	At      string   `json:"at"`
+}
+
+func (h *hub) dispatchJob(driverID string, data []byte) {
+	var j wire.Job
+	if err := json.Unmarshal(data, &j); err != nil || j.DriverID != driverID {
+		h.log.Warn("undecodable job", "driver", driverID, "err", err)
+		return
+	}
+	frame, err := json.Marshal(jobFrame{Type: "event", Channel: "user:" + driverID, Event: j.Event, Data: j, At: j.At})
+	if err != nil {
+		return
+	}
+	h.mu.Lock()
+	f := h.jobs[driverID]
+	var targets []*session
+	if f != nil {
+		targets = make([]*session, 0, len(f.sessions))
+		for s := range f.sessions {
+			targets = append(targets, s)
+		}
+	}
+	h.mu.Unlock()
+	for _, s := range targets {
+		s.send(frame)
+	}
+	h.metrics.jobs.WithLabelValues(j.Event).Add(float64(len(targets)))
+}
+
+// answerTimeout bounds a socket answer's round trip to the order actor,
+// the cluster's own retries included.
+const answerTimeout = 15 * time.Second
+
+// answerSeq makes the command ids of socket answers unique per node run.
+var answerSeq atomic.Int64
+
+// answer runs a driver's accept or decline of order f.OrderID off the
+// reading path and acks it, or sends the refusal as an error frame with
+// the code the HTTP route would answer.
+func (s *session) answer(f clientFrame) {
+	if s.role != actors.RoleDriver {
+		s.sendError(f.ID, problem.Forbidden, "only drivers answer offers")
+		return
+	}
+	if f.OrderID == "" {
+		s.sendError(f.ID, problem.ValidationFailed, "order_id is required")
+		return
+	}
+	cmd := &pb.OrderCommand{
+		CommandId: "ws:" + s.id + ":" + strconv.FormatInt(answerSeq.Add(1), 10),
+		By:        &pb.Principal{UserId: s.userID, Role: s.role},
+		AtMs:      s.g.now().UnixMilli(),
+	}
+	if f.Type == "accept" {
+		cmd.Body = &pb.OrderCommand_Accept{Accept: &pb.AcceptOrder{}}
+	} else {
+		cmd.Body = &pb.OrderCommand_Decline{Decline: &pb.DeclineOrder{}}
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), answerTimeout)
+		defer cancel()
+		reply, err := s.g.drivers.Order(ctx, f.OrderID, cmd)
+		switch {
+		case err != nil:
+			s.sendError(f.ID, problem.Unavailable, "the order did not answer in time; try again")
+		case reply.GetRejection() != nil:
+			// The domain's codes are the catalogue's names (offer_expired,
+			// forbidden, invalid_transition, not_found, …).
+			code, ok := problem.Lookup(reply.GetRejection().GetCode())
+			if !ok {
+				code = problem.Internal
+			}
+			s.sendError(f.ID, code, reply.GetRejection().GetMessage())
+		default:
+			s.ack(f.ID)
+		}
+	}()
+}
