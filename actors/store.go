@@ -21,6 +21,9 @@ const (
 	KindOrder  = "order"
 	KindDriver = "driver"
 	KindUser   = "user"
+	// KindZone is the in-memory index of the drivers in one geographic
+	// zone (identity: a dispatch/geo zone key); it journals nothing.
+	KindZone = "zone"
 )
 
 // Errors a Store returns from Commit. Anything else is a storage failure.

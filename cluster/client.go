@@ -17,6 +17,7 @@ const (
 	KindOrder  = actors.KindOrder
 	KindDriver = actors.KindDriver
 	KindUser   = actors.KindUser
+	KindZone   = actors.KindZone
 )
 
 // Order sends cmd to the order actor id and returns its reply. A domain
@@ -37,6 +38,13 @@ func (n *Node) Driver(ctx context.Context, id string, cmd *outriderpb.DriverComm
 // guarantees as Order.
 func (n *Node) User(ctx context.Context, id string, cmd *outriderpb.UserCommand) (*outriderpb.UserReply, error) {
 	return call[*outriderpb.UserReply](ctx, n, KindUser, id, cmd)
+}
+
+// Zone asks the zone actor (identity a geo.ZoneOf key) a query and returns
+// its hits, with the same guarantees as Order. A zone that was not active
+// is activated empty and answers no hits.
+func (n *Node) Zone(ctx context.Context, zone string, msg *outriderpb.ZoneMessage) (*outriderpb.ZoneHits, error) {
+	return call[*outriderpb.ZoneHits](ctx, n, KindZone, zone, msg)
 }
 
 // call makes a request and checks the reply's type.

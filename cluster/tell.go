@@ -40,3 +40,11 @@ func (n *Node) TellDriver(id string, cmd *outriderpb.DriverCommand) error {
 func (n *Node) TellUser(id string, cmd *outriderpb.UserCommand) error {
 	return n.Tell(KindUser, id, cmd)
 }
+
+// TellZone tells a zone actor a driver's update or removal (it implements
+// the actor host's ZoneTeller). A failure is dropped: the driver's next
+// fix, a few seconds later, tells the zone again. Only the first message
+// to a zone this node has no PID for waits, for the placement lookup.
+func (n *Node) TellZone(zone string, msg *outriderpb.ZoneMessage) {
+	_ = n.Tell(KindZone, zone, msg)
+}

@@ -63,6 +63,9 @@ type Config struct {
 	// Inbox carries user actors' pushes and session closes to gateways.
 	// Nil drops them.
 	Inbox Publisher
+	// Zones receives the driver actors' updates of the zone actors
+	// (zone.go). Nil feeds no zone.
+	Zones ZoneTeller
 	// MaxPlausibleSpeed filters GPS jumps (m/s). Default
 	// driver.MaxPlausibleSpeed.
 	MaxPlausibleSpeed float64
@@ -122,6 +125,9 @@ type machine[S any, C proto.Message] struct {
 	// committed, if set, runs after cmd's events are committed and
 	// applied (side effects that must not precede durability).
 	committed func(s S, cmd C)
+	// changed, if set, runs after a commit with the states before and
+	// after it (the driver kind feeds its zone from it). It must not block.
+	changed func(prev, next S, id string, cmd C)
 }
 
 // entity is one activation of one entity.
@@ -247,9 +253,13 @@ func (e *entity[S, C]) apply(ctx actor.Context, cmd C, blind bool) (proto.Messag
 			e.h.cfg.AfterCommit(*commit)
 		}
 	}
+	prev := e.state
 	e.state = next
 	if commit != nil && e.m.committed != nil {
 		e.m.committed(e.state, cmd)
+	}
+	if commit != nil && e.m.changed != nil {
+		e.m.changed(prev, e.state, e.id, cmd)
 	}
 	return e.m.reply(e.state, nil), decided
 }

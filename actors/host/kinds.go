@@ -60,6 +60,13 @@ func (h *Host) DriverProps() *actor.Props {
 		reply: func(s *pb.DriverState, rej *actors.Rejection) proto.Message {
 			return &pb.DriverReply{Driver: s, Rejection: rejection(rej)}
 		},
+		changed: func(prev, next *pb.DriverState, id string, cmd *pb.DriverCommand) {
+			// Availability and capacity reach the driver's zone; a fix
+			// reaches it from fix, without a commit.
+			if prev.GetAvailable() != next.GetAvailable() || prev.GetCapacity() != next.GetCapacity() {
+				h.tellZones(id, nil, next)
+			}
+		},
 	})
 }
 
@@ -118,5 +125,7 @@ func (h *Host) fix(s *pb.DriverState, id string, f *pb.Fix) *pb.DriverState {
 	if h.cfg.Locations != nil {
 		h.cfg.Locations.Fix(id, f)
 	}
-	return driver.WithLocation(s, f)
+	next := driver.WithLocation(s, f)
+	h.tellZones(id, s, next)
+	return next
 }

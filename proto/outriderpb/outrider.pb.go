@@ -3692,6 +3692,470 @@ func (x *UserReply) GetRejection() *Rejection {
 	return nil
 }
 
+// ZoneUpdate places or moves a driver in the zone; it is told by the
+// driver actor on every accepted fix and on availability or capacity
+// changes.
+type ZoneUpdate struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	DriverId      string                 `protobuf:"bytes,1,opt,name=driver_id,json=driverId,proto3" json:"driver_id,omitempty"`
+	Lat           float64                `protobuf:"fixed64,2,opt,name=lat,proto3" json:"lat,omitempty"`
+	Lng           float64                `protobuf:"fixed64,3,opt,name=lng,proto3" json:"lng,omitempty"`
+	FixTsMs       int64                  `protobuf:"varint,4,opt,name=fix_ts_ms,json=fixTsMs,proto3" json:"fix_ts_ms,omitempty"`
+	Available     bool                   `protobuf:"varint,5,opt,name=available,proto3" json:"available,omitempty"`
+	Capacity      int32                  `protobuf:"varint,6,opt,name=capacity,proto3" json:"capacity,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ZoneUpdate) Reset() {
+	*x = ZoneUpdate{}
+	mi := &file_proto_outrider_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ZoneUpdate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ZoneUpdate) ProtoMessage() {}
+
+func (x *ZoneUpdate) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_outrider_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ZoneUpdate.ProtoReflect.Descriptor instead.
+func (*ZoneUpdate) Descriptor() ([]byte, []int) {
+	return file_proto_outrider_proto_rawDescGZIP(), []int{50}
+}
+
+func (x *ZoneUpdate) GetDriverId() string {
+	if x != nil {
+		return x.DriverId
+	}
+	return ""
+}
+
+func (x *ZoneUpdate) GetLat() float64 {
+	if x != nil {
+		return x.Lat
+	}
+	return 0
+}
+
+func (x *ZoneUpdate) GetLng() float64 {
+	if x != nil {
+		return x.Lng
+	}
+	return 0
+}
+
+func (x *ZoneUpdate) GetFixTsMs() int64 {
+	if x != nil {
+		return x.FixTsMs
+	}
+	return 0
+}
+
+func (x *ZoneUpdate) GetAvailable() bool {
+	if x != nil {
+		return x.Available
+	}
+	return false
+}
+
+func (x *ZoneUpdate) GetCapacity() int32 {
+	if x != nil {
+		return x.Capacity
+	}
+	return 0
+}
+
+// ZoneRemove takes a driver out of the zone (he moved to another one).
+type ZoneRemove struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	DriverId      string                 `protobuf:"bytes,1,opt,name=driver_id,json=driverId,proto3" json:"driver_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ZoneRemove) Reset() {
+	*x = ZoneRemove{}
+	mi := &file_proto_outrider_proto_msgTypes[51]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ZoneRemove) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ZoneRemove) ProtoMessage() {}
+
+func (x *ZoneRemove) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_outrider_proto_msgTypes[51]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ZoneRemove.ProtoReflect.Descriptor instead.
+func (*ZoneRemove) Descriptor() ([]byte, []int) {
+	return file_proto_outrider_proto_rawDescGZIP(), []int{51}
+}
+
+func (x *ZoneRemove) GetDriverId() string {
+	if x != nil {
+		return x.DriverId
+	}
+	return ""
+}
+
+// ZoneNearest asks for the zone's drivers nearest a point (requested;
+// answered with ZoneHits).
+type ZoneNearest struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Lat     float64                `protobuf:"fixed64,1,opt,name=lat,proto3" json:"lat,omitempty"`
+	Lng     float64                `protobuf:"fixed64,2,opt,name=lng,proto3" json:"lng,omitempty"`
+	RadiusM float64                `protobuf:"fixed64,3,opt,name=radius_m,json=radiusM,proto3" json:"radius_m,omitempty"`
+	Limit   int32                  `protobuf:"varint,4,opt,name=limit,proto3" json:"limit,omitempty"`
+	// max_fix_age_ms, if positive, drops drivers whose fix is older.
+	MaxFixAgeMs int64 `protobuf:"varint,5,opt,name=max_fix_age_ms,json=maxFixAgeMs,proto3" json:"max_fix_age_ms,omitempty"`
+	// available_only keeps available drivers with capacity above zero.
+	AvailableOnly bool     `protobuf:"varint,6,opt,name=available_only,json=availableOnly,proto3" json:"available_only,omitempty"`
+	Exclude       []string `protobuf:"bytes,7,rep,name=exclude,proto3" json:"exclude,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ZoneNearest) Reset() {
+	*x = ZoneNearest{}
+	mi := &file_proto_outrider_proto_msgTypes[52]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ZoneNearest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ZoneNearest) ProtoMessage() {}
+
+func (x *ZoneNearest) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_outrider_proto_msgTypes[52]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ZoneNearest.ProtoReflect.Descriptor instead.
+func (*ZoneNearest) Descriptor() ([]byte, []int) {
+	return file_proto_outrider_proto_rawDescGZIP(), []int{52}
+}
+
+func (x *ZoneNearest) GetLat() float64 {
+	if x != nil {
+		return x.Lat
+	}
+	return 0
+}
+
+func (x *ZoneNearest) GetLng() float64 {
+	if x != nil {
+		return x.Lng
+	}
+	return 0
+}
+
+func (x *ZoneNearest) GetRadiusM() float64 {
+	if x != nil {
+		return x.RadiusM
+	}
+	return 0
+}
+
+func (x *ZoneNearest) GetLimit() int32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+func (x *ZoneNearest) GetMaxFixAgeMs() int64 {
+	if x != nil {
+		return x.MaxFixAgeMs
+	}
+	return 0
+}
+
+func (x *ZoneNearest) GetAvailableOnly() bool {
+	if x != nil {
+		return x.AvailableOnly
+	}
+	return false
+}
+
+func (x *ZoneNearest) GetExclude() []string {
+	if x != nil {
+		return x.Exclude
+	}
+	return nil
+}
+
+type ZoneHit struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	DriverId      string                 `protobuf:"bytes,1,opt,name=driver_id,json=driverId,proto3" json:"driver_id,omitempty"`
+	Lat           float64                `protobuf:"fixed64,2,opt,name=lat,proto3" json:"lat,omitempty"`
+	Lng           float64                `protobuf:"fixed64,3,opt,name=lng,proto3" json:"lng,omitempty"`
+	DistanceM     float64                `protobuf:"fixed64,4,opt,name=distance_m,json=distanceM,proto3" json:"distance_m,omitempty"`
+	FixTsMs       int64                  `protobuf:"varint,5,opt,name=fix_ts_ms,json=fixTsMs,proto3" json:"fix_ts_ms,omitempty"`
+	Available     bool                   `protobuf:"varint,6,opt,name=available,proto3" json:"available,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ZoneHit) Reset() {
+	*x = ZoneHit{}
+	mi := &file_proto_outrider_proto_msgTypes[53]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ZoneHit) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ZoneHit) ProtoMessage() {}
+
+func (x *ZoneHit) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_outrider_proto_msgTypes[53]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ZoneHit.ProtoReflect.Descriptor instead.
+func (*ZoneHit) Descriptor() ([]byte, []int) {
+	return file_proto_outrider_proto_rawDescGZIP(), []int{53}
+}
+
+func (x *ZoneHit) GetDriverId() string {
+	if x != nil {
+		return x.DriverId
+	}
+	return ""
+}
+
+func (x *ZoneHit) GetLat() float64 {
+	if x != nil {
+		return x.Lat
+	}
+	return 0
+}
+
+func (x *ZoneHit) GetLng() float64 {
+	if x != nil {
+		return x.Lng
+	}
+	return 0
+}
+
+func (x *ZoneHit) GetDistanceM() float64 {
+	if x != nil {
+		return x.DistanceM
+	}
+	return 0
+}
+
+func (x *ZoneHit) GetFixTsMs() int64 {
+	if x != nil {
+		return x.FixTsMs
+	}
+	return 0
+}
+
+func (x *ZoneHit) GetAvailable() bool {
+	if x != nil {
+		return x.Available
+	}
+	return false
+}
+
+type ZoneHits struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Hits  []*ZoneHit             `protobuf:"bytes,1,rep,name=hits,proto3" json:"hits,omitempty"`
+	// error is set when the query was invalid.
+	Error         string `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ZoneHits) Reset() {
+	*x = ZoneHits{}
+	mi := &file_proto_outrider_proto_msgTypes[54]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ZoneHits) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ZoneHits) ProtoMessage() {}
+
+func (x *ZoneHits) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_outrider_proto_msgTypes[54]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ZoneHits.ProtoReflect.Descriptor instead.
+func (*ZoneHits) Descriptor() ([]byte, []int) {
+	return file_proto_outrider_proto_rawDescGZIP(), []int{54}
+}
+
+func (x *ZoneHits) GetHits() []*ZoneHit {
+	if x != nil {
+		return x.Hits
+	}
+	return nil
+}
+
+func (x *ZoneHits) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+// ZoneMessage is what a zone actor accepts.
+type ZoneMessage struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Body:
+	//
+	//	*ZoneMessage_Update
+	//	*ZoneMessage_Remove
+	//	*ZoneMessage_Nearest
+	Body          isZoneMessage_Body `protobuf_oneof:"body"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ZoneMessage) Reset() {
+	*x = ZoneMessage{}
+	mi := &file_proto_outrider_proto_msgTypes[55]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ZoneMessage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ZoneMessage) ProtoMessage() {}
+
+func (x *ZoneMessage) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_outrider_proto_msgTypes[55]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ZoneMessage.ProtoReflect.Descriptor instead.
+func (*ZoneMessage) Descriptor() ([]byte, []int) {
+	return file_proto_outrider_proto_rawDescGZIP(), []int{55}
+}
+
+func (x *ZoneMessage) GetBody() isZoneMessage_Body {
+	if x != nil {
+		return x.Body
+	}
+	return nil
+}
+
+func (x *ZoneMessage) GetUpdate() *ZoneUpdate {
+	if x != nil {
+		if x, ok := x.Body.(*ZoneMessage_Update); ok {
+			return x.Update
+		}
+	}
+	return nil
+}
+
+func (x *ZoneMessage) GetRemove() *ZoneRemove {
+	if x != nil {
+		if x, ok := x.Body.(*ZoneMessage_Remove); ok {
+			return x.Remove
+		}
+	}
+	return nil
+}
+
+func (x *ZoneMessage) GetNearest() *ZoneNearest {
+	if x != nil {
+		if x, ok := x.Body.(*ZoneMessage_Nearest); ok {
+			return x.Nearest
+		}
+	}
+	return nil
+}
+
+type isZoneMessage_Body interface {
+	isZoneMessage_Body()
+}
+
+type ZoneMessage_Update struct {
+	Update *ZoneUpdate `protobuf:"bytes,1,opt,name=update,proto3,oneof"`
+}
+
+type ZoneMessage_Remove struct {
+	Remove *ZoneRemove `protobuf:"bytes,2,opt,name=remove,proto3,oneof"`
+}
+
+type ZoneMessage_Nearest struct {
+	Nearest *ZoneNearest `protobuf:"bytes,3,opt,name=nearest,proto3,oneof"`
+}
+
+func (*ZoneMessage_Update) isZoneMessage_Body() {}
+
+func (*ZoneMessage_Remove) isZoneMessage_Body() {}
+
+func (*ZoneMessage_Nearest) isZoneMessage_Body() {}
+
 var File_proto_outrider_proto protoreflect.FileDescriptor
 
 const file_proto_outrider_proto_rawDesc = "" +
@@ -3972,7 +4436,42 @@ const file_proto_outrider_proto_rawDesc = "" +
 	"\x04body\"m\n" +
 	"\tUserReply\x12*\n" +
 	"\x04user\x18\x01 \x01(\v2\x16.outrider.v1.UserStateR\x04user\x124\n" +
-	"\trejection\x18\x02 \x01(\v2\x16.outrider.v1.RejectionR\trejectionB/Z-github.com/outrider/outrider/proto/outriderpbb\x06proto3"
+	"\trejection\x18\x02 \x01(\v2\x16.outrider.v1.RejectionR\trejection\"\xa3\x01\n" +
+	"\n" +
+	"ZoneUpdate\x12\x1b\n" +
+	"\tdriver_id\x18\x01 \x01(\tR\bdriverId\x12\x10\n" +
+	"\x03lat\x18\x02 \x01(\x01R\x03lat\x12\x10\n" +
+	"\x03lng\x18\x03 \x01(\x01R\x03lng\x12\x1a\n" +
+	"\tfix_ts_ms\x18\x04 \x01(\x03R\afixTsMs\x12\x1c\n" +
+	"\tavailable\x18\x05 \x01(\bR\tavailable\x12\x1a\n" +
+	"\bcapacity\x18\x06 \x01(\x05R\bcapacity\")\n" +
+	"\n" +
+	"ZoneRemove\x12\x1b\n" +
+	"\tdriver_id\x18\x01 \x01(\tR\bdriverId\"\xc8\x01\n" +
+	"\vZoneNearest\x12\x10\n" +
+	"\x03lat\x18\x01 \x01(\x01R\x03lat\x12\x10\n" +
+	"\x03lng\x18\x02 \x01(\x01R\x03lng\x12\x19\n" +
+	"\bradius_m\x18\x03 \x01(\x01R\aradiusM\x12\x14\n" +
+	"\x05limit\x18\x04 \x01(\x05R\x05limit\x12#\n" +
+	"\x0emax_fix_age_ms\x18\x05 \x01(\x03R\vmaxFixAgeMs\x12%\n" +
+	"\x0eavailable_only\x18\x06 \x01(\bR\ravailableOnly\x12\x18\n" +
+	"\aexclude\x18\a \x03(\tR\aexclude\"\xa3\x01\n" +
+	"\aZoneHit\x12\x1b\n" +
+	"\tdriver_id\x18\x01 \x01(\tR\bdriverId\x12\x10\n" +
+	"\x03lat\x18\x02 \x01(\x01R\x03lat\x12\x10\n" +
+	"\x03lng\x18\x03 \x01(\x01R\x03lng\x12\x1d\n" +
+	"\n" +
+	"distance_m\x18\x04 \x01(\x01R\tdistanceM\x12\x1a\n" +
+	"\tfix_ts_ms\x18\x05 \x01(\x03R\afixTsMs\x12\x1c\n" +
+	"\tavailable\x18\x06 \x01(\bR\tavailable\"J\n" +
+	"\bZoneHits\x12(\n" +
+	"\x04hits\x18\x01 \x03(\v2\x14.outrider.v1.ZoneHitR\x04hits\x12\x14\n" +
+	"\x05error\x18\x02 \x01(\tR\x05error\"\xb1\x01\n" +
+	"\vZoneMessage\x121\n" +
+	"\x06update\x18\x01 \x01(\v2\x17.outrider.v1.ZoneUpdateH\x00R\x06update\x121\n" +
+	"\x06remove\x18\x02 \x01(\v2\x17.outrider.v1.ZoneRemoveH\x00R\x06remove\x124\n" +
+	"\anearest\x18\x03 \x01(\v2\x18.outrider.v1.ZoneNearestH\x00R\anearestB\x06\n" +
+	"\x04bodyB/Z-github.com/outrider/outrider/proto/outriderpbb\x06proto3"
 
 var (
 	file_proto_outrider_proto_rawDescOnce sync.Once
@@ -3986,7 +4485,7 @@ func file_proto_outrider_proto_rawDescGZIP() []byte {
 	return file_proto_outrider_proto_rawDescData
 }
 
-var file_proto_outrider_proto_msgTypes = make([]protoimpl.MessageInfo, 50)
+var file_proto_outrider_proto_msgTypes = make([]protoimpl.MessageInfo, 56)
 var file_proto_outrider_proto_goTypes = []any{
 	(*Principal)(nil),           // 0: outrider.v1.Principal
 	(*Place)(nil),               // 1: outrider.v1.Place
@@ -4038,6 +4537,12 @@ var file_proto_outrider_proto_goTypes = []any{
 	(*UserCreated)(nil),         // 47: outrider.v1.UserCreated
 	(*UserEvent)(nil),           // 48: outrider.v1.UserEvent
 	(*UserReply)(nil),           // 49: outrider.v1.UserReply
+	(*ZoneUpdate)(nil),          // 50: outrider.v1.ZoneUpdate
+	(*ZoneRemove)(nil),          // 51: outrider.v1.ZoneRemove
+	(*ZoneNearest)(nil),         // 52: outrider.v1.ZoneNearest
+	(*ZoneHit)(nil),             // 53: outrider.v1.ZoneHit
+	(*ZoneHits)(nil),            // 54: outrider.v1.ZoneHits
+	(*ZoneMessage)(nil),         // 55: outrider.v1.ZoneMessage
 }
 var file_proto_outrider_proto_depIdxs = []int32{
 	1,  // 0: outrider.v1.OrderState.pickup:type_name -> outrider.v1.Place
@@ -4095,11 +4600,15 @@ var file_proto_outrider_proto_depIdxs = []int32{
 	46, // 52: outrider.v1.UserEvent.sessions_revoked:type_name -> outrider.v1.SessionsRevoked
 	37, // 53: outrider.v1.UserReply.user:type_name -> outrider.v1.UserState
 	2,  // 54: outrider.v1.UserReply.rejection:type_name -> outrider.v1.Rejection
-	55, // [55:55] is the sub-list for method output_type
-	55, // [55:55] is the sub-list for method input_type
-	55, // [55:55] is the sub-list for extension type_name
-	55, // [55:55] is the sub-list for extension extendee
-	0,  // [0:55] is the sub-list for field type_name
+	53, // 55: outrider.v1.ZoneHits.hits:type_name -> outrider.v1.ZoneHit
+	50, // 56: outrider.v1.ZoneMessage.update:type_name -> outrider.v1.ZoneUpdate
+	51, // 57: outrider.v1.ZoneMessage.remove:type_name -> outrider.v1.ZoneRemove
+	52, // 58: outrider.v1.ZoneMessage.nearest:type_name -> outrider.v1.ZoneNearest
+	59, // [59:59] is the sub-list for method output_type
+	59, // [59:59] is the sub-list for method input_type
+	59, // [59:59] is the sub-list for extension type_name
+	59, // [59:59] is the sub-list for extension extendee
+	0,  // [0:59] is the sub-list for field type_name
 }
 
 func init() { file_proto_outrider_proto_init() }
@@ -4153,13 +4662,18 @@ func file_proto_outrider_proto_init() {
 		(*UserEvent_Created)(nil),
 		(*UserEvent_SessionsRevoked)(nil),
 	}
+	file_proto_outrider_proto_msgTypes[55].OneofWrappers = []any{
+		(*ZoneMessage_Update)(nil),
+		(*ZoneMessage_Remove)(nil),
+		(*ZoneMessage_Nearest)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_proto_outrider_proto_rawDesc), len(file_proto_outrider_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   50,
+			NumMessages:   56,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -172,7 +172,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 		return nil, err
 	}
 	h := host.New(host.Config{Store: store, Logger: log, IdleTimeout: cfg.Cluster.IdleTimeout, Registerer: reg,
-		Locations: n.fixes, Inbox: bus.NewPublisher(nc, cfg.Relay.Namespace),
+		Locations: n.fixes, Inbox: bus.NewPublisher(nc, cfg.Relay.Namespace), Zones: zoneTeller{n},
 		AfterCommit: func(c actors.Commit) {
 			if len(c.Outbox) > 0 {
 				n.relay.Notify()
@@ -185,6 +185,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 		cluster.Kind{Name: actors.KindOrder, Props: h.OrderProps()},
 		cluster.Kind{Name: actors.KindDriver, Props: h.DriverProps()},
 		cluster.Kind{Name: actors.KindUser, Props: h.UserProps()},
+		cluster.Kind{Name: actors.KindZone, Props: h.ZoneProps()},
 	)
 	n.cluster.OnMemberLeft(func(id, _ string) {
 		// The member's requests will never complete: retries of them must
@@ -637,3 +638,10 @@ func (n *Node) fireDeadline(ctx context.Context, d actors.Deadline) error {
 	n.log.Error("deadline of an unknown kind; dropped", "deadline", d.ID, "kind", d.Kind)
 	return nil
 }
+
+// zoneTeller feeds the zone actors through the node's cluster, which is
+// built after the host: driver actors, which call it, run only once the
+// cluster has started.
+type zoneTeller struct{ n *Node }
+
+func (z zoneTeller) TellZone(zone string, msg *pb.ZoneMessage) { z.n.cluster.TellZone(zone, msg) }
