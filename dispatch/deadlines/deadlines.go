@@ -201,15 +201,8 @@ func (s *Scheduler) sleep(ctx context.Context, idle bool) {
 	if idle {
 		d = max(d, minSleep)
 	}
-	if d <= 0 {
-		return
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	case <-s.wake:
+	if d > 0 {
+		backoff.SleepOrWake(ctx, d, s.wake)
 	}
 }
 

@@ -102,3 +102,19 @@ func Sleep(ctx context.Context, d time.Duration) error {
 		return ctx.Err()
 	}
 }
+
+// SleepOrWake waits d, or until wake receives (a nil wake never does), or
+// ctx ends; it reports whether ctx is still live. Loops that poll, and
+// that a producer can wake early (the outbox relay, the deadline
+// scheduler), pause with it.
+func SleepOrWake(ctx context.Context, d time.Duration, wake <-chan struct{}) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-wake:
+	case <-ctx.Done():
+		return false
+	}
+	return true
+}

@@ -192,3 +192,28 @@ func TestSleep(t *testing.T) {
 		})
 	}
 }
+
+func TestSleepOrWake(t *testing.T) {
+	t.Parallel()
+	woken := make(chan struct{}, 1)
+	woken <- struct{}{}
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	for name, tc := range map[string]struct {
+		ctx     context.Context
+		d       time.Duration
+		wake    <-chan struct{}
+		live    bool
+		atMost  time.Duration
+		atLeast time.Duration
+	}{
+		"woken early":      {context.Background(), time.Hour, woken, true, time.Second, 0},
+		"nil wake waits d": {context.Background(), 30 * time.Millisecond, nil, true, time.Second, 30 * time.Millisecond},
+		"ended context":    {cancelled, time.Hour, nil, false, time.Second, 0},
+	} {
+		start := time.Now()
+		require.Equal(t, tc.live, backoff.SleepOrWake(tc.ctx, tc.d, tc.wake), name)
+		require.Less(t, time.Since(start), tc.atMost, name)
+		require.GreaterOrEqual(t, time.Since(start), tc.atLeast, name)
+	}
+}

@@ -30,11 +30,11 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
-	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/outrider/outrider/internal/backoff"
 	"github.com/outrider/outrider/persistence"
 )
 
@@ -173,7 +173,7 @@ func (r *Relay) run(ctx context.Context) {
 			r.m.leader.Set(0)
 			r.log.Info("outbox relay: leadership ended")
 		}
-		if !sleep(ctx, r.cfg.LeaderRetry, nil) {
+		if !backoff.SleepOrWake(ctx, r.cfg.LeaderRetry, nil) {
 			return
 		}
 	}
@@ -197,29 +197,15 @@ func (r *Relay) lead(ctx context.Context, held <-chan struct{}) {
 		switch {
 		case err != nil && ctx.Err() == nil:
 			r.log.Warn("outbox relay: batch failed, retrying", slog.Any("error", err))
-			sleep(ctx, r.cfg.ErrorBackoff, nil)
+			backoff.SleepOrWake(ctx, r.cfg.ErrorBackoff, nil)
 		case n == r.cfg.BatchSize:
 			// A full batch: more are likely waiting.
 		default:
-			if sleep(ctx, r.cfg.PollInterval, r.wake) && r.cfg.Linger > 0 {
+			if backoff.SleepOrWake(ctx, r.cfg.PollInterval, r.wake) && r.cfg.Linger > 0 {
 				// Woken (or polled): let a burst of commits gather, so one
 				// read and one delete carry many messages.
-				sleep(ctx, r.cfg.Linger, nil)
+				backoff.SleepOrWake(ctx, r.cfg.Linger, nil)
 			}
 		}
 	}
-}
-
-// sleep waits d, or until wake receives, or ctx ends; it reports whether
-// ctx is still live.
-func sleep(ctx context.Context, d time.Duration, wake <-chan struct{}) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-wake:
-	case <-ctx.Done():
-		return false
-	}
-	return true
 }
