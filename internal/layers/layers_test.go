@@ -76,9 +76,9 @@ var layers = []layer{{
 }, {
 	Name: "leaves",
 	Pkgs: []string{"./proto/outriderpb", "./problem", "./transport/httpapi/openapi", "./internal/promreg", "./internal/backoff", "./internal/password",
-		"./persistence/migrations", "./wire"},
+		"./persistence/migrations", "./wire", "./dispatch/geo"},
 	Not: []string{"./..."},
-	Why: "generated protobuf, the error catalogue, the bus contract (wire), embedded documents and small helpers every layer may use import nothing of ours",
+	Why: "generated protobuf, the error catalogue, the wire contract, the geo index, embedded documents and small helpers every layer may use import nothing of ours",
 }, {
 	Name: "actor host",
 	Pkgs: []string{"./actors/host/..."},
