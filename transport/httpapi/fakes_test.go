@@ -286,6 +286,12 @@ func (a *fakeActors) User(_ context.Context, id string, cmd *pb.UserCommand) (*p
 	return &pb.UserReply{User: next}, nil
 }
 
+// Zone answers every zone query with no drivers (the zone actors are
+// exercised against a running node in e2e/dispatch).
+func (a *fakeActors) Zone(context.Context, string, *pb.ZoneMessage) (*pb.ZoneHits, error) {
+	return &pb.ZoneHits{}, nil
+}
+
 // fakeClock is the server's clock; tests move it forward.
 type fakeClock struct {
 	mu sync.Mutex

@@ -213,6 +213,9 @@ func TestHandlerRoles(t *testing.T) {
 			want{"customer": 403, "driver": 403, "admin": ok, "anonymous": 401}},
 		{"a driver's record, for admins and the driver", http.MethodGet, func() string { return "/v1/drivers/" + b.driver.user.ID }, "", 200,
 			want{"customer": 403, "driver": ok, "admin": ok, "anonymous": 401}},
+		{"drivers nearby are for admins, though drivers may read /v1/drivers/:id", http.MethodGet,
+			func() string { return "/v1/drivers/nearby?lat=52.52&lng=13.405" }, "", 200,
+			want{"customer": 403, "driver": 403, "admin": ok, "anonymous": 401}},
 		{"availability is the driver's own", http.MethodPut, func() string { return "/v1/drivers/me/availability" }, `{"available":false}`, 200,
 			want{"customer": 403, "driver": ok, "admin": 403, "anonymous": 401}},
 		{"admins assign", http.MethodPost, func() string { return "/v1/orders/" + b.customer.placeOrder(t, h).ID + "/assign" },
@@ -401,4 +404,41 @@ func TestHandlerInvisibleOrder(t *testing.T) {
 	var now orderAnswer
 	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &now))
 	require.Equal(t, "accepted", now.Status)
+}
+
+// TestHandlerNearbyQuery: GET /v1/drivers/nearby refuses a query out of
+// its bounds with 422 naming the field, and accepts the bounds themselves.
+func TestHandlerNearbyQuery(t *testing.T) {
+	t.Parallel()
+	h, b := setupHandlers(t)
+	bad := []struct{ query, field string }{
+		{"lng=13.4", "lat"},
+		{"lat=52.5", "lng"},
+		{"lat=90.5&lng=0", "lat"},
+		{"lat=0&lng=-180.1", "lng"},
+		{"lat=x&lng=0", "lat"},
+		{"lat=0&lng=0&radius_m=0", "radius_m"},
+		{"lat=0&lng=0&radius_m=50001", "radius_m"},
+		{"lat=0&lng=0&radius_m=1.5", "radius_m"},
+		{"lat=0&lng=0&limit=0", "limit"},
+		{"lat=0&lng=0&limit=101", "limit"},
+		{"lat=0&lng=0&available=yes", "available"},
+	}
+	for _, tc := range bad {
+		t.Run(tc.query, func(t *testing.T) {
+			t.Parallel()
+			rec := b.admin.do(t, h, http.MethodGet, "/v1/drivers/nearby?"+tc.query, "", offSpecReq())
+			requireProblem(t, rec, 422, "validation_failed", tc.field)
+		})
+	}
+	for _, query := range []string{
+		"lat=-90&lng=-180&radius_m=1&limit=1", "lat=90&lng=180&radius_m=50000&limit=100&available=true", "lat=0&lng=0&available=false",
+	} {
+		t.Run(query, func(t *testing.T) {
+			t.Parallel()
+			rec := b.admin.do(t, h, http.MethodGet, "/v1/drivers/nearby?"+query, "")
+			require.Equal(t, 200, rec.Code, rec.Body.String())
+			require.JSONEq(t, `{"items":[]}`, rec.Body.String())
+		})
+	}
 }

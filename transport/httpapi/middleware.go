@@ -67,7 +67,28 @@ type routeInfo struct {
 // metrics, authentication, role check, rate limit, idempotency.
 func (s *Server) handle(method, path string, pol policy, h handlerFunc) {
 	s.routeTable = append(s.routeTable, routeInfo{method, path, pol})
-	s.router.Handle(method, path, func(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
+	s.router.Handle(method, path, s.chain(method, path, pol, h))
+}
+
+// handleLiteral registers a route whose path httprouter cannot hold
+// beside a parameter route (GET /v1/drivers/nearby beside
+// /v1/drivers/:id): the parameter route's handler hands it every request
+// for exactly this path, and it runs its own chain with its own policy.
+func (s *Server) handleLiteral(method, path string, pol policy, h handlerFunc) {
+	s.routeTable = append(s.routeTable, routeInfo{method, path, pol})
+	if s.literals == nil {
+		s.literals = map[string]httprouter.Handle{}
+	}
+	s.literals[method+" "+path] = s.chain(method, path, pol, h)
+}
+
+// chain is the middleware chain of one route.
+func (s *Server) chain(method, path string, pol policy, h handlerFunc) httprouter.Handle {
+	return func(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
+		if lit, ok := s.literals[method+" "+r.URL.Path]; ok && r.URL.Path != path {
+			lit(w, r, ps)
+			return
+		}
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w}
 		err := s.serve(sw, r, ps, pol, h)
@@ -75,7 +96,7 @@ func (s *Server) handle(method, path string, pol policy, h handlerFunc) {
 			s.writeError(sw, r, err)
 		}
 		s.metrics.observe(method, path, sw.status(), time.Since(start))
-	})
+	}
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request, ps httprouter.Params, pol policy, h handlerFunc) error {

@@ -60,6 +60,9 @@ var rbacRecipes = map[string]func(t *testing.T, fx *rbacFixture, who *e2e.Caller
 		return rbacCall{"/v1/users", map[string]any{"name": "D", "email": e2e.UniqueEmail("rbac-driver"), "password": "password-1", "role": "driver"}, nil}
 	},
 	"GET /v1/drivers": func(*testing.T, *rbacFixture, *e2e.Caller) rbacCall { return rbacCall{"/v1/drivers?limit=5", nil, nil} },
+	"GET /v1/drivers/nearby": func(*testing.T, *rbacFixture, *e2e.Caller) rbacCall {
+		return rbacCall{"/v1/drivers/nearby?lat=52.52&lng=13.405&radius_m=1000&limit=5&available=true", nil, nil}
+	},
 	"GET /v1/drivers/:id": func(t *testing.T, fx *rbacFixture, who *e2e.Caller) rbacCall {
 		return rbacCall{"/v1/drivers/me", nil, nil} // a driver: 200; an admin has no record: 404
 	},

@@ -25,6 +25,8 @@ func (s *Server) routes() {
 	// httprouter cannot mix /v1/drivers/me/... with /v1/drivers/:id, so
 	// "me" is a value of :id that means the calling driver.
 	s.handle(http.MethodGet, "/v1/drivers/:id", roles("driver", "admin"), s.getDriver)
+	// ... and "nearby" is a value of :id served by its own route.
+	s.handleLiteral(http.MethodGet, "/v1/drivers/nearby", adminOnly, s.nearbyDrivers)
 	s.handle(http.MethodPatch, "/v1/drivers/:id", adminOnly, s.patchDriver)
 	s.handle(http.MethodPut, "/v1/drivers/:id/availability", roles("driver"), s.setAvailability)
 

@@ -34,6 +34,8 @@ type Actors interface {
 	Order(ctx context.Context, id string, cmd *pb.OrderCommand) (*pb.OrderReply, error)
 	Driver(ctx context.Context, id string, cmd *pb.DriverCommand) (*pb.DriverReply, error)
 	User(ctx context.Context, id string, cmd *pb.UserCommand) (*pb.UserReply, error)
+	// Zone asks a zone actor (identity a geo.ZoneOf key) a query.
+	Zone(ctx context.Context, zone string, msg *pb.ZoneMessage) (*pb.ZoneHits, error)
 }
 
 // Realtime serves the WebSocket of an authenticated caller (transport/ws).
@@ -216,6 +218,9 @@ type Server struct {
 	registry   *prometheus.Registry
 	ready      map[string]Readiness
 	routeTable []routeInfo
+	// literals are the routes httprouter serves as a value of another
+	// route's parameter (handleLiteral), by "METHOD /path".
+	literals   map[string]httprouter.Handle
 	realtime   Realtime
 	cluster    ClusterView
 	blobs      blob.Store
