@@ -2,6 +2,7 @@ package dispatch_test
 
 import (
 	"encoding/json"
+	"math"
 	"net/http"
 	"testing"
 	"time"
@@ -39,6 +40,16 @@ func nextJob(t *testing.T, ws *e2e.WS) (string, wire.Job) {
 // nextJob can check the channel.
 func dialDriver(t *testing.T, n *app.Node, d *e2e.Caller) *e2e.WS {
 	return e2e.Dial(t, d.ID(), n.Addr(), d.Token, e2e.SkipNotifications)
+}
+
+// haversineM is the great-circle distance on a sphere of the mean Earth
+// radius (6,371 km), the distance DESIGN.md §7 ranks drivers by.
+func haversineM(lat1, lng1, lat2, lng2 float64) float64 {
+	const r = 6_371_000
+	rad := math.Pi / 180
+	dLat, dLng := (lat2-lat1)*rad, (lng2-lng1)*rad
+	h := math.Sin(dLat/2)*math.Sin(dLat/2) + math.Cos(lat1*rad)*math.Cos(lat2*rad)*math.Sin(dLng/2)*math.Sin(dLng/2)
+	return 2 * r * math.Asin(math.Sqrt(h))
 }
 
 func timelineEvents(t *testing.T, a *e2e.API, id string) []string {
@@ -81,6 +92,23 @@ func TestOffers(t *testing.T) {
 		again := ws.Ask(map[string]any{"type": "accept", "order_id": o.ID})
 		require.Equal(t, "error", again.Type)
 		require.Equal(t, "invalid_transition", again.Code)
+	})
+
+	t.Run("the offer names the driver's distance to the pickup", func(t *testing.T) {
+		drv := a.CreateDriver(t, 1, true)
+		ws := dialDriver(t, n, drv)
+		// ~900 m north of the pickup of e2e.ValidOrder (52.5219, 13.4132).
+		lat, lng := 52.5300, 13.4132
+		ws.Send(map[string]any{"type": "location", "lat": lat, "lng": lng, "ts": time.Now().UnixMilli()})
+		require.Eventually(t, func() bool { return a.Admin.Driver(t, drv.ID()).LastLocation != nil },
+			10*time.Second, 50*time.Millisecond, "the fix reaches the driver record")
+		o := customer.CreateOrder(t)
+		a.Admin.Assign(t, o.ID, drv.ID())
+		ev, job := nextJob(t, ws)
+		require.Equal(t, wire.JobOffered, ev)
+		require.NotNil(t, job.DistanceM)
+		require.InDelta(t, haversineM(*o.Pickup.Lat, *o.Pickup.Lng, lat, lng), *job.DistanceM, 1.0)
+		require.InDelta(t, 901, *job.DistanceM, 5)
 	})
 
 	t.Run("declined on the socket: the order is pending and the driver free", func(t *testing.T) {

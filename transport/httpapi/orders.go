@@ -16,6 +16,7 @@ import (
 
 	"github.com/outrider/outrider/actors"
 	"github.com/outrider/outrider/actors/order"
+	"github.com/outrider/outrider/dispatch/geo"
 	"github.com/outrider/outrider/persistence"
 	"github.com/outrider/outrider/problem"
 	pb "github.com/outrider/outrider/proto/outriderpb"
@@ -349,6 +350,9 @@ func (s *Server) assign(w http.ResponseWriter, r *http.Request, c *call) error {
 	// time, which orderCommand stamps from the same clock.
 	now := s.now()
 	assign := &pb.AssignDriver{DriverId: req.DriverID, OfferExpiresAtMs: now.Add(ttl).UnixMilli()}
+	if d, ok := s.offerDistance(r.Context(), id, req.DriverID); ok {
+		assign.HasDistance, assign.DistanceM = true, d
+	}
 	return s.respondOrder(w, r, c, id, ev, &pb.OrderCommand{AtMs: now.UnixMilli(),
 		Body: &pb.OrderCommand_Assign{Assign: assign}})
 }
@@ -440,4 +444,20 @@ func (s *Server) changeStatus(w http.ResponseWriter, r *http.Request, c *call) e
 	}
 	return s.respondOrder(w, r, c, id, ev, &pb.OrderCommand{Body: &pb.OrderCommand_ChangeStatus{
 		ChangeStatus: &pb.ChangeStatus{Status: req.Status, Reason: req.Reason}}})
+}
+
+// offerDistance is how far the driver's last known position is from the
+// order's pickup, in metres, for the offer (job.offered's distance_m);
+// ok is false when either is unknown. Both are point reads of the read
+// model; a failure leaves the distance out rather than the offer.
+func (s *Server) offerDistance(ctx context.Context, orderID, driverID string) (float64, bool) {
+	o, err := s.store.GetOrder(ctx, orderID)
+	if err != nil || o.Pickup.Lat == nil || o.Pickup.Lng == nil {
+		return 0, false
+	}
+	d, err := s.store.GetDriver(ctx, driverID)
+	if err != nil || d.LastLocation == nil {
+		return 0, false
+	}
+	return math.Round(geo.DistanceM(*o.Pickup.Lat, *o.Pickup.Lng, d.LastLocation.Lat, d.LastLocation.Lng)), true
 }
