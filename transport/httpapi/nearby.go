@@ -32,6 +32,11 @@ const (
 	// query; nearbyTimeout bounds the whole fan-out.
 	nearbyZoneConcurrency = 16
 	nearbyTimeout         = 3 * time.Second
+	// nearbyMaxFixAge leaves out drivers whose last fix is older: an
+	// online driver sends one every few seconds, so a driver silent this
+	// long has closed his socket or lost his signal, and his zone, kept
+	// active by the others, would show him there for as long as it lives.
+	nearbyMaxFixAge = 5 * time.Minute
 )
 
 // nearbyDriver is one item of GET /v1/drivers/nearby: the driver record
@@ -91,7 +96,8 @@ func parseNearby(r *http.Request) (nearbyQuery, error) {
 }
 
 // nearbyDrivers serves GET /v1/drivers/nearby: the drivers whose last
-// fix is within radius_m of the point, nearest first (ties by id). It
+// fix is within radius_m of the point and at most nearbyMaxFixAge old,
+// nearest first (ties by id). It
 // asks every zone the circle reaches for its nearest `limit`, merges,
 // and reads each winner's record. Positions come from the zone actors'
 // memory, so a driver is found where his last accepted fix put him; his
@@ -122,6 +128,7 @@ func (s *Server) nearbyHits(ctx context.Context, q nearbyQuery) ([]*pb.ZoneHit, 
 	defer cancel()
 	msg := &pb.ZoneMessage{Body: &pb.ZoneMessage_Nearest{Nearest: &pb.ZoneNearest{
 		Lat: q.lat, Lng: q.lng, RadiusM: float64(q.radiusM), Limit: int32(q.limit), AvailableOnly: q.available,
+		MaxFixAgeMs: nearbyMaxFixAge.Milliseconds(),
 	}}}
 	var mu sync.Mutex
 	best := map[string]*pb.ZoneHit{}
