@@ -71,6 +71,8 @@ func (b *bundle) spawn(kind, id string) *actor.PID {
 		props = b.host.DriverProps()
 	case actors.KindUser:
 		props = b.host.UserProps()
+	case actors.KindZone:
+		props = b.host.ZoneProps()
 	}
 	// As the cluster's placement actor does: the identity is the first
 	// message.
