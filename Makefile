@@ -29,7 +29,7 @@ DEV_GO = CGO_ENABLED=0 GOGC=off GOMEMLIMIT=$(DEV_GOMEMLIMIT) $(GO)
 ## The standard-library packages at the roots of the binary's imports
 ## (cmd/outrider/makefile_test.go checks the list against `go list -deps`).
 STD_ROOTS := archive/tar container/heap crypto/pbkdf2 database/sql embed \
-	encoding/base32 encoding/gob encoding/xml expvar flag go/token hash/fnv \
+	encoding/base32 encoding/gob encoding/xml expvar flag go/token hash/fnv hash/maphash \
 	html/template image/draw image/jpeg image/png io/ioutil log/slog log/syslog \
 	net/http/cookiejar net/http/httputil net/http/pprof net/mail net/smtp \
 	os/exec os/signal runtime/debug runtime/metrics
