@@ -76,6 +76,23 @@ type Fix struct {
 	TsMs int64 `json:"ts_ms"` // when the phone took it, unix milliseconds
 }
 
+// DriverState is a driver as the `fleet` channel shows him: the body of
+// each {"type":"driver","channel":"fleet"} frame, after the envelope. Lat,
+// Lng and At (RFC 3339 UTC) are the last known position, absent when
+// there is none. On wire.FleetDriverSubject the driver actor fills only
+// DriverID, Available and Capacity (it does not know the orders its
+// driver holds): the gateway sends the driver's read-model row instead.
+type DriverState struct {
+	DriverID     string   `json:"driver_id"`
+	Status       string   `json:"status"` // offline | available | busy
+	Available    bool     `json:"available"`
+	Capacity     int      `json:"capacity"`
+	ActiveOrders int      `json:"active_orders"`
+	Lat          *float64 `json:"lat,omitempty"`
+	Lng          *float64 `json:"lng,omitempty"`
+	At           string   `json:"at,omitempty"`
+}
+
 // Inbox operations: deliver a frame, or end sessions whose tokens were
 // revoked (the gateway picks the close code).
 const (

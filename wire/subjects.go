@@ -67,6 +67,22 @@ func OfferID(orderID string, seq int64) string {
 // ephemeral, never journaled (the history is written in batches apart).
 func LocationSubject(driverID string) string { return "outrider.location.driver." + driverID }
 
+// LocationsAll matches every driver's LocationSubject: the gateway's one
+// subscription per node while it has `fleet` watchers.
+const LocationsAll = "outrider.location.driver.*"
+
+// Fleet: a driver's committed availability or capacity change, as a
+// wire.DriverState, core NATS (ephemeral) for the gateways' `fleet`
+// watchers.
+const (
+	fleetDriverPrefix = "outrider.fleet.driver."
+	// FleetDrivers matches every driver's FleetDriverSubject.
+	FleetDrivers = fleetDriverPrefix + "*"
+)
+
+// FleetDriverSubject is the subject of one driver's state changes.
+func FleetDriverSubject(driverID string) string { return fleetDriverPrefix + driverID }
+
 // InboxSubject is the core-NATS subject of a node's gateway inbox: user
 // actors send pushes and session closes for that node's sessions there.
 func InboxSubject(nodeID string) string { return "outrider.inbox." + nodeID }

@@ -60,8 +60,10 @@ type Config struct {
 	// Locations receives every fix a driver actor accepts (to fan it out
 	// and record it). Nil drops them.
 	Locations LocationSink
-	// Inbox carries user actors' pushes and session closes to gateways.
-	// Nil drops them.
+	// Inbox carries user actors' pushes and session closes to gateways,
+	// and driver actors' availability and capacity changes to the
+	// gateways' `fleet` watchers (wire.FleetDriverSubject). Nil drops
+	// them.
 	Inbox Publisher
 	// Zones receives the driver actors' updates of the zone actors
 	// (zone.go). Nil feeds no zone.

@@ -65,6 +65,7 @@ func (h *Host) DriverProps() *actor.Props {
 			// reaches it from fix, without a commit.
 			if prev.GetAvailable() != next.GetAvailable() || prev.GetCapacity() != next.GetCapacity() {
 				h.tellZones(id, nil, next)
+				h.tellFleet(id, next)
 			}
 		},
 	})

@@ -41,6 +41,24 @@ func (h *Host) closeSessions(s *pb.UserState, _ *pb.UserCommand) {
 	}
 }
 
+// tellFleet tells the gateways' `fleet` watchers that a driver's
+// availability or capacity changed (committed: the read model already
+// has it). The actor knows neither his active orders nor so his status:
+// the message carries what it knows and the gateway completes it from the
+// read model. Core NATS through the Inbox publisher, fire and forget.
+func (h *Host) tellFleet(id string, s *pb.DriverState) {
+	if h.cfg.Inbox == nil {
+		return
+	}
+	b, err := json.Marshal(wire.DriverState{DriverID: id, Available: s.GetAvailable(), Capacity: int(s.GetCapacity())})
+	if err != nil {
+		return
+	}
+	if err := h.cfg.Inbox.Publish(wire.FleetDriverSubject(id), b); err != nil {
+		h.cfg.Logger.Warn("publish a driver's state to the fleet", "driver", id, "err", err)
+	}
+}
+
 func (h *Host) publish(inbox string, m wire.InboxMessage) {
 	if h.cfg.Inbox == nil {
 		return
