@@ -28,13 +28,20 @@
 // the missing events from the journal before going live again
 // (subscription.go), so a watcher sees every event once, in order (I4).
 //
+// The admins' `fleet` channel (fleet.go) is the one channel not of an
+// order: a snapshot of the driver read model, then each driver's newest
+// fix once per tick from one node-wide bus subscription, and driver rows
+// re-read when a driver actor announces an availability or capacity
+// change.
+//
 // Concurrency: a session's reading state (subscriptions, rate limiters)
 // belongs to its wsconn.Reader's handler calls — one at a time, under
 // the Reader's lock, on whichever goroutine the poller started — and,
 // after the Reader has stopped, to the gateway forgetting the session; the
 // send queue is guarded by session.mu and each subscription's delivery
-// state by subscription.mu. The hub's maps are guarded by hub.mu;
-// bus callbacks take hub.mu only to copy the watcher list. The engine's
+// state by subscription.mu. The hub's maps and its fleet state (watchers,
+// the newest fix per driver) are guarded by hub.mu; bus callbacks take
+// hub.mu only to copy the watcher list or keep a fix. The engine's
 // own locks (the poller's registrations, the corked connection's buffer)
 // stay inside wsconn; only the Reader's is held while it calls the session.
 package ws

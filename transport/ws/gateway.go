@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/outrider/outrider/actors"
+	"github.com/outrider/outrider/persistence"
 	"github.com/outrider/outrider/problem"
 	pb "github.com/outrider/outrider/proto/outriderpb"
 	"github.com/outrider/outrider/transport/ws/internal/wsconn"
@@ -31,10 +32,14 @@ type Bus interface {
 }
 
 // Orders is what the gateway reads: the order read model (to authorise a
-// channel) and the journal (to replay missed events).
+// channel), the journal (to replay missed events) and the driver read
+// model (the `fleet` channel's snapshot, paged as persistence.Queries
+// pages it).
 type Orders interface {
 	GetOrder(ctx context.Context, id string) (actors.OrderRow, error)
 	JournalEvents(ctx context.Context, kind, id string, after int64) ([]actors.Event, error)
+	ListDrivers(ctx context.Context, f persistence.DriverFilter) ([]persistence.Driver, bool, error)
+	GetDriver(ctx context.Context, id string) (persistence.Driver, error)
 }
 
 // Drivers is what drivers' sessions send to the actors: location fixes
@@ -97,7 +102,7 @@ func New(cfg Config, bus Bus, orders Orders, drivers Drivers, users Users, log *
 		sessions: map[*session]struct{}{},
 	}
 	g.inbox = wire.InboxSubject(g.nodeID)
-	g.hub = newHub(bus, log, g.metrics)
+	g.hub = newHub(bus, orders, log, g.metrics)
 	g.readers = wsconn.NewBuffers(cfg.ReadBufferSize)
 	g.upgrader = websocket.Upgrader{
 		// The gateway reads frames itself (wsconn.Reader); gorilla's own

@@ -13,6 +13,7 @@ import (
 // hub keeps one bus subscription per channel this node's sessions watch.
 type hub struct {
 	bus     Bus
+	drivers Orders // the driver read model, for the fleet channel
 	log     *slog.Logger
 	metrics *metrics
 
@@ -26,6 +27,9 @@ type hub struct {
 	// jobs: one bus subscription per driver with a session on this node
 	// (jobs.go).
 	jobs map[string]*jobFeed
+	// fleet: the `fleet` channel's watchers and feed while this node has
+	// any (fleet.go); nil otherwise.
+	fleet *fleet
 }
 
 type channel struct {
@@ -33,8 +37,8 @@ type channel struct {
 	watchers map[*subscription]struct{}
 }
 
-func newHub(bus Bus, log *slog.Logger, m *metrics) *hub {
-	return &hub{bus: bus, log: log, metrics: m, channels: map[string]*channel{},
+func newHub(bus Bus, orders Orders, log *slog.Logger, m *metrics) *hub {
+	return &hub{bus: bus, drivers: orders, log: log, metrics: m, channels: map[string]*channel{},
 		feeds: map[string]*channel{}, following: map[*subscription]string{}, jobs: map[string]*jobFeed{}}
 }
 
@@ -63,6 +67,10 @@ func (h *hub) watch(sub *subscription) error {
 // unwatch removes sub; the last watcher of a channel ends its bus
 // subscription.
 func (h *hub) unwatch(sub *subscription) {
+	if sub.channel == FleetChannel {
+		h.unwatchFleet(sub)
+		return
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	ch, ok := h.channels[sub.channel]

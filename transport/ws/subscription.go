@@ -48,6 +48,10 @@ type subscription struct {
 }
 
 func (s *session) subscribe(f clientFrame) {
+	if f.Channel == FleetChannel {
+		s.subscribeFleet(f)
+		return
+	}
 	orderID, ok := strings.CutPrefix(f.Channel, "order:")
 	if !ok || orderID == "" {
 		if f.Channel == "user:"+s.userID {
