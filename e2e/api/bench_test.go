@@ -367,17 +367,9 @@ func (s *slowReceiver) mark() receiverMark {
 
 // waitInFlight waits until want deliveries are in flight at once.
 func (s *slowReceiver) waitInFlight(b *testing.B, want int, timeout time.Duration) {
-	deadline := time.Now().Add(timeout)
-	for {
+	e2e.Eventually(b, timeout, func() bool {
 		s.mu.Lock()
-		got := s.inFlight
-		s.mu.Unlock()
-		if got >= want {
-			return
-		}
-		if time.Now().After(deadline) {
-			b.Fatalf("premise: the worker never had %d deliveries in flight (%d after %s)", want, got, timeout)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		defer s.mu.Unlock()
+		return s.inFlight >= want
+	}, "premise: the worker never had %d deliveries in flight within %s", want, timeout)
 }

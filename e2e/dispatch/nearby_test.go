@@ -42,17 +42,12 @@ func nearbyIDs(items []nearbyItem) []string {
 // waitNearby polls the query until its ids are want, and returns the items.
 func waitNearby(t *testing.T, a *e2e.API, query string, want []string) []nearbyItem {
 	t.Helper()
-	deadline := time.Now().Add(e2e.EventWait)
-	for {
-		items := nearby(t, a, query)
-		if slices.Equal(nearbyIDs(items), want) {
-			return items
-		}
-		if time.Now().After(deadline) {
-			require.Equal(t, want, nearbyIDs(items), "GET /v1/drivers/nearby?%s", query)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	var items []nearbyItem
+	e2e.Eventually(t, e2e.EventWait, func() bool {
+		items = nearby(t, a, query)
+		return slices.Equal(nearbyIDs(items), want)
+	}, "GET /v1/drivers/nearby?%s never listed %v", query, want)
+	return items
 }
 
 type point struct{ lat, lng float64 }
@@ -155,11 +150,9 @@ func TestNearbyDrivers(t *testing.T) {
 		after := point{40.0200, 100.3000}
 		require.NotEqual(t, geo.ZoneOf(before.lat, before.lng), geo.ZoneOf(after.lat, after.lng))
 		ws.Send(fix(after, time.Now()))
-		deadline := time.Now().Add(e2e.EventWait)
-		for slices.Contains(nearbyIDs(nearby(t, a, query(100, 10, false))), d.ID()) {
-			require.True(t, time.Now().Before(deadline), "the mover is still found at his old place")
-			time.Sleep(20 * time.Millisecond)
-		}
+		e2e.Eventually(t, e2e.EventWait, func() bool {
+			return !slices.Contains(nearbyIDs(nearby(t, a, query(100, 10, false))), d.ID())
+		}, "the mover is still found at his old place")
 		var found []nearbyItem
 		for _, it := range nearby(t, a, query(5000, 10, false)) {
 			if it.ID == d.ID() {
@@ -178,9 +171,6 @@ func TestNearbyDrivers(t *testing.T) {
 // eventuallyIn polls the query until it lists id.
 func eventuallyIn(t *testing.T, a *e2e.API, query, id string) {
 	t.Helper()
-	deadline := time.Now().Add(e2e.EventWait)
-	for !slices.Contains(nearbyIDs(nearby(t, a, query)), id) {
-		require.True(t, time.Now().Before(deadline), "%s never listed in %s", id, query)
-		time.Sleep(20 * time.Millisecond)
-	}
+	e2e.Eventually(t, e2e.EventWait, func() bool { return slices.Contains(nearbyIDs(nearby(t, a, query)), id) },
+		"%s never listed in %s", id, query)
 }

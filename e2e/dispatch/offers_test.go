@@ -166,8 +166,10 @@ func TestOffers(t *testing.T) {
 	t.Run("an accept after the deadline is refused even before the expiry fires", func(t *testing.T) {
 		drv := a.CreateDriver(t, 1, true)
 		o := customer.CreateOrder(t)
-		a.Admin.OrderAction(t, o.ID, "assign", map[string]any{"driver_id": drv.ID(), "offer_ttl_s": 5})
-		time.Sleep(5 * time.Second)
+		assigned := a.Admin.OrderAction(t, o.ID, "assign", map[string]any{"driver_id": drv.ID(), "offer_ttl_s": 5})
+		expires, err := wire.ParseTimestamp(*assigned.OfferExpiresAt)
+		require.NoError(t, err)
+		e2e.Eventually(t, 10*time.Second, func() bool { return !time.Now().Before(expires) }, "the deadline passes")
 		r := drv.Post(t, "/v1/orders/"+o.ID+"/accept", nil)
 		if r.Status == http.StatusConflict {
 			r.Problem(t, http.StatusConflict, "offer_expired")

@@ -8,15 +8,18 @@ package process_test
 // one order.offer_expired in its timeline, the driver's slot free.
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/outrider/outrider/e2e"
 	"github.com/outrider/outrider/internal/fleet/fleettest"
+	"github.com/outrider/outrider/persistence/postgres/pgtest"
 )
 
 func TestOfferExpiresOnceWhenItsNodeIsKilled(t *testing.T) {
@@ -30,6 +33,17 @@ func TestOfferExpiresOnceWhenItsNodeIsKilled(t *testing.T) {
 		lease = 15 * time.Second
 	)
 	f := newFleet(t, "offerkill", "", nil)
+	db, err := pgx.Connect(t.Context(), pgtest.URL())
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = db.Close(context.Background()) })
+	// deadlines counts the deadline rows left: a row goes once its
+	// deadline has fired and the order answered.
+	deadlines := func() int {
+		var n int
+		require.NoError(t, db.QueryRow(t.Context(), fmt.Sprintf(`SELECT count(*) FROM %s.deadlines`,
+			pgx.Identifier{f.Settings().Schema}.Sanitize())).Scan(&n))
+		return n
+	}
 	a := fleettest.Start(t, f, "a", nil)
 	b := fleettest.Start(t, f, "b", nil)
 	apiA, apiB := e2e.ConnectNode(t, f, a), e2e.ConnectNode(t, f, b)
@@ -50,19 +64,24 @@ func TestOfferExpiresOnceWhenItsNodeIsKilled(t *testing.T) {
 			require.Equal(t, "assigned", got.Status)
 			made = append(made, offer{o.ID, d.ID()})
 		}
-		// Kill node a as the deadlines fall due: its scheduler may have
-		// claimed some and not fired them.
-		time.Sleep(ttl + time.Duration(round)*150*time.Millisecond)
+		// Kill node a as the deadlines fall due — as soon as the first
+		// offer has expired: its scheduler may hold leases on others.
+		survivor := apiB.Admin
+		e2e.Eventually(t, ttl+10*time.Second, func() bool {
+			return survivor.Order(t, made[0].order).Status == "pending" || deadlines() < len(made)
+		}, "round %d: no offer expired", round)
 		require.NoError(t, a.Kill())
 		<-a.Exited()
 
-		survivor := apiB.Admin
 		for _, m := range made {
 			require.Eventually(t, func() bool { return survivor.Order(t, m.order).Status == "pending" },
 				ttl+lease+10*time.Second, 100*time.Millisecond, "round %d: order %s never expired", round, m.order)
 		}
-		// Past every lease: nothing may fire twice.
-		time.Sleep(lease)
+		// Every deadline fired and settled, the dead node's leased ones
+		// too (fired again by the survivor once their leases ran out):
+		// nothing is left to fire twice.
+		e2e.Eventually(t, lease+10*time.Second, func() bool { return deadlines() == 0 },
+			"round %d: deadline rows left after every lease", round)
 		for _, m := range made {
 			var expired int
 			for _, e := range survivor.Timeline(t, m.order) {

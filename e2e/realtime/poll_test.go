@@ -11,28 +11,15 @@ import (
 	"github.com/outrider/outrider/e2e"
 )
 
-// eventually polls cond on the test's goroutine (so cond may call the
-// kit with t) until it holds, and fails the test after d.
+// eventually and never are the kit's pollers (e2e.Eventually, e2e.Never).
 func eventually(t *testing.T, d time.Duration, cond func() bool, msgAndArgs ...any) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			require.Fail(t, "condition never satisfied", msgAndArgs...)
-		}
-		<-time.After(20 * time.Millisecond)
-	}
+	e2e.Eventually(t, d, cond, msgAndArgs...)
 }
 
-// never polls cond on the test's goroutine for d and fails the test if
-// it ever holds.
 func never(t *testing.T, d time.Duration, cond func() bool, msgAndArgs ...any) {
 	t.Helper()
-	for deadline := time.Now().Add(d); time.Now().Before(deadline); <-time.After(20 * time.Millisecond) {
-		if cond() {
-			require.Fail(t, "condition satisfied", msgAndArgs...)
-		}
-	}
+	e2e.Never(t, d, cond, msgAndArgs...)
 }
 
 // metrics is the node's Prometheus exposition.
