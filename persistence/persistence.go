@@ -67,6 +67,13 @@ type Deadlines interface {
 	// still removes the deadline until someone else claims it, which
 	// spares a second firing of a command it did fire.
 	DeleteDeadline(ctx context.Context, id, owner string) error
+	// PostponeDeadline makes deadline id due at due instead, if owner
+	// still holds its lease, and ends the lease, so any scheduler claims
+	// it again once it is due. Like DeleteDeadline, "holds" is not judged
+	// by a clock, and a deadline re-armed since (its lease cleared),
+	// claimed by another owner, or missing is left as it is without an
+	// error.
+	PostponeDeadline(ctx context.Context, id, owner string, due time.Time) error
 	// NextDeadline is the earliest due time of any deadline, leased or
 	// not; ok is false when there is none. A scheduler sleeps until then.
 	NextDeadline(ctx context.Context) (due time.Time, ok bool, err error)
@@ -144,7 +151,14 @@ type Queries interface {
 	// failed, for days from..to inclusive (YYYY-MM-DD in tz). Days with no
 	// activity are included with zeros.
 	OrdersByDay(ctx context.Context, from, to string, tz string) ([]DayCount, error)
+	// AdminIDs returns the ids of the users with role admin, ordered by
+	// id, at most MaxAdminIDs of them (users have no deactivated state:
+	// every admin counts).
+	AdminIDs(ctx context.Context) ([]string, error)
 }
+
+// MaxAdminIDs is the most ids AdminIDs returns.
+const MaxAdminIDs = 1000
 
 // RefreshToken is a stored refresh token; only its hash is kept.
 type RefreshToken struct {

@@ -74,6 +74,18 @@ func (s *Store) DeleteDeadline(ctx context.Context, id, owner string) error {
 	return nil
 }
 
+// PostponeDeadline makes deadline id due at due and ends its lease, if
+// owner holds that lease; otherwise (re-armed since, claimed by another
+// owner, missing) it changes nothing and is not an error. As in
+// DeleteDeadline, the lease is not compared with a clock.
+func (s *Store) PostponeDeadline(ctx context.Context, id, owner string, due time.Time) error {
+	if _, err := s.pool.Exec(ctx, `UPDATE deadlines SET due_at = $3, lease_owner = NULL, lease_until = NULL
+		WHERE id = $1 AND lease_owner = $2`, id, owner, due); err != nil {
+		return fmt.Errorf("postpone deadline %s: %w", id, err)
+	}
+	return nil
+}
+
 // NextDeadline returns the earliest due time of all deadlines, leased or
 // not (the first entry of deadlines_due_idx); ok is false when there are
 // none.

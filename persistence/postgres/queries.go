@@ -232,3 +232,19 @@ func (s *Store) GetUser(ctx context.Context, id string) (persistence.User, error
 func (s *Store) GetUserByEmail(ctx context.Context, email string) (persistence.User, error) {
 	return s.getUser(ctx, `lower(email) = lower($1)`, email)
 }
+
+// AdminIDs returns the ids of every user with role admin, by id, at most
+// persistence.MaxAdminIDs. The users table has no deactivated state, so
+// every admin counts.
+func (s *Store) AdminIDs(ctx context.Context) ([]string, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id FROM users WHERE role = $1 ORDER BY id LIMIT $2`,
+		actors.RoleAdmin, persistence.MaxAdminIDs)
+	if err != nil {
+		return nil, fmt.Errorf("admin ids: %w", err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("admin ids: %w", err)
+	}
+	return ids, nil
+}

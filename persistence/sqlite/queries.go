@@ -259,3 +259,27 @@ func (s *Store) GetUser(ctx context.Context, id string) (persistence.User, error
 func (s *Store) GetUserByEmail(ctx context.Context, email string) (persistence.User, error) {
 	return s.getUser(ctx, `email_key = ?`, emailKey(email))
 }
+
+// AdminIDs returns the ids of every user with role admin, by id, at most
+// persistence.MaxAdminIDs. The users table has no deactivated state, so
+// every admin counts.
+func (s *Store) AdminIDs(ctx context.Context) ([]string, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT id FROM users WHERE role = ? ORDER BY id LIMIT ?`,
+		actors.RoleAdmin, persistence.MaxAdminIDs)
+	if err != nil {
+		return nil, fmt.Errorf("admin ids: %w", err)
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("admin ids: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("admin ids: %w", err)
+	}
+	return ids, nil
+}

@@ -93,6 +93,83 @@ func testDeadlines(t *testing.T, open func(t *testing.T) persistence.Backend) {
 		requireNoDeadline(t, b)
 	})
 
+	t.Run("PostponedIsClaimedAgainWhenDueByAnyOwner", func(t *testing.T) {
+		t.Parallel()
+		b, ctx := open(t), t.Context()
+		d := deadline("dl", t0)
+		arm(t, b, d)
+		require.Equal(t, []actors.Deadline{d}, claim(t, b, "a", t0, t0.Add(time.Hour), 1))
+
+		later := d
+		later.DueAt = t0.Add(time.Minute)
+		require.NoError(t, b.PostponeDeadline(ctx, "dl", "a", later.DueAt))
+		requireNext(t, b, later.DueAt)
+		require.Empty(t, claim(t, b, "a", t0.Add(59*time.Second), t0.Add(time.Hour), 1), "not due before its new time")
+		require.Empty(t, claim(t, b, "b", t0.Add(59*time.Second), t0.Add(time.Hour), 1), "not due before its new time")
+		// Due at its new time, long before a's lease would have ended:
+		// the postpone ended it, and b claims the same command.
+		require.Equal(t, []actors.Deadline{later}, claim(t, b, "b", later.DueAt, t0.Add(2*time.Hour), 1))
+
+		// b holds it now: a can neither postpone nor delete it.
+		require.NoError(t, b.PostponeDeadline(ctx, "dl", "a", t0.Add(time.Hour)))
+		require.NoError(t, b.DeleteDeadline(ctx, "dl", "a"))
+		requireNext(t, b, later.DueAt)
+		require.Empty(t, claim(t, b, "c", t0.Add(time.Hour), t0.Add(3*time.Hour), 1), "still b's")
+
+		// b postpones it again; it is due after its time too, and its
+		// first claimer may take it back.
+		again := d
+		again.DueAt = t0.Add(3 * time.Hour)
+		require.NoError(t, b.PostponeDeadline(ctx, "dl", "b", again.DueAt))
+		requireNext(t, b, again.DueAt)
+		require.Empty(t, claim(t, b, "a", again.DueAt.Add(-time.Microsecond), t0.Add(5*time.Hour), 1))
+		require.Equal(t, []actors.Deadline{again}, claim(t, b, "a", again.DueAt.Add(time.Minute), t0.Add(5*time.Hour), 1))
+		require.NoError(t, b.DeleteDeadline(ctx, "dl", "a"))
+		requireNoDeadline(t, b)
+	})
+
+	t.Run("PostponeOnlyByTheLeaseHolder", func(t *testing.T) {
+		t.Parallel()
+		b, ctx := open(t), t.Context()
+		d := deadline("dl", t0)
+		arm(t, b, d)
+		require.NoError(t, b.PostponeDeadline(ctx, "dl", "a", t0.Add(time.Hour)), "nobody holds it")
+		requireNext(t, b, t0)
+		require.NoError(t, b.PostponeDeadline(ctx, "missing", "a", t0.Add(time.Hour)),
+			"a missing deadline is not an error")
+		requireNext(t, b, t0)
+
+		lease := t0.Add(30 * time.Second)
+		require.Equal(t, []actors.Deadline{d}, claim(t, b, "a", t0, lease, 1))
+		require.NoError(t, b.PostponeDeadline(ctx, "dl", "b", t0.Add(time.Hour)), "b does not hold it")
+		requireNext(t, b, t0)
+		require.Empty(t, claim(t, b, "b", lease, t0.Add(time.Hour), 1), "a's lease lives on")
+		require.Equal(t, []actors.Deadline{d}, claim(t, b, "b", lease.Add(time.Second), t0.Add(time.Hour), 1),
+			"unchanged: due when it was, and free once a's lease ended")
+
+		// A lease that ran out with nobody claiming since is still the
+		// owner's to postpone (not judged by a clock).
+		require.NoError(t, b.DeleteDeadline(ctx, "dl", "b"))
+		arm(t, b, d)
+		require.Len(t, claim(t, b, "a", t0, t0.Add(time.Second), 1), 1)
+		require.NoError(t, b.PostponeDeadline(ctx, "dl", "a", t0.Add(time.Hour)))
+		requireNext(t, b, t0.Add(time.Hour))
+	})
+
+	t.Run("PostponeLeavesARearmedDeadline", func(t *testing.T) {
+		t.Parallel()
+		b, ctx := open(t), t.Context()
+		first := deadline("dl", t0)
+		arm(t, b, first)
+		require.Len(t, claim(t, b, "a", t0, t0.Add(time.Hour), 1), 1)
+		second := first
+		second.DueAt, second.Command = t0.Add(time.Second), []byte("second")
+		arm(t, b, second)
+		require.NoError(t, b.PostponeDeadline(ctx, "dl", "a", t0.Add(time.Hour)), "a no longer holds it")
+		requireNext(t, b, second.DueAt)
+		require.Equal(t, []actors.Deadline{second}, claim(t, b, "b", second.DueAt, t0.Add(time.Hour), 1))
+	})
+
 	t.Run("RearmingReplacesAndEndsTheLease", func(t *testing.T) {
 		t.Parallel()
 		b, ctx := open(t), t.Context()

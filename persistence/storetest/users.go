@@ -1,6 +1,8 @@
 package storetest
 
 import (
+	"fmt"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -37,5 +39,40 @@ func testUsers(t *testing.T, open func(t *testing.T) persistence.Backend) {
 		require.ErrorIs(t, err, persistence.ErrNotFound)
 		_, err = b.GetUser(ctx, "nobody")
 		require.ErrorIs(t, err, persistence.ErrNotFound)
+	})
+
+	t.Run("AdminIDs", func(t *testing.T) {
+		t.Parallel()
+		b, ctx := open(t), t.Context()
+		ids, err := b.AdminIDs(ctx)
+		require.NoError(t, err)
+		require.Empty(t, ids, "no users, no admins")
+
+		for _, u := range []struct{ id, role string }{
+			{"adm-b", actors.RoleAdmin}, {"cust-1", actors.RoleCustomer}, {"adm-a", actors.RoleAdmin},
+			{"drv-1", actors.RoleDriver}, {"adm-C", actors.RoleAdmin}, {"sys-1", actors.RoleSystem},
+		} {
+			require.NoError(t, b.Commit(ctx, userCommit(u.id, u.id+"@example.com", u.role)))
+		}
+		ids, err = b.AdminIDs(ctx)
+		require.NoError(t, err)
+		require.Equal(t, []string{"adm-C", "adm-a", "adm-b"}, ids, "admins only, by id (bytewise)")
+	})
+
+	t.Run("AdminIDsAtMostMax", func(t *testing.T) {
+		t.Parallel()
+		b, ctx := open(t), t.Context()
+		var want []string
+		var c actors.Commit
+		for i := range persistence.MaxAdminIDs + 5 {
+			u := userCommit(fmt.Sprintf("adm-%04d", i), fmt.Sprintf("adm-%04d@example.com", i), actors.RoleAdmin)
+			c.Events, c.Users = append(c.Events, u.Events...), append(c.Users, u.Users...)
+			want = append(want, u.Users[0].ID)
+		}
+		require.NoError(t, b.Commit(ctx, c))
+		slices.Sort(want)
+		ids, err := b.AdminIDs(ctx)
+		require.NoError(t, err)
+		require.Equal(t, want[:persistence.MaxAdminIDs], ids)
 	})
 }
