@@ -28,9 +28,27 @@ import (
 
 // Fire sends a due deadline's command to its entity. nil means the
 // entity settled it (applied it, or refused it for good: the offer was no
-// longer open) and the row can go; an error leaves the row to be fired
-// again when the lease runs out.
+// longer open) and the row can go; a *Later (Postpone) has the row fired
+// again at its time; any other error leaves the row to be fired again
+// when the lease runs out.
 type Fire func(ctx context.Context, d actors.Deadline) error
+
+// Later is the error a Fire returns to have its deadline fired again at
+// At instead of now: the entity is not ready for the command yet (a
+// dispatch round that found no driver, say). The scheduler moves the row
+// to At and ends its lease (persistence.Deadlines.PostponeDeadline), so
+// whichever scheduler is up then fires it; a re-arm or removal by the
+// entity in the meantime wins. A Fire may wrap it. An At that is not
+// in the future has the deadline fired again at the next round.
+type Later struct{ At time.Time }
+
+func (l *Later) Error() string {
+	return "deadline postponed to " + l.At.UTC().Format(time.RFC3339Nano)
+}
+
+// Postpone returns a *Later: the error a Fire returns to have its
+// deadline fired again at at.
+func Postpone(at time.Time) error { return &Later{At: at} }
 
 // Defaults of Config.
 const (
@@ -115,7 +133,7 @@ func New(store persistence.Deadlines, fire Fire, cfg Config) (*Scheduler, error)
 	}
 	s := &Scheduler{cfg: cfg, store: store, fire: fire, wake: make(chan struct{}, 1),
 		fired: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "outrider_deadlines_fired_total",
-			Help: "Deadlines fired, by result (settled: the entity answered and the row went; failed: fired again later)."},
+			Help: "Deadlines fired, by result (settled: the entity answered and the row went; postponed: the entity asked to be fired again at a later time; failed: fired again when its lease ends)."},
 			[]string{"result"}),
 		lateness: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "outrider_deadline_lateness_seconds",
 			Help:    "How long after its due time a deadline was fired.",
@@ -232,6 +250,15 @@ func (s *Scheduler) fireOne(ctx context.Context, d actors.Deadline) {
 	fctx, cancel := context.WithTimeout(ctx, s.cfg.FireTimeout)
 	err := s.fire(fctx, d)
 	cancel()
+	var later *Later
+	if errors.As(err, &later) {
+		s.fired.WithLabelValues("postponed").Inc()
+		if err := s.store.PostponeDeadline(ctx, d.ID, s.cfg.Owner, later.At); err != nil && ctx.Err() == nil {
+			// The row stays due: it fires again when the lease ends.
+			s.cfg.Logger.Warn("deadlines: postpone failed", "deadline", d.ID, "at", later.At, "err", err)
+		}
+		return
+	}
 	if err != nil {
 		s.fired.WithLabelValues("failed").Inc()
 		if ctx.Err() == nil {

@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 
 	"github.com/outrider/outrider/actors"
@@ -174,6 +177,75 @@ func TestAFailedFireIsFiredAgainAfterItsLease(t *testing.T) {
 		return !ok
 	}, 5*time.Second, 10*time.Millisecond, "deleted once settled")
 	require.Equal(t, 2, f.count("flaky"), "its row is gone: no third fire")
+}
+
+func TestAPostponedFireIsFiredAgainAtItsNewTime(t *testing.T) {
+	t.Parallel()
+	store := pgtest.Open(t)
+	const later = 600 * time.Millisecond
+	var (
+		mu      sync.Mutex
+		firedAt []time.Time
+		asked   time.Time // the time the first fire asked for
+	)
+	reg := prometheus.NewRegistry()
+	// The default lease (15 s) outlasts the test: only the postpone, which
+	// ends the lease, brings the deadline back within it.
+	s, err := deadlines.New(store, func(_ context.Context, d actors.Deadline) error {
+		mu.Lock()
+		defer mu.Unlock()
+		now := time.Now()
+		firedAt = append(firedAt, now)
+		if len(firedAt) == 1 {
+			asked = now.Add(later)
+			return fmt.Errorf("no driver yet: %w", deadlines.Postpone(asked)) // wrapped, still a Later
+		}
+		return nil
+	}, deadlines.Config{Owner: "node-a", Idle: 20 * time.Millisecond, Registerer: reg})
+	require.NoError(t, err)
+	arm(t, store, time.Now().Add(-time.Millisecond), "round")
+	start(t, s)
+
+	count := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(firedAt)
+	}
+	require.Eventually(t, func() bool { return count() == 2 }, 5*time.Second, 5*time.Millisecond)
+	require.Eventually(t, func() bool {
+		_, ok, err := store.NextDeadline(t.Context())
+		require.NoError(t, err)
+		return !ok
+	}, 5*time.Second, 10*time.Millisecond, "deleted once settled")
+	require.Never(t, func() bool { return count() > 2 }, 100*time.Millisecond, 5*time.Millisecond,
+		"five Idles later, no third fire: its row is gone")
+	mu.Lock()
+	defer mu.Unlock()
+	require.Len(t, firedAt, 2, "postponed once, settled once: its row is gone")
+	require.False(t, firedAt[1].Before(asked), "fired again %s before the time it asked for", asked.Sub(firedAt[1]))
+	require.GreaterOrEqual(t, firedAt[1].Sub(firedAt[0]), later)
+	// Not a lease running out: it came back soon after the time it asked for.
+	require.Less(t, firedAt[1].Sub(asked), 5*time.Second)
+
+	fired, err := testutil.GatherAndCount(reg, "outrider_deadlines_fired_total")
+	require.NoError(t, err)
+	require.Equal(t, 2, fired, "one series per result seen")
+	require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(`
+# HELP outrider_deadlines_fired_total Deadlines fired, by result (settled: the entity answered and the row went; postponed: the entity asked to be fired again at a later time; failed: fired again when its lease ends).
+# TYPE outrider_deadlines_fired_total counter
+outrider_deadlines_fired_total{result="postponed"} 1
+outrider_deadlines_fired_total{result="settled"} 1
+`), "outrider_deadlines_fired_total"))
+}
+
+func TestLaterIsAnError(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	err := fmt.Errorf("wrapped: %w", deadlines.Postpone(at))
+	var later *deadlines.Later
+	require.ErrorAs(t, err, &later)
+	require.Equal(t, at, later.At)
+	require.Contains(t, err.Error(), "2026-03-01T12:00:00Z")
 }
 
 func TestSchedulersShareTheWorkWithoutFiringTwice(t *testing.T) {
