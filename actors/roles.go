@@ -34,6 +34,10 @@ const (
 	CodeOfferExpired = "offer_expired"
 	// CodeCapacityInUse: a capacity below the orders the driver holds.
 	CodeCapacityInUse = "capacity_in_use"
+	// CodeLocationRequired: automatic dispatch needs pickup coordinates.
+	CodeLocationRequired = "location_required"
+	// CodeDispatchInProgress: a dispatch run of the order is already going.
+	CodeDispatchInProgress = "dispatch_in_progress"
 	// CodeRetry is answered by an actor that stopped itself after a
 	// storage failure or a journal conflict; the cluster client retries it
 	// (it never reaches an API caller).

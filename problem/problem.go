@@ -52,6 +52,10 @@ const (
 	OfferExpired
 	// CapacityInUse: a driver's capacity cannot go below the orders he holds.
 	CapacityInUse
+	// LocationRequired: automatic dispatch needs the pickup's coordinates.
+	LocationRequired
+	// DispatchInProgress: the order is being dispatched already.
+	DispatchInProgress
 	UploadNotFound
 	UploadInvalid
 	IdempotencyKeyReused
@@ -108,6 +112,8 @@ var catalogue = [numCodes]Entry{
 	ProofLimitReached:     {ProofLimitReached, "proof_limit_reached", http.StatusConflict, "Too many proofs"},
 	OfferExpired:          {OfferExpired, "offer_expired", http.StatusConflict, "Offer expired"},
 	CapacityInUse:         {CapacityInUse, "capacity_in_use", http.StatusConflict, "Capacity in use"},
+	LocationRequired:      {LocationRequired, "location_required", http.StatusUnprocessableEntity, "Pickup location required"},
+	DispatchInProgress:    {DispatchInProgress, "dispatch_in_progress", http.StatusConflict, "Dispatch in progress"},
 	UploadNotFound:        {UploadNotFound, "upload_not_found", http.StatusUnprocessableEntity, "Upload not found"},
 	UploadInvalid:         {UploadInvalid, "upload_invalid", http.StatusUnprocessableEntity, "Upload does not match"},
 	IdempotencyKeyReused:  {IdempotencyKeyReused, "idempotency_key_reused", http.StatusUnprocessableEntity, "Idempotency key reused with another request"},

@@ -123,3 +123,55 @@ type Page[T any] struct {
 	Items      []T     `json:"items"`
 	NextCursor *string `json:"next_cursor"`
 }
+
+// Dispatch is an order's automatic dispatch as GET /v1/orders/:id/dispatch
+// shows it (DESIGN.md §7): its mode, its current (or last) run and every
+// offer the engine made, with the candidates each was chosen from.
+type Dispatch struct {
+	OrderID string `json:"order_id"`
+	Mode    string `json:"mode"`  // manual | auto
+	State   string `json:"state"` // idle | searching | offered | accepted | failed | stopped
+	// Run is the current or last run's number, 0 before the first.
+	Run int64 `json:"run"`
+	// StartsAt, DeadlineAt, MaxAttempts: the run's first round, when it
+	// escalates and after how many offers.
+	StartsAt      string `json:"starts_at,omitempty"`
+	DeadlineAt    string `json:"deadline_at,omitempty"`
+	MaxAttempts   int    `json:"max_attempts"`
+	AttemptsInRun int    `json:"attempts_in_run"`
+	// CooledDriverIDs were offered the order in this run: never again in it.
+	CooledDriverIDs []string `json:"cooled_driver_ids"`
+	EscalatedAt     string   `json:"escalated_at,omitempty"`
+	// EscalationReason: max_attempts or deadline.
+	EscalationReason string `json:"escalation_reason,omitempty"`
+	// StoppedReason: why an admin's hand or a cancel ended the run.
+	StoppedReason string            `json:"stopped_reason,omitempty"`
+	EndedAt       string            `json:"ended_at,omitempty"`
+	Attempts      []DispatchAttempt `json:"attempts"`
+}
+
+// DispatchAttempt is one offer of an automatic dispatch.
+type DispatchAttempt struct {
+	Run       int64   `json:"run"`
+	DriverID  string  `json:"driver_id"`
+	DistanceM float64 `json:"distance_m"`
+	Score     float64 `json:"score"`
+	RadiusM   float64 `json:"radius_m"`
+	OfferID   string  `json:"offer_id"`
+	OfferedAt string  `json:"offered_at"`
+	ExpiresAt string  `json:"expires_at"`
+	DecidedAt string  `json:"decided_at,omitempty"`
+	// Outcome: open, accepted, declined, expired, unassigned or cancelled.
+	Outcome string `json:"outcome"`
+	// Considered is how many drivers the round's search returned;
+	// Candidates those it ranked, best first.
+	Considered int                 `json:"considered"`
+	Candidates []DispatchCandidate `json:"candidates"`
+}
+
+// DispatchCandidate is a driver a dispatch round ranked.
+type DispatchCandidate struct {
+	DriverID  string  `json:"driver_id"`
+	DistanceM float64 `json:"distance_m"`
+	Score     float64 `json:"score"`
+}

@@ -32,8 +32,10 @@ type recipient struct {
 
 // recipients decides who hears of event p: the order's customer and
 // driver as the event concerns them, never whoever caused it. Admins act
-// on the dispatch board, not on notifications.
-func recipients(p order.Published) []recipient {
+// on the dispatch board, not on notifications, except when automatic
+// dispatch gives up on an order: then every admin (admins) hears of it,
+// by e-mail too.
+func recipients(p order.Published, admins []string) []recipient {
 	o := p.Order
 	var out []recipient
 	add := func(userID, message string, mail bool) {
@@ -55,6 +57,11 @@ func recipients(p order.Published) []recipient {
 		add(o.Driver(), "Order "+o.ID+" is now "+o.Status, false)
 	case "order.proof_added":
 		add(o.CustomerID, "A proof of delivery was added to your order", false)
+	case "order.dispatch_failed":
+		for _, a := range admins {
+			add(a, fmt.Sprintf("Automatic dispatch found no driver for order %s (%s → %s): assign it by hand",
+				o.ID, o.Pickup.Address, o.Dropoff.Address), true)
+		}
 	}
 	return out
 }
@@ -104,7 +111,11 @@ func (w *Worker) notify(ctx context.Context, msg jetstream.Msg, _ int) error {
 	if err != nil {
 		return err
 	}
-	rs := recipients(p)
+	admins, err := w.admins(ctx, p)
+	if err != nil {
+		return err
+	}
+	rs := recipients(p, admins)
 	if len(rs) == 0 {
 		return nil
 	}
@@ -140,6 +151,15 @@ func (w *Worker) notify(ctx context.Context, msg jetstream.Msg, _ int) error {
 	return nil
 }
 
+// admins are the admins to tell of event p: every admin for an event
+// meant for them (order.dispatch_failed), nobody otherwise.
+func (w *Worker) admins(ctx context.Context, p order.Published) ([]string, error) {
+	if p.Type != "order.dispatch_failed" {
+		return nil, nil
+	}
+	return w.d.Store.AdminIDs(ctx)
+}
+
 // notificationFrame is the user:{id} event frame of a new notification.
 // The user channel is not resumable (its seq is 0): GET
 // /v1/notifications is the durable record.
@@ -165,7 +185,11 @@ func (w *Worker) mail(ctx context.Context, msg jetstream.Msg, _ int) error {
 	if err != nil {
 		return err
 	}
-	for _, r := range recipients(p) {
+	admins, err := w.admins(ctx, p)
+	if err != nil {
+		return err
+	}
+	for _, r := range recipients(p, admins) {
 		if !r.mail {
 			continue
 		}

@@ -80,6 +80,11 @@ func Effects(prev, next *pb.OrderState, events []*pb.OrderEvent) (actors.Commit,
 			})
 		}
 	}
+	if len(events) > 0 {
+		if err := dispatchEffects(&c, prev, next, events[len(events)-1].AtMs); err != nil {
+			return c, err
+		}
+	}
 	c.Orders = []actors.OrderRow{Row(next)}
 	return c, nil
 }
@@ -114,6 +119,18 @@ func metadata(e *pb.OrderEvent) map[string]string {
 		if b.Assigned.HasDistance {
 			m["distance_m"] = strconv.FormatFloat(b.Assigned.DistanceM, 'f', 0, 64)
 		}
+		if d := b.Assigned.Dispatch; d != nil {
+			m["dispatch_run"] = strconv.FormatInt(d.Run, 10)
+			m["score"] = strconv.FormatFloat(d.Score, 'f', -1, 64)
+		}
+	case *pb.OrderEvent_DispatchStarted:
+		m["dispatch_run"] = strconv.FormatInt(b.DispatchStarted.Run, 10)
+		m["starts_at"] = wire.Timestamp(time.UnixMilli(b.DispatchStarted.StartsAtMs))
+		m["deadline_at"] = wire.Timestamp(time.UnixMilli(b.DispatchStarted.DeadlineAtMs))
+	case *pb.OrderEvent_DispatchFailed:
+		m["dispatch_run"] = strconv.FormatInt(b.DispatchFailed.Run, 10)
+		m["reason"] = b.DispatchFailed.Reason
+		m["attempts"] = strconv.Itoa(int(b.DispatchFailed.Attempts))
 	case *pb.OrderEvent_OfferExpired:
 		m["driver_id"] = b.OfferExpired.DriverId
 		m["offer_id"] = wire.OfferID(e.OrderId, b.OfferExpired.OfferSeq)

@@ -125,6 +125,10 @@ func Decide(s *pb.OrderState, cmd *pb.OrderCommand) ([]*pb.OrderEvent, *actors.R
 		return decideExpire(s, cmd, body.ExpireOffer)
 	case *pb.OrderCommand_Unassign:
 		return decideUnassign(s, cmd, body.Unassign)
+	case *pb.OrderCommand_StartDispatch:
+		return decideStartDispatch(s, cmd, body.StartDispatch)
+	case *pb.OrderCommand_EscalateDispatch:
+		return decideEscalate(s, cmd, body.EscalateDispatch)
 	case *pb.OrderCommand_Get:
 		return nil, nil
 	}
@@ -195,6 +199,14 @@ func decideCreate(s *pb.OrderState, cmd *pb.OrderCommand, c *pb.CreateOrder) ([]
 	if c.GetPickup().GetAddress() == "" || c.GetDropoff().GetAddress() == "" {
 		return nil, actors.Reject(actors.CodeValidation, "pickup and dropoff need an address")
 	}
+	if c.Dispatch != nil {
+		if !c.GetPickup().GetHasCoordinates() {
+			return nil, actors.Reject(actors.CodeLocationRequired, "automatic dispatch needs the pickup's lat and lng")
+		}
+		if rej := validRequest(c.Dispatch); rej != nil {
+			return nil, rej
+		}
+	}
 	e := event(cmd)
 	e.Body = &pb.OrderEvent_Created{Created: &pb.OrderCreated{
 		CustomerId:     customer,
@@ -205,12 +217,22 @@ func decideCreate(s *pb.OrderState, cmd *pb.OrderCommand, c *pb.CreateOrder) ([]
 		Notes:          c.Notes,
 		PaymentStatus:  Unpaid,
 		ProofRequired:  c.ProofRequired,
+		AutoDispatch:   c.Dispatch != nil,
 	}}
+	if c.Dispatch != nil {
+		return []*pb.OrderEvent{e, started(cmd, 1, c.Dispatch)}, nil
+	}
 	return []*pb.OrderEvent{e}, nil
 }
 
 func decideAssign(s *pb.OrderState, cmd *pb.OrderCommand, a *pb.AssignDriver) ([]*pb.OrderEvent, *actors.Rejection) {
-	if cmd.GetBy().GetRole() != actors.RoleAdmin {
+	switch cmd.GetBy().GetRole() {
+	case actors.RoleAdmin:
+	case actors.RoleSystem:
+		if rej := decideEngineAssign(s, a); rej != nil {
+			return nil, rej
+		}
+	default:
 		return nil, actors.Reject(actors.CodeForbidden, "only admins assign drivers")
 	}
 	if a.DriverId == "" {
@@ -229,7 +251,7 @@ func decideAssign(s *pb.OrderState, cmd *pb.OrderCommand, a *pb.AssignDriver) ([
 	}
 	e := event(cmd)
 	e.Body = &pb.OrderEvent_Assigned{Assigned: &pb.DriverAssigned{DriverId: a.DriverId,
-		OfferExpiresAtMs: a.OfferExpiresAtMs, HasDistance: a.HasDistance, DistanceM: a.DistanceM}}
+		OfferExpiresAtMs: a.OfferExpiresAtMs, HasDistance: a.HasDistance, DistanceM: a.DistanceM, Dispatch: a.Dispatch}}
 	return []*pb.OrderEvent{e}, nil
 }
 
@@ -262,7 +284,7 @@ func decideDecline(s *pb.OrderState, cmd *pb.OrderCommand, d *pb.DeclineOrder) (
 	}
 	e := event(cmd)
 	e.Body = &pb.OrderEvent_Declined{Declined: &pb.OrderDeclined{DriverId: s.DriverId, Reason: d.GetReason()}}
-	return []*pb.OrderEvent{e}, nil
+	return afterOfferEnds(s, cmd, []*pb.OrderEvent{e}), nil
 }
 
 // OfferLapsed reports whether s has an open offer whose deadline has
@@ -282,7 +304,7 @@ func decideExpire(s *pb.OrderState, cmd *pb.OrderCommand, x *pb.ExpireOffer) ([]
 	}
 	e := event(cmd)
 	e.Body = &pb.OrderEvent_OfferExpired{OfferExpired: &pb.OfferExpired{DriverId: s.DriverId, OfferSeq: s.OfferSeq}}
-	return []*pb.OrderEvent{e}, nil
+	return afterOfferEnds(s, cmd, []*pb.OrderEvent{e}), nil
 }
 
 func decideUnassign(s *pb.OrderState, cmd *pb.OrderCommand, u *pb.UnassignOrder) ([]*pb.OrderEvent, *actors.Rejection) {
@@ -415,6 +437,7 @@ func Apply(s *pb.OrderState, e *pb.OrderEvent) *pb.OrderState {
 	case *pb.OrderEvent_ProofAdded:
 		n.ProofKeys = append(n.ProofKeys, b.ProofAdded.Key)
 	}
+	applyDispatch(s, n, e)
 	return n
 }
 
@@ -431,6 +454,7 @@ func clone(s *pb.OrderState) *pb.OrderState {
 		RecentCommandIds: slices.Clone(s.RecentCommandIds),
 		ProofRequired:    s.ProofRequired, ProofKeys: slices.Clone(s.ProofKeys),
 		OfferSeq: s.OfferSeq, OfferExpiresAtMs: s.OfferExpiresAtMs,
+		Dispatch: s.Dispatch, // applyDispatch replaces it, never changes it
 	}
 	return n
 }
@@ -439,7 +463,7 @@ func clone(s *pb.OrderState) *pb.OrderState {
 // gives them (webhooks subscribe by these).
 var EventTypes = []string{
 	"order.created", "order.assigned", "order.accepted", "order.declined", "order.offer_expired", "order.unassigned",
-	"order.status_changed", "order.proof_added",
+	"order.status_changed", "order.proof_added", "order.dispatch_started", "order.dispatch_failed",
 }
 
 // EventType is the public name of an order event, as published.
@@ -461,6 +485,10 @@ func EventType(e *pb.OrderEvent) string {
 		return "order.offer_expired"
 	case *pb.OrderEvent_Unassigned:
 		return "order.unassigned"
+	case *pb.OrderEvent_DispatchStarted:
+		return "order.dispatch_started"
+	case *pb.OrderEvent_DispatchFailed:
+		return "order.dispatch_failed"
 	}
 	return "order.unknown"
 }

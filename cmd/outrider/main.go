@@ -19,6 +19,7 @@ import (
 
 	"github.com/outrider/outrider/cluster"
 	"github.com/outrider/outrider/cmd/outrider/app"
+	"github.com/outrider/outrider/dispatch/engine"
 	"github.com/outrider/outrider/persistence/blob/s3"
 	"github.com/outrider/outrider/transport/bus"
 	"github.com/outrider/outrider/transport/httpapi"
@@ -153,7 +154,7 @@ type options struct {
 type rawFlags struct {
 	jwtSecret, jwtSecretFile, cors, seeds, level string
 	maxBody, wsMax, uploadMax                    int
-	proofFor, roles, smtpTLS                     string
+	proofFor, roles, smtpTLS, autoFor            string
 	thumbPixels                                  int
 }
 
@@ -200,6 +201,15 @@ func flags(mode string, cfg *app.Config, opt *options, v *rawFlags) (*flag.FlagS
 	e.dur(&cfg.HTTP.UploadTTL, "upload-ttl", httpapi.DefaultUploadTTL, "lifetime of a presigned upload")
 	e.dur(&cfg.HTTP.DownloadTTL, "download-ttl", httpapi.DefaultDownloadTTL, "lifetime of the proof download URLs")
 	e.dur(&cfg.HTTP.OfferTTL, "offer-ttl", httpapi.DefaultOfferTTL, "how long a driver has to accept an offer when the admin does not say (offer_ttl_s)")
+	e.str(&v.autoFor, "dispatch-auto-for", "", "comma-separated delivery options (standard, express, scheduled) whose orders are dispatched automatically unless the admin says dispatch: manual")
+	e.int(&cfg.HTTP.Dispatch.MaxAttempts, "dispatch-max-attempts", httpapi.DefaultDispatchMaxAttempts, "offers an automatic dispatch run makes before it escalates to the admins")
+	e.dur(&cfg.HTTP.Dispatch.Deadline, "dispatch-deadline", httpapi.DefaultDispatchDeadline, "how long an automatic dispatch run may go without an accepted offer before it escalates")
+	e.dur(&cfg.HTTP.Dispatch.Lead, "dispatch-lead", httpapi.DefaultDispatchLead, "how long before scheduled_for a scheduled order's automatic dispatch starts")
+	e.float(&cfg.Dispatch.RadiusM, "dispatch-radius-m", engine.DefaultRadiusM, "first circle (metres) around the pickup in which automatic dispatch looks for drivers")
+	e.int(&cfg.Dispatch.Widening, "dispatch-widening", engine.DefaultWidening, "how many times the circle doubles, one round interval apart, while nobody is found")
+	e.dur(&cfg.Dispatch.RoundInterval, "dispatch-round-interval", engine.DefaultRoundInterval, "pause between two dispatch rounds that found nobody to offer the order to")
+	e.dur(&cfg.Dispatch.MaxFixAge, "dispatch-max-fix-age", engine.DefaultMaxFixAge, "drivers whose last location is older are not offered orders")
+	e.int(&cfg.Dispatch.Candidates, "dispatch-candidates", engine.DefaultCandidates, "drivers one dispatch round ranks")
 	e.str(&v.proofFor, "proof-required-for", "", "comma-separated delivery options (standard, express, scheduled) whose orders need a proof before delivered")
 	e.str(&v.roles, "roles", "api,worker", "what this node does: api (HTTP and WebSockets), worker (notifications, thumbnails, webhooks, e-mail), or both")
 	e.dur(&cfg.Worker.AckWait, "worker-ack-wait", worker.DefaultAckWait, "how long a worker may hold an event before it is redelivered to another")
@@ -276,6 +286,7 @@ func parse(mode string, args []string) (app.Config, options, error) {
 	cfg.HTTP.MaxBodyBytes = int64(v.maxBody)
 	cfg.HTTP.UploadMaxBytes = int64(v.uploadMax)
 	cfg.HTTP.ProofRequiredFor = splitList(v.proofFor)
+	cfg.HTTP.Dispatch.AutoFor = splitList(v.autoFor)
 	cfg.Roles = splitList(v.roles)
 	for _, r := range cfg.Roles {
 		if r != "api" && r != "worker" {
@@ -287,10 +298,18 @@ func parse(mode string, args []string) (app.Config, options, error) {
 	}
 	cfg.SMTP.StartTLS = email.StartTLS(v.smtpTLS)
 	cfg.Worker.Thumbnail.MaxPixels = int64(v.thumbPixels)
-	for _, o := range cfg.HTTP.ProofRequiredFor {
-		if o != "standard" && o != "express" && o != "scheduled" {
-			return cfg, opt, fmt.Errorf("proof-required-for: %q is not a delivery option", o)
+	for name, list := range map[string][]string{"proof-required-for": cfg.HTTP.ProofRequiredFor, "dispatch-auto-for": cfg.HTTP.Dispatch.AutoFor} {
+		for _, o := range list {
+			if o != "standard" && o != "express" && o != "scheduled" {
+				return cfg, opt, fmt.Errorf("%s: %q is not a delivery option", name, o)
+			}
 		}
+	}
+	if cfg.Dispatch.RadiusM <= 0 || cfg.Dispatch.RadiusM > 50_000 {
+		return cfg, opt, errors.New("dispatch-radius-m: must be more than 0 and at most 50000")
+	}
+	if cfg.Dispatch.Widening < 0 || cfg.Dispatch.Widening > 4 {
+		return cfg, opt, errors.New("dispatch-widening: must be 0..4")
 	}
 	cfg.WS.MaxMessageBytes = int64(v.wsMax)
 	cfg.HTTP.CORSOrigins = splitList(v.cors)

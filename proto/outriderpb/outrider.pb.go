@@ -231,8 +231,11 @@ type OrderState struct {
 	// event that made it (its id) and when it expires (DESIGN.md §7).
 	OfferSeq         int64 `protobuf:"varint,17,opt,name=offer_seq,json=offerSeq,proto3" json:"offer_seq,omitempty"`
 	OfferExpiresAtMs int64 `protobuf:"varint,18,opt,name=offer_expires_at_ms,json=offerExpiresAtMs,proto3" json:"offer_expires_at_ms,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// dispatch is the order's automatic dispatch (DESIGN.md §7); nil or
+	// mode manual for an order nobody asked the engine to dispatch.
+	Dispatch      *DispatchState `protobuf:"bytes,19,opt,name=dispatch,proto3" json:"dispatch,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *OrderState) Reset() {
@@ -391,6 +394,687 @@ func (x *OrderState) GetOfferExpiresAtMs() int64 {
 	return 0
 }
 
+func (x *OrderState) GetDispatch() *DispatchState {
+	if x != nil {
+		return x.Dispatch
+	}
+	return nil
+}
+
+// DispatchState is an order's automatic dispatch. A run starts when an
+// auto order is created (or a lead time before a scheduled one is due) or
+// when an admin asks for it; it ends when a driver accepts an engine
+// offer (accepted), when it escalates (failed), or when an admin assigns,
+// unassigns or the order is cancelled (stopped).
+type DispatchState struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Mode          string                 `protobuf:"bytes,1,opt,name=mode,proto3" json:"mode,omitempty"`                                           // manual | auto (as created)
+	State         string                 `protobuf:"bytes,2,opt,name=state,proto3" json:"state,omitempty"`                                         // idle | searching | offered | accepted | failed | stopped
+	Run           int64                  `protobuf:"varint,3,opt,name=run,proto3" json:"run,omitempty"`                                            // the run's number, 1 for the first
+	StartsAtMs    int64                  `protobuf:"varint,4,opt,name=starts_at_ms,json=startsAtMs,proto3" json:"starts_at_ms,omitempty"`          // the run's first round is due then
+	DeadlineAtMs  int64                  `protobuf:"varint,5,opt,name=deadline_at_ms,json=deadlineAtMs,proto3" json:"deadline_at_ms,omitempty"`    // it escalates when not accepted by then
+	MaxAttempts   int32                  `protobuf:"varint,6,opt,name=max_attempts,json=maxAttempts,proto3" json:"max_attempts,omitempty"`         // it escalates after this many offers
+	AttemptsInRun int32                  `protobuf:"varint,7,opt,name=attempts_in_run,json=attemptsInRun,proto3" json:"attempts_in_run,omitempty"` // offers made in this run
+	Cooled        []string               `protobuf:"bytes,8,rep,name=cooled,proto3" json:"cooled,omitempty"`                                       // drivers offered in this run (not offered again)
+	// attempts are the engine's offers of every run, oldest first, the
+	// most recent MaxAttemptsKept.
+	Attempts         []*DispatchAttempt `protobuf:"bytes,9,rep,name=attempts,proto3" json:"attempts,omitempty"`
+	EscalatedAtMs    int64              `protobuf:"varint,10,opt,name=escalated_at_ms,json=escalatedAtMs,proto3" json:"escalated_at_ms,omitempty"`
+	EscalationReason string             `protobuf:"bytes,11,opt,name=escalation_reason,json=escalationReason,proto3" json:"escalation_reason,omitempty"` // max_attempts | deadline
+	StoppedReason    string             `protobuf:"bytes,12,opt,name=stopped_reason,json=stoppedReason,proto3" json:"stopped_reason,omitempty"`
+	EndedAtMs        int64              `protobuf:"varint,13,opt,name=ended_at_ms,json=endedAtMs,proto3" json:"ended_at_ms,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *DispatchState) Reset() {
+	*x = DispatchState{}
+	mi := &file_proto_outrider_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DispatchState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DispatchState) ProtoMessage() {}
+
+func (x *DispatchState) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_outrider_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DispatchState.ProtoReflect.Descriptor instead.
+func (*DispatchState) Descriptor() ([]byte, []int) {
+	return file_proto_outrider_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *DispatchState) GetMode() string {
+	if x != nil {
+		return x.Mode
+	}
+	return ""
+}
+
+func (x *DispatchState) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *DispatchState) GetRun() int64 {
+	if x != nil {
+		return x.Run
+	}
+	return 0
+}
+
+func (x *DispatchState) GetStartsAtMs() int64 {
+	if x != nil {
+		return x.StartsAtMs
+	}
+	return 0
+}
+
+func (x *DispatchState) GetDeadlineAtMs() int64 {
+	if x != nil {
+		return x.DeadlineAtMs
+	}
+	return 0
+}
+
+func (x *DispatchState) GetMaxAttempts() int32 {
+	if x != nil {
+		return x.MaxAttempts
+	}
+	return 0
+}
+
+func (x *DispatchState) GetAttemptsInRun() int32 {
+	if x != nil {
+		return x.AttemptsInRun
+	}
+	return 0
+}
+
+func (x *DispatchState) GetCooled() []string {
+	if x != nil {
+		return x.Cooled
+	}
+	return nil
+}
+
+func (x *DispatchState) GetAttempts() []*DispatchAttempt {
+	if x != nil {
+		return x.Attempts
+	}
+	return nil
+}
+
+func (x *DispatchState) GetEscalatedAtMs() int64 {
+	if x != nil {
+		return x.EscalatedAtMs
+	}
+	return 0
+}
+
+func (x *DispatchState) GetEscalationReason() string {
+	if x != nil {
+		return x.EscalationReason
+	}
+	return ""
+}
+
+func (x *DispatchState) GetStoppedReason() string {
+	if x != nil {
+		return x.StoppedReason
+	}
+	return ""
+}
+
+func (x *DispatchState) GetEndedAtMs() int64 {
+	if x != nil {
+		return x.EndedAtMs
+	}
+	return 0
+}
+
+// DispatchAttempt is one offer the engine made.
+type DispatchAttempt struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Run           int64                  `protobuf:"varint,1,opt,name=run,proto3" json:"run,omitempty"`
+	DriverId      string                 `protobuf:"bytes,2,opt,name=driver_id,json=driverId,proto3" json:"driver_id,omitempty"`
+	DistanceM     float64                `protobuf:"fixed64,3,opt,name=distance_m,json=distanceM,proto3" json:"distance_m,omitempty"`
+	Score         float64                `protobuf:"fixed64,4,opt,name=score,proto3" json:"score,omitempty"`
+	RadiusM       float64                `protobuf:"fixed64,5,opt,name=radius_m,json=radiusM,proto3" json:"radius_m,omitempty"`
+	OfferSeq      int64                  `protobuf:"varint,6,opt,name=offer_seq,json=offerSeq,proto3" json:"offer_seq,omitempty"`
+	OfferedAtMs   int64                  `protobuf:"varint,7,opt,name=offered_at_ms,json=offeredAtMs,proto3" json:"offered_at_ms,omitempty"`
+	ExpiresAtMs   int64                  `protobuf:"varint,8,opt,name=expires_at_ms,json=expiresAtMs,proto3" json:"expires_at_ms,omitempty"`
+	DecidedAtMs   int64                  `protobuf:"varint,9,opt,name=decided_at_ms,json=decidedAtMs,proto3" json:"decided_at_ms,omitempty"`
+	Outcome       string                 `protobuf:"bytes,10,opt,name=outcome,proto3" json:"outcome,omitempty"`        // open | accepted | declined | expired | unassigned | cancelled
+	Considered    int32                  `protobuf:"varint,11,opt,name=considered,proto3" json:"considered,omitempty"` // drivers the round looked at
+	Candidates    []*DispatchCandidate   `protobuf:"bytes,12,rep,name=candidates,proto3" json:"candidates,omitempty"`  // the ranked candidates, best first
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DispatchAttempt) Reset() {
+	*x = DispatchAttempt{}
+	mi := &file_proto_outrider_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DispatchAttempt) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DispatchAttempt) ProtoMessage() {}
+
+func (x *DispatchAttempt) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_outrider_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DispatchAttempt.ProtoReflect.Descriptor instead.
+func (*DispatchAttempt) Descriptor() ([]byte, []int) {
+	return file_proto_outrider_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *DispatchAttempt) GetRun() int64 {
+	if x != nil {
+		return x.Run
+	}
+	return 0
+}
+
+func (x *DispatchAttempt) GetDriverId() string {
+	if x != nil {
+		return x.DriverId
+	}
+	return ""
+}
+
+func (x *DispatchAttempt) GetDistanceM() float64 {
+	if x != nil {
+		return x.DistanceM
+	}
+	return 0
+}
+
+func (x *DispatchAttempt) GetScore() float64 {
+	if x != nil {
+		return x.Score
+	}
+	return 0
+}
+
+func (x *DispatchAttempt) GetRadiusM() float64 {
+	if x != nil {
+		return x.RadiusM
+	}
+	return 0
+}
+
+func (x *DispatchAttempt) GetOfferSeq() int64 {
+	if x != nil {
+		return x.OfferSeq
+	}
+	return 0
+}
+
+func (x *DispatchAttempt) GetOfferedAtMs() int64 {
+	if x != nil {
+		return x.OfferedAtMs
+	}
+	return 0
+}
+
+func (x *DispatchAttempt) GetExpiresAtMs() int64 {
+	if x != nil {
+		return x.ExpiresAtMs
+	}
+	return 0
+}
+
+func (x *DispatchAttempt) GetDecidedAtMs() int64 {
+	if x != nil {
+		return x.DecidedAtMs
+	}
+	return 0
+}
+
+func (x *DispatchAttempt) GetOutcome() string {
+	if x != nil {
+		return x.Outcome
+	}
+	return ""
+}
+
+func (x *DispatchAttempt) GetConsidered() int32 {
+	if x != nil {
+		return x.Considered
+	}
+	return 0
+}
+
+func (x *DispatchAttempt) GetCandidates() []*DispatchCandidate {
+	if x != nil {
+		return x.Candidates
+	}
+	return nil
+}
+
+// DispatchCandidate is a driver a round ranked.
+type DispatchCandidate struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	DriverId      string                 `protobuf:"bytes,1,opt,name=driver_id,json=driverId,proto3" json:"driver_id,omitempty"`
+	DistanceM     float64                `protobuf:"fixed64,2,opt,name=distance_m,json=distanceM,proto3" json:"distance_m,omitempty"`
+	Score         float64                `protobuf:"fixed64,3,opt,name=score,proto3" json:"score,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DispatchCandidate) Reset() {
+	*x = DispatchCandidate{}
+	mi := &file_proto_outrider_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DispatchCandidate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DispatchCandidate) ProtoMessage() {}
+
+func (x *DispatchCandidate) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_outrider_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DispatchCandidate.ProtoReflect.Descriptor instead.
+func (*DispatchCandidate) Descriptor() ([]byte, []int) {
+	return file_proto_outrider_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *DispatchCandidate) GetDriverId() string {
+	if x != nil {
+		return x.DriverId
+	}
+	return ""
+}
+
+func (x *DispatchCandidate) GetDistanceM() float64 {
+	if x != nil {
+		return x.DistanceM
+	}
+	return 0
+}
+
+func (x *DispatchCandidate) GetScore() float64 {
+	if x != nil {
+		return x.Score
+	}
+	return 0
+}
+
+// DispatchRequest asks for a dispatch run with the node's settings.
+type DispatchRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	StartsAtMs    int64                  `protobuf:"varint,1,opt,name=starts_at_ms,json=startsAtMs,proto3" json:"starts_at_ms,omitempty"`
+	DeadlineAtMs  int64                  `protobuf:"varint,2,opt,name=deadline_at_ms,json=deadlineAtMs,proto3" json:"deadline_at_ms,omitempty"`
+	MaxAttempts   int32                  `protobuf:"varint,3,opt,name=max_attempts,json=maxAttempts,proto3" json:"max_attempts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DispatchRequest) Reset() {
+	*x = DispatchRequest{}
+	mi := &file_proto_outrider_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DispatchRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DispatchRequest) ProtoMessage() {}
+
+func (x *DispatchRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_outrider_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DispatchRequest.ProtoReflect.Descriptor instead.
+func (*DispatchRequest) Descriptor() ([]byte, []int) {
+	return file_proto_outrider_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *DispatchRequest) GetStartsAtMs() int64 {
+	if x != nil {
+		return x.StartsAtMs
+	}
+	return 0
+}
+
+func (x *DispatchRequest) GetDeadlineAtMs() int64 {
+	if x != nil {
+		return x.DeadlineAtMs
+	}
+	return 0
+}
+
+func (x *DispatchRequest) GetMaxAttempts() int32 {
+	if x != nil {
+		return x.MaxAttempts
+	}
+	return 0
+}
+
+// DispatchOffer is the engine's part of an AssignDriver: which run and
+// round made the offer and why this driver.
+type DispatchOffer struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Run           int64                  `protobuf:"varint,1,opt,name=run,proto3" json:"run,omitempty"`
+	Score         float64                `protobuf:"fixed64,2,opt,name=score,proto3" json:"score,omitempty"`
+	RadiusM       float64                `protobuf:"fixed64,3,opt,name=radius_m,json=radiusM,proto3" json:"radius_m,omitempty"`
+	Considered    int32                  `protobuf:"varint,4,opt,name=considered,proto3" json:"considered,omitempty"`
+	Candidates    []*DispatchCandidate   `protobuf:"bytes,5,rep,name=candidates,proto3" json:"candidates,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DispatchOffer) Reset() {
+	*x = DispatchOffer{}
+	mi := &file_proto_outrider_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DispatchOffer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DispatchOffer) ProtoMessage() {}
+
+func (x *DispatchOffer) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_outrider_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DispatchOffer.ProtoReflect.Descriptor instead.
+func (*DispatchOffer) Descriptor() ([]byte, []int) {
+	return file_proto_outrider_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *DispatchOffer) GetRun() int64 {
+	if x != nil {
+		return x.Run
+	}
+	return 0
+}
+
+func (x *DispatchOffer) GetScore() float64 {
+	if x != nil {
+		return x.Score
+	}
+	return 0
+}
+
+func (x *DispatchOffer) GetRadiusM() float64 {
+	if x != nil {
+		return x.RadiusM
+	}
+	return 0
+}
+
+func (x *DispatchOffer) GetConsidered() int32 {
+	if x != nil {
+		return x.Considered
+	}
+	return 0
+}
+
+func (x *DispatchOffer) GetCandidates() []*DispatchCandidate {
+	if x != nil {
+		return x.Candidates
+	}
+	return nil
+}
+
+// StartDispatch (admins) starts a new dispatch run of a pending order.
+type StartDispatch struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Request       *DispatchRequest       `protobuf:"bytes,1,opt,name=request,proto3" json:"request,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StartDispatch) Reset() {
+	*x = StartDispatch{}
+	mi := &file_proto_outrider_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StartDispatch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StartDispatch) ProtoMessage() {}
+
+func (x *StartDispatch) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_outrider_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StartDispatch.ProtoReflect.Descriptor instead.
+func (*StartDispatch) Descriptor() ([]byte, []int) {
+	return file_proto_outrider_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *StartDispatch) GetRequest() *DispatchRequest {
+	if x != nil {
+		return x.Request
+	}
+	return nil
+}
+
+// EscalateDispatch (the engine) ends run with reason deadline: its
+// deadline passed before a driver accepted.
+type EscalateDispatch struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Run           int64                  `protobuf:"varint,1,opt,name=run,proto3" json:"run,omitempty"`
+	Reason        string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EscalateDispatch) Reset() {
+	*x = EscalateDispatch{}
+	mi := &file_proto_outrider_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EscalateDispatch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EscalateDispatch) ProtoMessage() {}
+
+func (x *EscalateDispatch) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_outrider_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EscalateDispatch.ProtoReflect.Descriptor instead.
+func (*EscalateDispatch) Descriptor() ([]byte, []int) {
+	return file_proto_outrider_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *EscalateDispatch) GetRun() int64 {
+	if x != nil {
+		return x.Run
+	}
+	return 0
+}
+
+func (x *EscalateDispatch) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// DispatchRound is the command of a dispatch deadline row: the engine's
+// ticket for one round of run, with what it needs to rank drivers
+// without asking the order (the order checks it again on the offer).
+type DispatchRound struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	OrderId       string                 `protobuf:"bytes,1,opt,name=order_id,json=orderId,proto3" json:"order_id,omitempty"`
+	Run           int64                  `protobuf:"varint,2,opt,name=run,proto3" json:"run,omitempty"`
+	Lat           float64                `protobuf:"fixed64,3,opt,name=lat,proto3" json:"lat,omitempty"`
+	Lng           float64                `protobuf:"fixed64,4,opt,name=lng,proto3" json:"lng,omitempty"`
+	StartsAtMs    int64                  `protobuf:"varint,5,opt,name=starts_at_ms,json=startsAtMs,proto3" json:"starts_at_ms,omitempty"`
+	DeadlineAtMs  int64                  `protobuf:"varint,6,opt,name=deadline_at_ms,json=deadlineAtMs,proto3" json:"deadline_at_ms,omitempty"`
+	Cooled        []string               `protobuf:"bytes,7,rep,name=cooled,proto3" json:"cooled,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DispatchRound) Reset() {
+	*x = DispatchRound{}
+	mi := &file_proto_outrider_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DispatchRound) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DispatchRound) ProtoMessage() {}
+
+func (x *DispatchRound) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_outrider_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DispatchRound.ProtoReflect.Descriptor instead.
+func (*DispatchRound) Descriptor() ([]byte, []int) {
+	return file_proto_outrider_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *DispatchRound) GetOrderId() string {
+	if x != nil {
+		return x.OrderId
+	}
+	return ""
+}
+
+func (x *DispatchRound) GetRun() int64 {
+	if x != nil {
+		return x.Run
+	}
+	return 0
+}
+
+func (x *DispatchRound) GetLat() float64 {
+	if x != nil {
+		return x.Lat
+	}
+	return 0
+}
+
+func (x *DispatchRound) GetLng() float64 {
+	if x != nil {
+		return x.Lng
+	}
+	return 0
+}
+
+func (x *DispatchRound) GetStartsAtMs() int64 {
+	if x != nil {
+		return x.StartsAtMs
+	}
+	return 0
+}
+
+func (x *DispatchRound) GetDeadlineAtMs() int64 {
+	if x != nil {
+		return x.DeadlineAtMs
+	}
+	return 0
+}
+
+func (x *DispatchRound) GetCooled() []string {
+	if x != nil {
+		return x.Cooled
+	}
+	return nil
+}
+
 type CreateOrder struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
 	CustomerId     string                 `protobuf:"bytes,1,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
@@ -400,13 +1084,16 @@ type CreateOrder struct {
 	ScheduledForMs int64                  `protobuf:"varint,5,opt,name=scheduled_for_ms,json=scheduledForMs,proto3" json:"scheduled_for_ms,omitempty"`
 	Notes          string                 `protobuf:"bytes,6,opt,name=notes,proto3" json:"notes,omitempty"`
 	ProofRequired  bool                   `protobuf:"varint,7,opt,name=proof_required,json=proofRequired,proto3" json:"proof_required,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// dispatch, when set, makes the order auto-dispatched with a first run
+	// as requested.
+	Dispatch      *DispatchRequest `protobuf:"bytes,8,opt,name=dispatch,proto3" json:"dispatch,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CreateOrder) Reset() {
 	*x = CreateOrder{}
-	mi := &file_proto_outrider_proto_msgTypes[4]
+	mi := &file_proto_outrider_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -418,7 +1105,7 @@ func (x *CreateOrder) String() string {
 func (*CreateOrder) ProtoMessage() {}
 
 func (x *CreateOrder) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[4]
+	mi := &file_proto_outrider_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -431,7 +1118,7 @@ func (x *CreateOrder) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateOrder.ProtoReflect.Descriptor instead.
 func (*CreateOrder) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{4}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *CreateOrder) GetCustomerId() string {
@@ -483,6 +1170,13 @@ func (x *CreateOrder) GetProofRequired() bool {
 	return false
 }
 
+func (x *CreateOrder) GetDispatch() *DispatchRequest {
+	if x != nil {
+		return x.Dispatch
+	}
+	return nil
+}
+
 // AssignDriver offers the order to one driver until offer_expires_at_ms.
 // distance_m, when known, is the driver's distance to the pickup.
 type AssignDriver struct {
@@ -491,13 +1185,14 @@ type AssignDriver struct {
 	OfferExpiresAtMs int64                  `protobuf:"varint,2,opt,name=offer_expires_at_ms,json=offerExpiresAtMs,proto3" json:"offer_expires_at_ms,omitempty"`
 	HasDistance      bool                   `protobuf:"varint,3,opt,name=has_distance,json=hasDistance,proto3" json:"has_distance,omitempty"`
 	DistanceM        float64                `protobuf:"fixed64,4,opt,name=distance_m,json=distanceM,proto3" json:"distance_m,omitempty"`
+	Dispatch         *DispatchOffer         `protobuf:"bytes,5,opt,name=dispatch,proto3" json:"dispatch,omitempty"` // set by the engine only
 	unknownFields    protoimpl.UnknownFields
 	sizeCache        protoimpl.SizeCache
 }
 
 func (x *AssignDriver) Reset() {
 	*x = AssignDriver{}
-	mi := &file_proto_outrider_proto_msgTypes[5]
+	mi := &file_proto_outrider_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -509,7 +1204,7 @@ func (x *AssignDriver) String() string {
 func (*AssignDriver) ProtoMessage() {}
 
 func (x *AssignDriver) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[5]
+	mi := &file_proto_outrider_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -522,7 +1217,7 @@ func (x *AssignDriver) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AssignDriver.ProtoReflect.Descriptor instead.
 func (*AssignDriver) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{5}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *AssignDriver) GetDriverId() string {
@@ -553,6 +1248,13 @@ func (x *AssignDriver) GetDistanceM() float64 {
 	return 0
 }
 
+func (x *AssignDriver) GetDispatch() *DispatchOffer {
+	if x != nil {
+		return x.Dispatch
+	}
+	return nil
+}
+
 // ExpireOffer is the offer deadline firing: the offer made by event
 // offer_seq expires if it is still open and due.
 type ExpireOffer struct {
@@ -564,7 +1266,7 @@ type ExpireOffer struct {
 
 func (x *ExpireOffer) Reset() {
 	*x = ExpireOffer{}
-	mi := &file_proto_outrider_proto_msgTypes[6]
+	mi := &file_proto_outrider_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -576,7 +1278,7 @@ func (x *ExpireOffer) String() string {
 func (*ExpireOffer) ProtoMessage() {}
 
 func (x *ExpireOffer) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[6]
+	mi := &file_proto_outrider_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -589,7 +1291,7 @@ func (x *ExpireOffer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExpireOffer.ProtoReflect.Descriptor instead.
 func (*ExpireOffer) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{6}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ExpireOffer) GetOfferSeq() int64 {
@@ -609,7 +1311,7 @@ type UnassignOrder struct {
 
 func (x *UnassignOrder) Reset() {
 	*x = UnassignOrder{}
-	mi := &file_proto_outrider_proto_msgTypes[7]
+	mi := &file_proto_outrider_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -621,7 +1323,7 @@ func (x *UnassignOrder) String() string {
 func (*UnassignOrder) ProtoMessage() {}
 
 func (x *UnassignOrder) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[7]
+	mi := &file_proto_outrider_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -634,7 +1336,7 @@ func (x *UnassignOrder) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnassignOrder.ProtoReflect.Descriptor instead.
 func (*UnassignOrder) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{7}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *UnassignOrder) GetReason() string {
@@ -652,7 +1354,7 @@ type AcceptOrder struct {
 
 func (x *AcceptOrder) Reset() {
 	*x = AcceptOrder{}
-	mi := &file_proto_outrider_proto_msgTypes[8]
+	mi := &file_proto_outrider_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -664,7 +1366,7 @@ func (x *AcceptOrder) String() string {
 func (*AcceptOrder) ProtoMessage() {}
 
 func (x *AcceptOrder) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[8]
+	mi := &file_proto_outrider_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -677,7 +1379,7 @@ func (x *AcceptOrder) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AcceptOrder.ProtoReflect.Descriptor instead.
 func (*AcceptOrder) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{8}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{16}
 }
 
 type DeclineOrder struct {
@@ -689,7 +1391,7 @@ type DeclineOrder struct {
 
 func (x *DeclineOrder) Reset() {
 	*x = DeclineOrder{}
-	mi := &file_proto_outrider_proto_msgTypes[9]
+	mi := &file_proto_outrider_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -701,7 +1403,7 @@ func (x *DeclineOrder) String() string {
 func (*DeclineOrder) ProtoMessage() {}
 
 func (x *DeclineOrder) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[9]
+	mi := &file_proto_outrider_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -714,7 +1416,7 @@ func (x *DeclineOrder) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeclineOrder.ProtoReflect.Descriptor instead.
 func (*DeclineOrder) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{9}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *DeclineOrder) GetReason() string {
@@ -734,7 +1436,7 @@ type ChangeStatus struct {
 
 func (x *ChangeStatus) Reset() {
 	*x = ChangeStatus{}
-	mi := &file_proto_outrider_proto_msgTypes[10]
+	mi := &file_proto_outrider_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -746,7 +1448,7 @@ func (x *ChangeStatus) String() string {
 func (*ChangeStatus) ProtoMessage() {}
 
 func (x *ChangeStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[10]
+	mi := &file_proto_outrider_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -759,7 +1461,7 @@ func (x *ChangeStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangeStatus.ProtoReflect.Descriptor instead.
 func (*ChangeStatus) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{10}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ChangeStatus) GetStatus() string {
@@ -784,7 +1486,7 @@ type GetOrder struct {
 
 func (x *GetOrder) Reset() {
 	*x = GetOrder{}
-	mi := &file_proto_outrider_proto_msgTypes[11]
+	mi := &file_proto_outrider_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -796,7 +1498,7 @@ func (x *GetOrder) String() string {
 func (*GetOrder) ProtoMessage() {}
 
 func (x *GetOrder) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[11]
+	mi := &file_proto_outrider_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -809,7 +1511,7 @@ func (x *GetOrder) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetOrder.ProtoReflect.Descriptor instead.
 func (*GetOrder) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{11}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{19}
 }
 
 // RecordProof records an uploaded, verified object as proof of delivery.
@@ -824,7 +1526,7 @@ type RecordProof struct {
 
 func (x *RecordProof) Reset() {
 	*x = RecordProof{}
-	mi := &file_proto_outrider_proto_msgTypes[12]
+	mi := &file_proto_outrider_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -836,7 +1538,7 @@ func (x *RecordProof) String() string {
 func (*RecordProof) ProtoMessage() {}
 
 func (x *RecordProof) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[12]
+	mi := &file_proto_outrider_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -849,7 +1551,7 @@ func (x *RecordProof) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordProof.ProtoReflect.Descriptor instead.
 func (*RecordProof) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{12}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *RecordProof) GetKey() string {
@@ -891,6 +1593,8 @@ type OrderCommand struct {
 	//	*OrderCommand_RecordProof
 	//	*OrderCommand_ExpireOffer
 	//	*OrderCommand_Unassign
+	//	*OrderCommand_StartDispatch
+	//	*OrderCommand_EscalateDispatch
 	Body          isOrderCommand_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -898,7 +1602,7 @@ type OrderCommand struct {
 
 func (x *OrderCommand) Reset() {
 	*x = OrderCommand{}
-	mi := &file_proto_outrider_proto_msgTypes[13]
+	mi := &file_proto_outrider_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -910,7 +1614,7 @@ func (x *OrderCommand) String() string {
 func (*OrderCommand) ProtoMessage() {}
 
 func (x *OrderCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[13]
+	mi := &file_proto_outrider_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -923,7 +1627,7 @@ func (x *OrderCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrderCommand.ProtoReflect.Descriptor instead.
 func (*OrderCommand) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{13}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *OrderCommand) GetCommandId() string {
@@ -1042,6 +1746,24 @@ func (x *OrderCommand) GetUnassign() *UnassignOrder {
 	return nil
 }
 
+func (x *OrderCommand) GetStartDispatch() *StartDispatch {
+	if x != nil {
+		if x, ok := x.Body.(*OrderCommand_StartDispatch); ok {
+			return x.StartDispatch
+		}
+	}
+	return nil
+}
+
+func (x *OrderCommand) GetEscalateDispatch() *EscalateDispatch {
+	if x != nil {
+		if x, ok := x.Body.(*OrderCommand_EscalateDispatch); ok {
+			return x.EscalateDispatch
+		}
+	}
+	return nil
+}
+
 type isOrderCommand_Body interface {
 	isOrderCommand_Body()
 }
@@ -1082,6 +1804,14 @@ type OrderCommand_Unassign struct {
 	Unassign *UnassignOrder `protobuf:"bytes,18,opt,name=unassign,proto3,oneof"`
 }
 
+type OrderCommand_StartDispatch struct {
+	StartDispatch *StartDispatch `protobuf:"bytes,19,opt,name=start_dispatch,json=startDispatch,proto3,oneof"`
+}
+
+type OrderCommand_EscalateDispatch struct {
+	EscalateDispatch *EscalateDispatch `protobuf:"bytes,20,opt,name=escalate_dispatch,json=escalateDispatch,proto3,oneof"`
+}
+
 func (*OrderCommand_Create) isOrderCommand_Body() {}
 
 func (*OrderCommand_Assign) isOrderCommand_Body() {}
@@ -1100,6 +1830,10 @@ func (*OrderCommand_ExpireOffer) isOrderCommand_Body() {}
 
 func (*OrderCommand_Unassign) isOrderCommand_Body() {}
 
+func (*OrderCommand_StartDispatch) isOrderCommand_Body() {}
+
+func (*OrderCommand_EscalateDispatch) isOrderCommand_Body() {}
+
 type OrderCreated struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
 	CustomerId     string                 `protobuf:"bytes,1,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
@@ -1110,13 +1844,14 @@ type OrderCreated struct {
 	Notes          string                 `protobuf:"bytes,6,opt,name=notes,proto3" json:"notes,omitempty"`
 	PaymentStatus  string                 `protobuf:"bytes,7,opt,name=payment_status,json=paymentStatus,proto3" json:"payment_status,omitempty"`
 	ProofRequired  bool                   `protobuf:"varint,8,opt,name=proof_required,json=proofRequired,proto3" json:"proof_required,omitempty"`
+	AutoDispatch   bool                   `protobuf:"varint,9,opt,name=auto_dispatch,json=autoDispatch,proto3" json:"auto_dispatch,omitempty"`
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
 }
 
 func (x *OrderCreated) Reset() {
 	*x = OrderCreated{}
-	mi := &file_proto_outrider_proto_msgTypes[14]
+	mi := &file_proto_outrider_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1128,7 +1863,7 @@ func (x *OrderCreated) String() string {
 func (*OrderCreated) ProtoMessage() {}
 
 func (x *OrderCreated) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[14]
+	mi := &file_proto_outrider_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1141,7 +1876,7 @@ func (x *OrderCreated) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrderCreated.ProtoReflect.Descriptor instead.
 func (*OrderCreated) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{14}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *OrderCreated) GetCustomerId() string {
@@ -1200,6 +1935,13 @@ func (x *OrderCreated) GetProofRequired() bool {
 	return false
 }
 
+func (x *OrderCreated) GetAutoDispatch() bool {
+	if x != nil {
+		return x.AutoDispatch
+	}
+	return false
+}
+
 // DriverAssigned opens an offer to driver_id; its seq is the offer's id.
 type DriverAssigned struct {
 	state            protoimpl.MessageState `protogen:"open.v1"`
@@ -1207,13 +1949,14 @@ type DriverAssigned struct {
 	OfferExpiresAtMs int64                  `protobuf:"varint,2,opt,name=offer_expires_at_ms,json=offerExpiresAtMs,proto3" json:"offer_expires_at_ms,omitempty"`
 	HasDistance      bool                   `protobuf:"varint,3,opt,name=has_distance,json=hasDistance,proto3" json:"has_distance,omitempty"`
 	DistanceM        float64                `protobuf:"fixed64,4,opt,name=distance_m,json=distanceM,proto3" json:"distance_m,omitempty"`
+	Dispatch         *DispatchOffer         `protobuf:"bytes,5,opt,name=dispatch,proto3" json:"dispatch,omitempty"` // an engine's offer
 	unknownFields    protoimpl.UnknownFields
 	sizeCache        protoimpl.SizeCache
 }
 
 func (x *DriverAssigned) Reset() {
 	*x = DriverAssigned{}
-	mi := &file_proto_outrider_proto_msgTypes[15]
+	mi := &file_proto_outrider_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1225,7 +1968,7 @@ func (x *DriverAssigned) String() string {
 func (*DriverAssigned) ProtoMessage() {}
 
 func (x *DriverAssigned) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[15]
+	mi := &file_proto_outrider_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1238,7 +1981,7 @@ func (x *DriverAssigned) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DriverAssigned.ProtoReflect.Descriptor instead.
 func (*DriverAssigned) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{15}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *DriverAssigned) GetDriverId() string {
@@ -1269,6 +2012,145 @@ func (x *DriverAssigned) GetDistanceM() float64 {
 	return 0
 }
 
+func (x *DriverAssigned) GetDispatch() *DispatchOffer {
+	if x != nil {
+		return x.Dispatch
+	}
+	return nil
+}
+
+// DispatchStarted: a dispatch run begins (its first round due at
+// starts_at_ms).
+type DispatchStarted struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Run           int64                  `protobuf:"varint,1,opt,name=run,proto3" json:"run,omitempty"`
+	StartsAtMs    int64                  `protobuf:"varint,2,opt,name=starts_at_ms,json=startsAtMs,proto3" json:"starts_at_ms,omitempty"`
+	DeadlineAtMs  int64                  `protobuf:"varint,3,opt,name=deadline_at_ms,json=deadlineAtMs,proto3" json:"deadline_at_ms,omitempty"`
+	MaxAttempts   int32                  `protobuf:"varint,4,opt,name=max_attempts,json=maxAttempts,proto3" json:"max_attempts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DispatchStarted) Reset() {
+	*x = DispatchStarted{}
+	mi := &file_proto_outrider_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DispatchStarted) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DispatchStarted) ProtoMessage() {}
+
+func (x *DispatchStarted) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_outrider_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DispatchStarted.ProtoReflect.Descriptor instead.
+func (*DispatchStarted) Descriptor() ([]byte, []int) {
+	return file_proto_outrider_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *DispatchStarted) GetRun() int64 {
+	if x != nil {
+		return x.Run
+	}
+	return 0
+}
+
+func (x *DispatchStarted) GetStartsAtMs() int64 {
+	if x != nil {
+		return x.StartsAtMs
+	}
+	return 0
+}
+
+func (x *DispatchStarted) GetDeadlineAtMs() int64 {
+	if x != nil {
+		return x.DeadlineAtMs
+	}
+	return 0
+}
+
+func (x *DispatchStarted) GetMaxAttempts() int32 {
+	if x != nil {
+		return x.MaxAttempts
+	}
+	return 0
+}
+
+// DispatchFailed: run escalated (reason max_attempts or deadline); the
+// order stays pending for an admin.
+type DispatchFailed struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Run           int64                  `protobuf:"varint,1,opt,name=run,proto3" json:"run,omitempty"`
+	Reason        string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	Attempts      int32                  `protobuf:"varint,3,opt,name=attempts,proto3" json:"attempts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DispatchFailed) Reset() {
+	*x = DispatchFailed{}
+	mi := &file_proto_outrider_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DispatchFailed) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DispatchFailed) ProtoMessage() {}
+
+func (x *DispatchFailed) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_outrider_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DispatchFailed.ProtoReflect.Descriptor instead.
+func (*DispatchFailed) Descriptor() ([]byte, []int) {
+	return file_proto_outrider_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *DispatchFailed) GetRun() int64 {
+	if x != nil {
+		return x.Run
+	}
+	return 0
+}
+
+func (x *DispatchFailed) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *DispatchFailed) GetAttempts() int32 {
+	if x != nil {
+		return x.Attempts
+	}
+	return 0
+}
+
 // OfferExpired: the offer made by event offer_seq was not accepted in
 // time; the order is pending again and the driver's slot free.
 type OfferExpired struct {
@@ -1281,7 +2163,7 @@ type OfferExpired struct {
 
 func (x *OfferExpired) Reset() {
 	*x = OfferExpired{}
-	mi := &file_proto_outrider_proto_msgTypes[16]
+	mi := &file_proto_outrider_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1293,7 +2175,7 @@ func (x *OfferExpired) String() string {
 func (*OfferExpired) ProtoMessage() {}
 
 func (x *OfferExpired) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[16]
+	mi := &file_proto_outrider_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1306,7 +2188,7 @@ func (x *OfferExpired) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OfferExpired.ProtoReflect.Descriptor instead.
 func (*OfferExpired) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{16}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *OfferExpired) GetDriverId() string {
@@ -1336,7 +2218,7 @@ type OrderUnassigned struct {
 
 func (x *OrderUnassigned) Reset() {
 	*x = OrderUnassigned{}
-	mi := &file_proto_outrider_proto_msgTypes[17]
+	mi := &file_proto_outrider_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1348,7 +2230,7 @@ func (x *OrderUnassigned) String() string {
 func (*OrderUnassigned) ProtoMessage() {}
 
 func (x *OrderUnassigned) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[17]
+	mi := &file_proto_outrider_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1361,7 +2243,7 @@ func (x *OrderUnassigned) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrderUnassigned.ProtoReflect.Descriptor instead.
 func (*OrderUnassigned) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{17}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *OrderUnassigned) GetDriverId() string {
@@ -1394,7 +2276,7 @@ type OrderAccepted struct {
 
 func (x *OrderAccepted) Reset() {
 	*x = OrderAccepted{}
-	mi := &file_proto_outrider_proto_msgTypes[18]
+	mi := &file_proto_outrider_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1406,7 +2288,7 @@ func (x *OrderAccepted) String() string {
 func (*OrderAccepted) ProtoMessage() {}
 
 func (x *OrderAccepted) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[18]
+	mi := &file_proto_outrider_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1419,7 +2301,7 @@ func (x *OrderAccepted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrderAccepted.ProtoReflect.Descriptor instead.
 func (*OrderAccepted) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{18}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *OrderAccepted) GetDriverId() string {
@@ -1439,7 +2321,7 @@ type OrderDeclined struct {
 
 func (x *OrderDeclined) Reset() {
 	*x = OrderDeclined{}
-	mi := &file_proto_outrider_proto_msgTypes[19]
+	mi := &file_proto_outrider_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1451,7 +2333,7 @@ func (x *OrderDeclined) String() string {
 func (*OrderDeclined) ProtoMessage() {}
 
 func (x *OrderDeclined) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[19]
+	mi := &file_proto_outrider_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1464,7 +2346,7 @@ func (x *OrderDeclined) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrderDeclined.ProtoReflect.Descriptor instead.
 func (*OrderDeclined) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{19}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *OrderDeclined) GetDriverId() string {
@@ -1493,7 +2375,7 @@ type StatusChanged struct {
 
 func (x *StatusChanged) Reset() {
 	*x = StatusChanged{}
-	mi := &file_proto_outrider_proto_msgTypes[20]
+	mi := &file_proto_outrider_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1505,7 +2387,7 @@ func (x *StatusChanged) String() string {
 func (*StatusChanged) ProtoMessage() {}
 
 func (x *StatusChanged) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[20]
+	mi := &file_proto_outrider_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1518,7 +2400,7 @@ func (x *StatusChanged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusChanged.ProtoReflect.Descriptor instead.
 func (*StatusChanged) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{20}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *StatusChanged) GetFrom() string {
@@ -1560,7 +2442,7 @@ type ProofAdded struct {
 
 func (x *ProofAdded) Reset() {
 	*x = ProofAdded{}
-	mi := &file_proto_outrider_proto_msgTypes[21]
+	mi := &file_proto_outrider_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1572,7 +2454,7 @@ func (x *ProofAdded) String() string {
 func (*ProofAdded) ProtoMessage() {}
 
 func (x *ProofAdded) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[21]
+	mi := &file_proto_outrider_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1585,7 +2467,7 @@ func (x *ProofAdded) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProofAdded.ProtoReflect.Descriptor instead.
 func (*ProofAdded) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{21}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ProofAdded) GetKey() string {
@@ -1627,6 +2509,8 @@ type OrderEvent struct {
 	//	*OrderEvent_ProofAdded
 	//	*OrderEvent_OfferExpired
 	//	*OrderEvent_Unassigned
+	//	*OrderEvent_DispatchStarted
+	//	*OrderEvent_DispatchFailed
 	Body          isOrderEvent_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1634,7 +2518,7 @@ type OrderEvent struct {
 
 func (x *OrderEvent) Reset() {
 	*x = OrderEvent{}
-	mi := &file_proto_outrider_proto_msgTypes[22]
+	mi := &file_proto_outrider_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1646,7 +2530,7 @@ func (x *OrderEvent) String() string {
 func (*OrderEvent) ProtoMessage() {}
 
 func (x *OrderEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[22]
+	mi := &file_proto_outrider_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1659,7 +2543,7 @@ func (x *OrderEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrderEvent.ProtoReflect.Descriptor instead.
 func (*OrderEvent) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{22}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *OrderEvent) GetOrderId() string {
@@ -1776,6 +2660,24 @@ func (x *OrderEvent) GetUnassigned() *OrderUnassigned {
 	return nil
 }
 
+func (x *OrderEvent) GetDispatchStarted() *DispatchStarted {
+	if x != nil {
+		if x, ok := x.Body.(*OrderEvent_DispatchStarted); ok {
+			return x.DispatchStarted
+		}
+	}
+	return nil
+}
+
+func (x *OrderEvent) GetDispatchFailed() *DispatchFailed {
+	if x != nil {
+		if x, ok := x.Body.(*OrderEvent_DispatchFailed); ok {
+			return x.DispatchFailed
+		}
+	}
+	return nil
+}
+
 type isOrderEvent_Body interface {
 	isOrderEvent_Body()
 }
@@ -1812,6 +2714,14 @@ type OrderEvent_Unassigned struct {
 	Unassigned *OrderUnassigned `protobuf:"bytes,17,opt,name=unassigned,proto3,oneof"`
 }
 
+type OrderEvent_DispatchStarted struct {
+	DispatchStarted *DispatchStarted `protobuf:"bytes,18,opt,name=dispatch_started,json=dispatchStarted,proto3,oneof"`
+}
+
+type OrderEvent_DispatchFailed struct {
+	DispatchFailed *DispatchFailed `protobuf:"bytes,19,opt,name=dispatch_failed,json=dispatchFailed,proto3,oneof"`
+}
+
 func (*OrderEvent_Created) isOrderEvent_Body() {}
 
 func (*OrderEvent_Assigned) isOrderEvent_Body() {}
@@ -1828,6 +2738,10 @@ func (*OrderEvent_OfferExpired) isOrderEvent_Body() {}
 
 func (*OrderEvent_Unassigned) isOrderEvent_Body() {}
 
+func (*OrderEvent_DispatchStarted) isOrderEvent_Body() {}
+
+func (*OrderEvent_DispatchFailed) isOrderEvent_Body() {}
+
 type OrderReply struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Order         *OrderState            `protobuf:"bytes,1,opt,name=order,proto3" json:"order,omitempty"`
@@ -1838,7 +2752,7 @@ type OrderReply struct {
 
 func (x *OrderReply) Reset() {
 	*x = OrderReply{}
-	mi := &file_proto_outrider_proto_msgTypes[23]
+	mi := &file_proto_outrider_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1850,7 +2764,7 @@ func (x *OrderReply) String() string {
 func (*OrderReply) ProtoMessage() {}
 
 func (x *OrderReply) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[23]
+	mi := &file_proto_outrider_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1863,7 +2777,7 @@ func (x *OrderReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrderReply.ProtoReflect.Descriptor instead.
 func (*OrderReply) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{23}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *OrderReply) GetOrder() *OrderState {
@@ -1897,7 +2811,7 @@ type DriverState struct {
 
 func (x *DriverState) Reset() {
 	*x = DriverState{}
-	mi := &file_proto_outrider_proto_msgTypes[24]
+	mi := &file_proto_outrider_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1909,7 +2823,7 @@ func (x *DriverState) String() string {
 func (*DriverState) ProtoMessage() {}
 
 func (x *DriverState) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[24]
+	mi := &file_proto_outrider_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1922,7 +2836,7 @@ func (x *DriverState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DriverState.ProtoReflect.Descriptor instead.
 func (*DriverState) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{24}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *DriverState) GetId() string {
@@ -1989,7 +2903,7 @@ type Fix struct {
 
 func (x *Fix) Reset() {
 	*x = Fix{}
-	mi := &file_proto_outrider_proto_msgTypes[25]
+	mi := &file_proto_outrider_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2001,7 +2915,7 @@ func (x *Fix) String() string {
 func (*Fix) ProtoMessage() {}
 
 func (x *Fix) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[25]
+	mi := &file_proto_outrider_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2014,7 +2928,7 @@ func (x *Fix) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Fix.ProtoReflect.Descriptor instead.
 func (*Fix) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{25}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *Fix) GetLat() float64 {
@@ -2070,7 +2984,7 @@ type UpdateLocation struct {
 
 func (x *UpdateLocation) Reset() {
 	*x = UpdateLocation{}
-	mi := &file_proto_outrider_proto_msgTypes[26]
+	mi := &file_proto_outrider_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2082,7 +2996,7 @@ func (x *UpdateLocation) String() string {
 func (*UpdateLocation) ProtoMessage() {}
 
 func (x *UpdateLocation) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[26]
+	mi := &file_proto_outrider_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2095,7 +3009,7 @@ func (x *UpdateLocation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateLocation.ProtoReflect.Descriptor instead.
 func (*UpdateLocation) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{26}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *UpdateLocation) GetFix() *Fix {
@@ -2114,7 +3028,7 @@ type RegisterDriver struct {
 
 func (x *RegisterDriver) Reset() {
 	*x = RegisterDriver{}
-	mi := &file_proto_outrider_proto_msgTypes[27]
+	mi := &file_proto_outrider_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2126,7 +3040,7 @@ func (x *RegisterDriver) String() string {
 func (*RegisterDriver) ProtoMessage() {}
 
 func (x *RegisterDriver) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[27]
+	mi := &file_proto_outrider_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2139,7 +3053,7 @@ func (x *RegisterDriver) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterDriver.ProtoReflect.Descriptor instead.
 func (*RegisterDriver) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{27}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *RegisterDriver) GetCapacity() int32 {
@@ -2158,7 +3072,7 @@ type SetAvailability struct {
 
 func (x *SetAvailability) Reset() {
 	*x = SetAvailability{}
-	mi := &file_proto_outrider_proto_msgTypes[28]
+	mi := &file_proto_outrider_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2170,7 +3084,7 @@ func (x *SetAvailability) String() string {
 func (*SetAvailability) ProtoMessage() {}
 
 func (x *SetAvailability) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[28]
+	mi := &file_proto_outrider_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2183,7 +3097,7 @@ func (x *SetAvailability) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetAvailability.ProtoReflect.Descriptor instead.
 func (*SetAvailability) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{28}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *SetAvailability) GetAvailable() bool {
@@ -2201,7 +3115,7 @@ type GetDriver struct {
 
 func (x *GetDriver) Reset() {
 	*x = GetDriver{}
-	mi := &file_proto_outrider_proto_msgTypes[29]
+	mi := &file_proto_outrider_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2213,7 +3127,7 @@ func (x *GetDriver) String() string {
 func (*GetDriver) ProtoMessage() {}
 
 func (x *GetDriver) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[29]
+	mi := &file_proto_outrider_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2226,7 +3140,7 @@ func (x *GetDriver) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDriver.ProtoReflect.Descriptor instead.
 func (*GetDriver) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{29}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{39}
 }
 
 // SetCapacity changes how many orders the driver holds at once (admins).
@@ -2240,7 +3154,7 @@ type SetCapacity struct {
 
 func (x *SetCapacity) Reset() {
 	*x = SetCapacity{}
-	mi := &file_proto_outrider_proto_msgTypes[30]
+	mi := &file_proto_outrider_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2252,7 +3166,7 @@ func (x *SetCapacity) String() string {
 func (*SetCapacity) ProtoMessage() {}
 
 func (x *SetCapacity) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[30]
+	mi := &file_proto_outrider_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2265,7 +3179,7 @@ func (x *SetCapacity) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetCapacity.ProtoReflect.Descriptor instead.
 func (*SetCapacity) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{30}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *SetCapacity) GetCapacity() int32 {
@@ -2294,7 +3208,7 @@ type DriverCommand struct {
 
 func (x *DriverCommand) Reset() {
 	*x = DriverCommand{}
-	mi := &file_proto_outrider_proto_msgTypes[31]
+	mi := &file_proto_outrider_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2306,7 +3220,7 @@ func (x *DriverCommand) String() string {
 func (*DriverCommand) ProtoMessage() {}
 
 func (x *DriverCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[31]
+	mi := &file_proto_outrider_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2319,7 +3233,7 @@ func (x *DriverCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DriverCommand.ProtoReflect.Descriptor instead.
 func (*DriverCommand) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{31}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *DriverCommand) GetCommandId() string {
@@ -2438,7 +3352,7 @@ type DriverRegistered struct {
 
 func (x *DriverRegistered) Reset() {
 	*x = DriverRegistered{}
-	mi := &file_proto_outrider_proto_msgTypes[32]
+	mi := &file_proto_outrider_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2450,7 +3364,7 @@ func (x *DriverRegistered) String() string {
 func (*DriverRegistered) ProtoMessage() {}
 
 func (x *DriverRegistered) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[32]
+	mi := &file_proto_outrider_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2463,7 +3377,7 @@ func (x *DriverRegistered) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DriverRegistered.ProtoReflect.Descriptor instead.
 func (*DriverRegistered) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{32}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *DriverRegistered) GetCapacity() int32 {
@@ -2482,7 +3396,7 @@ type AvailabilityChanged struct {
 
 func (x *AvailabilityChanged) Reset() {
 	*x = AvailabilityChanged{}
-	mi := &file_proto_outrider_proto_msgTypes[33]
+	mi := &file_proto_outrider_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2494,7 +3408,7 @@ func (x *AvailabilityChanged) String() string {
 func (*AvailabilityChanged) ProtoMessage() {}
 
 func (x *AvailabilityChanged) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[33]
+	mi := &file_proto_outrider_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2507,7 +3421,7 @@ func (x *AvailabilityChanged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AvailabilityChanged.ProtoReflect.Descriptor instead.
 func (*AvailabilityChanged) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{33}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *AvailabilityChanged) GetAvailable() bool {
@@ -2526,7 +3440,7 @@ type CapacityChanged struct {
 
 func (x *CapacityChanged) Reset() {
 	*x = CapacityChanged{}
-	mi := &file_proto_outrider_proto_msgTypes[34]
+	mi := &file_proto_outrider_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2538,7 +3452,7 @@ func (x *CapacityChanged) String() string {
 func (*CapacityChanged) ProtoMessage() {}
 
 func (x *CapacityChanged) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[34]
+	mi := &file_proto_outrider_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2551,7 +3465,7 @@ func (x *CapacityChanged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CapacityChanged.ProtoReflect.Descriptor instead.
 func (*CapacityChanged) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{34}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *CapacityChanged) GetCapacity() int32 {
@@ -2580,7 +3494,7 @@ type DriverEvent struct {
 
 func (x *DriverEvent) Reset() {
 	*x = DriverEvent{}
-	mi := &file_proto_outrider_proto_msgTypes[35]
+	mi := &file_proto_outrider_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2592,7 +3506,7 @@ func (x *DriverEvent) String() string {
 func (*DriverEvent) ProtoMessage() {}
 
 func (x *DriverEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[35]
+	mi := &file_proto_outrider_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2605,7 +3519,7 @@ func (x *DriverEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DriverEvent.ProtoReflect.Descriptor instead.
 func (*DriverEvent) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{35}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *DriverEvent) GetDriverId() string {
@@ -2709,7 +3623,7 @@ type DriverReply struct {
 
 func (x *DriverReply) Reset() {
 	*x = DriverReply{}
-	mi := &file_proto_outrider_proto_msgTypes[36]
+	mi := &file_proto_outrider_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2721,7 +3635,7 @@ func (x *DriverReply) String() string {
 func (*DriverReply) ProtoMessage() {}
 
 func (x *DriverReply) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[36]
+	mi := &file_proto_outrider_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2734,7 +3648,7 @@ func (x *DriverReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DriverReply.ProtoReflect.Descriptor instead.
 func (*DriverReply) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{36}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *DriverReply) GetDriver() *DriverState {
@@ -2773,7 +3687,7 @@ type UserState struct {
 
 func (x *UserState) Reset() {
 	*x = UserState{}
-	mi := &file_proto_outrider_proto_msgTypes[37]
+	mi := &file_proto_outrider_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2785,7 +3699,7 @@ func (x *UserState) String() string {
 func (*UserState) ProtoMessage() {}
 
 func (x *UserState) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[37]
+	mi := &file_proto_outrider_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2798,7 +3712,7 @@ func (x *UserState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UserState.ProtoReflect.Descriptor instead.
 func (*UserState) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{37}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *UserState) GetId() string {
@@ -2883,7 +3797,7 @@ type Session struct {
 
 func (x *Session) Reset() {
 	*x = Session{}
-	mi := &file_proto_outrider_proto_msgTypes[38]
+	mi := &file_proto_outrider_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2895,7 +3809,7 @@ func (x *Session) String() string {
 func (*Session) ProtoMessage() {}
 
 func (x *Session) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[38]
+	mi := &file_proto_outrider_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2908,7 +3822,7 @@ func (x *Session) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Session.ProtoReflect.Descriptor instead.
 func (*Session) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{38}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *Session) GetId() string {
@@ -2948,7 +3862,7 @@ type CreateUser struct {
 
 func (x *CreateUser) Reset() {
 	*x = CreateUser{}
-	mi := &file_proto_outrider_proto_msgTypes[39]
+	mi := &file_proto_outrider_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2960,7 +3874,7 @@ func (x *CreateUser) String() string {
 func (*CreateUser) ProtoMessage() {}
 
 func (x *CreateUser) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[39]
+	mi := &file_proto_outrider_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2973,7 +3887,7 @@ func (x *CreateUser) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateUser.ProtoReflect.Descriptor instead.
 func (*CreateUser) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{39}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *CreateUser) GetEmail() string {
@@ -3026,7 +3940,7 @@ type GetUser struct {
 
 func (x *GetUser) Reset() {
 	*x = GetUser{}
-	mi := &file_proto_outrider_proto_msgTypes[40]
+	mi := &file_proto_outrider_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3038,7 +3952,7 @@ func (x *GetUser) String() string {
 func (*GetUser) ProtoMessage() {}
 
 func (x *GetUser) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[40]
+	mi := &file_proto_outrider_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3051,7 +3965,7 @@ func (x *GetUser) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetUser.ProtoReflect.Descriptor instead.
 func (*GetUser) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{40}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{50}
 }
 
 // OpenSession registers (or renews) a session; refused when the token
@@ -3066,7 +3980,7 @@ type OpenSession struct {
 
 func (x *OpenSession) Reset() {
 	*x = OpenSession{}
-	mi := &file_proto_outrider_proto_msgTypes[41]
+	mi := &file_proto_outrider_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3078,7 +3992,7 @@ func (x *OpenSession) String() string {
 func (*OpenSession) ProtoMessage() {}
 
 func (x *OpenSession) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[41]
+	mi := &file_proto_outrider_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3091,7 +4005,7 @@ func (x *OpenSession) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpenSession.ProtoReflect.Descriptor instead.
 func (*OpenSession) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{41}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *OpenSession) GetSession() *Session {
@@ -3117,7 +4031,7 @@ type CloseSession struct {
 
 func (x *CloseSession) Reset() {
 	*x = CloseSession{}
-	mi := &file_proto_outrider_proto_msgTypes[42]
+	mi := &file_proto_outrider_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3129,7 +4043,7 @@ func (x *CloseSession) String() string {
 func (*CloseSession) ProtoMessage() {}
 
 func (x *CloseSession) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[42]
+	mi := &file_proto_outrider_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3142,7 +4056,7 @@ func (x *CloseSession) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloseSession.ProtoReflect.Descriptor instead.
 func (*CloseSession) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{42}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *CloseSession) GetSessionId() string {
@@ -3162,7 +4076,7 @@ type RevokeSessions struct {
 
 func (x *RevokeSessions) Reset() {
 	*x = RevokeSessions{}
-	mi := &file_proto_outrider_proto_msgTypes[43]
+	mi := &file_proto_outrider_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3174,7 +4088,7 @@ func (x *RevokeSessions) String() string {
 func (*RevokeSessions) ProtoMessage() {}
 
 func (x *RevokeSessions) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[43]
+	mi := &file_proto_outrider_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3187,7 +4101,7 @@ func (x *RevokeSessions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeSessions.ProtoReflect.Descriptor instead.
 func (*RevokeSessions) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{43}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{53}
 }
 
 // Push sends a frame to every live session of the user (job offers,
@@ -3201,7 +4115,7 @@ type Push struct {
 
 func (x *Push) Reset() {
 	*x = Push{}
-	mi := &file_proto_outrider_proto_msgTypes[44]
+	mi := &file_proto_outrider_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3213,7 +4127,7 @@ func (x *Push) String() string {
 func (*Push) ProtoMessage() {}
 
 func (x *Push) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[44]
+	mi := &file_proto_outrider_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3226,7 +4140,7 @@ func (x *Push) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Push.ProtoReflect.Descriptor instead.
 func (*Push) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{44}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *Push) GetFrame() []byte {
@@ -3256,7 +4170,7 @@ type UserCommand struct {
 
 func (x *UserCommand) Reset() {
 	*x = UserCommand{}
-	mi := &file_proto_outrider_proto_msgTypes[45]
+	mi := &file_proto_outrider_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3268,7 +4182,7 @@ func (x *UserCommand) String() string {
 func (*UserCommand) ProtoMessage() {}
 
 func (x *UserCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[45]
+	mi := &file_proto_outrider_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3281,7 +4195,7 @@ func (x *UserCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UserCommand.ProtoReflect.Descriptor instead.
 func (*UserCommand) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{45}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *UserCommand) GetCommandId() string {
@@ -3415,7 +4329,7 @@ type SessionsRevoked struct {
 
 func (x *SessionsRevoked) Reset() {
 	*x = SessionsRevoked{}
-	mi := &file_proto_outrider_proto_msgTypes[46]
+	mi := &file_proto_outrider_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3427,7 +4341,7 @@ func (x *SessionsRevoked) String() string {
 func (*SessionsRevoked) ProtoMessage() {}
 
 func (x *SessionsRevoked) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[46]
+	mi := &file_proto_outrider_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3440,7 +4354,7 @@ func (x *SessionsRevoked) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionsRevoked.ProtoReflect.Descriptor instead.
 func (*SessionsRevoked) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{46}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *SessionsRevoked) GetBeforeMs() int64 {
@@ -3462,7 +4376,7 @@ type UserCreated struct {
 
 func (x *UserCreated) Reset() {
 	*x = UserCreated{}
-	mi := &file_proto_outrider_proto_msgTypes[47]
+	mi := &file_proto_outrider_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3474,7 +4388,7 @@ func (x *UserCreated) String() string {
 func (*UserCreated) ProtoMessage() {}
 
 func (x *UserCreated) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[47]
+	mi := &file_proto_outrider_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3487,7 +4401,7 @@ func (x *UserCreated) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UserCreated.ProtoReflect.Descriptor instead.
 func (*UserCreated) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{47}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *UserCreated) GetEmail() string {
@@ -3536,7 +4450,7 @@ type UserEvent struct {
 
 func (x *UserEvent) Reset() {
 	*x = UserEvent{}
-	mi := &file_proto_outrider_proto_msgTypes[48]
+	mi := &file_proto_outrider_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3548,7 +4462,7 @@ func (x *UserEvent) String() string {
 func (*UserEvent) ProtoMessage() {}
 
 func (x *UserEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[48]
+	mi := &file_proto_outrider_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3561,7 +4475,7 @@ func (x *UserEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UserEvent.ProtoReflect.Descriptor instead.
 func (*UserEvent) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{48}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *UserEvent) GetUserId() string {
@@ -3650,7 +4564,7 @@ type UserReply struct {
 
 func (x *UserReply) Reset() {
 	*x = UserReply{}
-	mi := &file_proto_outrider_proto_msgTypes[49]
+	mi := &file_proto_outrider_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3662,7 +4576,7 @@ func (x *UserReply) String() string {
 func (*UserReply) ProtoMessage() {}
 
 func (x *UserReply) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[49]
+	mi := &file_proto_outrider_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3675,7 +4589,7 @@ func (x *UserReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UserReply.ProtoReflect.Descriptor instead.
 func (*UserReply) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{49}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *UserReply) GetUser() *UserState {
@@ -3709,7 +4623,7 @@ type ZoneUpdate struct {
 
 func (x *ZoneUpdate) Reset() {
 	*x = ZoneUpdate{}
-	mi := &file_proto_outrider_proto_msgTypes[50]
+	mi := &file_proto_outrider_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3721,7 +4635,7 @@ func (x *ZoneUpdate) String() string {
 func (*ZoneUpdate) ProtoMessage() {}
 
 func (x *ZoneUpdate) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[50]
+	mi := &file_proto_outrider_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3734,7 +4648,7 @@ func (x *ZoneUpdate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ZoneUpdate.ProtoReflect.Descriptor instead.
 func (*ZoneUpdate) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{50}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *ZoneUpdate) GetDriverId() string {
@@ -3789,7 +4703,7 @@ type ZoneRemove struct {
 
 func (x *ZoneRemove) Reset() {
 	*x = ZoneRemove{}
-	mi := &file_proto_outrider_proto_msgTypes[51]
+	mi := &file_proto_outrider_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3801,7 +4715,7 @@ func (x *ZoneRemove) String() string {
 func (*ZoneRemove) ProtoMessage() {}
 
 func (x *ZoneRemove) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[51]
+	mi := &file_proto_outrider_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3814,7 +4728,7 @@ func (x *ZoneRemove) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ZoneRemove.ProtoReflect.Descriptor instead.
 func (*ZoneRemove) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{51}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *ZoneRemove) GetDriverId() string {
@@ -3843,7 +4757,7 @@ type ZoneNearest struct {
 
 func (x *ZoneNearest) Reset() {
 	*x = ZoneNearest{}
-	mi := &file_proto_outrider_proto_msgTypes[52]
+	mi := &file_proto_outrider_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3855,7 +4769,7 @@ func (x *ZoneNearest) String() string {
 func (*ZoneNearest) ProtoMessage() {}
 
 func (x *ZoneNearest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[52]
+	mi := &file_proto_outrider_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3868,7 +4782,7 @@ func (x *ZoneNearest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ZoneNearest.ProtoReflect.Descriptor instead.
 func (*ZoneNearest) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{52}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *ZoneNearest) GetLat() float64 {
@@ -3934,7 +4848,7 @@ type ZoneHit struct {
 
 func (x *ZoneHit) Reset() {
 	*x = ZoneHit{}
-	mi := &file_proto_outrider_proto_msgTypes[53]
+	mi := &file_proto_outrider_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3946,7 +4860,7 @@ func (x *ZoneHit) String() string {
 func (*ZoneHit) ProtoMessage() {}
 
 func (x *ZoneHit) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[53]
+	mi := &file_proto_outrider_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3959,7 +4873,7 @@ func (x *ZoneHit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ZoneHit.ProtoReflect.Descriptor instead.
 func (*ZoneHit) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{53}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *ZoneHit) GetDriverId() string {
@@ -4015,7 +4929,7 @@ type ZoneHits struct {
 
 func (x *ZoneHits) Reset() {
 	*x = ZoneHits{}
-	mi := &file_proto_outrider_proto_msgTypes[54]
+	mi := &file_proto_outrider_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4027,7 +4941,7 @@ func (x *ZoneHits) String() string {
 func (*ZoneHits) ProtoMessage() {}
 
 func (x *ZoneHits) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[54]
+	mi := &file_proto_outrider_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4040,7 +4954,7 @@ func (x *ZoneHits) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ZoneHits.ProtoReflect.Descriptor instead.
 func (*ZoneHits) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{54}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *ZoneHits) GetHits() []*ZoneHit {
@@ -4072,7 +4986,7 @@ type ZoneMessage struct {
 
 func (x *ZoneMessage) Reset() {
 	*x = ZoneMessage{}
-	mi := &file_proto_outrider_proto_msgTypes[55]
+	mi := &file_proto_outrider_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4084,7 +4998,7 @@ func (x *ZoneMessage) String() string {
 func (*ZoneMessage) ProtoMessage() {}
 
 func (x *ZoneMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[55]
+	mi := &file_proto_outrider_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4097,7 +5011,7 @@ func (x *ZoneMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ZoneMessage.ProtoReflect.Descriptor instead.
 func (*ZoneMessage) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{55}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *ZoneMessage) GetBody() isZoneMessage_Body {
@@ -4171,7 +5085,7 @@ const file_proto_outrider_proto_rawDesc = "" +
 	"\x03lng\x18\x04 \x01(\x01R\x03lng\"9\n" +
 	"\tRejection\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\tR\x04code\x12\x18\n" +
-	"\amessage\x18\x02 \x01(\tR\amessage\"\xfe\x04\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\"\xb6\x05\n" +
 	"\n" +
 	"OrderState\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1f\n" +
@@ -4194,7 +5108,77 @@ const file_proto_outrider_proto_rawDesc = "" +
 	"\n" +
 	"proof_keys\x18\x10 \x03(\tR\tproofKeys\x12\x1b\n" +
 	"\toffer_seq\x18\x11 \x01(\x03R\bofferSeq\x12-\n" +
-	"\x13offer_expires_at_ms\x18\x12 \x01(\x03R\x10offerExpiresAtMs\"\x98\x02\n" +
+	"\x13offer_expires_at_ms\x18\x12 \x01(\x03R\x10offerExpiresAtMs\x126\n" +
+	"\bdispatch\x18\x13 \x01(\v2\x1a.outrider.v1.DispatchStateR\bdispatch\"\xcc\x03\n" +
+	"\rDispatchState\x12\x12\n" +
+	"\x04mode\x18\x01 \x01(\tR\x04mode\x12\x14\n" +
+	"\x05state\x18\x02 \x01(\tR\x05state\x12\x10\n" +
+	"\x03run\x18\x03 \x01(\x03R\x03run\x12 \n" +
+	"\fstarts_at_ms\x18\x04 \x01(\x03R\n" +
+	"startsAtMs\x12$\n" +
+	"\x0edeadline_at_ms\x18\x05 \x01(\x03R\fdeadlineAtMs\x12!\n" +
+	"\fmax_attempts\x18\x06 \x01(\x05R\vmaxAttempts\x12&\n" +
+	"\x0fattempts_in_run\x18\a \x01(\x05R\rattemptsInRun\x12\x16\n" +
+	"\x06cooled\x18\b \x03(\tR\x06cooled\x128\n" +
+	"\battempts\x18\t \x03(\v2\x1c.outrider.v1.DispatchAttemptR\battempts\x12&\n" +
+	"\x0fescalated_at_ms\x18\n" +
+	" \x01(\x03R\rescalatedAtMs\x12+\n" +
+	"\x11escalation_reason\x18\v \x01(\tR\x10escalationReason\x12%\n" +
+	"\x0estopped_reason\x18\f \x01(\tR\rstoppedReason\x12\x1e\n" +
+	"\vended_at_ms\x18\r \x01(\x03R\tendedAtMs\"\x93\x03\n" +
+	"\x0fDispatchAttempt\x12\x10\n" +
+	"\x03run\x18\x01 \x01(\x03R\x03run\x12\x1b\n" +
+	"\tdriver_id\x18\x02 \x01(\tR\bdriverId\x12\x1d\n" +
+	"\n" +
+	"distance_m\x18\x03 \x01(\x01R\tdistanceM\x12\x14\n" +
+	"\x05score\x18\x04 \x01(\x01R\x05score\x12\x19\n" +
+	"\bradius_m\x18\x05 \x01(\x01R\aradiusM\x12\x1b\n" +
+	"\toffer_seq\x18\x06 \x01(\x03R\bofferSeq\x12\"\n" +
+	"\roffered_at_ms\x18\a \x01(\x03R\vofferedAtMs\x12\"\n" +
+	"\rexpires_at_ms\x18\b \x01(\x03R\vexpiresAtMs\x12\"\n" +
+	"\rdecided_at_ms\x18\t \x01(\x03R\vdecidedAtMs\x12\x18\n" +
+	"\aoutcome\x18\n" +
+	" \x01(\tR\aoutcome\x12\x1e\n" +
+	"\n" +
+	"considered\x18\v \x01(\x05R\n" +
+	"considered\x12>\n" +
+	"\n" +
+	"candidates\x18\f \x03(\v2\x1e.outrider.v1.DispatchCandidateR\n" +
+	"candidates\"e\n" +
+	"\x11DispatchCandidate\x12\x1b\n" +
+	"\tdriver_id\x18\x01 \x01(\tR\bdriverId\x12\x1d\n" +
+	"\n" +
+	"distance_m\x18\x02 \x01(\x01R\tdistanceM\x12\x14\n" +
+	"\x05score\x18\x03 \x01(\x01R\x05score\"|\n" +
+	"\x0fDispatchRequest\x12 \n" +
+	"\fstarts_at_ms\x18\x01 \x01(\x03R\n" +
+	"startsAtMs\x12$\n" +
+	"\x0edeadline_at_ms\x18\x02 \x01(\x03R\fdeadlineAtMs\x12!\n" +
+	"\fmax_attempts\x18\x03 \x01(\x05R\vmaxAttempts\"\xb2\x01\n" +
+	"\rDispatchOffer\x12\x10\n" +
+	"\x03run\x18\x01 \x01(\x03R\x03run\x12\x14\n" +
+	"\x05score\x18\x02 \x01(\x01R\x05score\x12\x19\n" +
+	"\bradius_m\x18\x03 \x01(\x01R\aradiusM\x12\x1e\n" +
+	"\n" +
+	"considered\x18\x04 \x01(\x05R\n" +
+	"considered\x12>\n" +
+	"\n" +
+	"candidates\x18\x05 \x03(\v2\x1e.outrider.v1.DispatchCandidateR\n" +
+	"candidates\"G\n" +
+	"\rStartDispatch\x126\n" +
+	"\arequest\x18\x01 \x01(\v2\x1c.outrider.v1.DispatchRequestR\arequest\"<\n" +
+	"\x10EscalateDispatch\x12\x10\n" +
+	"\x03run\x18\x01 \x01(\x03R\x03run\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"\xc0\x01\n" +
+	"\rDispatchRound\x12\x19\n" +
+	"\border_id\x18\x01 \x01(\tR\aorderId\x12\x10\n" +
+	"\x03run\x18\x02 \x01(\x03R\x03run\x12\x10\n" +
+	"\x03lat\x18\x03 \x01(\x01R\x03lat\x12\x10\n" +
+	"\x03lng\x18\x04 \x01(\x01R\x03lng\x12 \n" +
+	"\fstarts_at_ms\x18\x05 \x01(\x03R\n" +
+	"startsAtMs\x12$\n" +
+	"\x0edeadline_at_ms\x18\x06 \x01(\x03R\fdeadlineAtMs\x12\x16\n" +
+	"\x06cooled\x18\a \x03(\tR\x06cooled\"\xd2\x02\n" +
 	"\vCreateOrder\x12\x1f\n" +
 	"\vcustomer_id\x18\x01 \x01(\tR\n" +
 	"customerId\x12*\n" +
@@ -4203,13 +5187,15 @@ const file_proto_outrider_proto_rawDesc = "" +
 	"\x0fdelivery_option\x18\x04 \x01(\tR\x0edeliveryOption\x12(\n" +
 	"\x10scheduled_for_ms\x18\x05 \x01(\x03R\x0escheduledForMs\x12\x14\n" +
 	"\x05notes\x18\x06 \x01(\tR\x05notes\x12%\n" +
-	"\x0eproof_required\x18\a \x01(\bR\rproofRequired\"\x9c\x01\n" +
+	"\x0eproof_required\x18\a \x01(\bR\rproofRequired\x128\n" +
+	"\bdispatch\x18\b \x01(\v2\x1c.outrider.v1.DispatchRequestR\bdispatch\"\xd4\x01\n" +
 	"\fAssignDriver\x12\x1b\n" +
 	"\tdriver_id\x18\x01 \x01(\tR\bdriverId\x12-\n" +
 	"\x13offer_expires_at_ms\x18\x02 \x01(\x03R\x10offerExpiresAtMs\x12!\n" +
 	"\fhas_distance\x18\x03 \x01(\bR\vhasDistance\x12\x1d\n" +
 	"\n" +
-	"distance_m\x18\x04 \x01(\x01R\tdistanceM\"*\n" +
+	"distance_m\x18\x04 \x01(\x01R\tdistanceM\x126\n" +
+	"\bdispatch\x18\x05 \x01(\v2\x1a.outrider.v1.DispatchOfferR\bdispatch\"*\n" +
 	"\vExpireOffer\x12\x1b\n" +
 	"\toffer_seq\x18\x01 \x01(\x03R\bofferSeq\"'\n" +
 	"\rUnassignOrder\x12\x16\n" +
@@ -4225,7 +5211,7 @@ const file_proto_outrider_proto_rawDesc = "" +
 	"\vRecordProof\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12!\n" +
 	"\fcontent_type\x18\x02 \x01(\tR\vcontentType\x12\x12\n" +
-	"\x04size\x18\x03 \x01(\x03R\x04size\"\x96\x05\n" +
+	"\x04size\x18\x03 \x01(\x03R\x04size\"\xa9\x06\n" +
 	"\fOrderCommand\x12\x1d\n" +
 	"\n" +
 	"command_id\x18\x01 \x01(\tR\tcommandId\x12&\n" +
@@ -4241,8 +5227,10 @@ const file_proto_outrider_proto_rawDesc = "" +
 	"\x03get\x18\x0f \x01(\v2\x15.outrider.v1.GetOrderH\x00R\x03get\x12=\n" +
 	"\frecord_proof\x18\x10 \x01(\v2\x18.outrider.v1.RecordProofH\x00R\vrecordProof\x12=\n" +
 	"\fexpire_offer\x18\x11 \x01(\v2\x18.outrider.v1.ExpireOfferH\x00R\vexpireOffer\x128\n" +
-	"\bunassign\x18\x12 \x01(\v2\x1a.outrider.v1.UnassignOrderH\x00R\bunassignB\x06\n" +
-	"\x04body\"\xc0\x02\n" +
+	"\bunassign\x18\x12 \x01(\v2\x1a.outrider.v1.UnassignOrderH\x00R\bunassign\x12C\n" +
+	"\x0estart_dispatch\x18\x13 \x01(\v2\x1a.outrider.v1.StartDispatchH\x00R\rstartDispatch\x12L\n" +
+	"\x11escalate_dispatch\x18\x14 \x01(\v2\x1d.outrider.v1.EscalateDispatchH\x00R\x10escalateDispatchB\x06\n" +
+	"\x04body\"\xe5\x02\n" +
 	"\fOrderCreated\x12\x1f\n" +
 	"\vcustomer_id\x18\x01 \x01(\tR\n" +
 	"customerId\x12*\n" +
@@ -4252,13 +5240,25 @@ const file_proto_outrider_proto_rawDesc = "" +
 	"\x10scheduled_for_ms\x18\x05 \x01(\x03R\x0escheduledForMs\x12\x14\n" +
 	"\x05notes\x18\x06 \x01(\tR\x05notes\x12%\n" +
 	"\x0epayment_status\x18\a \x01(\tR\rpaymentStatus\x12%\n" +
-	"\x0eproof_required\x18\b \x01(\bR\rproofRequired\"\x9e\x01\n" +
+	"\x0eproof_required\x18\b \x01(\bR\rproofRequired\x12#\n" +
+	"\rauto_dispatch\x18\t \x01(\bR\fautoDispatch\"\xd6\x01\n" +
 	"\x0eDriverAssigned\x12\x1b\n" +
 	"\tdriver_id\x18\x01 \x01(\tR\bdriverId\x12-\n" +
 	"\x13offer_expires_at_ms\x18\x02 \x01(\x03R\x10offerExpiresAtMs\x12!\n" +
 	"\fhas_distance\x18\x03 \x01(\bR\vhasDistance\x12\x1d\n" +
 	"\n" +
-	"distance_m\x18\x04 \x01(\x01R\tdistanceM\"H\n" +
+	"distance_m\x18\x04 \x01(\x01R\tdistanceM\x126\n" +
+	"\bdispatch\x18\x05 \x01(\v2\x1a.outrider.v1.DispatchOfferR\bdispatch\"\x8e\x01\n" +
+	"\x0fDispatchStarted\x12\x10\n" +
+	"\x03run\x18\x01 \x01(\x03R\x03run\x12 \n" +
+	"\fstarts_at_ms\x18\x02 \x01(\x03R\n" +
+	"startsAtMs\x12$\n" +
+	"\x0edeadline_at_ms\x18\x03 \x01(\x03R\fdeadlineAtMs\x12!\n" +
+	"\fmax_attempts\x18\x04 \x01(\x05R\vmaxAttempts\"V\n" +
+	"\x0eDispatchFailed\x12\x10\n" +
+	"\x03run\x18\x01 \x01(\x03R\x03run\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\x12\x1a\n" +
+	"\battempts\x18\x03 \x01(\x05R\battempts\"H\n" +
 	"\fOfferExpired\x12\x1b\n" +
 	"\tdriver_id\x18\x01 \x01(\tR\bdriverId\x12\x1b\n" +
 	"\toffer_seq\x18\x02 \x01(\x03R\bofferSeq\"Z\n" +
@@ -4280,7 +5280,7 @@ const file_proto_outrider_proto_rawDesc = "" +
 	"ProofAdded\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12!\n" +
 	"\fcontent_type\x18\x02 \x01(\tR\vcontentType\x12\x12\n" +
-	"\x04size\x18\x03 \x01(\x03R\x04size\"\x86\x05\n" +
+	"\x04size\x18\x03 \x01(\x03R\x04size\"\x99\x06\n" +
 	"\n" +
 	"OrderEvent\x12\x19\n" +
 	"\border_id\x18\x01 \x01(\tR\aorderId\x12\x10\n" +
@@ -4300,7 +5300,9 @@ const file_proto_outrider_proto_rawDesc = "" +
 	"\roffer_expired\x18\x10 \x01(\v2\x19.outrider.v1.OfferExpiredH\x00R\fofferExpired\x12>\n" +
 	"\n" +
 	"unassigned\x18\x11 \x01(\v2\x1c.outrider.v1.OrderUnassignedH\x00R\n" +
-	"unassignedB\x06\n" +
+	"unassigned\x12I\n" +
+	"\x10dispatch_started\x18\x12 \x01(\v2\x1c.outrider.v1.DispatchStartedH\x00R\x0fdispatchStarted\x12F\n" +
+	"\x0fdispatch_failed\x18\x13 \x01(\v2\x1b.outrider.v1.DispatchFailedH\x00R\x0edispatchFailedB\x06\n" +
 	"\x04body\"q\n" +
 	"\n" +
 	"OrderReply\x12-\n" +
@@ -4485,130 +5487,152 @@ func file_proto_outrider_proto_rawDescGZIP() []byte {
 	return file_proto_outrider_proto_rawDescData
 }
 
-var file_proto_outrider_proto_msgTypes = make([]protoimpl.MessageInfo, 56)
+var file_proto_outrider_proto_msgTypes = make([]protoimpl.MessageInfo, 66)
 var file_proto_outrider_proto_goTypes = []any{
 	(*Principal)(nil),           // 0: outrider.v1.Principal
 	(*Place)(nil),               // 1: outrider.v1.Place
 	(*Rejection)(nil),           // 2: outrider.v1.Rejection
 	(*OrderState)(nil),          // 3: outrider.v1.OrderState
-	(*CreateOrder)(nil),         // 4: outrider.v1.CreateOrder
-	(*AssignDriver)(nil),        // 5: outrider.v1.AssignDriver
-	(*ExpireOffer)(nil),         // 6: outrider.v1.ExpireOffer
-	(*UnassignOrder)(nil),       // 7: outrider.v1.UnassignOrder
-	(*AcceptOrder)(nil),         // 8: outrider.v1.AcceptOrder
-	(*DeclineOrder)(nil),        // 9: outrider.v1.DeclineOrder
-	(*ChangeStatus)(nil),        // 10: outrider.v1.ChangeStatus
-	(*GetOrder)(nil),            // 11: outrider.v1.GetOrder
-	(*RecordProof)(nil),         // 12: outrider.v1.RecordProof
-	(*OrderCommand)(nil),        // 13: outrider.v1.OrderCommand
-	(*OrderCreated)(nil),        // 14: outrider.v1.OrderCreated
-	(*DriverAssigned)(nil),      // 15: outrider.v1.DriverAssigned
-	(*OfferExpired)(nil),        // 16: outrider.v1.OfferExpired
-	(*OrderUnassigned)(nil),     // 17: outrider.v1.OrderUnassigned
-	(*OrderAccepted)(nil),       // 18: outrider.v1.OrderAccepted
-	(*OrderDeclined)(nil),       // 19: outrider.v1.OrderDeclined
-	(*StatusChanged)(nil),       // 20: outrider.v1.StatusChanged
-	(*ProofAdded)(nil),          // 21: outrider.v1.ProofAdded
-	(*OrderEvent)(nil),          // 22: outrider.v1.OrderEvent
-	(*OrderReply)(nil),          // 23: outrider.v1.OrderReply
-	(*DriverState)(nil),         // 24: outrider.v1.DriverState
-	(*Fix)(nil),                 // 25: outrider.v1.Fix
-	(*UpdateLocation)(nil),      // 26: outrider.v1.UpdateLocation
-	(*RegisterDriver)(nil),      // 27: outrider.v1.RegisterDriver
-	(*SetAvailability)(nil),     // 28: outrider.v1.SetAvailability
-	(*GetDriver)(nil),           // 29: outrider.v1.GetDriver
-	(*SetCapacity)(nil),         // 30: outrider.v1.SetCapacity
-	(*DriverCommand)(nil),       // 31: outrider.v1.DriverCommand
-	(*DriverRegistered)(nil),    // 32: outrider.v1.DriverRegistered
-	(*AvailabilityChanged)(nil), // 33: outrider.v1.AvailabilityChanged
-	(*CapacityChanged)(nil),     // 34: outrider.v1.CapacityChanged
-	(*DriverEvent)(nil),         // 35: outrider.v1.DriverEvent
-	(*DriverReply)(nil),         // 36: outrider.v1.DriverReply
-	(*UserState)(nil),           // 37: outrider.v1.UserState
-	(*Session)(nil),             // 38: outrider.v1.Session
-	(*CreateUser)(nil),          // 39: outrider.v1.CreateUser
-	(*GetUser)(nil),             // 40: outrider.v1.GetUser
-	(*OpenSession)(nil),         // 41: outrider.v1.OpenSession
-	(*CloseSession)(nil),        // 42: outrider.v1.CloseSession
-	(*RevokeSessions)(nil),      // 43: outrider.v1.RevokeSessions
-	(*Push)(nil),                // 44: outrider.v1.Push
-	(*UserCommand)(nil),         // 45: outrider.v1.UserCommand
-	(*SessionsRevoked)(nil),     // 46: outrider.v1.SessionsRevoked
-	(*UserCreated)(nil),         // 47: outrider.v1.UserCreated
-	(*UserEvent)(nil),           // 48: outrider.v1.UserEvent
-	(*UserReply)(nil),           // 49: outrider.v1.UserReply
-	(*ZoneUpdate)(nil),          // 50: outrider.v1.ZoneUpdate
-	(*ZoneRemove)(nil),          // 51: outrider.v1.ZoneRemove
-	(*ZoneNearest)(nil),         // 52: outrider.v1.ZoneNearest
-	(*ZoneHit)(nil),             // 53: outrider.v1.ZoneHit
-	(*ZoneHits)(nil),            // 54: outrider.v1.ZoneHits
-	(*ZoneMessage)(nil),         // 55: outrider.v1.ZoneMessage
+	(*DispatchState)(nil),       // 4: outrider.v1.DispatchState
+	(*DispatchAttempt)(nil),     // 5: outrider.v1.DispatchAttempt
+	(*DispatchCandidate)(nil),   // 6: outrider.v1.DispatchCandidate
+	(*DispatchRequest)(nil),     // 7: outrider.v1.DispatchRequest
+	(*DispatchOffer)(nil),       // 8: outrider.v1.DispatchOffer
+	(*StartDispatch)(nil),       // 9: outrider.v1.StartDispatch
+	(*EscalateDispatch)(nil),    // 10: outrider.v1.EscalateDispatch
+	(*DispatchRound)(nil),       // 11: outrider.v1.DispatchRound
+	(*CreateOrder)(nil),         // 12: outrider.v1.CreateOrder
+	(*AssignDriver)(nil),        // 13: outrider.v1.AssignDriver
+	(*ExpireOffer)(nil),         // 14: outrider.v1.ExpireOffer
+	(*UnassignOrder)(nil),       // 15: outrider.v1.UnassignOrder
+	(*AcceptOrder)(nil),         // 16: outrider.v1.AcceptOrder
+	(*DeclineOrder)(nil),        // 17: outrider.v1.DeclineOrder
+	(*ChangeStatus)(nil),        // 18: outrider.v1.ChangeStatus
+	(*GetOrder)(nil),            // 19: outrider.v1.GetOrder
+	(*RecordProof)(nil),         // 20: outrider.v1.RecordProof
+	(*OrderCommand)(nil),        // 21: outrider.v1.OrderCommand
+	(*OrderCreated)(nil),        // 22: outrider.v1.OrderCreated
+	(*DriverAssigned)(nil),      // 23: outrider.v1.DriverAssigned
+	(*DispatchStarted)(nil),     // 24: outrider.v1.DispatchStarted
+	(*DispatchFailed)(nil),      // 25: outrider.v1.DispatchFailed
+	(*OfferExpired)(nil),        // 26: outrider.v1.OfferExpired
+	(*OrderUnassigned)(nil),     // 27: outrider.v1.OrderUnassigned
+	(*OrderAccepted)(nil),       // 28: outrider.v1.OrderAccepted
+	(*OrderDeclined)(nil),       // 29: outrider.v1.OrderDeclined
+	(*StatusChanged)(nil),       // 30: outrider.v1.StatusChanged
+	(*ProofAdded)(nil),          // 31: outrider.v1.ProofAdded
+	(*OrderEvent)(nil),          // 32: outrider.v1.OrderEvent
+	(*OrderReply)(nil),          // 33: outrider.v1.OrderReply
+	(*DriverState)(nil),         // 34: outrider.v1.DriverState
+	(*Fix)(nil),                 // 35: outrider.v1.Fix
+	(*UpdateLocation)(nil),      // 36: outrider.v1.UpdateLocation
+	(*RegisterDriver)(nil),      // 37: outrider.v1.RegisterDriver
+	(*SetAvailability)(nil),     // 38: outrider.v1.SetAvailability
+	(*GetDriver)(nil),           // 39: outrider.v1.GetDriver
+	(*SetCapacity)(nil),         // 40: outrider.v1.SetCapacity
+	(*DriverCommand)(nil),       // 41: outrider.v1.DriverCommand
+	(*DriverRegistered)(nil),    // 42: outrider.v1.DriverRegistered
+	(*AvailabilityChanged)(nil), // 43: outrider.v1.AvailabilityChanged
+	(*CapacityChanged)(nil),     // 44: outrider.v1.CapacityChanged
+	(*DriverEvent)(nil),         // 45: outrider.v1.DriverEvent
+	(*DriverReply)(nil),         // 46: outrider.v1.DriverReply
+	(*UserState)(nil),           // 47: outrider.v1.UserState
+	(*Session)(nil),             // 48: outrider.v1.Session
+	(*CreateUser)(nil),          // 49: outrider.v1.CreateUser
+	(*GetUser)(nil),             // 50: outrider.v1.GetUser
+	(*OpenSession)(nil),         // 51: outrider.v1.OpenSession
+	(*CloseSession)(nil),        // 52: outrider.v1.CloseSession
+	(*RevokeSessions)(nil),      // 53: outrider.v1.RevokeSessions
+	(*Push)(nil),                // 54: outrider.v1.Push
+	(*UserCommand)(nil),         // 55: outrider.v1.UserCommand
+	(*SessionsRevoked)(nil),     // 56: outrider.v1.SessionsRevoked
+	(*UserCreated)(nil),         // 57: outrider.v1.UserCreated
+	(*UserEvent)(nil),           // 58: outrider.v1.UserEvent
+	(*UserReply)(nil),           // 59: outrider.v1.UserReply
+	(*ZoneUpdate)(nil),          // 60: outrider.v1.ZoneUpdate
+	(*ZoneRemove)(nil),          // 61: outrider.v1.ZoneRemove
+	(*ZoneNearest)(nil),         // 62: outrider.v1.ZoneNearest
+	(*ZoneHit)(nil),             // 63: outrider.v1.ZoneHit
+	(*ZoneHits)(nil),            // 64: outrider.v1.ZoneHits
+	(*ZoneMessage)(nil),         // 65: outrider.v1.ZoneMessage
 }
 var file_proto_outrider_proto_depIdxs = []int32{
 	1,  // 0: outrider.v1.OrderState.pickup:type_name -> outrider.v1.Place
 	1,  // 1: outrider.v1.OrderState.dropoff:type_name -> outrider.v1.Place
-	1,  // 2: outrider.v1.CreateOrder.pickup:type_name -> outrider.v1.Place
-	1,  // 3: outrider.v1.CreateOrder.dropoff:type_name -> outrider.v1.Place
-	0,  // 4: outrider.v1.OrderCommand.by:type_name -> outrider.v1.Principal
-	4,  // 5: outrider.v1.OrderCommand.create:type_name -> outrider.v1.CreateOrder
-	5,  // 6: outrider.v1.OrderCommand.assign:type_name -> outrider.v1.AssignDriver
-	8,  // 7: outrider.v1.OrderCommand.accept:type_name -> outrider.v1.AcceptOrder
-	9,  // 8: outrider.v1.OrderCommand.decline:type_name -> outrider.v1.DeclineOrder
-	10, // 9: outrider.v1.OrderCommand.change_status:type_name -> outrider.v1.ChangeStatus
-	11, // 10: outrider.v1.OrderCommand.get:type_name -> outrider.v1.GetOrder
-	12, // 11: outrider.v1.OrderCommand.record_proof:type_name -> outrider.v1.RecordProof
-	6,  // 12: outrider.v1.OrderCommand.expire_offer:type_name -> outrider.v1.ExpireOffer
-	7,  // 13: outrider.v1.OrderCommand.unassign:type_name -> outrider.v1.UnassignOrder
-	1,  // 14: outrider.v1.OrderCreated.pickup:type_name -> outrider.v1.Place
-	1,  // 15: outrider.v1.OrderCreated.dropoff:type_name -> outrider.v1.Place
-	0,  // 16: outrider.v1.OrderEvent.by:type_name -> outrider.v1.Principal
-	14, // 17: outrider.v1.OrderEvent.created:type_name -> outrider.v1.OrderCreated
-	15, // 18: outrider.v1.OrderEvent.assigned:type_name -> outrider.v1.DriverAssigned
-	18, // 19: outrider.v1.OrderEvent.accepted:type_name -> outrider.v1.OrderAccepted
-	19, // 20: outrider.v1.OrderEvent.declined:type_name -> outrider.v1.OrderDeclined
-	20, // 21: outrider.v1.OrderEvent.status_changed:type_name -> outrider.v1.StatusChanged
-	21, // 22: outrider.v1.OrderEvent.proof_added:type_name -> outrider.v1.ProofAdded
-	16, // 23: outrider.v1.OrderEvent.offer_expired:type_name -> outrider.v1.OfferExpired
-	17, // 24: outrider.v1.OrderEvent.unassigned:type_name -> outrider.v1.OrderUnassigned
-	3,  // 25: outrider.v1.OrderReply.order:type_name -> outrider.v1.OrderState
-	2,  // 26: outrider.v1.OrderReply.rejection:type_name -> outrider.v1.Rejection
-	25, // 27: outrider.v1.DriverState.last_location:type_name -> outrider.v1.Fix
-	25, // 28: outrider.v1.UpdateLocation.fix:type_name -> outrider.v1.Fix
-	0,  // 29: outrider.v1.DriverCommand.by:type_name -> outrider.v1.Principal
-	27, // 30: outrider.v1.DriverCommand.register:type_name -> outrider.v1.RegisterDriver
-	28, // 31: outrider.v1.DriverCommand.set_availability:type_name -> outrider.v1.SetAvailability
-	29, // 32: outrider.v1.DriverCommand.get:type_name -> outrider.v1.GetDriver
-	26, // 33: outrider.v1.DriverCommand.update_location:type_name -> outrider.v1.UpdateLocation
-	30, // 34: outrider.v1.DriverCommand.set_capacity:type_name -> outrider.v1.SetCapacity
-	0,  // 35: outrider.v1.DriverEvent.by:type_name -> outrider.v1.Principal
-	32, // 36: outrider.v1.DriverEvent.registered:type_name -> outrider.v1.DriverRegistered
-	33, // 37: outrider.v1.DriverEvent.availability_changed:type_name -> outrider.v1.AvailabilityChanged
-	34, // 38: outrider.v1.DriverEvent.capacity_changed:type_name -> outrider.v1.CapacityChanged
-	24, // 39: outrider.v1.DriverReply.driver:type_name -> outrider.v1.DriverState
-	2,  // 40: outrider.v1.DriverReply.rejection:type_name -> outrider.v1.Rejection
-	38, // 41: outrider.v1.UserState.sessions:type_name -> outrider.v1.Session
-	38, // 42: outrider.v1.OpenSession.session:type_name -> outrider.v1.Session
-	0,  // 43: outrider.v1.UserCommand.by:type_name -> outrider.v1.Principal
-	39, // 44: outrider.v1.UserCommand.create:type_name -> outrider.v1.CreateUser
-	40, // 45: outrider.v1.UserCommand.get:type_name -> outrider.v1.GetUser
-	41, // 46: outrider.v1.UserCommand.open_session:type_name -> outrider.v1.OpenSession
-	42, // 47: outrider.v1.UserCommand.close_session:type_name -> outrider.v1.CloseSession
-	43, // 48: outrider.v1.UserCommand.revoke_sessions:type_name -> outrider.v1.RevokeSessions
-	44, // 49: outrider.v1.UserCommand.push:type_name -> outrider.v1.Push
-	0,  // 50: outrider.v1.UserEvent.by:type_name -> outrider.v1.Principal
-	47, // 51: outrider.v1.UserEvent.created:type_name -> outrider.v1.UserCreated
-	46, // 52: outrider.v1.UserEvent.sessions_revoked:type_name -> outrider.v1.SessionsRevoked
-	37, // 53: outrider.v1.UserReply.user:type_name -> outrider.v1.UserState
-	2,  // 54: outrider.v1.UserReply.rejection:type_name -> outrider.v1.Rejection
-	53, // 55: outrider.v1.ZoneHits.hits:type_name -> outrider.v1.ZoneHit
-	50, // 56: outrider.v1.ZoneMessage.update:type_name -> outrider.v1.ZoneUpdate
-	51, // 57: outrider.v1.ZoneMessage.remove:type_name -> outrider.v1.ZoneRemove
-	52, // 58: outrider.v1.ZoneMessage.nearest:type_name -> outrider.v1.ZoneNearest
-	59, // [59:59] is the sub-list for method output_type
-	59, // [59:59] is the sub-list for method input_type
-	59, // [59:59] is the sub-list for extension type_name
-	59, // [59:59] is the sub-list for extension extendee
-	0,  // [0:59] is the sub-list for field type_name
+	4,  // 2: outrider.v1.OrderState.dispatch:type_name -> outrider.v1.DispatchState
+	5,  // 3: outrider.v1.DispatchState.attempts:type_name -> outrider.v1.DispatchAttempt
+	6,  // 4: outrider.v1.DispatchAttempt.candidates:type_name -> outrider.v1.DispatchCandidate
+	6,  // 5: outrider.v1.DispatchOffer.candidates:type_name -> outrider.v1.DispatchCandidate
+	7,  // 6: outrider.v1.StartDispatch.request:type_name -> outrider.v1.DispatchRequest
+	1,  // 7: outrider.v1.CreateOrder.pickup:type_name -> outrider.v1.Place
+	1,  // 8: outrider.v1.CreateOrder.dropoff:type_name -> outrider.v1.Place
+	7,  // 9: outrider.v1.CreateOrder.dispatch:type_name -> outrider.v1.DispatchRequest
+	8,  // 10: outrider.v1.AssignDriver.dispatch:type_name -> outrider.v1.DispatchOffer
+	0,  // 11: outrider.v1.OrderCommand.by:type_name -> outrider.v1.Principal
+	12, // 12: outrider.v1.OrderCommand.create:type_name -> outrider.v1.CreateOrder
+	13, // 13: outrider.v1.OrderCommand.assign:type_name -> outrider.v1.AssignDriver
+	16, // 14: outrider.v1.OrderCommand.accept:type_name -> outrider.v1.AcceptOrder
+	17, // 15: outrider.v1.OrderCommand.decline:type_name -> outrider.v1.DeclineOrder
+	18, // 16: outrider.v1.OrderCommand.change_status:type_name -> outrider.v1.ChangeStatus
+	19, // 17: outrider.v1.OrderCommand.get:type_name -> outrider.v1.GetOrder
+	20, // 18: outrider.v1.OrderCommand.record_proof:type_name -> outrider.v1.RecordProof
+	14, // 19: outrider.v1.OrderCommand.expire_offer:type_name -> outrider.v1.ExpireOffer
+	15, // 20: outrider.v1.OrderCommand.unassign:type_name -> outrider.v1.UnassignOrder
+	9,  // 21: outrider.v1.OrderCommand.start_dispatch:type_name -> outrider.v1.StartDispatch
+	10, // 22: outrider.v1.OrderCommand.escalate_dispatch:type_name -> outrider.v1.EscalateDispatch
+	1,  // 23: outrider.v1.OrderCreated.pickup:type_name -> outrider.v1.Place
+	1,  // 24: outrider.v1.OrderCreated.dropoff:type_name -> outrider.v1.Place
+	8,  // 25: outrider.v1.DriverAssigned.dispatch:type_name -> outrider.v1.DispatchOffer
+	0,  // 26: outrider.v1.OrderEvent.by:type_name -> outrider.v1.Principal
+	22, // 27: outrider.v1.OrderEvent.created:type_name -> outrider.v1.OrderCreated
+	23, // 28: outrider.v1.OrderEvent.assigned:type_name -> outrider.v1.DriverAssigned
+	28, // 29: outrider.v1.OrderEvent.accepted:type_name -> outrider.v1.OrderAccepted
+	29, // 30: outrider.v1.OrderEvent.declined:type_name -> outrider.v1.OrderDeclined
+	30, // 31: outrider.v1.OrderEvent.status_changed:type_name -> outrider.v1.StatusChanged
+	31, // 32: outrider.v1.OrderEvent.proof_added:type_name -> outrider.v1.ProofAdded
+	26, // 33: outrider.v1.OrderEvent.offer_expired:type_name -> outrider.v1.OfferExpired
+	27, // 34: outrider.v1.OrderEvent.unassigned:type_name -> outrider.v1.OrderUnassigned
+	24, // 35: outrider.v1.OrderEvent.dispatch_started:type_name -> outrider.v1.DispatchStarted
+	25, // 36: outrider.v1.OrderEvent.dispatch_failed:type_name -> outrider.v1.DispatchFailed
+	3,  // 37: outrider.v1.OrderReply.order:type_name -> outrider.v1.OrderState
+	2,  // 38: outrider.v1.OrderReply.rejection:type_name -> outrider.v1.Rejection
+	35, // 39: outrider.v1.DriverState.last_location:type_name -> outrider.v1.Fix
+	35, // 40: outrider.v1.UpdateLocation.fix:type_name -> outrider.v1.Fix
+	0,  // 41: outrider.v1.DriverCommand.by:type_name -> outrider.v1.Principal
+	37, // 42: outrider.v1.DriverCommand.register:type_name -> outrider.v1.RegisterDriver
+	38, // 43: outrider.v1.DriverCommand.set_availability:type_name -> outrider.v1.SetAvailability
+	39, // 44: outrider.v1.DriverCommand.get:type_name -> outrider.v1.GetDriver
+	36, // 45: outrider.v1.DriverCommand.update_location:type_name -> outrider.v1.UpdateLocation
+	40, // 46: outrider.v1.DriverCommand.set_capacity:type_name -> outrider.v1.SetCapacity
+	0,  // 47: outrider.v1.DriverEvent.by:type_name -> outrider.v1.Principal
+	42, // 48: outrider.v1.DriverEvent.registered:type_name -> outrider.v1.DriverRegistered
+	43, // 49: outrider.v1.DriverEvent.availability_changed:type_name -> outrider.v1.AvailabilityChanged
+	44, // 50: outrider.v1.DriverEvent.capacity_changed:type_name -> outrider.v1.CapacityChanged
+	34, // 51: outrider.v1.DriverReply.driver:type_name -> outrider.v1.DriverState
+	2,  // 52: outrider.v1.DriverReply.rejection:type_name -> outrider.v1.Rejection
+	48, // 53: outrider.v1.UserState.sessions:type_name -> outrider.v1.Session
+	48, // 54: outrider.v1.OpenSession.session:type_name -> outrider.v1.Session
+	0,  // 55: outrider.v1.UserCommand.by:type_name -> outrider.v1.Principal
+	49, // 56: outrider.v1.UserCommand.create:type_name -> outrider.v1.CreateUser
+	50, // 57: outrider.v1.UserCommand.get:type_name -> outrider.v1.GetUser
+	51, // 58: outrider.v1.UserCommand.open_session:type_name -> outrider.v1.OpenSession
+	52, // 59: outrider.v1.UserCommand.close_session:type_name -> outrider.v1.CloseSession
+	53, // 60: outrider.v1.UserCommand.revoke_sessions:type_name -> outrider.v1.RevokeSessions
+	54, // 61: outrider.v1.UserCommand.push:type_name -> outrider.v1.Push
+	0,  // 62: outrider.v1.UserEvent.by:type_name -> outrider.v1.Principal
+	57, // 63: outrider.v1.UserEvent.created:type_name -> outrider.v1.UserCreated
+	56, // 64: outrider.v1.UserEvent.sessions_revoked:type_name -> outrider.v1.SessionsRevoked
+	47, // 65: outrider.v1.UserReply.user:type_name -> outrider.v1.UserState
+	2,  // 66: outrider.v1.UserReply.rejection:type_name -> outrider.v1.Rejection
+	63, // 67: outrider.v1.ZoneHits.hits:type_name -> outrider.v1.ZoneHit
+	60, // 68: outrider.v1.ZoneMessage.update:type_name -> outrider.v1.ZoneUpdate
+	61, // 69: outrider.v1.ZoneMessage.remove:type_name -> outrider.v1.ZoneRemove
+	62, // 70: outrider.v1.ZoneMessage.nearest:type_name -> outrider.v1.ZoneNearest
+	71, // [71:71] is the sub-list for method output_type
+	71, // [71:71] is the sub-list for method input_type
+	71, // [71:71] is the sub-list for extension type_name
+	71, // [71:71] is the sub-list for extension extendee
+	0,  // [0:71] is the sub-list for field type_name
 }
 
 func init() { file_proto_outrider_proto_init() }
@@ -4616,7 +5640,7 @@ func file_proto_outrider_proto_init() {
 	if File_proto_outrider_proto != nil {
 		return
 	}
-	file_proto_outrider_proto_msgTypes[13].OneofWrappers = []any{
+	file_proto_outrider_proto_msgTypes[21].OneofWrappers = []any{
 		(*OrderCommand_Create)(nil),
 		(*OrderCommand_Assign)(nil),
 		(*OrderCommand_Accept)(nil),
@@ -4626,8 +5650,10 @@ func file_proto_outrider_proto_init() {
 		(*OrderCommand_RecordProof)(nil),
 		(*OrderCommand_ExpireOffer)(nil),
 		(*OrderCommand_Unassign)(nil),
+		(*OrderCommand_StartDispatch)(nil),
+		(*OrderCommand_EscalateDispatch)(nil),
 	}
-	file_proto_outrider_proto_msgTypes[22].OneofWrappers = []any{
+	file_proto_outrider_proto_msgTypes[32].OneofWrappers = []any{
 		(*OrderEvent_Created)(nil),
 		(*OrderEvent_Assigned)(nil),
 		(*OrderEvent_Accepted)(nil),
@@ -4636,21 +5662,23 @@ func file_proto_outrider_proto_init() {
 		(*OrderEvent_ProofAdded)(nil),
 		(*OrderEvent_OfferExpired)(nil),
 		(*OrderEvent_Unassigned)(nil),
+		(*OrderEvent_DispatchStarted)(nil),
+		(*OrderEvent_DispatchFailed)(nil),
 	}
-	file_proto_outrider_proto_msgTypes[25].OneofWrappers = []any{}
-	file_proto_outrider_proto_msgTypes[31].OneofWrappers = []any{
+	file_proto_outrider_proto_msgTypes[35].OneofWrappers = []any{}
+	file_proto_outrider_proto_msgTypes[41].OneofWrappers = []any{
 		(*DriverCommand_Register)(nil),
 		(*DriverCommand_SetAvailability)(nil),
 		(*DriverCommand_Get)(nil),
 		(*DriverCommand_UpdateLocation)(nil),
 		(*DriverCommand_SetCapacity)(nil),
 	}
-	file_proto_outrider_proto_msgTypes[35].OneofWrappers = []any{
+	file_proto_outrider_proto_msgTypes[45].OneofWrappers = []any{
 		(*DriverEvent_Registered)(nil),
 		(*DriverEvent_AvailabilityChanged)(nil),
 		(*DriverEvent_CapacityChanged)(nil),
 	}
-	file_proto_outrider_proto_msgTypes[45].OneofWrappers = []any{
+	file_proto_outrider_proto_msgTypes[55].OneofWrappers = []any{
 		(*UserCommand_Create)(nil),
 		(*UserCommand_Get)(nil),
 		(*UserCommand_OpenSession)(nil),
@@ -4658,11 +5686,11 @@ func file_proto_outrider_proto_init() {
 		(*UserCommand_RevokeSessions)(nil),
 		(*UserCommand_Push)(nil),
 	}
-	file_proto_outrider_proto_msgTypes[48].OneofWrappers = []any{
+	file_proto_outrider_proto_msgTypes[58].OneofWrappers = []any{
 		(*UserEvent_Created)(nil),
 		(*UserEvent_SessionsRevoked)(nil),
 	}
-	file_proto_outrider_proto_msgTypes[55].OneofWrappers = []any{
+	file_proto_outrider_proto_msgTypes[65].OneofWrappers = []any{
 		(*ZoneMessage_Update)(nil),
 		(*ZoneMessage_Remove)(nil),
 		(*ZoneMessage_Nearest)(nil),
@@ -4673,7 +5701,7 @@ func file_proto_outrider_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_proto_outrider_proto_rawDesc), len(file_proto_outrider_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   56,
+			NumMessages:   66,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

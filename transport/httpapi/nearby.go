@@ -1,19 +1,16 @@
 package httpapi
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"math"
 	"net/http"
-	"slices"
 	"strconv"
-	"sync"
 	"time"
 
 	"golang.org/x/sync/errgroup"
 
-	"github.com/outrider/outrider/dispatch/geo"
+	"github.com/outrider/outrider/dispatch/engine"
 	"github.com/outrider/outrider/persistence"
 	"github.com/outrider/outrider/problem"
 	pb "github.com/outrider/outrider/proto/outriderpb"
@@ -28,10 +25,8 @@ const (
 	nearbyDefaultRadiusM = 5_000
 	nearbyMaxLimit       = 100
 	nearbyDefaultLimit   = 10
-	// nearbyZoneConcurrency bounds the zone requests in flight for one
-	// query; nearbyTimeout bounds the whole fan-out.
-	nearbyZoneConcurrency = 16
-	nearbyTimeout         = 3 * time.Second
+	// nearbyTimeout bounds the whole fan-out.
+	nearbyTimeout = 3 * time.Second
 	// nearbyMaxFixAge leaves out drivers whose last fix is older: an
 	// online driver sends one every few seconds, so a driver silent this
 	// long has closed his socket or lost his signal, and his zone, kept
@@ -120,50 +115,14 @@ func (s *Server) nearbyDrivers(w http.ResponseWriter, r *http.Request, c *call) 
 	return nil
 }
 
-// nearbyHits asks the zones concurrently and merges their hits: one per
-// driver (the newest fix, should a driver linger in a zone he left),
-// ordered by distance then id, at most q.limit.
+// nearbyHits asks the zones the circle reaches (engine.Nearest).
 func (s *Server) nearbyHits(ctx context.Context, q nearbyQuery) ([]*pb.ZoneHit, error) {
 	ctx, cancel := context.WithTimeout(ctx, nearbyTimeout)
 	defer cancel()
-	msg := &pb.ZoneMessage{Body: &pb.ZoneMessage_Nearest{Nearest: &pb.ZoneNearest{
+	return engine.Nearest(ctx, s.actors, &pb.ZoneNearest{
 		Lat: q.lat, Lng: q.lng, RadiusM: float64(q.radiusM), Limit: int32(q.limit), AvailableOnly: q.available,
 		MaxFixAgeMs: nearbyMaxFixAge.Milliseconds(),
-	}}}
-	var mu sync.Mutex
-	best := map[string]*pb.ZoneHit{}
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(nearbyZoneConcurrency)
-	for _, zone := range geo.ZonesFor(q.lat, q.lng, float64(q.radiusM)) {
-		g.Go(func() error {
-			reply, err := s.actors.Zone(gctx, zone, msg)
-			if err != nil {
-				return err
-			}
-			if reply.GetError() != "" {
-				return errors.New("zone " + zone + ": " + reply.GetError())
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			for _, h := range reply.GetHits() {
-				if had, ok := best[h.DriverId]; !ok || h.FixTsMs > had.FixTsMs {
-					best[h.DriverId] = h
-				}
-			}
-			return nil
-		})
-	}
-	if err := g.Wait(); err != nil {
-		return nil, err
-	}
-	hits := make([]*pb.ZoneHit, 0, len(best))
-	for _, h := range best {
-		hits = append(hits, h)
-	}
-	slices.SortFunc(hits, func(a, b *pb.ZoneHit) int {
-		return cmp.Or(cmp.Compare(a.DistanceM, b.DistanceM), cmp.Compare(a.DriverId, b.DriverId))
 	})
-	return hits[:min(len(hits), q.limit)], nil
 }
 
 // nearbyRecords reads the hits' driver records and presence. A hit with

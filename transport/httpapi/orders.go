@@ -73,6 +73,9 @@ type createOrderRequest struct {
 	ScheduledFor   *string       `json:"scheduled_for"`
 	Notes          string        `json:"notes"`
 	CustomerID     string        `json:"customer_id"`
+	// Dispatch is manual or auto (admins only); default per delivery
+	// option (Config.Dispatch.AutoFor).
+	Dispatch string `json:"dispatch"`
 }
 
 func (s *Server) createOrder(w http.ResponseWriter, r *http.Request, c *call) error {
@@ -112,8 +115,18 @@ func (s *Server) createOrder(w http.ResponseWriter, r *http.Request, c *call) er
 	} else if req.CustomerID != "" && !idPattern.MatchString(req.CustomerID) {
 		fe = append(fe, problem.FieldError{Field: "customer_id", Message: "is not a user id"})
 	}
+	switch {
+	case req.Dispatch == "":
+	case c.principal.Role != actors.RoleAdmin:
+		fe = append(fe, problem.FieldError{Field: "dispatch", Message: "only admins choose how an order is dispatched"})
+	case req.Dispatch != order.DispatchManual && req.Dispatch != order.DispatchAuto:
+		fe = append(fe, problem.FieldError{Field: "dispatch", Message: "must be manual or auto"})
+	}
 	if len(fe) > 0 {
 		return invalid(fe...)
+	}
+	if req.Dispatch == order.DispatchAuto && req.Pickup.Lat == nil {
+		return errorf(problem.LocationRequired, "automatic dispatch needs the pickup's lat and lng")
 	}
 	if req.CustomerID != "" {
 		u, err := s.store.GetUser(r.Context(), req.CustomerID)
@@ -131,12 +144,26 @@ func (s *Server) createOrder(w http.ResponseWriter, r *http.Request, c *call) er
 	if req.ScheduledFor != nil {
 		create.ScheduledForMs = scheduled.UnixMilli()
 	}
+	now := s.now()
+	// A default of auto needs the pickup's coordinates: an order without
+	// them is dispatched by hand (an explicit auto was refused above).
+	auto := req.Dispatch == order.DispatchAuto ||
+		req.Dispatch == "" && slices.Contains(s.cfg.Dispatch.AutoFor, req.DeliveryOption) && req.Pickup.Lat != nil
+	if auto {
+		starts := now
+		if req.ScheduledFor != nil {
+			if lead := scheduled.Add(-s.cfg.Dispatch.Lead); lead.After(now) {
+				starts = lead
+			}
+		}
+		create.Dispatch = s.dispatchRequest(starts)
+	}
 	id := "ord_" + ulid.Make().String()
 	if strings.HasPrefix(c.commandID, "idem-") {
 		// A retried keyed request must reach the same order.
 		id = "ord_" + idempotentULID(c.commandID)
 	}
-	row, err := s.orderCommand(r, c, id, 0, &pb.OrderCommand{Body: &pb.OrderCommand_Create{Create: create}})
+	row, err := s.orderCommand(r, c, id, 0, &pb.OrderCommand{AtMs: now.UnixMilli(), Body: &pb.OrderCommand_Create{Create: create}})
 	if err != nil {
 		return err
 	}
@@ -156,21 +183,30 @@ func idempotentULID(commandID string) string {
 
 // orderCommand sends cmd to order id's actor and returns the new state.
 func (s *Server) orderCommand(r *http.Request, c *call, id string, expected int64, cmd *pb.OrderCommand) (actors.OrderRow, error) {
+	cmd.ExpectedVersion = expected
+	st, err := s.orderState(r, c, id, cmd)
+	if err != nil {
+		return actors.OrderRow{}, err
+	}
+	return order.Row(st), nil
+}
+
+// orderState sends cmd, as the caller, to order id's actor and returns
+// the order's state after it.
+func (s *Server) orderState(r *http.Request, c *call, id string, cmd *pb.OrderCommand) (*pb.OrderState, error) {
 	cmd.CommandId = c.commandID
 	cmd.By = &pb.Principal{UserId: c.principal.UserID, Role: c.principal.Role}
 	if cmd.AtMs == 0 {
 		cmd.AtMs = s.now().UnixMilli()
 	}
-	cmd.ExpectedVersion = expected
-	ctx := r.Context()
-	reply, err := s.actors.Order(ctx, id, cmd)
+	reply, err := s.actors.Order(r.Context(), id, cmd)
 	if err != nil {
-		return actors.OrderRow{}, unavailable(err)
+		return nil, unavailable(err)
 	}
 	if rej := reply.GetRejection(); rej != nil {
-		return actors.OrderRow{}, rejected(rej.Code, rej.Message)
+		return nil, rejected(rej.Code, rej.Message)
 	}
-	return order.Row(reply.Order), nil
+	return reply.Order, nil
 }
 
 // visibleOrder loads order id from the read model if the caller may see

@@ -88,6 +88,12 @@ var rbacRecipes = map[string]func(t *testing.T, fx *rbacFixture, who *e2e.Caller
 	"POST /v1/orders/:id/unassign": func(t *testing.T, fx *rbacFixture, who *e2e.Caller) rbacCall {
 		return rbacCall{"/v1/orders/" + e2e.NonexistentID("ord") + "/unassign", map[string]string{"reason": "stuck"}, nil}
 	},
+	"POST /v1/orders/:id/dispatch": func(t *testing.T, fx *rbacFixture, who *e2e.Caller) rbacCall {
+		return rbacCall{"/v1/orders/" + e2e.NonexistentID("ord") + "/dispatch", nil, nil}
+	},
+	"GET /v1/orders/:id/dispatch": func(t *testing.T, fx *rbacFixture, who *e2e.Caller) rbacCall {
+		return rbacCall{"/v1/orders/" + fx.order.ID + "/dispatch", nil, nil}
+	},
 	"PATCH /v1/drivers/:id": func(t *testing.T, fx *rbacFixture, who *e2e.Caller) rbacCall {
 		return rbacCall{"/v1/drivers/" + fx.driver.User.ID, map[string]int{"capacity": 1}, nil}
 	},

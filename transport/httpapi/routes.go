@@ -37,6 +37,8 @@ func (s *Server) routes() {
 	s.handle(http.MethodGet, "/v1/orders/:id/track", anyUser, s.track)
 	s.handle(http.MethodPost, "/v1/orders/:id/assign", adminOnly, s.assign)
 	s.handle(http.MethodPost, "/v1/orders/:id/unassign", adminOnly, s.unassign)
+	s.handle(http.MethodPost, "/v1/orders/:id/dispatch", adminOnly, s.startDispatch)
+	s.handle(http.MethodGet, "/v1/orders/:id/dispatch", adminOnly, s.getDispatch)
 	s.handle(http.MethodPost, "/v1/orders/:id/accept", roles("driver"), s.accept)
 	s.handle(http.MethodPost, "/v1/orders/:id/decline", roles("driver"), s.decline)
 	s.handle(http.MethodPut, "/v1/orders/:id/status", anyUser, s.changeStatus)

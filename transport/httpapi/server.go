@@ -108,6 +108,8 @@ type Config struct {
 	// ProofRequiredFor lists the delivery options whose orders need a
 	// recorded proof before delivered (409 proof_required). Default none.
 	ProofRequiredFor []string
+	// Dispatch is the policy of new automatic dispatch runs.
+	Dispatch DispatchConfig
 	// OpsOnly serves only /healthz, /readyz, /metrics and the OpenAPI
 	// document (a node without the api role).
 	OpsOnly bool
@@ -136,6 +138,31 @@ const (
 	DefaultUploadTTL         = 10 * time.Minute
 	DefaultDownloadTTL       = 5 * time.Minute
 	DefaultOfferTTL          = 45 * time.Second
+)
+
+// DispatchConfig is the node's policy for automatic dispatch runs
+// (DESIGN.md §7); the engine that runs them has its own settings
+// (dispatch/engine.Config).
+type DispatchConfig struct {
+	// AutoFor lists the delivery options whose orders are dispatched
+	// automatically when the creator does not say. Default none (manual).
+	AutoFor []string
+	// MaxAttempts: a run escalates after this many offers. Default
+	// DefaultDispatchMaxAttempts.
+	MaxAttempts int
+	// Deadline: a run escalates when no driver accepted this long after
+	// it started. Default DefaultDispatchDeadline.
+	Deadline time.Duration
+	// Lead: a scheduled order's run starts this long before
+	// scheduled_for. Default DefaultDispatchLead.
+	Lead time.Duration
+}
+
+// Defaults of DispatchConfig.
+const (
+	DefaultDispatchMaxAttempts = 5
+	DefaultDispatchDeadline    = 10 * time.Minute
+	DefaultDispatchLead        = 30 * time.Minute
 )
 
 // The bounds of an assign's offer_ttl_s.
@@ -197,6 +224,15 @@ func (c *Config) defaults() {
 	}
 	if c.OfferTTL <= 0 {
 		c.OfferTTL = DefaultOfferTTL
+	}
+	if c.Dispatch.MaxAttempts <= 0 {
+		c.Dispatch.MaxAttempts = DefaultDispatchMaxAttempts
+	}
+	if c.Dispatch.Deadline <= 0 {
+		c.Dispatch.Deadline = DefaultDispatchDeadline
+	}
+	if c.Dispatch.Lead <= 0 {
+		c.Dispatch.Lead = DefaultDispatchLead
 	}
 }
 

@@ -26,9 +26,11 @@ import (
 
 	"github.com/outrider/outrider/actors"
 	"github.com/outrider/outrider/actors/host"
+	"github.com/outrider/outrider/actors/order"
 	"github.com/outrider/outrider/actors/user"
 	"github.com/outrider/outrider/cluster"
 	"github.com/outrider/outrider/dispatch/deadlines"
+	"github.com/outrider/outrider/dispatch/engine"
 	"github.com/outrider/outrider/internal/password"
 	"github.com/outrider/outrider/persistence"
 	"github.com/outrider/outrider/persistence/blob"
@@ -63,9 +65,12 @@ type Config struct {
 	// JetStream data in this directory (outrider dev).
 	EmbeddedNATSDir string
 	HTTP            httpapi.Config
-	Cluster         cluster.Config
-	Relay           bus.RelayConfig
-	WS              ws.Config
+	// Dispatch tunes the automatic dispatch engine (its offers last
+	// HTTP.OfferTTL).
+	Dispatch engine.Config
+	Cluster  cluster.Config
+	Relay    bus.RelayConfig
+	WS       ws.Config
 	// Locations configures the live-position fan-out and history batches.
 	Locations bus.LocationsConfig
 	// BlobDir, when set, keeps proof photos on local disk under it and
@@ -126,6 +131,7 @@ type Node struct {
 	worker  *worker.Worker
 	// deadlines fires the deadline rows (offer expiries) on every node.
 	deadlines *deadlines.Scheduler
+	engine    *engine.Engine
 }
 
 // HasRole reports whether the node plays role ("api", "worker").
@@ -177,6 +183,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 			if len(c.Outbox) > 0 {
 				n.relay.Notify()
 			}
+			n.wakeDeadlines(c.Deadlines)
 		}})
 	cfg.Cluster.Registerer = reg
 	cfg.Cluster.JetStream, cfg.Cluster.Namespace = js, cfg.Relay.Namespace
@@ -203,12 +210,21 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 		n.abort()
 		return nil, fmt.Errorf("join cluster: %w", err)
 	}
+	dcfg := cfg.Dispatch
+	dcfg.OfferTTL, dcfg.Logger, dcfg.Registerer = cfg.HTTP.OfferTTL, log, reg
+	n.engine, err = engine.New(n.cluster, n.cluster, store, dcfg)
+	if err != nil {
+		n.abort()
+		return nil, err
+	}
 	sched, err := deadlines.New(store, n.fireDeadline, deadlines.Config{Owner: n.cluster.ID(), Logger: log, Registerer: reg})
 	if err != nil {
 		n.abort()
 		return nil, err
 	}
+	n.mu.Lock()
 	n.deadlines = sched
+	n.mu.Unlock()
 	sched.Start()
 
 	if err := n.bootstrapAdmin(ctx); err != nil {
@@ -619,6 +635,8 @@ func (n *Node) bootstrapAdmin(ctx context.Context) error {
 // that asks for a retry, or no answer, leaves it to fire again.
 func (n *Node) fireDeadline(ctx context.Context, d actors.Deadline) error {
 	switch d.Kind {
+	case order.DeadlineDispatch:
+		return n.engine.Round(ctx, d)
 	case actors.KindOrder:
 		cmd := &pb.OrderCommand{}
 		if err := proto.Unmarshal(d.Command, cmd); err != nil {
@@ -637,6 +655,28 @@ func (n *Node) fireDeadline(ctx context.Context, d actors.Deadline) error {
 	}
 	n.log.Error("deadline of an unknown kind; dropped", "deadline", d.ID, "kind", d.Kind)
 	return nil
+}
+
+// wakeDeadlines wakes the node's scheduler when a commit armed a
+// deadline due before its next look at the store (a dispatch round due
+// now): the round starts at once instead of up to a second later.
+func (n *Node) wakeDeadlines(armed []actors.Deadline) {
+	if len(armed) == 0 {
+		return
+	}
+	n.mu.Lock()
+	sched := n.deadlines
+	n.mu.Unlock()
+	if sched == nil {
+		return
+	}
+	soon := time.Now().Add(deadlines.DefaultIdle)
+	for _, d := range armed {
+		if d.DueAt.Before(soon) {
+			sched.Wake()
+			return
+		}
+	}
 }
 
 // zoneTeller feeds the zone actors through the node's cluster, which is
