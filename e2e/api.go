@@ -108,6 +108,19 @@ func (a *API) CreateDriver(t TB, capacity int, available bool) *Caller {
 	return d
 }
 
+// CreateUser has the admin create a user of role (customer, driver or
+// admin) and logs them in.
+func (a *API) CreateUser(t TB, role string) *Caller {
+	t.Helper()
+	pw := role + "-" + Unique("pw")
+	email := UniqueEmail(role)
+	var u wire.User
+	a.Admin.Post(t, "/v1/users", map[string]any{"name": role + " " + email, "email": email, "password": pw, "role": role}).
+		Decode(t, http.StatusCreated, &u)
+	require.Equal(t, role, u.Role)
+	return a.Login(t, email, pw)
+}
+
 // SetAvailable sets the calling driver's availability.
 func (u *Caller) SetAvailable(t TB, available bool) wire.Driver {
 	t.Helper()
