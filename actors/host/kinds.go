@@ -33,7 +33,29 @@ func (h *Host) OrderProps() *actor.Props {
 			return &pb.OrderReply{Order: s, Rejection: rejection(rej)}
 		},
 		creates: func(cmd *pb.OrderCommand) bool { return cmd.GetCreate() != nil },
+		changed: func(prev, next *pb.OrderState, _ string, _ *pb.OrderCommand) {
+			// A driver who gained or lost this order changed his active
+			// orders, and maybe his status (available ↔ busy): the fleet
+			// watchers hear of it. The gateway reads his committed row.
+			was, is := heldBy(prev), heldBy(next)
+			if was == is {
+				return
+			}
+			for _, id := range []string{was, is} {
+				if id != "" {
+					h.tellFleet(id, nil)
+				}
+			}
+		},
 	})
+}
+
+// heldBy is the driver whose capacity order s occupies, if any.
+func heldBy(s *pb.OrderState) string {
+	if order.HoldsDriver(s.GetStatus()) {
+		return s.GetDriverId()
+	}
+	return ""
 }
 
 // DriverProps are the props of the driver kind (*pb.DriverCommand →

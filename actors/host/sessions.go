@@ -41,11 +41,12 @@ func (h *Host) closeSessions(s *pb.UserState, _ *pb.UserCommand) {
 	}
 }
 
-// tellFleet tells the gateways' `fleet` watchers that a driver's
-// availability or capacity changed (committed: the read model already
-// has it). The actor knows neither his active orders nor so his status:
-// the message carries what it knows and the gateway completes it from the
-// read model. Core NATS through the Inbox publisher, fire and forget.
+// tellFleet tells the gateways' `fleet` watchers that a driver changed
+// (committed: the read model already has it): his availability or
+// capacity (s, from his own actor), or the orders he holds (s nil, from
+// an order actor). The message carries what the caller knows and the
+// gateway sends the driver's read-model row. Core NATS through the Inbox
+// publisher, fire and forget.
 func (h *Host) tellFleet(id string, s *pb.DriverState) {
 	if h.cfg.Inbox == nil {
 		return

@@ -2,6 +2,7 @@ package realtime_test
 
 import (
 	"encoding/json"
+	"net/http"
 	"testing"
 	"time"
 
@@ -108,6 +109,19 @@ func TestFleetChannel(t *testing.T) {
 	require.Equal(t, "available", d.Status)
 	require.True(t, d.Available)
 	require.Equal(t, 1, d.Capacity)
+
+	// So does a change of the orders he holds: an offer makes him busy,
+	// its decline available again.
+	customer := a.Signup(t)
+	o := customer.CreateOrder(t)
+	a.Admin.Assign(t, o.ID, idle.ID())
+	d = nextDriver(t, admin, idle.ID(), e2e.EventWait)
+	require.Equal(t, "busy", d.Status)
+	require.Equal(t, 1, d.ActiveOrders)
+	idle.Post(t, "/v1/orders/"+o.ID+"/decline", map[string]string{}).RequireStatus(t, http.StatusOK)
+	d = nextDriver(t, admin, idle.ID(), e2e.EventWait)
+	require.Equal(t, "available", d.Status)
+	require.Zero(t, d.ActiveOrders)
 
 	// Unsubscribing ends the feed.
 	admin.Send(map[string]any{"type": "unsubscribe", "channel": "fleet", "id": "u1"})
