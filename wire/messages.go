@@ -81,7 +81,8 @@ type Fix struct {
 // Lng and At (RFC 3339 UTC) are the last known position, absent when
 // there is none. On wire.FleetDriverSubject the driver actor fills only
 // DriverID, Available and Capacity (it does not know the orders its
-// driver holds): the gateway sends the driver's read-model row instead.
+// driver holds) and an order actor only DriverID: the gateway sends the
+// driver's read-model row instead.
 type DriverState struct {
 	DriverID     string   `json:"driver_id"`
 	Status       string   `json:"status"` // offline | available | busy
