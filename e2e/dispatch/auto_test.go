@@ -192,31 +192,11 @@ func TestAutoDispatchEscalation(t *testing.T) {
 	customer := a.Signup(t)
 	admin2 := a.CreateUser(t, "admin")
 
-	t.Run("after the attempts", func(t *testing.T) {
-		pickup := point{41.39, 2.17}
-		ds := placeDrivers(t, n, a, pickup, 1, 100, 200, 300)
-		o := autoOrder(t, a, customer, pickup)
-		for _, d := range ds[:2] {
-			expectOffer(t, d, o.ID)
-			d.Post(t, "/v1/orders/"+o.ID+"/decline", map[string]string{}).RequireStatus(t, http.StatusOK)
-		}
-		e2e.Eventually(t, e2e.EventWait, func() bool { return dispatchOf(t, a, o.ID).State == "failed" },
-			"the run never escalated")
-		d := dispatchOf(t, a, o.ID)
-		require.Equal(t, "max_attempts", d.EscalationReason)
-		require.NotEmpty(t, d.EscalatedAt)
-		require.Len(t, d.Attempts, 2)
-		require.Equal(t, "pending", a.Admin.Order(t, o.ID).Status)
-		require.Contains(t, timelineEvents(t, a, o.ID), "order.dispatch_failed")
-		ds[2].ws.Quiet("user:" + ds[2].ID())
-		for _, adm := range []*e2e.Caller{a.Admin, admin2} {
-			waitNotification(t, adm, o.ID, "order.dispatch_failed")
-		}
-		// An admin takes it from there.
-		require.Equal(t, "assigned", a.Admin.Assign(t, o.ID, ds[2].ID()).Status)
-		expectOffer(t, ds[2], o.ID)
-	})
-
+	for round := range 3 {
+		t.Run(fmt.Sprint("after the attempts, round ", round), func(t *testing.T) {
+			escalateAfterAttempts(t, n, a, customer, admin2, point{41.39 + float64(round), 2.17})
+		})
+	}
 	t.Run("at the deadline, with nobody near", func(t *testing.T) {
 		o := autoOrder(t, a, customer, point{-33.86, 151.2})
 		e2e.Eventually(t, e2e.EventWait, func() bool { return dispatchOf(t, a, o.ID).State == "failed" },
@@ -411,4 +391,30 @@ func TestScheduledDispatch(t *testing.T) {
 	require.NoError(t, err)
 	require.False(t, at.Before(starts), "offered at %s, before the run's start %s", at, starts)
 	require.True(t, slices.Contains(timelineEvents(t, a, o.ID), "order.assigned"))
+}
+
+// escalateAfterAttempts: two of three drivers decline an auto order of a
+// node whose runs make two offers; the run escalates.
+func escalateAfterAttempts(t *testing.T, n *app.Node, a *e2e.API, customer, admin2 *e2e.Caller, pickup point) {
+	ds := placeDrivers(t, n, a, pickup, 1, 100, 200, 300)
+	o := autoOrder(t, a, customer, pickup)
+	for _, d := range ds[:2] {
+		expectOffer(t, d, o.ID)
+		d.Post(t, "/v1/orders/"+o.ID+"/decline", map[string]string{}).RequireStatus(t, http.StatusOK)
+	}
+	e2e.Eventually(t, e2e.EventWait, func() bool { return dispatchOf(t, a, o.ID).State == "failed" },
+		"the run never escalated")
+	d := dispatchOf(t, a, o.ID)
+	require.Equal(t, "max_attempts", d.EscalationReason)
+	require.NotEmpty(t, d.EscalatedAt)
+	require.Len(t, d.Attempts, 2)
+	require.Equal(t, "pending", a.Admin.Order(t, o.ID).Status)
+	require.Contains(t, timelineEvents(t, a, o.ID), "order.dispatch_failed")
+	ds[2].ws.Quiet("user:" + ds[2].ID())
+	for _, adm := range []*e2e.Caller{a.Admin, admin2} {
+		waitNotification(t, adm, o.ID, "order.dispatch_failed")
+	}
+	// An admin takes it from there.
+	require.Equal(t, "assigned", a.Admin.Assign(t, o.ID, ds[2].ID()).Status)
+	expectOffer(t, ds[2], o.ID)
 }
