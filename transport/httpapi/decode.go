@@ -35,6 +35,9 @@ func (s *Server) decode(r *http.Request, v any, allowEmpty bool) error {
 			return errorf(problem.UnsupportedMediaType, "send the body as application/json")
 		}
 	}
+	if err := checkBodyText(body); err != nil {
+		return err
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {

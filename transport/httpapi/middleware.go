@@ -122,6 +122,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, ps httprouter.Par
 	} else if err := s.limiter.allow("ip:" + ip); err != nil {
 		return err
 	}
+	if err := checkQueryText(r.URL.Query()); err != nil {
+		return err
+	}
 	// Idempotency-Key applies to authenticated writes only: the public ones
 	// (signup, login, refresh) answer with tokens, which must never be
 	// stored, and anonymous callers share no scope.
