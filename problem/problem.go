@@ -70,8 +70,6 @@ const (
 
 	// Codes only WebSocket error frames carry; they have no HTTP status.
 
-	// UnsupportedFrame: a binary frame; the gateway reads JSON text frames.
-	UnsupportedFrame
 	// UnknownType: a frame whose type the gateway does not know.
 	UnknownType
 	// TooManySubscriptions: the session watches as many channels as it may.
@@ -124,7 +122,6 @@ var catalogue = [numCodes]Entry{
 
 	LengthRequired: {LengthRequired, "length_required", http.StatusLengthRequired, "Content-Length required"},
 
-	UnsupportedFrame:     {UnsupportedFrame, "unsupported_frame", 0, ""},
 	UnknownType:          {UnknownType, "unknown_type", 0, ""},
 	TooManySubscriptions: {TooManySubscriptions, "too_many_subscriptions", 0, ""},
 }

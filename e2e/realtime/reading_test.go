@@ -110,6 +110,12 @@ func TestFramesInBothReadModes(t *testing.T) {
 				{"reserved bit", maskedFrame(0x81|0x40, `{"type":"ping"}`, true), ws.CloseProtocolError},
 				{"unknown opcode", maskedFrame(0x83, "", true), ws.CloseProtocolError},
 				{"oversized", maskedFrame(0x81, strings.Repeat("x", 600), true), ws.CloseMessageTooBig},
+				// RFC 6455 §7.4.1: data the endpoint cannot accept, and
+				// §8.1: a text message that is not UTF-8.
+				{"binary", maskedFrame(0x82, `{"type":"ping"}`, true), ws.CloseUnsupportedData},
+				{"invalid UTF-8", maskedFrame(0x81, "{\"type\":\"ping\",\"id\":\"\xff\"}", true), ws.CloseInvalidPayload},
+				{"invalid UTF-8 across fragments", append(maskedFrame(0x01, "{\"type\":\"ping\",\"id\":\"\xc3", true),
+					maskedFrame(0x80, "\x28\"}", true)...), ws.CloseInvalidPayload},
 			} {
 				t.Run(tc.name, func(t *testing.T) {
 					c := e2e.Dial(t, tc.name, n.Addr(), cust.Token, nil)

@@ -11,6 +11,12 @@ const (
 	// CloseProtocolError: the client broke RFC 6455 (an unmasked frame, a
 	// reserved bit or opcode, a bad control frame or fragment).
 	CloseProtocolError = 1002
+	// CloseUnsupportedData: the client sent a binary message; the gateway
+	// reads JSON text messages only (RFC 6455 §7.4.1).
+	CloseUnsupportedData = 1003
+	// CloseInvalidPayload: a text message that is not valid UTF-8 (RFC
+	// 6455 §8.1).
+	CloseInvalidPayload = 1007
 	// ClosePolicyViolation: the client kept sending after being told it
 	// exceeded the inbound message rate.
 	ClosePolicyViolation = 1008

@@ -3,6 +3,7 @@ package ws
 import (
 	"errors"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gorilla/websocket"
 	"golang.org/x/time/rate"
@@ -86,8 +87,12 @@ func (s *session) message(text bool, data []byte) bool {
 		return s.strike(true)
 	}
 	if !text {
-		s.sendError("", problem.UnsupportedFrame, "send JSON text frames")
-		return true
+		s.close(CloseUnsupportedData, "send JSON text messages")
+		return false
+	}
+	if !utf8.Valid(data) {
+		s.close(CloseInvalidPayload, "a text message must be valid UTF-8")
+		return false
 	}
 	s.handle(data)
 	return true
