@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -18,6 +17,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"code.dny.dev/ssrf"
 	"github.com/sony/gobreaker/v2"
 )
 
@@ -197,28 +197,23 @@ func NewClient(cfg Config) *Client {
 // not reach (see Config.AllowPrivate).
 var ErrPrivateAddress = errors.New("webhook: endpoint address is not public")
 
-// publicOnly refuses, at dial time, any address that is not a public
-// unicast one.
-func publicOnly(_, address string, _ syscall.RawConn) error {
-	host, _, err := net.SplitHostPort(address)
-	if err != nil {
-		return err
-	}
-	ip, err := netip.ParseAddr(host)
-	if err != nil {
-		return fmt.Errorf("%w: %s", ErrPrivateAddress, host)
-	}
-	ip = ip.Unmap()
-	if ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() ||
-		ip.IsMulticast() || ip.IsUnspecified() || ip.IsInterfaceLocalMulticast() ||
-		cgnat.Contains(ip) {
-		return fmt.Errorf("%w: %s", ErrPrivateAddress, ip)
+// guard is the address policy of deliveries (code.dny.dev/ssrf): IPv4
+// outside every special-purpose range of IANA's registry, and IPv6 only
+// inside global unicast (2000::/3) less its special-purpose ranges. So
+// every IPv6 form that can carry an IPv4 address is refused with it:
+// IPv4-mapped (::ffff:0:0/96) and IPv4-compatible (::/96), NAT64
+// (64:ff9b::/96, 64:ff9b:1::/48), 6to4 (2002::/16) and Teredo (2001::/32),
+// whatever address they embed. Any port: an endpoint may listen on 8443.
+var guard = ssrf.New(ssrf.WithAnyPort())
+
+// publicOnly refuses, at dial time (after DNS), any address that is not a
+// public unicast one.
+func publicOnly(network, address string, c syscall.RawConn) error {
+	if err := guard.Safe(network, address, c); err != nil {
+		return fmt.Errorf("%w: %w", ErrPrivateAddress, err)
 	}
 	return nil
 }
-
-// cgnat is the shared address space of carrier-grade NAT (RFC 6598).
-var cgnat = netip.MustParsePrefix("100.64.0.0/10")
 
 // CloseIdleConnections closes the keep-alive connections of the underlying
 // transport; call it when the worker stops.

@@ -471,7 +471,8 @@ func TestPrivateAddressesRefused(t *testing.T) {
 	t.Cleanup(srv.Close)
 	c := webhook.NewClient(webhook.Config{Timeout: time.Second})
 	t.Cleanup(c.CloseIdleConnections)
-	for _, u := range []string{srv.URL, "http://169.254.169.254/latest/meta-data", "http://10.0.0.1:9/x", "http://[::1]:9/x", "http://0.0.0.0:9/x"} {
+	for _, u := range []string{srv.URL, "http://169.254.169.254/latest/meta-data", "http://10.0.0.1:9/x", "http://[::1]:9/x", "http://0.0.0.0:9/x",
+		"http://[::7f00:1]:9/x", "http://[64:ff9b::7f00:1]:9/x", "http://[::ffff:127.0.0.1]:9/x"} {
 		a := c.Deliver(t.Context(), webhook.Endpoint{ID: "e-" + u, URL: u, Secret: "whsec_x"}, delivery(1))
 		require.False(t, a.Succeeded(), u)
 		require.Contains(t, a.Err, "not public", u)
