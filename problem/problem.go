@@ -56,6 +56,8 @@ const (
 	LocationRequired
 	// DispatchInProgress: the order is being dispatched already.
 	DispatchInProgress
+	// WeakPassword: a new password is too easy to guess.
+	WeakPassword
 	UploadNotFound
 	UploadInvalid
 	IdempotencyKeyReused
@@ -112,6 +114,7 @@ var catalogue = [numCodes]Entry{
 	CapacityInUse:         {CapacityInUse, "capacity_in_use", http.StatusConflict, "Capacity in use"},
 	LocationRequired:      {LocationRequired, "location_required", http.StatusUnprocessableEntity, "Pickup location required"},
 	DispatchInProgress:    {DispatchInProgress, "dispatch_in_progress", http.StatusConflict, "Dispatch in progress"},
+	WeakPassword:          {WeakPassword, "weak_password", http.StatusUnprocessableEntity, "Password too weak"},
 	UploadNotFound:        {UploadNotFound, "upload_not_found", http.StatusUnprocessableEntity, "Upload not found"},
 	UploadInvalid:         {UploadInvalid, "upload_invalid", http.StatusUnprocessableEntity, "Upload does not match"},
 	IdempotencyKeyReused:  {IdempotencyKeyReused, "idempotency_key_reused", http.StatusUnprocessableEntity, "Idempotency key reused with another request"},

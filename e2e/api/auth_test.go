@@ -81,7 +81,7 @@ func TestAuth(t *testing.T) {
 		require.Equal(t, "Ada", tok.User.Name)
 		require.NotNil(t, tok.User.Phone)
 		// The same address again, in any case, is taken.
-		a.Anon().Post(t, "/v1/auth/signup", map[string]string{"name": "B", "email": strings.ToUpper(email), "password": "whatever1"}).
+		a.Anon().Post(t, "/v1/auth/signup", map[string]string{"name": "B", "email": strings.ToUpper(email), "password": "grape-lantern-42"}).
 			Problem(t, http.StatusConflict, "email_taken")
 		var again wire.Tokens
 		a.Anon().Post(t, "/v1/auth/login", map[string]string{"email": strings.ToUpper(email), "password": "correct horse"}).
@@ -89,7 +89,7 @@ func TestAuth(t *testing.T) {
 		require.Equal(t, tok.User, again.User)
 		require.NotEqual(t, tok.RefreshToken, again.RefreshToken)
 		// A customer cannot sign up as anything else.
-		a.Anon().Post(t, "/v1/auth/signup", map[string]string{"name": "E", "email": e2e.UniqueEmail("evil"), "password": "password-1", "role": "admin"}, e2e.InvalidRequest()).
+		a.Anon().Post(t, "/v1/auth/signup", map[string]string{"name": "E", "email": e2e.UniqueEmail("evil"), "password": "grape-lantern-42", "role": "admin"}, e2e.InvalidRequest()).
 			Problem(t, http.StatusUnprocessableEntity, "validation_failed")
 	})
 
@@ -206,4 +206,25 @@ func TestAuth(t *testing.T) {
 			a.Anon().Get(t, "/v1/me", e2e.Header("Authorization", h)).Problem(t, http.StatusUnauthorized, "unauthorized")
 		}
 	})
+}
+
+// TestWeakPasswords (issue #14, finding 4): signup and an admin's new user
+// refuse the probe's passwords — eight spaces, 12345678, password — and
+// others as easy to guess with 422 weak_password naming the field.
+func TestWeakPasswords(t *testing.T) {
+	_, a := e2e.Up(t, nil)
+	for _, pw := range []string{"        ", "12345678", "password", "qwerty123", "iloveyou1"} {
+		email := e2e.UniqueEmail("weak")
+		p := a.Anon().Post(t, "/v1/auth/signup", map[string]string{"name": "W", "email": email, "password": pw}, e2e.InvalidRequest()).
+			Problem(t, http.StatusUnprocessableEntity, "weak_password")
+		require.Equal(t, []string{"password"}, p.Fields(), pw)
+		a.Admin.Post(t, "/v1/users", map[string]any{"name": "W", "email": email, "password": pw, "role": "driver"}, e2e.InvalidRequest()).
+			Problem(t, http.StatusUnprocessableEntity, "weak_password")
+		// Nothing was created: the address is still free.
+		a.Anon().Post(t, "/v1/auth/signup", map[string]string{"name": "W", "email": email, "password": "grape-lantern-42"}).
+			RequireStatus(t, http.StatusCreated)
+	}
+	// A password made of the user's own name is guessed first.
+	a.Anon().Post(t, "/v1/auth/signup", map[string]string{"name": "Marianne Koch", "email": e2e.UniqueEmail("marianne"),
+		"password": "mariannekoch1"}, e2e.InvalidRequest()).Problem(t, http.StatusUnprocessableEntity, "weak_password")
 }

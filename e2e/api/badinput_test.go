@@ -298,7 +298,7 @@ func TestBadInput(t *testing.T) {
 
 	t.Run("users and drivers", func(t *testing.T) {
 		email := e2e.UniqueEmail("bad")
-		ok := map[string]any{"name": "N", "email": email, "password": "password-1"}
+		ok := map[string]any{"name": "N", "email": email, "password": "grape-lantern-42"}
 		with := func(k string, v any) map[string]any {
 			m := maps.Clone(ok)
 			if v == deleteKey {
@@ -327,18 +327,18 @@ func TestBadInput(t *testing.T) {
 			{name: "refresh too long", path: "/v1/auth/refresh", body: map[string]string{"refresh_token": strings.Repeat("t", 513)}, status: 422, code: "validation_failed", fields: []string{"refresh_token"}},
 		})
 		// None of that created the account: it can still be created.
-		a.Anon().Post(t, "/v1/auth/login", map[string]string{"email": email, "password": "password-1"}).Problem(t, http.StatusUnauthorized, "unauthorized")
+		a.Anon().Post(t, "/v1/auth/login", map[string]string{"email": email, "password": "grape-lantern-42"}).Problem(t, http.StatusUnauthorized, "unauthorized")
 		a.Anon().Post(t, "/v1/auth/signup", ok).RequireStatus(t, http.StatusCreated)
 
 		demail := e2e.UniqueEmail("bad-driver")
-		dok := map[string]any{"name": "D", "email": demail, "password": "password-1", "role": "driver"}
+		dok := map[string]any{"name": "D", "email": demail, "password": "grape-lantern-42", "role": "driver"}
 		dwith := func(k string, v any) map[string]any { m := maps.Clone(dok); m[k] = v; return m }
 		runBad(t, a.Admin, []badCase{
 			{name: "role customer", path: "/v1/users", body: dwith("role", "customer"), status: 422, code: "validation_failed", fields: []string{"role"}},
-			{name: "role missing", path: "/v1/users", body: map[string]any{"name": "D", "email": demail, "password": "password-1"}, status: 422, code: "validation_failed", fields: []string{"role"}},
+			{name: "role missing", path: "/v1/users", body: map[string]any{"name": "D", "email": demail, "password": "grape-lantern-42"}, status: 422, code: "validation_failed", fields: []string{"role"}},
 			{name: "capacity 0", path: "/v1/users", body: dwith("capacity", 0), status: 422, code: "validation_failed", fields: []string{"capacity"}},
 			{name: "capacity 21", path: "/v1/users", body: dwith("capacity", 21), status: 422, code: "validation_failed", fields: []string{"capacity"}},
-			{name: "admin with capacity", path: "/v1/users", body: map[string]any{"name": "A", "email": demail, "password": "password-1", "role": "admin", "capacity": 2}, status: 422, code: "validation_failed", fields: []string{"capacity"}},
+			{name: "admin with capacity", path: "/v1/users", body: map[string]any{"name": "A", "email": demail, "password": "grape-lantern-42", "role": "admin", "capacity": 2}, status: 422, code: "validation_failed", fields: []string{"capacity"}},
 			{name: "taken email", path: "/v1/users", body: dwith("email", customer.User.Email), status: 409, code: "email_taken"},
 		})
 		a.Admin.Post(t, "/v1/users", dok).RequireStatus(t, http.StatusCreated)

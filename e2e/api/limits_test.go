@@ -106,10 +106,10 @@ func TestRateLimits(t *testing.T) {
 			a.SignupAs(t, from)
 		}
 		email := e2e.UniqueEmail("limited")
-		requireRateLimited(t, from.Post(t, "/v1/auth/signup", map[string]string{"name": "L", "email": email, "password": "password-1"}))
+		requireRateLimited(t, from.Post(t, "/v1/auth/signup", map[string]string{"name": "L", "email": email, "password": "grape-lantern-42"}))
 		// Not created: another address can sign up with that e-mail.
 		a.Anon().With("X-Forwarded-For", "10.0.4.2").Post(t, "/v1/auth/signup",
-			map[string]string{"name": "L", "email": email, "password": "password-1"}).RequireStatus(t, http.StatusCreated)
+			map[string]string{"name": "L", "email": email, "password": "grape-lantern-42"}).RequireStatus(t, http.StatusCreated)
 	})
 }
 

@@ -32,14 +32,14 @@ func TestTextRefusedAtTheEdge(t *testing.T) {
 		body   e2e.Raw
 	}{
 		{"login e-mail", a.Anon(), http.MethodPost, "/v1/auth/login", e2e.Raw(`{"email":"a` + nul + `@example.test","password":"whatever-1"}`)},
-		{"signup name", a.Anon(), http.MethodPost, "/v1/auth/signup", e2e.Raw(`{"name":"N` + nul + `","email":"` + e2e.UniqueEmail("nul") + `","password":"password-123"}`)},
+		{"signup name", a.Anon(), http.MethodPost, "/v1/auth/signup", e2e.Raw(`{"name":"N` + nul + `","email":"` + e2e.UniqueEmail("nul") + `","password":"grape-lantern-42"}`)},
 		{"order notes", customer, http.MethodPost, "/v1/orders", e2e.Raw(`{"pickup":{"address":"A"},"dropoff":{"address":"B"},"delivery_option":"standard","notes":"x` + nul + `"}`)},
 		{"pickup address", customer, http.MethodPost, "/v1/orders", e2e.Raw(`{"pickup":{"address":"A` + nul + `"},"dropoff":{"address":"B"},"delivery_option":"standard"}`)},
 		{"a key", customer, http.MethodPost, "/v1/orders", e2e.Raw(`{"pickup":{"address":"A"},"dropoff":{"address":"B"},"delivery_option":"standard","no` + nul + `tes":"x"}`)},
 		{"status reason", a.Admin, http.MethodPut, "/v1/orders/" + o.ID + "/status", e2e.Raw(`{"status":"cancelled","reason":"r` + nul + `"}`)},
 		{"decline reason", drv, http.MethodPost, "/v1/orders/" + offered.ID + "/decline", e2e.Raw(`{"reason":"` + nul + `"}`)},
 		{"invalid UTF-8 in notes", customer, http.MethodPost, "/v1/orders", e2e.Raw(`{"pickup":{"address":"A"},"dropoff":{"address":"B"},"delivery_option":"standard","notes":"` + invalidUTF8 + `"}`)},
-		{"invalid UTF-8 in a name", a.Anon(), http.MethodPost, "/v1/auth/signup", e2e.Raw(`{"name":"` + invalidUTF8 + `","email":"` + e2e.UniqueEmail("utf") + `","password":"password-123"}`)},
+		{"invalid UTF-8 in a name", a.Anon(), http.MethodPost, "/v1/auth/signup", e2e.Raw(`{"name":"` + invalidUTF8 + `","email":"` + e2e.UniqueEmail("utf") + `","password":"grape-lantern-42"}`)},
 		{"NUL in a query", a.Admin, http.MethodGet, "/v1/drivers?q=a%00", ""},
 		{"invalid UTF-8 in a query", a.Admin, http.MethodGet, "/v1/drivers?q=%FF", ""},
 	}

@@ -74,7 +74,7 @@ func TestDevEmbeddedMode(t *testing.T) {
 		devRequireBanner(t, n, dir, nil)
 		// Nobody holds the demo customer's e-mail: signing up with it works.
 		n.api.Anon().Post(t, "/v1/auth/signup", map[string]string{
-			"name": "C", "email": "customer@demo.outrider", "password": "customer-pass"}).RequireStatus(t, http.StatusCreated)
+			"name": "C", "email": "customer@demo.outrider", "password": "grape-lantern-42"}).RequireStatus(t, http.StatusCreated)
 	})
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/outrider/outrider/actors"
 	"github.com/outrider/outrider/actors/user"
+	"github.com/outrider/outrider/internal/password"
 	"github.com/outrider/outrider/persistence"
 	"github.com/outrider/outrider/problem"
 	pb "github.com/outrider/outrider/proto/outriderpb"
@@ -68,6 +69,11 @@ func (req *newUserRequest) validate(withRole bool) error {
 	}
 	if len(fe) > 0 {
 		return invalid(fe...)
+	}
+	if why := password.Weak(req.Password, req.Name, req.Email); why != "" {
+		e := errorf(problem.WeakPassword, "the password %s", why)
+		e.Fields = []problem.FieldError{{Field: "password", Message: why}}
+		return e
 	}
 	return nil
 }

@@ -94,6 +94,7 @@ var catalogue = codeSet(
 	problem.CapacityInUse,
 	problem.LocationRequired,
 	problem.DispatchInProgress,
+	problem.WeakPassword,
 	problem.UploadNotFound,
 	problem.UploadInvalid,
 	problem.IdempotencyKeyReused,

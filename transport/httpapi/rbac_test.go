@@ -42,7 +42,7 @@ type rbacCall struct {
 var rbacRecipes = map[string]func(t *testing.T, fx *rbacFixture, who *e2e.Caller) rbacCall{
 	"POST /v1/auth/signup": func(t *testing.T, fx *rbacFixture, who *e2e.Caller) rbacCall {
 		email := e2e.UniqueEmail("rbac")
-		return rbacCall{"/v1/auth/signup", map[string]string{"name": "R", "email": email, "password": "password-1"}, nil}
+		return rbacCall{"/v1/auth/signup", map[string]string{"name": "R", "email": email, "password": "grape-lantern-42"}, nil}
 	},
 	"POST /v1/auth/login": func(t *testing.T, fx *rbacFixture, who *e2e.Caller) rbacCall {
 		return rbacCall{"/v1/auth/login", map[string]string{"email": fx.customer.User.Email, "password": fx.customer.Password}, nil}
@@ -57,7 +57,7 @@ var rbacRecipes = map[string]func(t *testing.T, fx *rbacFixture, who *e2e.Caller
 	},
 	"GET /v1/me": func(*testing.T, *rbacFixture, *e2e.Caller) rbacCall { return rbacCall{"/v1/me", nil, nil} },
 	"POST /v1/users": func(t *testing.T, fx *rbacFixture, who *e2e.Caller) rbacCall {
-		return rbacCall{"/v1/users", map[string]any{"name": "D", "email": e2e.UniqueEmail("rbac-driver"), "password": "password-1", "role": "driver"}, nil}
+		return rbacCall{"/v1/users", map[string]any{"name": "D", "email": e2e.UniqueEmail("rbac-driver"), "password": "grape-lantern-42", "role": "driver"}, nil}
 	},
 	"GET /v1/drivers": func(*testing.T, *rbacFixture, *e2e.Caller) rbacCall { return rbacCall{"/v1/drivers?limit=5", nil, nil} },
 	"GET /v1/drivers/nearby": func(*testing.T, *rbacFixture, *e2e.Caller) rbacCall {

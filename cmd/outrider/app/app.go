@@ -603,6 +603,11 @@ func (n *Node) bootstrapAdmin(ctx context.Context) error {
 	if len(n.cfg.AdminPassword) < 8 {
 		return errors.New("OUTRIDER_ADMIN_PASSWORD must be at least 8 characters")
 	}
+	if why := password.Weak(n.cfg.AdminPassword, n.cfg.AdminEmail); why != "" {
+		// The operator's choice, kept so that an upgrade never locks the
+		// first admin out; said loudly.
+		n.log.Warn("OUTRIDER_ADMIN_PASSWORD "+why, "rule", "the API refuses such a password for any new account (weak_password)")
+	}
 	email := user.NormalizeEmail(n.cfg.AdminEmail)
 	if _, err := n.store.GetUserByEmail(ctx, email); err == nil {
 		return nil
