@@ -95,10 +95,13 @@ type DriverState struct {
 }
 
 // Inbox operations: deliver a frame, or end sessions whose tokens were
-// revoked (the gateway picks the close code).
+// revoked or that a newer session evicted (the gateway picks the close
+// code).
 const (
 	OpPush   = "push"
 	OpRevoke = "revoke"
+	// OpEvict ends sessions a newer one pushed over the user's cap.
+	OpEvict = "evict"
 )
 
 // InboxMessage is the body of what a user actor sends to a node's gateway

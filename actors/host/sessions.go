@@ -16,7 +16,11 @@ func (h *Host) sessionCommand(s *pb.UserState, id string, cmd *pb.UserCommand) (
 	now := time.Now().UnixMilli()
 	switch b := cmd.Body.(type) {
 	case *pb.UserCommand_OpenSession:
-		next, rej := user.OpenSession(s, b.OpenSession, now)
+		next, evicted, rej := user.OpenSession(s, b.OpenSession, now)
+		for inbox, ids := range user.ByInbox(evicted) {
+			h.publish(inbox, wire.InboxMessage{Op: wire.OpEvict, UserID: id, SessionIDs: ids,
+				Reason: "a newer session of this user took its place (session limit)"})
+		}
 		return next, rej, true
 	case *pb.UserCommand_CloseSession:
 		return user.CloseSession(s, b.CloseSession.GetSessionId(), now), nil, true

@@ -14,17 +14,29 @@ func InboxSubject(nodeID string) string { return wire.InboxSubject(nodeID) }
 
 // OpenSession registers or renews a session of s at time now, dropping
 // expired ones. A token issued before the user's sessions were revoked is
-// refused. States are copied, never changed in place.
-func OpenSession(s *pb.UserState, o *pb.OpenSession, now int64) (*pb.UserState, *actors.Rejection) {
+// refused. A new session beyond o.MaxSessions (when set) evicts the
+// oldest ones, which the caller closes; a renewal keeps its place, so
+// "oldest" is the order the sessions opened in. States are copied, never
+// changed in place.
+func OpenSession(s *pb.UserState, o *pb.OpenSession, now int64) (*pb.UserState, []*pb.Session, *actors.Rejection) {
 	if !Exists(s) {
-		return s, actors.Reject(actors.CodeNotFound, "user not found")
+		return s, nil, actors.Reject(actors.CodeNotFound, "user not found")
 	}
 	if o.GetTokenIssuedAtMs() < s.SessionsRevokedBeforeMs {
-		return s, actors.Reject(actors.CodeUnauthorized, "this token was revoked; log in again")
+		return s, nil, actors.Reject(actors.CodeUnauthorized, "this token was revoked; log in again")
 	}
-	n := withSessions(s, live(s.Sessions, now, o.GetSession().GetId()))
-	n.Sessions = append(n.Sessions, o.GetSession())
-	return n, nil
+	sessions := live(s.Sessions, now, "")
+	if i := slices.IndexFunc(sessions, func(x *pb.Session) bool { return x.Id == o.GetSession().GetId() }); i >= 0 {
+		sessions[i] = o.GetSession()
+		return withSessions(s, sessions), nil, nil
+	}
+	sessions = append(sessions, o.GetSession())
+	var evicted []*pb.Session
+	if max := int(o.GetMaxSessions()); max > 0 && len(sessions) > max {
+		evicted = slices.Clone(sessions[:len(sessions)-max])
+		sessions = sessions[len(sessions)-max:]
+	}
+	return withSessions(s, sessions), evicted, nil
 }
 
 // CloseSession forgets a session.

@@ -3974,8 +3974,11 @@ type OpenSession struct {
 	state           protoimpl.MessageState `protogen:"open.v1"`
 	Session         *Session               `protobuf:"bytes,1,opt,name=session,proto3" json:"session,omitempty"`
 	TokenIssuedAtMs int64                  `protobuf:"varint,2,opt,name=token_issued_at_ms,json=tokenIssuedAtMs,proto3" json:"token_issued_at_ms,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// max_sessions caps the user's live sessions (0: no cap): a new session
+	// beyond it closes the oldest.
+	MaxSessions   int32 `protobuf:"varint,3,opt,name=max_sessions,json=maxSessions,proto3" json:"max_sessions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *OpenSession) Reset() {
@@ -4018,6 +4021,13 @@ func (x *OpenSession) GetSession() *Session {
 func (x *OpenSession) GetTokenIssuedAtMs() int64 {
 	if x != nil {
 		return x.TokenIssuedAtMs
+	}
+	return 0
+}
+
+func (x *OpenSession) GetMaxSessions() int32 {
+	if x != nil {
+		return x.MaxSessions
 	}
 	return 0
 }
@@ -5395,10 +5405,11 @@ const file_proto_outrider_proto_rawDesc = "" +
 	"\x04role\x18\x04 \x01(\tR\x04role\x12#\n" +
 	"\rpassword_hash\x18\x05 \x01(\tR\fpasswordHash\x12'\n" +
 	"\x0fdriver_capacity\x18\x06 \x01(\x05R\x0edriverCapacity\"\t\n" +
-	"\aGetUser\"j\n" +
+	"\aGetUser\"\x8d\x01\n" +
 	"\vOpenSession\x12.\n" +
 	"\asession\x18\x01 \x01(\v2\x14.outrider.v1.SessionR\asession\x12+\n" +
-	"\x12token_issued_at_ms\x18\x02 \x01(\x03R\x0ftokenIssuedAtMs\"-\n" +
+	"\x12token_issued_at_ms\x18\x02 \x01(\x03R\x0ftokenIssuedAtMs\x12!\n" +
+	"\fmax_sessions\x18\x03 \x01(\x05R\vmaxSessions\"-\n" +
 	"\fCloseSession\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\"\x10\n" +

@@ -31,4 +31,7 @@ const (
 	// queue (Config.SendQueueSize frames) filled up; reconnect and resume
 	// with `since`.
 	CloseSlowConsumer = 4008
+	// CloseSessionLimit: the user opened more sessions than the cap of
+	// his role (Config.MaxSessions) and this, his oldest, made way.
+	CloseSessionLimit = 4009
 )

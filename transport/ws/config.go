@@ -1,6 +1,10 @@
 package ws
 
-import "time"
+import (
+	"time"
+
+	"github.com/outrider/outrider/actors"
+)
 
 // Config of the gateway. Zero values take the documented defaults.
 type Config struct {
@@ -40,6 +44,12 @@ type Config struct {
 	MaxRateStrikes int
 	// MaxSubscriptions per session. Default 100.
 	MaxSubscriptions int
+	// MaxSessionsCustomer, MaxSessionsDriver and MaxSessionsAdmin cap
+	// the live sessions of one user of that role, over every node: a new
+	// session beyond the cap closes the user's oldest with 4009. Defaults
+	// 10 (phones, tablets and tabs), 3 (a driver's phone and a spare) and
+	// 20 (dispatch consoles).
+	MaxSessionsCustomer, MaxSessionsDriver, MaxSessionsAdmin int
 	// LocationRate is how many location fixes per second a driver's
 	// session passes on; faster fixes are dropped (counted, not answered).
 	// Default 5: a fix every 200 ms is smoother than any map needs and
@@ -56,21 +66,24 @@ type Config struct {
 // Defaults of [Config]'s zero fields; cmd/outrider's flags and the
 // README's Configuration table use the same values.
 const (
-	DefaultMaxMessageBytes  = 4 << 10
-	DefaultSendQueueSize    = 256
-	DefaultReadBufferSize   = 1024
-	DefaultWriteBufferSize  = 1024
-	DefaultReadLinger       = 200 * time.Millisecond
-	DefaultWriteTimeout     = 10 * time.Second
-	DefaultPingInterval     = 25 * time.Second
-	DefaultPongWait         = 60 * time.Second
-	DefaultInboundRate      = 20
-	DefaultInboundBurst     = 40
-	DefaultMaxRateStrikes   = 50
-	DefaultMaxSubscriptions = 100
-	DefaultLocationRate     = 5
-	DefaultMaxClockSkew     = 10 * time.Second
-	DefaultMaxFixAge        = 2 * time.Minute
+	DefaultMaxMessageBytes     = 4 << 10
+	DefaultSendQueueSize       = 256
+	DefaultReadBufferSize      = 1024
+	DefaultWriteBufferSize     = 1024
+	DefaultReadLinger          = 200 * time.Millisecond
+	DefaultWriteTimeout        = 10 * time.Second
+	DefaultPingInterval        = 25 * time.Second
+	DefaultPongWait            = 60 * time.Second
+	DefaultInboundRate         = 20
+	DefaultInboundBurst        = 40
+	DefaultMaxRateStrikes      = 50
+	DefaultMaxSubscriptions    = 100
+	DefaultMaxSessionsCustomer = 10
+	DefaultMaxSessionsDriver   = 3
+	DefaultMaxSessionsAdmin    = 20
+	DefaultLocationRate        = 5
+	DefaultMaxClockSkew        = 10 * time.Second
+	DefaultMaxFixAge           = 2 * time.Minute
 )
 
 func (c *Config) defaults() {
@@ -111,6 +124,15 @@ func (c *Config) defaults() {
 	if c.MaxSubscriptions <= 0 {
 		c.MaxSubscriptions = DefaultMaxSubscriptions
 	}
+	if c.MaxSessionsCustomer <= 0 {
+		c.MaxSessionsCustomer = DefaultMaxSessionsCustomer
+	}
+	if c.MaxSessionsDriver <= 0 {
+		c.MaxSessionsDriver = DefaultMaxSessionsDriver
+	}
+	if c.MaxSessionsAdmin <= 0 {
+		c.MaxSessionsAdmin = DefaultMaxSessionsAdmin
+	}
 	if c.LocationRate <= 0 {
 		c.LocationRate = DefaultLocationRate
 	}
@@ -120,4 +142,15 @@ func (c *Config) defaults() {
 	if c.MaxFixAge <= 0 {
 		c.MaxFixAge = DefaultMaxFixAge
 	}
+}
+
+// maxSessions is the session cap of role.
+func (c *Config) maxSessions(role string) int {
+	switch role {
+	case actors.RoleDriver:
+		return c.MaxSessionsDriver
+	case actors.RoleAdmin:
+		return c.MaxSessionsAdmin
+	}
+	return c.MaxSessionsCustomer
 }

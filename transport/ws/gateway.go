@@ -200,6 +200,8 @@ func (g *Gateway) onInbox(data []byte) {
 			s.send(m.Frame)
 		case wire.OpRevoke:
 			s.close(CloseUnauthorized, m.Reason)
+		case wire.OpEvict:
+			s.close(CloseSessionLimit, m.Reason)
 		}
 	}
 }
@@ -240,7 +242,7 @@ func (g *Gateway) Stop(ctx context.Context) error {
 // authenticated the request (and answered 401 otherwise).
 func (g *Gateway) Serve(w http.ResponseWriter, r *http.Request, userID, role string, tokenIssuedAt time.Time) {
 	sessionID := randomID()
-	if err := g.register(r.Context(), userID, sessionID, tokenIssuedAt); err != nil {
+	if err := g.register(r.Context(), userID, role, sessionID, tokenIssuedAt); err != nil {
 		writeProblem(w, err)
 		return
 	}
@@ -309,20 +311,21 @@ func (g *Gateway) ended(s *session) {
 // crashed node's sessions vanish within a TTL.
 func (g *Gateway) sessionTTL() time.Duration { return 3 * g.cfg.PingInterval }
 
-func (g *Gateway) openSession(userID, sessionID string, iat time.Time) *pb.UserCommand {
+func (g *Gateway) openSession(userID, role, sessionID string, iat time.Time) *pb.UserCommand {
 	return &pb.UserCommand{By: &pb.Principal{UserId: userID, Role: "system"}, AtMs: g.now().UnixMilli(),
 		Body: &pb.UserCommand_OpenSession{OpenSession: &pb.OpenSession{
 			Session:         &pb.Session{Id: sessionID, Inbox: g.inbox, ExpiresAtMs: g.now().Add(g.sessionTTL()).UnixMilli()},
 			TokenIssuedAtMs: iat.UnixMilli(),
+			MaxSessions:     int32(g.cfg.maxSessions(role)),
 		}}}
 }
 
 // register tells the user's actor about a new session before the upgrade,
 // so a revoked token is refused with 401 rather than a dropped socket.
-func (g *Gateway) register(ctx context.Context, userID, sessionID string, iat time.Time) error {
+func (g *Gateway) register(ctx context.Context, userID, role, sessionID string, iat time.Time) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	reply, err := g.users.User(ctx, userID, g.openSession(userID, sessionID, iat))
+	reply, err := g.users.User(ctx, userID, g.openSession(userID, role, sessionID, iat))
 	if err != nil {
 		return &refusal{code: problem.Unavailable, detail: "could not register the session; retry"}
 	}
@@ -333,7 +336,7 @@ func (g *Gateway) register(ctx context.Context, userID, sessionID string, iat ti
 }
 
 func (g *Gateway) renew(s *session) {
-	_ = g.users.TellUser(s.userID, g.openSession(s.userID, s.id, s.tokenIssuedAt))
+	_ = g.users.TellUser(s.userID, g.openSession(s.userID, s.role, s.id, s.tokenIssuedAt))
 }
 
 func (g *Gateway) unregister(userID, sessionID string) {
