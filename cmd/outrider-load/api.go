@@ -164,11 +164,26 @@ type orderJSON struct {
 
 // createOrder places an order for customerID as admin.
 func (a *api) createOrder(ctx context.Context, admin, customerID string) (orderJSON, error) {
-	body := map[string]any{
-		"customer_id":     customerID,
-		"pickup":          map[string]any{"address": "1 Load St", "lat": 52.52, "lng": 13.405},
-		"dropoff":         map[string]any{"address": "2 Load St", "lat": 52.53, "lng": 13.41},
-		"delivery_option": "standard",
+	return a.placeOrder(ctx, admin, customerID, place{"1 Load St", 52.52, 13.405}, place{"2 Load St", 52.53, 13.41}, "")
+}
+
+// place is an order's pickup or dropoff.
+type place struct {
+	address  string
+	lat, lng float64
+}
+
+func (p place) json() map[string]any {
+	return map[string]any{"address": p.address, "lat": p.lat, "lng": p.lng}
+}
+
+// placeOrder places a standard order for customerID as admin; dispatch
+// is "auto", "manual" or "" (the node's default).
+func (a *api) placeOrder(ctx context.Context, admin, customerID string, pickup, dropoff place, dispatch string) (orderJSON, error) {
+	body := map[string]any{"customer_id": customerID, "pickup": pickup.json(), "dropoff": dropoff.json(),
+		"delivery_option": "standard"}
+	if dispatch != "" {
+		body["dispatch"] = dispatch
 	}
 	var o orderJSON
 	err := a.call(ctx, http.MethodPost, "/v1/orders", admin, body, &o)

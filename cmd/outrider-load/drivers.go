@@ -26,6 +26,7 @@ type driverJSON struct {
 	ID        string `json:"id"`
 	Email     string `json:"email"`
 	Available bool   `json:"available"`
+	Capacity  int    `json:"capacity"`
 }
 
 // listLoadDrivers pages through GET /v1/drivers and keeps the load drivers.

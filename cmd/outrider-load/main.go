@@ -2,7 +2,9 @@
 // its own process against one node on 127.0.0.1 (normally `outrider dev`)
 // and measures the four aims of issue #3: memory per idle socket, location
 // ingest rate, fan-out rate to the watchers of one order, and commit →
-// frame latency. Start with RESULTS.md for the commands and the figures.
+// frame latency; and, with `shift`, automatic dispatch under a shift of
+// drivers who stream fixes, answer offers and deliver. Start with
+// RESULTS.md for the commands and the figures.
 //
 // Every scenario talks to the node through its public surfaces only: the
 // HTTP API (admin from the dev data dir's demo-accounts.json), /v1/ws, and
@@ -33,6 +35,9 @@ Usage:
   outrider-load ingest  [flags]   D drivers streaming location frames; frames/s accepted
   outrider-load fanout  [flags]   W watchers of one order while its driver streams; frames/s delivered
   outrider-load latency [flags]   K watchers over M orders, order changes at a fixed rate; commit → frame
+  outrider-load shift   [flags]   D drivers streaming fixes in a city while auto orders arrive at a fixed
+                                  rate; drivers decline or accept offers and deliver; placed → offered,
+                                  placed → accepted, offers per order, escalations, node CPU and RSS
 
 Run "outrider-load <scenario> -h" for the flags of one scenario.
 `
@@ -53,7 +58,7 @@ func run(args []string, out io.Writer) error {
 		return nil
 	}
 	scenarios := map[string]func(context.Context, *target, []string, io.Writer) error{
-		"idle": runIdle, "ingest": runIngest, "fanout": runFanout, "latency": runLatency,
+		"idle": runIdle, "ingest": runIngest, "fanout": runFanout, "latency": runLatency, "shift": runShift,
 	}
 	fn, ok := scenarios[args[0]]
 	if !ok {

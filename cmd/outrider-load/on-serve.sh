@@ -8,6 +8,8 @@
 #   cmd/outrider-load/on-serve.sh /tmp/outrider latency -watchers 5000 -orders 500 -rate 1000 -duration 20s
 #   ROLES=api cmd/outrider-load/on-serve.sh /tmp/outrider latency ...   # a node without the worker role
 #   cmd/outrider-load/on-serve.sh /tmp/outrider ingest -drivers 1000 -rate 45000 -warmup 5s -duration 15s
+#   NODE_LOG=/tmp/shift-node.log DEBUG_ADDR=127.0.0.1:6060 cmd/outrider-load/on-serve.sh /tmp/outrider shift
+#     (NODE_LOG keeps the node's log after the cleanup; DEBUG_ADDR serves the node's pprof there)
 set -euo pipefail
 BIN=$1; shift
 PG=${PG:-postgres://postgres@127.0.0.1:5432/test?sslmode=disable}
@@ -22,10 +24,11 @@ OUTRIDER_JWT_SECRET=$SECRET OUTRIDER_ADMIN_EMAIL=admin@load.test OUTRIDER_ADMIN_
 OUTRIDER_RATE_PER_SECOND=100000 OUTRIDER_RATE_BURST=100000 \
 OUTRIDER_AUTH_RATE_PER_SECOND=1000 OUTRIDER_AUTH_RATE_BURST=1000 OUTRIDER_BCRYPT_COST=4 \
 OUTRIDER_WS_INBOUND_RATE=100000 OUTRIDER_WS_INBOUND_BURST=100000 OUTRIDER_WS_LOCATION_RATE=100000 \
-"$BIN" serve ${ROLES:+--roles $ROLES} --http-addr 127.0.0.1:8787 --log-level warn > "$D/node.log" 2>&1 &
+"$BIN" serve ${ROLES:+--roles $ROLES} ${DEBUG_ADDR:+--debug-addr $DEBUG_ADDR} --http-addr 127.0.0.1:8787 --log-level warn > "$D/node.log" 2>&1 &
 PID=$!
 cleanup() {
   kill $PID 2>/dev/null || true; wait $PID 2>/dev/null || true
+  if [ -n "${NODE_LOG:-}" ]; then cp "$D/node.log" "$NODE_LOG"; fi
   psql -q "$PG" -c "DROP SCHEMA IF EXISTS $SCHEMA CASCADE" >/dev/null 2>&1 || true
   rm -rf "$D"
 }

@@ -5,9 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -116,34 +119,49 @@ func closeCode(err error) int {
 	return 0
 }
 
-// closeTally counts how watcher sockets ended, by close code.
-type closeTally struct {
-	mu    sync.Mutex
-	codes map[int]int
+// tally counts occurrences by key (close codes, error codes, states).
+type tally struct {
+	mu sync.Mutex
+	n  map[string]int
 }
 
-func (t *closeTally) add(err error) {
+func (t *tally) count(key string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.codes == nil {
-		t.codes = map[int]int{}
+	if t.n == nil {
+		t.n = map[string]int{}
 	}
-	t.codes[closeCode(err)]++
+	t.n[key]++
 }
 
-func (t *closeTally) String() string {
+// counts is a copy of the tally.
+func (t *tally) counts() map[string]int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if len(t.codes) == 0 {
+	return maps.Clone(t.n)
+}
+
+// String is "0", or the total and each key's count, keys sorted:
+// "3 (2×code 1006, 1×code 4008)".
+func (t *tally) String() string { return countsString(t.counts()) }
+
+// countsString renders counts by key the way tally.String does.
+func countsString(c map[string]int) string {
+	if len(c) == 0 {
 		return "0"
 	}
-	s, n := "", 0
-	for code, c := range t.codes {
-		n += c
-		s += fmt.Sprintf(" %d×code %d", c, code)
+	n, parts := 0, make([]string, 0, len(c))
+	for _, k := range slices.Sorted(maps.Keys(c)) {
+		n += c[k]
+		parts = append(parts, fmt.Sprintf("%d×%s", c[k], k))
 	}
-	return strconv.Itoa(n) + " (" + s[1:] + ")"
+	return strconv.Itoa(n) + " (" + strings.Join(parts, ", ") + ")"
 }
+
+// closeTally counts how sockets ended, by close code.
+type closeTally struct{ tally }
+
+func (t *closeTally) add(err error) { t.count("code " + strconv.Itoa(closeCode(err))) }
 
 // subscribe sends a subscribe frame and waits for its ack (other frames
 // before it are skipped). Call it before the socket's readLoop starts.
