@@ -105,6 +105,16 @@ type Commit struct {
 	// the same transaction as the events that imply them.
 	Deadlines     []Deadline
 	DeadlinesDone []string
+	// TokensRevoked moves users' token revocation times forward (never
+	// back): access tokens issued before are refused.
+	TokensRevoked []TokenRevocation
+}
+
+// TokenRevocation: the access tokens of UserID issued before Before are
+// revoked.
+type TokenRevocation struct {
+	UserID string
+	Before time.Time
 }
 
 // Deadline is a command due at a time (an offer's expiry, the next round

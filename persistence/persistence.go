@@ -155,6 +155,9 @@ type Queries interface {
 	// id, at most MaxAdminIDs of them (users have no deactivated state:
 	// every admin counts).
 	AdminIDs(ctx context.Context) ([]string, error)
+	// TokensRevokedSince returns every user whose access tokens were
+	// revoked after since, with the time before which they are refused.
+	TokensRevokedSince(ctx context.Context, since time.Time) (map[string]time.Time, error)
 }
 
 // MaxAdminIDs is the most ids AdminIDs returns.
@@ -175,7 +178,8 @@ type Auth interface {
 	// RotateRefreshToken spends the token with hash old and stores next in
 	// the same family, atomically. A spent token presented again revokes
 	// the family and returns ErrTokenReused; an unknown, expired or
-	// revoked one returns ErrTokenInvalid. It returns the spent token.
+	// revoked one returns ErrTokenInvalid. It returns the spent token, also
+	// with ErrTokenReused (whose user to revoke).
 	RotateRefreshToken(ctx context.Context, old string, next RefreshToken, now time.Time) (RefreshToken, error)
 	// RevokeRefreshFamily revokes the family of the token with hash, if it
 	// belongs to userID. Unknown tokens are not an error.

@@ -129,3 +129,10 @@ type Frame struct {
 	Code    string          `json:"code"` // error frames
 	Message string          `json:"message"`
 }
+
+// TokenRevocation is the body of a TokenRevocations message: the access
+// tokens of UserID issued before BeforeMs (unix milliseconds) are revoked.
+type TokenRevocation struct {
+	UserID   string `json:"user_id"`
+	BeforeMs int64  `json:"before_ms"`
+}

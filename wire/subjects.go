@@ -107,3 +107,8 @@ const (
 
 // DeadLetterSubject is the subject of one worker consumer's dead letters.
 func DeadLetterSubject(consumer string) string { return deadLetterPrefix + consumer }
+
+// TokenRevocations carries, on core NATS, every committed revocation of a
+// user's access tokens (a wire.TokenRevocation): each node's API refuses
+// the tokens issued before it from then on.
+const TokenRevocations = "outrider.tokens.revoked"

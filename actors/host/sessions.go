@@ -39,6 +39,13 @@ func (h *Host) sessionCommand(s *pb.UserState, id string, cmd *pb.UserCommand) (
 // closeSessions tells every node holding a live session of the user that
 // it was revoked; called once the revocation is durable.
 func (h *Host) closeSessions(s *pb.UserState, _ *pb.UserCommand) {
+	if h.cfg.Inbox != nil {
+		if b, err := json.Marshal(wire.TokenRevocation{UserID: s.Id, BeforeMs: s.SessionsRevokedBeforeMs}); err == nil {
+			if err := h.cfg.Inbox.Publish(wire.TokenRevocations, b); err != nil {
+				h.cfg.Logger.Warn("publish a token revocation", "user", s.Id, "err", err)
+			}
+		}
+	}
 	for inbox, ids := range user.ByInbox(user.Live(s, time.Now().UnixMilli())) {
 		h.publish(inbox, wire.InboxMessage{Op: wire.OpRevoke, UserID: s.Id, SessionIDs: ids,
 			Reason: "logged out; log in again"})

@@ -125,6 +125,9 @@ func Effects(next *pb.UserState, cmd *pb.UserCommand, events []*pb.UserEvent) (a
 			Kind: actors.KindUser, EntityID: e.UserId, Seq: e.Seq, Type: EventType(e),
 			Payload: payload, CommandID: e.CommandId, At: at,
 		})
+		if r := e.GetSessionsRevoked(); r != nil {
+			c.TokensRevoked = append(c.TokensRevoked, actors.TokenRevocation{UserID: e.UserId, Before: time.UnixMilli(r.BeforeMs).UTC()})
+		}
 		created := e.GetCreated()
 		if created == nil {
 			continue

@@ -105,6 +105,7 @@ func TestAuth(t *testing.T) {
 
 	t.Run("refresh rotates and reuse revokes the family", func(t *testing.T) {
 		t.Parallel()
+		customer := a.Signup(t) // its tokens are revoked below
 		s1 := a.Login(t, customer.User.Email, customer.Password)
 		other := a.Login(t, customer.User.Email, customer.Password) // another session (family)
 
@@ -123,9 +124,13 @@ func TestAuth(t *testing.T) {
 			Problem(t, http.StatusUnauthorized, "unauthorized")
 		a.Anon().Post(t, "/v1/auth/refresh", map[string]string{"refresh_token": r1.RefreshToken}).
 			Problem(t, http.StatusUnauthorized, "unauthorized")
-		// Other sessions are not affected.
+		// Other sessions' refresh tokens are not affected, but every
+		// access token issued so far is refused: someone holds a copy.
 		var r2 wire.Tokens
 		a.Anon().Post(t, "/v1/auth/refresh", map[string]string{"refresh_token": other.Refresh}).Decode(t, http.StatusOK, &r2)
+		customer.WithToken(r1.AccessToken).Get(t, "/v1/me").Problem(t, http.StatusUnauthorized, "unauthorized")
+		other.Get(t, "/v1/me").Problem(t, http.StatusUnauthorized, "unauthorized")
+		customer.WithToken(r2.AccessToken).Get(t, "/v1/me").RequireStatus(t, http.StatusOK)
 		// Unknown tokens are refused too.
 		a.Anon().Post(t, "/v1/auth/refresh", map[string]string{"refresh_token": "bogus-" + e2e.Unique("rt")}).
 			Problem(t, http.StatusUnauthorized, "unauthorized")
@@ -133,6 +138,7 @@ func TestAuth(t *testing.T) {
 
 	t.Run("logout revokes", func(t *testing.T) {
 		t.Parallel()
+		customer := a.Signup(t) // its tokens are revoked below
 		s := a.Login(t, customer.User.Email, customer.Password)
 		var r wire.Tokens
 		a.Anon().Post(t, "/v1/auth/refresh", map[string]string{"refresh_token": s.Refresh}).Decode(t, http.StatusOK, &r)
@@ -143,12 +149,35 @@ func TestAuth(t *testing.T) {
 		var vr wire.Tokens
 		a.Anon().Post(t, "/v1/auth/refresh", map[string]string{"refresh_token": victim.Refresh}).Decode(t, http.StatusOK, &vr)
 
+		// That logout logged s out (every access token of the user issued
+		// so far): log out r's family with a fresh login.
+		s = a.Login(t, customer.User.Email, customer.Password)
 		s.Post(t, "/v1/auth/logout", map[string]string{"refresh_token": r.RefreshToken}).RequireStatus(t, http.StatusNoContent)
 		a.Anon().Post(t, "/v1/auth/refresh", map[string]string{"refresh_token": r.RefreshToken}).
 			Problem(t, http.StatusUnauthorized, "unauthorized")
 		// Logout needs authentication.
-		a.Anon().Post(t, "/v1/auth/logout", map[string]string{"refresh_token": vr.RefreshToken}).
-			Problem(t, http.StatusUnauthorized, "unauthorized")
+		resp = a.Anon().Post(t, "/v1/auth/logout", map[string]string{"refresh_token": vr.RefreshToken})
+		resp.Problem(t, http.StatusUnauthorized, "unauthorized")
+		require.Equal(t, `Bearer realm="outrider"`, resp.Header.Get("WWW-Authenticate"))
+	})
+
+	t.Run("logout refuses every earlier access token on HTTP at once", func(t *testing.T) {
+		t.Parallel()
+		// Issue #14, finding 7: the probe's access token kept working on
+		// HTTP for up to 15 minutes after logout.
+		u := a.Signup(t)
+		phone := a.Login(t, u.User.Email, u.Password) // another device
+		phone.Get(t, "/v1/me").RequireStatus(t, http.StatusOK)
+		u.Post(t, "/v1/auth/logout", map[string]string{"refresh_token": u.Refresh}).RequireStatus(t, http.StatusNoContent)
+		for _, c := range []*e2e.Caller{u, phone} {
+			r := c.Get(t, "/v1/me")
+			r.Problem(t, http.StatusUnauthorized, "unauthorized")
+			require.Equal(t, `Bearer realm="outrider", error="invalid_token"`, r.Header.Get("WWW-Authenticate"))
+			c.Get(t, "/v1/orders?limit=1").Problem(t, http.StatusUnauthorized, "unauthorized")
+		}
+		// Logging in again works: the new token is issued after.
+		again := a.Login(t, u.User.Email, u.Password)
+		again.Get(t, "/v1/me").RequireStatus(t, http.StatusOK)
 	})
 
 	t.Run("access tokens", func(t *testing.T) {

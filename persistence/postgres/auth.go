@@ -54,10 +54,10 @@ func (s *Store) RotateRefreshToken(ctx context.Context, old string, next persist
 		return t, fmt.Errorf("rotate refresh token: %w", err)
 	}
 	var (
-		family string
-		used   *time.Time
+		family, user string
+		used         *time.Time
 	)
-	err = s.pool.QueryRow(ctx, `SELECT family_id, used_at FROM refresh_tokens WHERE hash = $1`, old).Scan(&family, &used)
+	err = s.pool.QueryRow(ctx, `SELECT family_id, user_id, used_at FROM refresh_tokens WHERE hash = $1`, old).Scan(&family, &user, &used)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		return t, persistence.ErrTokenInvalid
@@ -70,6 +70,7 @@ func (s *Store) RotateRefreshToken(ctx context.Context, old string, next persist
 		WHERE family_id = $1 AND revoked_at IS NULL`, family, now); err != nil {
 		return t, fmt.Errorf("revoke reused refresh token family: %w", err)
 	}
+	t.Hash, t.UserID, t.FamilyID = old, user, family
 	return t, persistence.ErrTokenReused
 }
 

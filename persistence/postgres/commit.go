@@ -45,7 +45,8 @@ const (
 		ON CONFLICT (id) DO UPDATE SET available = EXCLUDED.available, capacity = EXCLUDED.capacity,
 			version = EXCLUDED.version, updated_at = EXCLUDED.updated_at
 		WHERE drivers.version < EXCLUDED.version`
-	sqlInsertUser = `INSERT INTO users (id, email, name, phone, role, password_hash, created_at)
+	sqlRevokeTokens = `UPDATE users SET tokens_revoked_before = GREATEST(COALESCE(tokens_revoked_before, $2), $2) WHERE id = $1`
+	sqlInsertUser   = `INSERT INTO users (id, email, name, phone, role, password_hash, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7)`
 	sqlInsertOutbox = `INSERT INTO outbox (id, subject, payload, created_at) VALUES ($1, $2, $3, $4)`
 	sqlInsertProof  = `INSERT INTO proofs (order_id, key, seq, content_type, size, by_user_id, created_at)
@@ -105,6 +106,9 @@ func (s *Store) Commit(ctx context.Context, c actors.Commit) error {
 	// Users before drivers: a driver row references its user.
 	for _, u := range c.Users {
 		b.Queue(sqlInsertUser, u.ID, u.Email, u.Name, u.Phone, u.Role, u.PasswordHash, u.CreatedAt)
+	}
+	for _, r := range c.TokensRevoked {
+		b.Queue(sqlRevokeTokens, r.UserID, r.Before)
 	}
 	for _, d := range c.Drivers {
 		b.Queue(sqlUpsertDriver, d.ID, d.Available, d.Capacity, d.Version, d.UpdatedAt)

@@ -236,6 +236,20 @@ func (s *Store) GetUserByEmail(ctx context.Context, email string) (persistence.U
 // AdminIDs returns the ids of every user with role admin, by id, at most
 // persistence.MaxAdminIDs. The users table has no deactivated state, so
 // every admin counts.
+func (s *Store) TokensRevokedSince(ctx context.Context, since time.Time) (map[string]time.Time, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id, tokens_revoked_before FROM users WHERE tokens_revoked_before > $1`, since)
+	if err != nil {
+		return nil, fmt.Errorf("revoked tokens: %w", err)
+	}
+	out := map[string]time.Time{}
+	var id string
+	var at time.Time
+	if _, err := pgx.ForEachRow(rows, []any{&id, &at}, func() error { out[id] = at.UTC(); return nil }); err != nil {
+		return nil, fmt.Errorf("revoked tokens: %w", err)
+	}
+	return out, nil
+}
+
 func (s *Store) AdminIDs(ctx context.Context) ([]string, error) {
 	rows, err := s.pool.Query(ctx, `SELECT id FROM users WHERE role = $1 ORDER BY id LIMIT $2`,
 		actors.RoleAdmin, persistence.MaxAdminIDs)

@@ -71,10 +71,13 @@ func (s *Store) RotateRefreshToken(ctx context.Context, old string, next persist
 	if err != nil {
 		return persistence.RefreshToken{}, fmt.Errorf("rotate refresh token: %w", err)
 	}
-	if outcome != nil {
-		return persistence.RefreshToken{}, outcome
+	switch outcome {
+	case nil:
+		return spent, nil
+	case persistence.ErrTokenReused:
+		return persistence.RefreshToken{Hash: old, UserID: spent.UserID, FamilyID: spent.FamilyID}, outcome
 	}
-	return spent, nil
+	return persistence.RefreshToken{}, outcome
 }
 
 // RevokeRefreshFamily revokes every token of the family of the token hash,

@@ -98,7 +98,7 @@ func (s *Store) Commit(ctx context.Context, c actors.Commit) error {
 
 func isEmpty(c actors.Commit) bool {
 	return len(c.Events)+len(c.Snapshots)+len(c.Orders)+len(c.Timeline)+len(c.Loads)+
-		len(c.Drivers)+len(c.Users)+len(c.Proofs)+len(c.Outbox)+len(c.Deadlines)+len(c.DeadlinesDone) == 0
+		len(c.Drivers)+len(c.Users)+len(c.Proofs)+len(c.Outbox)+len(c.Deadlines)+len(c.DeadlinesDone)+len(c.TokensRevoked) == 0
 }
 
 // commitTx runs the statements of c in tx; the first failure aborts it.
@@ -150,6 +150,12 @@ func commitTx(ctx context.Context, tx *sql.Tx, c actors.Commit) error {
 	// Users before drivers: a driver row references its user.
 	for _, u := range c.Users {
 		if err := insertUser(ctx, tx, u); err != nil {
+			return err
+		}
+	}
+	for _, r := range c.TokensRevoked {
+		if _, err := tx.ExecContext(ctx, `UPDATE users SET tokens_revoked_before = max(coalesce(tokens_revoked_before, ?2), ?2) WHERE id = ?1`,
+			r.UserID, micros(r.Before)); err != nil {
 			return err
 		}
 	}

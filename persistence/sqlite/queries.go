@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/outrider/outrider/actors"
 	"github.com/outrider/outrider/actors/driver"
@@ -263,6 +264,27 @@ func (s *Store) GetUserByEmail(ctx context.Context, email string) (persistence.U
 // AdminIDs returns the ids of every user with role admin, by id, at most
 // persistence.MaxAdminIDs. The users table has no deactivated state, so
 // every admin counts.
+func (s *Store) TokensRevokedSince(ctx context.Context, since time.Time) (map[string]time.Time, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT id, tokens_revoked_before FROM users WHERE tokens_revoked_before > ?`, micros(since))
+	if err != nil {
+		return nil, fmt.Errorf("revoked tokens: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]time.Time{}
+	for rows.Next() {
+		var id string
+		var at int64
+		if err := rows.Scan(&id, &at); err != nil {
+			return nil, fmt.Errorf("revoked tokens: %w", err)
+		}
+		out[id] = fromMicros(at)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("revoked tokens: %w", err)
+	}
+	return out, nil
+}
+
 func (s *Store) AdminIDs(ctx context.Context) ([]string, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT id FROM users WHERE role = ? ORDER BY id LIMIT ?`,
 		actors.RoleAdmin, persistence.MaxAdminIDs)

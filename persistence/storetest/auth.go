@@ -34,8 +34,10 @@ func testAuth(t *testing.T, open func(t *testing.T) persistence.Backend) {
 		require.Equal(t, "u1", spent.UserID)
 
 		// t1 presented again: theft suspected, the whole family dies.
-		_, err = b.RotateRefreshToken(ctx, "t1", token("t4", "f1"), t0.Add(3*time.Minute))
+		reused, err := b.RotateRefreshToken(ctx, "t1", token("t4", "f1"), t0.Add(3*time.Minute))
 		require.ErrorIs(t, err, persistence.ErrTokenReused)
+		require.Equal(t, "u1", reused.UserID, "whose tokens to revoke")
+		require.Equal(t, "f1", reused.FamilyID)
 		_, err = b.RotateRefreshToken(ctx, "t3", token("t5", "f1"), t0.Add(3*time.Minute))
 		require.ErrorIs(t, err, persistence.ErrTokenInvalid)
 		// Other families are untouched.

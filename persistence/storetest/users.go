@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -41,6 +42,34 @@ func testUsers(t *testing.T, open func(t *testing.T) persistence.Backend) {
 		require.ErrorIs(t, err, persistence.ErrNotFound)
 	})
 
+	t.Run("TokensRevokedSince", func(t *testing.T) {
+		t.Parallel()
+		b, ctx := open(t), t.Context()
+		base := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+		for _, id := range []string{"r1", "r2", "r3"} {
+			require.NoError(t, b.Commit(ctx, userCommit(id, id+"@example.com", actors.RoleCustomer)))
+		}
+		got, err := b.TokensRevokedSince(ctx, base.Add(-time.Hour))
+		require.NoError(t, err)
+		require.Empty(t, got, "nobody revoked yet")
+		revoke := func(id string, at time.Time) {
+			require.NoError(t, b.Commit(ctx, actors.Commit{TokensRevoked: []actors.TokenRevocation{{UserID: id, Before: at}}}))
+		}
+		revoke("r1", base.Add(time.Second+123*time.Millisecond))
+		revoke("r2", base.Add(-2*time.Hour))
+		revoke("r3", base.Add(5*time.Second))
+		revoke("r3", base.Add(2*time.Second)) // never moves back
+		got, err = b.TokensRevokedSince(ctx, base.Add(-time.Hour))
+		require.NoError(t, err)
+		require.Equal(t, map[string]time.Time{
+			"r1": base.Add(time.Second + 123*time.Millisecond),
+			"r3": base.Add(5 * time.Second),
+		}, got, "r2's revocation is older than since")
+		revoke("unknown", base) // a user that does not exist: nothing
+		got, err = b.TokensRevokedSince(ctx, base.Add(-time.Hour))
+		require.NoError(t, err)
+		require.Len(t, got, 2)
+	})
 	t.Run("AdminIDs", func(t *testing.T) {
 		t.Parallel()
 		b, ctx := open(t), t.Context()

@@ -224,6 +224,13 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request, c *call) error 
 	}, now)
 	switch {
 	case errors.Is(err, persistence.ErrTokenReused):
+		// Someone holds a copy of the token: the family is revoked, and
+		// so are the user's access tokens and sockets, everywhere.
+		if spent.UserID != "" {
+			if err := s.revokeTokens(r, spent.UserID, actors.RoleSystem, "reuse-"+c.commandID); err != nil {
+				return err
+			}
+		}
 		return errorf(problem.Unauthorized, "this refresh token was already used; its session has been revoked")
 	case errors.Is(err, persistence.ErrTokenInvalid):
 		return errorf(problem.Unauthorized, "the refresh token is not valid")
@@ -254,11 +261,21 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request, c *call) error {
 	if err := s.store.RevokeRefreshFamily(r.Context(), hashToken(req.RefreshToken), c.principal.UserID); err != nil {
 		return unavailable(err)
 	}
-	// Close the user's live WebSockets and refuse the access tokens issued
-	// so far on them (they stay valid for HTTP until they expire).
-	reply, err := s.actors.User(r.Context(), c.principal.UserID, &pb.UserCommand{
-		CommandId: c.commandID, By: &pb.Principal{UserId: c.principal.UserID, Role: c.principal.Role},
-		AtMs: s.now().UnixMilli(), Body: &pb.UserCommand_RevokeSessions{RevokeSessions: &pb.RevokeSessions{}},
+	if err := s.revokeTokens(r, c.principal.UserID, c.principal.Role, c.commandID); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// revokeTokens has the user's actor revoke every access token issued
+// until now and close the user's sockets; every node's API refuses those
+// tokens from then on (revocations.go), this one before it answers.
+func (s *Server) revokeTokens(r *http.Request, userID, role, commandID string) error {
+	now := s.now()
+	reply, err := s.actors.User(r.Context(), userID, &pb.UserCommand{
+		CommandId: commandID, By: &pb.Principal{UserId: userID, Role: role},
+		AtMs: now.UnixMilli(), Body: &pb.UserCommand_RevokeSessions{RevokeSessions: &pb.RevokeSessions{}},
 	})
 	if err != nil {
 		return unavailable(err)
@@ -266,7 +283,9 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request, c *call) error {
 	if rej := reply.GetRejection(); rej != nil && rej.Code != actors.CodeNotFound {
 		return rejected(rej.Code, rej.Message)
 	}
-	w.WriteHeader(http.StatusNoContent)
+	if s.revoked != nil {
+		s.revoked.note(userID, time.UnixMilli(reply.GetUser().GetSessionsRevokedBeforeMs()))
+	}
 	return nil
 }
 

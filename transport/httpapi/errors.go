@@ -130,6 +130,15 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if code.Status() >= 500 && e.cause != nil {
 		s.log.Warn("request failed", "method", r.Method, "path", r.URL.Path, "code", e.Code.String(), "err", e.cause)
 	}
+	if code.Status() == http.StatusUnauthorized {
+		// RFC 6750 §3: every 401 names the scheme; a token that was
+		// presented and refused is an invalid_token.
+		challenge := `Bearer realm="outrider"`
+		if r.Header.Get("Authorization") != "" || r.URL.Query().Get("access_token") != "" {
+			challenge += `, error="invalid_token"`
+		}
+		w.Header().Set("WWW-Authenticate", challenge)
+	}
 	problem.Write(w, problem.Details{Code: code, Detail: e.Detail, Instance: r.URL.Path,
 		Errors: e.Fields, RetryAfter: e.RetryAfter})
 }

@@ -137,14 +137,24 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, ps httprouter.Par
 
 func (s *Server) authenticate(r *http.Request, queryToken bool) (Principal, error) {
 	h := r.Header.Get("Authorization")
+	var raw string
 	if t := r.URL.Query().Get("access_token"); h == "" && queryToken && t != "" {
-		return s.tokens.verify(t)
+		raw = t
+	} else {
+		scheme, token, ok := strings.Cut(h, " ")
+		if h == "" || !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
+			return Principal{}, errorf(problem.Unauthorized, "send an access token as Authorization: Bearer <token>")
+		}
+		raw = strings.TrimSpace(token)
 	}
-	scheme, token, ok := strings.Cut(h, " ")
-	if h == "" || !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
-		return Principal{}, errorf(problem.Unauthorized, "send an access token as Authorization: Bearer <token>")
+	p, err := s.tokens.verify(raw)
+	if err != nil {
+		return p, err
 	}
-	return s.tokens.verify(strings.TrimSpace(token))
+	if s.revoked != nil && s.revoked.refuses(p.UserID, p.IssuedAt) {
+		return Principal{}, errorf(problem.Unauthorized, "this access token was revoked (logout or a reused refresh token); log in again")
+	}
+	return p, nil
 }
 
 // idempotent replays the stored answer of a repeated (key, body), refuses

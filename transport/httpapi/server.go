@@ -12,6 +12,7 @@ package httpapi
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -247,6 +248,7 @@ type Server struct {
 	actors     Actors
 	store      Store
 	tokens     *tokenIssuer
+	revoked    *revocations
 	hasher     *passwordHasher
 	limiter    *rateLimiter
 	authLim    *rateLimiter
@@ -286,6 +288,10 @@ type Deps struct {
 	// BlobHandler, if set, serves the blob store's own signed URLs under
 	// /v1/blobs/ (the local store of outrider dev; S3 serves its own).
 	BlobHandler http.Handler
+	// Revocations, if set, tells every node's API of the access tokens
+	// revoked on any node (revocations.go); nil: a token is refused only
+	// once it expires or its user's sockets are closed.
+	Revocations RevocationBus
 }
 
 // New builds the API; it does not listen until Start.
@@ -329,6 +335,13 @@ func New(cfg Config, d Deps) (*Server, error) {
 	s.router.PanicHandler = func(w http.ResponseWriter, r *http.Request, v any) {
 		s.log.Error("handler panicked", "method", r.Method, "path", r.URL.Path, "panic", v)
 		s.writeError(w, r, errorf(problem.Internal, "an internal error occurred"))
+	}
+	if d.Revocations != nil {
+		r, err := newRevocations(s, d.Revocations)
+		if err != nil {
+			return nil, fmt.Errorf("httpapi: load token revocations: %w", err)
+		}
+		s.revoked = r
 	}
 	s.routes()
 	s.router.Handler(http.MethodGet, "/metrics", promhttp.HandlerFor(d.Registry, promhttp.HandlerOpts{}))
@@ -379,6 +392,9 @@ func (s *Server) Addr() string {
 
 // Stop drains in-flight requests until ctx ends, then closes.
 func (s *Server) Stop(ctx context.Context) error {
+	if s.revoked != nil {
+		defer s.revoked.stop()
+	}
 	if s.srv == nil {
 		return nil
 	}

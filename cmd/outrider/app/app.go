@@ -263,7 +263,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 	}
 	api, err := httpapi.New(cfg.HTTP, httpapi.Deps{
 		Actors: n.cluster, Store: store, Logger: log, Registry: reg, Realtime: n.gateway, Cluster: n.cluster,
-		Blobs: n.blobs, BlobHandler: blobHandler,
+		Blobs: n.blobs, BlobHandler: blobHandler, Revocations: bus.NewSubscriber(nc, cfg.Relay.Namespace),
 		Ready: map[string]httpapi.Readiness{
 			"storage": store.Ping,
 			"nats": func(context.Context) error {
