@@ -453,7 +453,7 @@ const shiftSlice = 10 * time.Second
 type sliceJSON struct {
 	FromS        int     `json:"from_s"`
 	Placed       int     `json:"placed"`
-	OfferedP50   float64 `json:"placed_to_offered_p50_ms"`
+	OfferedP50   float64 `json:"placed_to_offered_p50_ms"` // of those offered
 	OfferedMax   float64 `json:"placed_to_offered_max_ms"`
 	NeverOffered int     `json:"never_offered"`
 }
@@ -677,7 +677,7 @@ func (r *shiftResult) print(out io.Writer, cfg shiftConfig, w *window) {
 		{name: "placement HTTP round trip", value: r.PlaceRTT.String()},
 		{name: "placed → job.offered (first driver)", value: r.PlacedToOffered.String()},
 		{name: "placed → first offer committed (offered_at)", value: r.PlacedToCommitted.String()},
-		{name: "placed → job.offered p50 by 10 s of placing", value: r.slicesString()},
+		{name: "placed → job.offered p50 by 10 s of placing", value: r.slicesString(), aim: "- : none offered"},
 		{name: "placed → accepted (ack)", value: r.PlacedToAccepted.String(),
 			aim: fmt.Sprintf("includes the %s–%s accept delay", cfg.acceptMin, cfg.acceptMax)},
 		{name: "offers per order: mean, max", value: fmt.Sprintf("%.2f, %d", r.OffersMean, r.OffersMax)},
@@ -709,11 +709,15 @@ func (r *shiftResult) print(out io.Writer, cfg shiftConfig, w *window) {
 }
 
 // slicesString is the p50 of placed → job.offered of each slice, in
-// seconds: "0.0 0.1 2.5 … s".
+// seconds, "-" for a slice none of whose orders was offered:
+// "0.0 0.1 2.5 - … s".
 func (r *shiftResult) slicesString() string {
 	parts := make([]string, len(r.Slices))
 	for i, sl := range r.Slices {
-		parts[i] = fmt.Sprintf("%.1f", sl.OfferedP50/1000)
+		parts[i] = "-"
+		if sl.NeverOffered < sl.Placed {
+			parts[i] = fmt.Sprintf("%.1f", sl.OfferedP50/1000)
+		}
 	}
 	return strings.Join(parts, " ") + " s"
 }

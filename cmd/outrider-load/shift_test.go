@@ -189,6 +189,8 @@ func TestFleetAnswersOffers(t *testing.T) {
 	require.Equal(t, durJSON{N: 1, P50: 2200, P90: 2200, P99: 2200, Max: 2200}, r.PlacedToAccepted)
 	require.Equal(t, []sliceJSON{{FromS: 0, Placed: 3, OfferedP50: 100, OfferedMax: 300, NeverOffered: 1}}, r.Slices)
 	require.Equal(t, "0.1 s", r.slicesString())
+	r.Slices = append(r.Slices, sliceJSON{FromS: 10, Placed: 4, NeverOffered: 4})
+	require.Equal(t, "0.1 - s", r.slicesString())
 	require.Equal(t, 50.0, r.PlacedToCommitted.P50)
 	require.Equal(t, 1, r.Escalated)
 	require.Equal(t, 1, r.OffersOutside)
