@@ -172,8 +172,31 @@ type RefreshToken struct {
 	CreatedAt time.Time
 }
 
+// LoginFailures counts failed logins per key across nodes (the API's
+// throttle keys them by account, and by account and address).
+type LoginFailures interface {
+	// LoginFailuresOf returns the failures of each key that has any since
+	// after (older ones are forgotten), and when the last one was.
+	LoginFailuresOf(ctx context.Context, keys []string, after time.Time) (map[string]LoginFailureCount, error)
+	// AddLoginFailure counts one failure of each key at now; a key whose
+	// last failure is at or before after starts again from one.
+	AddLoginFailure(ctx context.Context, keys []string, now, after time.Time) error
+	// ClearLoginFailures forgets keys (a successful login).
+	ClearLoginFailures(ctx context.Context, keys []string) error
+	// TrimLoginFailures deletes the keys whose last failure is at or before
+	// before, at most limit of them, and returns how many went.
+	TrimLoginFailures(ctx context.Context, before time.Time, limit int) (int64, error)
+}
+
+// LoginFailureCount is a key's failed logins.
+type LoginFailureCount struct {
+	Failures int
+	Last     time.Time
+}
+
 // Auth stores refresh-token families.
 type Auth interface {
+	LoginFailures
 	CreateRefreshToken(ctx context.Context, t RefreshToken) error
 	// RotateRefreshToken spends the token with hash old and stores next in
 	// the same family, atomically. A spent token presented again revokes

@@ -181,6 +181,7 @@ type Store interface {
 	persistence.Proofs
 	persistence.Notifications
 	persistence.Webhooks
+	persistence.LoginFailures
 }
 
 // Pusher sends a frame to a user's live sessions (through the user actor).
@@ -366,7 +367,28 @@ func (w *Worker) trim() {
 	} else if n > 0 {
 		w.d.Logger.Info("trimmed webhook attempts", "rows", n)
 	}
+	// Failed-login counts are forgotten after the API's window (minutes);
+	// a day later their rows go, in batches.
+	for range loginTrimBatches {
+		n, err := w.d.Store.TrimLoginFailures(ctx, now.Add(-LoginFailureRetention), loginTrimBatch)
+		if err != nil {
+			w.d.Logger.Warn("trim failed-login counts", "err", err)
+			break
+		}
+		if n < loginTrimBatch {
+			break
+		}
+	}
 }
+
+// LoginFailureRetention is how long a failed-login count row is kept
+// after its last failure (the API forgets it much sooner); the worker
+// deletes at most loginTrimBatches × loginTrimBatch rows per trim.
+const (
+	LoginFailureRetention = 24 * time.Hour
+	loginTrimBatch        = 10_000
+	loginTrimBatches      = 100
+)
 
 // zeroEntropy makes the smallest ULID of a millisecond.
 type zeroEntropy struct{}

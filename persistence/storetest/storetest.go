@@ -38,6 +38,7 @@ func Run(t *testing.T, open func(t *testing.T) persistence.Backend) {
 		{"Users", testUsers},
 		{"OrdersByDay", testOrdersByDay},
 		{"Auth", testAuth},
+		{"LoginFailures", testLoginFailures},
 		{"Idempotency", testIdempotency},
 		{"OutboxAndReplay", testOutboxAndReplay},
 		{"Locations", testLocations},

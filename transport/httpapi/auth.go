@@ -117,7 +117,15 @@ func (s *Server) signup(w http.ResponseWriter, r *http.Request, c *call) error {
 	if err := req.validate(false); err != nil {
 		return err
 	}
+	email := user.NormalizeEmail(req.Email)
+	if err := s.checkLogin(r.Context(), email, s.clientIP(r)); err != nil {
+		return err
+	}
 	u, err := s.createAccount(r, c, req, actors.RoleCustomer, nil)
+	var taken *Error
+	if errors.As(err, &taken) && taken.Code == problem.EmailTaken {
+		s.loginFailed(r, email) // testing whether an address has an account
+	}
 	if err != nil {
 		return err
 	}
@@ -185,7 +193,11 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request, c *call) error {
 	if req.Email == "" || req.Password == "" || len(req.Password) > 256 || len(req.Email) > 254 {
 		return invalid(problem.FieldError{Field: "email", Message: "email and password are required"})
 	}
-	u, err := s.store.GetUserByEmail(r.Context(), user.NormalizeEmail(req.Email))
+	email := user.NormalizeEmail(req.Email)
+	if err := s.checkLogin(r.Context(), email, s.clientIP(r)); err != nil {
+		return err
+	}
+	u, err := s.store.GetUserByEmail(r.Context(), email)
 	if err != nil && !errors.Is(err, persistence.ErrNotFound) {
 		return unavailable(err)
 	}
@@ -194,8 +206,10 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request, c *call) error {
 		return err
 	}
 	if !ok {
+		s.loginFailed(r, email)
 		return errorf(problem.Unauthorized, "unknown e-mail or wrong password")
 	}
+	s.loginSucceeded(r, email)
 	out, err := s.issueTokens(r, u.ID, u.Role, "")
 	if err != nil {
 		return err

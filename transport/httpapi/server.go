@@ -109,6 +109,13 @@ type Config struct {
 	// ProofRequiredFor lists the delivery options whose orders need a
 	// recorded proof before delivered (409 proof_required). Default none.
 	ProofRequiredFor []string
+	// LoginFreeFailuresAccountIP, LoginMaxDelayAccountIP,
+	// LoginFreeFailuresAccount, LoginMaxDelayAccount and
+	// LoginFailureWindow tune the failed-login throttle (throttle.go);
+	// defaults DefaultLogin*.
+	LoginFreeFailuresAccountIP, LoginFreeFailuresAccount int
+	LoginMaxDelayAccountIP, LoginMaxDelayAccount         time.Duration
+	LoginFailureWindow                                   time.Duration
 	// Dispatch is the policy of new automatic dispatch runs.
 	Dispatch DispatchConfig
 	// OpsOnly serves only /healthz, /readyz, /metrics and the OpenAPI
@@ -225,6 +232,21 @@ func (c *Config) defaults() {
 	}
 	if c.OfferTTL <= 0 {
 		c.OfferTTL = DefaultOfferTTL
+	}
+	if c.LoginFreeFailuresAccountIP <= 0 {
+		c.LoginFreeFailuresAccountIP = DefaultLoginFreeFailuresAccountIP
+	}
+	if c.LoginFreeFailuresAccount <= 0 {
+		c.LoginFreeFailuresAccount = DefaultLoginFreeFailuresAccount
+	}
+	if c.LoginMaxDelayAccountIP <= 0 {
+		c.LoginMaxDelayAccountIP = DefaultLoginMaxDelayAccountIP
+	}
+	if c.LoginMaxDelayAccount <= 0 {
+		c.LoginMaxDelayAccount = DefaultLoginMaxDelayAccount
+	}
+	if c.LoginFailureWindow <= 0 {
+		c.LoginFailureWindow = DefaultLoginFailureWindow
 	}
 	if c.Dispatch.MaxAttempts <= 0 {
 		c.Dispatch.MaxAttempts = DefaultDispatchMaxAttempts

@@ -1,0 +1,90 @@
+package api_test
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/outrider/outrider/cmd/outrider/app"
+	"github.com/outrider/outrider/e2e"
+)
+
+// TestLoginThrottle (issue #14, finding 2): the probe sent 200 wrong
+// passwords for one account from 20 loopback addresses in 24 s and every
+// one was checked (401). Failures are now counted per account and per
+// account and address, on every node, and delay the next tries: 429 with
+// Retry-After. The owner waits at most the account ceiling, then logs in,
+// which clears the counts. The node trusts X-Forwarded-For here so one
+// test client can speak from many addresses.
+func TestLoginThrottle(t *testing.T) {
+	const accountCeiling = 3 * time.Second
+	_, a := e2e.Up(t, func(c *app.Config) {
+		c.HTTP.TrustProxy = true
+		c.HTTP.LoginMaxDelayAccount = accountCeiling
+	})
+	from := func(ip string) *e2e.Caller { return a.Anon().With("X-Forwarded-For", ip) }
+	login := func(ip, email, pw string) *e2e.Response {
+		return from(ip).Post(t, "/v1/auth/login", map[string]string{"email": email, "password": pw})
+	}
+
+	t.Run("many addresses, one account", func(t *testing.T) {
+		victim := a.Signup(t)
+		checked, refused := 0, 0
+		for i := range 200 {
+			r := login(fmt.Sprintf("10.9.%d.%d", i%20, i%20+1), victim.User.Email, "wrong-"+strconv.Itoa(i))
+			switch r.Status {
+			case http.StatusUnauthorized:
+				checked++
+			case http.StatusTooManyRequests:
+				r.Problem(t, http.StatusTooManyRequests, "rate_limited")
+				secs, err := strconv.Atoi(r.Header.Get("Retry-After"))
+				require.NoError(t, err)
+				require.LessOrEqual(t, time.Duration(secs)*time.Second, accountCeiling+time.Second)
+				refused++
+			default:
+				t.Fatalf("attempt %d: %s", i, r)
+			}
+		}
+		t.Logf("200 wrong passwords from 20 addresses: %d checked, %d refused", checked, refused)
+		// 20 free failures, then one more per delay (1 s, 2 s, then the
+		// ceiling): a handful at most while the loop runs.
+		require.LessOrEqual(t, checked, 20+5)
+		require.GreaterOrEqual(t, refused, 170)
+
+		// The owner is kept out no longer than the ceiling, and his
+		// success clears the counts.
+		var ok *e2e.Response
+		e2e.Eventually(t, accountCeiling+5*time.Second, func() bool {
+			ok = login("192.0.2.77", victim.User.Email, victim.Password)
+			return ok.Status == http.StatusOK
+		}, "the owner never got in: %v", ok)
+		login("192.0.2.77", victim.User.Email, "one-more-wrong").Problem(t, http.StatusUnauthorized, "unauthorized")
+	})
+
+	t.Run("one address, one account", func(t *testing.T) {
+		victim := a.Signup(t)
+		for i := range 5 {
+			login("10.8.0.1", victim.User.Email, "wrong-"+strconv.Itoa(i)).Problem(t, http.StatusUnauthorized, "unauthorized")
+		}
+		login("10.8.0.1", victim.User.Email, "wrong-5").Problem(t, http.StatusTooManyRequests, "rate_limited")
+		// Even the right password waits: the delay comes before the check.
+		login("10.8.0.1", victim.User.Email, victim.Password).Problem(t, http.StatusTooManyRequests, "rate_limited")
+		// The owner elsewhere is not held up by this address.
+		login("10.8.0.2", victim.User.Email, victim.Password).RequireStatus(t, http.StatusOK)
+	})
+
+	t.Run("signup answering email_taken counts", func(t *testing.T) {
+		victim := a.Signup(t)
+		for i := range 5 {
+			from("10.7.0.1").Post(t, "/v1/auth/signup", map[string]string{"name": "X", "email": victim.User.Email,
+				"password": "grape-lantern-" + strconv.Itoa(i)}).Problem(t, http.StatusConflict, "email_taken")
+		}
+		from("10.7.0.1").Post(t, "/v1/auth/signup", map[string]string{"name": "X", "email": victim.User.Email,
+			"password": "grape-lantern-9"}).Problem(t, http.StatusTooManyRequests, "rate_limited")
+		login("10.7.0.1", victim.User.Email, victim.Password).Problem(t, http.StatusTooManyRequests, "rate_limited")
+	})
+}

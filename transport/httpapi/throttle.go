@@ -1,0 +1,99 @@
+package httpapi
+
+import (
+	"context"
+	"math"
+	"net/http"
+	"time"
+
+	"github.com/outrider/outrider/problem"
+)
+
+// Failed logins delay the next attempts (issue #14, finding 2), counted
+// in the store so that every node sees them (persistence.LoginFailures):
+//
+//   - per account and address: after LoginFreeFailuresAccountIP failures,
+//     each further one waits a delay that doubles from a second up to
+//     LoginMaxDelayAccountIP — one address guessing one account;
+//   - per account from anywhere: after LoginFreeFailuresAccount, a delay
+//     doubling up to LoginMaxDelayAccount — many addresses guessing one
+//     account. Its ceiling is short (a minute by default), so an attacker
+//     who fails on purpose cannot keep the owner out for long: the owner
+//     waits at most that long between two tries.
+//
+// Failures are forgotten LoginFailureWindow after the last one, and a
+// successful login clears the account's counts. A signup answered
+// email_taken counts as a failure of that account, so signup cannot be
+// used to test addresses faster than login. A refused attempt is 429
+// rate_limited with Retry-After; an attempt during a delay does not
+// count as a failure and does not reach the password check.
+
+// Defaults of the login throttle (Config.Login*).
+const (
+	DefaultLoginFreeFailuresAccountIP = 5
+	DefaultLoginFreeFailuresAccount   = 20
+	DefaultLoginMaxDelayAccountIP     = 15 * time.Minute
+	DefaultLoginMaxDelayAccount       = time.Minute
+	DefaultLoginFailureWindow         = 15 * time.Minute
+)
+
+// loginKeys are the throttle's keys of an attempt on email (normalized)
+// from ip: the account, and the account from that address.
+func loginKeys(email, ip string) (account, accountIP string) {
+	return "acct:" + email, "acct-ip:" + email + "|" + ip
+}
+
+// loginDelay is how long after its last failure a key with n failures
+// waits: nothing for the first free ones, then 1 s doubling up to max.
+func loginDelay(n, free int, max time.Duration) time.Duration {
+	if n < free {
+		return 0
+	}
+	d := time.Duration(math.Min(float64(time.Second)*math.Pow(2, float64(n-free)), float64(max)))
+	return d
+}
+
+// checkLogin refuses an attempt on email from ip while a delay runs.
+func (s *Server) checkLogin(ctx context.Context, email, ip string) error {
+	acct, acctIP := loginKeys(email, ip)
+	now := s.now()
+	got, err := s.store.LoginFailuresOf(ctx, []string{acct, acctIP}, now.Add(-s.cfg.LoginFailureWindow))
+	if err != nil {
+		return unavailable(err)
+	}
+	until := now
+	if c, ok := got[acct]; ok {
+		if t := c.Last.Add(loginDelay(c.Failures, s.cfg.LoginFreeFailuresAccount, s.cfg.LoginMaxDelayAccount)); t.After(until) {
+			until = t
+		}
+	}
+	if c, ok := got[acctIP]; ok {
+		if t := c.Last.Add(loginDelay(c.Failures, s.cfg.LoginFreeFailuresAccountIP, s.cfg.LoginMaxDelayAccountIP)); t.After(until) {
+			until = t
+		}
+	}
+	if !until.After(now) {
+		return nil
+	}
+	secs := int(math.Ceil(until.Sub(now).Seconds()))
+	e := errorf(problem.RateLimited, "too many failed attempts on this account; retry in %d s", secs)
+	e.RetryAfter = secs
+	return e
+}
+
+// loginFailed counts a failed attempt on email from ip.
+func (s *Server) loginFailed(r *http.Request, email string) {
+	acct, acctIP := loginKeys(email, s.clientIP(r))
+	now := s.now()
+	if err := s.store.AddLoginFailure(r.Context(), []string{acct, acctIP}, now, now.Add(-s.cfg.LoginFailureWindow)); err != nil {
+		s.log.Warn("count a failed login", "err", err)
+	}
+}
+
+// loginSucceeded clears the account's failures.
+func (s *Server) loginSucceeded(r *http.Request, email string) {
+	acct, acctIP := loginKeys(email, s.clientIP(r))
+	if err := s.store.ClearLoginFailures(r.Context(), []string{acct, acctIP}); err != nil {
+		s.log.Warn("clear failed logins", "err", err)
+	}
+}
