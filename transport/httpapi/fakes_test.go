@@ -349,3 +349,16 @@ func addUser(t *testing.T, s *fakeStore, a *fakeActors, role string) fakeUser {
 	}
 	return u
 }
+
+// The login throttle's counts: the handler tests never fail a login often
+// enough to be delayed, so none is kept.
+
+func (s *fakeStore) LoginFailuresOf(context.Context, []string, time.Time) (map[string]persistence.LoginFailureCount, error) {
+	return nil, nil
+}
+
+func (s *fakeStore) AddLoginFailure(context.Context, []string, time.Time, time.Time) error {
+	return nil
+}
+
+func (s *fakeStore) ClearLoginFailures(context.Context, []string) error { return nil }

@@ -52,8 +52,15 @@ var rbacRecipes = map[string]func(t *testing.T, fx *rbacFixture, who *e2e.Caller
 		return rbacCall{"/v1/auth/refresh", map[string]string{"refresh_token": fresh.Refresh}, nil}
 	},
 	"POST /v1/auth/logout": func(t *testing.T, fx *rbacFixture, who *e2e.Caller) rbacCall {
-		// An unknown token is no error: logout answers 204 regardless.
-		return rbacCall{"/v1/auth/logout", map[string]string{"refresh_token": "not-a-token-" + e2e.Unique("rt")}, nil}
+		// An unknown token is no error: logout answers 204 regardless. It
+		// revokes the caller's access tokens, which the other routes' calls
+		// use in parallel: log out a session of its own.
+		var opts []e2e.Opt
+		if who.Token != "" {
+			fresh := who.Client.Login(t, who.User.Email, who.Password)
+			opts = append(opts, e2e.Header("Authorization", "Bearer "+fresh.Token))
+		}
+		return rbacCall{"/v1/auth/logout", map[string]string{"refresh_token": "not-a-token-" + e2e.Unique("rt")}, opts}
 	},
 	"GET /v1/me": func(*testing.T, *rbacFixture, *e2e.Caller) rbacCall { return rbacCall{"/v1/me", nil, nil} },
 	"POST /v1/users": func(t *testing.T, fx *rbacFixture, who *e2e.Caller) rbacCall {
