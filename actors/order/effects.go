@@ -127,6 +127,12 @@ func metadata(e *pb.OrderEvent) map[string]string {
 		m["dispatch_run"] = strconv.FormatInt(b.DispatchStarted.Run, 10)
 		m["starts_at"] = wire.Timestamp(time.UnixMilli(b.DispatchStarted.StartsAtMs))
 		m["deadline_at"] = wire.Timestamp(time.UnixMilli(b.DispatchStarted.DeadlineAtMs))
+	case *pb.OrderEvent_PaymentChanged:
+		m["from"] = b.PaymentChanged.From
+		m["to"] = b.PaymentChanged.To
+		if b.PaymentChanged.Reference != "" {
+			m["reference"] = b.PaymentChanged.Reference
+		}
 	case *pb.OrderEvent_DispatchFailed:
 		m["dispatch_run"] = strconv.FormatInt(b.DispatchFailed.Run, 10)
 		m["reason"] = b.DispatchFailed.Reason

@@ -26,6 +26,7 @@
 //   - picked_up, in_transit, delivered: the assigned driver or an admin.
 //   - cancel: the order's customer or an admin.
 //   - fail: the assigned driver or an admin.
+//   - record a payment or a refund: admins (payment.go).
 //   - record a proof of delivery: the assigned driver, once accepted (also
 //     after delivered, unless the order requires a proof before it).
 package order
@@ -129,6 +130,8 @@ func Decide(s *pb.OrderState, cmd *pb.OrderCommand) ([]*pb.OrderEvent, *actors.R
 		return decideStartDispatch(s, cmd, body.StartDispatch)
 	case *pb.OrderCommand_EscalateDispatch:
 		return decideEscalate(s, cmd, body.EscalateDispatch)
+	case *pb.OrderCommand_SetPayment:
+		return decideSetPayment(s, cmd, body.SetPayment)
 	case *pb.OrderCommand_Get:
 		return nil, nil
 	}
@@ -436,6 +439,8 @@ func Apply(s *pb.OrderState, e *pb.OrderEvent) *pb.OrderState {
 		n.OfferSeq, n.OfferExpiresAtMs = 0, 0
 	case *pb.OrderEvent_ProofAdded:
 		n.ProofKeys = append(n.ProofKeys, b.ProofAdded.Key)
+	case *pb.OrderEvent_PaymentChanged:
+		n.PaymentStatus = b.PaymentChanged.To
 	}
 	applyDispatch(s, n, e)
 	return n
@@ -464,6 +469,7 @@ func clone(s *pb.OrderState) *pb.OrderState {
 var EventTypes = []string{
 	"order.created", "order.assigned", "order.accepted", "order.declined", "order.offer_expired", "order.unassigned",
 	"order.status_changed", "order.proof_added", "order.dispatch_started", "order.dispatch_failed",
+	"order.payment_changed",
 }
 
 // EventType is the public name of an order event, as published.
@@ -489,6 +495,8 @@ func EventType(e *pb.OrderEvent) string {
 		return "order.dispatch_started"
 	case *pb.OrderEvent_DispatchFailed:
 		return "order.dispatch_failed"
+	case *pb.OrderEvent_PaymentChanged:
+		return "order.payment_changed"
 	}
 	return "order.unknown"
 }

@@ -1595,6 +1595,7 @@ type OrderCommand struct {
 	//	*OrderCommand_Unassign
 	//	*OrderCommand_StartDispatch
 	//	*OrderCommand_EscalateDispatch
+	//	*OrderCommand_SetPayment
 	Body          isOrderCommand_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1764,6 +1765,15 @@ func (x *OrderCommand) GetEscalateDispatch() *EscalateDispatch {
 	return nil
 }
 
+func (x *OrderCommand) GetSetPayment() *SetPayment {
+	if x != nil {
+		if x, ok := x.Body.(*OrderCommand_SetPayment); ok {
+			return x.SetPayment
+		}
+	}
+	return nil
+}
+
 type isOrderCommand_Body interface {
 	isOrderCommand_Body()
 }
@@ -1812,6 +1822,10 @@ type OrderCommand_EscalateDispatch struct {
 	EscalateDispatch *EscalateDispatch `protobuf:"bytes,20,opt,name=escalate_dispatch,json=escalateDispatch,proto3,oneof"`
 }
 
+type OrderCommand_SetPayment struct {
+	SetPayment *SetPayment `protobuf:"bytes,21,opt,name=set_payment,json=setPayment,proto3,oneof"`
+}
+
 func (*OrderCommand_Create) isOrderCommand_Body() {}
 
 func (*OrderCommand_Assign) isOrderCommand_Body() {}
@@ -1834,6 +1848,123 @@ func (*OrderCommand_StartDispatch) isOrderCommand_Body() {}
 
 func (*OrderCommand_EscalateDispatch) isOrderCommand_Body() {}
 
+func (*OrderCommand_SetPayment) isOrderCommand_Body() {}
+
+// SetPayment records the order's payment status (admins): paid, or
+// refunded once paid; reference is the payment provider's id, if any.
+type SetPayment struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Status        string                 `protobuf:"bytes,1,opt,name=status,proto3" json:"status,omitempty"`
+	Reference     string                 `protobuf:"bytes,2,opt,name=reference,proto3" json:"reference,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetPayment) Reset() {
+	*x = SetPayment{}
+	mi := &file_proto_outrider_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetPayment) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetPayment) ProtoMessage() {}
+
+func (x *SetPayment) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_outrider_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetPayment.ProtoReflect.Descriptor instead.
+func (*SetPayment) Descriptor() ([]byte, []int) {
+	return file_proto_outrider_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *SetPayment) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+func (x *SetPayment) GetReference() string {
+	if x != nil {
+		return x.Reference
+	}
+	return ""
+}
+
+// PaymentChanged: the payment status went from → to.
+type PaymentChanged struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	From          string                 `protobuf:"bytes,1,opt,name=from,proto3" json:"from,omitempty"`
+	To            string                 `protobuf:"bytes,2,opt,name=to,proto3" json:"to,omitempty"`
+	Reference     string                 `protobuf:"bytes,3,opt,name=reference,proto3" json:"reference,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PaymentChanged) Reset() {
+	*x = PaymentChanged{}
+	mi := &file_proto_outrider_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PaymentChanged) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PaymentChanged) ProtoMessage() {}
+
+func (x *PaymentChanged) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_outrider_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PaymentChanged.ProtoReflect.Descriptor instead.
+func (*PaymentChanged) Descriptor() ([]byte, []int) {
+	return file_proto_outrider_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *PaymentChanged) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *PaymentChanged) GetTo() string {
+	if x != nil {
+		return x.To
+	}
+	return ""
+}
+
+func (x *PaymentChanged) GetReference() string {
+	if x != nil {
+		return x.Reference
+	}
+	return ""
+}
+
 type OrderCreated struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
 	CustomerId     string                 `protobuf:"bytes,1,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
@@ -1851,7 +1982,7 @@ type OrderCreated struct {
 
 func (x *OrderCreated) Reset() {
 	*x = OrderCreated{}
-	mi := &file_proto_outrider_proto_msgTypes[22]
+	mi := &file_proto_outrider_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1863,7 +1994,7 @@ func (x *OrderCreated) String() string {
 func (*OrderCreated) ProtoMessage() {}
 
 func (x *OrderCreated) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[22]
+	mi := &file_proto_outrider_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1876,7 +2007,7 @@ func (x *OrderCreated) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrderCreated.ProtoReflect.Descriptor instead.
 func (*OrderCreated) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{22}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *OrderCreated) GetCustomerId() string {
@@ -1956,7 +2087,7 @@ type DriverAssigned struct {
 
 func (x *DriverAssigned) Reset() {
 	*x = DriverAssigned{}
-	mi := &file_proto_outrider_proto_msgTypes[23]
+	mi := &file_proto_outrider_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1968,7 +2099,7 @@ func (x *DriverAssigned) String() string {
 func (*DriverAssigned) ProtoMessage() {}
 
 func (x *DriverAssigned) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[23]
+	mi := &file_proto_outrider_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1981,7 +2112,7 @@ func (x *DriverAssigned) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DriverAssigned.ProtoReflect.Descriptor instead.
 func (*DriverAssigned) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{23}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *DriverAssigned) GetDriverId() string {
@@ -2033,7 +2164,7 @@ type DispatchStarted struct {
 
 func (x *DispatchStarted) Reset() {
 	*x = DispatchStarted{}
-	mi := &file_proto_outrider_proto_msgTypes[24]
+	mi := &file_proto_outrider_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2045,7 +2176,7 @@ func (x *DispatchStarted) String() string {
 func (*DispatchStarted) ProtoMessage() {}
 
 func (x *DispatchStarted) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[24]
+	mi := &file_proto_outrider_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2058,7 +2189,7 @@ func (x *DispatchStarted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DispatchStarted.ProtoReflect.Descriptor instead.
 func (*DispatchStarted) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{24}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *DispatchStarted) GetRun() int64 {
@@ -2102,7 +2233,7 @@ type DispatchFailed struct {
 
 func (x *DispatchFailed) Reset() {
 	*x = DispatchFailed{}
-	mi := &file_proto_outrider_proto_msgTypes[25]
+	mi := &file_proto_outrider_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2114,7 +2245,7 @@ func (x *DispatchFailed) String() string {
 func (*DispatchFailed) ProtoMessage() {}
 
 func (x *DispatchFailed) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[25]
+	mi := &file_proto_outrider_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2127,7 +2258,7 @@ func (x *DispatchFailed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DispatchFailed.ProtoReflect.Descriptor instead.
 func (*DispatchFailed) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{25}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *DispatchFailed) GetRun() int64 {
@@ -2163,7 +2294,7 @@ type OfferExpired struct {
 
 func (x *OfferExpired) Reset() {
 	*x = OfferExpired{}
-	mi := &file_proto_outrider_proto_msgTypes[26]
+	mi := &file_proto_outrider_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2175,7 +2306,7 @@ func (x *OfferExpired) String() string {
 func (*OfferExpired) ProtoMessage() {}
 
 func (x *OfferExpired) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[26]
+	mi := &file_proto_outrider_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2188,7 +2319,7 @@ func (x *OfferExpired) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OfferExpired.ProtoReflect.Descriptor instead.
 func (*OfferExpired) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{26}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *OfferExpired) GetDriverId() string {
@@ -2218,7 +2349,7 @@ type OrderUnassigned struct {
 
 func (x *OrderUnassigned) Reset() {
 	*x = OrderUnassigned{}
-	mi := &file_proto_outrider_proto_msgTypes[27]
+	mi := &file_proto_outrider_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2230,7 +2361,7 @@ func (x *OrderUnassigned) String() string {
 func (*OrderUnassigned) ProtoMessage() {}
 
 func (x *OrderUnassigned) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[27]
+	mi := &file_proto_outrider_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2243,7 +2374,7 @@ func (x *OrderUnassigned) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrderUnassigned.ProtoReflect.Descriptor instead.
 func (*OrderUnassigned) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{27}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *OrderUnassigned) GetDriverId() string {
@@ -2276,7 +2407,7 @@ type OrderAccepted struct {
 
 func (x *OrderAccepted) Reset() {
 	*x = OrderAccepted{}
-	mi := &file_proto_outrider_proto_msgTypes[28]
+	mi := &file_proto_outrider_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2288,7 +2419,7 @@ func (x *OrderAccepted) String() string {
 func (*OrderAccepted) ProtoMessage() {}
 
 func (x *OrderAccepted) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[28]
+	mi := &file_proto_outrider_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2301,7 +2432,7 @@ func (x *OrderAccepted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrderAccepted.ProtoReflect.Descriptor instead.
 func (*OrderAccepted) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{28}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *OrderAccepted) GetDriverId() string {
@@ -2321,7 +2452,7 @@ type OrderDeclined struct {
 
 func (x *OrderDeclined) Reset() {
 	*x = OrderDeclined{}
-	mi := &file_proto_outrider_proto_msgTypes[29]
+	mi := &file_proto_outrider_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2333,7 +2464,7 @@ func (x *OrderDeclined) String() string {
 func (*OrderDeclined) ProtoMessage() {}
 
 func (x *OrderDeclined) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[29]
+	mi := &file_proto_outrider_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2346,7 +2477,7 @@ func (x *OrderDeclined) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrderDeclined.ProtoReflect.Descriptor instead.
 func (*OrderDeclined) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{29}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *OrderDeclined) GetDriverId() string {
@@ -2375,7 +2506,7 @@ type StatusChanged struct {
 
 func (x *StatusChanged) Reset() {
 	*x = StatusChanged{}
-	mi := &file_proto_outrider_proto_msgTypes[30]
+	mi := &file_proto_outrider_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2387,7 +2518,7 @@ func (x *StatusChanged) String() string {
 func (*StatusChanged) ProtoMessage() {}
 
 func (x *StatusChanged) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[30]
+	mi := &file_proto_outrider_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2400,7 +2531,7 @@ func (x *StatusChanged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusChanged.ProtoReflect.Descriptor instead.
 func (*StatusChanged) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{30}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *StatusChanged) GetFrom() string {
@@ -2442,7 +2573,7 @@ type ProofAdded struct {
 
 func (x *ProofAdded) Reset() {
 	*x = ProofAdded{}
-	mi := &file_proto_outrider_proto_msgTypes[31]
+	mi := &file_proto_outrider_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2454,7 +2585,7 @@ func (x *ProofAdded) String() string {
 func (*ProofAdded) ProtoMessage() {}
 
 func (x *ProofAdded) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[31]
+	mi := &file_proto_outrider_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2467,7 +2598,7 @@ func (x *ProofAdded) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProofAdded.ProtoReflect.Descriptor instead.
 func (*ProofAdded) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{31}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ProofAdded) GetKey() string {
@@ -2511,6 +2642,7 @@ type OrderEvent struct {
 	//	*OrderEvent_Unassigned
 	//	*OrderEvent_DispatchStarted
 	//	*OrderEvent_DispatchFailed
+	//	*OrderEvent_PaymentChanged
 	Body          isOrderEvent_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2518,7 +2650,7 @@ type OrderEvent struct {
 
 func (x *OrderEvent) Reset() {
 	*x = OrderEvent{}
-	mi := &file_proto_outrider_proto_msgTypes[32]
+	mi := &file_proto_outrider_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2530,7 +2662,7 @@ func (x *OrderEvent) String() string {
 func (*OrderEvent) ProtoMessage() {}
 
 func (x *OrderEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[32]
+	mi := &file_proto_outrider_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2543,7 +2675,7 @@ func (x *OrderEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrderEvent.ProtoReflect.Descriptor instead.
 func (*OrderEvent) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{32}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *OrderEvent) GetOrderId() string {
@@ -2678,6 +2810,15 @@ func (x *OrderEvent) GetDispatchFailed() *DispatchFailed {
 	return nil
 }
 
+func (x *OrderEvent) GetPaymentChanged() *PaymentChanged {
+	if x != nil {
+		if x, ok := x.Body.(*OrderEvent_PaymentChanged); ok {
+			return x.PaymentChanged
+		}
+	}
+	return nil
+}
+
 type isOrderEvent_Body interface {
 	isOrderEvent_Body()
 }
@@ -2722,6 +2863,10 @@ type OrderEvent_DispatchFailed struct {
 	DispatchFailed *DispatchFailed `protobuf:"bytes,19,opt,name=dispatch_failed,json=dispatchFailed,proto3,oneof"`
 }
 
+type OrderEvent_PaymentChanged struct {
+	PaymentChanged *PaymentChanged `protobuf:"bytes,20,opt,name=payment_changed,json=paymentChanged,proto3,oneof"`
+}
+
 func (*OrderEvent_Created) isOrderEvent_Body() {}
 
 func (*OrderEvent_Assigned) isOrderEvent_Body() {}
@@ -2742,6 +2887,8 @@ func (*OrderEvent_DispatchStarted) isOrderEvent_Body() {}
 
 func (*OrderEvent_DispatchFailed) isOrderEvent_Body() {}
 
+func (*OrderEvent_PaymentChanged) isOrderEvent_Body() {}
+
 type OrderReply struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Order         *OrderState            `protobuf:"bytes,1,opt,name=order,proto3" json:"order,omitempty"`
@@ -2752,7 +2899,7 @@ type OrderReply struct {
 
 func (x *OrderReply) Reset() {
 	*x = OrderReply{}
-	mi := &file_proto_outrider_proto_msgTypes[33]
+	mi := &file_proto_outrider_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2764,7 +2911,7 @@ func (x *OrderReply) String() string {
 func (*OrderReply) ProtoMessage() {}
 
 func (x *OrderReply) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[33]
+	mi := &file_proto_outrider_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2777,7 +2924,7 @@ func (x *OrderReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrderReply.ProtoReflect.Descriptor instead.
 func (*OrderReply) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{33}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *OrderReply) GetOrder() *OrderState {
@@ -2811,7 +2958,7 @@ type DriverState struct {
 
 func (x *DriverState) Reset() {
 	*x = DriverState{}
-	mi := &file_proto_outrider_proto_msgTypes[34]
+	mi := &file_proto_outrider_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2823,7 +2970,7 @@ func (x *DriverState) String() string {
 func (*DriverState) ProtoMessage() {}
 
 func (x *DriverState) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[34]
+	mi := &file_proto_outrider_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2836,7 +2983,7 @@ func (x *DriverState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DriverState.ProtoReflect.Descriptor instead.
 func (*DriverState) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{34}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *DriverState) GetId() string {
@@ -2903,7 +3050,7 @@ type Fix struct {
 
 func (x *Fix) Reset() {
 	*x = Fix{}
-	mi := &file_proto_outrider_proto_msgTypes[35]
+	mi := &file_proto_outrider_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2915,7 +3062,7 @@ func (x *Fix) String() string {
 func (*Fix) ProtoMessage() {}
 
 func (x *Fix) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[35]
+	mi := &file_proto_outrider_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2928,7 +3075,7 @@ func (x *Fix) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Fix.ProtoReflect.Descriptor instead.
 func (*Fix) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{35}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *Fix) GetLat() float64 {
@@ -2984,7 +3131,7 @@ type UpdateLocation struct {
 
 func (x *UpdateLocation) Reset() {
 	*x = UpdateLocation{}
-	mi := &file_proto_outrider_proto_msgTypes[36]
+	mi := &file_proto_outrider_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2996,7 +3143,7 @@ func (x *UpdateLocation) String() string {
 func (*UpdateLocation) ProtoMessage() {}
 
 func (x *UpdateLocation) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[36]
+	mi := &file_proto_outrider_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3009,7 +3156,7 @@ func (x *UpdateLocation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateLocation.ProtoReflect.Descriptor instead.
 func (*UpdateLocation) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{36}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *UpdateLocation) GetFix() *Fix {
@@ -3028,7 +3175,7 @@ type RegisterDriver struct {
 
 func (x *RegisterDriver) Reset() {
 	*x = RegisterDriver{}
-	mi := &file_proto_outrider_proto_msgTypes[37]
+	mi := &file_proto_outrider_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3040,7 +3187,7 @@ func (x *RegisterDriver) String() string {
 func (*RegisterDriver) ProtoMessage() {}
 
 func (x *RegisterDriver) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[37]
+	mi := &file_proto_outrider_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3053,7 +3200,7 @@ func (x *RegisterDriver) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterDriver.ProtoReflect.Descriptor instead.
 func (*RegisterDriver) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{37}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *RegisterDriver) GetCapacity() int32 {
@@ -3072,7 +3219,7 @@ type SetAvailability struct {
 
 func (x *SetAvailability) Reset() {
 	*x = SetAvailability{}
-	mi := &file_proto_outrider_proto_msgTypes[38]
+	mi := &file_proto_outrider_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3084,7 +3231,7 @@ func (x *SetAvailability) String() string {
 func (*SetAvailability) ProtoMessage() {}
 
 func (x *SetAvailability) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[38]
+	mi := &file_proto_outrider_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3097,7 +3244,7 @@ func (x *SetAvailability) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetAvailability.ProtoReflect.Descriptor instead.
 func (*SetAvailability) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{38}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *SetAvailability) GetAvailable() bool {
@@ -3115,7 +3262,7 @@ type GetDriver struct {
 
 func (x *GetDriver) Reset() {
 	*x = GetDriver{}
-	mi := &file_proto_outrider_proto_msgTypes[39]
+	mi := &file_proto_outrider_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3127,7 +3274,7 @@ func (x *GetDriver) String() string {
 func (*GetDriver) ProtoMessage() {}
 
 func (x *GetDriver) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[39]
+	mi := &file_proto_outrider_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3140,7 +3287,7 @@ func (x *GetDriver) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDriver.ProtoReflect.Descriptor instead.
 func (*GetDriver) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{39}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{41}
 }
 
 // SetCapacity changes how many orders the driver holds at once (admins).
@@ -3154,7 +3301,7 @@ type SetCapacity struct {
 
 func (x *SetCapacity) Reset() {
 	*x = SetCapacity{}
-	mi := &file_proto_outrider_proto_msgTypes[40]
+	mi := &file_proto_outrider_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3166,7 +3313,7 @@ func (x *SetCapacity) String() string {
 func (*SetCapacity) ProtoMessage() {}
 
 func (x *SetCapacity) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[40]
+	mi := &file_proto_outrider_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3179,7 +3326,7 @@ func (x *SetCapacity) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetCapacity.ProtoReflect.Descriptor instead.
 func (*SetCapacity) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{40}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *SetCapacity) GetCapacity() int32 {
@@ -3208,7 +3355,7 @@ type DriverCommand struct {
 
 func (x *DriverCommand) Reset() {
 	*x = DriverCommand{}
-	mi := &file_proto_outrider_proto_msgTypes[41]
+	mi := &file_proto_outrider_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3220,7 +3367,7 @@ func (x *DriverCommand) String() string {
 func (*DriverCommand) ProtoMessage() {}
 
 func (x *DriverCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[41]
+	mi := &file_proto_outrider_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3233,7 +3380,7 @@ func (x *DriverCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DriverCommand.ProtoReflect.Descriptor instead.
 func (*DriverCommand) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{41}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *DriverCommand) GetCommandId() string {
@@ -3352,7 +3499,7 @@ type DriverRegistered struct {
 
 func (x *DriverRegistered) Reset() {
 	*x = DriverRegistered{}
-	mi := &file_proto_outrider_proto_msgTypes[42]
+	mi := &file_proto_outrider_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3364,7 +3511,7 @@ func (x *DriverRegistered) String() string {
 func (*DriverRegistered) ProtoMessage() {}
 
 func (x *DriverRegistered) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[42]
+	mi := &file_proto_outrider_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3377,7 +3524,7 @@ func (x *DriverRegistered) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DriverRegistered.ProtoReflect.Descriptor instead.
 func (*DriverRegistered) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{42}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *DriverRegistered) GetCapacity() int32 {
@@ -3396,7 +3543,7 @@ type AvailabilityChanged struct {
 
 func (x *AvailabilityChanged) Reset() {
 	*x = AvailabilityChanged{}
-	mi := &file_proto_outrider_proto_msgTypes[43]
+	mi := &file_proto_outrider_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3408,7 +3555,7 @@ func (x *AvailabilityChanged) String() string {
 func (*AvailabilityChanged) ProtoMessage() {}
 
 func (x *AvailabilityChanged) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[43]
+	mi := &file_proto_outrider_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3421,7 +3568,7 @@ func (x *AvailabilityChanged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AvailabilityChanged.ProtoReflect.Descriptor instead.
 func (*AvailabilityChanged) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{43}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *AvailabilityChanged) GetAvailable() bool {
@@ -3440,7 +3587,7 @@ type CapacityChanged struct {
 
 func (x *CapacityChanged) Reset() {
 	*x = CapacityChanged{}
-	mi := &file_proto_outrider_proto_msgTypes[44]
+	mi := &file_proto_outrider_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3452,7 +3599,7 @@ func (x *CapacityChanged) String() string {
 func (*CapacityChanged) ProtoMessage() {}
 
 func (x *CapacityChanged) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[44]
+	mi := &file_proto_outrider_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3465,7 +3612,7 @@ func (x *CapacityChanged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CapacityChanged.ProtoReflect.Descriptor instead.
 func (*CapacityChanged) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{44}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *CapacityChanged) GetCapacity() int32 {
@@ -3494,7 +3641,7 @@ type DriverEvent struct {
 
 func (x *DriverEvent) Reset() {
 	*x = DriverEvent{}
-	mi := &file_proto_outrider_proto_msgTypes[45]
+	mi := &file_proto_outrider_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3506,7 +3653,7 @@ func (x *DriverEvent) String() string {
 func (*DriverEvent) ProtoMessage() {}
 
 func (x *DriverEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[45]
+	mi := &file_proto_outrider_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3519,7 +3666,7 @@ func (x *DriverEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DriverEvent.ProtoReflect.Descriptor instead.
 func (*DriverEvent) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{45}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *DriverEvent) GetDriverId() string {
@@ -3623,7 +3770,7 @@ type DriverReply struct {
 
 func (x *DriverReply) Reset() {
 	*x = DriverReply{}
-	mi := &file_proto_outrider_proto_msgTypes[46]
+	mi := &file_proto_outrider_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3635,7 +3782,7 @@ func (x *DriverReply) String() string {
 func (*DriverReply) ProtoMessage() {}
 
 func (x *DriverReply) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[46]
+	mi := &file_proto_outrider_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3648,7 +3795,7 @@ func (x *DriverReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DriverReply.ProtoReflect.Descriptor instead.
 func (*DriverReply) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{46}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *DriverReply) GetDriver() *DriverState {
@@ -3687,7 +3834,7 @@ type UserState struct {
 
 func (x *UserState) Reset() {
 	*x = UserState{}
-	mi := &file_proto_outrider_proto_msgTypes[47]
+	mi := &file_proto_outrider_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3699,7 +3846,7 @@ func (x *UserState) String() string {
 func (*UserState) ProtoMessage() {}
 
 func (x *UserState) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[47]
+	mi := &file_proto_outrider_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3712,7 +3859,7 @@ func (x *UserState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UserState.ProtoReflect.Descriptor instead.
 func (*UserState) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{47}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *UserState) GetId() string {
@@ -3797,7 +3944,7 @@ type Session struct {
 
 func (x *Session) Reset() {
 	*x = Session{}
-	mi := &file_proto_outrider_proto_msgTypes[48]
+	mi := &file_proto_outrider_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3809,7 +3956,7 @@ func (x *Session) String() string {
 func (*Session) ProtoMessage() {}
 
 func (x *Session) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[48]
+	mi := &file_proto_outrider_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3822,7 +3969,7 @@ func (x *Session) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Session.ProtoReflect.Descriptor instead.
 func (*Session) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{48}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *Session) GetId() string {
@@ -3862,7 +4009,7 @@ type CreateUser struct {
 
 func (x *CreateUser) Reset() {
 	*x = CreateUser{}
-	mi := &file_proto_outrider_proto_msgTypes[49]
+	mi := &file_proto_outrider_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3874,7 +4021,7 @@ func (x *CreateUser) String() string {
 func (*CreateUser) ProtoMessage() {}
 
 func (x *CreateUser) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[49]
+	mi := &file_proto_outrider_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3887,7 +4034,7 @@ func (x *CreateUser) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateUser.ProtoReflect.Descriptor instead.
 func (*CreateUser) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{49}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *CreateUser) GetEmail() string {
@@ -3940,7 +4087,7 @@ type GetUser struct {
 
 func (x *GetUser) Reset() {
 	*x = GetUser{}
-	mi := &file_proto_outrider_proto_msgTypes[50]
+	mi := &file_proto_outrider_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3952,7 +4099,7 @@ func (x *GetUser) String() string {
 func (*GetUser) ProtoMessage() {}
 
 func (x *GetUser) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[50]
+	mi := &file_proto_outrider_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3965,7 +4112,7 @@ func (x *GetUser) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetUser.ProtoReflect.Descriptor instead.
 func (*GetUser) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{50}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{52}
 }
 
 // OpenSession registers (or renews) a session; refused when the token
@@ -3983,7 +4130,7 @@ type OpenSession struct {
 
 func (x *OpenSession) Reset() {
 	*x = OpenSession{}
-	mi := &file_proto_outrider_proto_msgTypes[51]
+	mi := &file_proto_outrider_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3995,7 +4142,7 @@ func (x *OpenSession) String() string {
 func (*OpenSession) ProtoMessage() {}
 
 func (x *OpenSession) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[51]
+	mi := &file_proto_outrider_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4008,7 +4155,7 @@ func (x *OpenSession) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpenSession.ProtoReflect.Descriptor instead.
 func (*OpenSession) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{51}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *OpenSession) GetSession() *Session {
@@ -4041,7 +4188,7 @@ type CloseSession struct {
 
 func (x *CloseSession) Reset() {
 	*x = CloseSession{}
-	mi := &file_proto_outrider_proto_msgTypes[52]
+	mi := &file_proto_outrider_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4053,7 +4200,7 @@ func (x *CloseSession) String() string {
 func (*CloseSession) ProtoMessage() {}
 
 func (x *CloseSession) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[52]
+	mi := &file_proto_outrider_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4066,7 +4213,7 @@ func (x *CloseSession) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloseSession.ProtoReflect.Descriptor instead.
 func (*CloseSession) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{52}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *CloseSession) GetSessionId() string {
@@ -4086,7 +4233,7 @@ type RevokeSessions struct {
 
 func (x *RevokeSessions) Reset() {
 	*x = RevokeSessions{}
-	mi := &file_proto_outrider_proto_msgTypes[53]
+	mi := &file_proto_outrider_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4098,7 +4245,7 @@ func (x *RevokeSessions) String() string {
 func (*RevokeSessions) ProtoMessage() {}
 
 func (x *RevokeSessions) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[53]
+	mi := &file_proto_outrider_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4111,7 +4258,7 @@ func (x *RevokeSessions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeSessions.ProtoReflect.Descriptor instead.
 func (*RevokeSessions) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{53}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{55}
 }
 
 // Push sends a frame to every live session of the user (job offers,
@@ -4125,7 +4272,7 @@ type Push struct {
 
 func (x *Push) Reset() {
 	*x = Push{}
-	mi := &file_proto_outrider_proto_msgTypes[54]
+	mi := &file_proto_outrider_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4137,7 +4284,7 @@ func (x *Push) String() string {
 func (*Push) ProtoMessage() {}
 
 func (x *Push) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[54]
+	mi := &file_proto_outrider_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4150,7 +4297,7 @@ func (x *Push) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Push.ProtoReflect.Descriptor instead.
 func (*Push) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{54}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *Push) GetFrame() []byte {
@@ -4180,7 +4327,7 @@ type UserCommand struct {
 
 func (x *UserCommand) Reset() {
 	*x = UserCommand{}
-	mi := &file_proto_outrider_proto_msgTypes[55]
+	mi := &file_proto_outrider_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4192,7 +4339,7 @@ func (x *UserCommand) String() string {
 func (*UserCommand) ProtoMessage() {}
 
 func (x *UserCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[55]
+	mi := &file_proto_outrider_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4205,7 +4352,7 @@ func (x *UserCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UserCommand.ProtoReflect.Descriptor instead.
 func (*UserCommand) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{55}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *UserCommand) GetCommandId() string {
@@ -4339,7 +4486,7 @@ type SessionsRevoked struct {
 
 func (x *SessionsRevoked) Reset() {
 	*x = SessionsRevoked{}
-	mi := &file_proto_outrider_proto_msgTypes[56]
+	mi := &file_proto_outrider_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4351,7 +4498,7 @@ func (x *SessionsRevoked) String() string {
 func (*SessionsRevoked) ProtoMessage() {}
 
 func (x *SessionsRevoked) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[56]
+	mi := &file_proto_outrider_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4364,7 +4511,7 @@ func (x *SessionsRevoked) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionsRevoked.ProtoReflect.Descriptor instead.
 func (*SessionsRevoked) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{56}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *SessionsRevoked) GetBeforeMs() int64 {
@@ -4386,7 +4533,7 @@ type UserCreated struct {
 
 func (x *UserCreated) Reset() {
 	*x = UserCreated{}
-	mi := &file_proto_outrider_proto_msgTypes[57]
+	mi := &file_proto_outrider_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4398,7 +4545,7 @@ func (x *UserCreated) String() string {
 func (*UserCreated) ProtoMessage() {}
 
 func (x *UserCreated) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[57]
+	mi := &file_proto_outrider_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4411,7 +4558,7 @@ func (x *UserCreated) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UserCreated.ProtoReflect.Descriptor instead.
 func (*UserCreated) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{57}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *UserCreated) GetEmail() string {
@@ -4460,7 +4607,7 @@ type UserEvent struct {
 
 func (x *UserEvent) Reset() {
 	*x = UserEvent{}
-	mi := &file_proto_outrider_proto_msgTypes[58]
+	mi := &file_proto_outrider_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4472,7 +4619,7 @@ func (x *UserEvent) String() string {
 func (*UserEvent) ProtoMessage() {}
 
 func (x *UserEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[58]
+	mi := &file_proto_outrider_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4485,7 +4632,7 @@ func (x *UserEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UserEvent.ProtoReflect.Descriptor instead.
 func (*UserEvent) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{58}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *UserEvent) GetUserId() string {
@@ -4574,7 +4721,7 @@ type UserReply struct {
 
 func (x *UserReply) Reset() {
 	*x = UserReply{}
-	mi := &file_proto_outrider_proto_msgTypes[59]
+	mi := &file_proto_outrider_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4586,7 +4733,7 @@ func (x *UserReply) String() string {
 func (*UserReply) ProtoMessage() {}
 
 func (x *UserReply) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[59]
+	mi := &file_proto_outrider_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4599,7 +4746,7 @@ func (x *UserReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UserReply.ProtoReflect.Descriptor instead.
 func (*UserReply) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{59}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *UserReply) GetUser() *UserState {
@@ -4633,7 +4780,7 @@ type ZoneUpdate struct {
 
 func (x *ZoneUpdate) Reset() {
 	*x = ZoneUpdate{}
-	mi := &file_proto_outrider_proto_msgTypes[60]
+	mi := &file_proto_outrider_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4645,7 +4792,7 @@ func (x *ZoneUpdate) String() string {
 func (*ZoneUpdate) ProtoMessage() {}
 
 func (x *ZoneUpdate) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[60]
+	mi := &file_proto_outrider_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4658,7 +4805,7 @@ func (x *ZoneUpdate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ZoneUpdate.ProtoReflect.Descriptor instead.
 func (*ZoneUpdate) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{60}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *ZoneUpdate) GetDriverId() string {
@@ -4713,7 +4860,7 @@ type ZoneRemove struct {
 
 func (x *ZoneRemove) Reset() {
 	*x = ZoneRemove{}
-	mi := &file_proto_outrider_proto_msgTypes[61]
+	mi := &file_proto_outrider_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4725,7 +4872,7 @@ func (x *ZoneRemove) String() string {
 func (*ZoneRemove) ProtoMessage() {}
 
 func (x *ZoneRemove) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[61]
+	mi := &file_proto_outrider_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4738,7 +4885,7 @@ func (x *ZoneRemove) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ZoneRemove.ProtoReflect.Descriptor instead.
 func (*ZoneRemove) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{61}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *ZoneRemove) GetDriverId() string {
@@ -4767,7 +4914,7 @@ type ZoneNearest struct {
 
 func (x *ZoneNearest) Reset() {
 	*x = ZoneNearest{}
-	mi := &file_proto_outrider_proto_msgTypes[62]
+	mi := &file_proto_outrider_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4779,7 +4926,7 @@ func (x *ZoneNearest) String() string {
 func (*ZoneNearest) ProtoMessage() {}
 
 func (x *ZoneNearest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[62]
+	mi := &file_proto_outrider_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4792,7 +4939,7 @@ func (x *ZoneNearest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ZoneNearest.ProtoReflect.Descriptor instead.
 func (*ZoneNearest) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{62}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *ZoneNearest) GetLat() float64 {
@@ -4858,7 +5005,7 @@ type ZoneHit struct {
 
 func (x *ZoneHit) Reset() {
 	*x = ZoneHit{}
-	mi := &file_proto_outrider_proto_msgTypes[63]
+	mi := &file_proto_outrider_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4870,7 +5017,7 @@ func (x *ZoneHit) String() string {
 func (*ZoneHit) ProtoMessage() {}
 
 func (x *ZoneHit) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[63]
+	mi := &file_proto_outrider_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4883,7 +5030,7 @@ func (x *ZoneHit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ZoneHit.ProtoReflect.Descriptor instead.
 func (*ZoneHit) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{63}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *ZoneHit) GetDriverId() string {
@@ -4939,7 +5086,7 @@ type ZoneHits struct {
 
 func (x *ZoneHits) Reset() {
 	*x = ZoneHits{}
-	mi := &file_proto_outrider_proto_msgTypes[64]
+	mi := &file_proto_outrider_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4951,7 +5098,7 @@ func (x *ZoneHits) String() string {
 func (*ZoneHits) ProtoMessage() {}
 
 func (x *ZoneHits) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[64]
+	mi := &file_proto_outrider_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4964,7 +5111,7 @@ func (x *ZoneHits) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ZoneHits.ProtoReflect.Descriptor instead.
 func (*ZoneHits) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{64}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *ZoneHits) GetHits() []*ZoneHit {
@@ -4996,7 +5143,7 @@ type ZoneMessage struct {
 
 func (x *ZoneMessage) Reset() {
 	*x = ZoneMessage{}
-	mi := &file_proto_outrider_proto_msgTypes[65]
+	mi := &file_proto_outrider_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5008,7 +5155,7 @@ func (x *ZoneMessage) String() string {
 func (*ZoneMessage) ProtoMessage() {}
 
 func (x *ZoneMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[65]
+	mi := &file_proto_outrider_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5021,7 +5168,7 @@ func (x *ZoneMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ZoneMessage.ProtoReflect.Descriptor instead.
 func (*ZoneMessage) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{65}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *ZoneMessage) GetBody() isZoneMessage_Body {
@@ -5221,7 +5368,7 @@ const file_proto_outrider_proto_rawDesc = "" +
 	"\vRecordProof\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12!\n" +
 	"\fcontent_type\x18\x02 \x01(\tR\vcontentType\x12\x12\n" +
-	"\x04size\x18\x03 \x01(\x03R\x04size\"\xa9\x06\n" +
+	"\x04size\x18\x03 \x01(\x03R\x04size\"\xe5\x06\n" +
 	"\fOrderCommand\x12\x1d\n" +
 	"\n" +
 	"command_id\x18\x01 \x01(\tR\tcommandId\x12&\n" +
@@ -5239,8 +5386,18 @@ const file_proto_outrider_proto_rawDesc = "" +
 	"\fexpire_offer\x18\x11 \x01(\v2\x18.outrider.v1.ExpireOfferH\x00R\vexpireOffer\x128\n" +
 	"\bunassign\x18\x12 \x01(\v2\x1a.outrider.v1.UnassignOrderH\x00R\bunassign\x12C\n" +
 	"\x0estart_dispatch\x18\x13 \x01(\v2\x1a.outrider.v1.StartDispatchH\x00R\rstartDispatch\x12L\n" +
-	"\x11escalate_dispatch\x18\x14 \x01(\v2\x1d.outrider.v1.EscalateDispatchH\x00R\x10escalateDispatchB\x06\n" +
-	"\x04body\"\xe5\x02\n" +
+	"\x11escalate_dispatch\x18\x14 \x01(\v2\x1d.outrider.v1.EscalateDispatchH\x00R\x10escalateDispatch\x12:\n" +
+	"\vset_payment\x18\x15 \x01(\v2\x17.outrider.v1.SetPaymentH\x00R\n" +
+	"setPaymentB\x06\n" +
+	"\x04body\"B\n" +
+	"\n" +
+	"SetPayment\x12\x16\n" +
+	"\x06status\x18\x01 \x01(\tR\x06status\x12\x1c\n" +
+	"\treference\x18\x02 \x01(\tR\treference\"R\n" +
+	"\x0ePaymentChanged\x12\x12\n" +
+	"\x04from\x18\x01 \x01(\tR\x04from\x12\x0e\n" +
+	"\x02to\x18\x02 \x01(\tR\x02to\x12\x1c\n" +
+	"\treference\x18\x03 \x01(\tR\treference\"\xe5\x02\n" +
 	"\fOrderCreated\x12\x1f\n" +
 	"\vcustomer_id\x18\x01 \x01(\tR\n" +
 	"customerId\x12*\n" +
@@ -5290,7 +5447,7 @@ const file_proto_outrider_proto_rawDesc = "" +
 	"ProofAdded\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12!\n" +
 	"\fcontent_type\x18\x02 \x01(\tR\vcontentType\x12\x12\n" +
-	"\x04size\x18\x03 \x01(\x03R\x04size\"\x99\x06\n" +
+	"\x04size\x18\x03 \x01(\x03R\x04size\"\xe1\x06\n" +
 	"\n" +
 	"OrderEvent\x12\x19\n" +
 	"\border_id\x18\x01 \x01(\tR\aorderId\x12\x10\n" +
@@ -5312,7 +5469,8 @@ const file_proto_outrider_proto_rawDesc = "" +
 	"unassigned\x18\x11 \x01(\v2\x1c.outrider.v1.OrderUnassignedH\x00R\n" +
 	"unassigned\x12I\n" +
 	"\x10dispatch_started\x18\x12 \x01(\v2\x1c.outrider.v1.DispatchStartedH\x00R\x0fdispatchStarted\x12F\n" +
-	"\x0fdispatch_failed\x18\x13 \x01(\v2\x1b.outrider.v1.DispatchFailedH\x00R\x0edispatchFailedB\x06\n" +
+	"\x0fdispatch_failed\x18\x13 \x01(\v2\x1b.outrider.v1.DispatchFailedH\x00R\x0edispatchFailed\x12F\n" +
+	"\x0fpayment_changed\x18\x14 \x01(\v2\x1b.outrider.v1.PaymentChangedH\x00R\x0epaymentChangedB\x06\n" +
 	"\x04body\"q\n" +
 	"\n" +
 	"OrderReply\x12-\n" +
@@ -5498,7 +5656,7 @@ func file_proto_outrider_proto_rawDescGZIP() []byte {
 	return file_proto_outrider_proto_rawDescData
 }
 
-var file_proto_outrider_proto_msgTypes = make([]protoimpl.MessageInfo, 66)
+var file_proto_outrider_proto_msgTypes = make([]protoimpl.MessageInfo, 68)
 var file_proto_outrider_proto_goTypes = []any{
 	(*Principal)(nil),           // 0: outrider.v1.Principal
 	(*Place)(nil),               // 1: outrider.v1.Place
@@ -5522,50 +5680,52 @@ var file_proto_outrider_proto_goTypes = []any{
 	(*GetOrder)(nil),            // 19: outrider.v1.GetOrder
 	(*RecordProof)(nil),         // 20: outrider.v1.RecordProof
 	(*OrderCommand)(nil),        // 21: outrider.v1.OrderCommand
-	(*OrderCreated)(nil),        // 22: outrider.v1.OrderCreated
-	(*DriverAssigned)(nil),      // 23: outrider.v1.DriverAssigned
-	(*DispatchStarted)(nil),     // 24: outrider.v1.DispatchStarted
-	(*DispatchFailed)(nil),      // 25: outrider.v1.DispatchFailed
-	(*OfferExpired)(nil),        // 26: outrider.v1.OfferExpired
-	(*OrderUnassigned)(nil),     // 27: outrider.v1.OrderUnassigned
-	(*OrderAccepted)(nil),       // 28: outrider.v1.OrderAccepted
-	(*OrderDeclined)(nil),       // 29: outrider.v1.OrderDeclined
-	(*StatusChanged)(nil),       // 30: outrider.v1.StatusChanged
-	(*ProofAdded)(nil),          // 31: outrider.v1.ProofAdded
-	(*OrderEvent)(nil),          // 32: outrider.v1.OrderEvent
-	(*OrderReply)(nil),          // 33: outrider.v1.OrderReply
-	(*DriverState)(nil),         // 34: outrider.v1.DriverState
-	(*Fix)(nil),                 // 35: outrider.v1.Fix
-	(*UpdateLocation)(nil),      // 36: outrider.v1.UpdateLocation
-	(*RegisterDriver)(nil),      // 37: outrider.v1.RegisterDriver
-	(*SetAvailability)(nil),     // 38: outrider.v1.SetAvailability
-	(*GetDriver)(nil),           // 39: outrider.v1.GetDriver
-	(*SetCapacity)(nil),         // 40: outrider.v1.SetCapacity
-	(*DriverCommand)(nil),       // 41: outrider.v1.DriverCommand
-	(*DriverRegistered)(nil),    // 42: outrider.v1.DriverRegistered
-	(*AvailabilityChanged)(nil), // 43: outrider.v1.AvailabilityChanged
-	(*CapacityChanged)(nil),     // 44: outrider.v1.CapacityChanged
-	(*DriverEvent)(nil),         // 45: outrider.v1.DriverEvent
-	(*DriverReply)(nil),         // 46: outrider.v1.DriverReply
-	(*UserState)(nil),           // 47: outrider.v1.UserState
-	(*Session)(nil),             // 48: outrider.v1.Session
-	(*CreateUser)(nil),          // 49: outrider.v1.CreateUser
-	(*GetUser)(nil),             // 50: outrider.v1.GetUser
-	(*OpenSession)(nil),         // 51: outrider.v1.OpenSession
-	(*CloseSession)(nil),        // 52: outrider.v1.CloseSession
-	(*RevokeSessions)(nil),      // 53: outrider.v1.RevokeSessions
-	(*Push)(nil),                // 54: outrider.v1.Push
-	(*UserCommand)(nil),         // 55: outrider.v1.UserCommand
-	(*SessionsRevoked)(nil),     // 56: outrider.v1.SessionsRevoked
-	(*UserCreated)(nil),         // 57: outrider.v1.UserCreated
-	(*UserEvent)(nil),           // 58: outrider.v1.UserEvent
-	(*UserReply)(nil),           // 59: outrider.v1.UserReply
-	(*ZoneUpdate)(nil),          // 60: outrider.v1.ZoneUpdate
-	(*ZoneRemove)(nil),          // 61: outrider.v1.ZoneRemove
-	(*ZoneNearest)(nil),         // 62: outrider.v1.ZoneNearest
-	(*ZoneHit)(nil),             // 63: outrider.v1.ZoneHit
-	(*ZoneHits)(nil),            // 64: outrider.v1.ZoneHits
-	(*ZoneMessage)(nil),         // 65: outrider.v1.ZoneMessage
+	(*SetPayment)(nil),          // 22: outrider.v1.SetPayment
+	(*PaymentChanged)(nil),      // 23: outrider.v1.PaymentChanged
+	(*OrderCreated)(nil),        // 24: outrider.v1.OrderCreated
+	(*DriverAssigned)(nil),      // 25: outrider.v1.DriverAssigned
+	(*DispatchStarted)(nil),     // 26: outrider.v1.DispatchStarted
+	(*DispatchFailed)(nil),      // 27: outrider.v1.DispatchFailed
+	(*OfferExpired)(nil),        // 28: outrider.v1.OfferExpired
+	(*OrderUnassigned)(nil),     // 29: outrider.v1.OrderUnassigned
+	(*OrderAccepted)(nil),       // 30: outrider.v1.OrderAccepted
+	(*OrderDeclined)(nil),       // 31: outrider.v1.OrderDeclined
+	(*StatusChanged)(nil),       // 32: outrider.v1.StatusChanged
+	(*ProofAdded)(nil),          // 33: outrider.v1.ProofAdded
+	(*OrderEvent)(nil),          // 34: outrider.v1.OrderEvent
+	(*OrderReply)(nil),          // 35: outrider.v1.OrderReply
+	(*DriverState)(nil),         // 36: outrider.v1.DriverState
+	(*Fix)(nil),                 // 37: outrider.v1.Fix
+	(*UpdateLocation)(nil),      // 38: outrider.v1.UpdateLocation
+	(*RegisterDriver)(nil),      // 39: outrider.v1.RegisterDriver
+	(*SetAvailability)(nil),     // 40: outrider.v1.SetAvailability
+	(*GetDriver)(nil),           // 41: outrider.v1.GetDriver
+	(*SetCapacity)(nil),         // 42: outrider.v1.SetCapacity
+	(*DriverCommand)(nil),       // 43: outrider.v1.DriverCommand
+	(*DriverRegistered)(nil),    // 44: outrider.v1.DriverRegistered
+	(*AvailabilityChanged)(nil), // 45: outrider.v1.AvailabilityChanged
+	(*CapacityChanged)(nil),     // 46: outrider.v1.CapacityChanged
+	(*DriverEvent)(nil),         // 47: outrider.v1.DriverEvent
+	(*DriverReply)(nil),         // 48: outrider.v1.DriverReply
+	(*UserState)(nil),           // 49: outrider.v1.UserState
+	(*Session)(nil),             // 50: outrider.v1.Session
+	(*CreateUser)(nil),          // 51: outrider.v1.CreateUser
+	(*GetUser)(nil),             // 52: outrider.v1.GetUser
+	(*OpenSession)(nil),         // 53: outrider.v1.OpenSession
+	(*CloseSession)(nil),        // 54: outrider.v1.CloseSession
+	(*RevokeSessions)(nil),      // 55: outrider.v1.RevokeSessions
+	(*Push)(nil),                // 56: outrider.v1.Push
+	(*UserCommand)(nil),         // 57: outrider.v1.UserCommand
+	(*SessionsRevoked)(nil),     // 58: outrider.v1.SessionsRevoked
+	(*UserCreated)(nil),         // 59: outrider.v1.UserCreated
+	(*UserEvent)(nil),           // 60: outrider.v1.UserEvent
+	(*UserReply)(nil),           // 61: outrider.v1.UserReply
+	(*ZoneUpdate)(nil),          // 62: outrider.v1.ZoneUpdate
+	(*ZoneRemove)(nil),          // 63: outrider.v1.ZoneRemove
+	(*ZoneNearest)(nil),         // 64: outrider.v1.ZoneNearest
+	(*ZoneHit)(nil),             // 65: outrider.v1.ZoneHit
+	(*ZoneHits)(nil),            // 66: outrider.v1.ZoneHits
+	(*ZoneMessage)(nil),         // 67: outrider.v1.ZoneMessage
 }
 var file_proto_outrider_proto_depIdxs = []int32{
 	1,  // 0: outrider.v1.OrderState.pickup:type_name -> outrider.v1.Place
@@ -5591,59 +5751,61 @@ var file_proto_outrider_proto_depIdxs = []int32{
 	15, // 20: outrider.v1.OrderCommand.unassign:type_name -> outrider.v1.UnassignOrder
 	9,  // 21: outrider.v1.OrderCommand.start_dispatch:type_name -> outrider.v1.StartDispatch
 	10, // 22: outrider.v1.OrderCommand.escalate_dispatch:type_name -> outrider.v1.EscalateDispatch
-	1,  // 23: outrider.v1.OrderCreated.pickup:type_name -> outrider.v1.Place
-	1,  // 24: outrider.v1.OrderCreated.dropoff:type_name -> outrider.v1.Place
-	8,  // 25: outrider.v1.DriverAssigned.dispatch:type_name -> outrider.v1.DispatchOffer
-	0,  // 26: outrider.v1.OrderEvent.by:type_name -> outrider.v1.Principal
-	22, // 27: outrider.v1.OrderEvent.created:type_name -> outrider.v1.OrderCreated
-	23, // 28: outrider.v1.OrderEvent.assigned:type_name -> outrider.v1.DriverAssigned
-	28, // 29: outrider.v1.OrderEvent.accepted:type_name -> outrider.v1.OrderAccepted
-	29, // 30: outrider.v1.OrderEvent.declined:type_name -> outrider.v1.OrderDeclined
-	30, // 31: outrider.v1.OrderEvent.status_changed:type_name -> outrider.v1.StatusChanged
-	31, // 32: outrider.v1.OrderEvent.proof_added:type_name -> outrider.v1.ProofAdded
-	26, // 33: outrider.v1.OrderEvent.offer_expired:type_name -> outrider.v1.OfferExpired
-	27, // 34: outrider.v1.OrderEvent.unassigned:type_name -> outrider.v1.OrderUnassigned
-	24, // 35: outrider.v1.OrderEvent.dispatch_started:type_name -> outrider.v1.DispatchStarted
-	25, // 36: outrider.v1.OrderEvent.dispatch_failed:type_name -> outrider.v1.DispatchFailed
-	3,  // 37: outrider.v1.OrderReply.order:type_name -> outrider.v1.OrderState
-	2,  // 38: outrider.v1.OrderReply.rejection:type_name -> outrider.v1.Rejection
-	35, // 39: outrider.v1.DriverState.last_location:type_name -> outrider.v1.Fix
-	35, // 40: outrider.v1.UpdateLocation.fix:type_name -> outrider.v1.Fix
-	0,  // 41: outrider.v1.DriverCommand.by:type_name -> outrider.v1.Principal
-	37, // 42: outrider.v1.DriverCommand.register:type_name -> outrider.v1.RegisterDriver
-	38, // 43: outrider.v1.DriverCommand.set_availability:type_name -> outrider.v1.SetAvailability
-	39, // 44: outrider.v1.DriverCommand.get:type_name -> outrider.v1.GetDriver
-	36, // 45: outrider.v1.DriverCommand.update_location:type_name -> outrider.v1.UpdateLocation
-	40, // 46: outrider.v1.DriverCommand.set_capacity:type_name -> outrider.v1.SetCapacity
-	0,  // 47: outrider.v1.DriverEvent.by:type_name -> outrider.v1.Principal
-	42, // 48: outrider.v1.DriverEvent.registered:type_name -> outrider.v1.DriverRegistered
-	43, // 49: outrider.v1.DriverEvent.availability_changed:type_name -> outrider.v1.AvailabilityChanged
-	44, // 50: outrider.v1.DriverEvent.capacity_changed:type_name -> outrider.v1.CapacityChanged
-	34, // 51: outrider.v1.DriverReply.driver:type_name -> outrider.v1.DriverState
-	2,  // 52: outrider.v1.DriverReply.rejection:type_name -> outrider.v1.Rejection
-	48, // 53: outrider.v1.UserState.sessions:type_name -> outrider.v1.Session
-	48, // 54: outrider.v1.OpenSession.session:type_name -> outrider.v1.Session
-	0,  // 55: outrider.v1.UserCommand.by:type_name -> outrider.v1.Principal
-	49, // 56: outrider.v1.UserCommand.create:type_name -> outrider.v1.CreateUser
-	50, // 57: outrider.v1.UserCommand.get:type_name -> outrider.v1.GetUser
-	51, // 58: outrider.v1.UserCommand.open_session:type_name -> outrider.v1.OpenSession
-	52, // 59: outrider.v1.UserCommand.close_session:type_name -> outrider.v1.CloseSession
-	53, // 60: outrider.v1.UserCommand.revoke_sessions:type_name -> outrider.v1.RevokeSessions
-	54, // 61: outrider.v1.UserCommand.push:type_name -> outrider.v1.Push
-	0,  // 62: outrider.v1.UserEvent.by:type_name -> outrider.v1.Principal
-	57, // 63: outrider.v1.UserEvent.created:type_name -> outrider.v1.UserCreated
-	56, // 64: outrider.v1.UserEvent.sessions_revoked:type_name -> outrider.v1.SessionsRevoked
-	47, // 65: outrider.v1.UserReply.user:type_name -> outrider.v1.UserState
-	2,  // 66: outrider.v1.UserReply.rejection:type_name -> outrider.v1.Rejection
-	63, // 67: outrider.v1.ZoneHits.hits:type_name -> outrider.v1.ZoneHit
-	60, // 68: outrider.v1.ZoneMessage.update:type_name -> outrider.v1.ZoneUpdate
-	61, // 69: outrider.v1.ZoneMessage.remove:type_name -> outrider.v1.ZoneRemove
-	62, // 70: outrider.v1.ZoneMessage.nearest:type_name -> outrider.v1.ZoneNearest
-	71, // [71:71] is the sub-list for method output_type
-	71, // [71:71] is the sub-list for method input_type
-	71, // [71:71] is the sub-list for extension type_name
-	71, // [71:71] is the sub-list for extension extendee
-	0,  // [0:71] is the sub-list for field type_name
+	22, // 23: outrider.v1.OrderCommand.set_payment:type_name -> outrider.v1.SetPayment
+	1,  // 24: outrider.v1.OrderCreated.pickup:type_name -> outrider.v1.Place
+	1,  // 25: outrider.v1.OrderCreated.dropoff:type_name -> outrider.v1.Place
+	8,  // 26: outrider.v1.DriverAssigned.dispatch:type_name -> outrider.v1.DispatchOffer
+	0,  // 27: outrider.v1.OrderEvent.by:type_name -> outrider.v1.Principal
+	24, // 28: outrider.v1.OrderEvent.created:type_name -> outrider.v1.OrderCreated
+	25, // 29: outrider.v1.OrderEvent.assigned:type_name -> outrider.v1.DriverAssigned
+	30, // 30: outrider.v1.OrderEvent.accepted:type_name -> outrider.v1.OrderAccepted
+	31, // 31: outrider.v1.OrderEvent.declined:type_name -> outrider.v1.OrderDeclined
+	32, // 32: outrider.v1.OrderEvent.status_changed:type_name -> outrider.v1.StatusChanged
+	33, // 33: outrider.v1.OrderEvent.proof_added:type_name -> outrider.v1.ProofAdded
+	28, // 34: outrider.v1.OrderEvent.offer_expired:type_name -> outrider.v1.OfferExpired
+	29, // 35: outrider.v1.OrderEvent.unassigned:type_name -> outrider.v1.OrderUnassigned
+	26, // 36: outrider.v1.OrderEvent.dispatch_started:type_name -> outrider.v1.DispatchStarted
+	27, // 37: outrider.v1.OrderEvent.dispatch_failed:type_name -> outrider.v1.DispatchFailed
+	23, // 38: outrider.v1.OrderEvent.payment_changed:type_name -> outrider.v1.PaymentChanged
+	3,  // 39: outrider.v1.OrderReply.order:type_name -> outrider.v1.OrderState
+	2,  // 40: outrider.v1.OrderReply.rejection:type_name -> outrider.v1.Rejection
+	37, // 41: outrider.v1.DriverState.last_location:type_name -> outrider.v1.Fix
+	37, // 42: outrider.v1.UpdateLocation.fix:type_name -> outrider.v1.Fix
+	0,  // 43: outrider.v1.DriverCommand.by:type_name -> outrider.v1.Principal
+	39, // 44: outrider.v1.DriverCommand.register:type_name -> outrider.v1.RegisterDriver
+	40, // 45: outrider.v1.DriverCommand.set_availability:type_name -> outrider.v1.SetAvailability
+	41, // 46: outrider.v1.DriverCommand.get:type_name -> outrider.v1.GetDriver
+	38, // 47: outrider.v1.DriverCommand.update_location:type_name -> outrider.v1.UpdateLocation
+	42, // 48: outrider.v1.DriverCommand.set_capacity:type_name -> outrider.v1.SetCapacity
+	0,  // 49: outrider.v1.DriverEvent.by:type_name -> outrider.v1.Principal
+	44, // 50: outrider.v1.DriverEvent.registered:type_name -> outrider.v1.DriverRegistered
+	45, // 51: outrider.v1.DriverEvent.availability_changed:type_name -> outrider.v1.AvailabilityChanged
+	46, // 52: outrider.v1.DriverEvent.capacity_changed:type_name -> outrider.v1.CapacityChanged
+	36, // 53: outrider.v1.DriverReply.driver:type_name -> outrider.v1.DriverState
+	2,  // 54: outrider.v1.DriverReply.rejection:type_name -> outrider.v1.Rejection
+	50, // 55: outrider.v1.UserState.sessions:type_name -> outrider.v1.Session
+	50, // 56: outrider.v1.OpenSession.session:type_name -> outrider.v1.Session
+	0,  // 57: outrider.v1.UserCommand.by:type_name -> outrider.v1.Principal
+	51, // 58: outrider.v1.UserCommand.create:type_name -> outrider.v1.CreateUser
+	52, // 59: outrider.v1.UserCommand.get:type_name -> outrider.v1.GetUser
+	53, // 60: outrider.v1.UserCommand.open_session:type_name -> outrider.v1.OpenSession
+	54, // 61: outrider.v1.UserCommand.close_session:type_name -> outrider.v1.CloseSession
+	55, // 62: outrider.v1.UserCommand.revoke_sessions:type_name -> outrider.v1.RevokeSessions
+	56, // 63: outrider.v1.UserCommand.push:type_name -> outrider.v1.Push
+	0,  // 64: outrider.v1.UserEvent.by:type_name -> outrider.v1.Principal
+	59, // 65: outrider.v1.UserEvent.created:type_name -> outrider.v1.UserCreated
+	58, // 66: outrider.v1.UserEvent.sessions_revoked:type_name -> outrider.v1.SessionsRevoked
+	49, // 67: outrider.v1.UserReply.user:type_name -> outrider.v1.UserState
+	2,  // 68: outrider.v1.UserReply.rejection:type_name -> outrider.v1.Rejection
+	65, // 69: outrider.v1.ZoneHits.hits:type_name -> outrider.v1.ZoneHit
+	62, // 70: outrider.v1.ZoneMessage.update:type_name -> outrider.v1.ZoneUpdate
+	63, // 71: outrider.v1.ZoneMessage.remove:type_name -> outrider.v1.ZoneRemove
+	64, // 72: outrider.v1.ZoneMessage.nearest:type_name -> outrider.v1.ZoneNearest
+	73, // [73:73] is the sub-list for method output_type
+	73, // [73:73] is the sub-list for method input_type
+	73, // [73:73] is the sub-list for extension type_name
+	73, // [73:73] is the sub-list for extension extendee
+	0,  // [0:73] is the sub-list for field type_name
 }
 
 func init() { file_proto_outrider_proto_init() }
@@ -5663,8 +5825,9 @@ func file_proto_outrider_proto_init() {
 		(*OrderCommand_Unassign)(nil),
 		(*OrderCommand_StartDispatch)(nil),
 		(*OrderCommand_EscalateDispatch)(nil),
+		(*OrderCommand_SetPayment)(nil),
 	}
-	file_proto_outrider_proto_msgTypes[32].OneofWrappers = []any{
+	file_proto_outrider_proto_msgTypes[34].OneofWrappers = []any{
 		(*OrderEvent_Created)(nil),
 		(*OrderEvent_Assigned)(nil),
 		(*OrderEvent_Accepted)(nil),
@@ -5675,21 +5838,22 @@ func file_proto_outrider_proto_init() {
 		(*OrderEvent_Unassigned)(nil),
 		(*OrderEvent_DispatchStarted)(nil),
 		(*OrderEvent_DispatchFailed)(nil),
+		(*OrderEvent_PaymentChanged)(nil),
 	}
-	file_proto_outrider_proto_msgTypes[35].OneofWrappers = []any{}
-	file_proto_outrider_proto_msgTypes[41].OneofWrappers = []any{
+	file_proto_outrider_proto_msgTypes[37].OneofWrappers = []any{}
+	file_proto_outrider_proto_msgTypes[43].OneofWrappers = []any{
 		(*DriverCommand_Register)(nil),
 		(*DriverCommand_SetAvailability)(nil),
 		(*DriverCommand_Get)(nil),
 		(*DriverCommand_UpdateLocation)(nil),
 		(*DriverCommand_SetCapacity)(nil),
 	}
-	file_proto_outrider_proto_msgTypes[45].OneofWrappers = []any{
+	file_proto_outrider_proto_msgTypes[47].OneofWrappers = []any{
 		(*DriverEvent_Registered)(nil),
 		(*DriverEvent_AvailabilityChanged)(nil),
 		(*DriverEvent_CapacityChanged)(nil),
 	}
-	file_proto_outrider_proto_msgTypes[55].OneofWrappers = []any{
+	file_proto_outrider_proto_msgTypes[57].OneofWrappers = []any{
 		(*UserCommand_Create)(nil),
 		(*UserCommand_Get)(nil),
 		(*UserCommand_OpenSession)(nil),
@@ -5697,11 +5861,11 @@ func file_proto_outrider_proto_init() {
 		(*UserCommand_RevokeSessions)(nil),
 		(*UserCommand_Push)(nil),
 	}
-	file_proto_outrider_proto_msgTypes[58].OneofWrappers = []any{
+	file_proto_outrider_proto_msgTypes[60].OneofWrappers = []any{
 		(*UserEvent_Created)(nil),
 		(*UserEvent_SessionsRevoked)(nil),
 	}
-	file_proto_outrider_proto_msgTypes[65].OneofWrappers = []any{
+	file_proto_outrider_proto_msgTypes[67].OneofWrappers = []any{
 		(*ZoneMessage_Update)(nil),
 		(*ZoneMessage_Remove)(nil),
 		(*ZoneMessage_Nearest)(nil),
@@ -5712,7 +5876,7 @@ func file_proto_outrider_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_proto_outrider_proto_rawDesc), len(file_proto_outrider_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   66,
+			NumMessages:   68,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

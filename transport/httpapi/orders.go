@@ -415,6 +415,39 @@ func (s *Server) unassign(w http.ResponseWriter, r *http.Request, c *call) error
 	return s.respondOrder(w, r, c, id, ev, &pb.OrderCommand{Body: &pb.OrderCommand_Unassign{Unassign: &pb.UnassignOrder{Reason: req.Reason}}})
 }
 
+// setPayment serves PUT /v1/orders/:id/payment (admins): paid, or
+// refunded once paid.
+func (s *Server) setPayment(w http.ResponseWriter, r *http.Request, c *call) error {
+	id, err := c.id("ord")
+	if err != nil {
+		return err
+	}
+	var req struct {
+		Status          string `json:"status"`
+		Reference       string `json:"reference"`
+		ExpectedVersion *int64 `json:"expected_version"`
+	}
+	if err := s.decode(r, &req, false); err != nil {
+		return err
+	}
+	var fe []problem.FieldError
+	if req.Status != order.Paid && req.Status != order.Refunded {
+		fe = append(fe, problem.FieldError{Field: "status", Message: "must be paid or refunded"})
+	}
+	if len(req.Reference) > order.MaxPaymentReference {
+		fe = append(fe, problem.FieldError{Field: "reference", Message: fmt.Sprintf("must be at most %d characters", order.MaxPaymentReference)})
+	}
+	if len(fe) > 0 {
+		return invalid(fe...)
+	}
+	ev, err := expectedVersion(req.ExpectedVersion)
+	if err != nil {
+		return err
+	}
+	return s.respondOrder(w, r, c, id, ev, &pb.OrderCommand{Body: &pb.OrderCommand_SetPayment{
+		SetPayment: &pb.SetPayment{Status: req.Status, Reference: req.Reference}}})
+}
+
 func (s *Server) respondOrder(w http.ResponseWriter, r *http.Request, c *call, id string, ev int64, cmd *pb.OrderCommand) error {
 	row, err := s.orderCommand(r, c, id, ev, cmd)
 	if err != nil {

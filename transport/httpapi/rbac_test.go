@@ -95,6 +95,9 @@ var rbacRecipes = map[string]func(t *testing.T, fx *rbacFixture, who *e2e.Caller
 	"POST /v1/orders/:id/unassign": func(t *testing.T, fx *rbacFixture, who *e2e.Caller) rbacCall {
 		return rbacCall{"/v1/orders/" + e2e.NonexistentID("ord") + "/unassign", map[string]string{"reason": "stuck"}, nil}
 	},
+	"PUT /v1/orders/:id/payment": func(t *testing.T, fx *rbacFixture, who *e2e.Caller) rbacCall {
+		return rbacCall{"/v1/orders/" + e2e.NonexistentID("ord") + "/payment", map[string]string{"status": "paid"}, nil}
+	},
 	"POST /v1/orders/:id/dispatch": func(t *testing.T, fx *rbacFixture, who *e2e.Caller) rbacCall {
 		return rbacCall{"/v1/orders/" + e2e.NonexistentID("ord") + "/dispatch", nil, nil}
 	},

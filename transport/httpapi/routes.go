@@ -42,6 +42,7 @@ func (s *Server) routes() {
 	s.handle(http.MethodPost, "/v1/orders/:id/accept", roles("driver"), s.accept)
 	s.handle(http.MethodPost, "/v1/orders/:id/decline", roles("driver"), s.decline)
 	s.handle(http.MethodPut, "/v1/orders/:id/status", anyUser, s.changeStatus)
+	s.handle(http.MethodPut, "/v1/orders/:id/payment", adminOnly, s.setPayment)
 
 	s.handle(http.MethodGet, "/v1/orders/:id/proofs", anyUser, s.listProofs)
 	s.handle(http.MethodPost, "/v1/orders/:id/proofs", roles("driver"), s.recordProof)
