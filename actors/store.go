@@ -108,6 +108,14 @@ type Commit struct {
 	// TokensRevoked moves users' token revocation times forward (never
 	// back): access tokens issued before are refused.
 	TokensRevoked []TokenRevocation
+	// UserUpdates change users rows' fields that are set.
+	UserUpdates []UserUpdate
+}
+
+// UserUpdate sets the non-nil fields of user ID's row.
+type UserUpdate struct {
+	ID                        string
+	Name, Phone, PasswordHash *string
 }
 
 // TokenRevocation: the access tokens of UserID issued before Before are

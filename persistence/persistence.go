@@ -204,6 +204,9 @@ type Auth interface {
 	// revoked one returns ErrTokenInvalid. It returns the spent token, also
 	// with ErrTokenReused (whose user to revoke).
 	RotateRefreshToken(ctx context.Context, old string, next RefreshToken, now time.Time) (RefreshToken, error)
+	// RevokeUserRefreshTokens revokes every live refresh token of userID
+	// (a password change) at now.
+	RevokeUserRefreshTokens(ctx context.Context, userID string, now time.Time) error
 	// RevokeRefreshFamily revokes the family of the token with hash, if it
 	// belongs to userID. Unknown tokens are not an error.
 	RevokeRefreshFamily(ctx context.Context, hash, userID string) error

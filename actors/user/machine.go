@@ -17,6 +17,12 @@ import (
 	pb "github.com/outrider/outrider/proto/outriderpb"
 )
 
+// Limits of a user's profile.
+const (
+	MaxName  = 200
+	MaxPhone = 32
+)
+
 // Exists reports whether the user has been created.
 func Exists(s *pb.UserState) bool { return s != nil && s.Version > 0 }
 
@@ -62,6 +68,39 @@ func Decide(s *pb.UserState, cmd *pb.UserCommand) ([]*pb.UserEvent, *actors.Reje
 		e := &pb.UserEvent{AtMs: cmd.GetAtMs(), By: by, CommandId: cmd.GetCommandId()}
 		e.Body = &pb.UserEvent_SessionsRevoked{SessionsRevoked: &pb.SessionsRevoked{BeforeMs: cmd.GetAtMs()}}
 		return []*pb.UserEvent{e}, nil
+	case *pb.UserCommand_UpdateProfile:
+		if !Exists(s) || (by.GetRole() != actors.RoleAdmin && by.GetUserId() != s.Id) {
+			return nil, actors.Reject(actors.CodeNotFound, "user not found")
+		}
+		u := b.UpdateProfile
+		name, phone := s.Name, s.Phone
+		if u.Name != nil {
+			name = strings.TrimSpace(u.GetName())
+		}
+		if u.Phone != nil {
+			phone = strings.TrimSpace(u.GetPhone())
+		}
+		if name == "" || len(name) > MaxName || len(phone) > MaxPhone {
+			return nil, actors.Reject(actors.CodeValidation, fmt.Sprintf("a name of 1..%d characters and a phone of at most %d", MaxName, MaxPhone))
+		}
+		if name == s.Name && phone == s.Phone {
+			return nil, nil // nothing changes
+		}
+		e := &pb.UserEvent{AtMs: cmd.GetAtMs(), By: by, CommandId: cmd.GetCommandId()}
+		e.Body = &pb.UserEvent_ProfileUpdated{ProfileUpdated: &pb.ProfileUpdated{Name: name, Phone: phone}}
+		return []*pb.UserEvent{e}, nil
+	case *pb.UserCommand_ChangePassword:
+		if !Exists(s) || by.GetUserId() != s.Id {
+			return nil, actors.Reject(actors.CodeNotFound, "user not found")
+		}
+		if b.ChangePassword.GetPasswordHash() == "" {
+			return nil, actors.Reject(actors.CodeValidation, "a password is required")
+		}
+		changed := &pb.UserEvent{AtMs: cmd.GetAtMs(), By: by, CommandId: cmd.GetCommandId(),
+			Body: &pb.UserEvent_PasswordChanged{PasswordChanged: &pb.PasswordChanged{}}}
+		revoked := &pb.UserEvent{AtMs: cmd.GetAtMs(), By: by, CommandId: cmd.GetCommandId(),
+			Body: &pb.UserEvent_SessionsRevoked{SessionsRevoked: &pb.SessionsRevoked{BeforeMs: cmd.GetAtMs()}}}
+		return []*pb.UserEvent{changed, revoked}, nil
 	case *pb.UserCommand_Get:
 		if !Exists(s) {
 			return nil, actors.Reject(actors.CodeNotFound, "user not found")
@@ -90,6 +129,9 @@ func Apply(s *pb.UserState, e *pb.UserEvent) *pb.UserState {
 	if c := e.GetCreated(); c != nil {
 		n.Email, n.Name, n.Phone, n.Role = c.Email, c.Name, c.Phone, c.Role
 		n.CreatedAtMs = e.AtMs
+	}
+	if p := e.GetProfileUpdated(); p != nil {
+		n.Name, n.Phone = p.Name, p.Phone
 	}
 	if r := e.GetSessionsRevoked(); r != nil {
 		// The live sessions stay listed until their gateways report them
@@ -127,6 +169,13 @@ func Effects(next *pb.UserState, cmd *pb.UserCommand, events []*pb.UserEvent) (a
 		})
 		if r := e.GetSessionsRevoked(); r != nil {
 			c.TokensRevoked = append(c.TokensRevoked, actors.TokenRevocation{UserID: e.UserId, Before: time.UnixMilli(r.BeforeMs).UTC()})
+		}
+		if p := e.GetProfileUpdated(); p != nil {
+			c.UserUpdates = append(c.UserUpdates, actors.UserUpdate{ID: e.UserId, Name: &p.Name, Phone: &p.Phone})
+		}
+		if e.GetPasswordChanged() != nil {
+			h := cmd.GetChangePassword().GetPasswordHash()
+			c.UserUpdates = append(c.UserUpdates, actors.UserUpdate{ID: e.UserId, PasswordHash: &h})
 		}
 		created := e.GetCreated()
 		if created == nil {
@@ -189,6 +238,10 @@ func EventType(e *pb.UserEvent) string {
 		return "user.created"
 	case *pb.UserEvent_SessionsRevoked:
 		return "user.sessions_revoked"
+	case *pb.UserEvent_ProfileUpdated:
+		return "user.profile_updated"
+	case *pb.UserEvent_PasswordChanged:
+		return "user.password_changed"
 	}
 	return "user.unknown"
 }

@@ -257,3 +257,38 @@ func TestWeakPasswords(t *testing.T) {
 	a.Anon().Post(t, "/v1/auth/signup", map[string]string{"name": "Marianne Koch", "email": e2e.UniqueEmail("marianne"),
 		"password": "mariannekoch1"}, e2e.InvalidRequest()).Problem(t, http.StatusUnprocessableEntity, "weak_password")
 }
+
+// TestMe (issue #14): a user changes his name and phone, and his password
+// — which needs the current one, refuses a weak new one, and revokes
+// every token issued before on every device.
+func TestMe(t *testing.T) {
+	_, a := e2e.Up(t, nil)
+	u := a.Signup(t)
+	phone := a.Login(t, u.User.Email, u.Password)
+
+	var me wire.User
+	u.Patch(t, "/v1/me", map[string]string{"name": "  Grace Hopper ", "phone": "+1 555 0100"}).Decode(t, http.StatusOK, &me)
+	require.Equal(t, "Grace Hopper", me.Name)
+	require.Equal(t, "+1 555 0100", *me.Phone)
+	u.Get(t, "/v1/me").Decode(t, http.StatusOK, &me)
+	require.Equal(t, "Grace Hopper", me.Name, "the read model has it")
+	u.Patch(t, "/v1/me", map[string]string{"name": " "}, e2e.InvalidRequest()).Problem(t, http.StatusUnprocessableEntity, "validation_failed")
+
+	change := func(current, next string) *e2e.Response {
+		return u.Post(t, "/v1/me/password", map[string]string{"current_password": current, "new_password": next})
+	}
+	change("not-the-password", "grape-lantern-42").Problem(t, http.StatusUnprocessableEntity, "validation_failed")
+	change(u.Password, "password1").Problem(t, http.StatusUnprocessableEntity, "weak_password")
+	change(u.Password, "gracehopper1").Problem(t, http.StatusUnprocessableEntity, "weak_password")
+
+	var tok wire.Tokens
+	change(u.Password, "orchid-tundra-1906").Decode(t, http.StatusOK, &tok)
+	// Every earlier token, access and refresh, of every device is dead.
+	for _, c := range []*e2e.Caller{u, phone} {
+		c.Get(t, "/v1/me").Problem(t, http.StatusUnauthorized, "unauthorized")
+		a.Anon().Post(t, "/v1/auth/refresh", map[string]string{"refresh_token": c.Refresh}).Problem(t, http.StatusUnauthorized, "unauthorized")
+	}
+	u.WithToken(tok.AccessToken).Get(t, "/v1/me").RequireStatus(t, http.StatusOK)
+	a.Anon().Post(t, "/v1/auth/login", map[string]string{"email": u.User.Email, "password": u.Password}).Problem(t, http.StatusUnauthorized, "unauthorized")
+	a.Login(t, u.User.Email, "orchid-tundra-1906")
+}

@@ -107,6 +107,10 @@ func (s *Store) Commit(ctx context.Context, c actors.Commit) error {
 	for _, u := range c.Users {
 		b.Queue(sqlInsertUser, u.ID, u.Email, u.Name, u.Phone, u.Role, u.PasswordHash, u.CreatedAt)
 	}
+	for _, u := range c.UserUpdates {
+		b.Queue(`UPDATE users SET name = COALESCE($2, name), phone = COALESCE($3, phone),
+			password_hash = COALESCE($4, password_hash) WHERE id = $1`, u.ID, u.Name, u.Phone, u.PasswordHash)
+	}
 	for _, r := range c.TokensRevoked {
 		b.Queue(sqlRevokeTokens, r.UserID, r.Before)
 	}

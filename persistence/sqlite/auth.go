@@ -82,6 +82,14 @@ func (s *Store) RotateRefreshToken(ctx context.Context, old string, next persist
 
 // RevokeRefreshFamily revokes every token of the family of the token hash,
 // if that token belongs to userID (logout). Unknown tokens are no error.
+func (s *Store) RevokeUserRefreshTokens(ctx context.Context, userID string, now time.Time) error {
+	if _, err := s.w.ExecContext(ctx, `UPDATE refresh_tokens SET revoked_at = ?
+		WHERE user_id = ? AND revoked_at IS NULL`, micros(now), userID); err != nil {
+		return fmt.Errorf("revoke refresh tokens: %w", err)
+	}
+	return nil
+}
+
 func (s *Store) RevokeRefreshFamily(ctx context.Context, hash, userID string) error {
 	_, err := s.w.ExecContext(ctx, `UPDATE refresh_tokens SET revoked_at = ?
 		WHERE revoked_at IS NULL AND family_id =

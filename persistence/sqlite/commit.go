@@ -98,7 +98,7 @@ func (s *Store) Commit(ctx context.Context, c actors.Commit) error {
 
 func isEmpty(c actors.Commit) bool {
 	return len(c.Events)+len(c.Snapshots)+len(c.Orders)+len(c.Timeline)+len(c.Loads)+
-		len(c.Drivers)+len(c.Users)+len(c.Proofs)+len(c.Outbox)+len(c.Deadlines)+len(c.DeadlinesDone)+len(c.TokensRevoked) == 0
+		len(c.Drivers)+len(c.Users)+len(c.Proofs)+len(c.Outbox)+len(c.Deadlines)+len(c.DeadlinesDone)+len(c.TokensRevoked)+len(c.UserUpdates) == 0
 }
 
 // commitTx runs the statements of c in tx; the first failure aborts it.
@@ -150,6 +150,12 @@ func commitTx(ctx context.Context, tx *sql.Tx, c actors.Commit) error {
 	// Users before drivers: a driver row references its user.
 	for _, u := range c.Users {
 		if err := insertUser(ctx, tx, u); err != nil {
+			return err
+		}
+	}
+	for _, u := range c.UserUpdates {
+		if _, err := tx.ExecContext(ctx, `UPDATE users SET name = COALESCE(?2, name), phone = COALESCE(?3, phone),
+			password_hash = COALESCE(?4, password_hash) WHERE id = ?1`, u.ID, u.Name, u.Phone, u.PasswordHash); err != nil {
 			return err
 		}
 	}

@@ -72,6 +72,24 @@ func testAuth(t *testing.T, open func(t *testing.T) persistence.Backend) {
 		require.ErrorIs(t, err, persistence.ErrTokenInvalid)
 	})
 
+	t.Run("RevokeUserRefreshTokens", func(t *testing.T) {
+		t.Parallel()
+		b, ctx := open(t), t.Context()
+		for _, h := range []string{"a1", "a2"} {
+			require.NoError(t, b.CreateRefreshToken(ctx, token(h, "fam-"+h)))
+		}
+		other := token("b1", "fam-b")
+		other.UserID = "u2"
+		require.NoError(t, b.CreateRefreshToken(ctx, other))
+		require.NoError(t, b.RevokeUserRefreshTokens(ctx, "u1", t0))
+		for _, h := range []string{"a1", "a2"} {
+			_, err := b.RotateRefreshToken(ctx, h, token("n-"+h, "fam-"+h), t0)
+			require.ErrorIs(t, err, persistence.ErrTokenInvalid, h)
+		}
+		_, err := b.RotateRefreshToken(ctx, "b1", token("b2", "fam-b"), t0)
+		require.NoError(t, err, "another user's tokens stay")
+	})
+
 	t.Run("ConcurrentRotationSpendsOnce", func(t *testing.T) {
 		t.Parallel()
 		b, ctx := open(t), t.Context()

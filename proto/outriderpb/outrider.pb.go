@@ -4320,6 +4320,8 @@ type UserCommand struct {
 	//	*UserCommand_CloseSession
 	//	*UserCommand_RevokeSessions
 	//	*UserCommand_Push
+	//	*UserCommand_UpdateProfile
+	//	*UserCommand_ChangePassword
 	Body          isUserCommand_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -4437,6 +4439,24 @@ func (x *UserCommand) GetPush() *Push {
 	return nil
 }
 
+func (x *UserCommand) GetUpdateProfile() *UpdateProfile {
+	if x != nil {
+		if x, ok := x.Body.(*UserCommand_UpdateProfile); ok {
+			return x.UpdateProfile
+		}
+	}
+	return nil
+}
+
+func (x *UserCommand) GetChangePassword() *ChangePassword {
+	if x != nil {
+		if x, ok := x.Body.(*UserCommand_ChangePassword); ok {
+			return x.ChangePassword
+		}
+	}
+	return nil
+}
+
 type isUserCommand_Body interface {
 	isUserCommand_Body()
 }
@@ -4465,6 +4485,14 @@ type UserCommand_Push struct {
 	Push *Push `protobuf:"bytes,15,opt,name=push,proto3,oneof"`
 }
 
+type UserCommand_UpdateProfile struct {
+	UpdateProfile *UpdateProfile `protobuf:"bytes,16,opt,name=update_profile,json=updateProfile,proto3,oneof"`
+}
+
+type UserCommand_ChangePassword struct {
+	ChangePassword *ChangePassword `protobuf:"bytes,17,opt,name=change_password,json=changePassword,proto3,oneof"`
+}
+
 func (*UserCommand_Create) isUserCommand_Body() {}
 
 func (*UserCommand_Get) isUserCommand_Body() {}
@@ -4477,6 +4505,200 @@ func (*UserCommand_RevokeSessions) isUserCommand_Body() {}
 
 func (*UserCommand_Push) isUserCommand_Body() {}
 
+func (*UserCommand_UpdateProfile) isUserCommand_Body() {}
+
+func (*UserCommand_ChangePassword) isUserCommand_Body() {}
+
+// UpdateProfile changes the fields that are set (the user or an admin).
+type UpdateProfile struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          *string                `protobuf:"bytes,1,opt,name=name,proto3,oneof" json:"name,omitempty"`
+	Phone         *string                `protobuf:"bytes,2,opt,name=phone,proto3,oneof" json:"phone,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateProfile) Reset() {
+	*x = UpdateProfile{}
+	mi := &file_proto_outrider_proto_msgTypes[58]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateProfile) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateProfile) ProtoMessage() {}
+
+func (x *UpdateProfile) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_outrider_proto_msgTypes[58]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateProfile.ProtoReflect.Descriptor instead.
+func (*UpdateProfile) Descriptor() ([]byte, []int) {
+	return file_proto_outrider_proto_rawDescGZIP(), []int{58}
+}
+
+func (x *UpdateProfile) GetName() string {
+	if x != nil && x.Name != nil {
+		return *x.Name
+	}
+	return ""
+}
+
+func (x *UpdateProfile) GetPhone() string {
+	if x != nil && x.Phone != nil {
+		return *x.Phone
+	}
+	return ""
+}
+
+// ChangePassword stores a new password hash (the user, who proved the
+// current one) and revokes every token issued before.
+type ChangePassword struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PasswordHash  string                 `protobuf:"bytes,1,opt,name=password_hash,json=passwordHash,proto3" json:"password_hash,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChangePassword) Reset() {
+	*x = ChangePassword{}
+	mi := &file_proto_outrider_proto_msgTypes[59]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChangePassword) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChangePassword) ProtoMessage() {}
+
+func (x *ChangePassword) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_outrider_proto_msgTypes[59]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChangePassword.ProtoReflect.Descriptor instead.
+func (*ChangePassword) Descriptor() ([]byte, []int) {
+	return file_proto_outrider_proto_rawDescGZIP(), []int{59}
+}
+
+func (x *ChangePassword) GetPasswordHash() string {
+	if x != nil {
+		return x.PasswordHash
+	}
+	return ""
+}
+
+// ProfileUpdated: the user's name and phone are now these.
+type ProfileUpdated struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Phone         string                 `protobuf:"bytes,2,opt,name=phone,proto3" json:"phone,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProfileUpdated) Reset() {
+	*x = ProfileUpdated{}
+	mi := &file_proto_outrider_proto_msgTypes[60]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProfileUpdated) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProfileUpdated) ProtoMessage() {}
+
+func (x *ProfileUpdated) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_outrider_proto_msgTypes[60]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProfileUpdated.ProtoReflect.Descriptor instead.
+func (*ProfileUpdated) Descriptor() ([]byte, []int) {
+	return file_proto_outrider_proto_rawDescGZIP(), []int{60}
+}
+
+func (x *ProfileUpdated) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ProfileUpdated) GetPhone() string {
+	if x != nil {
+		return x.Phone
+	}
+	return ""
+}
+
+// PasswordChanged: a new password (its hash is in the users row only,
+// never in the journal).
+type PasswordChanged struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PasswordChanged) Reset() {
+	*x = PasswordChanged{}
+	mi := &file_proto_outrider_proto_msgTypes[61]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PasswordChanged) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PasswordChanged) ProtoMessage() {}
+
+func (x *PasswordChanged) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_outrider_proto_msgTypes[61]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PasswordChanged.ProtoReflect.Descriptor instead.
+func (*PasswordChanged) Descriptor() ([]byte, []int) {
+	return file_proto_outrider_proto_rawDescGZIP(), []int{61}
+}
+
 type SessionsRevoked struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	BeforeMs      int64                  `protobuf:"varint,1,opt,name=before_ms,json=beforeMs,proto3" json:"before_ms,omitempty"`
@@ -4486,7 +4708,7 @@ type SessionsRevoked struct {
 
 func (x *SessionsRevoked) Reset() {
 	*x = SessionsRevoked{}
-	mi := &file_proto_outrider_proto_msgTypes[58]
+	mi := &file_proto_outrider_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4498,7 +4720,7 @@ func (x *SessionsRevoked) String() string {
 func (*SessionsRevoked) ProtoMessage() {}
 
 func (x *SessionsRevoked) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[58]
+	mi := &file_proto_outrider_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4511,7 +4733,7 @@ func (x *SessionsRevoked) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionsRevoked.ProtoReflect.Descriptor instead.
 func (*SessionsRevoked) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{58}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *SessionsRevoked) GetBeforeMs() int64 {
@@ -4533,7 +4755,7 @@ type UserCreated struct {
 
 func (x *UserCreated) Reset() {
 	*x = UserCreated{}
-	mi := &file_proto_outrider_proto_msgTypes[59]
+	mi := &file_proto_outrider_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4545,7 +4767,7 @@ func (x *UserCreated) String() string {
 func (*UserCreated) ProtoMessage() {}
 
 func (x *UserCreated) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[59]
+	mi := &file_proto_outrider_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4558,7 +4780,7 @@ func (x *UserCreated) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UserCreated.ProtoReflect.Descriptor instead.
 func (*UserCreated) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{59}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *UserCreated) GetEmail() string {
@@ -4600,6 +4822,8 @@ type UserEvent struct {
 	//
 	//	*UserEvent_Created
 	//	*UserEvent_SessionsRevoked
+	//	*UserEvent_ProfileUpdated
+	//	*UserEvent_PasswordChanged
 	Body          isUserEvent_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -4607,7 +4831,7 @@ type UserEvent struct {
 
 func (x *UserEvent) Reset() {
 	*x = UserEvent{}
-	mi := &file_proto_outrider_proto_msgTypes[60]
+	mi := &file_proto_outrider_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4619,7 +4843,7 @@ func (x *UserEvent) String() string {
 func (*UserEvent) ProtoMessage() {}
 
 func (x *UserEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[60]
+	mi := &file_proto_outrider_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4632,7 +4856,7 @@ func (x *UserEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UserEvent.ProtoReflect.Descriptor instead.
 func (*UserEvent) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{60}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *UserEvent) GetUserId() string {
@@ -4695,6 +4919,24 @@ func (x *UserEvent) GetSessionsRevoked() *SessionsRevoked {
 	return nil
 }
 
+func (x *UserEvent) GetProfileUpdated() *ProfileUpdated {
+	if x != nil {
+		if x, ok := x.Body.(*UserEvent_ProfileUpdated); ok {
+			return x.ProfileUpdated
+		}
+	}
+	return nil
+}
+
+func (x *UserEvent) GetPasswordChanged() *PasswordChanged {
+	if x != nil {
+		if x, ok := x.Body.(*UserEvent_PasswordChanged); ok {
+			return x.PasswordChanged
+		}
+	}
+	return nil
+}
+
 type isUserEvent_Body interface {
 	isUserEvent_Body()
 }
@@ -4707,9 +4949,21 @@ type UserEvent_SessionsRevoked struct {
 	SessionsRevoked *SessionsRevoked `protobuf:"bytes,11,opt,name=sessions_revoked,json=sessionsRevoked,proto3,oneof"`
 }
 
+type UserEvent_ProfileUpdated struct {
+	ProfileUpdated *ProfileUpdated `protobuf:"bytes,12,opt,name=profile_updated,json=profileUpdated,proto3,oneof"`
+}
+
+type UserEvent_PasswordChanged struct {
+	PasswordChanged *PasswordChanged `protobuf:"bytes,13,opt,name=password_changed,json=passwordChanged,proto3,oneof"`
+}
+
 func (*UserEvent_Created) isUserEvent_Body() {}
 
 func (*UserEvent_SessionsRevoked) isUserEvent_Body() {}
+
+func (*UserEvent_ProfileUpdated) isUserEvent_Body() {}
+
+func (*UserEvent_PasswordChanged) isUserEvent_Body() {}
 
 type UserReply struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -4721,7 +4975,7 @@ type UserReply struct {
 
 func (x *UserReply) Reset() {
 	*x = UserReply{}
-	mi := &file_proto_outrider_proto_msgTypes[61]
+	mi := &file_proto_outrider_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4733,7 +4987,7 @@ func (x *UserReply) String() string {
 func (*UserReply) ProtoMessage() {}
 
 func (x *UserReply) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[61]
+	mi := &file_proto_outrider_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4746,7 +5000,7 @@ func (x *UserReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UserReply.ProtoReflect.Descriptor instead.
 func (*UserReply) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{61}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *UserReply) GetUser() *UserState {
@@ -4780,7 +5034,7 @@ type ZoneUpdate struct {
 
 func (x *ZoneUpdate) Reset() {
 	*x = ZoneUpdate{}
-	mi := &file_proto_outrider_proto_msgTypes[62]
+	mi := &file_proto_outrider_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4792,7 +5046,7 @@ func (x *ZoneUpdate) String() string {
 func (*ZoneUpdate) ProtoMessage() {}
 
 func (x *ZoneUpdate) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[62]
+	mi := &file_proto_outrider_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4805,7 +5059,7 @@ func (x *ZoneUpdate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ZoneUpdate.ProtoReflect.Descriptor instead.
 func (*ZoneUpdate) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{62}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *ZoneUpdate) GetDriverId() string {
@@ -4860,7 +5114,7 @@ type ZoneRemove struct {
 
 func (x *ZoneRemove) Reset() {
 	*x = ZoneRemove{}
-	mi := &file_proto_outrider_proto_msgTypes[63]
+	mi := &file_proto_outrider_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4872,7 +5126,7 @@ func (x *ZoneRemove) String() string {
 func (*ZoneRemove) ProtoMessage() {}
 
 func (x *ZoneRemove) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[63]
+	mi := &file_proto_outrider_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4885,7 +5139,7 @@ func (x *ZoneRemove) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ZoneRemove.ProtoReflect.Descriptor instead.
 func (*ZoneRemove) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{63}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *ZoneRemove) GetDriverId() string {
@@ -4914,7 +5168,7 @@ type ZoneNearest struct {
 
 func (x *ZoneNearest) Reset() {
 	*x = ZoneNearest{}
-	mi := &file_proto_outrider_proto_msgTypes[64]
+	mi := &file_proto_outrider_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4926,7 +5180,7 @@ func (x *ZoneNearest) String() string {
 func (*ZoneNearest) ProtoMessage() {}
 
 func (x *ZoneNearest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[64]
+	mi := &file_proto_outrider_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4939,7 +5193,7 @@ func (x *ZoneNearest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ZoneNearest.ProtoReflect.Descriptor instead.
 func (*ZoneNearest) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{64}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *ZoneNearest) GetLat() float64 {
@@ -5005,7 +5259,7 @@ type ZoneHit struct {
 
 func (x *ZoneHit) Reset() {
 	*x = ZoneHit{}
-	mi := &file_proto_outrider_proto_msgTypes[65]
+	mi := &file_proto_outrider_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5017,7 +5271,7 @@ func (x *ZoneHit) String() string {
 func (*ZoneHit) ProtoMessage() {}
 
 func (x *ZoneHit) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[65]
+	mi := &file_proto_outrider_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5030,7 +5284,7 @@ func (x *ZoneHit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ZoneHit.ProtoReflect.Descriptor instead.
 func (*ZoneHit) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{65}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *ZoneHit) GetDriverId() string {
@@ -5086,7 +5340,7 @@ type ZoneHits struct {
 
 func (x *ZoneHits) Reset() {
 	*x = ZoneHits{}
-	mi := &file_proto_outrider_proto_msgTypes[66]
+	mi := &file_proto_outrider_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5098,7 +5352,7 @@ func (x *ZoneHits) String() string {
 func (*ZoneHits) ProtoMessage() {}
 
 func (x *ZoneHits) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[66]
+	mi := &file_proto_outrider_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5111,7 +5365,7 @@ func (x *ZoneHits) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ZoneHits.ProtoReflect.Descriptor instead.
 func (*ZoneHits) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{66}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *ZoneHits) GetHits() []*ZoneHit {
@@ -5143,7 +5397,7 @@ type ZoneMessage struct {
 
 func (x *ZoneMessage) Reset() {
 	*x = ZoneMessage{}
-	mi := &file_proto_outrider_proto_msgTypes[67]
+	mi := &file_proto_outrider_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5155,7 +5409,7 @@ func (x *ZoneMessage) String() string {
 func (*ZoneMessage) ProtoMessage() {}
 
 func (x *ZoneMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[67]
+	mi := &file_proto_outrider_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5168,7 +5422,7 @@ func (x *ZoneMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ZoneMessage.ProtoReflect.Descriptor instead.
 func (*ZoneMessage) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{67}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *ZoneMessage) GetBody() isZoneMessage_Body {
@@ -5573,7 +5827,7 @@ const file_proto_outrider_proto_rawDesc = "" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\"\x10\n" +
 	"\x0eRevokeSessions\"\x1c\n" +
 	"\x04Push\x12\x14\n" +
-	"\x05frame\x18\x01 \x01(\fR\x05frame\"\xc0\x03\n" +
+	"\x05frame\x18\x01 \x01(\fR\x05frame\"\xcd\x04\n" +
 	"\vUserCommand\x12\x1d\n" +
 	"\n" +
 	"command_id\x18\x01 \x01(\tR\tcommandId\x12&\n" +
@@ -5585,15 +5839,28 @@ const file_proto_outrider_proto_rawDesc = "" +
 	"\fopen_session\x18\f \x01(\v2\x18.outrider.v1.OpenSessionH\x00R\vopenSession\x12@\n" +
 	"\rclose_session\x18\r \x01(\v2\x19.outrider.v1.CloseSessionH\x00R\fcloseSession\x12F\n" +
 	"\x0frevoke_sessions\x18\x0e \x01(\v2\x1b.outrider.v1.RevokeSessionsH\x00R\x0erevokeSessions\x12'\n" +
-	"\x04push\x18\x0f \x01(\v2\x11.outrider.v1.PushH\x00R\x04pushB\x06\n" +
-	"\x04body\".\n" +
+	"\x04push\x18\x0f \x01(\v2\x11.outrider.v1.PushH\x00R\x04push\x12C\n" +
+	"\x0eupdate_profile\x18\x10 \x01(\v2\x1a.outrider.v1.UpdateProfileH\x00R\rupdateProfile\x12F\n" +
+	"\x0fchange_password\x18\x11 \x01(\v2\x1b.outrider.v1.ChangePasswordH\x00R\x0echangePasswordB\x06\n" +
+	"\x04body\"V\n" +
+	"\rUpdateProfile\x12\x17\n" +
+	"\x04name\x18\x01 \x01(\tH\x00R\x04name\x88\x01\x01\x12\x19\n" +
+	"\x05phone\x18\x02 \x01(\tH\x01R\x05phone\x88\x01\x01B\a\n" +
+	"\x05_nameB\b\n" +
+	"\x06_phone\"5\n" +
+	"\x0eChangePassword\x12#\n" +
+	"\rpassword_hash\x18\x01 \x01(\tR\fpasswordHash\":\n" +
+	"\x0eProfileUpdated\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
+	"\x05phone\x18\x02 \x01(\tR\x05phone\"\x11\n" +
+	"\x0fPasswordChanged\".\n" +
 	"\x0fSessionsRevoked\x12\x1b\n" +
 	"\tbefore_ms\x18\x01 \x01(\x03R\bbeforeMs\"a\n" +
 	"\vUserCreated\x12\x14\n" +
 	"\x05email\x18\x01 \x01(\tR\x05email\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x14\n" +
 	"\x05phone\x18\x03 \x01(\tR\x05phone\x12\x12\n" +
-	"\x04role\x18\x04 \x01(\tR\x04role\"\x9b\x02\n" +
+	"\x04role\x18\x04 \x01(\tR\x04role\"\xae\x03\n" +
 	"\tUserEvent\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x10\n" +
 	"\x03seq\x18\x02 \x01(\x03R\x03seq\x12\x13\n" +
@@ -5603,7 +5870,9 @@ const file_proto_outrider_proto_rawDesc = "" +
 	"command_id\x18\x05 \x01(\tR\tcommandId\x124\n" +
 	"\acreated\x18\n" +
 	" \x01(\v2\x18.outrider.v1.UserCreatedH\x00R\acreated\x12I\n" +
-	"\x10sessions_revoked\x18\v \x01(\v2\x1c.outrider.v1.SessionsRevokedH\x00R\x0fsessionsRevokedB\x06\n" +
+	"\x10sessions_revoked\x18\v \x01(\v2\x1c.outrider.v1.SessionsRevokedH\x00R\x0fsessionsRevoked\x12F\n" +
+	"\x0fprofile_updated\x18\f \x01(\v2\x1b.outrider.v1.ProfileUpdatedH\x00R\x0eprofileUpdated\x12I\n" +
+	"\x10password_changed\x18\r \x01(\v2\x1c.outrider.v1.PasswordChangedH\x00R\x0fpasswordChangedB\x06\n" +
 	"\x04body\"m\n" +
 	"\tUserReply\x12*\n" +
 	"\x04user\x18\x01 \x01(\v2\x16.outrider.v1.UserStateR\x04user\x124\n" +
@@ -5656,7 +5925,7 @@ func file_proto_outrider_proto_rawDescGZIP() []byte {
 	return file_proto_outrider_proto_rawDescData
 }
 
-var file_proto_outrider_proto_msgTypes = make([]protoimpl.MessageInfo, 68)
+var file_proto_outrider_proto_msgTypes = make([]protoimpl.MessageInfo, 72)
 var file_proto_outrider_proto_goTypes = []any{
 	(*Principal)(nil),           // 0: outrider.v1.Principal
 	(*Place)(nil),               // 1: outrider.v1.Place
@@ -5716,16 +5985,20 @@ var file_proto_outrider_proto_goTypes = []any{
 	(*RevokeSessions)(nil),      // 55: outrider.v1.RevokeSessions
 	(*Push)(nil),                // 56: outrider.v1.Push
 	(*UserCommand)(nil),         // 57: outrider.v1.UserCommand
-	(*SessionsRevoked)(nil),     // 58: outrider.v1.SessionsRevoked
-	(*UserCreated)(nil),         // 59: outrider.v1.UserCreated
-	(*UserEvent)(nil),           // 60: outrider.v1.UserEvent
-	(*UserReply)(nil),           // 61: outrider.v1.UserReply
-	(*ZoneUpdate)(nil),          // 62: outrider.v1.ZoneUpdate
-	(*ZoneRemove)(nil),          // 63: outrider.v1.ZoneRemove
-	(*ZoneNearest)(nil),         // 64: outrider.v1.ZoneNearest
-	(*ZoneHit)(nil),             // 65: outrider.v1.ZoneHit
-	(*ZoneHits)(nil),            // 66: outrider.v1.ZoneHits
-	(*ZoneMessage)(nil),         // 67: outrider.v1.ZoneMessage
+	(*UpdateProfile)(nil),       // 58: outrider.v1.UpdateProfile
+	(*ChangePassword)(nil),      // 59: outrider.v1.ChangePassword
+	(*ProfileUpdated)(nil),      // 60: outrider.v1.ProfileUpdated
+	(*PasswordChanged)(nil),     // 61: outrider.v1.PasswordChanged
+	(*SessionsRevoked)(nil),     // 62: outrider.v1.SessionsRevoked
+	(*UserCreated)(nil),         // 63: outrider.v1.UserCreated
+	(*UserEvent)(nil),           // 64: outrider.v1.UserEvent
+	(*UserReply)(nil),           // 65: outrider.v1.UserReply
+	(*ZoneUpdate)(nil),          // 66: outrider.v1.ZoneUpdate
+	(*ZoneRemove)(nil),          // 67: outrider.v1.ZoneRemove
+	(*ZoneNearest)(nil),         // 68: outrider.v1.ZoneNearest
+	(*ZoneHit)(nil),             // 69: outrider.v1.ZoneHit
+	(*ZoneHits)(nil),            // 70: outrider.v1.ZoneHits
+	(*ZoneMessage)(nil),         // 71: outrider.v1.ZoneMessage
 }
 var file_proto_outrider_proto_depIdxs = []int32{
 	1,  // 0: outrider.v1.OrderState.pickup:type_name -> outrider.v1.Place
@@ -5792,20 +6065,24 @@ var file_proto_outrider_proto_depIdxs = []int32{
 	54, // 61: outrider.v1.UserCommand.close_session:type_name -> outrider.v1.CloseSession
 	55, // 62: outrider.v1.UserCommand.revoke_sessions:type_name -> outrider.v1.RevokeSessions
 	56, // 63: outrider.v1.UserCommand.push:type_name -> outrider.v1.Push
-	0,  // 64: outrider.v1.UserEvent.by:type_name -> outrider.v1.Principal
-	59, // 65: outrider.v1.UserEvent.created:type_name -> outrider.v1.UserCreated
-	58, // 66: outrider.v1.UserEvent.sessions_revoked:type_name -> outrider.v1.SessionsRevoked
-	49, // 67: outrider.v1.UserReply.user:type_name -> outrider.v1.UserState
-	2,  // 68: outrider.v1.UserReply.rejection:type_name -> outrider.v1.Rejection
-	65, // 69: outrider.v1.ZoneHits.hits:type_name -> outrider.v1.ZoneHit
-	62, // 70: outrider.v1.ZoneMessage.update:type_name -> outrider.v1.ZoneUpdate
-	63, // 71: outrider.v1.ZoneMessage.remove:type_name -> outrider.v1.ZoneRemove
-	64, // 72: outrider.v1.ZoneMessage.nearest:type_name -> outrider.v1.ZoneNearest
-	73, // [73:73] is the sub-list for method output_type
-	73, // [73:73] is the sub-list for method input_type
-	73, // [73:73] is the sub-list for extension type_name
-	73, // [73:73] is the sub-list for extension extendee
-	0,  // [0:73] is the sub-list for field type_name
+	58, // 64: outrider.v1.UserCommand.update_profile:type_name -> outrider.v1.UpdateProfile
+	59, // 65: outrider.v1.UserCommand.change_password:type_name -> outrider.v1.ChangePassword
+	0,  // 66: outrider.v1.UserEvent.by:type_name -> outrider.v1.Principal
+	63, // 67: outrider.v1.UserEvent.created:type_name -> outrider.v1.UserCreated
+	62, // 68: outrider.v1.UserEvent.sessions_revoked:type_name -> outrider.v1.SessionsRevoked
+	60, // 69: outrider.v1.UserEvent.profile_updated:type_name -> outrider.v1.ProfileUpdated
+	61, // 70: outrider.v1.UserEvent.password_changed:type_name -> outrider.v1.PasswordChanged
+	49, // 71: outrider.v1.UserReply.user:type_name -> outrider.v1.UserState
+	2,  // 72: outrider.v1.UserReply.rejection:type_name -> outrider.v1.Rejection
+	69, // 73: outrider.v1.ZoneHits.hits:type_name -> outrider.v1.ZoneHit
+	66, // 74: outrider.v1.ZoneMessage.update:type_name -> outrider.v1.ZoneUpdate
+	67, // 75: outrider.v1.ZoneMessage.remove:type_name -> outrider.v1.ZoneRemove
+	68, // 76: outrider.v1.ZoneMessage.nearest:type_name -> outrider.v1.ZoneNearest
+	77, // [77:77] is the sub-list for method output_type
+	77, // [77:77] is the sub-list for method input_type
+	77, // [77:77] is the sub-list for extension type_name
+	77, // [77:77] is the sub-list for extension extendee
+	0,  // [0:77] is the sub-list for field type_name
 }
 
 func init() { file_proto_outrider_proto_init() }
@@ -5860,12 +6137,17 @@ func file_proto_outrider_proto_init() {
 		(*UserCommand_CloseSession)(nil),
 		(*UserCommand_RevokeSessions)(nil),
 		(*UserCommand_Push)(nil),
+		(*UserCommand_UpdateProfile)(nil),
+		(*UserCommand_ChangePassword)(nil),
 	}
-	file_proto_outrider_proto_msgTypes[60].OneofWrappers = []any{
+	file_proto_outrider_proto_msgTypes[58].OneofWrappers = []any{}
+	file_proto_outrider_proto_msgTypes[64].OneofWrappers = []any{
 		(*UserEvent_Created)(nil),
 		(*UserEvent_SessionsRevoked)(nil),
+		(*UserEvent_ProfileUpdated)(nil),
+		(*UserEvent_PasswordChanged)(nil),
 	}
-	file_proto_outrider_proto_msgTypes[67].OneofWrappers = []any{
+	file_proto_outrider_proto_msgTypes[71].OneofWrappers = []any{
 		(*ZoneMessage_Update)(nil),
 		(*ZoneMessage_Remove)(nil),
 		(*ZoneMessage_Nearest)(nil),
@@ -5876,7 +6158,7 @@ func file_proto_outrider_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_proto_outrider_proto_rawDesc), len(file_proto_outrider_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   68,
+			NumMessages:   72,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

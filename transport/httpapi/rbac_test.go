@@ -24,6 +24,10 @@ type rbacFixture struct {
 	customer *e2e.Caller
 	driver   *e2e.Caller
 	order    wire.Order // the customer's, pending, not assigned
+	// spare has a user of each role whose tokens a call may revoke
+	// (logout revokes every token of its user, which the other calls of
+	// that role use in parallel).
+	spare map[string]*e2e.Caller
 }
 
 // rbacCall is one concrete request for a route.
@@ -53,16 +57,23 @@ var rbacRecipes = map[string]func(t *testing.T, fx *rbacFixture, who *e2e.Caller
 	},
 	"POST /v1/auth/logout": func(t *testing.T, fx *rbacFixture, who *e2e.Caller) rbacCall {
 		// An unknown token is no error: logout answers 204 regardless. It
-		// revokes the caller's access tokens, which the other routes' calls
-		// use in parallel: log out a session of its own.
+		// revokes every token of its user, which the other routes' calls
+		// use in parallel: a spare user of the caller's role logs out.
 		var opts []e2e.Opt
 		if who.Token != "" {
-			fresh := who.Client.Login(t, who.User.Email, who.Password)
-			opts = append(opts, e2e.Header("Authorization", "Bearer "+fresh.Token))
+			opts = append(opts, e2e.Header("Authorization", "Bearer "+fx.spare[who.User.Role].Token))
 		}
 		return rbacCall{"/v1/auth/logout", map[string]string{"refresh_token": "not-a-token-" + e2e.Unique("rt")}, opts}
 	},
 	"GET /v1/me": func(*testing.T, *rbacFixture, *e2e.Caller) rbacCall { return rbacCall{"/v1/me", nil, nil} },
+	"PATCH /v1/me": func(*testing.T, *rbacFixture, *e2e.Caller) rbacCall {
+		return rbacCall{"/v1/me", map[string]string{"phone": "+49 30 5555"}, nil}
+	},
+	"POST /v1/me/password": func(*testing.T, *rbacFixture, *e2e.Caller) rbacCall {
+		// A wrong current password (422): a right one would revoke the
+		// caller's tokens, which the other routes' calls use in parallel.
+		return rbacCall{"/v1/me/password", map[string]string{"current_password": "not-it-" + e2e.Unique("pw"), "new_password": "grape-lantern-42"}, nil}
+	},
 	"POST /v1/users": func(t *testing.T, fx *rbacFixture, who *e2e.Caller) rbacCall {
 		return rbacCall{"/v1/users", map[string]any{"name": "D", "email": e2e.UniqueEmail("rbac-driver"), "password": "grape-lantern-42", "role": "driver"}, nil}
 	},
@@ -200,6 +211,7 @@ func TestRBAC(t *testing.T) {
 	n, a := e2e.Up(t, nil)
 	fx := &rbacFixture{node: n, api: a, customer: a.Signup(t), driver: a.CreateDriver(t, 0, false)}
 	fx.order = fx.customer.CreateOrder(t)
+	fx.spare = map[string]*e2e.Caller{"customer": a.Signup(t), "driver": a.CreateUser(t, "driver"), "admin": a.CreateUser(t, "admin")}
 
 	routes := httpapi.RoutesForTest(t)
 	require.NotEmpty(t, routes)

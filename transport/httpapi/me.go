@@ -1,0 +1,125 @@
+package httpapi
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/outrider/outrider/actors/user"
+	"github.com/outrider/outrider/internal/password"
+	"github.com/outrider/outrider/persistence"
+	"github.com/outrider/outrider/problem"
+	pb "github.com/outrider/outrider/proto/outriderpb"
+)
+
+// updateMe serves PATCH /v1/me: the caller's name and phone.
+func (s *Server) updateMe(w http.ResponseWriter, r *http.Request, c *call) error {
+	var req struct {
+		Name  *string `json:"name"`
+		Phone *string `json:"phone"`
+	}
+	if err := s.decode(r, &req, false); err != nil {
+		return err
+	}
+	var fe []problem.FieldError
+	if req.Name != nil && (strings.TrimSpace(*req.Name) == "" || len(*req.Name) > user.MaxName) {
+		fe = append(fe, problem.FieldError{Field: "name", Message: "must be 1 to 200 characters"})
+	}
+	if req.Phone != nil && len(*req.Phone) > user.MaxPhone {
+		fe = append(fe, problem.FieldError{Field: "phone", Message: "must be at most 32 characters"})
+	}
+	if len(fe) > 0 {
+		return invalid(fe...)
+	}
+	u, err := s.userCommand(r, c, &pb.UserCommand{Body: &pb.UserCommand_UpdateProfile{
+		UpdateProfile: &pb.UpdateProfile{Name: req.Name, Phone: req.Phone}}})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, userView(u))
+	return nil
+}
+
+// changePassword serves POST /v1/me/password: the current password and a
+// new one. Every token issued before — access and refresh, on every
+// device — is revoked; the answer carries a new pair for this device. A
+// wrong current password counts as a failed login.
+func (s *Server) changePassword(w http.ResponseWriter, r *http.Request, c *call) error {
+	var req struct {
+		Current string `json:"current_password"`
+		New     string `json:"new_password"`
+	}
+	if err := s.decode(r, &req, false); err != nil {
+		return err
+	}
+	if req.Current == "" || len(req.Current) > 256 {
+		return invalid(problem.FieldError{Field: "current_password", Message: "is required"})
+	}
+	if len(req.New) < 8 || len(req.New) > 256 {
+		return invalid(problem.FieldError{Field: "new_password", Message: "must be 8 to 256 characters"})
+	}
+	u, err := s.store.GetUser(r.Context(), c.principal.UserID)
+	if errors.Is(err, persistence.ErrNotFound) {
+		return errorf(problem.Unauthorized, "the token's user no longer exists")
+	}
+	if err != nil {
+		return unavailable(err)
+	}
+	if err := s.checkLogin(r.Context(), u.Email, s.clientIP(r)); err != nil {
+		return err
+	}
+	ok, err := s.hasher.check(r.Context(), u.PasswordHash, req.Current)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		s.loginFailed(r, u.Email)
+		return invalid(problem.FieldError{Field: "current_password", Message: "is not your password"})
+	}
+	if why := password.Weak(req.New, u.Name, u.Email); why != "" {
+		e := errorf(problem.WeakPassword, "the new password %s", why)
+		e.Fields = []problem.FieldError{{Field: "new_password", Message: why}}
+		return e
+	}
+	hash, err := s.hasher.hash(r.Context(), req.New)
+	if err != nil {
+		return err
+	}
+	now := s.now()
+	st, err := s.userCommand(r, c, &pb.UserCommand{AtMs: now.UnixMilli(),
+		Body: &pb.UserCommand_ChangePassword{ChangePassword: &pb.ChangePassword{PasswordHash: hash}}})
+	if err != nil {
+		return err
+	}
+	if s.revoked != nil {
+		s.revoked.note(u.ID, now)
+	}
+	if err := s.store.RevokeUserRefreshTokens(r.Context(), u.ID, now); err != nil {
+		return unavailable(err)
+	}
+	s.loginSucceeded(r, u.Email)
+	out, err := s.issueTokens(r, u.ID, u.Role, "")
+	if err != nil {
+		return err
+	}
+	out.User = userView(st)
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// userCommand sends cmd, as the caller, to the caller's own user actor.
+func (s *Server) userCommand(r *http.Request, c *call, cmd *pb.UserCommand) (*pb.UserState, error) {
+	cmd.CommandId = c.commandID
+	cmd.By = &pb.Principal{UserId: c.principal.UserID, Role: c.principal.Role}
+	if cmd.AtMs == 0 {
+		cmd.AtMs = s.now().UnixMilli()
+	}
+	reply, err := s.actors.User(r.Context(), c.principal.UserID, cmd)
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	if rej := reply.GetRejection(); rej != nil {
+		return nil, rejected(rej.Code, rej.Message)
+	}
+	return reply.User, nil
+}
