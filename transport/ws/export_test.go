@@ -18,6 +18,9 @@ type Sub struct {
 type Hooks struct {
 	Live   func(sub Sub, seq int64) bool
 	Replay func(sub Sub, after int64, read bool) error
+	// Started runs when a new session is in the gateway, before its
+	// reader starts.
+	Started func()
 }
 
 // SetHooks installs h until t ends. Tests that set hooks start their own
@@ -32,6 +35,7 @@ func SetHooks(t testing.TB, h Hooks) {
 			return h.Replay(Sub{sub, sub.orderID}, after, read)
 		}
 	}
+	in.started = h.Started
 	testHooks.Store(in)
 	t.Cleanup(func() { testHooks.Store(nil) })
 }

@@ -280,6 +280,9 @@ func (g *Gateway) Serve(w http.ResponseWriter, r *http.Request, userID, role str
 	if role == actors.RoleDriver {
 		g.hub.watchJobs(s)
 	}
+	if h := testHooks.Load(); h != nil && h.started != nil {
+		h.started()
+	}
 	// The handler returns: net/http then drops its per-connection state
 	// (its grown goroutine stack, request, buffers), which an idle socket
 	// would otherwise keep for hours. The session lives on in the poller

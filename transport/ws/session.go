@@ -59,6 +59,10 @@ type session struct {
 
 func newSession(g *Gateway, conn *websocket.Conn, raw net.Conn, userID, role string) *session {
 	s := &session{g: g, conn: conn, userID: userID, role: role}
+	// The upgrade counts as the client's first sign of life: the ping
+	// ticker may see the session before its reader starts (a driver's
+	// job subscription comes first), and must not take it for silent.
+	s.lastRead.Store(time.Now().UnixNano())
 	s.rd = wsconn.NewReader(raw, wsconn.ReadConfig{
 		Limit: g.cfg.MaxMessageBytes, Timeout: g.cfg.PongWait, Linger: g.cfg.ReadLinger, Buffers: g.readers,
 	}, s)

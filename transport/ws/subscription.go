@@ -287,6 +287,9 @@ type hooks struct {
 	// replay runs before each journal read of a catch-up (read false; an
 	// error fails the read) and after it (read true), without sub.mu.
 	replay func(sub *subscription, after int64, read bool) error
+	// started runs in Serve once the session is in the gateway (the ping
+	// ticker sees it) and before its reader starts.
+	started func()
 }
 
 var testHooks atomic.Pointer[hooks]
