@@ -140,6 +140,9 @@ type Deadline struct {
 	DueAt    time.Time
 	// Command is the protobuf encoding of the kind's command message.
 	Command []byte
+	// Kick (not stored) asks the node that commits the row to fire the
+	// command at once itself; DueAt is then a safety net, later.
+	Kick bool
 }
 
 // ProofRow is a proof of delivery recorded by order event Seq: an object

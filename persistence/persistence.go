@@ -155,9 +155,20 @@ type Queries interface {
 	// id, at most MaxAdminIDs of them (users have no deactivated state:
 	// every admin counts).
 	AdminIDs(ctx context.Context) ([]string, error)
+	// DriverSlots reads the availability, capacity and active orders of
+	// each of ids that is a driver, in one query (the dispatch engine
+	// checks a round's candidates with it).
+	DriverSlots(ctx context.Context, ids []string) (map[string]DriverSlot, error)
 	// TokensRevokedSince returns every user whose access tokens were
 	// revoked after since, with the time before which they are refused.
 	TokensRevokedSince(ctx context.Context, since time.Time) (map[string]time.Time, error)
+}
+
+// DriverSlot is what dispatch needs to know of a driver's capacity.
+type DriverSlot struct {
+	Available    bool
+	Capacity     int
+	ActiveOrders int
 }
 
 // MaxAdminIDs is the most ids AdminIDs returns.

@@ -62,6 +62,13 @@ const MaxAttemptsKept = 20
 // a pb.DispatchRound for the engine, not an entity's command.
 const DeadlineDispatch = "dispatch"
 
+// RoundGrace is how long after its time a round due at once is fired by
+// its row: the node whose commit armed it runs it straight away (a kick,
+// with no claim and no lease), and the row, due RoundGrace later, is the
+// safety net for a node that died or a round that failed. A round due
+// later (a scheduled order's first) is fired by its row on time.
+const RoundGrace = 5 * time.Second
+
 // DispatchDeadlineID is the id of an order's dispatch round deadline (one
 // per order: each round re-arms it).
 func DispatchDeadlineID(orderID string) string { return "dispatch:" + orderID }
@@ -271,9 +278,13 @@ func dispatchEffects(c *actors.Commit, prev, next *pb.OrderState, atMs int64) er
 		if err != nil {
 			return fmt.Errorf("encode dispatch round: %w", err)
 		}
+		due, kick := time.UnixMilli(after.StartsAtMs), false
+		if after.StartsAtMs <= atMs {
+			due, kick = time.UnixMilli(atMs).Add(RoundGrace), true // the row is the safety net
+		}
 		c.Deadlines = append(c.Deadlines, actors.Deadline{
 			ID: DispatchDeadlineID(next.Id), Kind: DeadlineDispatch, EntityID: next.Id,
-			DueAt: time.UnixMilli(max(after.StartsAtMs, atMs)).UTC(), Command: cmd,
+			DueAt: due.UTC(), Command: cmd, Kick: kick,
 		})
 	case was && !is:
 		c.DeadlinesDone = append(c.DeadlinesDone, DispatchDeadlineID(next.Id))

@@ -97,7 +97,8 @@ func TestDispatchCreateStartsARun(t *testing.T) {
 	require.Equal(t, int64(1), d.Run)
 	row, round := roundRow(t, c)
 	require.NotNil(t, row, "the first round is armed")
-	require.Equal(t, t0, row.DueAt.UnixMilli())
+	require.Equal(t, t0+order.RoundGrace.Milliseconds(), row.DueAt.UnixMilli(), "kicked at once; the row is the safety net")
+	require.True(t, row.Kick, "its node fires it at once")
 	require.Equal(t, int64(1), round.Run)
 	require.InDelta(t, 52.5, round.Lat, 0)
 	require.Empty(t, round.Cooled)
@@ -108,7 +109,8 @@ func TestDispatchCreateStartsARun(t *testing.T) {
 	sc.Dispatch = &pb.DispatchRequest{StartsAtMs: t0 + 1_800_000, DeadlineAtMs: t0 + 2_400_000, MaxAttempts: maxAttempts}
 	_, c, _ = decide(t, nil, createCmd(customer, sc))
 	row, _ = roundRow(t, c)
-	require.Equal(t, t0+1_800_000, row.DueAt.UnixMilli())
+	require.Equal(t, t0+1_800_000, row.DueAt.UnixMilli(), "a later round is its row's, on time")
+	require.False(t, row.Kick)
 
 	// Manual orders carry no dispatch state and arm nothing.
 	s, c, _ = decide(t, nil, createCmd(customer, validCreate()))

@@ -16,14 +16,12 @@ package engine
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"math"
 	"slices"
 	"time"
 
-	"golang.org/x/sync/errgroup"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -40,10 +38,10 @@ type Orders interface {
 	Order(ctx context.Context, id string, cmd *pb.OrderCommand) (*pb.OrderReply, error)
 }
 
-// Drivers reads driver records (the read model) to check a candidate's
-// availability and spare capacity before offering.
+// Drivers reads the candidates' availability and spare capacity (the
+// read model) before offering, in one query.
 type Drivers interface {
-	GetDriver(ctx context.Context, id string) (persistence.Driver, error)
+	DriverSlots(ctx context.Context, ids []string) (map[string]persistence.DriverSlot, error)
 }
 
 // Defaults of Config, which the node's flags and the README use too.
@@ -276,29 +274,21 @@ func (e *Engine) candidates(ctx context.Context, r *pb.DispatchRound, radius flo
 	if err != nil {
 		return nil, 0, fmt.Errorf("search zones: %w", err)
 	}
-	recs := make([]*persistence.Driver, len(hits))
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(8)
-	for i, h := range hits {
-		g.Go(func() error {
-			d, err := e.drivers.GetDriver(gctx, h.DriverId)
-			if errors.Is(err, persistence.ErrNotFound) {
-				return nil
-			}
-			if err != nil {
-				return err
-			}
-			recs[i] = &d
-			return nil
-		})
+	if len(hits) == 0 {
+		return nil, 0, nil
 	}
-	if err := g.Wait(); err != nil {
+	ids := make([]string, len(hits))
+	for i, h := range hits {
+		ids[i] = h.DriverId
+	}
+	slots, err := e.drivers.DriverSlots(ctx, ids)
+	if err != nil {
 		return nil, 0, fmt.Errorf("read candidates: %w", err)
 	}
 	var out []Candidate
-	for i, h := range hits {
-		d := recs[i]
-		if d == nil || !d.Available || d.ActiveOrders >= d.Capacity || slices.Contains(r.Cooled, h.DriverId) {
+	for _, h := range hits {
+		d, ok := slots[h.DriverId]
+		if !ok || !d.Available || d.ActiveOrders >= d.Capacity || slices.Contains(r.Cooled, h.DriverId) {
 			continue
 		}
 		out = append(out, Candidate{DriverID: h.DriverId, DistanceM: h.DistanceM,

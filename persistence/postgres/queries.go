@@ -236,6 +236,23 @@ func (s *Store) GetUserByEmail(ctx context.Context, email string) (persistence.U
 // AdminIDs returns the ids of every user with role admin, by id, at most
 // persistence.MaxAdminIDs. The users table has no deactivated state, so
 // every admin counts.
+func (s *Store) DriverSlots(ctx context.Context, ids []string) (map[string]persistence.DriverSlot, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id, available, capacity, active_orders FROM drivers WHERE id = ANY($1)`, ids)
+	if err != nil {
+		return nil, fmt.Errorf("driver slots: %w", err)
+	}
+	out := make(map[string]persistence.DriverSlot, len(ids))
+	var id string
+	var d persistence.DriverSlot
+	if _, err := pgx.ForEachRow(rows, []any{&id, &d.Available, &d.Capacity, &d.ActiveOrders}, func() error {
+		out[id] = d
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("driver slots: %w", err)
+	}
+	return out, nil
+}
+
 func (s *Store) TokensRevokedSince(ctx context.Context, since time.Time) (map[string]time.Time, error) {
 	rows, err := s.pool.Query(ctx, `SELECT id, tokens_revoked_before FROM users WHERE tokens_revoked_before > $1`, since)
 	if err != nil {

@@ -264,6 +264,31 @@ func (s *Store) GetUserByEmail(ctx context.Context, email string) (persistence.U
 // AdminIDs returns the ids of every user with role admin, by id, at most
 // persistence.MaxAdminIDs. The users table has no deactivated state, so
 // every admin counts.
+func (s *Store) DriverSlots(ctx context.Context, ids []string) (map[string]persistence.DriverSlot, error) {
+	out := make(map[string]persistence.DriverSlot, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT id, available, capacity, active_orders FROM drivers WHERE id IN (`+placeholders(len(ids))+`)`,
+		keyArgs(ids)...)
+	if err != nil {
+		return nil, fmt.Errorf("driver slots: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		var d persistence.DriverSlot
+		if err := rows.Scan(&id, &d.Available, &d.Capacity, &d.ActiveOrders); err != nil {
+			return nil, fmt.Errorf("driver slots: %w", err)
+		}
+		out[id] = d
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("driver slots: %w", err)
+	}
+	return out, nil
+}
+
 func (s *Store) TokensRevokedSince(ctx context.Context, since time.Time) (map[string]time.Time, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT id, tokens_revoked_before FROM users WHERE tokens_revoked_before > ?`, micros(since))
 	if err != nil {

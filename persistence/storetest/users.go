@@ -70,6 +70,26 @@ func testUsers(t *testing.T, open func(t *testing.T) persistence.Backend) {
 		require.NoError(t, err)
 		require.Len(t, got, 2)
 	})
+	t.Run("DriverSlots", func(t *testing.T) {
+		t.Parallel()
+		b, ctx := open(t), t.Context()
+		addDriver(t, b, "ds1", 2, true)
+		addDriver(t, b, "ds2", 1, false)
+		require.NoError(t, b.Commit(ctx, userCommit("ds-customer", "dsc@example.com", actors.RoleCustomer)))
+		// One order's reservation on ds1.
+		c := withLoad(actors.Commit{Events: []actors.Event{{Kind: actors.KindOrder, EntityID: "ds-o1", Seq: 1,
+			Type: "order.assigned", Payload: []byte("x"), CommandID: "ds-o1-1", At: t0}}}, "ds1")
+		require.NoError(t, b.Commit(ctx, c))
+		got, err := b.DriverSlots(ctx, []string{"ds1", "ds2", "ds-customer", "nobody"})
+		require.NoError(t, err)
+		require.Equal(t, map[string]persistence.DriverSlot{
+			"ds1": {Available: true, Capacity: 2, ActiveOrders: 1},
+			"ds2": {Available: false, Capacity: 1},
+		}, got, "a customer and an unknown id are not drivers")
+		got, err = b.DriverSlots(ctx, nil)
+		require.NoError(t, err)
+		require.Empty(t, got)
+	})
 	t.Run("AdminIDs", func(t *testing.T) {
 		t.Parallel()
 		b, ctx := open(t), t.Context()

@@ -132,6 +132,7 @@ type Node struct {
 	// deadlines fires the deadline rows (offer expiries) on every node.
 	deadlines *deadlines.Scheduler
 	engine    *engine.Engine
+	kicks     *kicker // guarded by mu: commits read it from actors
 }
 
 // HasRole reports whether the node plays role ("api", "worker").
@@ -184,6 +185,12 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 				n.relay.Notify()
 			}
 			n.wakeDeadlines(c.Deadlines)
+			n.mu.Lock()
+			k := n.kicks
+			n.mu.Unlock()
+			if k != nil {
+				k.kick(c.Deadlines)
+			}
 		}})
 	cfg.Cluster.Registerer = reg
 	cfg.Cluster.JetStream, cfg.Cluster.Namespace = js, cfg.Relay.Namespace
@@ -217,6 +224,9 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 		n.abort()
 		return nil, err
 	}
+	n.mu.Lock()
+	n.kicks = newKicker(n.engine)
+	n.mu.Unlock()
 	sched, err := deadlines.New(store, n.fireDeadline, deadlines.Config{Owner: n.cluster.ID(), Logger: log, Registerer: reg})
 	if err != nil {
 		n.abort()
@@ -507,6 +517,13 @@ func (n *Node) Stop(ctx context.Context) error {
 		// Before the cluster: what it has claimed and not fired runs out
 		// its lease and fires elsewhere.
 		errs = append(errs, n.deadlines.Stop(ctx))
+	}
+	n.mu.Lock()
+	k := n.kicks
+	n.kicks = nil
+	n.mu.Unlock()
+	if k != nil {
+		k.stop() // rounds not kicked are their rows'
 	}
 	if n.cluster != nil {
 		errs = append(errs, n.cluster.Stop(ctx))
