@@ -8,6 +8,7 @@ package persistence
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/outrider/outrider/actors"
@@ -91,6 +92,22 @@ type OrderFilter struct {
 	After  string
 }
 
+// UserFilter selects users, by id; After pages.
+type UserFilter struct {
+	Role string // "" for every role
+	// Query matches a substring of the name or the e-mail, ignoring case.
+	Query string
+	Limit int
+	After string
+}
+
+// LikePattern is the SQL LIKE pattern of a substring search for q: its
+// own %, _ and \ escaped with \.
+func LikePattern(q string) string {
+	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+	return "%" + r.Replace(q) + "%"
+}
+
 // DriverFilter selects drivers, oldest first by id; After pages.
 type DriverFilter struct {
 	Status string // offline | available | busy; "" for all
@@ -141,6 +158,9 @@ type Queries interface {
 	GetDriver(ctx context.Context, id string) (Driver, error)
 	ListDrivers(ctx context.Context, f DriverFilter) ([]Driver, bool, error)
 	GetUser(ctx context.Context, id string) (User, error)
+	// ListUsers returns at most f.Limit users, by id, and whether more
+	// follow.
+	ListUsers(ctx context.Context, f UserFilter) ([]User, bool, error)
 	// GetUserByEmail matches the e-mail case-insensitively.
 	GetUserByEmail(ctx context.Context, email string) (User, error)
 	// JournalEvents returns an entity's journal events with seq > after,

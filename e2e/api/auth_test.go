@@ -3,6 +3,7 @@ package api_test
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -291,4 +292,40 @@ func TestMe(t *testing.T) {
 	u.WithToken(tok.AccessToken).Get(t, "/v1/me").RequireStatus(t, http.StatusOK)
 	a.Anon().Post(t, "/v1/auth/login", map[string]string{"email": u.User.Email, "password": u.Password}).Problem(t, http.StatusUnauthorized, "unauthorized")
 	a.Login(t, u.User.Email, "orchid-tundra-1906")
+}
+
+// TestListUsers (issue #14): admins page through the users, by role and by
+// a piece of the name or e-mail.
+func TestListUsers(t *testing.T) {
+	_, a := e2e.Up(t, nil)
+	tag := e2e.Unique("lst")
+	var made []string
+	for i := range 5 {
+		var u wire.User
+		a.Admin.Post(t, "/v1/users", map[string]any{"name": "Courier " + tag, "email": fmt.Sprintf("%s-%d@example.test", tag, i),
+			"password": "grape-lantern-42", "role": "driver"}).Decode(t, http.StatusCreated, &u)
+		made = append(made, u.ID)
+	}
+	a.Signup(t) // a customer the filters leave out
+	var seen []string
+	cursor := ""
+	for range 10 {
+		var page wire.Page[wire.User]
+		path := "/v1/users?role=driver&limit=2&q=" + strings.ToUpper(tag)
+		if cursor != "" {
+			path += "&cursor=" + cursor
+		}
+		a.Admin.Get(t, path).Decode(t, http.StatusOK, &page)
+		for _, u := range page.Items {
+			require.Equal(t, "driver", u.Role)
+			seen = append(seen, u.ID)
+		}
+		if page.NextCursor == nil {
+			break
+		}
+		cursor = *page.NextCursor
+	}
+	require.Equal(t, made, seen, "every one, once, in id order")
+	a.Admin.Get(t, "/v1/users?role=boss", e2e.InvalidRequest()).Problem(t, http.StatusUnprocessableEntity, "validation_failed")
+	a.Signup(t).Get(t, "/v1/users").Problem(t, http.StatusForbidden, "forbidden")
 }

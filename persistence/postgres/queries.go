@@ -222,6 +222,29 @@ func (s *Store) getUser(ctx context.Context, cond, arg string) (persistence.User
 	return u, nil
 }
 
+// ListUsers returns a page of users (see persistence.Queries).
+func (s *Store) ListUsers(ctx context.Context, f persistence.UserFilter) ([]persistence.User, bool, error) {
+	rows, err := s.pool.Query(ctx, userQuery+` WHERE id > $1 AND ($2 = '' OR role = $2)
+		AND ($3 = '' OR name ILIKE $4 OR email ILIKE $4) ORDER BY id LIMIT $5`,
+		f.After, f.Role, f.Query, persistence.LikePattern(f.Query), f.Limit+1)
+	if err != nil {
+		return nil, false, fmt.Errorf("list users: %w", err)
+	}
+	var out []persistence.User
+	var u persistence.User
+	if _, err := pgx.ForEachRow(rows, []any{&u.ID, &u.Email, &u.Name, &u.Phone, &u.Role, &u.PasswordHash, &u.CreatedAt}, func() error {
+		u.CreatedAt = u.CreatedAt.UTC()
+		out = append(out, u)
+		return nil
+	}); err != nil {
+		return nil, false, fmt.Errorf("list users: %w", err)
+	}
+	if len(out) > f.Limit {
+		return out[:f.Limit], true, nil
+	}
+	return out, false, nil
+}
+
 // GetUser returns a user by id, or an error wrapping persistence.ErrNotFound.
 func (s *Store) GetUser(ctx context.Context, id string) (persistence.User, error) {
 	return s.getUser(ctx, `id = $1`, id)
@@ -233,9 +256,7 @@ func (s *Store) GetUserByEmail(ctx context.Context, email string) (persistence.U
 	return s.getUser(ctx, `lower(email) = lower($1)`, email)
 }
 
-// AdminIDs returns the ids of every user with role admin, by id, at most
-// persistence.MaxAdminIDs. The users table has no deactivated state, so
-// every admin counts.
+// DriverSlots reads the slots of the drivers among ids (see persistence.Queries).
 func (s *Store) DriverSlots(ctx context.Context, ids []string) (map[string]persistence.DriverSlot, error) {
 	rows, err := s.pool.Query(ctx, `SELECT id, available, capacity, active_orders FROM drivers WHERE id = ANY($1)`, ids)
 	if err != nil {
@@ -253,6 +274,7 @@ func (s *Store) DriverSlots(ctx context.Context, ids []string) (map[string]persi
 	return out, nil
 }
 
+// TokensRevokedSince returns the recent token revocations (see persistence.Queries).
 func (s *Store) TokensRevokedSince(ctx context.Context, since time.Time) (map[string]time.Time, error) {
 	rows, err := s.pool.Query(ctx, `SELECT id, tokens_revoked_before FROM users WHERE tokens_revoked_before > $1`, since)
 	if err != nil {
@@ -267,6 +289,9 @@ func (s *Store) TokensRevokedSince(ctx context.Context, since time.Time) (map[st
 	return out, nil
 }
 
+// AdminIDs returns the ids of every user with role admin, by id, at most
+// persistence.MaxAdminIDs. The users table has no deactivated state, so
+// every admin counts.
 func (s *Store) AdminIDs(ctx context.Context) ([]string, error) {
 	rows, err := s.pool.Query(ctx, `SELECT id FROM users WHERE role = $1 ORDER BY id LIMIT $2`,
 		actors.RoleAdmin, persistence.MaxAdminIDs)

@@ -232,6 +232,35 @@ func (s *Store) ListDrivers(ctx context.Context, f persistence.DriverFilter) ([]
 
 const userQuery = `SELECT id, email, name, phone, role, password_hash, created_at FROM users`
 
+// ListUsers returns a page of users (see persistence.Queries).
+func (s *Store) ListUsers(ctx context.Context, f persistence.UserFilter) ([]persistence.User, bool, error) {
+	pat := persistence.LikePattern(strings.ToLower(f.Query))
+	rows, err := s.r.QueryContext(ctx, userQuery+` WHERE id > ?1 AND (?2 = '' OR role = ?2)
+		AND (?3 = '' OR lower(name) LIKE ?4 ESCAPE '\' OR email_key LIKE ?4 ESCAPE '\') ORDER BY id LIMIT ?5`,
+		f.After, f.Role, f.Query, pat, f.Limit+1)
+	if err != nil {
+		return nil, false, fmt.Errorf("list users: %w", err)
+	}
+	defer rows.Close()
+	var out []persistence.User
+	for rows.Next() {
+		var u persistence.User
+		var createdAt int64
+		if err := rows.Scan(&u.ID, &u.Email, &u.Name, &u.Phone, &u.Role, &u.PasswordHash, &createdAt); err != nil {
+			return nil, false, fmt.Errorf("list users: %w", err)
+		}
+		u.CreatedAt = fromMicros(createdAt)
+		out = append(out, u)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, false, fmt.Errorf("list users: %w", err)
+	}
+	if len(out) > f.Limit {
+		return out[:f.Limit], true, nil
+	}
+	return out, false, nil
+}
+
 func (s *Store) getUser(ctx context.Context, cond, arg string) (persistence.User, error) {
 	var (
 		u         persistence.User
@@ -261,9 +290,7 @@ func (s *Store) GetUserByEmail(ctx context.Context, email string) (persistence.U
 	return s.getUser(ctx, `email_key = ?`, emailKey(email))
 }
 
-// AdminIDs returns the ids of every user with role admin, by id, at most
-// persistence.MaxAdminIDs. The users table has no deactivated state, so
-// every admin counts.
+// DriverSlots reads the slots of the drivers among ids (see persistence.Queries).
 func (s *Store) DriverSlots(ctx context.Context, ids []string) (map[string]persistence.DriverSlot, error) {
 	out := make(map[string]persistence.DriverSlot, len(ids))
 	if len(ids) == 0 {
@@ -289,6 +316,7 @@ func (s *Store) DriverSlots(ctx context.Context, ids []string) (map[string]persi
 	return out, nil
 }
 
+// TokensRevokedSince returns the recent token revocations (see persistence.Queries).
 func (s *Store) TokensRevokedSince(ctx context.Context, since time.Time) (map[string]time.Time, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT id, tokens_revoked_before FROM users WHERE tokens_revoked_before > ?`, micros(since))
 	if err != nil {
@@ -310,6 +338,9 @@ func (s *Store) TokensRevokedSince(ctx context.Context, since time.Time) (map[st
 	return out, nil
 }
 
+// AdminIDs returns the ids of every user with role admin, by id, at most
+// persistence.MaxAdminIDs. The users table has no deactivated state, so
+// every admin counts.
 func (s *Store) AdminIDs(ctx context.Context) ([]string, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT id FROM users WHERE role = ? ORDER BY id LIMIT ?`,
 		actors.RoleAdmin, persistence.MaxAdminIDs)

@@ -3,6 +3,7 @@ package storetest
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -69,6 +70,52 @@ func testUsers(t *testing.T, open func(t *testing.T) persistence.Backend) {
 		got, err = b.TokensRevokedSince(ctx, base.Add(-time.Hour))
 		require.NoError(t, err)
 		require.Len(t, got, 2)
+	})
+	t.Run("ListUsers", func(t *testing.T) {
+		t.Parallel()
+		b, ctx := open(t), t.Context()
+		for _, u := range []struct{ id, email, role string }{
+			{"lu1", "ada@example.com", actors.RoleCustomer},
+			{"lu2", "Bob.Smith@Example.com", actors.RoleDriver},
+			{"lu3", "carol@example.org", actors.RoleAdmin},
+			{"lu4", "dave_50%@example.com", actors.RoleCustomer},
+			{"lu5", "erin@example.com", actors.RoleCustomer},
+		} {
+			require.NoError(t, b.Commit(ctx, userCommit(u.id, u.email, u.role)))
+		}
+		ids := func(f persistence.UserFilter) ([]string, bool) {
+			t.Helper()
+			if f.Limit == 0 {
+				f.Limit = 10
+			}
+			us, more, err := b.ListUsers(ctx, f)
+			require.NoError(t, err)
+			var out []string
+			for _, u := range us {
+				if strings.HasPrefix(u.ID, "lu") {
+					out = append(out, u.ID)
+				}
+			}
+			return out, more
+		}
+		got, _ := ids(persistence.UserFilter{Role: actors.RoleCustomer})
+		require.Equal(t, []string{"lu1", "lu4", "lu5"}, got)
+		got, _ = ids(persistence.UserFilter{Query: "SMITH"})
+		require.Equal(t, []string{"lu2"}, got, "the e-mail, ignoring case")
+		got, _ = ids(persistence.UserFilter{Query: "name lu3"})
+		require.Equal(t, []string{"lu3"}, got, "the name")
+		got, _ = ids(persistence.UserFilter{Query: "50%"})
+		require.Equal(t, []string{"lu4"}, got, "% is a character, not a wildcard")
+		got, _ = ids(persistence.UserFilter{Query: "_"})
+		require.Equal(t, []string{"lu4"}, got, "so is _")
+		got, _ = ids(persistence.UserFilter{Query: "example.com", Role: actors.RoleCustomer})
+		require.Equal(t, []string{"lu1", "lu4", "lu5"}, got)
+		page, more := ids(persistence.UserFilter{Limit: 2, After: "lu1"})
+		require.Equal(t, []string{"lu2", "lu3"}, page)
+		require.True(t, more)
+		page, more = ids(persistence.UserFilter{Limit: 2, After: "lu3"})
+		require.Equal(t, []string{"lu4", "lu5"}, page)
+		require.False(t, more)
 	})
 	t.Run("DriverSlots", func(t *testing.T) {
 		t.Parallel()

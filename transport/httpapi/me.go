@@ -3,13 +3,16 @@ package httpapi
 import (
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 
+	"github.com/outrider/outrider/actors"
 	"github.com/outrider/outrider/actors/user"
 	"github.com/outrider/outrider/internal/password"
 	"github.com/outrider/outrider/persistence"
 	"github.com/outrider/outrider/problem"
 	pb "github.com/outrider/outrider/proto/outriderpb"
+	"github.com/outrider/outrider/wire"
 )
 
 // updateMe serves PATCH /v1/me: the caller's name and phone.
@@ -122,4 +125,39 @@ func (s *Server) userCommand(r *http.Request, c *call, cmd *pb.UserCommand) (*pb
 		return nil, rejected(rej.Code, rej.Message)
 	}
 	return reply.User, nil
+}
+
+// listUsers serves GET /v1/users (admins): every user, by id, filtered by
+// role and by a substring of the name or e-mail (q), in pages.
+func (s *Server) listUsers(w http.ResponseWriter, r *http.Request, c *call) error {
+	limit, after, err := paging(r)
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	role, query := q.Get("role"), strings.TrimSpace(q.Get("q"))
+	var fe []problem.FieldError
+	if role != "" && !slices.Contains([]string{actors.RoleCustomer, actors.RoleDriver, actors.RoleAdmin}, role) {
+		fe = append(fe, problem.FieldError{Field: "role", Message: "must be customer, driver or admin"})
+	}
+	if len(query) > 200 {
+		fe = append(fe, problem.FieldError{Field: "q", Message: "must be at most 200 characters"})
+	}
+	if len(fe) > 0 {
+		return invalid(fe...)
+	}
+	us, more, err := s.store.ListUsers(r.Context(), persistence.UserFilter{Role: role, Query: query, Limit: limit, After: after})
+	if err != nil {
+		return unavailable(err)
+	}
+	out := wire.Page[wire.User]{Items: make([]wire.User, 0, len(us))}
+	for _, u := range us {
+		out.Items = append(out.Items, userRowView(u.UserRow))
+	}
+	if more && len(us) > 0 {
+		cur := encodeCursor(us[len(us)-1].ID)
+		out.NextCursor = &cur
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
 }
