@@ -244,7 +244,7 @@ func TestBadInput(t *testing.T) {
 			require.Equal(t, strings.SplitN(path, "?", 2)[0], p.Instance)
 		}
 		for _, tc := range []struct{ method, path string }{
-			{"DELETE", "/v1/orders"}, {"PATCH", "/v1/me"}, {"PUT", "/v1/orders"}, {"GET", "/v1/auth/login"},
+			{"DELETE", "/v1/orders"}, {"DELETE", "/v1/me"}, {"PUT", "/v1/orders"}, {"GET", "/v1/auth/login"},
 			{"POST", "/v1/orders/" + order.ID}, {"DELETE", "/v1/orders/" + order.ID}, {"GET", "/v1/orders/" + order.ID + "/assign"},
 			{"POST", "/healthz"}, {"PUT", "/v1/users"},
 		} {
