@@ -41,6 +41,7 @@ type Backend interface {
 	Notifications
 	Webhooks
 	Deadlines
+	Retention
 	// Migrate brings the schema up to date; safe to run concurrently from
 	// several nodes.
 	Migrate(ctx context.Context) error
@@ -201,6 +202,24 @@ type RefreshToken struct {
 	FamilyID  string
 	ExpiresAt time.Time
 	CreatedAt time.Time
+}
+
+// Retention deletes rows no longer needed, oldest first, at most limit
+// per call; each returns how many went. The worker calls them in batches
+// (worker/retention.go).
+type Retention interface {
+	// TrimLocationHistory deletes fixes taken before before.
+	TrimLocationHistory(ctx context.Context, before time.Time, limit int) (int64, error)
+	// TrimReadNotifications deletes notifications read before before
+	// (unread ones stay, however old).
+	TrimReadNotifications(ctx context.Context, before time.Time, limit int) (int64, error)
+	// TrimRefreshTokens deletes refresh tokens that expired, or were
+	// revoked, before before (spent ones that have not expired stay: a
+	// reuse of one revokes its family).
+	TrimRefreshTokens(ctx context.Context, before time.Time, limit int) (int64, error)
+	// TrimIdempotencyKeys deletes Idempotency-Key records created before
+	// before.
+	TrimIdempotencyKeys(ctx context.Context, before time.Time, limit int) (int64, error)
 }
 
 // LoginFailures counts failed logins per key across nodes (the API's

@@ -15,6 +15,7 @@ type metrics struct {
 	duration    *prometheus.HistogramVec
 	deadLetters *prometheus.CounterVec
 	webhooks    *prometheus.CounterVec
+	trimmed     *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer, log *slog.Logger) *metrics {
@@ -36,6 +37,10 @@ func newMetrics(reg prometheus.Registerer, log *slog.Logger) *metrics {
 			Name: "outrider_webhook_attempts_total",
 			Help: "Webhook delivery attempts by outcome (delivered, failed, circuit_open, endpoint_disabled).",
 		}, []string{"outcome"}), log),
+		trimmed: promreg.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "outrider_retention_deleted_total",
+			Help: "Rows the worker deleted past their retention, by data (location_history, read_notifications, refresh_tokens, idempotency_keys, login_failures).",
+		}, []string{"data"}), log),
 	}
 }
 

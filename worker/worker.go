@@ -102,6 +102,12 @@ type Config struct {
 	// AttemptRetention is how long webhook attempts stay listable.
 	// Default 30 days.
 	AttemptRetention time.Duration
+	// LocationRetention, NotificationRetention, RefreshRetention and
+	// IdempotencyRetention are how long location fixes, read
+	// notifications, refresh tokens after they expired or were revoked,
+	// and Idempotency-Key records are kept (retention.go). Defaults 30
+	// days, 90 days, 7 days and 24 hours.
+	LocationRetention, NotificationRetention, RefreshRetention, IdempotencyRetention time.Duration
 	// TrimInterval is how often old marks and attempts are deleted.
 	// Default 1 hour.
 	TrimInterval time.Duration
@@ -110,19 +116,23 @@ type Config struct {
 // Defaults of [Config]'s zero fields; cmd/outrider's flags and the
 // README's Configuration table use the same values.
 const (
-	DefaultAckWait              = 30 * time.Second
-	DefaultMaxDeliver           = 8
-	DefaultRetryBase            = time.Second
-	DefaultRetryMax             = 5 * time.Minute
-	DefaultConcurrency          = 8
-	DefaultThumbnailConcurrency = 2
-	DefaultMaxAckPending        = 1000
-	DefaultWebhookMaxAttempts   = 12
-	DefaultWebhookFailureLimit  = 20
-	DefaultDLQMaxAge            = 30 * 24 * time.Hour
-	DefaultProcessedRetention   = 8 * 24 * time.Hour
-	DefaultAttemptRetention     = 30 * 24 * time.Hour
-	DefaultTrimInterval         = time.Hour
+	DefaultAckWait               = 30 * time.Second
+	DefaultMaxDeliver            = 8
+	DefaultRetryBase             = time.Second
+	DefaultRetryMax              = 5 * time.Minute
+	DefaultConcurrency           = 8
+	DefaultThumbnailConcurrency  = 2
+	DefaultMaxAckPending         = 1000
+	DefaultWebhookMaxAttempts    = 12
+	DefaultWebhookFailureLimit   = 20
+	DefaultDLQMaxAge             = 30 * 24 * time.Hour
+	DefaultProcessedRetention    = 8 * 24 * time.Hour
+	DefaultAttemptRetention      = 30 * 24 * time.Hour
+	DefaultTrimInterval          = time.Hour
+	DefaultLocationRetention     = 30 * 24 * time.Hour
+	DefaultNotificationRetention = 90 * 24 * time.Hour
+	DefaultRefreshRetention      = 7 * 24 * time.Hour
+	DefaultIdempotencyRetention  = 24 * time.Hour
 )
 
 func (c *Config) defaults() {
@@ -168,6 +178,18 @@ func (c *Config) defaults() {
 	if c.TrimInterval <= 0 {
 		c.TrimInterval = DefaultTrimInterval
 	}
+	if c.LocationRetention <= 0 {
+		c.LocationRetention = DefaultLocationRetention
+	}
+	if c.NotificationRetention <= 0 {
+		c.NotificationRetention = DefaultNotificationRetention
+	}
+	if c.RefreshRetention <= 0 {
+		c.RefreshRetention = DefaultRefreshRetention
+	}
+	if c.IdempotencyRetention <= 0 {
+		c.IdempotencyRetention = DefaultIdempotencyRetention
+	}
 }
 
 // handlerBudget is how long one handler may run: a little less than
@@ -182,6 +204,7 @@ type Store interface {
 	persistence.Notifications
 	persistence.Webhooks
 	persistence.LoginFailures
+	persistence.Retention
 }
 
 // Pusher sends a frame to a user's live sessions (through the user actor).
@@ -367,28 +390,8 @@ func (w *Worker) trim() {
 	} else if n > 0 {
 		w.d.Logger.Info("trimmed webhook attempts", "rows", n)
 	}
-	// Failed-login counts are forgotten after the API's window (minutes);
-	// a day later their rows go, in batches.
-	for range loginTrimBatches {
-		n, err := w.d.Store.TrimLoginFailures(ctx, now.Add(-LoginFailureRetention), loginTrimBatch)
-		if err != nil {
-			w.d.Logger.Warn("trim failed-login counts", "err", err)
-			break
-		}
-		if n < loginTrimBatch {
-			break
-		}
-	}
+	w.retain(ctx, now)
 }
-
-// LoginFailureRetention is how long a failed-login count row is kept
-// after its last failure (the API forgets it much sooner); the worker
-// deletes at most loginTrimBatches × loginTrimBatch rows per trim.
-const (
-	LoginFailureRetention = 24 * time.Hour
-	loginTrimBatch        = 10_000
-	loginTrimBatches      = 100
-)
 
 // zeroEntropy makes the smallest ULID of a millisecond.
 type zeroEntropy struct{}

@@ -39,6 +39,7 @@ func Run(t *testing.T, open func(t *testing.T) persistence.Backend) {
 		{"OrdersByDay", testOrdersByDay},
 		{"Auth", testAuth},
 		{"LoginFailures", testLoginFailures},
+		{"Retention", testRetention},
 		{"Idempotency", testIdempotency},
 		{"OutboxAndReplay", testOutboxAndReplay},
 		{"Locations", testLocations},
