@@ -40,6 +40,9 @@ func TestTextRefusedAtTheEdge(t *testing.T) {
 		{"decline reason", drv, http.MethodPost, "/v1/orders/" + offered.ID + "/decline", e2e.Raw(`{"reason":"` + nul + `"}`)},
 		{"invalid UTF-8 in notes", customer, http.MethodPost, "/v1/orders", e2e.Raw(`{"pickup":{"address":"A"},"dropoff":{"address":"B"},"delivery_option":"standard","notes":"` + invalidUTF8 + `"}`)},
 		{"invalid UTF-8 in a name", a.Anon(), http.MethodPost, "/v1/auth/signup", e2e.Raw(`{"name":"` + invalidUTF8 + `","email":"` + e2e.UniqueEmail("utf") + `","password":"grape-lantern-42"}`)},
+		{"a lone high surrogate", customer, http.MethodPost, "/v1/orders", e2e.Raw(`{"pickup":{"address":"A"},"dropoff":{"address":"B"},"delivery_option":"standard","notes":"x\ud800y"}`)},
+		{"a lone low surrogate", customer, http.MethodPost, "/v1/orders", e2e.Raw(`{"pickup":{"address":"A\udc00"},"dropoff":{"address":"B"},"delivery_option":"standard"}`)},
+		{"a high surrogate without its low half", a.Anon(), http.MethodPost, "/v1/auth/signup", e2e.Raw(`{"name":"\ud83d\u0041","email":"` + e2e.UniqueEmail("sur") + `","password":"grape-lantern-42"}`)},
 		{"NUL in a query", a.Admin, http.MethodGet, "/v1/drivers?q=a%00", ""},
 		{"invalid UTF-8 in a query", a.Admin, http.MethodGet, "/v1/drivers?q=%FF", ""},
 	}
@@ -62,12 +65,20 @@ func TestTextRefusedAtTheEdge(t *testing.T) {
 	require.Equal(t, "assigned", a.Admin.Order(t, offered.ID).Status)
 	drv.Post(t, "/v1/orders/"+offered.ID+"/decline", map[string]string{"reason": "too far"}).RequireStatus(t, http.StatusOK)
 	a.Admin.Put(t, "/v1/orders/"+o.ID+"/status", map[string]string{"status": "cancelled", "reason": "fine"}).RequireStatus(t, http.StatusOK)
-	// A string with other control characters and non-Latin text is fine.
+	// An Idempotency-Key that is not visible ASCII is refused, not a 503
+	// from a store that will not take the byte (the probe's finding).
+	r := customer.Post(t, "/v1/orders", e2e.ValidOrder(), e2e.Header("Idempotency-Key", "k-\xff-"+e2e.Unique("ik")), e2e.InvalidRequest())
+	r.Problem(t, http.StatusUnprocessableEntity, "validation_failed")
+	// A string with other control characters, non-Latin text and a
+	// surrogate pair (an emoji, escaped) is fine.
 	var created struct {
 		Notes string `json:"notes"`
 	}
 	req := e2e.ValidOrder()
-	req["notes"] = "tab\there, café, 東京"
+	req["notes"] = "tab\there, café, 東京, 😀"
 	customer.Post(t, "/v1/orders", req).Decode(t, http.StatusCreated, &created)
-	require.Equal(t, "tab\there, café, 東京", created.Notes)
+	require.Equal(t, "tab\there, café, 東京, 😀", created.Notes)
+	customer.Post(t, "/v1/orders", e2e.Raw(`{"pickup":{"address":"A"},"dropoff":{"address":"B"},"delivery_option":"standard","notes":"\ud83d\ude00"}`)).
+		Decode(t, http.StatusCreated, &created)
+	require.Equal(t, "😀", created.Notes)
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -63,6 +65,34 @@ func TestLoginThrottle(t *testing.T) {
 			return ok.Status == http.StatusOK
 		}, "the owner never got in: %v", ok)
 		login("192.0.2.77", victim.User.Email, "one-more-wrong").Problem(t, http.StatusUnauthorized, "unauthorized")
+	})
+
+	t.Run("many addresses at the same instant", func(t *testing.T) {
+		// The outside probe's SECURITY.md finding: sent all at once, 200
+		// wrong passwords were all checked, each passing the throttle
+		// before any failure was counted.
+		victim := a.Signup(t)
+		var checked, refused atomic.Int64
+		var wg sync.WaitGroup
+		for i := range 100 {
+			wg.Go(func() {
+				r, err := from(fmt.Sprintf("10.6.%d.%d", i/50, i%50+1)).Try(t, http.MethodPost, "/v1/auth/login",
+					map[string]string{"email": victim.User.Email, "password": "wrong-" + strconv.Itoa(i)})
+				switch {
+				case err != nil:
+					t.Errorf("attempt %d: %v", i, err)
+				case r.Status == http.StatusUnauthorized:
+					checked.Add(1)
+				case r.Status == http.StatusTooManyRequests:
+					refused.Add(1)
+				default:
+					t.Errorf("attempt %d: %s", i, r)
+				}
+			})
+		}
+		wg.Wait()
+		t.Logf("100 wrong passwords at once from 100 addresses: %d checked, %d refused", checked.Load(), refused.Load())
+		require.LessOrEqual(t, checked.Load(), int64(20+1), "the free failures, then the delay")
 	})
 
 	t.Run("one address, one account", func(t *testing.T) {

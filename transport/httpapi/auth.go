@@ -118,6 +118,8 @@ func (s *Server) signup(w http.ResponseWriter, r *http.Request, c *call) error {
 		return err
 	}
 	email := user.NormalizeEmail(req.Email)
+	unlock := s.accounts.lock(email)
+	defer unlock()
 	if err := s.checkLogin(r.Context(), email, s.clientIP(r)); err != nil {
 		return err
 	}
@@ -194,6 +196,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request, c *call) error {
 		return invalid(problem.FieldError{Field: "email", Message: "email and password are required"})
 	}
 	email := user.NormalizeEmail(req.Email)
+	defer s.accounts.lock(email)()
 	if err := s.checkLogin(r.Context(), email, s.clientIP(r)); err != nil {
 		return err
 	}

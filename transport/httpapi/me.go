@@ -68,6 +68,7 @@ func (s *Server) changePassword(w http.ResponseWriter, r *http.Request, c *call)
 	if err != nil {
 		return unavailable(err)
 	}
+	defer s.accounts.lock(u.Email)()
 	if err := s.checkLogin(r.Context(), u.Email, s.clientIP(r)); err != nil {
 		return err
 	}

@@ -160,8 +160,10 @@ func (s *Server) authenticate(r *http.Request, queryToken bool) (Principal, erro
 // idempotent replays the stored answer of a repeated (key, body), refuses
 // the key with another body, and stores the answer of a new request.
 func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, c *call, key string, h handlerFunc) error {
-	if len(key) > 255 {
-		return invalid(problem.FieldError{Field: "Idempotency-Key", Message: "must be at most 255 characters"})
+	if len(key) > 255 || strings.IndexFunc(key, func(r rune) bool { return r < 0x21 || r > 0x7e }) >= 0 {
+		// Visible ASCII only: the key is stored as text, and Postgres
+		// refuses bytes that are not UTF-8.
+		return invalid(problem.FieldError{Field: "Idempotency-Key", Message: "must be 1 to 255 visible ASCII characters"})
 	}
 	body, err := readLimited(r, s.cfg.MaxBodyBytes)
 	if err != nil {

@@ -271,6 +271,7 @@ type Server struct {
 	store      Store
 	tokens     *tokenIssuer
 	revoked    *revocations
+	accounts   accountLocks // login attempts per account (throttle.go)
 	hasher     *passwordHasher
 	limiter    *rateLimiter
 	authLim    *rateLimiter

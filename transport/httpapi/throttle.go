@@ -2,8 +2,10 @@ package httpapi
 
 import (
 	"context"
+	"hash/fnv"
 	"math"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/outrider/outrider/problem"
@@ -36,6 +38,23 @@ const (
 	DefaultLoginMaxDelayAccount       = time.Minute
 	DefaultLoginFailureWindow         = 15 * time.Minute
 )
+
+// accountLocks serialise, on one node, the attempts on one account from
+// the throttle's check to the count of their outcome: without it, wrong
+// passwords sent at the same instant all pass the check before any of
+// them is counted (a probe got 200 of 200 checked). Striped by a hash of
+// the e-mail, so memory is bounded; accounts that share a stripe wait on
+// each other's password check, which is rare and short. Across nodes,
+// attempts still race, at most one per node at a time.
+type accountLocks [1024]sync.Mutex
+
+func (l *accountLocks) lock(email string) (unlock func()) {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(email))
+	m := &l[h.Sum32()%uint32(len(l))]
+	m.Lock()
+	return m.Unlock
+}
 
 // loginKeys are the throttle's keys of an attempt on email (normalized)
 // from ip: the account, and the account from that address.
