@@ -320,14 +320,14 @@ func TestI4UnderNodeChurn(t *testing.T) {
 	for i := range customers {
 		email := fmt.Sprintf("churn-c%d-%d@example.com", i, time.Now().UnixNano())
 		var tok wire.Tokens
-		c.must(t, nil, http.MethodPost, "/v1/auth/signup", map[string]string{"name": "C", "email": email, "password": "customer-pass"}, 201, &tok)
-		cust := admin.Client.FromTokens(tok, "customer-pass")
+		c.must(t, nil, http.MethodPost, "/v1/auth/signup", map[string]string{"name": "C", "email": email, "password": "grape-lantern-42"}, 201, &tok)
+		cust := admin.Client.FromTokens(tok, "grape-lantern-42")
 		var mine []*churnOrder
 		for j := range ordersEach {
 			demail := fmt.Sprintf("churn-d%d-%d-%d@example.com", i, j, time.Now().UnixNano())
-			c.must(t, admin, http.MethodPost, "/v1/users", map[string]any{"name": "D", "email": demail, "password": "driver-pass", "role": "driver"}, 201, nil)
-			c.must(t, nil, http.MethodPost, "/v1/auth/login", map[string]string{"email": demail, "password": "driver-pass"}, 200, &tok)
-			drv := admin.Client.FromTokens(tok, "driver-pass")
+			c.must(t, admin, http.MethodPost, "/v1/users", map[string]any{"name": "D", "email": demail, "password": "orchid-tundra-1906", "role": "driver"}, 201, nil)
+			c.must(t, nil, http.MethodPost, "/v1/auth/login", map[string]string{"email": demail, "password": "orchid-tundra-1906"}, 200, &tok)
+			drv := admin.Client.FromTokens(tok, "orchid-tundra-1906")
 			c.must(t, drv, http.MethodPut, "/v1/drivers/me/availability", map[string]any{"available": true}, 200, nil)
 			var created wire.Order
 			c.must(t, cust, http.MethodPost, "/v1/orders", map[string]any{

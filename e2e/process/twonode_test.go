@@ -84,9 +84,9 @@ func twoNodeSignup(t *testing.T, c *e2e.Client) *e2e.Caller {
 	t.Helper()
 	var tok wire.Tokens
 	twoNodeDo(t, c.Anon(), http.MethodPost, "/v1/auth/signup",
-		map[string]string{"name": "Cora Customer", "email": e2e.UniqueEmail("customer"), "password": "customer-pass"}, http.StatusCreated).
+		map[string]string{"name": "Cora Customer", "email": e2e.UniqueEmail("customer"), "password": "grape-lantern-42"}, http.StatusCreated).
 		Decode(t, http.StatusCreated, &tok)
-	return c.FromTokens(tok, "customer-pass")
+	return c.FromTokens(tok, "grape-lantern-42")
 }
 
 // twoNodeDriver has admin create an available driver (on admin's node)
@@ -95,8 +95,8 @@ func twoNodeDriver(t *testing.T, admin *e2e.Caller) *e2e.Caller {
 	t.Helper()
 	email := e2e.UniqueEmail("driver")
 	twoNodeDo(t, admin, http.MethodPost, "/v1/users",
-		map[string]any{"name": "Dee Driver", "email": email, "password": "driver-pass", "role": "driver"}, http.StatusCreated)
-	d := twoNodeLogin(t, admin.Client, email, "driver-pass")
+		map[string]any{"name": "Dee Driver", "email": email, "password": "orchid-tundra-1906", "role": "driver"}, http.StatusCreated)
+	d := twoNodeLogin(t, admin.Client, email, "orchid-tundra-1906")
 	twoNodeDo(t, d, http.MethodPut, "/v1/drivers/me/availability", map[string]any{"available": true}, http.StatusOK)
 	return d
 }

@@ -25,6 +25,7 @@ func TestIdleSessionsHoldNoGoroutine(t *testing.T) {
 			n, a := e2e.Up(t, func(cfg *app.Config) {
 				cfg.WS.BlockingReads = mode.blocking
 				cfg.WS.ReadLinger = 50 * time.Millisecond
+				cfg.WS.MaxSessionsCustomer = sockets + 1 // one user holds them all
 			})
 			cust := a.Signup(t)
 			warm := e2e.Dial(t, "warm", n.Addr(), cust.Token, nil)
