@@ -116,6 +116,7 @@ type Commit struct {
 type UserUpdate struct {
 	ID                        string
 	Name, Phone, PasswordHash *string
+	Active                    *bool
 }
 
 // TokenRevocation: the access tokens of UserID issued before Before are
@@ -218,6 +219,8 @@ type UserRow struct {
 	Role         string
 	PasswordHash string
 	CreatedAt    time.Time
+	// Inactive: an admin switched the account off (a new user is active).
+	Inactive bool
 }
 
 // OutboxMessage is a message to publish after commit (relayed to NATS by

@@ -66,6 +66,8 @@ type User struct {
 	Phone     *string `json:"phone"`
 	Role      string  `json:"role"`
 	CreatedAt string  `json:"created_at"`
+	// Active is false once an admin switched the account off.
+	Active bool `json:"active"`
 }
 
 // Tokens is what signup, login and refresh answer.

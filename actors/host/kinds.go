@@ -119,7 +119,11 @@ func (h *Host) UserProps() *actor.Props {
 		},
 		creates: func(cmd *pb.UserCommand) bool { return cmd.GetCreate() != nil },
 		committed: func(s *pb.UserState, cmd *pb.UserCommand) {
-			if cmd.GetRevokeSessions() != nil {
+			// The commands whose events revoke the user's tokens (logout,
+			// a reused refresh token, a password change, an account
+			// switched off): every node learns it, and his sockets close.
+			if cmd.GetRevokeSessions() != nil || cmd.GetChangePassword() != nil ||
+				(cmd.GetSetActive() != nil && !cmd.GetSetActive().GetActive()) {
 				h.closeSessions(s, cmd)
 			}
 		},

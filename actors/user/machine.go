@@ -101,6 +101,28 @@ func Decide(s *pb.UserState, cmd *pb.UserCommand) ([]*pb.UserEvent, *actors.Reje
 		revoked := &pb.UserEvent{AtMs: cmd.GetAtMs(), By: by, CommandId: cmd.GetCommandId(),
 			Body: &pb.UserEvent_SessionsRevoked{SessionsRevoked: &pb.SessionsRevoked{BeforeMs: cmd.GetAtMs()}}}
 		return []*pb.UserEvent{changed, revoked}, nil
+	case *pb.UserCommand_SetActive:
+		if !Exists(s) {
+			return nil, actors.Reject(actors.CodeNotFound, "user not found")
+		}
+		if by.GetRole() != actors.RoleAdmin {
+			return nil, actors.Reject(actors.CodeForbidden, "only admins switch accounts off and on")
+		}
+		if by.GetUserId() == s.Id {
+			return nil, actors.Reject(actors.CodeValidation, "an admin cannot switch his own account off or on")
+		}
+		active := b.SetActive.GetActive()
+		if active == !s.Deactivated {
+			return nil, nil // already so
+		}
+		e := &pb.UserEvent{AtMs: cmd.GetAtMs(), By: by, CommandId: cmd.GetCommandId(),
+			Body: &pb.UserEvent_ActiveChanged{ActiveChanged: &pb.ActiveChanged{Active: active}}}
+		if active {
+			return []*pb.UserEvent{e}, nil
+		}
+		revoked := &pb.UserEvent{AtMs: cmd.GetAtMs(), By: by, CommandId: cmd.GetCommandId(),
+			Body: &pb.UserEvent_SessionsRevoked{SessionsRevoked: &pb.SessionsRevoked{BeforeMs: cmd.GetAtMs()}}}
+		return []*pb.UserEvent{e, revoked}, nil
 	case *pb.UserCommand_Get:
 		if !Exists(s) {
 			return nil, actors.Reject(actors.CodeNotFound, "user not found")
@@ -132,6 +154,9 @@ func Apply(s *pb.UserState, e *pb.UserEvent) *pb.UserState {
 	}
 	if p := e.GetProfileUpdated(); p != nil {
 		n.Name, n.Phone = p.Name, p.Phone
+	}
+	if a := e.GetActiveChanged(); a != nil {
+		n.Deactivated = !a.Active
 	}
 	if r := e.GetSessionsRevoked(); r != nil {
 		// The live sessions stay listed until their gateways report them
@@ -172,6 +197,10 @@ func Effects(next *pb.UserState, cmd *pb.UserCommand, events []*pb.UserEvent) (a
 		}
 		if p := e.GetProfileUpdated(); p != nil {
 			c.UserUpdates = append(c.UserUpdates, actors.UserUpdate{ID: e.UserId, Name: &p.Name, Phone: &p.Phone})
+		}
+		if a := e.GetActiveChanged(); a != nil {
+			active := a.Active
+			c.UserUpdates = append(c.UserUpdates, actors.UserUpdate{ID: e.UserId, Active: &active})
 		}
 		if e.GetPasswordChanged() != nil {
 			h := cmd.GetChangePassword().GetPasswordHash()
@@ -242,6 +271,8 @@ func EventType(e *pb.UserEvent) string {
 		return "user.profile_updated"
 	case *pb.UserEvent_PasswordChanged:
 		return "user.password_changed"
+	case *pb.UserEvent_ActiveChanged:
+		return "user.active_changed"
 	}
 	return "user.unknown"
 }

@@ -22,7 +22,7 @@ func OpenSession(s *pb.UserState, o *pb.OpenSession, now int64) (*pb.UserState, 
 	if !Exists(s) {
 		return s, nil, actors.Reject(actors.CodeNotFound, "user not found")
 	}
-	if o.GetTokenIssuedAtMs() < s.SessionsRevokedBeforeMs {
+	if s.Deactivated || o.GetTokenIssuedAtMs() < s.SessionsRevokedBeforeMs {
 		return s, nil, actors.Reject(actors.CodeUnauthorized, "this token was revoked; log in again")
 	}
 	sessions := live(s.Sessions, now, "")
@@ -72,5 +72,5 @@ func ByInbox(sessions []*pb.Session) map[string][]string {
 func withSessions(s *pb.UserState, sessions []*pb.Session) *pb.UserState {
 	return &pb.UserState{Id: s.Id, Email: s.Email, Name: s.Name, Phone: s.Phone, Role: s.Role,
 		Version: s.Version, CreatedAtMs: s.CreatedAtMs, RecentCommandIds: slices.Clone(s.RecentCommandIds),
-		SessionsRevokedBeforeMs: s.SessionsRevokedBeforeMs, Sessions: sessions}
+		SessionsRevokedBeforeMs: s.SessionsRevokedBeforeMs, Sessions: sessions, Deactivated: s.Deactivated}
 }

@@ -329,3 +329,44 @@ func TestListUsers(t *testing.T) {
 	a.Admin.Get(t, "/v1/users?role=boss", e2e.InvalidRequest()).Problem(t, http.StatusUnprocessableEntity, "validation_failed")
 	a.Signup(t).Get(t, "/v1/users").Problem(t, http.StatusForbidden, "forbidden")
 }
+
+// TestDeactivate (issue #14): an admin switches an account off — its
+// tokens are refused at once, its socket closes, it cannot log in or
+// refresh, and a driver's unaccepted offers are withdrawn — and on again.
+func TestDeactivate(t *testing.T) {
+	n, a := e2e.Up(t, nil)
+	customer := a.Signup(t)
+	drv := a.CreateDriver(t, 2, true)
+	ws := e2e.Dial(t, "driver", n.Addr(), drv.Token, e2e.SkipNotifications)
+	offered := customer.CreateOrder(t)
+	a.Admin.Assign(t, offered.ID, drv.ID())
+
+	var u wire.User
+	a.Admin.Patch(t, "/v1/users/"+drv.ID(), map[string]any{"active": false, "phone": "+49 30 1"}).Decode(t, http.StatusOK, &u)
+	require.False(t, u.Active)
+	require.Equal(t, "+49 30 1", *u.Phone)
+
+	drv.Get(t, "/v1/me").Problem(t, http.StatusUnauthorized, "unauthorized")
+	require.Equal(t, 4001, ws.CloseCode(e2e.EventWait), "the socket closes")
+	a.Anon().Post(t, "/v1/auth/login", map[string]string{"email": drv.User.Email, "password": drv.Password}).
+		Problem(t, http.StatusForbidden, "forbidden")
+	a.Anon().Post(t, "/v1/auth/refresh", map[string]string{"refresh_token": drv.Refresh}).
+		Problem(t, http.StatusUnauthorized, "unauthorized")
+	got := a.Admin.Order(t, offered.ID)
+	require.Equal(t, "pending", got.Status, "his unaccepted offer is withdrawn")
+	d := a.Admin.Driver(t, drv.ID())
+	require.False(t, d.Available)
+	require.Zero(t, d.ActiveOrders)
+
+	// An admin cannot switch himself off; customers cannot call it.
+	a.Admin.Patch(t, "/v1/users/"+a.Admin.ID(), map[string]any{"active": false}, e2e.InvalidRequest()).
+		Problem(t, http.StatusUnprocessableEntity, "validation_failed")
+	customer.Patch(t, "/v1/users/"+drv.ID(), map[string]any{"active": true}).Problem(t, http.StatusForbidden, "forbidden")
+
+	// Switched on again, he logs in afresh (his old tokens stay refused).
+	a.Admin.Patch(t, "/v1/users/"+drv.ID(), map[string]any{"active": true}).Decode(t, http.StatusOK, &u)
+	require.True(t, u.Active)
+	drv.Get(t, "/v1/me").Problem(t, http.StatusUnauthorized, "unauthorized")
+	again := a.Login(t, drv.User.Email, drv.Password)
+	again.Get(t, "/v1/me").RequireStatus(t, http.StatusOK)
+}

@@ -206,12 +206,12 @@ func (s *Store) ListDrivers(ctx context.Context, f persistence.DriverFilter) ([]
 	})
 }
 
-const userQuery = `SELECT id, email, name, phone, role, password_hash, created_at FROM users`
+const userQuery = `SELECT id, email, name, phone, role, password_hash, created_at, NOT active FROM users`
 
 func (s *Store) getUser(ctx context.Context, cond, arg string) (persistence.User, error) {
 	var u persistence.User
 	err := s.pool.QueryRow(ctx, userQuery+` WHERE `+cond, arg).Scan(
-		&u.ID, &u.Email, &u.Name, &u.Phone, &u.Role, &u.PasswordHash, &u.CreatedAt)
+		&u.ID, &u.Email, &u.Name, &u.Phone, &u.Role, &u.PasswordHash, &u.CreatedAt, &u.Inactive)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return persistence.User{}, notFound("user", arg)
 	}
@@ -232,7 +232,7 @@ func (s *Store) ListUsers(ctx context.Context, f persistence.UserFilter) ([]pers
 	}
 	var out []persistence.User
 	var u persistence.User
-	if _, err := pgx.ForEachRow(rows, []any{&u.ID, &u.Email, &u.Name, &u.Phone, &u.Role, &u.PasswordHash, &u.CreatedAt}, func() error {
+	if _, err := pgx.ForEachRow(rows, []any{&u.ID, &u.Email, &u.Name, &u.Phone, &u.Role, &u.PasswordHash, &u.CreatedAt, &u.Inactive}, func() error {
 		u.CreatedAt = u.CreatedAt.UTC()
 		out = append(out, u)
 		return nil

@@ -230,7 +230,7 @@ func (s *Store) ListDrivers(ctx context.Context, f persistence.DriverFilter) ([]
 	})
 }
 
-const userQuery = `SELECT id, email, name, phone, role, password_hash, created_at FROM users`
+const userQuery = `SELECT id, email, name, phone, role, password_hash, created_at, NOT active FROM users`
 
 // ListUsers returns a page of users (see persistence.Queries).
 func (s *Store) ListUsers(ctx context.Context, f persistence.UserFilter) ([]persistence.User, bool, error) {
@@ -246,7 +246,7 @@ func (s *Store) ListUsers(ctx context.Context, f persistence.UserFilter) ([]pers
 	for rows.Next() {
 		var u persistence.User
 		var createdAt int64
-		if err := rows.Scan(&u.ID, &u.Email, &u.Name, &u.Phone, &u.Role, &u.PasswordHash, &createdAt); err != nil {
+		if err := rows.Scan(&u.ID, &u.Email, &u.Name, &u.Phone, &u.Role, &u.PasswordHash, &createdAt, &u.Inactive); err != nil {
 			return nil, false, fmt.Errorf("list users: %w", err)
 		}
 		u.CreatedAt = fromMicros(createdAt)
@@ -267,7 +267,7 @@ func (s *Store) getUser(ctx context.Context, cond, arg string) (persistence.User
 		createdAt int64
 	)
 	err := s.r.QueryRowContext(ctx, userQuery+` WHERE `+cond, arg).Scan(
-		&u.ID, &u.Email, &u.Name, &u.Phone, &u.Role, &u.PasswordHash, &createdAt)
+		&u.ID, &u.Email, &u.Name, &u.Phone, &u.Role, &u.PasswordHash, &createdAt, &u.Inactive)
 	if errors.Is(err, sql.ErrNoRows) {
 		return persistence.User{}, notFound("user", arg)
 	}

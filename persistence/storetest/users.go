@@ -117,6 +117,25 @@ func testUsers(t *testing.T, open func(t *testing.T) persistence.Backend) {
 		require.Equal(t, []string{"lu4", "lu5"}, page)
 		require.False(t, more)
 	})
+	t.Run("UserUpdates", func(t *testing.T) {
+		t.Parallel()
+		b, ctx := open(t), t.Context()
+		require.NoError(t, b.Commit(ctx, userCommit("uu1", "uu1@example.com", actors.RoleCustomer)))
+		name, hash, off := "New Name", "hash-2", false
+		require.NoError(t, b.Commit(ctx, actors.Commit{UserUpdates: []actors.UserUpdate{{ID: "uu1", Name: &name}}}))
+		require.NoError(t, b.Commit(ctx, actors.Commit{UserUpdates: []actors.UserUpdate{{ID: "uu1", PasswordHash: &hash, Active: &off}}}))
+		u, err := b.GetUser(ctx, "uu1")
+		require.NoError(t, err)
+		require.Equal(t, "New Name", u.Name)
+		require.Equal(t, "+49 30 uu1", u.Phone, "a field not set stays")
+		require.Equal(t, "hash-2", u.PasswordHash)
+		require.True(t, u.Inactive)
+		on := true
+		require.NoError(t, b.Commit(ctx, actors.Commit{UserUpdates: []actors.UserUpdate{{ID: "uu1", Active: &on}}}))
+		u, err = b.GetUserByEmail(ctx, "UU1@example.com")
+		require.NoError(t, err)
+		require.False(t, u.Inactive)
+	})
 	t.Run("DriverSlots", func(t *testing.T) {
 		t.Parallel()
 		b, ctx := open(t), t.Context()

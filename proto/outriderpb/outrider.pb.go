@@ -3827,7 +3827,10 @@ type UserState struct {
 	SessionsRevokedBeforeMs int64 `protobuf:"varint,9,opt,name=sessions_revoked_before_ms,json=sessionsRevokedBeforeMs,proto3" json:"sessions_revoked_before_ms,omitempty"`
 	// The user's live WebSocket sessions on every node. In memory only: each
 	// gateway renews its sessions before expires_at_ms.
-	Sessions      []*Session `protobuf:"bytes,10,rep,name=sessions,proto3" json:"sessions,omitempty"`
+	Sessions []*Session `protobuf:"bytes,10,rep,name=sessions,proto3" json:"sessions,omitempty"`
+	// deactivated: an admin switched the account off; it cannot log in and
+	// its tokens are refused until an admin switches it on again.
+	Deactivated   bool `protobuf:"varint,11,opt,name=deactivated,proto3" json:"deactivated,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3930,6 +3933,13 @@ func (x *UserState) GetSessions() []*Session {
 		return x.Sessions
 	}
 	return nil
+}
+
+func (x *UserState) GetDeactivated() bool {
+	if x != nil {
+		return x.Deactivated
+	}
+	return false
 }
 
 // Session is one live WebSocket of a user on some node.
@@ -4322,6 +4332,7 @@ type UserCommand struct {
 	//	*UserCommand_Push
 	//	*UserCommand_UpdateProfile
 	//	*UserCommand_ChangePassword
+	//	*UserCommand_SetActive
 	Body          isUserCommand_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -4457,6 +4468,15 @@ func (x *UserCommand) GetChangePassword() *ChangePassword {
 	return nil
 }
 
+func (x *UserCommand) GetSetActive() *SetActive {
+	if x != nil {
+		if x, ok := x.Body.(*UserCommand_SetActive); ok {
+			return x.SetActive
+		}
+	}
+	return nil
+}
+
 type isUserCommand_Body interface {
 	isUserCommand_Body()
 }
@@ -4493,6 +4513,10 @@ type UserCommand_ChangePassword struct {
 	ChangePassword *ChangePassword `protobuf:"bytes,17,opt,name=change_password,json=changePassword,proto3,oneof"`
 }
 
+type UserCommand_SetActive struct {
+	SetActive *SetActive `protobuf:"bytes,18,opt,name=set_active,json=setActive,proto3,oneof"`
+}
+
 func (*UserCommand_Create) isUserCommand_Body() {}
 
 func (*UserCommand_Get) isUserCommand_Body() {}
@@ -4509,6 +4533,98 @@ func (*UserCommand_UpdateProfile) isUserCommand_Body() {}
 
 func (*UserCommand_ChangePassword) isUserCommand_Body() {}
 
+func (*UserCommand_SetActive) isUserCommand_Body() {}
+
+// SetActive switches an account off or on (admins; not their own).
+type SetActive struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Active        bool                   `protobuf:"varint,1,opt,name=active,proto3" json:"active,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetActive) Reset() {
+	*x = SetActive{}
+	mi := &file_proto_outrider_proto_msgTypes[58]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetActive) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetActive) ProtoMessage() {}
+
+func (x *SetActive) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_outrider_proto_msgTypes[58]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetActive.ProtoReflect.Descriptor instead.
+func (*SetActive) Descriptor() ([]byte, []int) {
+	return file_proto_outrider_proto_rawDescGZIP(), []int{58}
+}
+
+func (x *SetActive) GetActive() bool {
+	if x != nil {
+		return x.Active
+	}
+	return false
+}
+
+// ActiveChanged: the account was switched off (active false) or on.
+type ActiveChanged struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Active        bool                   `protobuf:"varint,1,opt,name=active,proto3" json:"active,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ActiveChanged) Reset() {
+	*x = ActiveChanged{}
+	mi := &file_proto_outrider_proto_msgTypes[59]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ActiveChanged) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ActiveChanged) ProtoMessage() {}
+
+func (x *ActiveChanged) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_outrider_proto_msgTypes[59]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ActiveChanged.ProtoReflect.Descriptor instead.
+func (*ActiveChanged) Descriptor() ([]byte, []int) {
+	return file_proto_outrider_proto_rawDescGZIP(), []int{59}
+}
+
+func (x *ActiveChanged) GetActive() bool {
+	if x != nil {
+		return x.Active
+	}
+	return false
+}
+
 // UpdateProfile changes the fields that are set (the user or an admin).
 type UpdateProfile struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -4520,7 +4636,7 @@ type UpdateProfile struct {
 
 func (x *UpdateProfile) Reset() {
 	*x = UpdateProfile{}
-	mi := &file_proto_outrider_proto_msgTypes[58]
+	mi := &file_proto_outrider_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4532,7 +4648,7 @@ func (x *UpdateProfile) String() string {
 func (*UpdateProfile) ProtoMessage() {}
 
 func (x *UpdateProfile) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[58]
+	mi := &file_proto_outrider_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4545,7 +4661,7 @@ func (x *UpdateProfile) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateProfile.ProtoReflect.Descriptor instead.
 func (*UpdateProfile) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{58}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *UpdateProfile) GetName() string {
@@ -4573,7 +4689,7 @@ type ChangePassword struct {
 
 func (x *ChangePassword) Reset() {
 	*x = ChangePassword{}
-	mi := &file_proto_outrider_proto_msgTypes[59]
+	mi := &file_proto_outrider_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4585,7 +4701,7 @@ func (x *ChangePassword) String() string {
 func (*ChangePassword) ProtoMessage() {}
 
 func (x *ChangePassword) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[59]
+	mi := &file_proto_outrider_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4598,7 +4714,7 @@ func (x *ChangePassword) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangePassword.ProtoReflect.Descriptor instead.
 func (*ChangePassword) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{59}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *ChangePassword) GetPasswordHash() string {
@@ -4619,7 +4735,7 @@ type ProfileUpdated struct {
 
 func (x *ProfileUpdated) Reset() {
 	*x = ProfileUpdated{}
-	mi := &file_proto_outrider_proto_msgTypes[60]
+	mi := &file_proto_outrider_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4631,7 +4747,7 @@ func (x *ProfileUpdated) String() string {
 func (*ProfileUpdated) ProtoMessage() {}
 
 func (x *ProfileUpdated) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[60]
+	mi := &file_proto_outrider_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4644,7 +4760,7 @@ func (x *ProfileUpdated) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProfileUpdated.ProtoReflect.Descriptor instead.
 func (*ProfileUpdated) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{60}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *ProfileUpdated) GetName() string {
@@ -4671,7 +4787,7 @@ type PasswordChanged struct {
 
 func (x *PasswordChanged) Reset() {
 	*x = PasswordChanged{}
-	mi := &file_proto_outrider_proto_msgTypes[61]
+	mi := &file_proto_outrider_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4683,7 +4799,7 @@ func (x *PasswordChanged) String() string {
 func (*PasswordChanged) ProtoMessage() {}
 
 func (x *PasswordChanged) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[61]
+	mi := &file_proto_outrider_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4696,7 +4812,7 @@ func (x *PasswordChanged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PasswordChanged.ProtoReflect.Descriptor instead.
 func (*PasswordChanged) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{61}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{63}
 }
 
 type SessionsRevoked struct {
@@ -4708,7 +4824,7 @@ type SessionsRevoked struct {
 
 func (x *SessionsRevoked) Reset() {
 	*x = SessionsRevoked{}
-	mi := &file_proto_outrider_proto_msgTypes[62]
+	mi := &file_proto_outrider_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4720,7 +4836,7 @@ func (x *SessionsRevoked) String() string {
 func (*SessionsRevoked) ProtoMessage() {}
 
 func (x *SessionsRevoked) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[62]
+	mi := &file_proto_outrider_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4733,7 +4849,7 @@ func (x *SessionsRevoked) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionsRevoked.ProtoReflect.Descriptor instead.
 func (*SessionsRevoked) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{62}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *SessionsRevoked) GetBeforeMs() int64 {
@@ -4755,7 +4871,7 @@ type UserCreated struct {
 
 func (x *UserCreated) Reset() {
 	*x = UserCreated{}
-	mi := &file_proto_outrider_proto_msgTypes[63]
+	mi := &file_proto_outrider_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4767,7 +4883,7 @@ func (x *UserCreated) String() string {
 func (*UserCreated) ProtoMessage() {}
 
 func (x *UserCreated) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[63]
+	mi := &file_proto_outrider_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4780,7 +4896,7 @@ func (x *UserCreated) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UserCreated.ProtoReflect.Descriptor instead.
 func (*UserCreated) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{63}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *UserCreated) GetEmail() string {
@@ -4824,6 +4940,7 @@ type UserEvent struct {
 	//	*UserEvent_SessionsRevoked
 	//	*UserEvent_ProfileUpdated
 	//	*UserEvent_PasswordChanged
+	//	*UserEvent_ActiveChanged
 	Body          isUserEvent_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -4831,7 +4948,7 @@ type UserEvent struct {
 
 func (x *UserEvent) Reset() {
 	*x = UserEvent{}
-	mi := &file_proto_outrider_proto_msgTypes[64]
+	mi := &file_proto_outrider_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4843,7 +4960,7 @@ func (x *UserEvent) String() string {
 func (*UserEvent) ProtoMessage() {}
 
 func (x *UserEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[64]
+	mi := &file_proto_outrider_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4856,7 +4973,7 @@ func (x *UserEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UserEvent.ProtoReflect.Descriptor instead.
 func (*UserEvent) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{64}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *UserEvent) GetUserId() string {
@@ -4937,6 +5054,15 @@ func (x *UserEvent) GetPasswordChanged() *PasswordChanged {
 	return nil
 }
 
+func (x *UserEvent) GetActiveChanged() *ActiveChanged {
+	if x != nil {
+		if x, ok := x.Body.(*UserEvent_ActiveChanged); ok {
+			return x.ActiveChanged
+		}
+	}
+	return nil
+}
+
 type isUserEvent_Body interface {
 	isUserEvent_Body()
 }
@@ -4957,6 +5083,10 @@ type UserEvent_PasswordChanged struct {
 	PasswordChanged *PasswordChanged `protobuf:"bytes,13,opt,name=password_changed,json=passwordChanged,proto3,oneof"`
 }
 
+type UserEvent_ActiveChanged struct {
+	ActiveChanged *ActiveChanged `protobuf:"bytes,14,opt,name=active_changed,json=activeChanged,proto3,oneof"`
+}
+
 func (*UserEvent_Created) isUserEvent_Body() {}
 
 func (*UserEvent_SessionsRevoked) isUserEvent_Body() {}
@@ -4964,6 +5094,8 @@ func (*UserEvent_SessionsRevoked) isUserEvent_Body() {}
 func (*UserEvent_ProfileUpdated) isUserEvent_Body() {}
 
 func (*UserEvent_PasswordChanged) isUserEvent_Body() {}
+
+func (*UserEvent_ActiveChanged) isUserEvent_Body() {}
 
 type UserReply struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -4975,7 +5107,7 @@ type UserReply struct {
 
 func (x *UserReply) Reset() {
 	*x = UserReply{}
-	mi := &file_proto_outrider_proto_msgTypes[65]
+	mi := &file_proto_outrider_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4987,7 +5119,7 @@ func (x *UserReply) String() string {
 func (*UserReply) ProtoMessage() {}
 
 func (x *UserReply) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[65]
+	mi := &file_proto_outrider_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5000,7 +5132,7 @@ func (x *UserReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UserReply.ProtoReflect.Descriptor instead.
 func (*UserReply) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{65}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *UserReply) GetUser() *UserState {
@@ -5034,7 +5166,7 @@ type ZoneUpdate struct {
 
 func (x *ZoneUpdate) Reset() {
 	*x = ZoneUpdate{}
-	mi := &file_proto_outrider_proto_msgTypes[66]
+	mi := &file_proto_outrider_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5046,7 +5178,7 @@ func (x *ZoneUpdate) String() string {
 func (*ZoneUpdate) ProtoMessage() {}
 
 func (x *ZoneUpdate) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[66]
+	mi := &file_proto_outrider_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5059,7 +5191,7 @@ func (x *ZoneUpdate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ZoneUpdate.ProtoReflect.Descriptor instead.
 func (*ZoneUpdate) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{66}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *ZoneUpdate) GetDriverId() string {
@@ -5114,7 +5246,7 @@ type ZoneRemove struct {
 
 func (x *ZoneRemove) Reset() {
 	*x = ZoneRemove{}
-	mi := &file_proto_outrider_proto_msgTypes[67]
+	mi := &file_proto_outrider_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5126,7 +5258,7 @@ func (x *ZoneRemove) String() string {
 func (*ZoneRemove) ProtoMessage() {}
 
 func (x *ZoneRemove) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[67]
+	mi := &file_proto_outrider_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5139,7 +5271,7 @@ func (x *ZoneRemove) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ZoneRemove.ProtoReflect.Descriptor instead.
 func (*ZoneRemove) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{67}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *ZoneRemove) GetDriverId() string {
@@ -5168,7 +5300,7 @@ type ZoneNearest struct {
 
 func (x *ZoneNearest) Reset() {
 	*x = ZoneNearest{}
-	mi := &file_proto_outrider_proto_msgTypes[68]
+	mi := &file_proto_outrider_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5180,7 +5312,7 @@ func (x *ZoneNearest) String() string {
 func (*ZoneNearest) ProtoMessage() {}
 
 func (x *ZoneNearest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[68]
+	mi := &file_proto_outrider_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5193,7 +5325,7 @@ func (x *ZoneNearest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ZoneNearest.ProtoReflect.Descriptor instead.
 func (*ZoneNearest) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{68}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *ZoneNearest) GetLat() float64 {
@@ -5259,7 +5391,7 @@ type ZoneHit struct {
 
 func (x *ZoneHit) Reset() {
 	*x = ZoneHit{}
-	mi := &file_proto_outrider_proto_msgTypes[69]
+	mi := &file_proto_outrider_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5271,7 +5403,7 @@ func (x *ZoneHit) String() string {
 func (*ZoneHit) ProtoMessage() {}
 
 func (x *ZoneHit) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[69]
+	mi := &file_proto_outrider_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5284,7 +5416,7 @@ func (x *ZoneHit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ZoneHit.ProtoReflect.Descriptor instead.
 func (*ZoneHit) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{69}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *ZoneHit) GetDriverId() string {
@@ -5340,7 +5472,7 @@ type ZoneHits struct {
 
 func (x *ZoneHits) Reset() {
 	*x = ZoneHits{}
-	mi := &file_proto_outrider_proto_msgTypes[70]
+	mi := &file_proto_outrider_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5352,7 +5484,7 @@ func (x *ZoneHits) String() string {
 func (*ZoneHits) ProtoMessage() {}
 
 func (x *ZoneHits) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[70]
+	mi := &file_proto_outrider_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5365,7 +5497,7 @@ func (x *ZoneHits) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ZoneHits.ProtoReflect.Descriptor instead.
 func (*ZoneHits) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{70}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *ZoneHits) GetHits() []*ZoneHit {
@@ -5397,7 +5529,7 @@ type ZoneMessage struct {
 
 func (x *ZoneMessage) Reset() {
 	*x = ZoneMessage{}
-	mi := &file_proto_outrider_proto_msgTypes[71]
+	mi := &file_proto_outrider_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5409,7 +5541,7 @@ func (x *ZoneMessage) String() string {
 func (*ZoneMessage) ProtoMessage() {}
 
 func (x *ZoneMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[71]
+	mi := &file_proto_outrider_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5422,7 +5554,7 @@ func (x *ZoneMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ZoneMessage.ProtoReflect.Descriptor instead.
 func (*ZoneMessage) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{71}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *ZoneMessage) GetBody() isZoneMessage_Body {
@@ -5792,7 +5924,7 @@ const file_proto_outrider_proto_rawDesc = "" +
 	"\x04body\"u\n" +
 	"\vDriverReply\x120\n" +
 	"\x06driver\x18\x01 \x01(\v2\x18.outrider.v1.DriverStateR\x06driver\x124\n" +
-	"\trejection\x18\x02 \x01(\v2\x16.outrider.v1.RejectionR\trejection\"\xca\x02\n" +
+	"\trejection\x18\x02 \x01(\v2\x16.outrider.v1.RejectionR\trejection\"\xec\x02\n" +
 	"\tUserState\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05email\x18\x02 \x01(\tR\x05email\x12\x12\n" +
@@ -5804,7 +5936,8 @@ const file_proto_outrider_proto_rawDesc = "" +
 	"\x12recent_command_ids\x18\b \x03(\tR\x10recentCommandIds\x12;\n" +
 	"\x1asessions_revoked_before_ms\x18\t \x01(\x03R\x17sessionsRevokedBeforeMs\x120\n" +
 	"\bsessions\x18\n" +
-	" \x03(\v2\x14.outrider.v1.SessionR\bsessions\"S\n" +
+	" \x03(\v2\x14.outrider.v1.SessionR\bsessions\x12 \n" +
+	"\vdeactivated\x18\v \x01(\bR\vdeactivated\"S\n" +
 	"\aSession\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05inbox\x18\x02 \x01(\tR\x05inbox\x12\"\n" +
@@ -5827,7 +5960,7 @@ const file_proto_outrider_proto_rawDesc = "" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\"\x10\n" +
 	"\x0eRevokeSessions\"\x1c\n" +
 	"\x04Push\x12\x14\n" +
-	"\x05frame\x18\x01 \x01(\fR\x05frame\"\xcd\x04\n" +
+	"\x05frame\x18\x01 \x01(\fR\x05frame\"\x86\x05\n" +
 	"\vUserCommand\x12\x1d\n" +
 	"\n" +
 	"command_id\x18\x01 \x01(\tR\tcommandId\x12&\n" +
@@ -5841,8 +5974,14 @@ const file_proto_outrider_proto_rawDesc = "" +
 	"\x0frevoke_sessions\x18\x0e \x01(\v2\x1b.outrider.v1.RevokeSessionsH\x00R\x0erevokeSessions\x12'\n" +
 	"\x04push\x18\x0f \x01(\v2\x11.outrider.v1.PushH\x00R\x04push\x12C\n" +
 	"\x0eupdate_profile\x18\x10 \x01(\v2\x1a.outrider.v1.UpdateProfileH\x00R\rupdateProfile\x12F\n" +
-	"\x0fchange_password\x18\x11 \x01(\v2\x1b.outrider.v1.ChangePasswordH\x00R\x0echangePasswordB\x06\n" +
-	"\x04body\"V\n" +
+	"\x0fchange_password\x18\x11 \x01(\v2\x1b.outrider.v1.ChangePasswordH\x00R\x0echangePassword\x127\n" +
+	"\n" +
+	"set_active\x18\x12 \x01(\v2\x16.outrider.v1.SetActiveH\x00R\tsetActiveB\x06\n" +
+	"\x04body\"#\n" +
+	"\tSetActive\x12\x16\n" +
+	"\x06active\x18\x01 \x01(\bR\x06active\"'\n" +
+	"\rActiveChanged\x12\x16\n" +
+	"\x06active\x18\x01 \x01(\bR\x06active\"V\n" +
 	"\rUpdateProfile\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tH\x00R\x04name\x88\x01\x01\x12\x19\n" +
 	"\x05phone\x18\x02 \x01(\tH\x01R\x05phone\x88\x01\x01B\a\n" +
@@ -5860,7 +5999,7 @@ const file_proto_outrider_proto_rawDesc = "" +
 	"\x05email\x18\x01 \x01(\tR\x05email\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x14\n" +
 	"\x05phone\x18\x03 \x01(\tR\x05phone\x12\x12\n" +
-	"\x04role\x18\x04 \x01(\tR\x04role\"\xae\x03\n" +
+	"\x04role\x18\x04 \x01(\tR\x04role\"\xf3\x03\n" +
 	"\tUserEvent\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x10\n" +
 	"\x03seq\x18\x02 \x01(\x03R\x03seq\x12\x13\n" +
@@ -5872,7 +6011,8 @@ const file_proto_outrider_proto_rawDesc = "" +
 	" \x01(\v2\x18.outrider.v1.UserCreatedH\x00R\acreated\x12I\n" +
 	"\x10sessions_revoked\x18\v \x01(\v2\x1c.outrider.v1.SessionsRevokedH\x00R\x0fsessionsRevoked\x12F\n" +
 	"\x0fprofile_updated\x18\f \x01(\v2\x1b.outrider.v1.ProfileUpdatedH\x00R\x0eprofileUpdated\x12I\n" +
-	"\x10password_changed\x18\r \x01(\v2\x1c.outrider.v1.PasswordChangedH\x00R\x0fpasswordChangedB\x06\n" +
+	"\x10password_changed\x18\r \x01(\v2\x1c.outrider.v1.PasswordChangedH\x00R\x0fpasswordChanged\x12C\n" +
+	"\x0eactive_changed\x18\x0e \x01(\v2\x1a.outrider.v1.ActiveChangedH\x00R\ractiveChangedB\x06\n" +
 	"\x04body\"m\n" +
 	"\tUserReply\x12*\n" +
 	"\x04user\x18\x01 \x01(\v2\x16.outrider.v1.UserStateR\x04user\x124\n" +
@@ -5925,7 +6065,7 @@ func file_proto_outrider_proto_rawDescGZIP() []byte {
 	return file_proto_outrider_proto_rawDescData
 }
 
-var file_proto_outrider_proto_msgTypes = make([]protoimpl.MessageInfo, 72)
+var file_proto_outrider_proto_msgTypes = make([]protoimpl.MessageInfo, 74)
 var file_proto_outrider_proto_goTypes = []any{
 	(*Principal)(nil),           // 0: outrider.v1.Principal
 	(*Place)(nil),               // 1: outrider.v1.Place
@@ -5985,20 +6125,22 @@ var file_proto_outrider_proto_goTypes = []any{
 	(*RevokeSessions)(nil),      // 55: outrider.v1.RevokeSessions
 	(*Push)(nil),                // 56: outrider.v1.Push
 	(*UserCommand)(nil),         // 57: outrider.v1.UserCommand
-	(*UpdateProfile)(nil),       // 58: outrider.v1.UpdateProfile
-	(*ChangePassword)(nil),      // 59: outrider.v1.ChangePassword
-	(*ProfileUpdated)(nil),      // 60: outrider.v1.ProfileUpdated
-	(*PasswordChanged)(nil),     // 61: outrider.v1.PasswordChanged
-	(*SessionsRevoked)(nil),     // 62: outrider.v1.SessionsRevoked
-	(*UserCreated)(nil),         // 63: outrider.v1.UserCreated
-	(*UserEvent)(nil),           // 64: outrider.v1.UserEvent
-	(*UserReply)(nil),           // 65: outrider.v1.UserReply
-	(*ZoneUpdate)(nil),          // 66: outrider.v1.ZoneUpdate
-	(*ZoneRemove)(nil),          // 67: outrider.v1.ZoneRemove
-	(*ZoneNearest)(nil),         // 68: outrider.v1.ZoneNearest
-	(*ZoneHit)(nil),             // 69: outrider.v1.ZoneHit
-	(*ZoneHits)(nil),            // 70: outrider.v1.ZoneHits
-	(*ZoneMessage)(nil),         // 71: outrider.v1.ZoneMessage
+	(*SetActive)(nil),           // 58: outrider.v1.SetActive
+	(*ActiveChanged)(nil),       // 59: outrider.v1.ActiveChanged
+	(*UpdateProfile)(nil),       // 60: outrider.v1.UpdateProfile
+	(*ChangePassword)(nil),      // 61: outrider.v1.ChangePassword
+	(*ProfileUpdated)(nil),      // 62: outrider.v1.ProfileUpdated
+	(*PasswordChanged)(nil),     // 63: outrider.v1.PasswordChanged
+	(*SessionsRevoked)(nil),     // 64: outrider.v1.SessionsRevoked
+	(*UserCreated)(nil),         // 65: outrider.v1.UserCreated
+	(*UserEvent)(nil),           // 66: outrider.v1.UserEvent
+	(*UserReply)(nil),           // 67: outrider.v1.UserReply
+	(*ZoneUpdate)(nil),          // 68: outrider.v1.ZoneUpdate
+	(*ZoneRemove)(nil),          // 69: outrider.v1.ZoneRemove
+	(*ZoneNearest)(nil),         // 70: outrider.v1.ZoneNearest
+	(*ZoneHit)(nil),             // 71: outrider.v1.ZoneHit
+	(*ZoneHits)(nil),            // 72: outrider.v1.ZoneHits
+	(*ZoneMessage)(nil),         // 73: outrider.v1.ZoneMessage
 }
 var file_proto_outrider_proto_depIdxs = []int32{
 	1,  // 0: outrider.v1.OrderState.pickup:type_name -> outrider.v1.Place
@@ -6065,24 +6207,26 @@ var file_proto_outrider_proto_depIdxs = []int32{
 	54, // 61: outrider.v1.UserCommand.close_session:type_name -> outrider.v1.CloseSession
 	55, // 62: outrider.v1.UserCommand.revoke_sessions:type_name -> outrider.v1.RevokeSessions
 	56, // 63: outrider.v1.UserCommand.push:type_name -> outrider.v1.Push
-	58, // 64: outrider.v1.UserCommand.update_profile:type_name -> outrider.v1.UpdateProfile
-	59, // 65: outrider.v1.UserCommand.change_password:type_name -> outrider.v1.ChangePassword
-	0,  // 66: outrider.v1.UserEvent.by:type_name -> outrider.v1.Principal
-	63, // 67: outrider.v1.UserEvent.created:type_name -> outrider.v1.UserCreated
-	62, // 68: outrider.v1.UserEvent.sessions_revoked:type_name -> outrider.v1.SessionsRevoked
-	60, // 69: outrider.v1.UserEvent.profile_updated:type_name -> outrider.v1.ProfileUpdated
-	61, // 70: outrider.v1.UserEvent.password_changed:type_name -> outrider.v1.PasswordChanged
-	49, // 71: outrider.v1.UserReply.user:type_name -> outrider.v1.UserState
-	2,  // 72: outrider.v1.UserReply.rejection:type_name -> outrider.v1.Rejection
-	69, // 73: outrider.v1.ZoneHits.hits:type_name -> outrider.v1.ZoneHit
-	66, // 74: outrider.v1.ZoneMessage.update:type_name -> outrider.v1.ZoneUpdate
-	67, // 75: outrider.v1.ZoneMessage.remove:type_name -> outrider.v1.ZoneRemove
-	68, // 76: outrider.v1.ZoneMessage.nearest:type_name -> outrider.v1.ZoneNearest
-	77, // [77:77] is the sub-list for method output_type
-	77, // [77:77] is the sub-list for method input_type
-	77, // [77:77] is the sub-list for extension type_name
-	77, // [77:77] is the sub-list for extension extendee
-	0,  // [0:77] is the sub-list for field type_name
+	60, // 64: outrider.v1.UserCommand.update_profile:type_name -> outrider.v1.UpdateProfile
+	61, // 65: outrider.v1.UserCommand.change_password:type_name -> outrider.v1.ChangePassword
+	58, // 66: outrider.v1.UserCommand.set_active:type_name -> outrider.v1.SetActive
+	0,  // 67: outrider.v1.UserEvent.by:type_name -> outrider.v1.Principal
+	65, // 68: outrider.v1.UserEvent.created:type_name -> outrider.v1.UserCreated
+	64, // 69: outrider.v1.UserEvent.sessions_revoked:type_name -> outrider.v1.SessionsRevoked
+	62, // 70: outrider.v1.UserEvent.profile_updated:type_name -> outrider.v1.ProfileUpdated
+	63, // 71: outrider.v1.UserEvent.password_changed:type_name -> outrider.v1.PasswordChanged
+	59, // 72: outrider.v1.UserEvent.active_changed:type_name -> outrider.v1.ActiveChanged
+	49, // 73: outrider.v1.UserReply.user:type_name -> outrider.v1.UserState
+	2,  // 74: outrider.v1.UserReply.rejection:type_name -> outrider.v1.Rejection
+	71, // 75: outrider.v1.ZoneHits.hits:type_name -> outrider.v1.ZoneHit
+	68, // 76: outrider.v1.ZoneMessage.update:type_name -> outrider.v1.ZoneUpdate
+	69, // 77: outrider.v1.ZoneMessage.remove:type_name -> outrider.v1.ZoneRemove
+	70, // 78: outrider.v1.ZoneMessage.nearest:type_name -> outrider.v1.ZoneNearest
+	79, // [79:79] is the sub-list for method output_type
+	79, // [79:79] is the sub-list for method input_type
+	79, // [79:79] is the sub-list for extension type_name
+	79, // [79:79] is the sub-list for extension extendee
+	0,  // [0:79] is the sub-list for field type_name
 }
 
 func init() { file_proto_outrider_proto_init() }
@@ -6139,15 +6283,17 @@ func file_proto_outrider_proto_init() {
 		(*UserCommand_Push)(nil),
 		(*UserCommand_UpdateProfile)(nil),
 		(*UserCommand_ChangePassword)(nil),
+		(*UserCommand_SetActive)(nil),
 	}
-	file_proto_outrider_proto_msgTypes[58].OneofWrappers = []any{}
-	file_proto_outrider_proto_msgTypes[64].OneofWrappers = []any{
+	file_proto_outrider_proto_msgTypes[60].OneofWrappers = []any{}
+	file_proto_outrider_proto_msgTypes[66].OneofWrappers = []any{
 		(*UserEvent_Created)(nil),
 		(*UserEvent_SessionsRevoked)(nil),
 		(*UserEvent_ProfileUpdated)(nil),
 		(*UserEvent_PasswordChanged)(nil),
+		(*UserEvent_ActiveChanged)(nil),
 	}
-	file_proto_outrider_proto_msgTypes[71].OneofWrappers = []any{
+	file_proto_outrider_proto_msgTypes[73].OneofWrappers = []any{
 		(*ZoneMessage_Update)(nil),
 		(*ZoneMessage_Remove)(nil),
 		(*ZoneMessage_Nearest)(nil),
@@ -6158,7 +6304,7 @@ func file_proto_outrider_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_proto_outrider_proto_rawDesc), len(file_proto_outrider_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   72,
+			NumMessages:   74,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

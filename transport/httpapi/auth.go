@@ -19,7 +19,7 @@ import (
 
 func userView(u *pb.UserState) wire.User {
 	j := wire.User{ID: u.Id, Email: u.Email, Name: u.Name, Role: u.Role,
-		CreatedAt: wire.Timestamp(time.UnixMilli(u.CreatedAtMs))}
+		CreatedAt: wire.Timestamp(time.UnixMilli(u.CreatedAtMs)), Active: !u.Deactivated}
 	if u.Phone != "" {
 		j.Phone = &u.Phone
 	}
@@ -27,7 +27,7 @@ func userView(u *pb.UserState) wire.User {
 }
 
 func userRowView(u actors.UserRow) wire.User {
-	j := wire.User{ID: u.ID, Email: u.Email, Name: u.Name, Role: u.Role, CreatedAt: wire.Timestamp(u.CreatedAt)}
+	j := wire.User{ID: u.ID, Email: u.Email, Name: u.Name, Role: u.Role, CreatedAt: wire.Timestamp(u.CreatedAt), Active: !u.Inactive}
 	if u.Phone != "" {
 		j.Phone = &u.Phone
 	}
@@ -213,6 +213,9 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request, c *call) error {
 		return errorf(problem.Unauthorized, "unknown e-mail or wrong password")
 	}
 	s.loginSucceeded(r, email)
+	if u.Inactive {
+		return errorf(problem.Forbidden, "this account is switched off; ask an administrator")
+	}
 	out, err := s.issueTokens(r, u.ID, u.Role, "")
 	if err != nil {
 		return err
@@ -257,6 +260,9 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request, c *call) error 
 	u, err := s.store.GetUser(r.Context(), spent.UserID)
 	if err != nil {
 		return unavailable(err)
+	}
+	if u.Inactive {
+		return errorf(problem.Unauthorized, "this account is switched off")
 	}
 	access, err := s.tokens.issue(Principal{UserID: u.ID, Role: u.Role})
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/outrider/outrider/actors"
 	"github.com/outrider/outrider/actors/user"
@@ -160,5 +161,89 @@ func (s *Server) listUsers(w http.ResponseWriter, r *http.Request, c *call) erro
 		out.NextCursor = &cur
 	}
 	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// patchUser serves PATCH /v1/users/:id (admins): a user's name, phone and
+// whether the account is on. Switching it off refuses the user's tokens
+// on every node, closes his sockets and, for a driver, makes him
+// unavailable and withdraws the offers he has not accepted (orders he
+// accepted stay his: an admin unassigns them). Role changes are not
+// offered: a driver's record and capacity go with the role.
+func (s *Server) patchUser(w http.ResponseWriter, r *http.Request, c *call) error {
+	id, err := c.id("usr")
+	if err != nil {
+		return err
+	}
+	var req struct {
+		Name   *string `json:"name"`
+		Phone  *string `json:"phone"`
+		Active *bool   `json:"active"`
+	}
+	if err := s.decode(r, &req, false); err != nil {
+		return err
+	}
+	var fe []problem.FieldError
+	if req.Name == nil && req.Phone == nil && req.Active == nil {
+		fe = append(fe, problem.FieldError{Field: "name", Message: "give name, phone or active"})
+	}
+	if req.Name != nil && (strings.TrimSpace(*req.Name) == "" || len(*req.Name) > user.MaxName) {
+		fe = append(fe, problem.FieldError{Field: "name", Message: "must be 1 to 200 characters"})
+	}
+	if req.Phone != nil && len(*req.Phone) > user.MaxPhone {
+		fe = append(fe, problem.FieldError{Field: "phone", Message: "must be at most 32 characters"})
+	}
+	if req.Active != nil && id == c.principal.UserID {
+		fe = append(fe, problem.FieldError{Field: "active", Message: "an admin cannot switch his own account off or on"})
+	}
+	if len(fe) > 0 {
+		return invalid(fe...)
+	}
+	send := func(suffix string, cmd *pb.UserCommand) error {
+		cmd.CommandId, cmd.AtMs = c.commandID+suffix, s.now().UnixMilli()
+		cmd.By = &pb.Principal{UserId: c.principal.UserID, Role: c.principal.Role}
+		reply, err := s.actors.User(r.Context(), id, cmd)
+		if err != nil {
+			return unavailable(err)
+		}
+		if rej := reply.GetRejection(); rej != nil {
+			return rejected(rej.Code, rej.Message)
+		}
+		if s.revoked != nil && reply.GetUser().GetDeactivated() {
+			s.revoked.note(id, time.UnixMilli(reply.GetUser().GetSessionsRevokedBeforeMs()))
+		}
+		return nil
+	}
+	if req.Name != nil || req.Phone != nil {
+		if err := send(":profile", &pb.UserCommand{Body: &pb.UserCommand_UpdateProfile{
+			UpdateProfile: &pb.UpdateProfile{Name: req.Name, Phone: req.Phone}}}); err != nil {
+			return err
+		}
+	}
+	if req.Active != nil {
+		if err := send(":active", &pb.UserCommand{Body: &pb.UserCommand_SetActive{
+			SetActive: &pb.SetActive{Active: *req.Active}}}); err != nil {
+			return err
+		}
+	}
+	u, err := s.store.GetUser(r.Context(), id)
+	if err != nil {
+		return unavailable(err)
+	}
+	if req.Active != nil && !*req.Active && u.Role == actors.RoleDriver {
+		reply, err := s.actors.Driver(r.Context(), id, &pb.DriverCommand{CommandId: c.commandID + ":unavailable",
+			By: &pb.Principal{UserId: c.principal.UserID, Role: c.principal.Role}, AtMs: s.now().UnixMilli(),
+			Body: &pb.DriverCommand_SetAvailability{SetAvailability: &pb.SetAvailability{Available: false}}})
+		if err != nil {
+			return unavailable(err)
+		}
+		if rej := reply.GetRejection(); rej != nil {
+			return rejected(rej.Code, rej.Message)
+		}
+		if err := s.withdrawOffers(r, c, id); err != nil {
+			return err
+		}
+	}
+	writeJSON(w, http.StatusOK, userRowView(u.UserRow))
 	return nil
 }

@@ -101,7 +101,7 @@ func TestDocumentRoutes(t *testing.T) {
 		"POST /v1/auth/signup", "POST /v1/auth/login", "POST /v1/auth/refresh", "POST /v1/auth/logout",
 		"GET /v1/me", "POST /v1/users", "GET /v1/drivers", "GET /v1/drivers/nearby", "GET /v1/drivers/{id}", "PATCH /v1/drivers/{id}",
 		"PUT /v1/drivers/me/availability", "POST /v1/orders", "GET /v1/orders", "GET /v1/orders/{id}",
-		"GET /v1/orders/{id}/timeline", "GET /v1/orders/{id}/track", "POST /v1/orders/{id}/assign", "POST /v1/orders/{id}/unassign", "POST /v1/orders/{id}/dispatch", "PATCH /v1/me", "POST /v1/me/password", "GET /v1/users", "PUT /v1/orders/{id}/payment", "GET /v1/orders/{id}/dispatch", "POST /v1/orders/{id}/accept",
+		"GET /v1/orders/{id}/timeline", "GET /v1/orders/{id}/track", "POST /v1/orders/{id}/assign", "POST /v1/orders/{id}/unassign", "POST /v1/orders/{id}/dispatch", "PATCH /v1/me", "POST /v1/me/password", "GET /v1/users", "PATCH /v1/users/{id}", "PUT /v1/orders/{id}/payment", "GET /v1/orders/{id}/dispatch", "POST /v1/orders/{id}/accept",
 		"POST /v1/orders/{id}/decline", "PUT /v1/orders/{id}/status", "GET /v1/metrics/orders-by-day",
 		"GET /v1/openapi.json", "GET /healthz", "GET /readyz", "GET /metrics", "GET /v1/ws",
 		"POST /v1/uploads/presign", "GET /v1/orders/{id}/proofs", "POST /v1/orders/{id}/proofs",
@@ -313,7 +313,7 @@ func TestValidateRequest(t *testing.T) {
 
 const (
 	ts        = "2030-01-02T15:04:05Z"
-	userJSON  = `{"id":"u1","email":"ann@example.com","name":"Ann","phone":null,"role":"customer","created_at":"` + ts + `"}`
+	userJSON  = `{"id":"u1","email":"ann@example.com","name":"Ann","phone":null,"role":"customer","created_at":"` + ts + `","active":true}`
 	orderJSON = `{"id":"o1","customer_id":"u1","driver_id":null,"pickup":` + place + `,"dropoff":` + placeNoC +
 		`,"delivery_option":"standard","scheduled_for":null,"payment_status":"unpaid","status":"pending","notes":"","version":1,"offer_expires_at":null,"created_at":"` + ts + `","updated_at":"` + ts + `"}`
 	driverJSON = `{"id":"d1","name":"Dee","email":"d@example.com","phone":"+491","status":"available","available":true,"capacity":3,"active_orders":1,"last_location":{"lat":52.5,"lng":13.4,"at":"` + ts + `"},"online":true,"updated_at":"` + ts + `"}`
@@ -465,7 +465,7 @@ func TestUndocumentedStatusIsRefused(t *testing.T) {
 		{"GET", "/v1/drivers", 400, "malformed_json"},  // no body; a bad query is 422
 		{"POST", "/v1/orders", 418, "internal"},        // not an HTTP status the API uses
 		{"PUT", "/v1/blobs/k.png", 503, "unavailable"}, // the local blob handler has no dependency
-		{"POST", "/v1/auth/login", 403, "forbidden"},   // public, no roles
+		{"POST", "/v1/auth/refresh", 403, "forbidden"}, // public, no roles
 		{"GET", "/metrics", 429, "rate_limited"},       // not behind the rate limiter
 	} {
 		t.Run(fmt.Sprintf("%s %s %d", c.method, c.target, c.status), func(t *testing.T) {
