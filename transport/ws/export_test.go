@@ -19,8 +19,9 @@ type Hooks struct {
 	Live   func(sub Sub, seq int64) bool
 	Replay func(sub Sub, after int64, read bool) error
 	// Started runs when a new session is in the gateway, before its
-	// reader starts.
+	// reader starts; Pinged each time the ping ticker visits a session.
 	Started func()
+	Pinged  func()
 }
 
 // SetHooks installs h until t ends. Tests that set hooks start their own
@@ -35,7 +36,7 @@ func SetHooks(t testing.TB, h Hooks) {
 			return h.Replay(Sub{sub, sub.orderID}, after, read)
 		}
 	}
-	in.started = h.Started
+	in.started, in.pinged = h.Started, h.Pinged
 	testHooks.Store(in)
 	t.Cleanup(func() { testHooks.Store(nil) })
 }

@@ -131,6 +131,9 @@ func (s *session) endReading() map[string]*subscription {
 // sends a WebSocket ping (gorilla lets WriteControl run beside a writer)
 // and renews the session's lease with its user actor.
 func (s *session) ping(now time.Time) {
+	if h := testHooks.Load(); h != nil && h.pinged != nil {
+		h.pinged()
+	}
 	s.mu.Lock()
 	closing := s.closeCode != 0
 	s.mu.Unlock()

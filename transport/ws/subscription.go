@@ -288,8 +288,10 @@ type hooks struct {
 	// error fails the read) and after it (read true), without sub.mu.
 	replay func(sub *subscription, after int64, read bool) error
 	// started runs in Serve once the session is in the gateway (the ping
-	// ticker sees it) and before its reader starts.
+	// ticker sees it) and before its reader starts; pinged each time the
+	// ticker visits a session.
 	started func()
+	pinged  func()
 }
 
 var testHooks atomic.Pointer[hooks]
