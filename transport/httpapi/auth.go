@@ -96,17 +96,7 @@ func (s *Server) createAccount(r *http.Request, c *call, req newUserRequest, rol
 	if req.Capacity != nil {
 		create.DriverCapacity = int32(*req.Capacity)
 	}
-	reply, err := s.actors.User(r.Context(), id, &pb.UserCommand{
-		CommandId: c.commandID, By: by, AtMs: s.now().UnixMilli(),
-		Body: &pb.UserCommand_Create{Create: create},
-	})
-	if err != nil {
-		return nil, unavailable(err)
-	}
-	if rej := reply.GetRejection(); rej != nil {
-		return nil, rejected(rej.Code, rej.Message)
-	}
-	return reply.User, nil
+	return s.userCommand(r, c, id, "", &pb.UserCommand{By: by, Body: &pb.UserCommand_Create{Create: create}})
 }
 
 func (s *Server) signup(w http.ResponseWriter, r *http.Request, c *call) error {

@@ -35,7 +35,7 @@ func (s *Server) updateMe(w http.ResponseWriter, r *http.Request, c *call) error
 	if len(fe) > 0 {
 		return invalid(fe...)
 	}
-	u, err := s.userCommand(r, c, &pb.UserCommand{Body: &pb.UserCommand_UpdateProfile{
+	u, err := s.userCommand(r, c, c.principal.UserID, "", &pb.UserCommand{Body: &pb.UserCommand_UpdateProfile{
 		UpdateProfile: &pb.UpdateProfile{Name: req.Name, Phone: req.Phone}}})
 	if err != nil {
 		return err
@@ -91,13 +91,10 @@ func (s *Server) changePassword(w http.ResponseWriter, r *http.Request, c *call)
 		return err
 	}
 	now := s.now()
-	st, err := s.userCommand(r, c, &pb.UserCommand{AtMs: now.UnixMilli(),
+	st, err := s.userCommand(r, c, u.ID, "", &pb.UserCommand{AtMs: now.UnixMilli(),
 		Body: &pb.UserCommand_ChangePassword{ChangePassword: &pb.ChangePassword{PasswordHash: hash}}})
 	if err != nil {
 		return err
-	}
-	if s.revoked != nil {
-		s.revoked.note(u.ID, now)
 	}
 	if err := s.store.RevokeUserRefreshTokens(r.Context(), u.ID, now); err != nil {
 		return unavailable(err)
@@ -112,19 +109,27 @@ func (s *Server) changePassword(w http.ResponseWriter, r *http.Request, c *call)
 	return nil
 }
 
-// userCommand sends cmd, as the caller, to the caller's own user actor.
-func (s *Server) userCommand(r *http.Request, c *call, cmd *pb.UserCommand) (*pb.UserState, error) {
-	cmd.CommandId = c.commandID
-	cmd.By = &pb.Principal{UserId: c.principal.UserID, Role: c.principal.Role}
+// userCommand sends cmd to user id's actor and returns the user after
+// it: its command id is the call's plus suffix, By the caller and AtMs
+// now unless cmd sets them. A revocation of the user's tokens in the
+// answer is this node's to refuse at once (the bus tells the others).
+func (s *Server) userCommand(r *http.Request, c *call, id, suffix string, cmd *pb.UserCommand) (*pb.UserState, error) {
+	cmd.CommandId = c.commandID + suffix
+	if cmd.By == nil {
+		cmd.By = &pb.Principal{UserId: c.principal.UserID, Role: c.principal.Role}
+	}
 	if cmd.AtMs == 0 {
 		cmd.AtMs = s.now().UnixMilli()
 	}
-	reply, err := s.actors.User(r.Context(), c.principal.UserID, cmd)
+	reply, err := s.actors.User(r.Context(), id, cmd)
 	if err != nil {
 		return nil, unavailable(err)
 	}
 	if rej := reply.GetRejection(); rej != nil {
 		return nil, rejected(rej.Code, rej.Message)
+	}
+	if before := reply.GetUser().GetSessionsRevokedBeforeMs(); s.revoked != nil && before > 0 {
+		s.revoked.note(id, time.UnixMilli(before))
 	}
 	return reply.User, nil
 }
@@ -199,29 +204,14 @@ func (s *Server) patchUser(w http.ResponseWriter, r *http.Request, c *call) erro
 	if len(fe) > 0 {
 		return invalid(fe...)
 	}
-	send := func(suffix string, cmd *pb.UserCommand) error {
-		cmd.CommandId, cmd.AtMs = c.commandID+suffix, s.now().UnixMilli()
-		cmd.By = &pb.Principal{UserId: c.principal.UserID, Role: c.principal.Role}
-		reply, err := s.actors.User(r.Context(), id, cmd)
-		if err != nil {
-			return unavailable(err)
-		}
-		if rej := reply.GetRejection(); rej != nil {
-			return rejected(rej.Code, rej.Message)
-		}
-		if s.revoked != nil && reply.GetUser().GetDeactivated() {
-			s.revoked.note(id, time.UnixMilli(reply.GetUser().GetSessionsRevokedBeforeMs()))
-		}
-		return nil
-	}
 	if req.Name != nil || req.Phone != nil {
-		if err := send(":profile", &pb.UserCommand{Body: &pb.UserCommand_UpdateProfile{
+		if _, err := s.userCommand(r, c, id, ":profile", &pb.UserCommand{Body: &pb.UserCommand_UpdateProfile{
 			UpdateProfile: &pb.UpdateProfile{Name: req.Name, Phone: req.Phone}}}); err != nil {
 			return err
 		}
 	}
 	if req.Active != nil {
-		if err := send(":active", &pb.UserCommand{Body: &pb.UserCommand_SetActive{
+		if _, err := s.userCommand(r, c, id, ":active", &pb.UserCommand{Body: &pb.UserCommand_SetActive{
 			SetActive: &pb.SetActive{Active: *req.Active}}}); err != nil {
 			return err
 		}
