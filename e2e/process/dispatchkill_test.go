@@ -9,18 +9,14 @@ package process_test
 // survivor, exactly once (one order.dispatch_failed), its row gone.
 
 import (
-	"context"
-	"fmt"
 	"net/http"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/outrider/outrider/e2e"
 	"github.com/outrider/outrider/internal/fleet/fleettest"
-	"github.com/outrider/outrider/persistence/postgres/pgtest"
 	"github.com/outrider/outrider/wire"
 )
 
@@ -35,15 +31,7 @@ func TestDispatchRunEscalatesOnceWhenItsNodeIsKilled(t *testing.T) {
 		"OUTRIDER_DISPATCH_ROUND_INTERVAL": "300ms",
 	}
 	f := newFleet(t, "dispatchkill", "", env)
-	db, err := pgx.Connect(t.Context(), pgtest.URL())
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = db.Close(context.Background()) })
-	rows := func() int {
-		var n int
-		require.NoError(t, db.QueryRow(t.Context(), fmt.Sprintf(`SELECT count(*) FROM %s.deadlines WHERE kind = 'dispatch'`,
-			pgx.Identifier{f.Settings().Schema}.Sanitize())).Scan(&n))
-		return n
-	}
+	rows := deadlineRows(t, f, "dispatch")
 	a := fleettest.Start(t, f, "a", nil)
 	b := fleettest.Start(t, f, "b", nil)
 	apiA, apiB := e2e.ConnectNode(t, f, a), e2e.ConnectNode(t, f, b)

@@ -8,18 +8,15 @@ package process_test
 // one order.offer_expired in its timeline, the driver's slot free.
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/outrider/outrider/e2e"
 	"github.com/outrider/outrider/internal/fleet/fleettest"
-	"github.com/outrider/outrider/persistence/postgres/pgtest"
 )
 
 func TestOfferExpiresOnceWhenItsNodeIsKilled(t *testing.T) {
@@ -33,17 +30,7 @@ func TestOfferExpiresOnceWhenItsNodeIsKilled(t *testing.T) {
 		lease = 15 * time.Second
 	)
 	f := newFleet(t, "offerkill", "", nil)
-	db, err := pgx.Connect(t.Context(), pgtest.URL())
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = db.Close(context.Background()) })
-	// deadlines counts the deadline rows left: a row goes once its
-	// deadline has fired and the order answered.
-	deadlines := func() int {
-		var n int
-		require.NoError(t, db.QueryRow(t.Context(), fmt.Sprintf(`SELECT count(*) FROM %s.deadlines`,
-			pgx.Identifier{f.Settings().Schema}.Sanitize())).Scan(&n))
-		return n
-	}
+	deadlines := deadlineRows(t, f, "")
 	a := fleettest.Start(t, f, "a", nil)
 	b := fleettest.Start(t, f, "b", nil)
 	apiA, apiB := e2e.ConnectNode(t, f, a), e2e.ConnectNode(t, f, b)

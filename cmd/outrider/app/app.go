@@ -184,12 +184,8 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 			if len(c.Outbox) > 0 {
 				n.relay.Notify()
 			}
-			n.wakeDeadlines(c.Deadlines)
-			n.mu.Lock()
-			k := n.kicks
-			n.mu.Unlock()
-			if k != nil {
-				k.kick(c.Deadlines)
+			if len(c.Deadlines) > 0 {
+				n.armed(c.Deadlines)
 			}
 		}})
 	cfg.Cluster.Registerer = reg
@@ -679,21 +675,21 @@ func (n *Node) fireDeadline(ctx context.Context, d actors.Deadline) error {
 	return nil
 }
 
-// wakeDeadlines wakes the node's scheduler when a commit armed a
-// deadline due before its next look at the store (a dispatch round due
-// now): the round starts at once instead of up to a second later.
-func (n *Node) wakeDeadlines(armed []actors.Deadline) {
-	if len(armed) == 0 {
-		return
-	}
+// armed takes the deadlines a commit armed: the rounds due at once are
+// kicked here (kick.go), and the scheduler is woken when one is due
+// before its next look at the store, instead of up to a second later.
+func (n *Node) armed(ds []actors.Deadline) {
 	n.mu.Lock()
-	sched := n.deadlines
+	sched, kicks := n.deadlines, n.kicks
 	n.mu.Unlock()
+	if kicks != nil {
+		kicks.kick(ds)
+	}
 	if sched == nil {
 		return
 	}
 	soon := time.Now().Add(deadlines.DefaultIdle)
-	for _, d := range armed {
+	for _, d := range ds {
 		if d.DueAt.Before(soon) {
 			sched.Wake()
 			return
