@@ -16,9 +16,6 @@ const (
 	Refunded = "refunded"
 )
 
-// PaymentStatuses lists every payment status.
-var PaymentStatuses = []string{Unpaid, Paid, Refunded}
-
 // paymentFrom maps each status SetPayment moves to onto the one it must
 // come from.
 var paymentFrom = map[string]string{Paid: Unpaid, Refunded: Paid}
