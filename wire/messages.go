@@ -36,6 +36,10 @@ const (
 // job.offered and job.withdrawn events a driver's sockets receive on
 // user:{id}.
 type Job struct {
+	// ID is the job message's id, JobEventID: a job travels to the
+	// gateway two ways (see JobLiveSubject) and the gateway passes the
+	// first copy of each id to the driver's sockets.
+	ID       string `json:"id"`
 	Event    string `json:"event"` // JobOffered or JobWithdrawn
 	DriverID string `json:"driver_id"`
 	OrderID  string `json:"order_id"`

@@ -29,14 +29,14 @@ func TestMessages(t *testing.T) {
 				`"scheduled_for":null,"payment_status":"pending","status":"assigned","notes":"","version":2,` +
 				`"offer_expires_at":"2026-01-02T03:04:50.006Z",` +
 				`"created_at":"2026-01-02T03:04:05.000Z","updated_at":"2026-01-02T03:04:05.006Z"}}`},
-		"job offered": {wire.Job{Event: wire.JobOffered, DriverID: "d1", OrderID: "o1", OfferID: wire.OfferID("o1", 2),
+		"job offered": {wire.Job{ID: wire.JobEventID("o1", 2), Event: wire.JobOffered, DriverID: "d1", OrderID: "o1", OfferID: wire.OfferID("o1", 2),
 			ExpiresAt: expires, Pickup: &wire.Place{Address: "A", Lat: &lat, Lng: &lng}, Dropoff: &wire.Place{Address: "B"},
 			DistanceM: &dist, At: "2026-01-02T03:04:05.006Z"},
-			`{"event":"job.offered","driver_id":"d1","order_id":"o1","offer_id":"o1.2","expires_at":"2026-01-02T03:04:50.006Z",` +
+			`{"id":"job:o1:2","event":"job.offered","driver_id":"d1","order_id":"o1","offer_id":"o1.2","expires_at":"2026-01-02T03:04:50.006Z",` +
 				`"pickup":{"address":"A","lat":52.5,"lng":13.4},"dropoff":{"address":"B"},"distance_m":812,"at":"2026-01-02T03:04:05.006Z"}`},
-		"job withdrawn": {wire.Job{Event: wire.JobWithdrawn, DriverID: "d1", OrderID: "o1", OfferID: "o1.2", Reason: "expired",
+		"job withdrawn": {wire.Job{ID: wire.JobEventID("o1", 5), Event: wire.JobWithdrawn, DriverID: "d1", OrderID: "o1", OfferID: "o1.2", Reason: "expired",
 			At: "2026-01-02T03:04:50.100Z"},
-			`{"event":"job.withdrawn","driver_id":"d1","order_id":"o1","offer_id":"o1.2","reason":"expired","at":"2026-01-02T03:04:50.100Z"}`},
+			`{"id":"job:o1:5","event":"job.withdrawn","driver_id":"d1","order_id":"o1","offer_id":"o1.2","reason":"expired","at":"2026-01-02T03:04:50.100Z"}`},
 		"fix": {wire.Fix{DriverID: "d1", Position: wire.Position{Lat: 1.5, Lng: -2, Heading: &heading}, TsMs: 1700000000000},
 			`{"driver_id":"d1","lat":1.5,"lng":-2,"heading":90.5,"ts_ms":1700000000000}`},
 		"push": {wire.InboxMessage{Op: wire.OpPush, UserID: "u1", SessionIDs: []string{"s1"}, Frame: []byte(`{}`)},

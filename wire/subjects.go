@@ -11,7 +11,10 @@
 // every message a running node of the previous release publishes.
 package wire
 
-import "strconv"
+import (
+	"strconv"
+	"strings"
+)
 
 // Namespaced is subject as it travels in namespace (a prefix such as
 // "staging.", or "" for none). Every subscription, publication and stream
@@ -43,13 +46,31 @@ func OrderEventID(orderID string, seq int64) string {
 // gateway holding the driver's sockets hears it straight from the commit
 // (no worker in between).
 const (
-	jobPrefix = "outrider.job."
+	jobPrefix     = "outrider.job."
+	jobLivePrefix = "outrider.live.job."
 	// JobEvents matches every driver's jobs.
 	JobEvents = jobPrefix + ">"
 )
 
 // JobSubject is the subject of one driver's jobs.
 func JobSubject(driverID string) string { return jobPrefix + driverID }
+
+// JobLiveSubject is where the node that commits a job publishes it at
+// once on core NATS (at most once), ahead of the outbox relay's copy on
+// JobSubject (at least once, behind every other committed event): the
+// gateway hears both and passes the first copy of each Job.ID. It lies
+// outside JobEvents, so the events stream never stores it.
+func JobLiveSubject(driverID string) string { return jobLivePrefix + driverID }
+
+// JobLiveSubjectOf maps a JobSubject to its JobLiveSubject; ok is false
+// for any other subject.
+func JobLiveSubjectOf(subject string) (live string, ok bool) {
+	driverID, ok := strings.CutPrefix(subject, jobPrefix)
+	if !ok || driverID == "" {
+		return "", false
+	}
+	return JobLiveSubject(driverID), true
+}
 
 // JobEventID is the stable id of the job message that order event seq
 // causes, "job:<order id>:<seq>" (outbox id and Nats-Msg-Id).

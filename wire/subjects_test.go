@@ -1,6 +1,7 @@
 package wire_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -19,6 +20,7 @@ func TestSubjects(t *testing.T) {
 		{wire.JobSubject("usr_d1"), "outrider.job.usr_d1"},
 		{wire.JobEvents, "outrider.job.>"},
 		{wire.JobEventID("ord_1", 12), "job:ord_1:12"},
+		{wire.JobLiveSubject("usr_d1"), "outrider.live.job.usr_d1"},
 		{wire.OfferID("ord_1", 12), "ord_1.12"},
 		{wire.LocationSubject("usr_d1"), "outrider.location.driver.usr_d1"},
 		{wire.LocationsAll, "outrider.location.driver.*"},
@@ -33,5 +35,21 @@ func TestSubjects(t *testing.T) {
 		{wire.Namespaced("staging.", "outrider.order.ord_1"), "staging.outrider.order.ord_1"},
 	} {
 		require.Equal(t, tc.want, tc.got)
+	}
+}
+
+// A job's live subject lies outside every subject the events stream
+// captures, so the stream never stores the live copy.
+func TestJobLiveSubjectOf(t *testing.T) {
+	t.Parallel()
+	live, ok := wire.JobLiveSubjectOf(wire.JobSubject("usr_d1"))
+	require.True(t, ok)
+	require.Equal(t, wire.JobLiveSubject("usr_d1"), live)
+	for _, stream := range []string{wire.OrderEvents, wire.JobEvents} {
+		require.NotEqual(t, strings.TrimSuffix(stream, ">"), live[:len(strings.TrimSuffix(stream, ">"))], stream)
+	}
+	for _, other := range []string{wire.OrderSubject("ord_1"), wire.LocationSubject("usr_d1"), "outrider.job.", ""} {
+		_, ok := wire.JobLiveSubjectOf(other)
+		require.False(t, ok, other)
 	}
 }

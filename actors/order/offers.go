@@ -89,12 +89,13 @@ func offerEffects(c *actors.Commit, before, after *pb.OrderState, e *pb.OrderEve
 }
 
 func addJob(c *actors.Commit, e *pb.OrderEvent, job wire.Job) error {
+	job.ID = wire.JobEventID(e.OrderId, e.Seq)
 	body, err := json.Marshal(job)
 	if err != nil {
 		return fmt.Errorf("encode job: %w", err)
 	}
 	c.Outbox = append(c.Outbox, actors.OutboxMessage{
-		ID: wire.JobEventID(e.OrderId, e.Seq), Subject: wire.JobSubject(job.DriverID),
+		ID: job.ID, Subject: wire.JobSubject(job.DriverID),
 		Payload: body, At: time.UnixMilli(e.AtMs).UTC(),
 	})
 	return nil

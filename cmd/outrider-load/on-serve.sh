@@ -20,7 +20,7 @@ echo -n $SECRET > "$D/data/jwt-secret"
 ulimit -n 20000
 OUTRIDER_PG_URL="$PG" OUTRIDER_PG_SCHEMA=$SCHEMA \
 OUTRIDER_NATS_URL=${NATS:-nats://127.0.0.1:4222} OUTRIDER_NATS_NAMESPACE=$SCHEMA. OUTRIDER_NATS_STREAM=${SCHEMA^^} \
-OUTRIDER_JWT_SECRET=$SECRET OUTRIDER_ADMIN_EMAIL=admin@load.test OUTRIDER_ADMIN_PASSWORD=admin-password \
+OUTRIDER_JWT_SECRET=$SECRET OUTRIDER_ADMIN_EMAIL=admin@load.test OUTRIDER_ADMIN_PASSWORD=grape-lantern-admin-42 \
 OUTRIDER_RATE_PER_SECOND=100000 OUTRIDER_RATE_BURST=100000 \
 OUTRIDER_AUTH_RATE_PER_SECOND=1000 OUTRIDER_AUTH_RATE_BURST=1000 OUTRIDER_BCRYPT_COST=4 \
 OUTRIDER_WS_INBOUND_RATE=100000 OUTRIDER_WS_INBOUND_BURST=100000 OUTRIDER_WS_LOCATION_RATE=100000 \
@@ -36,10 +36,10 @@ cleanup() {
 trap cleanup EXIT
 for _ in $(seq 1 120); do curl -sf 127.0.0.1:8787/readyz >/dev/null && break; sleep 0.5; done
 curl -sf 127.0.0.1:8787/v1/auth/signup -H 'Content-Type: application/json' \
-  -d '{"name":"Load Customer","email":"customer@load.test","password":"customer-password"}' > /dev/null
+  -d '{"name":"Load Customer","email":"customer@load.test","password":"orchid-tundra-customer-1906"}' > /dev/null
 cat > "$D/data/demo-accounts.json" <<J
-[{"role":"admin","email":"admin@load.test","password":"admin-password"},
- {"role":"customer","email":"customer@load.test","password":"customer-password"}]
+[{"role":"admin","email":"admin@load.test","password":"grape-lantern-admin-42"},
+ {"role":"customer","email":"customer@load.test","password":"orchid-tundra-customer-1906"}]
 J
 SCENARIO=$1; shift
 "$(dirname "$BIN")/outrider-load" "$SCENARIO" -data-dir "$D/data" "$@"

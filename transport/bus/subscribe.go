@@ -5,6 +5,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/outrider/outrider/actors"
 	"github.com/outrider/outrider/wire"
 )
 
@@ -56,4 +57,22 @@ func NewPublisher(nc *nats.Conn, namespace string) *Publisher {
 // Publish sends data on subject (at most once).
 func (p *Publisher) Publish(subject string, data []byte) error {
 	return p.nc.Publish(wire.Namespaced(p.namespace, subject), data)
+}
+
+// PublishJobsLive publishes at once, on core NATS, the drivers' jobs among
+// a commit's outbox messages (wire.JobLiveSubject), so that a driver hears
+// his offer as soon as it is committed rather than after the relay's next
+// batch. It is best effort — a failure is the relay's copy to make up —
+// and returns how many it could not send.
+func (p *Publisher) PublishJobsLive(msgs []actors.OutboxMessage) (failed int) {
+	for _, m := range msgs {
+		live, ok := wire.JobLiveSubjectOf(m.Subject)
+		if !ok {
+			continue
+		}
+		if err := p.Publish(live, m.Payload); err != nil {
+			failed++
+		}
+	}
+	return failed
 }

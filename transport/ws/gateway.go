@@ -378,6 +378,9 @@ type metrics struct {
 	replayed prometheus.Counter
 	fixes    *prometheus.CounterVec
 	jobs     *prometheus.CounterVec
+	// jobCopies: second copies of jobs (the relay's after the live one,
+	// or the other way round) and offers already withdrawn, dropped.
+	jobCopies prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -395,9 +398,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Driver location frames by outcome (passed, throttled, refused)."}, []string{"outcome"}),
 		jobs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "outrider_ws_job_frames_total",
 			Help: "Job frames (job.offered, job.withdrawn) sent to drivers' sessions on this node."}, []string{"event"}),
+		jobCopies: prometheus.NewCounter(prometheus.CounterOpts{Name: "outrider_ws_job_copies_dropped_total",
+			Help: "Jobs the gateway heard a second time (live and relayed copies) or after their withdrawal, and dropped."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.sessions, m.frames, m.slow, m.channels, m.replayed, m.fixes, m.jobs)
+		reg.MustRegister(m.sessions, m.frames, m.slow, m.channels, m.replayed, m.fixes, m.jobs, m.jobCopies)
 	}
 	return m
 }

@@ -14,11 +14,22 @@ import (
 )
 
 // Jobs (DESIGN.md §4, §7): a driver's sockets hear job.offered and
-// job.withdrawn on user:{id} straight from the committed order event —
-// the outbox relays the job to wire.JobSubject(driver) and every node
-// holding a socket of that driver subscribes to it (one bus subscription
-// per driver per node) — and answer an offer with {"type":"accept" |
-// "decline", "order_id", "id"}, acked or refused like the HTTP routes.
+// job.withdrawn on user:{id} straight from the committed order event, and
+// answer an offer with {"type":"accept" | "decline", "order_id", "id"},
+// acked or refused like the HTTP routes.
+//
+// A job reaches the gateway two ways, and every node holding a socket of
+// the driver subscribes to both (two bus subscriptions per driver per
+// node): the committing node publishes it at once on
+// wire.JobLiveSubject (core NATS, at most once), and the outbox relay
+// publishes it on wire.JobSubject once the events before it are stored
+// (at least once, in commit order, seconds behind under load). The feed
+// passes the first copy of each job id and drops the rest, and drops an
+// offer that arrives after its withdrawal.
+
+// jobsRemembered is how many job ids a feed remembers: far more than one
+// driver's jobs in the relay's delay behind the live copy.
+const jobsRemembered = 64
 
 // watchJobs makes s, a driver's session, hear that driver's jobs.
 func (h *hub) watchJobs(s *session) {
@@ -27,19 +38,23 @@ func (h *hub) watchJobs(s *session) {
 	f, ok := h.jobs[s.userID]
 	if !ok {
 		userID := s.userID
-		stop, err := h.bus.Subscribe(wire.JobSubject(userID), func(data []byte) { h.dispatchJob(userID, data) })
-		if err != nil {
-			h.log.Warn("cannot follow a driver's jobs", "driver", userID, "err", err)
-			return
+		f = &jobFeed{sessions: map[*session]struct{}{}, seen: map[string]struct{}{}}
+		for _, subject := range []string{wire.JobLiveSubject(userID), wire.JobSubject(userID)} {
+			stop, err := h.bus.Subscribe(subject, func(data []byte) { h.dispatchJob(userID, data) })
+			if err != nil {
+				f.stopAll()
+				h.log.Warn("cannot follow a driver's jobs", "driver", userID, "err", err)
+				return
+			}
+			f.stops = append(f.stops, stop)
 		}
-		f = &jobFeed{stop: stop, sessions: map[*session]struct{}{}}
 		h.jobs[userID] = f
 	}
 	f.sessions[s] = struct{}{}
 }
 
 // unwatchJobs forgets s; the driver's last session on this node ends the
-// subscription.
+// subscriptions.
 func (h *hub) unwatchJobs(s *session) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -49,14 +64,56 @@ func (h *hub) unwatchJobs(s *session) {
 	}
 	delete(f.sessions, s)
 	if len(f.sessions) == 0 {
-		f.stop()
+		f.stopAll()
 		delete(h.jobs, s.userID)
 	}
 }
 
+// jobFeed is one driver's jobs on this node. Guarded by hub.mu.
 type jobFeed struct {
-	stop     func()
+	stops    []func()
 	sessions map[*session]struct{}
+	// seen holds the last jobsRemembered keys passed (job ids, and
+	// "withdrawn:<offer id>" for withdrawn offers), oldest first in order.
+	seen  map[string]struct{}
+	order []string
+}
+
+func (f *jobFeed) stopAll() {
+	for _, stop := range f.stops {
+		stop()
+	}
+}
+
+// pass reports whether j is news to the feed, and remembers it. A job
+// with no id (committed by a node older than the live copies, so relayed
+// only) always passes.
+func (f *jobFeed) pass(j wire.Job) bool {
+	if j.ID == "" {
+		return true
+	}
+	if _, dup := f.seen[j.ID]; dup {
+		return false
+	}
+	if j.Event == wire.JobOffered && j.OfferID != "" {
+		if _, gone := f.seen["withdrawn:"+j.OfferID]; gone {
+			return false // the relay's late copy of an offer already taken back
+		}
+	}
+	f.remember(j.ID)
+	if j.Event == wire.JobWithdrawn && j.OfferID != "" {
+		f.remember("withdrawn:" + j.OfferID)
+	}
+	return true
+}
+
+func (f *jobFeed) remember(key string) {
+	f.seen[key] = struct{}{}
+	f.order = append(f.order, key)
+	if len(f.order) > jobsRemembered {
+		delete(f.seen, f.order[0])
+		f.order = f.order[1:]
+	}
 }
 
 // jobFrame is the event frame of a job on the driver's user channel.
@@ -81,12 +138,16 @@ func (h *hub) dispatchJob(driverID string, data []byte) {
 	}
 	h.mu.Lock()
 	f := h.jobs[driverID]
-	var targets []*session
-	if f != nil {
-		targets = make([]*session, 0, len(f.sessions))
-		for s := range f.sessions {
-			targets = append(targets, s)
+	if f == nil || !f.pass(j) {
+		h.mu.Unlock()
+		if f != nil {
+			h.metrics.jobCopies.Inc()
 		}
+		return
+	}
+	targets := make([]*session, 0, len(f.sessions))
+	for s := range f.sessions {
+		targets = append(targets, s)
 	}
 	h.mu.Unlock()
 	for _, s := range targets {

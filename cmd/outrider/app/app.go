@@ -178,10 +178,17 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 		n.abort()
 		return nil, err
 	}
+	publisher := bus.NewPublisher(nc, cfg.Relay.Namespace)
+	liveJobErrors := prometheus.NewCounter(prometheus.CounterOpts{Name: "outrider_jobs_live_publish_errors_total",
+		Help: "Drivers' jobs the committing node could not publish at once; the outbox relay's copy still delivers them."})
+	reg.MustRegister(liveJobErrors)
 	h := host.New(host.Config{Store: store, Logger: log, IdleTimeout: cfg.Cluster.IdleTimeout, Registerer: reg,
-		Locations: n.fixes, Inbox: bus.NewPublisher(nc, cfg.Relay.Namespace), Zones: zoneTeller{n},
+		Locations: n.fixes, Inbox: publisher, Zones: zoneTeller{n},
 		AfterCommit: func(c actors.Commit) {
 			if len(c.Outbox) > 0 {
+				// Jobs first, on core NATS: the driver hears his offer
+				// now; the relay's durable copy follows.
+				liveJobErrors.Add(float64(publisher.PublishJobsLive(c.Outbox)))
 				n.relay.Notify()
 			}
 			if len(c.Deadlines) > 0 {
@@ -558,9 +565,13 @@ func (n *Node) openStore(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("open postgres: %w", err)
 	}
-	n.store, n.leader = st, st.Leader("outbox-relay")
+	n.store, n.leader = st, st.Leader(RelayLeadership)
 	return nil
 }
+
+// RelayLeadership names the Postgres leadership (postgres.Store.Leader)
+// that the outbox relay of one schema's nodes contend for.
+const RelayLeadership = "outbox-relay"
 
 // connectNATS starts the embedded server if configured, then connects.
 func (n *Node) connectNATS() error {
