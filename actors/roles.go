@@ -38,6 +38,8 @@ const (
 	CodeLocationRequired = "location_required"
 	// CodeDispatchInProgress: a dispatch run of the order is already going.
 	CodeDispatchInProgress = "dispatch_in_progress"
+	// CodeEraseSelf: an admin asked to erase his own account.
+	CodeEraseSelf = "cannot_erase_self"
 	// CodeRetry is answered by an actor that stopped itself after a
 	// storage failure or a journal conflict; the cluster client retries it
 	// (it never reaches an API caller).

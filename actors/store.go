@@ -81,6 +81,10 @@ type Store interface {
 	// the latest committed state (DESIGN.md §8) and not on a copy another
 	// activation has since moved past.
 	Version(ctx context.Context, kind, id string) (int64, error)
+	// JournalEvents returns the events of (kind, id) with seq > after, in
+	// order: the whole journal with after 0, which an order's redaction
+	// rewrites (Redaction).
+	JournalEvents(ctx context.Context, kind, id string, after int64) ([]Event, error)
 	// Commit writes everything in c in one transaction, or nothing. It
 	// returns ErrConflict, ErrDriverNotFound, ErrDriverUnavailable,
 	// ErrEmailTaken or ErrCapacityInUse (possibly wrapped) when a guard
@@ -110,6 +114,48 @@ type Commit struct {
 	TokensRevoked []TokenRevocation
 	// UserUpdates change users rows' fields that are set.
 	UserUpdates []UserUpdate
+	// Redactions rewrite what an entity journaled before, to erase
+	// personal data (DELETE /v1/users/:id). The commit's own event of
+	// the entity, at the next seq, is the fence: a stale activation that
+	// still holds the data can never write it back (I5).
+	Redactions []Redaction
+	// Erasures erase users' personal data from the read side and the
+	// tables beside it.
+	Erasures []UserErasure
+}
+
+// Redaction rewrites entity (Kind, EntityID)'s past.
+type Redaction struct {
+	Kind     string
+	EntityID string
+	// Journal replaces the payloads of these journaled events (by Kind,
+	// EntityID and Seq); their other columns stay.
+	Journal []Event
+	// PurgeBefore deletes the entity's journal events with seq below it
+	// (0: none). The user kind purges what came before its erasure: no
+	// one replays a user's journal, and a snapshot in the same commit
+	// holds the state.
+	PurgeBefore int64
+	// Timeline replaces the metadata of these timeline lines (by OrderID
+	// and Seq); their other columns stay.
+	Timeline []TimelineEntry
+	// Outbox replaces the payloads of these messages (by ID) where they
+	// are still waiting to be published.
+	Outbox []OutboxMessage
+	// Order, for an order: every notification about it (whose message
+	// may quote its addresses) is deleted.
+	Order bool
+}
+
+// UserErasure erases user ID's personal data outside his journal: his
+// users row keeps only the id, role and times (the e-mail becomes
+// "erased:" + ID, so the address is free again, and erased_at is At),
+// and his refresh tokens, notifications, location history and last
+// position, the failed-login counts of the e-mail he had and every
+// stored Idempotency-Key answer that mentions him are deleted.
+type UserErasure struct {
+	ID string
+	At time.Time
 }
 
 // UserUpdate sets the non-nil fields of user ID's row.

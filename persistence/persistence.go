@@ -42,6 +42,7 @@ type Backend interface {
 	Webhooks
 	Deadlines
 	Retention
+	Erasure
 	// Migrate brings the schema up to date; safe to run concurrently from
 	// several nodes.
 	Migrate(ctx context.Context) error
@@ -139,6 +140,10 @@ type Location struct {
 // User is a user with credentials.
 type User struct {
 	actors.UserRow
+	// Erased: the account's personal data was erased (DELETE
+	// /v1/users/:id); the row keeps the id, role and times for the
+	// orders that name it.
+	Erased bool
 }
 
 // DayCount is one day of the orders-by-day metric.
@@ -160,7 +165,7 @@ type Queries interface {
 	ListDrivers(ctx context.Context, f DriverFilter) ([]Driver, bool, error)
 	GetUser(ctx context.Context, id string) (User, error)
 	// ListUsers returns at most f.Limit users, by id, and whether more
-	// follow.
+	// follow. Erased accounts are not listed.
 	ListUsers(ctx context.Context, f UserFilter) ([]User, bool, error)
 	// GetUserByEmail matches the e-mail case-insensitively.
 	GetUserByEmail(ctx context.Context, email string) (User, error)
@@ -173,8 +178,8 @@ type Queries interface {
 	// activity are included with zeros.
 	OrdersByDay(ctx context.Context, from, to string, tz string) ([]DayCount, error)
 	// AdminIDs returns the ids of the users with role admin, ordered by
-	// id, at most MaxAdminIDs of them (users have no deactivated state:
-	// every admin counts).
+	// id, at most MaxAdminIDs of them: switched off or not, but not
+	// erased.
 	AdminIDs(ctx context.Context) ([]string, error)
 	// DriverSlots reads the availability, capacity and active orders of
 	// each of ids that is a driver, in one query (the dispatch engine
@@ -220,6 +225,19 @@ type Retention interface {
 	// TrimIdempotencyKeys deletes Idempotency-Key records created before
 	// before.
 	TrimIdempotencyKeys(ctx context.Context, before time.Time, limit int) (int64, error)
+}
+
+// Erasure is what is left of an account's erasure (DELETE
+// /v1/users/:id) once his user actor erased him in its commit
+// (actors.UserErasure): rows that mention him but are no actor's.
+type Erasure interface {
+	// ForgetUser deletes every stored Idempotency-Key answer whose scope
+	// is user id or whose body mentions his id (answers about him given
+	// to others, e.g. an admin's creation of his account: a scan of the
+	// keys' last 24 hours), and any location fix of his recorded since
+	// his erasure (one in flight then). It returns how many rows went;
+	// repeating it is harmless.
+	ForgetUser(ctx context.Context, id string) (int64, error)
 }
 
 // LoginFailures counts failed logins per key across nodes (the API's

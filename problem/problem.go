@@ -58,6 +58,14 @@ const (
 	DispatchInProgress
 	// WeakPassword: a new password is too easy to guess.
 	WeakPassword
+	// CannotEraseSelf: an admin asked to erase his own account.
+	CannotEraseSelf
+	// LastAdmin: the change would leave no active admin.
+	LastAdmin
+	// UserHasActiveOrders: the account's orders in progress (a
+	// customer's open orders, a driver's accepted ones or offers) stand
+	// in the way of its erasure or role change.
+	UserHasActiveOrders
 	UploadNotFound
 	UploadInvalid
 	IdempotencyKeyReused
@@ -115,6 +123,9 @@ var catalogue = [numCodes]Entry{
 	LocationRequired:      {LocationRequired, "location_required", http.StatusUnprocessableEntity, "Pickup location required"},
 	DispatchInProgress:    {DispatchInProgress, "dispatch_in_progress", http.StatusConflict, "Dispatch in progress"},
 	WeakPassword:          {WeakPassword, "weak_password", http.StatusUnprocessableEntity, "Password too weak"},
+	CannotEraseSelf:       {CannotEraseSelf, "cannot_erase_self", http.StatusUnprocessableEntity, "Cannot erase your own account"},
+	LastAdmin:             {LastAdmin, "last_admin", http.StatusConflict, "Last admin"},
+	UserHasActiveOrders:   {UserHasActiveOrders, "user_has_active_orders", http.StatusConflict, "User has orders in progress"},
 	UploadNotFound:        {UploadNotFound, "upload_not_found", http.StatusUnprocessableEntity, "Upload not found"},
 	UploadInvalid:         {UploadInvalid, "upload_invalid", http.StatusUnprocessableEntity, "Upload does not match"},
 	IdempotencyKeyReused:  {IdempotencyKeyReused, "idempotency_key_reused", http.StatusUnprocessableEntity, "Idempotency key reused with another request"},

@@ -1,6 +1,8 @@
 package host
 
 import (
+	"context"
+
 	"github.com/asynkron/protoactor-go/actor"
 	"google.golang.org/protobuf/proto"
 
@@ -27,6 +29,9 @@ func (h *Host) OrderProps() *actor.Props {
 			}
 			next := order.Number(s, id, events)
 			c, err := order.Effects(s, next, events)
+			if err == nil && cmd.GetRedact() != nil {
+				err = h.redaction(&c, next)
+			}
 			return next, &c, nil, err
 		},
 		reply: func(s *pb.OrderState, rej *actors.Rejection) proto.Message {
@@ -122,12 +127,27 @@ func (h *Host) UserProps() *actor.Props {
 			// The commands whose events revoke the user's tokens (logout,
 			// a reused refresh token, a password change, an account
 			// switched off): every node learns it, and his sockets close.
-			if cmd.GetRevokeSessions() != nil || cmd.GetChangePassword() != nil ||
+			if cmd.GetRevokeSessions() != nil || cmd.GetChangePassword() != nil || cmd.GetErase() != nil ||
 				(cmd.GetSetActive() != nil && !cmd.GetSetActive().GetActive()) {
 				h.closeSessions(s, cmd)
 			}
 		},
 	})
+}
+
+// redaction adds to c, the commit of an order's redaction, the rewrite
+// of everything the order journaled before (order.AddRedaction), read
+// from the store: a snapshot may hide the early events from the
+// activation. Should the journal have moved past next's predecessor,
+// the commit's own event meets the fence and the activation reloads.
+func (h *Host) redaction(c *actors.Commit, next *pb.OrderState) error {
+	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.StoreTimeout)
+	defer cancel()
+	journal, err := h.cfg.Store.JournalEvents(ctx, actors.KindOrder, next.Id, 0)
+	if err != nil {
+		return err
+	}
+	return order.AddRedaction(c, next, journal)
 }
 
 func rejection(r *actors.Rejection) *pb.Rejection {

@@ -50,11 +50,15 @@ func Effects(prev, next *pb.OrderState, events []*pb.OrderEvent) (actors.Commit,
 			Kind: actors.KindOrder, EntityID: e.OrderId, Seq: e.Seq, Type: typ,
 			Payload: payload, CommandID: e.CommandId, At: at,
 		})
-		c.Timeline = append(c.Timeline, actors.TimelineEntry{
-			OrderID: e.OrderId, Seq: e.Seq, Status: state.Status,
-			ByUserID: e.By.GetUserId(), ByRole: e.By.GetRole(),
-			Metadata: metadata(e), At: at,
-		})
+		// A redaction is no step of the delivery: it adds no timeline line
+		// (the orders-by-day metric counts lines by status).
+		if e.GetRedacted() == nil {
+			c.Timeline = append(c.Timeline, actors.TimelineEntry{
+				OrderID: e.OrderId, Seq: e.Seq, Status: state.Status,
+				ByUserID: e.By.GetUserId(), ByRole: e.By.GetRole(),
+				Metadata: metadata(e), At: at,
+			})
+		}
 		c.Loads = append(c.Loads, loads(e)...)
 		if p := e.GetProofAdded(); p != nil {
 			c.Proofs = append(c.Proofs, actors.ProofRow{
@@ -211,13 +215,18 @@ func PublishedAfter(journal []actors.Event, after int64) ([]Published, error) {
 }
 
 func outbox(e *pb.OrderEvent, typ string, row actors.OrderRow) (actors.OutboxMessage, error) {
-	at := time.UnixMilli(e.AtMs).UTC()
-	p := publish(e, row)
+	msg, err := publishedMessage(publish(e, row))
+	msg.At = time.UnixMilli(e.AtMs).UTC()
+	return msg, err
+}
+
+// publishedMessage is the outbox message carrying p (At unset).
+func publishedMessage(p Published) (actors.OutboxMessage, error) {
 	body, err := json.Marshal(p)
 	if err != nil {
 		return actors.OutboxMessage{}, fmt.Errorf("encode published order event: %w", err)
 	}
-	return actors.OutboxMessage{ID: p.ID, Subject: wire.OrderSubject(e.OrderId), Payload: body, At: at}, nil
+	return actors.OutboxMessage{ID: p.ID, Subject: wire.OrderSubject(p.OrderID), Payload: body}, nil
 }
 
 // Row is the read-model row of state s.

@@ -132,6 +132,8 @@ func Decide(s *pb.OrderState, cmd *pb.OrderCommand) ([]*pb.OrderEvent, *actors.R
 		return decideEscalate(s, cmd, body.EscalateDispatch)
 	case *pb.OrderCommand_SetPayment:
 		return decideSetPayment(s, cmd, body.SetPayment)
+	case *pb.OrderCommand_Redact:
+		return decideRedact(s, cmd)
 	case *pb.OrderCommand_Get:
 		return nil, nil
 	}
@@ -441,6 +443,8 @@ func Apply(s *pb.OrderState, e *pb.OrderEvent) *pb.OrderState {
 		n.ProofKeys = append(n.ProofKeys, b.ProofAdded.Key)
 	case *pb.OrderEvent_PaymentChanged:
 		n.PaymentStatus = b.PaymentChanged.To
+	case *pb.OrderEvent_Redacted:
+		applyRedacted(n)
 	}
 	applyDispatch(s, n, e)
 	return n
@@ -460,6 +464,7 @@ func clone(s *pb.OrderState) *pb.OrderState {
 		ProofRequired:    s.ProofRequired, ProofKeys: slices.Clone(s.ProofKeys),
 		OfferSeq: s.OfferSeq, OfferExpiresAtMs: s.OfferExpiresAtMs,
 		Dispatch: s.Dispatch, // applyDispatch replaces it, never changes it
+		Redacted: s.Redacted,
 	}
 	return n
 }
@@ -469,7 +474,7 @@ func clone(s *pb.OrderState) *pb.OrderState {
 var EventTypes = []string{
 	"order.created", "order.assigned", "order.accepted", "order.declined", "order.offer_expired", "order.unassigned",
 	"order.status_changed", "order.proof_added", "order.dispatch_started", "order.dispatch_failed",
-	"order.payment_changed",
+	"order.payment_changed", "order.redacted",
 }
 
 // EventType is the public name of an order event, as published.
@@ -497,6 +502,8 @@ func EventType(e *pb.OrderEvent) string {
 		return "order.dispatch_failed"
 	case *pb.OrderEvent_PaymentChanged:
 		return "order.payment_changed"
+	case *pb.OrderEvent_Redacted:
+		return "order.redacted"
 	}
 	return "order.unknown"
 }

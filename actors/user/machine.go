@@ -23,8 +23,9 @@ const (
 	MaxPhone = 32
 )
 
-// Exists reports whether the user has been created.
-func Exists(s *pb.UserState) bool { return s != nil && s.Version > 0 }
+// Exists reports whether the user has been created and not erased: an
+// erased account is gone for every command but a repeated erasure.
+func Exists(s *pb.UserState) bool { return s != nil && s.Version > 0 && !s.Erased }
 
 // Decide validates cmd against s and returns the events it produces.
 func Decide(s *pb.UserState, cmd *pb.UserCommand) ([]*pb.UserEvent, *actors.Rejection) {
@@ -32,7 +33,7 @@ func Decide(s *pb.UserState, cmd *pb.UserCommand) ([]*pb.UserEvent, *actors.Reje
 	switch b := cmd.Body.(type) {
 	case *pb.UserCommand_Create:
 		c := b.Create
-		if Exists(s) {
+		if s.GetVersion() > 0 {
 			return nil, actors.Reject(actors.CodeAlreadyExists, "user already exists")
 		}
 		switch c.Role {
@@ -123,6 +124,24 @@ func Decide(s *pb.UserState, cmd *pb.UserCommand) ([]*pb.UserEvent, *actors.Reje
 		revoked := &pb.UserEvent{AtMs: cmd.GetAtMs(), By: by, CommandId: cmd.GetCommandId(),
 			Body: &pb.UserEvent_SessionsRevoked{SessionsRevoked: &pb.SessionsRevoked{BeforeMs: cmd.GetAtMs()}}}
 		return []*pb.UserEvent{e, revoked}, nil
+	case *pb.UserCommand_Erase:
+		if s.GetVersion() == 0 {
+			return nil, actors.Reject(actors.CodeNotFound, "user not found")
+		}
+		if by.GetRole() != actors.RoleAdmin && by.GetRole() != actors.RoleSystem {
+			return nil, actors.Reject(actors.CodeForbidden, "only admins erase accounts")
+		}
+		if by.GetUserId() == s.Id {
+			return nil, actors.Reject(actors.CodeEraseSelf, "an admin cannot erase his own account")
+		}
+		if s.Erased {
+			return nil, nil // already erased
+		}
+		erased := &pb.UserEvent{AtMs: cmd.GetAtMs(), By: by, CommandId: cmd.GetCommandId(),
+			Body: &pb.UserEvent_Erased{Erased: &pb.UserErased{}}}
+		revoked := &pb.UserEvent{AtMs: cmd.GetAtMs(), By: by, CommandId: cmd.GetCommandId(),
+			Body: &pb.UserEvent_SessionsRevoked{SessionsRevoked: &pb.SessionsRevoked{BeforeMs: cmd.GetAtMs()}}}
+		return []*pb.UserEvent{erased, revoked}, nil
 	case *pb.UserCommand_Get:
 		if !Exists(s) {
 			return nil, actors.Reject(actors.CodeNotFound, "user not found")
@@ -157,6 +176,10 @@ func Apply(s *pb.UserState, e *pb.UserEvent) *pb.UserState {
 	}
 	if a := e.GetActiveChanged(); a != nil {
 		n.Deactivated = !a.Active
+	}
+	if e.GetErased() != nil {
+		n.Email, n.Name, n.Phone = "", "", ""
+		n.Erased, n.Deactivated = true, true
 	}
 	if r := e.GetSessionsRevoked(); r != nil {
 		// The live sessions stay listed until their gateways report them
@@ -202,6 +225,11 @@ func Effects(next *pb.UserState, cmd *pb.UserCommand, events []*pb.UserEvent) (a
 			active := a.Active
 			c.UserUpdates = append(c.UserUpdates, actors.UserUpdate{ID: e.UserId, Active: &active})
 		}
+		if e.GetErased() != nil {
+			if err := erasure(&c, next, e); err != nil {
+				return c, err
+			}
+		}
 		if e.GetPasswordChanged() != nil {
 			h := cmd.GetChangePassword().GetPasswordHash()
 			c.UserUpdates = append(c.UserUpdates, actors.UserUpdate{ID: e.UserId, PasswordHash: &h})
@@ -224,6 +252,22 @@ func Effects(next *pb.UserState, cmd *pb.UserCommand, events []*pb.UserEvent) (a
 		}
 	}
 	return c, nil
+}
+
+// erasure adds to c what erasing the user by event e takes beyond the
+// event: his journal before it purged, a snapshot of next (which holds
+// nothing personal) in its place, and his rows erased (actors.UserErasure).
+func erasure(c *actors.Commit, next *pb.UserState, e *pb.UserEvent) error {
+	kept := proto.Clone(next).(*pb.UserState)
+	kept.Sessions = nil // live sockets are memory, not history
+	snap, err := proto.Marshal(kept)
+	if err != nil {
+		return fmt.Errorf("encode user snapshot: %w", err)
+	}
+	c.Snapshots = append(c.Snapshots, actors.Snapshot{Kind: actors.KindUser, EntityID: e.UserId, Seq: next.Version, State: snap})
+	c.Redactions = append(c.Redactions, actors.Redaction{Kind: actors.KindUser, EntityID: e.UserId, PurgeBefore: e.Seq})
+	c.Erasures = append(c.Erasures, actors.UserErasure{ID: e.UserId, At: time.UnixMilli(e.AtMs).UTC()})
+	return nil
 }
 
 func registerDriver(e *pb.UserEvent, capacity int32) (actors.Commit, error) {
@@ -273,6 +317,8 @@ func EventType(e *pb.UserEvent) string {
 		return "user.password_changed"
 	case *pb.UserEvent_ActiveChanged:
 		return "user.active_changed"
+	case *pb.UserEvent_Erased:
+		return "user.erased"
 	}
 	return "user.unknown"
 }

@@ -134,6 +134,7 @@ func (s *Store) Commit(ctx context.Context, c actors.Commit) error {
 	for _, d := range c.Deadlines {
 		b.Queue(sqlArmDeadline, d.ID, d.Kind, d.EntityID, d.DueAt, nonNil(d.Command))
 	}
+	queueErasure(b, c)
 	if b.Len() == 0 {
 		return nil
 	}

@@ -145,7 +145,7 @@ func (s *Store) Timeline(ctx context.Context, orderID string) ([]actors.Timeline
 
 const driverQuery = `SELECT d.id, u.name, u.email, u.phone, d.available, d.capacity, d.active_orders,
 	d.last_lat, d.last_lng, d.last_location_at, d.updated_at
-	FROM drivers d JOIN users u ON u.id = d.id`
+	FROM drivers d JOIN users u ON u.id = d.id AND u.erased_at IS NULL`
 
 func scanDriver(row pgx.Row) (persistence.Driver, error) {
 	var (
@@ -206,12 +206,12 @@ func (s *Store) ListDrivers(ctx context.Context, f persistence.DriverFilter) ([]
 	})
 }
 
-const userQuery = `SELECT id, email, name, phone, role, password_hash, created_at, NOT active FROM users`
+const userQuery = `SELECT id, email, name, phone, role, password_hash, created_at, NOT active, erased_at IS NOT NULL FROM users`
 
 func (s *Store) getUser(ctx context.Context, cond, arg string) (persistence.User, error) {
 	var u persistence.User
 	err := s.pool.QueryRow(ctx, userQuery+` WHERE `+cond, arg).Scan(
-		&u.ID, &u.Email, &u.Name, &u.Phone, &u.Role, &u.PasswordHash, &u.CreatedAt, &u.Inactive)
+		&u.ID, &u.Email, &u.Name, &u.Phone, &u.Role, &u.PasswordHash, &u.CreatedAt, &u.Inactive, &u.Erased)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return persistence.User{}, notFound("user", arg)
 	}
@@ -224,7 +224,7 @@ func (s *Store) getUser(ctx context.Context, cond, arg string) (persistence.User
 
 // ListUsers returns a page of users (see persistence.Queries).
 func (s *Store) ListUsers(ctx context.Context, f persistence.UserFilter) ([]persistence.User, bool, error) {
-	rows, err := s.pool.Query(ctx, userQuery+` WHERE id > $1 AND ($2 = '' OR role = $2)
+	rows, err := s.pool.Query(ctx, userQuery+` WHERE erased_at IS NULL AND id > $1 AND ($2 = '' OR role = $2)
 		AND ($3 = '' OR name ILIKE $4 OR email ILIKE $4) ORDER BY id LIMIT $5`,
 		f.After, f.Role, f.Query, persistence.LikePattern(f.Query), f.Limit+1)
 	if err != nil {
@@ -232,7 +232,7 @@ func (s *Store) ListUsers(ctx context.Context, f persistence.UserFilter) ([]pers
 	}
 	var out []persistence.User
 	var u persistence.User
-	if _, err := pgx.ForEachRow(rows, []any{&u.ID, &u.Email, &u.Name, &u.Phone, &u.Role, &u.PasswordHash, &u.CreatedAt, &u.Inactive}, func() error {
+	if _, err := pgx.ForEachRow(rows, []any{&u.ID, &u.Email, &u.Name, &u.Phone, &u.Role, &u.PasswordHash, &u.CreatedAt, &u.Inactive, &u.Erased}, func() error {
 		u.CreatedAt = u.CreatedAt.UTC()
 		out = append(out, u)
 		return nil
@@ -290,10 +290,9 @@ func (s *Store) TokensRevokedSince(ctx context.Context, since time.Time) (map[st
 }
 
 // AdminIDs returns the ids of every user with role admin, by id, at most
-// persistence.MaxAdminIDs. The users table has no deactivated state, so
-// every admin counts.
+// persistence.MaxAdminIDs: switched off or not, but not erased.
 func (s *Store) AdminIDs(ctx context.Context) ([]string, error) {
-	rows, err := s.pool.Query(ctx, `SELECT id FROM users WHERE role = $1 ORDER BY id LIMIT $2`,
+	rows, err := s.pool.Query(ctx, `SELECT id FROM users WHERE role = $1 AND erased_at IS NULL ORDER BY id LIMIT $2`,
 		actors.RoleAdmin, persistence.MaxAdminIDs)
 	if err != nil {
 		return nil, fmt.Errorf("admin ids: %w", err)

@@ -98,7 +98,8 @@ func (s *Store) Commit(ctx context.Context, c actors.Commit) error {
 
 func isEmpty(c actors.Commit) bool {
 	return len(c.Events)+len(c.Snapshots)+len(c.Orders)+len(c.Timeline)+len(c.Loads)+
-		len(c.Drivers)+len(c.Users)+len(c.Proofs)+len(c.Outbox)+len(c.Deadlines)+len(c.DeadlinesDone)+len(c.TokensRevoked)+len(c.UserUpdates) == 0
+		len(c.Drivers)+len(c.Users)+len(c.Proofs)+len(c.Outbox)+len(c.Deadlines)+len(c.DeadlinesDone)+len(c.TokensRevoked)+len(c.UserUpdates)+
+		len(c.Redactions)+len(c.Erasures) == 0
 }
 
 // commitTx runs the statements of c in tx; the first failure aborts it.
@@ -197,7 +198,7 @@ func commitTx(ctx context.Context, tx *sql.Tx, c actors.Commit) error {
 			return err
 		}
 	}
-	return nil
+	return eraseTx(ctx, tx, c)
 }
 
 // upsertDriver checks explicitly that the row does not lower the driver's

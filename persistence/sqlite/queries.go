@@ -168,7 +168,7 @@ func (s *Store) Timeline(ctx context.Context, orderID string) ([]actors.Timeline
 
 const driverQuery = `SELECT d.id, u.name, u.email, u.phone, d.available, d.capacity, d.active_orders,
 	d.last_lat, d.last_lng, d.last_location_at, d.updated_at
-	FROM drivers d JOIN users u ON u.id = d.id`
+	FROM drivers d JOIN users u ON u.id = d.id AND u.erased_at IS NULL`
 
 func scanDriver(row scanner) (persistence.Driver, error) {
 	var (
@@ -230,12 +230,12 @@ func (s *Store) ListDrivers(ctx context.Context, f persistence.DriverFilter) ([]
 	})
 }
 
-const userQuery = `SELECT id, email, name, phone, role, password_hash, created_at, NOT active FROM users`
+const userQuery = `SELECT id, email, name, phone, role, password_hash, created_at, NOT active, erased_at IS NOT NULL FROM users`
 
 // ListUsers returns a page of users (see persistence.Queries).
 func (s *Store) ListUsers(ctx context.Context, f persistence.UserFilter) ([]persistence.User, bool, error) {
 	pat := persistence.LikePattern(strings.ToLower(f.Query))
-	rows, err := s.r.QueryContext(ctx, userQuery+` WHERE id > ?1 AND (?2 = '' OR role = ?2)
+	rows, err := s.r.QueryContext(ctx, userQuery+` WHERE erased_at IS NULL AND id > ?1 AND (?2 = '' OR role = ?2)
 		AND (?3 = '' OR lower(name) LIKE ?4 ESCAPE '\' OR email_key LIKE ?4 ESCAPE '\') ORDER BY id LIMIT ?5`,
 		f.After, f.Role, f.Query, pat, f.Limit+1)
 	if err != nil {
@@ -246,7 +246,7 @@ func (s *Store) ListUsers(ctx context.Context, f persistence.UserFilter) ([]pers
 	for rows.Next() {
 		var u persistence.User
 		var createdAt int64
-		if err := rows.Scan(&u.ID, &u.Email, &u.Name, &u.Phone, &u.Role, &u.PasswordHash, &createdAt, &u.Inactive); err != nil {
+		if err := rows.Scan(&u.ID, &u.Email, &u.Name, &u.Phone, &u.Role, &u.PasswordHash, &createdAt, &u.Inactive, &u.Erased); err != nil {
 			return nil, false, fmt.Errorf("list users: %w", err)
 		}
 		u.CreatedAt = fromMicros(createdAt)
@@ -267,7 +267,7 @@ func (s *Store) getUser(ctx context.Context, cond, arg string) (persistence.User
 		createdAt int64
 	)
 	err := s.r.QueryRowContext(ctx, userQuery+` WHERE `+cond, arg).Scan(
-		&u.ID, &u.Email, &u.Name, &u.Phone, &u.Role, &u.PasswordHash, &createdAt, &u.Inactive)
+		&u.ID, &u.Email, &u.Name, &u.Phone, &u.Role, &u.PasswordHash, &createdAt, &u.Inactive, &u.Erased)
 	if errors.Is(err, sql.ErrNoRows) {
 		return persistence.User{}, notFound("user", arg)
 	}
@@ -339,10 +339,9 @@ func (s *Store) TokensRevokedSince(ctx context.Context, since time.Time) (map[st
 }
 
 // AdminIDs returns the ids of every user with role admin, by id, at most
-// persistence.MaxAdminIDs. The users table has no deactivated state, so
-// every admin counts.
+// persistence.MaxAdminIDs: switched off or not, but not erased.
 func (s *Store) AdminIDs(ctx context.Context) ([]string, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT id FROM users WHERE role = ? ORDER BY id LIMIT ?`,
+	rows, err := s.r.QueryContext(ctx, `SELECT id FROM users WHERE role = ? AND erased_at IS NULL ORDER BY id LIMIT ?`,
 		actors.RoleAdmin, persistence.MaxAdminIDs)
 	if err != nil {
 		return nil, fmt.Errorf("admin ids: %w", err)

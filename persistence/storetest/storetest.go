@@ -47,6 +47,7 @@ func Run(t *testing.T, open func(t *testing.T) persistence.Backend) {
 		{"Webhooks", testWebhooks},
 		{"Proofs", testProofs},
 		{"Deadlines", testDeadlines},
+		{"Erasure", testErasure},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) { g.run(t, open) })

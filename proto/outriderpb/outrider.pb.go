@@ -233,7 +233,11 @@ type OrderState struct {
 	OfferExpiresAtMs int64 `protobuf:"varint,18,opt,name=offer_expires_at_ms,json=offerExpiresAtMs,proto3" json:"offer_expires_at_ms,omitempty"`
 	// dispatch is the order's automatic dispatch (DESIGN.md §7); nil or
 	// mode manual for an order nobody asked the engine to dispatch.
-	Dispatch      *DispatchState `protobuf:"bytes,19,opt,name=dispatch,proto3" json:"dispatch,omitempty"`
+	Dispatch *DispatchState `protobuf:"bytes,19,opt,name=dispatch,proto3" json:"dispatch,omitempty"`
+	// redacted: the customer was erased (DELETE /v1/users/:id); the
+	// addresses, coordinates and notes are gone, here and in every event
+	// of the journal.
+	Redacted      bool `protobuf:"varint,20,opt,name=redacted,proto3" json:"redacted,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -399,6 +403,13 @@ func (x *OrderState) GetDispatch() *DispatchState {
 		return x.Dispatch
 	}
 	return nil
+}
+
+func (x *OrderState) GetRedacted() bool {
+	if x != nil {
+		return x.Redacted
+	}
+	return false
 }
 
 // DispatchState is an order's automatic dispatch. A run starts when an
@@ -1596,6 +1607,7 @@ type OrderCommand struct {
 	//	*OrderCommand_StartDispatch
 	//	*OrderCommand_EscalateDispatch
 	//	*OrderCommand_SetPayment
+	//	*OrderCommand_Redact
 	Body          isOrderCommand_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1774,6 +1786,15 @@ func (x *OrderCommand) GetSetPayment() *SetPayment {
 	return nil
 }
 
+func (x *OrderCommand) GetRedact() *RedactOrder {
+	if x != nil {
+		if x, ok := x.Body.(*OrderCommand_Redact); ok {
+			return x.Redact
+		}
+	}
+	return nil
+}
+
 type isOrderCommand_Body interface {
 	isOrderCommand_Body()
 }
@@ -1826,6 +1847,10 @@ type OrderCommand_SetPayment struct {
 	SetPayment *SetPayment `protobuf:"bytes,21,opt,name=set_payment,json=setPayment,proto3,oneof"`
 }
 
+type OrderCommand_Redact struct {
+	Redact *RedactOrder `protobuf:"bytes,22,opt,name=redact,proto3,oneof"`
+}
+
 func (*OrderCommand_Create) isOrderCommand_Body() {}
 
 func (*OrderCommand_Assign) isOrderCommand_Body() {}
@@ -1850,6 +1875,86 @@ func (*OrderCommand_EscalateDispatch) isOrderCommand_Body() {}
 
 func (*OrderCommand_SetPayment) isOrderCommand_Body() {}
 
+func (*OrderCommand_Redact) isOrderCommand_Body() {}
+
+// RedactOrder erases the personal data of an order whose customer was
+// erased (the system, on DELETE /v1/users/:id): its addresses,
+// coordinates, notes and the free-text reasons of its events, in its
+// state and in every event of its journal. Amounts of nothing personal
+// (status history, payment, driver, times) stay, for accounting.
+type RedactOrder struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RedactOrder) Reset() {
+	*x = RedactOrder{}
+	mi := &file_proto_outrider_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RedactOrder) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RedactOrder) ProtoMessage() {}
+
+func (x *RedactOrder) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_outrider_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RedactOrder.ProtoReflect.Descriptor instead.
+func (*RedactOrder) Descriptor() ([]byte, []int) {
+	return file_proto_outrider_proto_rawDescGZIP(), []int{22}
+}
+
+// OrderRedacted: the order's personal data was erased.
+type OrderRedacted struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OrderRedacted) Reset() {
+	*x = OrderRedacted{}
+	mi := &file_proto_outrider_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OrderRedacted) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OrderRedacted) ProtoMessage() {}
+
+func (x *OrderRedacted) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_outrider_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OrderRedacted.ProtoReflect.Descriptor instead.
+func (*OrderRedacted) Descriptor() ([]byte, []int) {
+	return file_proto_outrider_proto_rawDescGZIP(), []int{23}
+}
+
 // SetPayment records the order's payment status (admins): paid, or
 // refunded once paid; reference is the payment provider's id, if any.
 type SetPayment struct {
@@ -1862,7 +1967,7 @@ type SetPayment struct {
 
 func (x *SetPayment) Reset() {
 	*x = SetPayment{}
-	mi := &file_proto_outrider_proto_msgTypes[22]
+	mi := &file_proto_outrider_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1874,7 +1979,7 @@ func (x *SetPayment) String() string {
 func (*SetPayment) ProtoMessage() {}
 
 func (x *SetPayment) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[22]
+	mi := &file_proto_outrider_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1887,7 +1992,7 @@ func (x *SetPayment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetPayment.ProtoReflect.Descriptor instead.
 func (*SetPayment) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{22}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *SetPayment) GetStatus() string {
@@ -1916,7 +2021,7 @@ type PaymentChanged struct {
 
 func (x *PaymentChanged) Reset() {
 	*x = PaymentChanged{}
-	mi := &file_proto_outrider_proto_msgTypes[23]
+	mi := &file_proto_outrider_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1928,7 +2033,7 @@ func (x *PaymentChanged) String() string {
 func (*PaymentChanged) ProtoMessage() {}
 
 func (x *PaymentChanged) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[23]
+	mi := &file_proto_outrider_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1941,7 +2046,7 @@ func (x *PaymentChanged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PaymentChanged.ProtoReflect.Descriptor instead.
 func (*PaymentChanged) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{23}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *PaymentChanged) GetFrom() string {
@@ -1982,7 +2087,7 @@ type OrderCreated struct {
 
 func (x *OrderCreated) Reset() {
 	*x = OrderCreated{}
-	mi := &file_proto_outrider_proto_msgTypes[24]
+	mi := &file_proto_outrider_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1994,7 +2099,7 @@ func (x *OrderCreated) String() string {
 func (*OrderCreated) ProtoMessage() {}
 
 func (x *OrderCreated) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[24]
+	mi := &file_proto_outrider_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2007,7 +2112,7 @@ func (x *OrderCreated) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrderCreated.ProtoReflect.Descriptor instead.
 func (*OrderCreated) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{24}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *OrderCreated) GetCustomerId() string {
@@ -2087,7 +2192,7 @@ type DriverAssigned struct {
 
 func (x *DriverAssigned) Reset() {
 	*x = DriverAssigned{}
-	mi := &file_proto_outrider_proto_msgTypes[25]
+	mi := &file_proto_outrider_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2099,7 +2204,7 @@ func (x *DriverAssigned) String() string {
 func (*DriverAssigned) ProtoMessage() {}
 
 func (x *DriverAssigned) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[25]
+	mi := &file_proto_outrider_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2112,7 +2217,7 @@ func (x *DriverAssigned) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DriverAssigned.ProtoReflect.Descriptor instead.
 func (*DriverAssigned) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{25}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *DriverAssigned) GetDriverId() string {
@@ -2164,7 +2269,7 @@ type DispatchStarted struct {
 
 func (x *DispatchStarted) Reset() {
 	*x = DispatchStarted{}
-	mi := &file_proto_outrider_proto_msgTypes[26]
+	mi := &file_proto_outrider_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2176,7 +2281,7 @@ func (x *DispatchStarted) String() string {
 func (*DispatchStarted) ProtoMessage() {}
 
 func (x *DispatchStarted) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[26]
+	mi := &file_proto_outrider_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2189,7 +2294,7 @@ func (x *DispatchStarted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DispatchStarted.ProtoReflect.Descriptor instead.
 func (*DispatchStarted) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{26}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *DispatchStarted) GetRun() int64 {
@@ -2233,7 +2338,7 @@ type DispatchFailed struct {
 
 func (x *DispatchFailed) Reset() {
 	*x = DispatchFailed{}
-	mi := &file_proto_outrider_proto_msgTypes[27]
+	mi := &file_proto_outrider_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2245,7 +2350,7 @@ func (x *DispatchFailed) String() string {
 func (*DispatchFailed) ProtoMessage() {}
 
 func (x *DispatchFailed) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[27]
+	mi := &file_proto_outrider_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2258,7 +2363,7 @@ func (x *DispatchFailed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DispatchFailed.ProtoReflect.Descriptor instead.
 func (*DispatchFailed) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{27}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *DispatchFailed) GetRun() int64 {
@@ -2294,7 +2399,7 @@ type OfferExpired struct {
 
 func (x *OfferExpired) Reset() {
 	*x = OfferExpired{}
-	mi := &file_proto_outrider_proto_msgTypes[28]
+	mi := &file_proto_outrider_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2306,7 +2411,7 @@ func (x *OfferExpired) String() string {
 func (*OfferExpired) ProtoMessage() {}
 
 func (x *OfferExpired) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[28]
+	mi := &file_proto_outrider_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2319,7 +2424,7 @@ func (x *OfferExpired) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OfferExpired.ProtoReflect.Descriptor instead.
 func (*OfferExpired) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{28}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *OfferExpired) GetDriverId() string {
@@ -2349,7 +2454,7 @@ type OrderUnassigned struct {
 
 func (x *OrderUnassigned) Reset() {
 	*x = OrderUnassigned{}
-	mi := &file_proto_outrider_proto_msgTypes[29]
+	mi := &file_proto_outrider_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2361,7 +2466,7 @@ func (x *OrderUnassigned) String() string {
 func (*OrderUnassigned) ProtoMessage() {}
 
 func (x *OrderUnassigned) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[29]
+	mi := &file_proto_outrider_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2374,7 +2479,7 @@ func (x *OrderUnassigned) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrderUnassigned.ProtoReflect.Descriptor instead.
 func (*OrderUnassigned) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{29}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *OrderUnassigned) GetDriverId() string {
@@ -2407,7 +2512,7 @@ type OrderAccepted struct {
 
 func (x *OrderAccepted) Reset() {
 	*x = OrderAccepted{}
-	mi := &file_proto_outrider_proto_msgTypes[30]
+	mi := &file_proto_outrider_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2419,7 +2524,7 @@ func (x *OrderAccepted) String() string {
 func (*OrderAccepted) ProtoMessage() {}
 
 func (x *OrderAccepted) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[30]
+	mi := &file_proto_outrider_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2432,7 +2537,7 @@ func (x *OrderAccepted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrderAccepted.ProtoReflect.Descriptor instead.
 func (*OrderAccepted) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{30}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *OrderAccepted) GetDriverId() string {
@@ -2452,7 +2557,7 @@ type OrderDeclined struct {
 
 func (x *OrderDeclined) Reset() {
 	*x = OrderDeclined{}
-	mi := &file_proto_outrider_proto_msgTypes[31]
+	mi := &file_proto_outrider_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2464,7 +2569,7 @@ func (x *OrderDeclined) String() string {
 func (*OrderDeclined) ProtoMessage() {}
 
 func (x *OrderDeclined) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[31]
+	mi := &file_proto_outrider_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2477,7 +2582,7 @@ func (x *OrderDeclined) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrderDeclined.ProtoReflect.Descriptor instead.
 func (*OrderDeclined) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{31}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *OrderDeclined) GetDriverId() string {
@@ -2506,7 +2611,7 @@ type StatusChanged struct {
 
 func (x *StatusChanged) Reset() {
 	*x = StatusChanged{}
-	mi := &file_proto_outrider_proto_msgTypes[32]
+	mi := &file_proto_outrider_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2518,7 +2623,7 @@ func (x *StatusChanged) String() string {
 func (*StatusChanged) ProtoMessage() {}
 
 func (x *StatusChanged) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[32]
+	mi := &file_proto_outrider_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2531,7 +2636,7 @@ func (x *StatusChanged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusChanged.ProtoReflect.Descriptor instead.
 func (*StatusChanged) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{32}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *StatusChanged) GetFrom() string {
@@ -2573,7 +2678,7 @@ type ProofAdded struct {
 
 func (x *ProofAdded) Reset() {
 	*x = ProofAdded{}
-	mi := &file_proto_outrider_proto_msgTypes[33]
+	mi := &file_proto_outrider_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2585,7 +2690,7 @@ func (x *ProofAdded) String() string {
 func (*ProofAdded) ProtoMessage() {}
 
 func (x *ProofAdded) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[33]
+	mi := &file_proto_outrider_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2598,7 +2703,7 @@ func (x *ProofAdded) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProofAdded.ProtoReflect.Descriptor instead.
 func (*ProofAdded) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{33}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ProofAdded) GetKey() string {
@@ -2643,6 +2748,7 @@ type OrderEvent struct {
 	//	*OrderEvent_DispatchStarted
 	//	*OrderEvent_DispatchFailed
 	//	*OrderEvent_PaymentChanged
+	//	*OrderEvent_Redacted
 	Body          isOrderEvent_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2650,7 +2756,7 @@ type OrderEvent struct {
 
 func (x *OrderEvent) Reset() {
 	*x = OrderEvent{}
-	mi := &file_proto_outrider_proto_msgTypes[34]
+	mi := &file_proto_outrider_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2662,7 +2768,7 @@ func (x *OrderEvent) String() string {
 func (*OrderEvent) ProtoMessage() {}
 
 func (x *OrderEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[34]
+	mi := &file_proto_outrider_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2675,7 +2781,7 @@ func (x *OrderEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrderEvent.ProtoReflect.Descriptor instead.
 func (*OrderEvent) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{34}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *OrderEvent) GetOrderId() string {
@@ -2819,6 +2925,15 @@ func (x *OrderEvent) GetPaymentChanged() *PaymentChanged {
 	return nil
 }
 
+func (x *OrderEvent) GetRedacted() *OrderRedacted {
+	if x != nil {
+		if x, ok := x.Body.(*OrderEvent_Redacted); ok {
+			return x.Redacted
+		}
+	}
+	return nil
+}
+
 type isOrderEvent_Body interface {
 	isOrderEvent_Body()
 }
@@ -2867,6 +2982,10 @@ type OrderEvent_PaymentChanged struct {
 	PaymentChanged *PaymentChanged `protobuf:"bytes,20,opt,name=payment_changed,json=paymentChanged,proto3,oneof"`
 }
 
+type OrderEvent_Redacted struct {
+	Redacted *OrderRedacted `protobuf:"bytes,21,opt,name=redacted,proto3,oneof"`
+}
+
 func (*OrderEvent_Created) isOrderEvent_Body() {}
 
 func (*OrderEvent_Assigned) isOrderEvent_Body() {}
@@ -2889,6 +3008,8 @@ func (*OrderEvent_DispatchFailed) isOrderEvent_Body() {}
 
 func (*OrderEvent_PaymentChanged) isOrderEvent_Body() {}
 
+func (*OrderEvent_Redacted) isOrderEvent_Body() {}
+
 type OrderReply struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Order         *OrderState            `protobuf:"bytes,1,opt,name=order,proto3" json:"order,omitempty"`
@@ -2899,7 +3020,7 @@ type OrderReply struct {
 
 func (x *OrderReply) Reset() {
 	*x = OrderReply{}
-	mi := &file_proto_outrider_proto_msgTypes[35]
+	mi := &file_proto_outrider_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2911,7 +3032,7 @@ func (x *OrderReply) String() string {
 func (*OrderReply) ProtoMessage() {}
 
 func (x *OrderReply) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[35]
+	mi := &file_proto_outrider_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2924,7 +3045,7 @@ func (x *OrderReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrderReply.ProtoReflect.Descriptor instead.
 func (*OrderReply) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{35}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *OrderReply) GetOrder() *OrderState {
@@ -2958,7 +3079,7 @@ type DriverState struct {
 
 func (x *DriverState) Reset() {
 	*x = DriverState{}
-	mi := &file_proto_outrider_proto_msgTypes[36]
+	mi := &file_proto_outrider_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2970,7 +3091,7 @@ func (x *DriverState) String() string {
 func (*DriverState) ProtoMessage() {}
 
 func (x *DriverState) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[36]
+	mi := &file_proto_outrider_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2983,7 +3104,7 @@ func (x *DriverState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DriverState.ProtoReflect.Descriptor instead.
 func (*DriverState) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{36}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *DriverState) GetId() string {
@@ -3050,7 +3171,7 @@ type Fix struct {
 
 func (x *Fix) Reset() {
 	*x = Fix{}
-	mi := &file_proto_outrider_proto_msgTypes[37]
+	mi := &file_proto_outrider_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3062,7 +3183,7 @@ func (x *Fix) String() string {
 func (*Fix) ProtoMessage() {}
 
 func (x *Fix) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[37]
+	mi := &file_proto_outrider_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3075,7 +3196,7 @@ func (x *Fix) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Fix.ProtoReflect.Descriptor instead.
 func (*Fix) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{37}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *Fix) GetLat() float64 {
@@ -3131,7 +3252,7 @@ type UpdateLocation struct {
 
 func (x *UpdateLocation) Reset() {
 	*x = UpdateLocation{}
-	mi := &file_proto_outrider_proto_msgTypes[38]
+	mi := &file_proto_outrider_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3143,7 +3264,7 @@ func (x *UpdateLocation) String() string {
 func (*UpdateLocation) ProtoMessage() {}
 
 func (x *UpdateLocation) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[38]
+	mi := &file_proto_outrider_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3156,7 +3277,7 @@ func (x *UpdateLocation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateLocation.ProtoReflect.Descriptor instead.
 func (*UpdateLocation) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{38}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *UpdateLocation) GetFix() *Fix {
@@ -3175,7 +3296,7 @@ type RegisterDriver struct {
 
 func (x *RegisterDriver) Reset() {
 	*x = RegisterDriver{}
-	mi := &file_proto_outrider_proto_msgTypes[39]
+	mi := &file_proto_outrider_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3187,7 +3308,7 @@ func (x *RegisterDriver) String() string {
 func (*RegisterDriver) ProtoMessage() {}
 
 func (x *RegisterDriver) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[39]
+	mi := &file_proto_outrider_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3200,7 +3321,7 @@ func (x *RegisterDriver) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterDriver.ProtoReflect.Descriptor instead.
 func (*RegisterDriver) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{39}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *RegisterDriver) GetCapacity() int32 {
@@ -3219,7 +3340,7 @@ type SetAvailability struct {
 
 func (x *SetAvailability) Reset() {
 	*x = SetAvailability{}
-	mi := &file_proto_outrider_proto_msgTypes[40]
+	mi := &file_proto_outrider_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3231,7 +3352,7 @@ func (x *SetAvailability) String() string {
 func (*SetAvailability) ProtoMessage() {}
 
 func (x *SetAvailability) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[40]
+	mi := &file_proto_outrider_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3244,7 +3365,7 @@ func (x *SetAvailability) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetAvailability.ProtoReflect.Descriptor instead.
 func (*SetAvailability) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{40}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *SetAvailability) GetAvailable() bool {
@@ -3262,7 +3383,7 @@ type GetDriver struct {
 
 func (x *GetDriver) Reset() {
 	*x = GetDriver{}
-	mi := &file_proto_outrider_proto_msgTypes[41]
+	mi := &file_proto_outrider_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3274,7 +3395,7 @@ func (x *GetDriver) String() string {
 func (*GetDriver) ProtoMessage() {}
 
 func (x *GetDriver) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[41]
+	mi := &file_proto_outrider_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3287,7 +3408,7 @@ func (x *GetDriver) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDriver.ProtoReflect.Descriptor instead.
 func (*GetDriver) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{41}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{43}
 }
 
 // SetCapacity changes how many orders the driver holds at once (admins).
@@ -3301,7 +3422,7 @@ type SetCapacity struct {
 
 func (x *SetCapacity) Reset() {
 	*x = SetCapacity{}
-	mi := &file_proto_outrider_proto_msgTypes[42]
+	mi := &file_proto_outrider_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3313,7 +3434,7 @@ func (x *SetCapacity) String() string {
 func (*SetCapacity) ProtoMessage() {}
 
 func (x *SetCapacity) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[42]
+	mi := &file_proto_outrider_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3326,7 +3447,7 @@ func (x *SetCapacity) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetCapacity.ProtoReflect.Descriptor instead.
 func (*SetCapacity) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{42}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *SetCapacity) GetCapacity() int32 {
@@ -3355,7 +3476,7 @@ type DriverCommand struct {
 
 func (x *DriverCommand) Reset() {
 	*x = DriverCommand{}
-	mi := &file_proto_outrider_proto_msgTypes[43]
+	mi := &file_proto_outrider_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3367,7 +3488,7 @@ func (x *DriverCommand) String() string {
 func (*DriverCommand) ProtoMessage() {}
 
 func (x *DriverCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[43]
+	mi := &file_proto_outrider_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3380,7 +3501,7 @@ func (x *DriverCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DriverCommand.ProtoReflect.Descriptor instead.
 func (*DriverCommand) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{43}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *DriverCommand) GetCommandId() string {
@@ -3499,7 +3620,7 @@ type DriverRegistered struct {
 
 func (x *DriverRegistered) Reset() {
 	*x = DriverRegistered{}
-	mi := &file_proto_outrider_proto_msgTypes[44]
+	mi := &file_proto_outrider_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3511,7 +3632,7 @@ func (x *DriverRegistered) String() string {
 func (*DriverRegistered) ProtoMessage() {}
 
 func (x *DriverRegistered) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[44]
+	mi := &file_proto_outrider_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3524,7 +3645,7 @@ func (x *DriverRegistered) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DriverRegistered.ProtoReflect.Descriptor instead.
 func (*DriverRegistered) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{44}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *DriverRegistered) GetCapacity() int32 {
@@ -3543,7 +3664,7 @@ type AvailabilityChanged struct {
 
 func (x *AvailabilityChanged) Reset() {
 	*x = AvailabilityChanged{}
-	mi := &file_proto_outrider_proto_msgTypes[45]
+	mi := &file_proto_outrider_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3555,7 +3676,7 @@ func (x *AvailabilityChanged) String() string {
 func (*AvailabilityChanged) ProtoMessage() {}
 
 func (x *AvailabilityChanged) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[45]
+	mi := &file_proto_outrider_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3568,7 +3689,7 @@ func (x *AvailabilityChanged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AvailabilityChanged.ProtoReflect.Descriptor instead.
 func (*AvailabilityChanged) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{45}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *AvailabilityChanged) GetAvailable() bool {
@@ -3587,7 +3708,7 @@ type CapacityChanged struct {
 
 func (x *CapacityChanged) Reset() {
 	*x = CapacityChanged{}
-	mi := &file_proto_outrider_proto_msgTypes[46]
+	mi := &file_proto_outrider_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3599,7 +3720,7 @@ func (x *CapacityChanged) String() string {
 func (*CapacityChanged) ProtoMessage() {}
 
 func (x *CapacityChanged) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[46]
+	mi := &file_proto_outrider_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3612,7 +3733,7 @@ func (x *CapacityChanged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CapacityChanged.ProtoReflect.Descriptor instead.
 func (*CapacityChanged) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{46}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *CapacityChanged) GetCapacity() int32 {
@@ -3641,7 +3762,7 @@ type DriverEvent struct {
 
 func (x *DriverEvent) Reset() {
 	*x = DriverEvent{}
-	mi := &file_proto_outrider_proto_msgTypes[47]
+	mi := &file_proto_outrider_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3653,7 +3774,7 @@ func (x *DriverEvent) String() string {
 func (*DriverEvent) ProtoMessage() {}
 
 func (x *DriverEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[47]
+	mi := &file_proto_outrider_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3666,7 +3787,7 @@ func (x *DriverEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DriverEvent.ProtoReflect.Descriptor instead.
 func (*DriverEvent) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{47}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *DriverEvent) GetDriverId() string {
@@ -3770,7 +3891,7 @@ type DriverReply struct {
 
 func (x *DriverReply) Reset() {
 	*x = DriverReply{}
-	mi := &file_proto_outrider_proto_msgTypes[48]
+	mi := &file_proto_outrider_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3782,7 +3903,7 @@ func (x *DriverReply) String() string {
 func (*DriverReply) ProtoMessage() {}
 
 func (x *DriverReply) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[48]
+	mi := &file_proto_outrider_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3795,7 +3916,7 @@ func (x *DriverReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DriverReply.ProtoReflect.Descriptor instead.
 func (*DriverReply) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{48}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *DriverReply) GetDriver() *DriverState {
@@ -3830,14 +3951,19 @@ type UserState struct {
 	Sessions []*Session `protobuf:"bytes,10,rep,name=sessions,proto3" json:"sessions,omitempty"`
 	// deactivated: an admin switched the account off; it cannot log in and
 	// its tokens are refused until an admin switches it on again.
-	Deactivated   bool `protobuf:"varint,11,opt,name=deactivated,proto3" json:"deactivated,omitempty"`
+	Deactivated bool `protobuf:"varint,11,opt,name=deactivated,proto3" json:"deactivated,omitempty"`
+	// erased: the account's personal data was erased (DELETE
+	// /v1/users/:id). Only the id, role and times remain; the account is
+	// gone for every command and its journal holds nothing before the
+	// erasure.
+	Erased        bool `protobuf:"varint,12,opt,name=erased,proto3" json:"erased,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *UserState) Reset() {
 	*x = UserState{}
-	mi := &file_proto_outrider_proto_msgTypes[49]
+	mi := &file_proto_outrider_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3849,7 +3975,7 @@ func (x *UserState) String() string {
 func (*UserState) ProtoMessage() {}
 
 func (x *UserState) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[49]
+	mi := &file_proto_outrider_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3862,7 +3988,7 @@ func (x *UserState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UserState.ProtoReflect.Descriptor instead.
 func (*UserState) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{49}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *UserState) GetId() string {
@@ -3942,6 +4068,13 @@ func (x *UserState) GetDeactivated() bool {
 	return false
 }
 
+func (x *UserState) GetErased() bool {
+	if x != nil {
+		return x.Erased
+	}
+	return false
+}
+
 // Session is one live WebSocket of a user on some node.
 type Session struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -3954,7 +4087,7 @@ type Session struct {
 
 func (x *Session) Reset() {
 	*x = Session{}
-	mi := &file_proto_outrider_proto_msgTypes[50]
+	mi := &file_proto_outrider_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3966,7 +4099,7 @@ func (x *Session) String() string {
 func (*Session) ProtoMessage() {}
 
 func (x *Session) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[50]
+	mi := &file_proto_outrider_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3979,7 +4112,7 @@ func (x *Session) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Session.ProtoReflect.Descriptor instead.
 func (*Session) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{50}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *Session) GetId() string {
@@ -4019,7 +4152,7 @@ type CreateUser struct {
 
 func (x *CreateUser) Reset() {
 	*x = CreateUser{}
-	mi := &file_proto_outrider_proto_msgTypes[51]
+	mi := &file_proto_outrider_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4031,7 +4164,7 @@ func (x *CreateUser) String() string {
 func (*CreateUser) ProtoMessage() {}
 
 func (x *CreateUser) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[51]
+	mi := &file_proto_outrider_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4044,7 +4177,7 @@ func (x *CreateUser) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateUser.ProtoReflect.Descriptor instead.
 func (*CreateUser) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{51}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *CreateUser) GetEmail() string {
@@ -4097,7 +4230,7 @@ type GetUser struct {
 
 func (x *GetUser) Reset() {
 	*x = GetUser{}
-	mi := &file_proto_outrider_proto_msgTypes[52]
+	mi := &file_proto_outrider_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4109,7 +4242,7 @@ func (x *GetUser) String() string {
 func (*GetUser) ProtoMessage() {}
 
 func (x *GetUser) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[52]
+	mi := &file_proto_outrider_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4122,7 +4255,7 @@ func (x *GetUser) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetUser.ProtoReflect.Descriptor instead.
 func (*GetUser) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{52}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{54}
 }
 
 // OpenSession registers (or renews) a session; refused when the token
@@ -4140,7 +4273,7 @@ type OpenSession struct {
 
 func (x *OpenSession) Reset() {
 	*x = OpenSession{}
-	mi := &file_proto_outrider_proto_msgTypes[53]
+	mi := &file_proto_outrider_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4152,7 +4285,7 @@ func (x *OpenSession) String() string {
 func (*OpenSession) ProtoMessage() {}
 
 func (x *OpenSession) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[53]
+	mi := &file_proto_outrider_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4165,7 +4298,7 @@ func (x *OpenSession) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpenSession.ProtoReflect.Descriptor instead.
 func (*OpenSession) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{53}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *OpenSession) GetSession() *Session {
@@ -4198,7 +4331,7 @@ type CloseSession struct {
 
 func (x *CloseSession) Reset() {
 	*x = CloseSession{}
-	mi := &file_proto_outrider_proto_msgTypes[54]
+	mi := &file_proto_outrider_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4210,7 +4343,7 @@ func (x *CloseSession) String() string {
 func (*CloseSession) ProtoMessage() {}
 
 func (x *CloseSession) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[54]
+	mi := &file_proto_outrider_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4223,7 +4356,7 @@ func (x *CloseSession) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloseSession.ProtoReflect.Descriptor instead.
 func (*CloseSession) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{54}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *CloseSession) GetSessionId() string {
@@ -4243,7 +4376,7 @@ type RevokeSessions struct {
 
 func (x *RevokeSessions) Reset() {
 	*x = RevokeSessions{}
-	mi := &file_proto_outrider_proto_msgTypes[55]
+	mi := &file_proto_outrider_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4255,7 +4388,7 @@ func (x *RevokeSessions) String() string {
 func (*RevokeSessions) ProtoMessage() {}
 
 func (x *RevokeSessions) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[55]
+	mi := &file_proto_outrider_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4268,7 +4401,7 @@ func (x *RevokeSessions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeSessions.ProtoReflect.Descriptor instead.
 func (*RevokeSessions) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{55}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{57}
 }
 
 // Push sends a frame to every live session of the user (job offers,
@@ -4282,7 +4415,7 @@ type Push struct {
 
 func (x *Push) Reset() {
 	*x = Push{}
-	mi := &file_proto_outrider_proto_msgTypes[56]
+	mi := &file_proto_outrider_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4294,7 +4427,7 @@ func (x *Push) String() string {
 func (*Push) ProtoMessage() {}
 
 func (x *Push) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[56]
+	mi := &file_proto_outrider_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4307,7 +4440,7 @@ func (x *Push) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Push.ProtoReflect.Descriptor instead.
 func (*Push) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{56}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *Push) GetFrame() []byte {
@@ -4333,6 +4466,7 @@ type UserCommand struct {
 	//	*UserCommand_UpdateProfile
 	//	*UserCommand_ChangePassword
 	//	*UserCommand_SetActive
+	//	*UserCommand_Erase
 	Body          isUserCommand_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -4340,7 +4474,7 @@ type UserCommand struct {
 
 func (x *UserCommand) Reset() {
 	*x = UserCommand{}
-	mi := &file_proto_outrider_proto_msgTypes[57]
+	mi := &file_proto_outrider_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4352,7 +4486,7 @@ func (x *UserCommand) String() string {
 func (*UserCommand) ProtoMessage() {}
 
 func (x *UserCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[57]
+	mi := &file_proto_outrider_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4365,7 +4499,7 @@ func (x *UserCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UserCommand.ProtoReflect.Descriptor instead.
 func (*UserCommand) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{57}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *UserCommand) GetCommandId() string {
@@ -4477,6 +4611,15 @@ func (x *UserCommand) GetSetActive() *SetActive {
 	return nil
 }
 
+func (x *UserCommand) GetErase() *EraseUser {
+	if x != nil {
+		if x, ok := x.Body.(*UserCommand_Erase); ok {
+			return x.Erase
+		}
+	}
+	return nil
+}
+
 type isUserCommand_Body interface {
 	isUserCommand_Body()
 }
@@ -4517,6 +4660,10 @@ type UserCommand_SetActive struct {
 	SetActive *SetActive `protobuf:"bytes,18,opt,name=set_active,json=setActive,proto3,oneof"`
 }
 
+type UserCommand_Erase struct {
+	Erase *EraseUser `protobuf:"bytes,19,opt,name=erase,proto3,oneof"`
+}
+
 func (*UserCommand_Create) isUserCommand_Body() {}
 
 func (*UserCommand_Get) isUserCommand_Body() {}
@@ -4535,6 +4682,84 @@ func (*UserCommand_ChangePassword) isUserCommand_Body() {}
 
 func (*UserCommand_SetActive) isUserCommand_Body() {}
 
+func (*UserCommand_Erase) isUserCommand_Body() {}
+
+// EraseUser erases the account's personal data (admins; not their own):
+// name, e-mail, phone and password hash, in the state, the read model
+// and the journal. Repeating it changes nothing.
+type EraseUser struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EraseUser) Reset() {
+	*x = EraseUser{}
+	mi := &file_proto_outrider_proto_msgTypes[60]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EraseUser) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EraseUser) ProtoMessage() {}
+
+func (x *EraseUser) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_outrider_proto_msgTypes[60]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EraseUser.ProtoReflect.Descriptor instead.
+func (*EraseUser) Descriptor() ([]byte, []int) {
+	return file_proto_outrider_proto_rawDescGZIP(), []int{60}
+}
+
+// UserErased: the account's personal data was erased.
+type UserErased struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UserErased) Reset() {
+	*x = UserErased{}
+	mi := &file_proto_outrider_proto_msgTypes[61]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UserErased) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UserErased) ProtoMessage() {}
+
+func (x *UserErased) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_outrider_proto_msgTypes[61]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UserErased.ProtoReflect.Descriptor instead.
+func (*UserErased) Descriptor() ([]byte, []int) {
+	return file_proto_outrider_proto_rawDescGZIP(), []int{61}
+}
+
 // SetActive switches an account off or on (admins; not their own).
 type SetActive struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -4545,7 +4770,7 @@ type SetActive struct {
 
 func (x *SetActive) Reset() {
 	*x = SetActive{}
-	mi := &file_proto_outrider_proto_msgTypes[58]
+	mi := &file_proto_outrider_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4557,7 +4782,7 @@ func (x *SetActive) String() string {
 func (*SetActive) ProtoMessage() {}
 
 func (x *SetActive) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[58]
+	mi := &file_proto_outrider_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4570,7 +4795,7 @@ func (x *SetActive) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetActive.ProtoReflect.Descriptor instead.
 func (*SetActive) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{58}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *SetActive) GetActive() bool {
@@ -4590,7 +4815,7 @@ type ActiveChanged struct {
 
 func (x *ActiveChanged) Reset() {
 	*x = ActiveChanged{}
-	mi := &file_proto_outrider_proto_msgTypes[59]
+	mi := &file_proto_outrider_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4602,7 +4827,7 @@ func (x *ActiveChanged) String() string {
 func (*ActiveChanged) ProtoMessage() {}
 
 func (x *ActiveChanged) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[59]
+	mi := &file_proto_outrider_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4615,7 +4840,7 @@ func (x *ActiveChanged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ActiveChanged.ProtoReflect.Descriptor instead.
 func (*ActiveChanged) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{59}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *ActiveChanged) GetActive() bool {
@@ -4636,7 +4861,7 @@ type UpdateProfile struct {
 
 func (x *UpdateProfile) Reset() {
 	*x = UpdateProfile{}
-	mi := &file_proto_outrider_proto_msgTypes[60]
+	mi := &file_proto_outrider_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4648,7 +4873,7 @@ func (x *UpdateProfile) String() string {
 func (*UpdateProfile) ProtoMessage() {}
 
 func (x *UpdateProfile) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[60]
+	mi := &file_proto_outrider_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4661,7 +4886,7 @@ func (x *UpdateProfile) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateProfile.ProtoReflect.Descriptor instead.
 func (*UpdateProfile) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{60}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *UpdateProfile) GetName() string {
@@ -4689,7 +4914,7 @@ type ChangePassword struct {
 
 func (x *ChangePassword) Reset() {
 	*x = ChangePassword{}
-	mi := &file_proto_outrider_proto_msgTypes[61]
+	mi := &file_proto_outrider_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4701,7 +4926,7 @@ func (x *ChangePassword) String() string {
 func (*ChangePassword) ProtoMessage() {}
 
 func (x *ChangePassword) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[61]
+	mi := &file_proto_outrider_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4714,7 +4939,7 @@ func (x *ChangePassword) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangePassword.ProtoReflect.Descriptor instead.
 func (*ChangePassword) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{61}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *ChangePassword) GetPasswordHash() string {
@@ -4735,7 +4960,7 @@ type ProfileUpdated struct {
 
 func (x *ProfileUpdated) Reset() {
 	*x = ProfileUpdated{}
-	mi := &file_proto_outrider_proto_msgTypes[62]
+	mi := &file_proto_outrider_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4747,7 +4972,7 @@ func (x *ProfileUpdated) String() string {
 func (*ProfileUpdated) ProtoMessage() {}
 
 func (x *ProfileUpdated) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[62]
+	mi := &file_proto_outrider_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4760,7 +4985,7 @@ func (x *ProfileUpdated) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProfileUpdated.ProtoReflect.Descriptor instead.
 func (*ProfileUpdated) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{62}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *ProfileUpdated) GetName() string {
@@ -4787,7 +5012,7 @@ type PasswordChanged struct {
 
 func (x *PasswordChanged) Reset() {
 	*x = PasswordChanged{}
-	mi := &file_proto_outrider_proto_msgTypes[63]
+	mi := &file_proto_outrider_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4799,7 +5024,7 @@ func (x *PasswordChanged) String() string {
 func (*PasswordChanged) ProtoMessage() {}
 
 func (x *PasswordChanged) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[63]
+	mi := &file_proto_outrider_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4812,7 +5037,7 @@ func (x *PasswordChanged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PasswordChanged.ProtoReflect.Descriptor instead.
 func (*PasswordChanged) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{63}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{67}
 }
 
 type SessionsRevoked struct {
@@ -4824,7 +5049,7 @@ type SessionsRevoked struct {
 
 func (x *SessionsRevoked) Reset() {
 	*x = SessionsRevoked{}
-	mi := &file_proto_outrider_proto_msgTypes[64]
+	mi := &file_proto_outrider_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4836,7 +5061,7 @@ func (x *SessionsRevoked) String() string {
 func (*SessionsRevoked) ProtoMessage() {}
 
 func (x *SessionsRevoked) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[64]
+	mi := &file_proto_outrider_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4849,7 +5074,7 @@ func (x *SessionsRevoked) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionsRevoked.ProtoReflect.Descriptor instead.
 func (*SessionsRevoked) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{64}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *SessionsRevoked) GetBeforeMs() int64 {
@@ -4871,7 +5096,7 @@ type UserCreated struct {
 
 func (x *UserCreated) Reset() {
 	*x = UserCreated{}
-	mi := &file_proto_outrider_proto_msgTypes[65]
+	mi := &file_proto_outrider_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4883,7 +5108,7 @@ func (x *UserCreated) String() string {
 func (*UserCreated) ProtoMessage() {}
 
 func (x *UserCreated) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[65]
+	mi := &file_proto_outrider_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4896,7 +5121,7 @@ func (x *UserCreated) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UserCreated.ProtoReflect.Descriptor instead.
 func (*UserCreated) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{65}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *UserCreated) GetEmail() string {
@@ -4941,6 +5166,7 @@ type UserEvent struct {
 	//	*UserEvent_ProfileUpdated
 	//	*UserEvent_PasswordChanged
 	//	*UserEvent_ActiveChanged
+	//	*UserEvent_Erased
 	Body          isUserEvent_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -4948,7 +5174,7 @@ type UserEvent struct {
 
 func (x *UserEvent) Reset() {
 	*x = UserEvent{}
-	mi := &file_proto_outrider_proto_msgTypes[66]
+	mi := &file_proto_outrider_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4960,7 +5186,7 @@ func (x *UserEvent) String() string {
 func (*UserEvent) ProtoMessage() {}
 
 func (x *UserEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[66]
+	mi := &file_proto_outrider_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4973,7 +5199,7 @@ func (x *UserEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UserEvent.ProtoReflect.Descriptor instead.
 func (*UserEvent) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{66}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *UserEvent) GetUserId() string {
@@ -5063,6 +5289,15 @@ func (x *UserEvent) GetActiveChanged() *ActiveChanged {
 	return nil
 }
 
+func (x *UserEvent) GetErased() *UserErased {
+	if x != nil {
+		if x, ok := x.Body.(*UserEvent_Erased); ok {
+			return x.Erased
+		}
+	}
+	return nil
+}
+
 type isUserEvent_Body interface {
 	isUserEvent_Body()
 }
@@ -5087,6 +5322,10 @@ type UserEvent_ActiveChanged struct {
 	ActiveChanged *ActiveChanged `protobuf:"bytes,14,opt,name=active_changed,json=activeChanged,proto3,oneof"`
 }
 
+type UserEvent_Erased struct {
+	Erased *UserErased `protobuf:"bytes,15,opt,name=erased,proto3,oneof"`
+}
+
 func (*UserEvent_Created) isUserEvent_Body() {}
 
 func (*UserEvent_SessionsRevoked) isUserEvent_Body() {}
@@ -5096,6 +5335,8 @@ func (*UserEvent_ProfileUpdated) isUserEvent_Body() {}
 func (*UserEvent_PasswordChanged) isUserEvent_Body() {}
 
 func (*UserEvent_ActiveChanged) isUserEvent_Body() {}
+
+func (*UserEvent_Erased) isUserEvent_Body() {}
 
 type UserReply struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -5107,7 +5348,7 @@ type UserReply struct {
 
 func (x *UserReply) Reset() {
 	*x = UserReply{}
-	mi := &file_proto_outrider_proto_msgTypes[67]
+	mi := &file_proto_outrider_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5119,7 +5360,7 @@ func (x *UserReply) String() string {
 func (*UserReply) ProtoMessage() {}
 
 func (x *UserReply) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[67]
+	mi := &file_proto_outrider_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5132,7 +5373,7 @@ func (x *UserReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UserReply.ProtoReflect.Descriptor instead.
 func (*UserReply) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{67}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *UserReply) GetUser() *UserState {
@@ -5166,7 +5407,7 @@ type ZoneUpdate struct {
 
 func (x *ZoneUpdate) Reset() {
 	*x = ZoneUpdate{}
-	mi := &file_proto_outrider_proto_msgTypes[68]
+	mi := &file_proto_outrider_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5178,7 +5419,7 @@ func (x *ZoneUpdate) String() string {
 func (*ZoneUpdate) ProtoMessage() {}
 
 func (x *ZoneUpdate) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[68]
+	mi := &file_proto_outrider_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5191,7 +5432,7 @@ func (x *ZoneUpdate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ZoneUpdate.ProtoReflect.Descriptor instead.
 func (*ZoneUpdate) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{68}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *ZoneUpdate) GetDriverId() string {
@@ -5246,7 +5487,7 @@ type ZoneRemove struct {
 
 func (x *ZoneRemove) Reset() {
 	*x = ZoneRemove{}
-	mi := &file_proto_outrider_proto_msgTypes[69]
+	mi := &file_proto_outrider_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5258,7 +5499,7 @@ func (x *ZoneRemove) String() string {
 func (*ZoneRemove) ProtoMessage() {}
 
 func (x *ZoneRemove) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[69]
+	mi := &file_proto_outrider_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5271,7 +5512,7 @@ func (x *ZoneRemove) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ZoneRemove.ProtoReflect.Descriptor instead.
 func (*ZoneRemove) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{69}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *ZoneRemove) GetDriverId() string {
@@ -5300,7 +5541,7 @@ type ZoneNearest struct {
 
 func (x *ZoneNearest) Reset() {
 	*x = ZoneNearest{}
-	mi := &file_proto_outrider_proto_msgTypes[70]
+	mi := &file_proto_outrider_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5312,7 +5553,7 @@ func (x *ZoneNearest) String() string {
 func (*ZoneNearest) ProtoMessage() {}
 
 func (x *ZoneNearest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[70]
+	mi := &file_proto_outrider_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5325,7 +5566,7 @@ func (x *ZoneNearest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ZoneNearest.ProtoReflect.Descriptor instead.
 func (*ZoneNearest) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{70}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *ZoneNearest) GetLat() float64 {
@@ -5391,7 +5632,7 @@ type ZoneHit struct {
 
 func (x *ZoneHit) Reset() {
 	*x = ZoneHit{}
-	mi := &file_proto_outrider_proto_msgTypes[71]
+	mi := &file_proto_outrider_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5403,7 +5644,7 @@ func (x *ZoneHit) String() string {
 func (*ZoneHit) ProtoMessage() {}
 
 func (x *ZoneHit) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[71]
+	mi := &file_proto_outrider_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5416,7 +5657,7 @@ func (x *ZoneHit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ZoneHit.ProtoReflect.Descriptor instead.
 func (*ZoneHit) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{71}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *ZoneHit) GetDriverId() string {
@@ -5472,7 +5713,7 @@ type ZoneHits struct {
 
 func (x *ZoneHits) Reset() {
 	*x = ZoneHits{}
-	mi := &file_proto_outrider_proto_msgTypes[72]
+	mi := &file_proto_outrider_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5484,7 +5725,7 @@ func (x *ZoneHits) String() string {
 func (*ZoneHits) ProtoMessage() {}
 
 func (x *ZoneHits) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[72]
+	mi := &file_proto_outrider_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5497,7 +5738,7 @@ func (x *ZoneHits) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ZoneHits.ProtoReflect.Descriptor instead.
 func (*ZoneHits) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{72}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *ZoneHits) GetHits() []*ZoneHit {
@@ -5529,7 +5770,7 @@ type ZoneMessage struct {
 
 func (x *ZoneMessage) Reset() {
 	*x = ZoneMessage{}
-	mi := &file_proto_outrider_proto_msgTypes[73]
+	mi := &file_proto_outrider_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5541,7 +5782,7 @@ func (x *ZoneMessage) String() string {
 func (*ZoneMessage) ProtoMessage() {}
 
 func (x *ZoneMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[73]
+	mi := &file_proto_outrider_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5554,7 +5795,7 @@ func (x *ZoneMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ZoneMessage.ProtoReflect.Descriptor instead.
 func (*ZoneMessage) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{73}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{77}
 }
 
 func (x *ZoneMessage) GetBody() isZoneMessage_Body {
@@ -5628,7 +5869,7 @@ const file_proto_outrider_proto_rawDesc = "" +
 	"\x03lng\x18\x04 \x01(\x01R\x03lng\"9\n" +
 	"\tRejection\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\tR\x04code\x12\x18\n" +
-	"\amessage\x18\x02 \x01(\tR\amessage\"\xb6\x05\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\"\xd2\x05\n" +
 	"\n" +
 	"OrderState\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1f\n" +
@@ -5652,7 +5893,8 @@ const file_proto_outrider_proto_rawDesc = "" +
 	"proof_keys\x18\x10 \x03(\tR\tproofKeys\x12\x1b\n" +
 	"\toffer_seq\x18\x11 \x01(\x03R\bofferSeq\x12-\n" +
 	"\x13offer_expires_at_ms\x18\x12 \x01(\x03R\x10offerExpiresAtMs\x126\n" +
-	"\bdispatch\x18\x13 \x01(\v2\x1a.outrider.v1.DispatchStateR\bdispatch\"\xcc\x03\n" +
+	"\bdispatch\x18\x13 \x01(\v2\x1a.outrider.v1.DispatchStateR\bdispatch\x12\x1a\n" +
+	"\bredacted\x18\x14 \x01(\bR\bredacted\"\xcc\x03\n" +
 	"\rDispatchState\x12\x12\n" +
 	"\x04mode\x18\x01 \x01(\tR\x04mode\x12\x14\n" +
 	"\x05state\x18\x02 \x01(\tR\x05state\x12\x10\n" +
@@ -5754,7 +5996,7 @@ const file_proto_outrider_proto_rawDesc = "" +
 	"\vRecordProof\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12!\n" +
 	"\fcontent_type\x18\x02 \x01(\tR\vcontentType\x12\x12\n" +
-	"\x04size\x18\x03 \x01(\x03R\x04size\"\xe5\x06\n" +
+	"\x04size\x18\x03 \x01(\x03R\x04size\"\x99\a\n" +
 	"\fOrderCommand\x12\x1d\n" +
 	"\n" +
 	"command_id\x18\x01 \x01(\tR\tcommandId\x12&\n" +
@@ -5774,8 +6016,11 @@ const file_proto_outrider_proto_rawDesc = "" +
 	"\x0estart_dispatch\x18\x13 \x01(\v2\x1a.outrider.v1.StartDispatchH\x00R\rstartDispatch\x12L\n" +
 	"\x11escalate_dispatch\x18\x14 \x01(\v2\x1d.outrider.v1.EscalateDispatchH\x00R\x10escalateDispatch\x12:\n" +
 	"\vset_payment\x18\x15 \x01(\v2\x17.outrider.v1.SetPaymentH\x00R\n" +
-	"setPaymentB\x06\n" +
-	"\x04body\"B\n" +
+	"setPayment\x122\n" +
+	"\x06redact\x18\x16 \x01(\v2\x18.outrider.v1.RedactOrderH\x00R\x06redactB\x06\n" +
+	"\x04body\"\r\n" +
+	"\vRedactOrder\"\x0f\n" +
+	"\rOrderRedacted\"B\n" +
 	"\n" +
 	"SetPayment\x12\x16\n" +
 	"\x06status\x18\x01 \x01(\tR\x06status\x12\x1c\n" +
@@ -5833,7 +6078,7 @@ const file_proto_outrider_proto_rawDesc = "" +
 	"ProofAdded\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12!\n" +
 	"\fcontent_type\x18\x02 \x01(\tR\vcontentType\x12\x12\n" +
-	"\x04size\x18\x03 \x01(\x03R\x04size\"\xe1\x06\n" +
+	"\x04size\x18\x03 \x01(\x03R\x04size\"\x9b\a\n" +
 	"\n" +
 	"OrderEvent\x12\x19\n" +
 	"\border_id\x18\x01 \x01(\tR\aorderId\x12\x10\n" +
@@ -5856,7 +6101,8 @@ const file_proto_outrider_proto_rawDesc = "" +
 	"unassigned\x12I\n" +
 	"\x10dispatch_started\x18\x12 \x01(\v2\x1c.outrider.v1.DispatchStartedH\x00R\x0fdispatchStarted\x12F\n" +
 	"\x0fdispatch_failed\x18\x13 \x01(\v2\x1b.outrider.v1.DispatchFailedH\x00R\x0edispatchFailed\x12F\n" +
-	"\x0fpayment_changed\x18\x14 \x01(\v2\x1b.outrider.v1.PaymentChangedH\x00R\x0epaymentChangedB\x06\n" +
+	"\x0fpayment_changed\x18\x14 \x01(\v2\x1b.outrider.v1.PaymentChangedH\x00R\x0epaymentChanged\x128\n" +
+	"\bredacted\x18\x15 \x01(\v2\x1a.outrider.v1.OrderRedactedH\x00R\bredactedB\x06\n" +
 	"\x04body\"q\n" +
 	"\n" +
 	"OrderReply\x12-\n" +
@@ -5924,7 +6170,7 @@ const file_proto_outrider_proto_rawDesc = "" +
 	"\x04body\"u\n" +
 	"\vDriverReply\x120\n" +
 	"\x06driver\x18\x01 \x01(\v2\x18.outrider.v1.DriverStateR\x06driver\x124\n" +
-	"\trejection\x18\x02 \x01(\v2\x16.outrider.v1.RejectionR\trejection\"\xec\x02\n" +
+	"\trejection\x18\x02 \x01(\v2\x16.outrider.v1.RejectionR\trejection\"\x84\x03\n" +
 	"\tUserState\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05email\x18\x02 \x01(\tR\x05email\x12\x12\n" +
@@ -5937,7 +6183,8 @@ const file_proto_outrider_proto_rawDesc = "" +
 	"\x1asessions_revoked_before_ms\x18\t \x01(\x03R\x17sessionsRevokedBeforeMs\x120\n" +
 	"\bsessions\x18\n" +
 	" \x03(\v2\x14.outrider.v1.SessionR\bsessions\x12 \n" +
-	"\vdeactivated\x18\v \x01(\bR\vdeactivated\"S\n" +
+	"\vdeactivated\x18\v \x01(\bR\vdeactivated\x12\x16\n" +
+	"\x06erased\x18\f \x01(\bR\x06erased\"S\n" +
 	"\aSession\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05inbox\x18\x02 \x01(\tR\x05inbox\x12\"\n" +
@@ -5960,7 +6207,7 @@ const file_proto_outrider_proto_rawDesc = "" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\"\x10\n" +
 	"\x0eRevokeSessions\"\x1c\n" +
 	"\x04Push\x12\x14\n" +
-	"\x05frame\x18\x01 \x01(\fR\x05frame\"\x86\x05\n" +
+	"\x05frame\x18\x01 \x01(\fR\x05frame\"\xb6\x05\n" +
 	"\vUserCommand\x12\x1d\n" +
 	"\n" +
 	"command_id\x18\x01 \x01(\tR\tcommandId\x12&\n" +
@@ -5976,8 +6223,12 @@ const file_proto_outrider_proto_rawDesc = "" +
 	"\x0eupdate_profile\x18\x10 \x01(\v2\x1a.outrider.v1.UpdateProfileH\x00R\rupdateProfile\x12F\n" +
 	"\x0fchange_password\x18\x11 \x01(\v2\x1b.outrider.v1.ChangePasswordH\x00R\x0echangePassword\x127\n" +
 	"\n" +
-	"set_active\x18\x12 \x01(\v2\x16.outrider.v1.SetActiveH\x00R\tsetActiveB\x06\n" +
-	"\x04body\"#\n" +
+	"set_active\x18\x12 \x01(\v2\x16.outrider.v1.SetActiveH\x00R\tsetActive\x12.\n" +
+	"\x05erase\x18\x13 \x01(\v2\x16.outrider.v1.EraseUserH\x00R\x05eraseB\x06\n" +
+	"\x04body\"\v\n" +
+	"\tEraseUser\"\f\n" +
+	"\n" +
+	"UserErased\"#\n" +
 	"\tSetActive\x12\x16\n" +
 	"\x06active\x18\x01 \x01(\bR\x06active\"'\n" +
 	"\rActiveChanged\x12\x16\n" +
@@ -5999,7 +6250,7 @@ const file_proto_outrider_proto_rawDesc = "" +
 	"\x05email\x18\x01 \x01(\tR\x05email\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x14\n" +
 	"\x05phone\x18\x03 \x01(\tR\x05phone\x12\x12\n" +
-	"\x04role\x18\x04 \x01(\tR\x04role\"\xf3\x03\n" +
+	"\x04role\x18\x04 \x01(\tR\x04role\"\xa6\x04\n" +
 	"\tUserEvent\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x10\n" +
 	"\x03seq\x18\x02 \x01(\x03R\x03seq\x12\x13\n" +
@@ -6012,7 +6263,8 @@ const file_proto_outrider_proto_rawDesc = "" +
 	"\x10sessions_revoked\x18\v \x01(\v2\x1c.outrider.v1.SessionsRevokedH\x00R\x0fsessionsRevoked\x12F\n" +
 	"\x0fprofile_updated\x18\f \x01(\v2\x1b.outrider.v1.ProfileUpdatedH\x00R\x0eprofileUpdated\x12I\n" +
 	"\x10password_changed\x18\r \x01(\v2\x1c.outrider.v1.PasswordChangedH\x00R\x0fpasswordChanged\x12C\n" +
-	"\x0eactive_changed\x18\x0e \x01(\v2\x1a.outrider.v1.ActiveChangedH\x00R\ractiveChangedB\x06\n" +
+	"\x0eactive_changed\x18\x0e \x01(\v2\x1a.outrider.v1.ActiveChangedH\x00R\ractiveChanged\x121\n" +
+	"\x06erased\x18\x0f \x01(\v2\x17.outrider.v1.UserErasedH\x00R\x06erasedB\x06\n" +
 	"\x04body\"m\n" +
 	"\tUserReply\x12*\n" +
 	"\x04user\x18\x01 \x01(\v2\x16.outrider.v1.UserStateR\x04user\x124\n" +
@@ -6065,7 +6317,7 @@ func file_proto_outrider_proto_rawDescGZIP() []byte {
 	return file_proto_outrider_proto_rawDescData
 }
 
-var file_proto_outrider_proto_msgTypes = make([]protoimpl.MessageInfo, 74)
+var file_proto_outrider_proto_msgTypes = make([]protoimpl.MessageInfo, 78)
 var file_proto_outrider_proto_goTypes = []any{
 	(*Principal)(nil),           // 0: outrider.v1.Principal
 	(*Place)(nil),               // 1: outrider.v1.Place
@@ -6089,58 +6341,62 @@ var file_proto_outrider_proto_goTypes = []any{
 	(*GetOrder)(nil),            // 19: outrider.v1.GetOrder
 	(*RecordProof)(nil),         // 20: outrider.v1.RecordProof
 	(*OrderCommand)(nil),        // 21: outrider.v1.OrderCommand
-	(*SetPayment)(nil),          // 22: outrider.v1.SetPayment
-	(*PaymentChanged)(nil),      // 23: outrider.v1.PaymentChanged
-	(*OrderCreated)(nil),        // 24: outrider.v1.OrderCreated
-	(*DriverAssigned)(nil),      // 25: outrider.v1.DriverAssigned
-	(*DispatchStarted)(nil),     // 26: outrider.v1.DispatchStarted
-	(*DispatchFailed)(nil),      // 27: outrider.v1.DispatchFailed
-	(*OfferExpired)(nil),        // 28: outrider.v1.OfferExpired
-	(*OrderUnassigned)(nil),     // 29: outrider.v1.OrderUnassigned
-	(*OrderAccepted)(nil),       // 30: outrider.v1.OrderAccepted
-	(*OrderDeclined)(nil),       // 31: outrider.v1.OrderDeclined
-	(*StatusChanged)(nil),       // 32: outrider.v1.StatusChanged
-	(*ProofAdded)(nil),          // 33: outrider.v1.ProofAdded
-	(*OrderEvent)(nil),          // 34: outrider.v1.OrderEvent
-	(*OrderReply)(nil),          // 35: outrider.v1.OrderReply
-	(*DriverState)(nil),         // 36: outrider.v1.DriverState
-	(*Fix)(nil),                 // 37: outrider.v1.Fix
-	(*UpdateLocation)(nil),      // 38: outrider.v1.UpdateLocation
-	(*RegisterDriver)(nil),      // 39: outrider.v1.RegisterDriver
-	(*SetAvailability)(nil),     // 40: outrider.v1.SetAvailability
-	(*GetDriver)(nil),           // 41: outrider.v1.GetDriver
-	(*SetCapacity)(nil),         // 42: outrider.v1.SetCapacity
-	(*DriverCommand)(nil),       // 43: outrider.v1.DriverCommand
-	(*DriverRegistered)(nil),    // 44: outrider.v1.DriverRegistered
-	(*AvailabilityChanged)(nil), // 45: outrider.v1.AvailabilityChanged
-	(*CapacityChanged)(nil),     // 46: outrider.v1.CapacityChanged
-	(*DriverEvent)(nil),         // 47: outrider.v1.DriverEvent
-	(*DriverReply)(nil),         // 48: outrider.v1.DriverReply
-	(*UserState)(nil),           // 49: outrider.v1.UserState
-	(*Session)(nil),             // 50: outrider.v1.Session
-	(*CreateUser)(nil),          // 51: outrider.v1.CreateUser
-	(*GetUser)(nil),             // 52: outrider.v1.GetUser
-	(*OpenSession)(nil),         // 53: outrider.v1.OpenSession
-	(*CloseSession)(nil),        // 54: outrider.v1.CloseSession
-	(*RevokeSessions)(nil),      // 55: outrider.v1.RevokeSessions
-	(*Push)(nil),                // 56: outrider.v1.Push
-	(*UserCommand)(nil),         // 57: outrider.v1.UserCommand
-	(*SetActive)(nil),           // 58: outrider.v1.SetActive
-	(*ActiveChanged)(nil),       // 59: outrider.v1.ActiveChanged
-	(*UpdateProfile)(nil),       // 60: outrider.v1.UpdateProfile
-	(*ChangePassword)(nil),      // 61: outrider.v1.ChangePassword
-	(*ProfileUpdated)(nil),      // 62: outrider.v1.ProfileUpdated
-	(*PasswordChanged)(nil),     // 63: outrider.v1.PasswordChanged
-	(*SessionsRevoked)(nil),     // 64: outrider.v1.SessionsRevoked
-	(*UserCreated)(nil),         // 65: outrider.v1.UserCreated
-	(*UserEvent)(nil),           // 66: outrider.v1.UserEvent
-	(*UserReply)(nil),           // 67: outrider.v1.UserReply
-	(*ZoneUpdate)(nil),          // 68: outrider.v1.ZoneUpdate
-	(*ZoneRemove)(nil),          // 69: outrider.v1.ZoneRemove
-	(*ZoneNearest)(nil),         // 70: outrider.v1.ZoneNearest
-	(*ZoneHit)(nil),             // 71: outrider.v1.ZoneHit
-	(*ZoneHits)(nil),            // 72: outrider.v1.ZoneHits
-	(*ZoneMessage)(nil),         // 73: outrider.v1.ZoneMessage
+	(*RedactOrder)(nil),         // 22: outrider.v1.RedactOrder
+	(*OrderRedacted)(nil),       // 23: outrider.v1.OrderRedacted
+	(*SetPayment)(nil),          // 24: outrider.v1.SetPayment
+	(*PaymentChanged)(nil),      // 25: outrider.v1.PaymentChanged
+	(*OrderCreated)(nil),        // 26: outrider.v1.OrderCreated
+	(*DriverAssigned)(nil),      // 27: outrider.v1.DriverAssigned
+	(*DispatchStarted)(nil),     // 28: outrider.v1.DispatchStarted
+	(*DispatchFailed)(nil),      // 29: outrider.v1.DispatchFailed
+	(*OfferExpired)(nil),        // 30: outrider.v1.OfferExpired
+	(*OrderUnassigned)(nil),     // 31: outrider.v1.OrderUnassigned
+	(*OrderAccepted)(nil),       // 32: outrider.v1.OrderAccepted
+	(*OrderDeclined)(nil),       // 33: outrider.v1.OrderDeclined
+	(*StatusChanged)(nil),       // 34: outrider.v1.StatusChanged
+	(*ProofAdded)(nil),          // 35: outrider.v1.ProofAdded
+	(*OrderEvent)(nil),          // 36: outrider.v1.OrderEvent
+	(*OrderReply)(nil),          // 37: outrider.v1.OrderReply
+	(*DriverState)(nil),         // 38: outrider.v1.DriverState
+	(*Fix)(nil),                 // 39: outrider.v1.Fix
+	(*UpdateLocation)(nil),      // 40: outrider.v1.UpdateLocation
+	(*RegisterDriver)(nil),      // 41: outrider.v1.RegisterDriver
+	(*SetAvailability)(nil),     // 42: outrider.v1.SetAvailability
+	(*GetDriver)(nil),           // 43: outrider.v1.GetDriver
+	(*SetCapacity)(nil),         // 44: outrider.v1.SetCapacity
+	(*DriverCommand)(nil),       // 45: outrider.v1.DriverCommand
+	(*DriverRegistered)(nil),    // 46: outrider.v1.DriverRegistered
+	(*AvailabilityChanged)(nil), // 47: outrider.v1.AvailabilityChanged
+	(*CapacityChanged)(nil),     // 48: outrider.v1.CapacityChanged
+	(*DriverEvent)(nil),         // 49: outrider.v1.DriverEvent
+	(*DriverReply)(nil),         // 50: outrider.v1.DriverReply
+	(*UserState)(nil),           // 51: outrider.v1.UserState
+	(*Session)(nil),             // 52: outrider.v1.Session
+	(*CreateUser)(nil),          // 53: outrider.v1.CreateUser
+	(*GetUser)(nil),             // 54: outrider.v1.GetUser
+	(*OpenSession)(nil),         // 55: outrider.v1.OpenSession
+	(*CloseSession)(nil),        // 56: outrider.v1.CloseSession
+	(*RevokeSessions)(nil),      // 57: outrider.v1.RevokeSessions
+	(*Push)(nil),                // 58: outrider.v1.Push
+	(*UserCommand)(nil),         // 59: outrider.v1.UserCommand
+	(*EraseUser)(nil),           // 60: outrider.v1.EraseUser
+	(*UserErased)(nil),          // 61: outrider.v1.UserErased
+	(*SetActive)(nil),           // 62: outrider.v1.SetActive
+	(*ActiveChanged)(nil),       // 63: outrider.v1.ActiveChanged
+	(*UpdateProfile)(nil),       // 64: outrider.v1.UpdateProfile
+	(*ChangePassword)(nil),      // 65: outrider.v1.ChangePassword
+	(*ProfileUpdated)(nil),      // 66: outrider.v1.ProfileUpdated
+	(*PasswordChanged)(nil),     // 67: outrider.v1.PasswordChanged
+	(*SessionsRevoked)(nil),     // 68: outrider.v1.SessionsRevoked
+	(*UserCreated)(nil),         // 69: outrider.v1.UserCreated
+	(*UserEvent)(nil),           // 70: outrider.v1.UserEvent
+	(*UserReply)(nil),           // 71: outrider.v1.UserReply
+	(*ZoneUpdate)(nil),          // 72: outrider.v1.ZoneUpdate
+	(*ZoneRemove)(nil),          // 73: outrider.v1.ZoneRemove
+	(*ZoneNearest)(nil),         // 74: outrider.v1.ZoneNearest
+	(*ZoneHit)(nil),             // 75: outrider.v1.ZoneHit
+	(*ZoneHits)(nil),            // 76: outrider.v1.ZoneHits
+	(*ZoneMessage)(nil),         // 77: outrider.v1.ZoneMessage
 }
 var file_proto_outrider_proto_depIdxs = []int32{
 	1,  // 0: outrider.v1.OrderState.pickup:type_name -> outrider.v1.Place
@@ -6166,67 +6422,71 @@ var file_proto_outrider_proto_depIdxs = []int32{
 	15, // 20: outrider.v1.OrderCommand.unassign:type_name -> outrider.v1.UnassignOrder
 	9,  // 21: outrider.v1.OrderCommand.start_dispatch:type_name -> outrider.v1.StartDispatch
 	10, // 22: outrider.v1.OrderCommand.escalate_dispatch:type_name -> outrider.v1.EscalateDispatch
-	22, // 23: outrider.v1.OrderCommand.set_payment:type_name -> outrider.v1.SetPayment
-	1,  // 24: outrider.v1.OrderCreated.pickup:type_name -> outrider.v1.Place
-	1,  // 25: outrider.v1.OrderCreated.dropoff:type_name -> outrider.v1.Place
-	8,  // 26: outrider.v1.DriverAssigned.dispatch:type_name -> outrider.v1.DispatchOffer
-	0,  // 27: outrider.v1.OrderEvent.by:type_name -> outrider.v1.Principal
-	24, // 28: outrider.v1.OrderEvent.created:type_name -> outrider.v1.OrderCreated
-	25, // 29: outrider.v1.OrderEvent.assigned:type_name -> outrider.v1.DriverAssigned
-	30, // 30: outrider.v1.OrderEvent.accepted:type_name -> outrider.v1.OrderAccepted
-	31, // 31: outrider.v1.OrderEvent.declined:type_name -> outrider.v1.OrderDeclined
-	32, // 32: outrider.v1.OrderEvent.status_changed:type_name -> outrider.v1.StatusChanged
-	33, // 33: outrider.v1.OrderEvent.proof_added:type_name -> outrider.v1.ProofAdded
-	28, // 34: outrider.v1.OrderEvent.offer_expired:type_name -> outrider.v1.OfferExpired
-	29, // 35: outrider.v1.OrderEvent.unassigned:type_name -> outrider.v1.OrderUnassigned
-	26, // 36: outrider.v1.OrderEvent.dispatch_started:type_name -> outrider.v1.DispatchStarted
-	27, // 37: outrider.v1.OrderEvent.dispatch_failed:type_name -> outrider.v1.DispatchFailed
-	23, // 38: outrider.v1.OrderEvent.payment_changed:type_name -> outrider.v1.PaymentChanged
-	3,  // 39: outrider.v1.OrderReply.order:type_name -> outrider.v1.OrderState
-	2,  // 40: outrider.v1.OrderReply.rejection:type_name -> outrider.v1.Rejection
-	37, // 41: outrider.v1.DriverState.last_location:type_name -> outrider.v1.Fix
-	37, // 42: outrider.v1.UpdateLocation.fix:type_name -> outrider.v1.Fix
-	0,  // 43: outrider.v1.DriverCommand.by:type_name -> outrider.v1.Principal
-	39, // 44: outrider.v1.DriverCommand.register:type_name -> outrider.v1.RegisterDriver
-	40, // 45: outrider.v1.DriverCommand.set_availability:type_name -> outrider.v1.SetAvailability
-	41, // 46: outrider.v1.DriverCommand.get:type_name -> outrider.v1.GetDriver
-	38, // 47: outrider.v1.DriverCommand.update_location:type_name -> outrider.v1.UpdateLocation
-	42, // 48: outrider.v1.DriverCommand.set_capacity:type_name -> outrider.v1.SetCapacity
-	0,  // 49: outrider.v1.DriverEvent.by:type_name -> outrider.v1.Principal
-	44, // 50: outrider.v1.DriverEvent.registered:type_name -> outrider.v1.DriverRegistered
-	45, // 51: outrider.v1.DriverEvent.availability_changed:type_name -> outrider.v1.AvailabilityChanged
-	46, // 52: outrider.v1.DriverEvent.capacity_changed:type_name -> outrider.v1.CapacityChanged
-	36, // 53: outrider.v1.DriverReply.driver:type_name -> outrider.v1.DriverState
-	2,  // 54: outrider.v1.DriverReply.rejection:type_name -> outrider.v1.Rejection
-	50, // 55: outrider.v1.UserState.sessions:type_name -> outrider.v1.Session
-	50, // 56: outrider.v1.OpenSession.session:type_name -> outrider.v1.Session
-	0,  // 57: outrider.v1.UserCommand.by:type_name -> outrider.v1.Principal
-	51, // 58: outrider.v1.UserCommand.create:type_name -> outrider.v1.CreateUser
-	52, // 59: outrider.v1.UserCommand.get:type_name -> outrider.v1.GetUser
-	53, // 60: outrider.v1.UserCommand.open_session:type_name -> outrider.v1.OpenSession
-	54, // 61: outrider.v1.UserCommand.close_session:type_name -> outrider.v1.CloseSession
-	55, // 62: outrider.v1.UserCommand.revoke_sessions:type_name -> outrider.v1.RevokeSessions
-	56, // 63: outrider.v1.UserCommand.push:type_name -> outrider.v1.Push
-	60, // 64: outrider.v1.UserCommand.update_profile:type_name -> outrider.v1.UpdateProfile
-	61, // 65: outrider.v1.UserCommand.change_password:type_name -> outrider.v1.ChangePassword
-	58, // 66: outrider.v1.UserCommand.set_active:type_name -> outrider.v1.SetActive
-	0,  // 67: outrider.v1.UserEvent.by:type_name -> outrider.v1.Principal
-	65, // 68: outrider.v1.UserEvent.created:type_name -> outrider.v1.UserCreated
-	64, // 69: outrider.v1.UserEvent.sessions_revoked:type_name -> outrider.v1.SessionsRevoked
-	62, // 70: outrider.v1.UserEvent.profile_updated:type_name -> outrider.v1.ProfileUpdated
-	63, // 71: outrider.v1.UserEvent.password_changed:type_name -> outrider.v1.PasswordChanged
-	59, // 72: outrider.v1.UserEvent.active_changed:type_name -> outrider.v1.ActiveChanged
-	49, // 73: outrider.v1.UserReply.user:type_name -> outrider.v1.UserState
-	2,  // 74: outrider.v1.UserReply.rejection:type_name -> outrider.v1.Rejection
-	71, // 75: outrider.v1.ZoneHits.hits:type_name -> outrider.v1.ZoneHit
-	68, // 76: outrider.v1.ZoneMessage.update:type_name -> outrider.v1.ZoneUpdate
-	69, // 77: outrider.v1.ZoneMessage.remove:type_name -> outrider.v1.ZoneRemove
-	70, // 78: outrider.v1.ZoneMessage.nearest:type_name -> outrider.v1.ZoneNearest
-	79, // [79:79] is the sub-list for method output_type
-	79, // [79:79] is the sub-list for method input_type
-	79, // [79:79] is the sub-list for extension type_name
-	79, // [79:79] is the sub-list for extension extendee
-	0,  // [0:79] is the sub-list for field type_name
+	24, // 23: outrider.v1.OrderCommand.set_payment:type_name -> outrider.v1.SetPayment
+	22, // 24: outrider.v1.OrderCommand.redact:type_name -> outrider.v1.RedactOrder
+	1,  // 25: outrider.v1.OrderCreated.pickup:type_name -> outrider.v1.Place
+	1,  // 26: outrider.v1.OrderCreated.dropoff:type_name -> outrider.v1.Place
+	8,  // 27: outrider.v1.DriverAssigned.dispatch:type_name -> outrider.v1.DispatchOffer
+	0,  // 28: outrider.v1.OrderEvent.by:type_name -> outrider.v1.Principal
+	26, // 29: outrider.v1.OrderEvent.created:type_name -> outrider.v1.OrderCreated
+	27, // 30: outrider.v1.OrderEvent.assigned:type_name -> outrider.v1.DriverAssigned
+	32, // 31: outrider.v1.OrderEvent.accepted:type_name -> outrider.v1.OrderAccepted
+	33, // 32: outrider.v1.OrderEvent.declined:type_name -> outrider.v1.OrderDeclined
+	34, // 33: outrider.v1.OrderEvent.status_changed:type_name -> outrider.v1.StatusChanged
+	35, // 34: outrider.v1.OrderEvent.proof_added:type_name -> outrider.v1.ProofAdded
+	30, // 35: outrider.v1.OrderEvent.offer_expired:type_name -> outrider.v1.OfferExpired
+	31, // 36: outrider.v1.OrderEvent.unassigned:type_name -> outrider.v1.OrderUnassigned
+	28, // 37: outrider.v1.OrderEvent.dispatch_started:type_name -> outrider.v1.DispatchStarted
+	29, // 38: outrider.v1.OrderEvent.dispatch_failed:type_name -> outrider.v1.DispatchFailed
+	25, // 39: outrider.v1.OrderEvent.payment_changed:type_name -> outrider.v1.PaymentChanged
+	23, // 40: outrider.v1.OrderEvent.redacted:type_name -> outrider.v1.OrderRedacted
+	3,  // 41: outrider.v1.OrderReply.order:type_name -> outrider.v1.OrderState
+	2,  // 42: outrider.v1.OrderReply.rejection:type_name -> outrider.v1.Rejection
+	39, // 43: outrider.v1.DriverState.last_location:type_name -> outrider.v1.Fix
+	39, // 44: outrider.v1.UpdateLocation.fix:type_name -> outrider.v1.Fix
+	0,  // 45: outrider.v1.DriverCommand.by:type_name -> outrider.v1.Principal
+	41, // 46: outrider.v1.DriverCommand.register:type_name -> outrider.v1.RegisterDriver
+	42, // 47: outrider.v1.DriverCommand.set_availability:type_name -> outrider.v1.SetAvailability
+	43, // 48: outrider.v1.DriverCommand.get:type_name -> outrider.v1.GetDriver
+	40, // 49: outrider.v1.DriverCommand.update_location:type_name -> outrider.v1.UpdateLocation
+	44, // 50: outrider.v1.DriverCommand.set_capacity:type_name -> outrider.v1.SetCapacity
+	0,  // 51: outrider.v1.DriverEvent.by:type_name -> outrider.v1.Principal
+	46, // 52: outrider.v1.DriverEvent.registered:type_name -> outrider.v1.DriverRegistered
+	47, // 53: outrider.v1.DriverEvent.availability_changed:type_name -> outrider.v1.AvailabilityChanged
+	48, // 54: outrider.v1.DriverEvent.capacity_changed:type_name -> outrider.v1.CapacityChanged
+	38, // 55: outrider.v1.DriverReply.driver:type_name -> outrider.v1.DriverState
+	2,  // 56: outrider.v1.DriverReply.rejection:type_name -> outrider.v1.Rejection
+	52, // 57: outrider.v1.UserState.sessions:type_name -> outrider.v1.Session
+	52, // 58: outrider.v1.OpenSession.session:type_name -> outrider.v1.Session
+	0,  // 59: outrider.v1.UserCommand.by:type_name -> outrider.v1.Principal
+	53, // 60: outrider.v1.UserCommand.create:type_name -> outrider.v1.CreateUser
+	54, // 61: outrider.v1.UserCommand.get:type_name -> outrider.v1.GetUser
+	55, // 62: outrider.v1.UserCommand.open_session:type_name -> outrider.v1.OpenSession
+	56, // 63: outrider.v1.UserCommand.close_session:type_name -> outrider.v1.CloseSession
+	57, // 64: outrider.v1.UserCommand.revoke_sessions:type_name -> outrider.v1.RevokeSessions
+	58, // 65: outrider.v1.UserCommand.push:type_name -> outrider.v1.Push
+	64, // 66: outrider.v1.UserCommand.update_profile:type_name -> outrider.v1.UpdateProfile
+	65, // 67: outrider.v1.UserCommand.change_password:type_name -> outrider.v1.ChangePassword
+	62, // 68: outrider.v1.UserCommand.set_active:type_name -> outrider.v1.SetActive
+	60, // 69: outrider.v1.UserCommand.erase:type_name -> outrider.v1.EraseUser
+	0,  // 70: outrider.v1.UserEvent.by:type_name -> outrider.v1.Principal
+	69, // 71: outrider.v1.UserEvent.created:type_name -> outrider.v1.UserCreated
+	68, // 72: outrider.v1.UserEvent.sessions_revoked:type_name -> outrider.v1.SessionsRevoked
+	66, // 73: outrider.v1.UserEvent.profile_updated:type_name -> outrider.v1.ProfileUpdated
+	67, // 74: outrider.v1.UserEvent.password_changed:type_name -> outrider.v1.PasswordChanged
+	63, // 75: outrider.v1.UserEvent.active_changed:type_name -> outrider.v1.ActiveChanged
+	61, // 76: outrider.v1.UserEvent.erased:type_name -> outrider.v1.UserErased
+	51, // 77: outrider.v1.UserReply.user:type_name -> outrider.v1.UserState
+	2,  // 78: outrider.v1.UserReply.rejection:type_name -> outrider.v1.Rejection
+	75, // 79: outrider.v1.ZoneHits.hits:type_name -> outrider.v1.ZoneHit
+	72, // 80: outrider.v1.ZoneMessage.update:type_name -> outrider.v1.ZoneUpdate
+	73, // 81: outrider.v1.ZoneMessage.remove:type_name -> outrider.v1.ZoneRemove
+	74, // 82: outrider.v1.ZoneMessage.nearest:type_name -> outrider.v1.ZoneNearest
+	83, // [83:83] is the sub-list for method output_type
+	83, // [83:83] is the sub-list for method input_type
+	83, // [83:83] is the sub-list for extension type_name
+	83, // [83:83] is the sub-list for extension extendee
+	0,  // [0:83] is the sub-list for field type_name
 }
 
 func init() { file_proto_outrider_proto_init() }
@@ -6247,8 +6507,9 @@ func file_proto_outrider_proto_init() {
 		(*OrderCommand_StartDispatch)(nil),
 		(*OrderCommand_EscalateDispatch)(nil),
 		(*OrderCommand_SetPayment)(nil),
+		(*OrderCommand_Redact)(nil),
 	}
-	file_proto_outrider_proto_msgTypes[34].OneofWrappers = []any{
+	file_proto_outrider_proto_msgTypes[36].OneofWrappers = []any{
 		(*OrderEvent_Created)(nil),
 		(*OrderEvent_Assigned)(nil),
 		(*OrderEvent_Accepted)(nil),
@@ -6260,21 +6521,22 @@ func file_proto_outrider_proto_init() {
 		(*OrderEvent_DispatchStarted)(nil),
 		(*OrderEvent_DispatchFailed)(nil),
 		(*OrderEvent_PaymentChanged)(nil),
+		(*OrderEvent_Redacted)(nil),
 	}
-	file_proto_outrider_proto_msgTypes[37].OneofWrappers = []any{}
-	file_proto_outrider_proto_msgTypes[43].OneofWrappers = []any{
+	file_proto_outrider_proto_msgTypes[39].OneofWrappers = []any{}
+	file_proto_outrider_proto_msgTypes[45].OneofWrappers = []any{
 		(*DriverCommand_Register)(nil),
 		(*DriverCommand_SetAvailability)(nil),
 		(*DriverCommand_Get)(nil),
 		(*DriverCommand_UpdateLocation)(nil),
 		(*DriverCommand_SetCapacity)(nil),
 	}
-	file_proto_outrider_proto_msgTypes[47].OneofWrappers = []any{
+	file_proto_outrider_proto_msgTypes[49].OneofWrappers = []any{
 		(*DriverEvent_Registered)(nil),
 		(*DriverEvent_AvailabilityChanged)(nil),
 		(*DriverEvent_CapacityChanged)(nil),
 	}
-	file_proto_outrider_proto_msgTypes[57].OneofWrappers = []any{
+	file_proto_outrider_proto_msgTypes[59].OneofWrappers = []any{
 		(*UserCommand_Create)(nil),
 		(*UserCommand_Get)(nil),
 		(*UserCommand_OpenSession)(nil),
@@ -6284,16 +6546,18 @@ func file_proto_outrider_proto_init() {
 		(*UserCommand_UpdateProfile)(nil),
 		(*UserCommand_ChangePassword)(nil),
 		(*UserCommand_SetActive)(nil),
+		(*UserCommand_Erase)(nil),
 	}
-	file_proto_outrider_proto_msgTypes[60].OneofWrappers = []any{}
-	file_proto_outrider_proto_msgTypes[66].OneofWrappers = []any{
+	file_proto_outrider_proto_msgTypes[64].OneofWrappers = []any{}
+	file_proto_outrider_proto_msgTypes[70].OneofWrappers = []any{
 		(*UserEvent_Created)(nil),
 		(*UserEvent_SessionsRevoked)(nil),
 		(*UserEvent_ProfileUpdated)(nil),
 		(*UserEvent_PasswordChanged)(nil),
 		(*UserEvent_ActiveChanged)(nil),
+		(*UserEvent_Erased)(nil),
 	}
-	file_proto_outrider_proto_msgTypes[73].OneofWrappers = []any{
+	file_proto_outrider_proto_msgTypes[77].OneofWrappers = []any{
 		(*ZoneMessage_Update)(nil),
 		(*ZoneMessage_Remove)(nil),
 		(*ZoneMessage_Nearest)(nil),
@@ -6304,7 +6568,7 @@ func file_proto_outrider_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_proto_outrider_proto_rawDesc), len(file_proto_outrider_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   74,
+			NumMessages:   78,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -95,6 +95,9 @@ var catalogue = codeSet(
 	problem.LocationRequired,
 	problem.DispatchInProgress,
 	problem.WeakPassword,
+	problem.CannotEraseSelf,
+	problem.LastAdmin,
+	problem.UserHasActiveOrders,
 	problem.UploadNotFound,
 	problem.UploadInvalid,
 	problem.IdempotencyKeyReused,
@@ -164,6 +167,7 @@ var rejections = map[string]problem.Code{
 	actors.CodeLocationRequired:   problem.LocationRequired,
 	actors.CodeDispatchInProgress: problem.DispatchInProgress,
 	actors.CodeUnauthorized:       problem.Unauthorized,
+	actors.CodeEraseSelf:          problem.CannotEraseSelf,
 	// The cluster client retries CodeRetry; one that reaches the API is a
 	// bug, answered as internal.
 	actors.CodeRetry: problem.Internal,

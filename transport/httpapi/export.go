@@ -47,7 +47,7 @@ func (s *Server) exportUser(w http.ResponseWriter, r *http.Request, c *call) err
 	}
 	ctx := r.Context()
 	u, err := s.store.GetUser(ctx, id)
-	if errors.Is(err, persistence.ErrNotFound) {
+	if errors.Is(err, persistence.ErrNotFound) || (err == nil && u.Erased) {
 		return errorf(problem.NotFound, "no such user %s", id)
 	}
 	if err != nil {

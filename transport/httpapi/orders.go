@@ -130,7 +130,7 @@ func (s *Server) createOrder(w http.ResponseWriter, r *http.Request, c *call) er
 	}
 	if req.CustomerID != "" {
 		u, err := s.store.GetUser(r.Context(), req.CustomerID)
-		if errors.Is(err, persistence.ErrNotFound) || (err == nil && u.Role != actors.RoleCustomer) {
+		if errors.Is(err, persistence.ErrNotFound) || (err == nil && (u.Role != actors.RoleCustomer || u.Erased)) {
 			return invalid(problem.FieldError{Field: "customer_id", Message: "is not a customer"})
 		} else if err != nil {
 			return unavailable(err)

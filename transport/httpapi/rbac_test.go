@@ -80,6 +80,9 @@ var rbacRecipes = map[string]func(t *testing.T, fx *rbacFixture, who *e2e.Caller
 	"PATCH /v1/users/:id": func(t *testing.T, fx *rbacFixture, who *e2e.Caller) rbacCall {
 		return rbacCall{"/v1/users/" + e2e.NonexistentID("usr"), map[string]string{"phone": "+1 555"}, nil}
 	},
+	"DELETE /v1/users/:id": func(t *testing.T, fx *rbacFixture, who *e2e.Caller) rbacCall {
+		return rbacCall{"/v1/users/" + e2e.NonexistentID("usr"), nil, nil} // an admin: 404
+	},
 	"GET /v1/users/:id/export": func(*testing.T, *rbacFixture, *e2e.Caller) rbacCall {
 		return rbacCall{"/v1/users/me/export", nil, nil}
 	},

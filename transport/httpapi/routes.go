@@ -24,6 +24,7 @@ func (s *Server) routes() {
 	s.handle(http.MethodPost, "/v1/users", adminOnly, s.createUser)
 	s.handle(http.MethodGet, "/v1/users", adminOnly, s.listUsers)
 	s.handle(http.MethodPatch, "/v1/users/:id", adminOnly, s.patchUser)
+	s.handle(http.MethodDelete, "/v1/users/:id", adminOnly, s.eraseUser)
 	s.handle(http.MethodGet, "/v1/users/:id/export", anyUser, s.exportUser)
 
 	s.handle(http.MethodGet, "/v1/drivers", adminOnly, s.listDrivers)

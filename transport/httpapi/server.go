@@ -53,6 +53,7 @@ type Store interface {
 	persistence.Proofs
 	persistence.Notifications
 	persistence.Webhooks
+	persistence.Erasure
 	Ping(ctx context.Context) error
 }
 
