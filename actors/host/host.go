@@ -240,7 +240,9 @@ func (e *entity[S, C]) apply(ctx actor.Context, cmd C, blind bool) (proto.Messag
 	}
 	if commit != nil {
 		c, cancel := context.WithTimeout(context.Background(), e.h.cfg.StoreTimeout)
+		began := time.Now()
 		err := e.h.cfg.Store.Commit(c, *commit)
+		e.h.metrics.commits.WithLabelValues(e.m.kind).Observe(time.Since(began).Seconds())
 		cancel()
 		if err != nil {
 			if blind && errors.Is(err, actors.ErrConflict) {
@@ -351,6 +353,7 @@ type metrics struct {
 	active      *prometheus.GaugeVec
 	conflicts   *prometheus.CounterVec
 	redecided   *prometheus.CounterVec
+	commits     *prometheus.HistogramVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -370,9 +373,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		redecided: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "outrider_actor_refusals_redecided_total", Help: "Refusals found to rest on state older than the store's, so the command was decided again on the reloaded state.",
 		}, []string{"kind"}),
+		commits: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "outrider_actor_commit_seconds", Help: "Time an actor waits for its commit (journal, read model, outbox, deadlines in one transaction), by kind; failed commits included.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+		}, []string{"kind"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.activations, m.active, m.conflicts, m.redecided, m.fixes)
+		reg.MustRegister(m.activations, m.active, m.conflicts, m.redecided, m.fixes, m.commits)
 	}
 	return m
 }
