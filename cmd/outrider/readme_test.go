@@ -19,6 +19,7 @@ var readmeProse = map[string]string{
 	"local postgres db":       "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable",
 	"http://localhost:<port>": "", // filled in at start-up from the listener
 	"any free":                "0",
+	"open-file limit − 1,024": "0", // ws.Config.MaxSessionsNode's default, computed at start-up
 }
 
 // TestReadmeConfigurationDefaults checks every default the README's

@@ -39,9 +39,10 @@ type Actors interface {
 	Zone(ctx context.Context, zone string, msg *pb.ZoneMessage) (*pb.ZoneHits, error)
 }
 
-// Realtime serves the WebSocket of an authenticated caller (transport/ws).
+// Realtime serves the WebSocket of an authenticated caller (transport/ws);
+// addr is the client's address as the rate limits see it (TrustProxy).
 type Realtime interface {
-	Serve(w http.ResponseWriter, r *http.Request, userID, role string, tokenIssuedAt time.Time)
+	Serve(w http.ResponseWriter, r *http.Request, userID, role, addr string, tokenIssuedAt time.Time)
 }
 
 // Store is what the API reads and the auth tables it writes.

@@ -16,6 +16,6 @@ func (s *Server) websocket(w http.ResponseWriter, r *http.Request, c *call) erro
 	if !websocket.IsWebSocketUpgrade(r) {
 		return errorf(problem.UpgradeRequired, "GET /v1/ws must be a WebSocket upgrade")
 	}
-	s.realtime.Serve(w, r, c.principal.UserID, c.principal.Role, c.principal.IssuedAt)
+	s.realtime.Serve(w, r, c.principal.UserID, c.principal.Role, s.clientIP(r), c.principal.IssuedAt)
 	return nil
 }

@@ -1,6 +1,8 @@
 package ws
 
 import (
+	"math"
+	"syscall"
 	"time"
 
 	"github.com/outrider/outrider/actors"
@@ -50,6 +52,19 @@ type Config struct {
 	// 10 (phones, tablets and tabs), 3 (a driver's phone and a spare) and
 	// 20 (dispatch consoles).
 	MaxSessionsCustomer, MaxSessionsDriver, MaxSessionsAdmin int
+	// MaxSessionsPerAddress caps the sessions one client address holds
+	// on a node, whatever the accounts (signup is open, so per-user caps
+	// alone let one address open sockets without end): beyond it the
+	// upgrade is refused 429 rate_limited with Retry-After. Default 256,
+	// room for a depot of drivers or an office of dispatchers behind one
+	// NAT address.
+	MaxSessionsPerAddress int
+	// MaxSessionsNode caps the sessions of the node, so sockets cannot
+	// take the file descriptors that Postgres, NATS and HTTP need: beyond
+	// it the upgrade is refused 503 unavailable with Retry-After (another
+	// node may take the client). Default: the process's open-file limit
+	// less DescriptorReserve, at least 1,024.
+	MaxSessionsNode int
 	// LocationRate is how many location fixes per second a driver's
 	// session passes on; faster fixes are dropped (counted, not answered).
 	// Default 5: a fix every 200 ms is smoother than any map needs and
@@ -66,24 +81,28 @@ type Config struct {
 // Defaults of [Config]'s zero fields; cmd/outrider's flags and the
 // README's Configuration table use the same values.
 const (
-	DefaultMaxMessageBytes     = 4 << 10
-	DefaultSendQueueSize       = 256
-	DefaultReadBufferSize      = 1024
-	DefaultWriteBufferSize     = 1024
-	DefaultReadLinger          = 200 * time.Millisecond
-	DefaultWriteTimeout        = 10 * time.Second
-	DefaultPingInterval        = 25 * time.Second
-	DefaultPongWait            = 60 * time.Second
-	DefaultInboundRate         = 20
-	DefaultInboundBurst        = 40
-	DefaultMaxRateStrikes      = 50
-	DefaultMaxSubscriptions    = 100
-	DefaultMaxSessionsCustomer = 10
-	DefaultMaxSessionsDriver   = 3
-	DefaultMaxSessionsAdmin    = 20
-	DefaultLocationRate        = 5
-	DefaultMaxClockSkew        = 10 * time.Second
-	DefaultMaxFixAge           = 2 * time.Minute
+	DefaultMaxMessageBytes       = 4 << 10
+	DefaultSendQueueSize         = 256
+	DefaultReadBufferSize        = 1024
+	DefaultWriteBufferSize       = 1024
+	DefaultReadLinger            = 200 * time.Millisecond
+	DefaultWriteTimeout          = 10 * time.Second
+	DefaultPingInterval          = 25 * time.Second
+	DefaultPongWait              = 60 * time.Second
+	DefaultInboundRate           = 20
+	DefaultInboundBurst          = 40
+	DefaultMaxRateStrikes        = 50
+	DefaultMaxSubscriptions      = 100
+	DefaultMaxSessionsCustomer   = 10
+	DefaultMaxSessionsDriver     = 3
+	DefaultMaxSessionsAdmin      = 20
+	DefaultMaxSessionsPerAddress = 256
+	// DescriptorReserve is how many file descriptors MaxSessionsNode's
+	// default leaves to everything else.
+	DescriptorReserve   = 1024
+	DefaultLocationRate = 5
+	DefaultMaxClockSkew = 10 * time.Second
+	DefaultMaxFixAge    = 2 * time.Minute
 )
 
 func (c *Config) defaults() {
@@ -133,6 +152,12 @@ func (c *Config) defaults() {
 	if c.MaxSessionsAdmin <= 0 {
 		c.MaxSessionsAdmin = DefaultMaxSessionsAdmin
 	}
+	if c.MaxSessionsPerAddress <= 0 {
+		c.MaxSessionsPerAddress = DefaultMaxSessionsPerAddress
+	}
+	if c.MaxSessionsNode <= 0 {
+		c.MaxSessionsNode = defaultMaxSessionsNode()
+	}
 	if c.LocationRate <= 0 {
 		c.LocationRate = DefaultLocationRate
 	}
@@ -153,4 +178,14 @@ func (c *Config) maxSessions(role string) int {
 		return c.MaxSessionsAdmin
 	}
 	return c.MaxSessionsCustomer
+}
+
+// defaultMaxSessionsNode is MaxSessionsNode's default: the soft limit on
+// open files less DescriptorReserve, at least 1,024.
+func defaultMaxSessionsNode() int {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil || lim.Cur > math.MaxInt32 {
+		return math.MaxInt32
+	}
+	return max(int(lim.Cur)-DescriptorReserve, 1024)
 }

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -86,6 +87,11 @@ type Gateway struct {
 	nextSlot int // the ping slot of the next session
 	closing  bool
 	wg       sync.WaitGroup
+	// admitted counts sessions from upgrade to end (admit, release): in
+	// all and by client address, for the caps of Config.MaxSessionsNode
+	// and MaxSessionsPerAddress.
+	admitted int
+	byAddr   map[string]int
 }
 
 // New builds a gateway; reg may be nil.
@@ -98,6 +104,7 @@ func New(cfg Config, bus Bus, orders Orders, drivers Drivers, users Users, log *
 		cfg: cfg, log: log, now: time.Now, orders: orders, drivers: drivers, users: users, bus: bus,
 		nodeID:   randomID(),
 		byID:     map[string]*session{},
+		byAddr:   map[string]int{},
 		metrics:  newMetrics(reg),
 		sessions: map[*session]struct{}{},
 	}
@@ -240,15 +247,22 @@ func (g *Gateway) Stop(ctx context.Context) error {
 // Serve upgrades an authenticated request to a session of user userID in
 // role, and returns once the session runs (Stop waits for it to end). The caller has already
 // authenticated the request (and answered 401 otherwise).
-func (g *Gateway) Serve(w http.ResponseWriter, r *http.Request, userID, role string, tokenIssuedAt time.Time) {
+func (g *Gateway) Serve(w http.ResponseWriter, r *http.Request, userID, role, addr string, tokenIssuedAt time.Time) {
+	release, err := g.admit(addr)
+	if err != nil {
+		writeProblem(w, err)
+		return
+	}
 	sessionID := randomID()
 	if err := g.register(r.Context(), userID, role, sessionID, tokenIssuedAt); err != nil {
+		release()
 		writeProblem(w, err)
 		return
 	}
 	cw := &wsconn.CorkingWriter{ResponseWriter: w}
 	conn, err := g.upgrader.Upgrade(cw, r, nil)
 	if err != nil {
+		release()
 		g.unregister(userID, sessionID)
 		return // the upgrader has answered the client
 	}
@@ -258,12 +272,13 @@ func (g *Gateway) Serve(w http.ResponseWriter, r *http.Request, userID, role str
 	}
 	s := newSession(g, conn, raw, userID, role)
 	s.cork = cw.Conn()
-	s.id, s.tokenIssuedAt = sessionID, tokenIssuedAt
+	s.id, s.tokenIssuedAt, s.release = sessionID, tokenIssuedAt, release
 	g.mu.Lock()
 	if g.closing {
 		// Stop is waiting on g.wg: this session must not join it. It is
 		// turned away on the spot.
 		g.mu.Unlock()
+		release()
 		g.unregister(userID, sessionID)
 		_ = conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(CloseGoingAway,
 			"node shutting down; reconnect and resume"), time.Now().Add(g.cfg.WriteTimeout))
@@ -304,6 +319,7 @@ func (g *Gateway) ended(s *session) {
 	delete(g.sessions, s)
 	delete(g.byID, s.id)
 	g.mu.Unlock()
+	s.release()
 	g.unregister(s.userID, s.id)
 	g.metrics.sessions.Dec()
 	g.wg.Done()
@@ -347,11 +363,47 @@ func (g *Gateway) unregister(userID, sessionID string) {
 		AtMs: g.now().UnixMilli(), Body: &pb.UserCommand_CloseSession{CloseSession: &pb.CloseSession{SessionId: sessionID}}})
 }
 
+// admit counts a new session from client address addr against the caps,
+// or refuses it: 429 rate_limited beyond MaxSessionsPerAddress (the
+// address's own sockets must close first), 503 unavailable beyond
+// MaxSessionsNode (another node may take it). release, called once the
+// session ends or fails to start, gives the places back; it is
+// idempotent.
+func (g *Gateway) admit(addr string) (release func(), err error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	switch {
+	case g.byAddr[addr] >= g.cfg.MaxSessionsPerAddress:
+		g.metrics.refused.WithLabelValues("address").Inc()
+		return nil, &refusal{code: problem.RateLimited, retryAfter: 10,
+			detail: fmt.Sprintf("too many WebSocket sessions from this address (at most %d on a node)", g.cfg.MaxSessionsPerAddress)}
+	case g.admitted >= g.cfg.MaxSessionsNode:
+		g.metrics.refused.WithLabelValues("node").Inc()
+		return nil, &refusal{code: problem.Unavailable, retryAfter: 5,
+			detail: "this node holds as many WebSocket sessions as it may; retry, another node may take you"}
+	}
+	g.admitted++
+	g.byAddr[addr]++
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			g.mu.Lock()
+			defer g.mu.Unlock()
+			g.admitted--
+			if g.byAddr[addr]--; g.byAddr[addr] <= 0 {
+				delete(g.byAddr, addr)
+			}
+		})
+	}, nil
+}
+
 // refusal is an answer to the upgrade request, before it is upgraded:
-// the code's status, and problem.WriteUpgradeRefusal's body.
+// the code's status, and problem.WriteUpgradeRefusal's body; retryAfter,
+// in seconds, if not 0.
 type refusal struct {
-	code   problem.Code
-	detail string
+	code       problem.Code
+	detail     string
+	retryAfter int
 }
 
 func (r *refusal) Error() string { return r.code.String() + ": " + r.detail }
@@ -360,6 +412,9 @@ func writeProblem(w http.ResponseWriter, err error) {
 	var rf *refusal
 	if !errors.As(err, &rf) {
 		rf = &refusal{code: problem.Internal, detail: "internal error"}
+	}
+	if rf.retryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(rf.retryAfter))
 	}
 	problem.WriteUpgradeRefusal(w, rf.code, rf.detail)
 }
@@ -381,6 +436,8 @@ type metrics struct {
 	// jobCopies: second copies of jobs (the relay's after the live one,
 	// or the other way round) and offers already withdrawn, dropped.
 	jobCopies prometheus.Counter
+	// refused: upgrades refused by a session cap ("address", "node").
+	refused *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -400,9 +457,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Job frames (job.offered, job.withdrawn) sent to drivers' sessions on this node."}, []string{"event"}),
 		jobCopies: prometheus.NewCounter(prometheus.CounterOpts{Name: "outrider_ws_job_copies_dropped_total",
 			Help: "Jobs the gateway heard a second time (live and relayed copies) or after their withdrawal, and dropped."}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "outrider_ws_upgrades_refused_total",
+			Help: "WebSocket upgrades refused by a session cap: per client address (429) or per node (503)."}, []string{"cap"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.sessions, m.frames, m.slow, m.channels, m.replayed, m.fixes, m.jobs, m.jobCopies)
+		reg.MustRegister(m.sessions, m.frames, m.slow, m.channels, m.replayed, m.fixes, m.jobs, m.jobCopies, m.refused)
 	}
 	return m
 }

@@ -29,6 +29,9 @@ type session struct {
 	pingSlot int // the round of the gateway's ping ticker that pings it
 	userID   string
 	role     string
+	// release gives back the session's places under the gateway's caps
+	// (Gateway.admit).
+	release func()
 	// id names the session in its user actor; tokenIssuedAt is kept for
 	// renewals.
 	id            string
