@@ -150,8 +150,8 @@ type Redaction struct {
 // UserErasure erases user ID's personal data outside his journal: his
 // users row keeps only the id, role and times (the e-mail becomes
 // "erased:" + ID, so the address is free again, and erased_at is At),
-// and his refresh tokens, notifications, location history and last
-// position, the failed-login counts of the e-mail he had and every
+// and his refresh tokens, password reset tokens, notifications, location
+// history and last position, the failed-login counts of the e-mail he had and every
 // stored Idempotency-Key answer that mentions him are deleted.
 type UserErasure struct {
 	ID string

@@ -22,6 +22,9 @@ var (
 	ErrTokenReused = errors.New("refresh token reused")
 	// ErrTokenInvalid: unknown, expired or revoked refresh token.
 	ErrTokenInvalid = errors.New("refresh token invalid")
+	// ErrResetTokenInvalid: a password reset token that is unknown,
+	// expired or already spent.
+	ErrResetTokenInvalid = errors.New("password reset token invalid")
 	// ErrIdempotencyMismatch: the key was used with another request body.
 	ErrIdempotencyMismatch = errors.New("idempotency key reused with another request")
 	// ErrIdempotencyInProgress: the first request with this key has not
@@ -225,6 +228,34 @@ type Retention interface {
 	// TrimIdempotencyKeys deletes Idempotency-Key records created before
 	// before.
 	TrimIdempotencyKeys(ctx context.Context, before time.Time, limit int) (int64, error)
+	// TrimPasswordResets deletes password reset tokens that expired, or
+	// were spent, before before.
+	TrimPasswordResets(ctx context.Context, before time.Time, limit int) (int64, error)
+}
+
+// PasswordReset is a password reset token; only its hash is kept.
+type PasswordReset struct {
+	Hash      string // hex SHA-256 of the token the e-mail carried
+	UserID    string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
+// PasswordResets stores the single-use tokens of password reset by e-mail.
+type PasswordResets interface {
+	// CreatePasswordReset stores r unless a token was created for
+	// r.UserID after since (one e-mail a while per account); created
+	// reports whether it was.
+	CreatePasswordReset(ctx context.Context, r PasswordReset, since time.Time) (created bool, err error)
+	// PasswordResetUser returns the user of the token with hash if it is
+	// neither spent nor expired at now, ErrResetTokenInvalid otherwise.
+	// It spends nothing.
+	PasswordResetUser(ctx context.Context, hash string, now time.Time) (string, error)
+	// SpendPasswordReset spends, atomically, the token with hash and
+	// every other live token of its user, and returns the user; a token
+	// spent, expired or unknown is ErrResetTokenInvalid. Of concurrent
+	// spends of one token exactly one succeeds.
+	SpendPasswordReset(ctx context.Context, hash string, now time.Time) (string, error)
 }
 
 // Erasure is what is left of an account's erasure (DELETE
@@ -265,6 +296,7 @@ type LoginFailureCount struct {
 // Auth stores refresh-token families.
 type Auth interface {
 	LoginFailures
+	PasswordResets
 	CreateRefreshToken(ctx context.Context, t RefreshToken) error
 	// RotateRefreshToken spends the token with hash old and stores next in
 	// the same family, atomically. A spent token presented again revokes

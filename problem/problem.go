@@ -66,6 +66,9 @@ const (
 	// customer's open orders, a driver's accepted ones or offers) stand
 	// in the way of its erasure or role change.
 	UserHasActiveOrders
+	// ResetTokenInvalid: a password reset token that is unknown, expired
+	// or already used.
+	ResetTokenInvalid
 	UploadNotFound
 	UploadInvalid
 	IdempotencyKeyReused
@@ -126,6 +129,7 @@ var catalogue = [numCodes]Entry{
 	CannotEraseSelf:       {CannotEraseSelf, "cannot_erase_self", http.StatusUnprocessableEntity, "Cannot erase your own account"},
 	LastAdmin:             {LastAdmin, "last_admin", http.StatusConflict, "Last admin"},
 	UserHasActiveOrders:   {UserHasActiveOrders, "user_has_active_orders", http.StatusConflict, "User has orders in progress"},
+	ResetTokenInvalid:     {ResetTokenInvalid, "reset_token_invalid", http.StatusUnprocessableEntity, "Reset token invalid"},
 	UploadNotFound:        {UploadNotFound, "upload_not_found", http.StatusUnprocessableEntity, "Upload not found"},
 	UploadInvalid:         {UploadInvalid, "upload_invalid", http.StatusUnprocessableEntity, "Upload does not match"},
 	IdempotencyKeyReused:  {IdempotencyKeyReused, "idempotency_key_reused", http.StatusUnprocessableEntity, "Idempotency key reused with another request"},

@@ -20,11 +20,18 @@ import (
 //   - Idempotency-Key records older than IdempotencyRetention (24 hours,
 //     the promise of the API);
 //   - failed-login counts a day after their last failure (the API forgets
-//     them after minutes; LoginFailureRetention).
+//     them after minutes; LoginFailureRetention);
+//   - password reset tokens a day after they expired or were spent
+//     (PasswordResetRetention).
 
 // LoginFailureRetention is how long a failed-login count row is kept
 // after its last failure.
 const LoginFailureRetention = 24 * time.Hour
+
+// PasswordResetRetention is how long a spent or expired password reset
+// token is kept: long enough to tell a user why his link failed in the
+// logs of the day, no longer.
+const PasswordResetRetention = 24 * time.Hour
 
 const (
 	trimBatch   = 10_000
@@ -44,6 +51,7 @@ func (w *Worker) retain(ctx context.Context, now time.Time) {
 		{"refresh_tokens", now.Add(-w.cfg.RefreshRetention), s.TrimRefreshTokens},
 		{"idempotency_keys", now.Add(-w.cfg.IdempotencyRetention), s.TrimIdempotencyKeys},
 		{"login_failures", now.Add(-LoginFailureRetention), s.TrimLoginFailures},
+		{"password_resets", now.Add(-PasswordResetRetention), s.TrimPasswordResets},
 	} {
 		var total int64
 		for range trimBatches {

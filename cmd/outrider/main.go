@@ -248,6 +248,7 @@ func flags(mode string, cfg *app.Config, opt *options, v *rawFlags) (*flag.FlagS
 	e.int(&cfg.HTTP.LoginFreeFailuresAccount, "login-free-failures-account", httpapi.DefaultLoginFreeFailuresAccount, "failed logins on one account from anywhere before each further try waits (1 s, doubling)")
 	e.dur(&cfg.HTTP.LoginMaxDelayAccount, "login-max-delay-account", httpapi.DefaultLoginMaxDelayAccount, "longest wait between two logins on one account from anywhere (short: failures must not lock the owner out)")
 	e.dur(&cfg.HTTP.LoginFailureWindow, "login-failure-window", httpapi.DefaultLoginFailureWindow, "failed logins are forgotten this long after the last one")
+	e.dur(&cfg.HTTP.PasswordResetTTL, "password-reset-ttl", httpapi.DefaultPasswordResetTTL, "how long a password reset token (sent by e-mail) stays valid; it works once")
 	e.int(&cfg.HTTP.BcryptCost, "bcrypt-cost", httpapi.DefaultBcryptCost, "bcrypt cost of password hashes")
 	e.dur(&cfg.HTTP.AccessTTL, "access-ttl", httpapi.DefaultAccessTTL, "access token lifetime")
 	e.dur(&cfg.HTTP.RefreshTTL, "refresh-ttl", httpapi.DefaultRefreshTTL, "refresh token lifetime")

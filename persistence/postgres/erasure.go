@@ -30,6 +30,7 @@ const (
 	sqlEraseRefreshTokens = `DELETE FROM refresh_tokens WHERE user_id = $1`
 	sqlEraseNotifications = `DELETE FROM notifications WHERE user_id = $1`
 	sqlEraseLocations     = `DELETE FROM location_history WHERE driver_id = $1`
+	sqlEraseResets        = `DELETE FROM password_resets WHERE user_id = $1`
 	sqlEraseLastLocation  = `UPDATE drivers SET last_lat = NULL, last_lng = NULL, last_location_at = NULL WHERE id = $1`
 )
 
@@ -63,6 +64,7 @@ func queueErasure(b *pgx.Batch, c actors.Commit) {
 		b.Queue(sqlEraseNotifications, u.ID)
 		b.Queue(sqlEraseLocations, u.ID)
 		b.Queue(sqlEraseLastLocation, u.ID)
+		b.Queue(sqlEraseResets, u.ID)
 	}
 }
 

@@ -31,6 +31,7 @@ const (
 	sqlEraseRefreshTokens = `DELETE FROM refresh_tokens WHERE user_id = ?1`
 	sqlEraseNotifications = `DELETE FROM notifications WHERE user_id = ?1`
 	sqlEraseLocations     = `DELETE FROM location_history WHERE driver_id = ?1`
+	sqlEraseResets        = `DELETE FROM password_resets WHERE user_id = ?1`
 	sqlEraseLastLocation  = `UPDATE drivers SET last_lat = NULL, last_lng = NULL, last_location_at = NULL WHERE id = ?1`
 )
 
@@ -77,7 +78,7 @@ func eraseTx(ctx context.Context, tx *sql.Tx, c actors.Commit) error {
 	}
 	for _, u := range c.Erasures {
 		for _, q := range []string{sqlEraseLoginFailures, sqlEraseRefreshTokens, sqlEraseNotifications,
-			sqlEraseLocations, sqlEraseLastLocation} {
+			sqlEraseLocations, sqlEraseLastLocation, sqlEraseResets} {
 			if err := exec(q, u.ID); err != nil {
 				return err
 			}

@@ -25,7 +25,10 @@ func testErasure(t *testing.T, open func(t *testing.T) persistence.Backend) {
 			require.NoError(t, b.RecordLocations(ctx, []persistence.LocationFix{{DriverID: id, Lat: 52.5, Lng: 13.4, At: t0}}))
 			require.NoError(t, b.CreateRefreshToken(ctx, persistence.RefreshToken{Hash: "h-" + id, UserID: id,
 				FamilyID: "f-" + id, ExpiresAt: t0.Add(time.Hour), CreatedAt: t0}))
-			_, err := b.CreateNotifications(ctx, []persistence.Notification{notification(i+1, id, "order:o1:1")})
+			_, err := b.CreatePasswordReset(ctx, persistence.PasswordReset{Hash: "pr-" + id, UserID: id,
+				CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}, t0.Add(-time.Hour))
+			require.NoError(t, err)
+			_, err = b.CreateNotifications(ctx, []persistence.Notification{notification(i+1, id, "order:o1:1")})
 			require.NoError(t, err)
 			// The throttle keys failures by e-mail (transport/httpapi/throttle.go).
 			require.NoError(t, b.AddLoginFailure(ctx, []string{"acct:" + id + "@example.com",
@@ -89,6 +92,10 @@ func testErasure(t *testing.T, open func(t *testing.T) persistence.Backend) {
 		ns, _, err := b.ListNotifications(ctx, persistence.NotificationFilter{UserID: "er-d1", Limit: 10})
 		require.NoError(t, err)
 		require.Empty(t, ns)
+		_, err = b.PasswordResetUser(ctx, "pr-er-d1", at)
+		require.ErrorIs(t, err, persistence.ErrResetTokenInvalid, "his reset tokens go")
+		_, err = b.PasswordResetUser(ctx, "pr-er-d2", at)
+		require.NoError(t, err)
 		fails, err := b.LoginFailuresOf(ctx, []string{"acct:er-d1@example.com", "acct-ip:er-d1@example.com|127.0.0.1",
 			"acct:er-d1@example.com.evil"}, t0.Add(-time.Hour))
 		require.NoError(t, err)

@@ -48,6 +48,7 @@ func Run(t *testing.T, open func(t *testing.T) persistence.Backend) {
 		{"Proofs", testProofs},
 		{"Deadlines", testDeadlines},
 		{"Erasure", testErasure},
+		{"PasswordResets", testPasswordResets},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) { g.run(t, open) })

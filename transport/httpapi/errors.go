@@ -98,6 +98,7 @@ var catalogue = codeSet(
 	problem.CannotEraseSelf,
 	problem.LastAdmin,
 	problem.UserHasActiveOrders,
+	problem.ResetTokenInvalid,
 	problem.UploadNotFound,
 	problem.UploadInvalid,
 	problem.IdempotencyKeyReused,

@@ -65,6 +65,12 @@ var rbacRecipes = map[string]func(t *testing.T, fx *rbacFixture, who *e2e.Caller
 		}
 		return rbacCall{"/v1/auth/logout", map[string]string{"refresh_token": "not-a-token-" + e2e.Unique("rt")}, opts}
 	},
+	"POST /v1/auth/password-reset": func(t *testing.T, fx *rbacFixture, who *e2e.Caller) rbacCall {
+		return rbacCall{"/v1/auth/password-reset", map[string]string{"email": e2e.UniqueEmail("rbac-reset")}, nil}
+	},
+	"POST /v1/auth/password-reset/confirm": func(t *testing.T, fx *rbacFixture, who *e2e.Caller) rbacCall {
+		return rbacCall{"/v1/auth/password-reset/confirm", map[string]string{"token": "not-a-token", "password": "grape-lantern-42"}, nil} // 422
+	},
 	"GET /v1/me": func(*testing.T, *rbacFixture, *e2e.Caller) rbacCall { return rbacCall{"/v1/me", nil, nil} },
 	"PATCH /v1/me": func(*testing.T, *rbacFixture, *e2e.Caller) rbacCall {
 		return rbacCall{"/v1/me", map[string]string{"phone": "+49 30 5555"}, nil}

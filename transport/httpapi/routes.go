@@ -17,6 +17,8 @@ func (s *Server) routes() {
 	s.handle(http.MethodPost, "/v1/auth/login", authLimited, s.login)
 	s.handle(http.MethodPost, "/v1/auth/refresh", authLimited, s.refresh)
 	s.handle(http.MethodPost, "/v1/auth/logout", anyUser, s.logout)
+	s.handle(http.MethodPost, "/v1/auth/password-reset", authLimited, s.requestPasswordReset)
+	s.handle(http.MethodPost, "/v1/auth/password-reset/confirm", authLimited, s.confirmPasswordReset)
 	s.handle(http.MethodGet, "/v1/me", anyUser, s.me)
 	s.handle(http.MethodPatch, "/v1/me", anyUser, s.updateMe)
 	s.handle(http.MethodPost, "/v1/me/password", anyUser, s.changePassword)

@@ -28,6 +28,7 @@ import (
 	"github.com/outrider/outrider/persistence/blob"
 	"github.com/outrider/outrider/problem"
 	pb "github.com/outrider/outrider/proto/outriderpb"
+	"github.com/outrider/outrider/worker/email"
 )
 
 // Actors is the typed cluster client the API sends commands through.
@@ -120,6 +121,10 @@ type Config struct {
 	LoginFailureWindow                                   time.Duration
 	// Dispatch is the policy of new automatic dispatch runs.
 	Dispatch DispatchConfig
+	// PasswordResetTTL is how long a password reset token stays valid.
+	// Default DefaultPasswordResetTTL (30 minutes): long enough to read
+	// the e-mail, short enough that a mailbox read later is worth nothing.
+	PasswordResetTTL time.Duration
 	// OpsOnly serves only /healthz, /readyz, /metrics and the OpenAPI
 	// document (a node without the api role).
 	OpsOnly bool
@@ -250,6 +255,9 @@ func (c *Config) defaults() {
 	if c.LoginFailureWindow <= 0 {
 		c.LoginFailureWindow = DefaultLoginFailureWindow
 	}
+	if c.PasswordResetTTL <= 0 {
+		c.PasswordResetTTL = DefaultPasswordResetTTL
+	}
 	if c.Dispatch.MaxAttempts <= 0 {
 		c.Dispatch.MaxAttempts = DefaultDispatchMaxAttempts
 	}
@@ -284,6 +292,7 @@ type Server struct {
 	// literals are the routes httprouter serves as a value of another
 	// route's parameter (handleLiteral), by "METHOD /path".
 	literals   map[string]httprouter.Handle
+	resets     *resetMailer
 	realtime   Realtime
 	cluster    ClusterView
 	blobs      blob.Store
@@ -313,6 +322,9 @@ type Deps struct {
 	// BlobHandler, if set, serves the blob store's own signed URLs under
 	// /v1/blobs/ (the local store of outrider dev; S3 serves its own).
 	BlobHandler http.Handler
+	// Mail sends the password reset e-mails; nil sends none (a reset
+	// request is still answered 202, and logged).
+	Mail email.Sender
 	// Revocations, if set, tells every node's API of the access tokens
 	// revoked on any node (revocations.go); nil: a token is refused only
 	// once it expires or its user's sockets are closed.
@@ -368,6 +380,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 		}
 		s.revoked = r
 	}
+	s.resets = newResetMailer(s, d.Mail)
 	s.routes()
 	s.router.Handler(http.MethodGet, "/metrics", promhttp.HandlerFor(d.Registry, promhttp.HandlerOpts{}))
 	s.handler = s.cors(s.router)
@@ -417,6 +430,7 @@ func (s *Server) Addr() string {
 
 // Stop drains in-flight requests until ctx ends, then closes.
 func (s *Server) Stop(ctx context.Context) error {
+	defer s.resets.close()
 	if s.revoked != nil {
 		defer s.revoked.stop()
 	}

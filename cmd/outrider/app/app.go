@@ -125,6 +125,7 @@ type Node struct {
 	cluster *cluster.Node
 	gateway *ws.Gateway
 	blobs   blob.Store
+	mail    email.Sender // shared by the worker and the API (mailSender)
 	api     *httpapi.Server
 	debug   *http.Server
 	mu      sync.Mutex // guards worker, api and gateway, which the cluster's heartbeat reads
@@ -274,9 +275,14 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 		n.abort()
 		return nil, err
 	}
+	if n.mail, err = mailSender(cfg, log); err != nil {
+		_ = ln.Close()
+		n.abort()
+		return nil, err
+	}
 	api, err := httpapi.New(cfg.HTTP, httpapi.Deps{
 		Actors: n.cluster, Store: store, Logger: log, Registry: reg, Realtime: n.gateway, Cluster: n.cluster,
-		Blobs: n.blobs, BlobHandler: blobHandler, Revocations: bus.NewSubscriber(nc, cfg.Relay.Namespace),
+		Blobs: n.blobs, BlobHandler: blobHandler, Revocations: bus.NewSubscriber(nc, cfg.Relay.Namespace), Mail: n.mail,
 		Ready: map[string]httpapi.Readiness{
 			"storage": store.Ping,
 			"nats": func(context.Context) error {
@@ -350,17 +356,17 @@ func (n *Node) memberStatus() cluster.MemberStatus {
 }
 
 // startWorker starts the worker role on the relay's stream.
-func (n *Node) startWorker(ctx context.Context, js jetstream.JetStream, reg prometheus.Registerer) error {
-	cfg := n.cfg
-	wcfg := cfg.Worker
-	var mail email.Sender
+// mailSender is the node's e-mail sender, which the worker (notification
+// e-mails) and the API (password reset e-mails) share: SMTP when its Addr
+// is set, the log in dev mode (MailLog), none otherwise.
+func mailSender(cfg Config, log *slog.Logger) (email.Sender, error) {
 	switch {
 	case cfg.SMTP.Addr != "":
-		// An e-mail must be sent, or have failed, within the handler's
-		// budget (90% of AckWait), so the SMTP timeout's default depends
-		// on the ack wait the worker will use: the worker defaults its
-		// own Config, but the sender is built first.
-		ackWait := wcfg.AckWait
+		// An e-mail must be sent, or have failed, within the worker's
+		// handler budget (90% of AckWait), so the SMTP timeout's default
+		// depends on the ack wait the worker will use: the worker
+		// defaults its own Config, but the sender is built first.
+		ackWait := cfg.Worker.AckWait
 		if ackWait <= 0 {
 			ackWait = worker.DefaultAckWait
 		}
@@ -368,20 +374,22 @@ func (n *Node) startWorker(ctx context.Context, js jetstream.JetStream, reg prom
 			cfg.SMTP.Timeout = min(email.DefaultSMTPTimeout, ackWait/2)
 		}
 		if cfg.SMTP.Timeout >= ackWait*9/10 {
-			return fmt.Errorf("smtp timeout %s must be shorter than 90%% of the worker's ack wait %s", cfg.SMTP.Timeout, ackWait)
+			return nil, fmt.Errorf("smtp timeout %s must be shorter than 90%% of the worker's ack wait %s", cfg.SMTP.Timeout, ackWait)
 		}
 		s, err := email.NewSMTPSender(cfg.SMTP)
 		if err != nil {
-			return fmt.Errorf("smtp: %w", err)
+			return nil, fmt.Errorf("smtp: %w", err)
 		}
-		mail = s
+		return s, nil
 	case cfg.MailLog:
-		s, err := email.NewLogSender(n.log, "outrider@localhost")
-		if err != nil {
-			return err
-		}
-		mail = s
+		return email.NewLogSender(log, "outrider@localhost")
 	}
+	return nil, nil
+}
+
+func (n *Node) startWorker(ctx context.Context, js jetstream.JetStream, reg prometheus.Registerer) error {
+	cfg := n.cfg
+	wcfg := cfg.Worker
 	wcfg.Namespace = cfg.Relay.Namespace
 	if wcfg.Thumbnail.MaxBytes <= 0 {
 		// Every upload the API accepts can be thumbnailed: the limit
@@ -395,7 +403,7 @@ func (n *Node) startWorker(ctx context.Context, js jetstream.JetStream, reg prom
 		wcfg.EventsStream = bus.DefaultStream
 	}
 	w, err := worker.New(wcfg, worker.Deps{
-		JS: js, Store: n.store, Blobs: n.blobs, Mail: mail, Logger: n.log, Registerer: reg,
+		JS: js, Store: n.store, Blobs: n.blobs, Mail: n.mail, Logger: n.log, Registerer: reg,
 		Push: func(_ context.Context, userID string, frame []byte) error {
 			return n.cluster.TellUser(userID, &pb.UserCommand{Body: &pb.UserCommand_Push{Push: &pb.Push{Frame: frame}}})
 		},

@@ -98,7 +98,7 @@ func resolve(doc map[string]any, v any) map[string]any {
 
 func TestDocumentRoutes(t *testing.T) {
 	want := []string{
-		"POST /v1/auth/signup", "POST /v1/auth/login", "POST /v1/auth/refresh", "POST /v1/auth/logout",
+		"POST /v1/auth/signup", "POST /v1/auth/login", "POST /v1/auth/refresh", "POST /v1/auth/logout", "POST /v1/auth/password-reset", "POST /v1/auth/password-reset/confirm",
 		"GET /v1/me", "POST /v1/users", "GET /v1/drivers", "GET /v1/drivers/nearby", "GET /v1/drivers/{id}", "PATCH /v1/drivers/{id}",
 		"PUT /v1/drivers/me/availability", "POST /v1/orders", "GET /v1/orders", "GET /v1/orders/{id}",
 		"GET /v1/orders/{id}/timeline", "GET /v1/orders/{id}/track", "POST /v1/orders/{id}/assign", "POST /v1/orders/{id}/unassign", "POST /v1/orders/{id}/dispatch", "PATCH /v1/me", "POST /v1/me/password", "GET /v1/users", "PATCH /v1/users/{id}", "DELETE /v1/users/{id}", "GET /v1/users/{id}/export", "PUT /v1/orders/{id}/payment", "GET /v1/orders/{id}/dispatch", "POST /v1/orders/{id}/accept",
