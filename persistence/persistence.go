@@ -357,11 +357,30 @@ type LocationFix struct {
 	At                       time.Time
 }
 
+// NewestFixes is each driver's newest fix among fixes, in no set order.
+func NewestFixes(fixes []LocationFix) []LocationFix {
+	at := make(map[string]int, len(fixes))
+	var out []LocationFix
+	for _, f := range fixes {
+		i, ok := at[f.DriverID]
+		switch {
+		case !ok:
+			at[f.DriverID] = len(out)
+			out = append(out, f)
+		case f.At.After(out[i].At):
+			out[i] = f
+		}
+	}
+	return out
+}
+
 // Locations is the driver location history, written in batches.
 type Locations interface {
-	// RecordLocations appends fixes to the history and moves each driver's
-	// last known location to its newest fix (never backwards in time).
-	RecordLocations(ctx context.Context, fixes []LocationFix) error
+	// RecordLocations appends history to the location history and moves
+	// the last known location of each driver in last to his newest fix
+	// there (never backwards in time). The caller chooses last: a driver
+	// sending a fix a second need not move his read-model row each time.
+	RecordLocations(ctx context.Context, history, last []LocationFix) error
 	// Trail returns driverID's fixes with from <= at < to, oldest first,
 	// at most limit of them.
 	Trail(ctx context.Context, driverID string, from, to time.Time, limit int) ([]LocationFix, error)

@@ -29,6 +29,7 @@ func TestDriverPositionsReachOrderWatchersAndTheTrail(t *testing.T) {
 	n, a := e2e.Up(t, func(cfg *app.Config) {
 		cfg.WS.LocationRate = 1000 // this test is about fan-out, not throttling
 		cfg.Locations.FlushInterval = 50 * time.Millisecond
+		cfg.Locations.LastEvery = 100 * time.Millisecond
 	})
 	cust := a.Signup(t)
 	drv := a.CreateDriver(t, 0, true)
@@ -66,8 +67,8 @@ func TestDriverPositionsReachOrderWatchersAndTheTrail(t *testing.T) {
 	for i, it := range tr.Items {
 		require.Equal(t, lats[i], it.Lat)
 	}
-	// The driver's last location is on the driver read model (written in
-	// the same flush, right after the trail).
+	// The driver's last location is on the driver read model (moved at
+	// most every LastEvery, to the newest fix).
 	eventually(t, 5*time.Second, func() bool {
 		last := a.Admin.Driver(t, drv.ID()).LastLocation
 		return last != nil && last.Lat == lats[len(lats)-1]
@@ -75,6 +76,54 @@ func TestDriverPositionsReachOrderWatchersAndTheTrail(t *testing.T) {
 
 	// Another customer may not see the trail.
 	a.Signup(t).Get(t, "/v1/orders/"+id+"/track").RequireStatus(t, http.StatusNotFound)
+}
+
+// A driver's last known position (his drivers row) moves at most every
+// Locations.LastEvery — every fix still goes to the history at once — and
+// the newest fix is not lost when he falls silent: it moves there once
+// due.
+func TestLastPositionMovesAtMostEveryLastEvery(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		every time.Duration
+		// want: the last position once the history holds all three fixes
+		// (held: the first fix moved it, the others are not due).
+		held bool
+	}{
+		{"not due: the history moves, the position is held", time.Hour, true},
+		{"due soon: the newest fix gets there with no further fix", 300 * time.Millisecond, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n, a := e2e.Up(t, func(cfg *app.Config) {
+				cfg.WS.LocationRate = 1000
+				cfg.Locations.FlushInterval = 50 * time.Millisecond
+				cfg.Locations.LastEvery = tc.every
+			})
+			drv := a.CreateDriver(t, 0, true)
+			dc := e2e.Dial(t, "driver", n.Addr(), drv.Token, nil)
+			lastLat := func() float64 {
+				if l := a.Admin.Driver(t, drv.ID()).LastLocation; l != nil {
+					return l.Lat
+				}
+				return 0
+			}
+			start := time.Now()
+			dc.Send(fixFrame(52.52000, 13.405, start))
+			eventually(t, 5*time.Second, func() bool { return lastLat() == 52.52000 }, "a driver's first fix moves his position at once")
+			dc.Send(fixFrame(52.52001, 13.405, start.Add(50*time.Millisecond)))
+			dc.Send(fixFrame(52.52003, 13.405, start.Add(100*time.Millisecond)))
+			eventually(t, 5*time.Second, func() bool {
+				trail, err := n.Store().Trail(t.Context(), drv.ID(), start.Add(-time.Second), start.Add(time.Minute), 10)
+				require.NoError(t, err)
+				return len(trail) == 3
+			}, "every fix reaches the history")
+			if tc.held {
+				require.Equal(t, 52.52000, lastLat(), "the position does not move before LastEvery")
+				return
+			}
+			eventually(t, 5*time.Second, func() bool { return lastLat() == 52.52003 }, "the newest fix moves the position once due")
+		})
+	}
 }
 
 func TestBadLocationFramesAreAnsweredAndTheConnectionStays(t *testing.T) {

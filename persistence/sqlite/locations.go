@@ -9,10 +9,11 @@ import (
 	"github.com/outrider/outrider/persistence"
 )
 
-// RecordLocations appends the fixes in one write transaction and moves
-// each driver's last location to its newest fix.
-func (s *Store) RecordLocations(ctx context.Context, fixes []persistence.LocationFix) error {
-	if len(fixes) == 0 {
+// RecordLocations appends history in one write transaction and moves
+// each driver in last to his newest fix there.
+func (s *Store) RecordLocations(ctx context.Context, history, last []persistence.LocationFix) error {
+	newest := persistence.NewestFixes(last)
+	if len(history) == 0 && len(newest) == 0 {
 		return nil
 	}
 	return s.write(ctx, func(tx *sql.Tx) error {
@@ -22,17 +23,19 @@ func (s *Store) RecordLocations(ctx context.Context, fixes []persistence.Locatio
 			return fmt.Errorf("record locations: %w", err)
 		}
 		defer ins.Close()
+		for _, f := range history {
+			if _, err := ins.ExecContext(ctx, f.DriverID, micros(f.At), f.Lat, f.Lng, f.Heading, f.Speed, f.Accuracy); err != nil {
+				return fmt.Errorf("record locations: %w", err)
+			}
+		}
 		upd, err := tx.PrepareContext(ctx, `UPDATE drivers SET last_lat = ?, last_lng = ?, last_location_at = ?
 			WHERE id = ? AND (last_location_at IS NULL OR last_location_at < ?)`)
 		if err != nil {
 			return fmt.Errorf("record locations: %w", err)
 		}
 		defer upd.Close()
-		for _, f := range fixes {
+		for _, f := range newest {
 			at := micros(f.At)
-			if _, err := ins.ExecContext(ctx, f.DriverID, at, f.Lat, f.Lng, f.Heading, f.Speed, f.Accuracy); err != nil {
-				return fmt.Errorf("record locations: %w", err)
-			}
 			if _, err := upd.ExecContext(ctx, f.Lat, f.Lng, at, f.DriverID, at); err != nil {
 				return fmt.Errorf("record last location: %w", err)
 			}

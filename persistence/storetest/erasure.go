@@ -22,7 +22,8 @@ func testErasure(t *testing.T, open func(t *testing.T) persistence.Backend) {
 			addDriver(t, b, id, 1, true)
 		}
 		for i, id := range []string{"er-d1", "er-d2"} {
-			require.NoError(t, b.RecordLocations(ctx, []persistence.LocationFix{{DriverID: id, Lat: 52.5, Lng: 13.4, At: t0}}))
+			fixes := []persistence.LocationFix{{DriverID: id, Lat: 52.5, Lng: 13.4, At: t0}}
+			require.NoError(t, b.RecordLocations(ctx, fixes, fixes))
 			require.NoError(t, b.CreateRefreshToken(ctx, persistence.RefreshToken{Hash: "h-" + id, UserID: id,
 				FamilyID: "f-" + id, ExpiresAt: t0.Add(time.Hour), CreatedAt: t0}))
 			_, err := b.CreatePasswordReset(ctx, persistence.PasswordReset{Hash: "pr-" + id, UserID: id,
@@ -199,7 +200,8 @@ func testErasure(t *testing.T, open func(t *testing.T) persistence.Backend) {
 		_, err := b.BeginIdempotent(ctx, "usr_admin", "k5", "h", "node", t0)     // in progress: no body yet
 		require.NoError(t, err)
 		addDriver(t, b, "usr_erased", 1, true)
-		require.NoError(t, b.RecordLocations(ctx, []persistence.LocationFix{{DriverID: "usr_erased", Lat: 1, Lng: 2, At: t0}}))
+		fixes := []persistence.LocationFix{{DriverID: "usr_erased", Lat: 1, Lng: 2, At: t0}}
+		require.NoError(t, b.RecordLocations(ctx, fixes, fixes))
 
 		n, err := b.ForgetUser(ctx, "usr_erased")
 		require.NoError(t, err)

@@ -21,7 +21,7 @@ func testRetention(t *testing.T, open func(t *testing.T) persistence.Backend) {
 		for _, age := range []time.Duration{40 * day, 35 * day, 31 * day, 20 * day, time.Hour} {
 			fixes = append(fixes, persistence.LocationFix{DriverID: "rt-d1", Lat: 52.5, Lng: 13.4, At: t0.Add(-age)})
 		}
-		require.NoError(t, b.RecordLocations(ctx, fixes))
+		require.NoError(t, b.RecordLocations(ctx, fixes, fixes))
 		cut := t0.Add(-30 * day)
 		n, err := b.TrimLocationHistory(ctx, cut, 2)
 		require.NoError(t, err)

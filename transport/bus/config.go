@@ -144,6 +144,7 @@ const (
 	DefaultFlushInterval     = time.Second
 	DefaultLocationBatchSize = 2000
 	DefaultMaxBuffered       = 200_000
+	DefaultLastEvery         = 5 * time.Second
 )
 
 // defaults fills the zero (or negative) fields of c.
@@ -156,6 +157,9 @@ func (c *LocationsConfig) defaults() {
 	}
 	if c.MaxBuffered <= 0 {
 		c.MaxBuffered = DefaultMaxBuffered
+	}
+	if c.LastEvery <= 0 {
+		c.LastEvery = DefaultLastEvery
 	}
 }
 

@@ -27,6 +27,14 @@ type LocationsConfig struct {
 	// beyond it the oldest are dropped (and counted). Default 200,000
 	// (about 30 MB).
 	MaxBuffered int
+	// LastEvery is how often at most a driver's last known position (his
+	// row of the drivers read model: GET /v1/drivers/{id}, the fleet
+	// snapshot) moves; every fix still goes to the history. A driver
+	// sending a fix a second would otherwise rewrite his row every second,
+	// and each rewrite locks the row an offer to him must lock too.
+	// Default 5 s; the newest fix not yet written waits at most that long
+	// (or for the next flush after it).
+	LastEvery time.Duration
 }
 
 // Locations takes the fixes driver actors accept: it publishes each on
@@ -40,8 +48,11 @@ type Locations struct {
 	store     persistence.Locations
 	log       *slog.Logger
 
-	mu      sync.Mutex
-	buf     []persistence.LocationFix
+	mu  sync.Mutex
+	buf []persistence.LocationFix
+	// last: for each driver, when his last position last moved and the
+	// newest fix not yet moved there (flush only).
+	last    map[string]*lastPosition
 	kick    chan struct{}
 	stop    chan struct{}
 	done    chan struct{}
@@ -53,7 +64,7 @@ type Locations struct {
 // NewLocations builds the component; reg may be nil.
 func NewLocations(cfg LocationsConfig, nc *nats.Conn, namespace string, store persistence.Locations, log *slog.Logger, reg prometheus.Registerer) *Locations {
 	cfg.defaults()
-	l := &Locations{cfg: cfg, nc: nc, namespace: namespace, store: store, log: log,
+	l := &Locations{cfg: cfg, nc: nc, namespace: namespace, store: store, log: log, last: map[string]*lastPosition{},
 		kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
 		dropped: prometheus.NewCounter(prometheus.CounterOpts{Name: "outrider_location_fixes_dropped_total",
 			Help: "Fixes dropped from the history buffer because the store fell behind."}),
@@ -109,7 +120,7 @@ func (l *Locations) Stop(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	return l.flush(ctx)
+	return l.flush(ctx, true)
 }
 
 func (l *Locations) loop() {
@@ -124,23 +135,54 @@ func (l *Locations) loop() {
 		case <-l.kick:
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		if err := l.flush(ctx); err != nil {
+		if err := l.flush(ctx, false); err != nil {
 			l.log.Warn("location history flush failed; will retry", "err", err)
 		}
 		cancel()
 	}
 }
 
-// flush writes the buffered fixes; on failure they go back to the front
-// of the buffer for the next attempt.
-func (l *Locations) flush(ctx context.Context) error {
+// lastPosition is one driver's last known position as flush tracks it.
+type lastPosition struct {
+	moved   time.Time                // when it last moved (the node's clock)
+	pending *persistence.LocationFix // the newest fix not yet moved there
+}
+
+// flush writes the buffered fixes to the history, and moves the last
+// positions that are due (LastEvery); on failure the fixes go back to
+// the front of the buffer for the next attempt, and the positions stay
+// pending. all moves every pending position, due or not (Stop). Only the
+// flush loop (and Stop, after it) calls it.
+func (l *Locations) flush(ctx context.Context, all bool) error {
 	l.mu.Lock()
 	batch := l.buf
 	l.buf = nil
 	l.mu.Unlock()
-	for len(batch) > 0 {
+	now := time.Now()
+	for _, f := range batch {
+		p := l.last[f.DriverID]
+		if p == nil {
+			p = &lastPosition{}
+			l.last[f.DriverID] = p
+		}
+		if p.pending == nil || f.At.After(p.pending.At) {
+			p.pending = &f
+		}
+	}
+	// Due: pending, and not moved within LastEvery; all when all.
+	var due []persistence.LocationFix
+	for id, p := range l.last {
+		switch {
+		case p.pending != nil && (all || now.Sub(p.moved) >= l.cfg.LastEvery):
+			due = append(due, *p.pending)
+		case p.pending == nil && now.Sub(p.moved) > 10*l.cfg.LastEvery:
+			delete(l.last, id) // quiet for long: forget him
+		}
+	}
+	for len(batch) > 0 || len(due) > 0 {
 		n := min(len(batch), l.cfg.BatchSize)
-		if err := l.store.RecordLocations(ctx, batch[:n]); err != nil {
+		m := min(len(due), l.cfg.BatchSize)
+		if err := l.store.RecordLocations(ctx, batch[:n], due[:m]); err != nil {
 			l.errors.Inc()
 			l.mu.Lock()
 			l.buf = append(batch, l.buf...)
@@ -151,8 +193,13 @@ func (l *Locations) flush(ctx context.Context) error {
 			l.mu.Unlock()
 			return err
 		}
+		for _, f := range due[:m] {
+			if p := l.last[f.DriverID]; p != nil && p.pending != nil && !p.pending.At.After(f.At) {
+				p.moved, p.pending = now, nil
+			}
+		}
 		l.written.Add(float64(n))
-		batch = batch[n:]
+		batch, due = batch[n:], due[m:]
 	}
 	return nil
 }
