@@ -160,9 +160,9 @@ type UserErasure struct {
 
 // UserUpdate sets the non-nil fields of user ID's row.
 type UserUpdate struct {
-	ID                        string
-	Name, Phone, PasswordHash *string
-	Active                    *bool
+	ID                              string
+	Name, Phone, PasswordHash, Role *string
+	Active                          *bool
 }
 
 // TokenRevocation: the access tokens of UserID issued before Before are

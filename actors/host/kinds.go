@@ -126,8 +126,11 @@ func (h *Host) UserProps() *actor.Props {
 		committed: func(s *pb.UserState, cmd *pb.UserCommand) {
 			// The commands whose events revoke the user's tokens (logout,
 			// a reused refresh token, a password change, an account
-			// switched off): every node learns it, and his sockets close.
+			// switched off or erased, a new role): every node learns it,
+			// and his sockets close. (A repeat or a no-op commits nothing
+			// and never gets here.)
 			if cmd.GetRevokeSessions() != nil || cmd.GetChangePassword() != nil || cmd.GetErase() != nil ||
+				cmd.GetChangeRole() != nil ||
 				(cmd.GetSetActive() != nil && !cmd.GetSetActive().GetActive()) {
 				h.closeSessions(s, cmd)
 			}

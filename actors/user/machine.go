@@ -124,6 +124,32 @@ func Decide(s *pb.UserState, cmd *pb.UserCommand) ([]*pb.UserEvent, *actors.Reje
 		revoked := &pb.UserEvent{AtMs: cmd.GetAtMs(), By: by, CommandId: cmd.GetCommandId(),
 			Body: &pb.UserEvent_SessionsRevoked{SessionsRevoked: &pb.SessionsRevoked{BeforeMs: cmd.GetAtMs()}}}
 		return []*pb.UserEvent{e, revoked}, nil
+	case *pb.UserCommand_ChangeRole:
+		if !Exists(s) {
+			return nil, actors.Reject(actors.CodeNotFound, "user not found")
+		}
+		if by.GetRole() != actors.RoleAdmin && by.GetRole() != actors.RoleSystem {
+			return nil, actors.Reject(actors.CodeForbidden, "only admins change roles")
+		}
+		c := b.ChangeRole
+		switch c.Role {
+		case actors.RoleCustomer, actors.RoleDriver, actors.RoleAdmin:
+		default:
+			return nil, actors.Reject(actors.CodeValidation, "role must be customer, driver or admin")
+		}
+		if c.DriverCapacity < 0 || c.DriverCapacity > driver.MaxCapacity {
+			return nil, actors.Reject(actors.CodeValidation, fmt.Sprintf("capacity must be 1..%d", driver.MaxCapacity))
+		}
+		if c.Role == s.Role {
+			return nil, nil // already so
+		}
+		// The role is in the access tokens' claims: the old ones go.
+		changed := &pb.UserEvent{AtMs: cmd.GetAtMs(), By: by, CommandId: cmd.GetCommandId(),
+			Body: &pb.UserEvent_RoleChanged{RoleChanged: &pb.RoleChanged{From: s.Role, To: c.Role,
+				RegisterDriver: c.Role == actors.RoleDriver && !s.DriverRegistered}}}
+		revoked := &pb.UserEvent{AtMs: cmd.GetAtMs(), By: by, CommandId: cmd.GetCommandId(),
+			Body: &pb.UserEvent_SessionsRevoked{SessionsRevoked: &pb.SessionsRevoked{BeforeMs: cmd.GetAtMs()}}}
+		return []*pb.UserEvent{changed, revoked}, nil
 	case *pb.UserCommand_Erase:
 		if s.GetVersion() == 0 {
 			return nil, actors.Reject(actors.CodeNotFound, "user not found")
@@ -170,6 +196,11 @@ func Apply(s *pb.UserState, e *pb.UserEvent) *pb.UserState {
 	if c := e.GetCreated(); c != nil {
 		n.Email, n.Name, n.Phone, n.Role = c.Email, c.Name, c.Phone, c.Role
 		n.CreatedAtMs = e.AtMs
+		n.DriverRegistered = c.Role == actors.RoleDriver
+	}
+	if r := e.GetRoleChanged(); r != nil {
+		n.Role = r.To
+		n.DriverRegistered = n.DriverRegistered || r.RegisterDriver
 	}
 	if p := e.GetProfileUpdated(); p != nil {
 		n.Name, n.Phone = p.Name, p.Phone
@@ -224,6 +255,18 @@ func Effects(next *pb.UserState, cmd *pb.UserCommand, events []*pb.UserEvent) (a
 		if a := e.GetActiveChanged(); a != nil {
 			active := a.Active
 			c.UserUpdates = append(c.UserUpdates, actors.UserUpdate{ID: e.UserId, Active: &active})
+		}
+		if r := e.GetRoleChanged(); r != nil {
+			role := r.To
+			c.UserUpdates = append(c.UserUpdates, actors.UserUpdate{ID: e.UserId, Role: &role})
+			if r.RegisterDriver {
+				dc, err := registerDriver(e, cmd.GetChangeRole().GetDriverCapacity())
+				if err != nil {
+					return c, err
+				}
+				c.Events = append(c.Events, dc.Events...)
+				c.Drivers = append(c.Drivers, dc.Drivers...)
+			}
 		}
 		if e.GetErased() != nil {
 			if err := erasure(&c, next, e); err != nil {
@@ -319,6 +362,8 @@ func EventType(e *pb.UserEvent) string {
 		return "user.active_changed"
 	case *pb.UserEvent_Erased:
 		return "user.erased"
+	case *pb.UserEvent_RoleChanged:
+		return "user.role_changed"
 	}
 	return "user.unknown"
 }

@@ -72,5 +72,6 @@ func ByInbox(sessions []*pb.Session) map[string][]string {
 func withSessions(s *pb.UserState, sessions []*pb.Session) *pb.UserState {
 	return &pb.UserState{Id: s.Id, Email: s.Email, Name: s.Name, Phone: s.Phone, Role: s.Role,
 		Version: s.Version, CreatedAtMs: s.CreatedAtMs, RecentCommandIds: slices.Clone(s.RecentCommandIds),
-		SessionsRevokedBeforeMs: s.SessionsRevokedBeforeMs, Sessions: sessions, Deactivated: s.Deactivated, Erased: s.Erased}
+		SessionsRevokedBeforeMs: s.SessionsRevokedBeforeMs, Sessions: sessions, Deactivated: s.Deactivated, Erased: s.Erased,
+		DriverRegistered: s.DriverRegistered}
 }

@@ -109,8 +109,8 @@ func (s *Store) Commit(ctx context.Context, c actors.Commit) error {
 	}
 	for _, u := range c.UserUpdates {
 		b.Queue(`UPDATE users SET name = COALESCE($2, name), phone = COALESCE($3, phone),
-			password_hash = COALESCE($4, password_hash), active = COALESCE($5, active) WHERE id = $1`,
-			u.ID, u.Name, u.Phone, u.PasswordHash, u.Active)
+			password_hash = COALESCE($4, password_hash), active = COALESCE($5, active), role = COALESCE($6, role) WHERE id = $1`,
+			u.ID, u.Name, u.Phone, u.PasswordHash, u.Active, u.Role)
 	}
 	for _, r := range c.TokensRevoked {
 		b.Queue(sqlRevokeTokens, r.UserID, r.Before)

@@ -143,9 +143,12 @@ func (s *Store) Timeline(ctx context.Context, orderID string) ([]actors.Timeline
 	return out, nil
 }
 
+// driverQuery reads the drivers whose account is a driver's: a record
+// stays when its account is erased or changes role (orders name it), but
+// it is no longer listed.
 const driverQuery = `SELECT d.id, u.name, u.email, u.phone, d.available, d.capacity, d.active_orders,
 	d.last_lat, d.last_lng, d.last_location_at, d.updated_at
-	FROM drivers d JOIN users u ON u.id = d.id AND u.erased_at IS NULL`
+	FROM drivers d JOIN users u ON u.id = d.id AND u.role = 'driver' AND u.erased_at IS NULL`
 
 func scanDriver(row pgx.Row) (persistence.Driver, error) {
 	var (

@@ -156,8 +156,8 @@ func commitTx(ctx context.Context, tx *sql.Tx, c actors.Commit) error {
 	}
 	for _, u := range c.UserUpdates {
 		if _, err := tx.ExecContext(ctx, `UPDATE users SET name = COALESCE(?2, name), phone = COALESCE(?3, phone),
-			password_hash = COALESCE(?4, password_hash), active = COALESCE(?5, active) WHERE id = ?1`,
-			u.ID, u.Name, u.Phone, u.PasswordHash, u.Active); err != nil {
+			password_hash = COALESCE(?4, password_hash), active = COALESCE(?5, active), role = COALESCE(?6, role) WHERE id = ?1`,
+			u.ID, u.Name, u.Phone, u.PasswordHash, u.Active, u.Role); err != nil {
 			return err
 		}
 	}

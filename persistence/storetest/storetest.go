@@ -49,6 +49,7 @@ func Run(t *testing.T, open func(t *testing.T) persistence.Backend) {
 		{"Deadlines", testDeadlines},
 		{"Erasure", testErasure},
 		{"PasswordResets", testPasswordResets},
+		{"UserRole", testUserRole},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) { g.run(t, open) })

@@ -3956,9 +3956,12 @@ type UserState struct {
 	// /v1/users/:id). Only the id, role and times remain; the account is
 	// gone for every command and its journal holds nothing before the
 	// erasure.
-	Erased        bool `protobuf:"varint,12,opt,name=erased,proto3" json:"erased,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Erased bool `protobuf:"varint,12,opt,name=erased,proto3" json:"erased,omitempty"`
+	// driver_registered: the account has a driver record (it was created
+	// a driver or became one); a record is never registered twice.
+	DriverRegistered bool `protobuf:"varint,13,opt,name=driver_registered,json=driverRegistered,proto3" json:"driver_registered,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *UserState) Reset() {
@@ -4071,6 +4074,13 @@ func (x *UserState) GetDeactivated() bool {
 func (x *UserState) GetErased() bool {
 	if x != nil {
 		return x.Erased
+	}
+	return false
+}
+
+func (x *UserState) GetDriverRegistered() bool {
+	if x != nil {
+		return x.DriverRegistered
 	}
 	return false
 }
@@ -4467,6 +4477,7 @@ type UserCommand struct {
 	//	*UserCommand_ChangePassword
 	//	*UserCommand_SetActive
 	//	*UserCommand_Erase
+	//	*UserCommand_ChangeRole
 	Body          isUserCommand_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -4620,6 +4631,15 @@ func (x *UserCommand) GetErase() *EraseUser {
 	return nil
 }
 
+func (x *UserCommand) GetChangeRole() *ChangeRole {
+	if x != nil {
+		if x, ok := x.Body.(*UserCommand_ChangeRole); ok {
+			return x.ChangeRole
+		}
+	}
+	return nil
+}
+
 type isUserCommand_Body interface {
 	isUserCommand_Body()
 }
@@ -4664,6 +4684,10 @@ type UserCommand_Erase struct {
 	Erase *EraseUser `protobuf:"bytes,19,opt,name=erase,proto3,oneof"`
 }
 
+type UserCommand_ChangeRole struct {
+	ChangeRole *ChangeRole `protobuf:"bytes,20,opt,name=change_role,json=changeRole,proto3,oneof"`
+}
+
 func (*UserCommand_Create) isUserCommand_Body() {}
 
 func (*UserCommand_Get) isUserCommand_Body() {}
@@ -4684,6 +4708,124 @@ func (*UserCommand_SetActive) isUserCommand_Body() {}
 
 func (*UserCommand_Erase) isUserCommand_Body() {}
 
+func (*UserCommand_ChangeRole) isUserCommand_Body() {}
+
+// ChangeRole gives the account another role (admins). A new driver gets
+// a driver record of driver_capacity (0: the default) unless he had one.
+type ChangeRole struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	Role           string                 `protobuf:"bytes,1,opt,name=role,proto3" json:"role,omitempty"`
+	DriverCapacity int32                  `protobuf:"varint,2,opt,name=driver_capacity,json=driverCapacity,proto3" json:"driver_capacity,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *ChangeRole) Reset() {
+	*x = ChangeRole{}
+	mi := &file_proto_outrider_proto_msgTypes[60]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChangeRole) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChangeRole) ProtoMessage() {}
+
+func (x *ChangeRole) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_outrider_proto_msgTypes[60]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChangeRole.ProtoReflect.Descriptor instead.
+func (*ChangeRole) Descriptor() ([]byte, []int) {
+	return file_proto_outrider_proto_rawDescGZIP(), []int{60}
+}
+
+func (x *ChangeRole) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
+}
+
+func (x *ChangeRole) GetDriverCapacity() int32 {
+	if x != nil {
+		return x.DriverCapacity
+	}
+	return 0
+}
+
+// RoleChanged: the account's role went from → to; register_driver: its
+// driver record is registered in the same commit.
+type RoleChanged struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	From           string                 `protobuf:"bytes,1,opt,name=from,proto3" json:"from,omitempty"`
+	To             string                 `protobuf:"bytes,2,opt,name=to,proto3" json:"to,omitempty"`
+	RegisterDriver bool                   `protobuf:"varint,3,opt,name=register_driver,json=registerDriver,proto3" json:"register_driver,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *RoleChanged) Reset() {
+	*x = RoleChanged{}
+	mi := &file_proto_outrider_proto_msgTypes[61]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RoleChanged) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RoleChanged) ProtoMessage() {}
+
+func (x *RoleChanged) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_outrider_proto_msgTypes[61]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RoleChanged.ProtoReflect.Descriptor instead.
+func (*RoleChanged) Descriptor() ([]byte, []int) {
+	return file_proto_outrider_proto_rawDescGZIP(), []int{61}
+}
+
+func (x *RoleChanged) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *RoleChanged) GetTo() string {
+	if x != nil {
+		return x.To
+	}
+	return ""
+}
+
+func (x *RoleChanged) GetRegisterDriver() bool {
+	if x != nil {
+		return x.RegisterDriver
+	}
+	return false
+}
+
 // EraseUser erases the account's personal data (admins; not their own):
 // name, e-mail, phone and password hash, in the state, the read model
 // and the journal. Repeating it changes nothing.
@@ -4695,7 +4837,7 @@ type EraseUser struct {
 
 func (x *EraseUser) Reset() {
 	*x = EraseUser{}
-	mi := &file_proto_outrider_proto_msgTypes[60]
+	mi := &file_proto_outrider_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4707,7 +4849,7 @@ func (x *EraseUser) String() string {
 func (*EraseUser) ProtoMessage() {}
 
 func (x *EraseUser) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[60]
+	mi := &file_proto_outrider_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4720,7 +4862,7 @@ func (x *EraseUser) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EraseUser.ProtoReflect.Descriptor instead.
 func (*EraseUser) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{60}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{62}
 }
 
 // UserErased: the account's personal data was erased.
@@ -4732,7 +4874,7 @@ type UserErased struct {
 
 func (x *UserErased) Reset() {
 	*x = UserErased{}
-	mi := &file_proto_outrider_proto_msgTypes[61]
+	mi := &file_proto_outrider_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4744,7 +4886,7 @@ func (x *UserErased) String() string {
 func (*UserErased) ProtoMessage() {}
 
 func (x *UserErased) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[61]
+	mi := &file_proto_outrider_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4757,7 +4899,7 @@ func (x *UserErased) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UserErased.ProtoReflect.Descriptor instead.
 func (*UserErased) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{61}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{63}
 }
 
 // SetActive switches an account off or on (admins; not their own).
@@ -4770,7 +4912,7 @@ type SetActive struct {
 
 func (x *SetActive) Reset() {
 	*x = SetActive{}
-	mi := &file_proto_outrider_proto_msgTypes[62]
+	mi := &file_proto_outrider_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4782,7 +4924,7 @@ func (x *SetActive) String() string {
 func (*SetActive) ProtoMessage() {}
 
 func (x *SetActive) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[62]
+	mi := &file_proto_outrider_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4795,7 +4937,7 @@ func (x *SetActive) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetActive.ProtoReflect.Descriptor instead.
 func (*SetActive) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{62}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *SetActive) GetActive() bool {
@@ -4815,7 +4957,7 @@ type ActiveChanged struct {
 
 func (x *ActiveChanged) Reset() {
 	*x = ActiveChanged{}
-	mi := &file_proto_outrider_proto_msgTypes[63]
+	mi := &file_proto_outrider_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4827,7 +4969,7 @@ func (x *ActiveChanged) String() string {
 func (*ActiveChanged) ProtoMessage() {}
 
 func (x *ActiveChanged) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[63]
+	mi := &file_proto_outrider_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4840,7 +4982,7 @@ func (x *ActiveChanged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ActiveChanged.ProtoReflect.Descriptor instead.
 func (*ActiveChanged) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{63}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *ActiveChanged) GetActive() bool {
@@ -4861,7 +5003,7 @@ type UpdateProfile struct {
 
 func (x *UpdateProfile) Reset() {
 	*x = UpdateProfile{}
-	mi := &file_proto_outrider_proto_msgTypes[64]
+	mi := &file_proto_outrider_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4873,7 +5015,7 @@ func (x *UpdateProfile) String() string {
 func (*UpdateProfile) ProtoMessage() {}
 
 func (x *UpdateProfile) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[64]
+	mi := &file_proto_outrider_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4886,7 +5028,7 @@ func (x *UpdateProfile) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateProfile.ProtoReflect.Descriptor instead.
 func (*UpdateProfile) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{64}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *UpdateProfile) GetName() string {
@@ -4914,7 +5056,7 @@ type ChangePassword struct {
 
 func (x *ChangePassword) Reset() {
 	*x = ChangePassword{}
-	mi := &file_proto_outrider_proto_msgTypes[65]
+	mi := &file_proto_outrider_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4926,7 +5068,7 @@ func (x *ChangePassword) String() string {
 func (*ChangePassword) ProtoMessage() {}
 
 func (x *ChangePassword) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[65]
+	mi := &file_proto_outrider_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4939,7 +5081,7 @@ func (x *ChangePassword) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangePassword.ProtoReflect.Descriptor instead.
 func (*ChangePassword) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{65}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *ChangePassword) GetPasswordHash() string {
@@ -4960,7 +5102,7 @@ type ProfileUpdated struct {
 
 func (x *ProfileUpdated) Reset() {
 	*x = ProfileUpdated{}
-	mi := &file_proto_outrider_proto_msgTypes[66]
+	mi := &file_proto_outrider_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4972,7 +5114,7 @@ func (x *ProfileUpdated) String() string {
 func (*ProfileUpdated) ProtoMessage() {}
 
 func (x *ProfileUpdated) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[66]
+	mi := &file_proto_outrider_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4985,7 +5127,7 @@ func (x *ProfileUpdated) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProfileUpdated.ProtoReflect.Descriptor instead.
 func (*ProfileUpdated) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{66}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *ProfileUpdated) GetName() string {
@@ -5012,7 +5154,7 @@ type PasswordChanged struct {
 
 func (x *PasswordChanged) Reset() {
 	*x = PasswordChanged{}
-	mi := &file_proto_outrider_proto_msgTypes[67]
+	mi := &file_proto_outrider_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5024,7 +5166,7 @@ func (x *PasswordChanged) String() string {
 func (*PasswordChanged) ProtoMessage() {}
 
 func (x *PasswordChanged) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[67]
+	mi := &file_proto_outrider_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5037,7 +5179,7 @@ func (x *PasswordChanged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PasswordChanged.ProtoReflect.Descriptor instead.
 func (*PasswordChanged) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{67}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{69}
 }
 
 type SessionsRevoked struct {
@@ -5049,7 +5191,7 @@ type SessionsRevoked struct {
 
 func (x *SessionsRevoked) Reset() {
 	*x = SessionsRevoked{}
-	mi := &file_proto_outrider_proto_msgTypes[68]
+	mi := &file_proto_outrider_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5061,7 +5203,7 @@ func (x *SessionsRevoked) String() string {
 func (*SessionsRevoked) ProtoMessage() {}
 
 func (x *SessionsRevoked) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[68]
+	mi := &file_proto_outrider_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5074,7 +5216,7 @@ func (x *SessionsRevoked) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionsRevoked.ProtoReflect.Descriptor instead.
 func (*SessionsRevoked) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{68}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *SessionsRevoked) GetBeforeMs() int64 {
@@ -5096,7 +5238,7 @@ type UserCreated struct {
 
 func (x *UserCreated) Reset() {
 	*x = UserCreated{}
-	mi := &file_proto_outrider_proto_msgTypes[69]
+	mi := &file_proto_outrider_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5108,7 +5250,7 @@ func (x *UserCreated) String() string {
 func (*UserCreated) ProtoMessage() {}
 
 func (x *UserCreated) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[69]
+	mi := &file_proto_outrider_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5121,7 +5263,7 @@ func (x *UserCreated) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UserCreated.ProtoReflect.Descriptor instead.
 func (*UserCreated) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{69}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *UserCreated) GetEmail() string {
@@ -5167,6 +5309,7 @@ type UserEvent struct {
 	//	*UserEvent_PasswordChanged
 	//	*UserEvent_ActiveChanged
 	//	*UserEvent_Erased
+	//	*UserEvent_RoleChanged
 	Body          isUserEvent_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -5174,7 +5317,7 @@ type UserEvent struct {
 
 func (x *UserEvent) Reset() {
 	*x = UserEvent{}
-	mi := &file_proto_outrider_proto_msgTypes[70]
+	mi := &file_proto_outrider_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5186,7 +5329,7 @@ func (x *UserEvent) String() string {
 func (*UserEvent) ProtoMessage() {}
 
 func (x *UserEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[70]
+	mi := &file_proto_outrider_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5199,7 +5342,7 @@ func (x *UserEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UserEvent.ProtoReflect.Descriptor instead.
 func (*UserEvent) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{70}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *UserEvent) GetUserId() string {
@@ -5298,6 +5441,15 @@ func (x *UserEvent) GetErased() *UserErased {
 	return nil
 }
 
+func (x *UserEvent) GetRoleChanged() *RoleChanged {
+	if x != nil {
+		if x, ok := x.Body.(*UserEvent_RoleChanged); ok {
+			return x.RoleChanged
+		}
+	}
+	return nil
+}
+
 type isUserEvent_Body interface {
 	isUserEvent_Body()
 }
@@ -5326,6 +5478,10 @@ type UserEvent_Erased struct {
 	Erased *UserErased `protobuf:"bytes,15,opt,name=erased,proto3,oneof"`
 }
 
+type UserEvent_RoleChanged struct {
+	RoleChanged *RoleChanged `protobuf:"bytes,16,opt,name=role_changed,json=roleChanged,proto3,oneof"`
+}
+
 func (*UserEvent_Created) isUserEvent_Body() {}
 
 func (*UserEvent_SessionsRevoked) isUserEvent_Body() {}
@@ -5338,6 +5494,8 @@ func (*UserEvent_ActiveChanged) isUserEvent_Body() {}
 
 func (*UserEvent_Erased) isUserEvent_Body() {}
 
+func (*UserEvent_RoleChanged) isUserEvent_Body() {}
+
 type UserReply struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	User          *UserState             `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
@@ -5348,7 +5506,7 @@ type UserReply struct {
 
 func (x *UserReply) Reset() {
 	*x = UserReply{}
-	mi := &file_proto_outrider_proto_msgTypes[71]
+	mi := &file_proto_outrider_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5360,7 +5518,7 @@ func (x *UserReply) String() string {
 func (*UserReply) ProtoMessage() {}
 
 func (x *UserReply) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[71]
+	mi := &file_proto_outrider_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5373,7 +5531,7 @@ func (x *UserReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UserReply.ProtoReflect.Descriptor instead.
 func (*UserReply) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{71}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *UserReply) GetUser() *UserState {
@@ -5407,7 +5565,7 @@ type ZoneUpdate struct {
 
 func (x *ZoneUpdate) Reset() {
 	*x = ZoneUpdate{}
-	mi := &file_proto_outrider_proto_msgTypes[72]
+	mi := &file_proto_outrider_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5419,7 +5577,7 @@ func (x *ZoneUpdate) String() string {
 func (*ZoneUpdate) ProtoMessage() {}
 
 func (x *ZoneUpdate) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[72]
+	mi := &file_proto_outrider_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5432,7 +5590,7 @@ func (x *ZoneUpdate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ZoneUpdate.ProtoReflect.Descriptor instead.
 func (*ZoneUpdate) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{72}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *ZoneUpdate) GetDriverId() string {
@@ -5487,7 +5645,7 @@ type ZoneRemove struct {
 
 func (x *ZoneRemove) Reset() {
 	*x = ZoneRemove{}
-	mi := &file_proto_outrider_proto_msgTypes[73]
+	mi := &file_proto_outrider_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5499,7 +5657,7 @@ func (x *ZoneRemove) String() string {
 func (*ZoneRemove) ProtoMessage() {}
 
 func (x *ZoneRemove) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[73]
+	mi := &file_proto_outrider_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5512,7 +5670,7 @@ func (x *ZoneRemove) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ZoneRemove.ProtoReflect.Descriptor instead.
 func (*ZoneRemove) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{73}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *ZoneRemove) GetDriverId() string {
@@ -5541,7 +5699,7 @@ type ZoneNearest struct {
 
 func (x *ZoneNearest) Reset() {
 	*x = ZoneNearest{}
-	mi := &file_proto_outrider_proto_msgTypes[74]
+	mi := &file_proto_outrider_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5553,7 +5711,7 @@ func (x *ZoneNearest) String() string {
 func (*ZoneNearest) ProtoMessage() {}
 
 func (x *ZoneNearest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[74]
+	mi := &file_proto_outrider_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5566,7 +5724,7 @@ func (x *ZoneNearest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ZoneNearest.ProtoReflect.Descriptor instead.
 func (*ZoneNearest) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{74}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *ZoneNearest) GetLat() float64 {
@@ -5632,7 +5790,7 @@ type ZoneHit struct {
 
 func (x *ZoneHit) Reset() {
 	*x = ZoneHit{}
-	mi := &file_proto_outrider_proto_msgTypes[75]
+	mi := &file_proto_outrider_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5644,7 +5802,7 @@ func (x *ZoneHit) String() string {
 func (*ZoneHit) ProtoMessage() {}
 
 func (x *ZoneHit) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[75]
+	mi := &file_proto_outrider_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5657,7 +5815,7 @@ func (x *ZoneHit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ZoneHit.ProtoReflect.Descriptor instead.
 func (*ZoneHit) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{75}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{77}
 }
 
 func (x *ZoneHit) GetDriverId() string {
@@ -5713,7 +5871,7 @@ type ZoneHits struct {
 
 func (x *ZoneHits) Reset() {
 	*x = ZoneHits{}
-	mi := &file_proto_outrider_proto_msgTypes[76]
+	mi := &file_proto_outrider_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5725,7 +5883,7 @@ func (x *ZoneHits) String() string {
 func (*ZoneHits) ProtoMessage() {}
 
 func (x *ZoneHits) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[76]
+	mi := &file_proto_outrider_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5738,7 +5896,7 @@ func (x *ZoneHits) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ZoneHits.ProtoReflect.Descriptor instead.
 func (*ZoneHits) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{76}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{78}
 }
 
 func (x *ZoneHits) GetHits() []*ZoneHit {
@@ -5770,7 +5928,7 @@ type ZoneMessage struct {
 
 func (x *ZoneMessage) Reset() {
 	*x = ZoneMessage{}
-	mi := &file_proto_outrider_proto_msgTypes[77]
+	mi := &file_proto_outrider_proto_msgTypes[79]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5782,7 +5940,7 @@ func (x *ZoneMessage) String() string {
 func (*ZoneMessage) ProtoMessage() {}
 
 func (x *ZoneMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_outrider_proto_msgTypes[77]
+	mi := &file_proto_outrider_proto_msgTypes[79]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5795,7 +5953,7 @@ func (x *ZoneMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ZoneMessage.ProtoReflect.Descriptor instead.
 func (*ZoneMessage) Descriptor() ([]byte, []int) {
-	return file_proto_outrider_proto_rawDescGZIP(), []int{77}
+	return file_proto_outrider_proto_rawDescGZIP(), []int{79}
 }
 
 func (x *ZoneMessage) GetBody() isZoneMessage_Body {
@@ -6170,7 +6328,7 @@ const file_proto_outrider_proto_rawDesc = "" +
 	"\x04body\"u\n" +
 	"\vDriverReply\x120\n" +
 	"\x06driver\x18\x01 \x01(\v2\x18.outrider.v1.DriverStateR\x06driver\x124\n" +
-	"\trejection\x18\x02 \x01(\v2\x16.outrider.v1.RejectionR\trejection\"\x84\x03\n" +
+	"\trejection\x18\x02 \x01(\v2\x16.outrider.v1.RejectionR\trejection\"\xb1\x03\n" +
 	"\tUserState\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05email\x18\x02 \x01(\tR\x05email\x12\x12\n" +
@@ -6184,7 +6342,8 @@ const file_proto_outrider_proto_rawDesc = "" +
 	"\bsessions\x18\n" +
 	" \x03(\v2\x14.outrider.v1.SessionR\bsessions\x12 \n" +
 	"\vdeactivated\x18\v \x01(\bR\vdeactivated\x12\x16\n" +
-	"\x06erased\x18\f \x01(\bR\x06erased\"S\n" +
+	"\x06erased\x18\f \x01(\bR\x06erased\x12+\n" +
+	"\x11driver_registered\x18\r \x01(\bR\x10driverRegistered\"S\n" +
 	"\aSession\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05inbox\x18\x02 \x01(\tR\x05inbox\x12\"\n" +
@@ -6207,7 +6366,7 @@ const file_proto_outrider_proto_rawDesc = "" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\"\x10\n" +
 	"\x0eRevokeSessions\"\x1c\n" +
 	"\x04Push\x12\x14\n" +
-	"\x05frame\x18\x01 \x01(\fR\x05frame\"\xb6\x05\n" +
+	"\x05frame\x18\x01 \x01(\fR\x05frame\"\xf2\x05\n" +
 	"\vUserCommand\x12\x1d\n" +
 	"\n" +
 	"command_id\x18\x01 \x01(\tR\tcommandId\x12&\n" +
@@ -6224,8 +6383,18 @@ const file_proto_outrider_proto_rawDesc = "" +
 	"\x0fchange_password\x18\x11 \x01(\v2\x1b.outrider.v1.ChangePasswordH\x00R\x0echangePassword\x127\n" +
 	"\n" +
 	"set_active\x18\x12 \x01(\v2\x16.outrider.v1.SetActiveH\x00R\tsetActive\x12.\n" +
-	"\x05erase\x18\x13 \x01(\v2\x16.outrider.v1.EraseUserH\x00R\x05eraseB\x06\n" +
-	"\x04body\"\v\n" +
+	"\x05erase\x18\x13 \x01(\v2\x16.outrider.v1.EraseUserH\x00R\x05erase\x12:\n" +
+	"\vchange_role\x18\x14 \x01(\v2\x17.outrider.v1.ChangeRoleH\x00R\n" +
+	"changeRoleB\x06\n" +
+	"\x04body\"I\n" +
+	"\n" +
+	"ChangeRole\x12\x12\n" +
+	"\x04role\x18\x01 \x01(\tR\x04role\x12'\n" +
+	"\x0fdriver_capacity\x18\x02 \x01(\x05R\x0edriverCapacity\"Z\n" +
+	"\vRoleChanged\x12\x12\n" +
+	"\x04from\x18\x01 \x01(\tR\x04from\x12\x0e\n" +
+	"\x02to\x18\x02 \x01(\tR\x02to\x12'\n" +
+	"\x0fregister_driver\x18\x03 \x01(\bR\x0eregisterDriver\"\v\n" +
 	"\tEraseUser\"\f\n" +
 	"\n" +
 	"UserErased\"#\n" +
@@ -6250,7 +6419,7 @@ const file_proto_outrider_proto_rawDesc = "" +
 	"\x05email\x18\x01 \x01(\tR\x05email\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x14\n" +
 	"\x05phone\x18\x03 \x01(\tR\x05phone\x12\x12\n" +
-	"\x04role\x18\x04 \x01(\tR\x04role\"\xa6\x04\n" +
+	"\x04role\x18\x04 \x01(\tR\x04role\"\xe5\x04\n" +
 	"\tUserEvent\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x10\n" +
 	"\x03seq\x18\x02 \x01(\x03R\x03seq\x12\x13\n" +
@@ -6264,7 +6433,8 @@ const file_proto_outrider_proto_rawDesc = "" +
 	"\x0fprofile_updated\x18\f \x01(\v2\x1b.outrider.v1.ProfileUpdatedH\x00R\x0eprofileUpdated\x12I\n" +
 	"\x10password_changed\x18\r \x01(\v2\x1c.outrider.v1.PasswordChangedH\x00R\x0fpasswordChanged\x12C\n" +
 	"\x0eactive_changed\x18\x0e \x01(\v2\x1a.outrider.v1.ActiveChangedH\x00R\ractiveChanged\x121\n" +
-	"\x06erased\x18\x0f \x01(\v2\x17.outrider.v1.UserErasedH\x00R\x06erasedB\x06\n" +
+	"\x06erased\x18\x0f \x01(\v2\x17.outrider.v1.UserErasedH\x00R\x06erased\x12=\n" +
+	"\frole_changed\x18\x10 \x01(\v2\x18.outrider.v1.RoleChangedH\x00R\vroleChangedB\x06\n" +
 	"\x04body\"m\n" +
 	"\tUserReply\x12*\n" +
 	"\x04user\x18\x01 \x01(\v2\x16.outrider.v1.UserStateR\x04user\x124\n" +
@@ -6317,7 +6487,7 @@ func file_proto_outrider_proto_rawDescGZIP() []byte {
 	return file_proto_outrider_proto_rawDescData
 }
 
-var file_proto_outrider_proto_msgTypes = make([]protoimpl.MessageInfo, 78)
+var file_proto_outrider_proto_msgTypes = make([]protoimpl.MessageInfo, 80)
 var file_proto_outrider_proto_goTypes = []any{
 	(*Principal)(nil),           // 0: outrider.v1.Principal
 	(*Place)(nil),               // 1: outrider.v1.Place
@@ -6379,24 +6549,26 @@ var file_proto_outrider_proto_goTypes = []any{
 	(*RevokeSessions)(nil),      // 57: outrider.v1.RevokeSessions
 	(*Push)(nil),                // 58: outrider.v1.Push
 	(*UserCommand)(nil),         // 59: outrider.v1.UserCommand
-	(*EraseUser)(nil),           // 60: outrider.v1.EraseUser
-	(*UserErased)(nil),          // 61: outrider.v1.UserErased
-	(*SetActive)(nil),           // 62: outrider.v1.SetActive
-	(*ActiveChanged)(nil),       // 63: outrider.v1.ActiveChanged
-	(*UpdateProfile)(nil),       // 64: outrider.v1.UpdateProfile
-	(*ChangePassword)(nil),      // 65: outrider.v1.ChangePassword
-	(*ProfileUpdated)(nil),      // 66: outrider.v1.ProfileUpdated
-	(*PasswordChanged)(nil),     // 67: outrider.v1.PasswordChanged
-	(*SessionsRevoked)(nil),     // 68: outrider.v1.SessionsRevoked
-	(*UserCreated)(nil),         // 69: outrider.v1.UserCreated
-	(*UserEvent)(nil),           // 70: outrider.v1.UserEvent
-	(*UserReply)(nil),           // 71: outrider.v1.UserReply
-	(*ZoneUpdate)(nil),          // 72: outrider.v1.ZoneUpdate
-	(*ZoneRemove)(nil),          // 73: outrider.v1.ZoneRemove
-	(*ZoneNearest)(nil),         // 74: outrider.v1.ZoneNearest
-	(*ZoneHit)(nil),             // 75: outrider.v1.ZoneHit
-	(*ZoneHits)(nil),            // 76: outrider.v1.ZoneHits
-	(*ZoneMessage)(nil),         // 77: outrider.v1.ZoneMessage
+	(*ChangeRole)(nil),          // 60: outrider.v1.ChangeRole
+	(*RoleChanged)(nil),         // 61: outrider.v1.RoleChanged
+	(*EraseUser)(nil),           // 62: outrider.v1.EraseUser
+	(*UserErased)(nil),          // 63: outrider.v1.UserErased
+	(*SetActive)(nil),           // 64: outrider.v1.SetActive
+	(*ActiveChanged)(nil),       // 65: outrider.v1.ActiveChanged
+	(*UpdateProfile)(nil),       // 66: outrider.v1.UpdateProfile
+	(*ChangePassword)(nil),      // 67: outrider.v1.ChangePassword
+	(*ProfileUpdated)(nil),      // 68: outrider.v1.ProfileUpdated
+	(*PasswordChanged)(nil),     // 69: outrider.v1.PasswordChanged
+	(*SessionsRevoked)(nil),     // 70: outrider.v1.SessionsRevoked
+	(*UserCreated)(nil),         // 71: outrider.v1.UserCreated
+	(*UserEvent)(nil),           // 72: outrider.v1.UserEvent
+	(*UserReply)(nil),           // 73: outrider.v1.UserReply
+	(*ZoneUpdate)(nil),          // 74: outrider.v1.ZoneUpdate
+	(*ZoneRemove)(nil),          // 75: outrider.v1.ZoneRemove
+	(*ZoneNearest)(nil),         // 76: outrider.v1.ZoneNearest
+	(*ZoneHit)(nil),             // 77: outrider.v1.ZoneHit
+	(*ZoneHits)(nil),            // 78: outrider.v1.ZoneHits
+	(*ZoneMessage)(nil),         // 79: outrider.v1.ZoneMessage
 }
 var file_proto_outrider_proto_depIdxs = []int32{
 	1,  // 0: outrider.v1.OrderState.pickup:type_name -> outrider.v1.Place
@@ -6465,28 +6637,30 @@ var file_proto_outrider_proto_depIdxs = []int32{
 	56, // 63: outrider.v1.UserCommand.close_session:type_name -> outrider.v1.CloseSession
 	57, // 64: outrider.v1.UserCommand.revoke_sessions:type_name -> outrider.v1.RevokeSessions
 	58, // 65: outrider.v1.UserCommand.push:type_name -> outrider.v1.Push
-	64, // 66: outrider.v1.UserCommand.update_profile:type_name -> outrider.v1.UpdateProfile
-	65, // 67: outrider.v1.UserCommand.change_password:type_name -> outrider.v1.ChangePassword
-	62, // 68: outrider.v1.UserCommand.set_active:type_name -> outrider.v1.SetActive
-	60, // 69: outrider.v1.UserCommand.erase:type_name -> outrider.v1.EraseUser
-	0,  // 70: outrider.v1.UserEvent.by:type_name -> outrider.v1.Principal
-	69, // 71: outrider.v1.UserEvent.created:type_name -> outrider.v1.UserCreated
-	68, // 72: outrider.v1.UserEvent.sessions_revoked:type_name -> outrider.v1.SessionsRevoked
-	66, // 73: outrider.v1.UserEvent.profile_updated:type_name -> outrider.v1.ProfileUpdated
-	67, // 74: outrider.v1.UserEvent.password_changed:type_name -> outrider.v1.PasswordChanged
-	63, // 75: outrider.v1.UserEvent.active_changed:type_name -> outrider.v1.ActiveChanged
-	61, // 76: outrider.v1.UserEvent.erased:type_name -> outrider.v1.UserErased
-	51, // 77: outrider.v1.UserReply.user:type_name -> outrider.v1.UserState
-	2,  // 78: outrider.v1.UserReply.rejection:type_name -> outrider.v1.Rejection
-	75, // 79: outrider.v1.ZoneHits.hits:type_name -> outrider.v1.ZoneHit
-	72, // 80: outrider.v1.ZoneMessage.update:type_name -> outrider.v1.ZoneUpdate
-	73, // 81: outrider.v1.ZoneMessage.remove:type_name -> outrider.v1.ZoneRemove
-	74, // 82: outrider.v1.ZoneMessage.nearest:type_name -> outrider.v1.ZoneNearest
-	83, // [83:83] is the sub-list for method output_type
-	83, // [83:83] is the sub-list for method input_type
-	83, // [83:83] is the sub-list for extension type_name
-	83, // [83:83] is the sub-list for extension extendee
-	0,  // [0:83] is the sub-list for field type_name
+	66, // 66: outrider.v1.UserCommand.update_profile:type_name -> outrider.v1.UpdateProfile
+	67, // 67: outrider.v1.UserCommand.change_password:type_name -> outrider.v1.ChangePassword
+	64, // 68: outrider.v1.UserCommand.set_active:type_name -> outrider.v1.SetActive
+	62, // 69: outrider.v1.UserCommand.erase:type_name -> outrider.v1.EraseUser
+	60, // 70: outrider.v1.UserCommand.change_role:type_name -> outrider.v1.ChangeRole
+	0,  // 71: outrider.v1.UserEvent.by:type_name -> outrider.v1.Principal
+	71, // 72: outrider.v1.UserEvent.created:type_name -> outrider.v1.UserCreated
+	70, // 73: outrider.v1.UserEvent.sessions_revoked:type_name -> outrider.v1.SessionsRevoked
+	68, // 74: outrider.v1.UserEvent.profile_updated:type_name -> outrider.v1.ProfileUpdated
+	69, // 75: outrider.v1.UserEvent.password_changed:type_name -> outrider.v1.PasswordChanged
+	65, // 76: outrider.v1.UserEvent.active_changed:type_name -> outrider.v1.ActiveChanged
+	63, // 77: outrider.v1.UserEvent.erased:type_name -> outrider.v1.UserErased
+	61, // 78: outrider.v1.UserEvent.role_changed:type_name -> outrider.v1.RoleChanged
+	51, // 79: outrider.v1.UserReply.user:type_name -> outrider.v1.UserState
+	2,  // 80: outrider.v1.UserReply.rejection:type_name -> outrider.v1.Rejection
+	77, // 81: outrider.v1.ZoneHits.hits:type_name -> outrider.v1.ZoneHit
+	74, // 82: outrider.v1.ZoneMessage.update:type_name -> outrider.v1.ZoneUpdate
+	75, // 83: outrider.v1.ZoneMessage.remove:type_name -> outrider.v1.ZoneRemove
+	76, // 84: outrider.v1.ZoneMessage.nearest:type_name -> outrider.v1.ZoneNearest
+	85, // [85:85] is the sub-list for method output_type
+	85, // [85:85] is the sub-list for method input_type
+	85, // [85:85] is the sub-list for extension type_name
+	85, // [85:85] is the sub-list for extension extendee
+	0,  // [0:85] is the sub-list for field type_name
 }
 
 func init() { file_proto_outrider_proto_init() }
@@ -6547,17 +6721,19 @@ func file_proto_outrider_proto_init() {
 		(*UserCommand_ChangePassword)(nil),
 		(*UserCommand_SetActive)(nil),
 		(*UserCommand_Erase)(nil),
+		(*UserCommand_ChangeRole)(nil),
 	}
-	file_proto_outrider_proto_msgTypes[64].OneofWrappers = []any{}
-	file_proto_outrider_proto_msgTypes[70].OneofWrappers = []any{
+	file_proto_outrider_proto_msgTypes[66].OneofWrappers = []any{}
+	file_proto_outrider_proto_msgTypes[72].OneofWrappers = []any{
 		(*UserEvent_Created)(nil),
 		(*UserEvent_SessionsRevoked)(nil),
 		(*UserEvent_ProfileUpdated)(nil),
 		(*UserEvent_PasswordChanged)(nil),
 		(*UserEvent_ActiveChanged)(nil),
 		(*UserEvent_Erased)(nil),
+		(*UserEvent_RoleChanged)(nil),
 	}
-	file_proto_outrider_proto_msgTypes[77].OneofWrappers = []any{
+	file_proto_outrider_proto_msgTypes[79].OneofWrappers = []any{
 		(*ZoneMessage_Update)(nil),
 		(*ZoneMessage_Remove)(nil),
 		(*ZoneMessage_Nearest)(nil),
@@ -6568,7 +6744,7 @@ func file_proto_outrider_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_proto_outrider_proto_rawDesc), len(file_proto_outrider_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   78,
+			NumMessages:   80,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

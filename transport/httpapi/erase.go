@@ -176,3 +176,52 @@ func (s *Server) redactOrders(r *http.Request, c *call, id string) error {
 		after = rows[len(rows)-1].ID
 	}
 }
+
+// changeRole gives user id the role (PATCH /v1/users/:id). A driver
+// keeps his role while he has offers or orders open (user_has_active_orders);
+// leaving it, he is made unavailable first, so that no offer can reach
+// him between the check and the change (a reservation needs an
+// available driver). An admin leaving the role must leave another active
+// admin (last_admin). A new driver's record is registered in the same
+// commit as his role; one who had a record keeps it, unavailable.
+func (s *Server) changeRole(r *http.Request, c *call, id, role string) error {
+	u, err := s.store.GetUser(r.Context(), id)
+	if errors.Is(err, persistence.ErrNotFound) || (err == nil && u.Erased) {
+		return errorf(problem.NotFound, "no such user %s", id)
+	}
+	if err != nil {
+		return unavailable(err)
+	}
+	if u.Role == role {
+		return nil
+	}
+	if u.Role == actors.RoleAdmin {
+		if err := s.otherAdminRemains(r, id); err != nil {
+			return err
+		}
+	}
+	if u.Role == actors.RoleDriver {
+		const why = "his offers and orders must end or be unassigned first"
+		if err := s.noOrders(r, persistence.OrderFilter{DriverID: id, Statuses: append([]string{order.Assigned}, heldOrderStatuses...)}, why); err != nil {
+			return err
+		}
+		reply, err := s.actors.Driver(r.Context(), id, &pb.DriverCommand{CommandId: c.commandID + ":unavailable",
+			By: &pb.Principal{UserId: c.principal.UserID, Role: c.principal.Role}, AtMs: s.now().UnixMilli(),
+			Body: &pb.DriverCommand_SetAvailability{SetAvailability: &pb.SetAvailability{Available: false}}})
+		if err != nil {
+			return unavailable(err)
+		}
+		if rej := reply.GetRejection(); rej != nil && rej.Code != actors.CodeNotFound {
+			return rejected(rej.Code, rej.Message)
+		}
+		d, err := s.store.GetDriver(r.Context(), id)
+		if err != nil && !errors.Is(err, persistence.ErrNotFound) {
+			return unavailable(err)
+		}
+		if err == nil && d.ActiveOrders > 0 {
+			return errorf(problem.UserHasActiveOrders, "the driver holds %d orders: %s", d.ActiveOrders, why)
+		}
+	}
+	_, err = s.userCommand(r, c, id, ":role", &pb.UserCommand{Body: &pb.UserCommand_ChangeRole{ChangeRole: &pb.ChangeRole{Role: role}}})
+	return err
+}

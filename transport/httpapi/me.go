@@ -169,12 +169,13 @@ func (s *Server) listUsers(w http.ResponseWriter, r *http.Request, c *call) erro
 	return nil
 }
 
-// patchUser serves PATCH /v1/users/:id (admins): a user's name, phone and
-// whether the account is on. Switching it off refuses the user's tokens
-// on every node, closes his sockets and, for a driver, makes him
-// unavailable and withdraws the offers he has not accepted (orders he
-// accepted stay his: an admin unassigns them). Role changes are not
-// offered: a driver's record and capacity go with the role.
+// patchUser serves PATCH /v1/users/:id (admins): a user's name, phone,
+// role and whether the account is on. Switching it off refuses the
+// user's tokens on every node, closes his sockets and, for a driver,
+// makes him unavailable and withdraws the offers he has not accepted
+// (orders he accepted stay his: an admin unassigns them). A new role
+// revokes his tokens too (their claims carry the role) and closes his
+// sockets (changeRole).
 func (s *Server) patchUser(w http.ResponseWriter, r *http.Request, c *call) error {
 	id, err := c.id("usr")
 	if err != nil {
@@ -183,14 +184,18 @@ func (s *Server) patchUser(w http.ResponseWriter, r *http.Request, c *call) erro
 	var req struct {
 		Name   *string `json:"name"`
 		Phone  *string `json:"phone"`
+		Role   *string `json:"role"`
 		Active *bool   `json:"active"`
 	}
 	if err := s.decode(r, &req, false); err != nil {
 		return err
 	}
 	var fe []problem.FieldError
-	if req.Name == nil && req.Phone == nil && req.Active == nil {
-		fe = append(fe, problem.FieldError{Field: "name", Message: "give name, phone or active"})
+	if req.Name == nil && req.Phone == nil && req.Active == nil && req.Role == nil {
+		fe = append(fe, problem.FieldError{Field: "name", Message: "give name, phone, role or active"})
+	}
+	if req.Role != nil && !slices.Contains([]string{actors.RoleCustomer, actors.RoleDriver, actors.RoleAdmin}, *req.Role) {
+		fe = append(fe, problem.FieldError{Field: "role", Message: "must be customer, driver or admin"})
 	}
 	if req.Name != nil && (strings.TrimSpace(*req.Name) == "" || len(*req.Name) > user.MaxName) {
 		fe = append(fe, problem.FieldError{Field: "name", Message: "must be 1 to 200 characters"})
@@ -207,6 +212,11 @@ func (s *Server) patchUser(w http.ResponseWriter, r *http.Request, c *call) erro
 	if req.Name != nil || req.Phone != nil {
 		if _, err := s.userCommand(r, c, id, ":profile", &pb.UserCommand{Body: &pb.UserCommand_UpdateProfile{
 			UpdateProfile: &pb.UpdateProfile{Name: req.Name, Phone: req.Phone}}}); err != nil {
+			return err
+		}
+	}
+	if req.Role != nil {
+		if err := s.changeRole(r, c, id, *req.Role); err != nil {
 			return err
 		}
 	}
