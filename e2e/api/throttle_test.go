@@ -118,3 +118,64 @@ func TestLoginThrottle(t *testing.T) {
 		login("10.7.0.1", victim.User.Email, victim.Password).Problem(t, http.StatusTooManyRequests, "rate_limited")
 	})
 }
+
+// TestKnownAddressDuringAttack (SECURITY.md, known gap 2): an attacker
+// failing on purpose from ever new addresses held the account-wide delay
+// and kept the owner out for as long as he went on. Failures elsewhere no
+// longer delay an address the owner logged in from lately, nor one he
+// proved his mailbox from (a password reset); that address still has its
+// own delay, and fresh addresses stay shut while the attack goes on.
+func TestKnownAddressDuringAttack(t *testing.T) {
+	_, a, box := resetNode(t, func(c *app.Config) {
+		c.HTTP.TrustProxy = true
+		c.HTTP.LoginFreeFailuresAccount = 3
+		c.HTTP.LoginFreeFailuresAccountIP = 2
+		c.HTTP.LoginMaxDelayAccount = time.Minute
+	})
+	from := func(ip string) *e2e.Caller { return a.Anon().With("X-Forwarded-For", ip) }
+	login := func(ip, email, pw string) *e2e.Response {
+		return from(ip).Post(t, "/v1/auth/login", map[string]string{"email": email, "password": pw})
+	}
+	victim := a.Signup(t)
+	login("192.0.2.10", victim.User.Email, victim.Password).RequireStatus(t, http.StatusOK)
+
+	// The attack: wrong passwords from fresh addresses, each counted one
+	// waiting out the delay, until 7 are counted (a 16 s delay).
+	attacker := 0
+	fail := func() bool {
+		attacker++
+		r := login(fmt.Sprintf("10.8.%d.%d", attacker/200, attacker%200+1), victim.User.Email, "wrong-"+strconv.Itoa(attacker))
+		require.Contains(t, []int{http.StatusUnauthorized, http.StatusTooManyRequests}, r.Status, "%s", r)
+		return r.Status == http.StatusUnauthorized
+	}
+	for counted := 0; counted < 7; counted++ {
+		e2e.Eventually(t, 20*time.Second, fail, "an attacker's try is counted once the delay ends")
+	}
+	fresh := func(pw string) *e2e.Response { return login("192.0.2.99", victim.User.Email, pw) }
+	fresh(victim.Password).Problem(t, http.StatusTooManyRequests, "rate_limited")
+
+	// The owner's address is not held by the attack, and his success
+	// does not clear the account's count while the attack goes on.
+	login("192.0.2.10", victim.User.Email, victim.Password).RequireStatus(t, http.StatusOK)
+	fresh(victim.Password).Problem(t, http.StatusTooManyRequests, "rate_limited")
+
+	// An owner away from his usual address proves his mailbox: the reset
+	// request is not held by the account's delay, and the address he
+	// confirms from is known from then on.
+	const newPassword = "orchid-tundra-1906"
+	from("192.0.2.50").Post(t, "/v1/auth/password-reset", map[string]string{"email": victim.User.Email}).
+		RequireStatus(t, http.StatusAccepted)
+	var tokens []string
+	e2e.Eventually(t, e2e.EventWait, func() bool { tokens = resetMails(t, box, victim.User.Email); return len(tokens) == 1 },
+		"no reset e-mail came")
+	from("192.0.2.50").Post(t, "/v1/auth/password-reset/confirm", map[string]string{"token": tokens[0], "password": newPassword}).
+		RequireStatus(t, http.StatusNoContent)
+	login("192.0.2.50", victim.User.Email, newPassword).RequireStatus(t, http.StatusOK)
+	fresh(newPassword).Problem(t, http.StatusTooManyRequests, "rate_limited")
+
+	// A known address still has its own delay: two free failures there,
+	// then it waits.
+	login("192.0.2.10", victim.User.Email, "wrong-a").Problem(t, http.StatusUnauthorized, "unauthorized")
+	login("192.0.2.10", victim.User.Email, "wrong-b").Problem(t, http.StatusUnauthorized, "unauthorized")
+	login("192.0.2.10", victim.User.Email, newPassword).Problem(t, http.StatusTooManyRequests, "rate_limited")
+}

@@ -68,7 +68,7 @@ func (s *Server) requestPasswordReset(w http.ResponseWriter, r *http.Request, c 
 		return invalid(problem.FieldError{Field: "email", Message: "must be an e-mail address"})
 	}
 	addr := user.NormalizeEmail(req.Email)
-	if err := s.checkLogin(r.Context(), addr, s.clientIP(r)); err != nil {
+	if err := s.checkResetRequest(r.Context(), addr, s.clientIP(r)); err != nil {
 		return err
 	}
 	s.resets.enqueue(addr)
