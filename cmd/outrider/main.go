@@ -250,6 +250,7 @@ func flags(mode string, cfg *app.Config, opt *options, v *rawFlags) (*flag.FlagS
 	e.dur(&cfg.HTTP.LoginFailureWindow, "login-failure-window", httpapi.DefaultLoginFailureWindow, "failed logins are forgotten this long after the last one")
 	e.dur(&cfg.HTTP.PasswordResetTTL, "password-reset-ttl", httpapi.DefaultPasswordResetTTL, "how long a password reset token (sent by e-mail) stays valid; it works once")
 	e.int(&cfg.HTTP.BcryptCost, "bcrypt-cost", httpapi.DefaultBcryptCost, "bcrypt cost of password hashes")
+	e.dur(&cfg.HTTP.HashQueueWait, "password-queue-wait", httpapi.DefaultHashQueueWait, "longest a login, signup or password change waits for a hashing slot (one per CPU) before 503 with Retry-After")
 	e.dur(&cfg.HTTP.AccessTTL, "access-ttl", httpapi.DefaultAccessTTL, "access token lifetime")
 	e.dur(&cfg.HTTP.RefreshTTL, "refresh-ttl", httpapi.DefaultRefreshTTL, "refresh token lifetime")
 	e.int(&v.wsMax, "ws-max-message-bytes", ws.DefaultMaxMessageBytes, "largest WebSocket client frame (closed with 1009 above)")

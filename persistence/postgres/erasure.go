@@ -20,11 +20,11 @@ const (
 	sqlRedactOutbox   = `UPDATE outbox SET payload = $2 WHERE id = $1`
 	// notifications_event_idx serves the prefix (event_id is COLLATE "C").
 	sqlOrderNotifications = `DELETE FROM notifications WHERE event_id LIKE $1`
-	// The failed-login counts are keyed by the e-mail (throttle.go's
-	// loginKeys): they go before the row forgets it.
+	// The failed-login counts are keyed by the e-mail (throttle.go:
+	// "<kind>:<e-mail>" or "<kind>:<e-mail>|<address>", whatever the
+	// kind): they go before the row forgets it.
 	sqlEraseLoginFailures = `DELETE FROM login_failures
-		WHERE key = 'acct:' || (SELECT email FROM users WHERE id = $1)
-		   OR starts_with(key, 'acct-ip:' || (SELECT email FROM users WHERE id = $1) || '|')`
+		WHERE starts_with(substr(key, strpos(key, ':') + 1) || '|', (SELECT email FROM users WHERE id = $1) || '|')`
 	sqlEraseUser = `UPDATE users SET email = 'erased:' || id, name = '', phone = '', password_hash = '',
 		active = false, erased_at = $2 WHERE id = $1`
 	sqlEraseRefreshTokens = `DELETE FROM refresh_tokens WHERE user_id = $1`

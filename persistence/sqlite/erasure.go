@@ -20,12 +20,12 @@ const (
 	// A range on event_id (notifications_event_idx) is its prefix: no
 	// LIKE, which SQLite compares ignoring ASCII case.
 	sqlOrderNotifications = `DELETE FROM notifications WHERE event_id >= ?1 AND event_id < ?1 || char(1114111)`
-	// The failed-login counts are keyed by the e-mail (throttle.go's
-	// loginKeys): they go before the row forgets it.
+	// The failed-login counts are keyed by the e-mail (throttle.go:
+	// "<kind>:<e-mail>" or "<kind>:<e-mail>|<address>", whatever the
+	// kind): they go before the row forgets it.
 	sqlEraseLoginFailures = `DELETE FROM login_failures
-		WHERE key = 'acct:' || (SELECT email FROM users WHERE id = ?1)
-		   OR substr(key, 1, length('acct-ip:' || (SELECT email FROM users WHERE id = ?1) || '|'))
-		      = 'acct-ip:' || (SELECT email FROM users WHERE id = ?1) || '|'`
+		WHERE substr(substr(key, instr(key, ':') + 1) || '|', 1, length((SELECT email FROM users WHERE id = ?1) || '|'))
+		      = (SELECT email FROM users WHERE id = ?1) || '|'`
 	sqlEraseUser = `UPDATE users SET email = 'erased:' || id, email_key = 'erased:' || id, name = '', phone = '',
 		password_hash = '', active = 0, erased_at = ?2 WHERE id = ?1`
 	sqlEraseRefreshTokens = `DELETE FROM refresh_tokens WHERE user_id = ?1`

@@ -95,6 +95,11 @@ type Config struct {
 	// MaxConcurrentHashes caps password hashes in flight. Default
 	// GOMAXPROCS: hashing is CPU-bound.
 	MaxConcurrentHashes int
+	// HashQueueWait is the longest a login, signup or password change
+	// waits for a hashing slot; then it is refused 503 unavailable with
+	// Retry-After, so a flood of password checks cannot queue a real
+	// user's login for many seconds. Default 2 s.
+	HashQueueWait time.Duration
 	// RequestTimeout bounds a command's trip through the cluster. Default 10s.
 	RequestTimeout time.Duration
 	// UploadMaxBytes caps a proof upload. Default 10 MiB (the blob
@@ -186,6 +191,9 @@ const (
 	MaxOfferTTL = time.Hour
 )
 
+// DefaultHashQueueWait is HashQueueWait's default.
+const DefaultHashQueueWait = 2 * time.Second
+
 // DefaultMaxConcurrentHashes is MaxConcurrentHashes' default:
 // GOMAXPROCS, since hashing is CPU-bound.
 func DefaultMaxConcurrentHashes() int { return runtime.GOMAXPROCS(0) }
@@ -225,6 +233,9 @@ func (c *Config) defaults() {
 	}
 	def(&c.BcryptCost, DefaultBcryptCost)
 	def(&c.MaxConcurrentHashes, DefaultMaxConcurrentHashes())
+	if c.HashQueueWait <= 0 {
+		c.HashQueueWait = DefaultHashQueueWait
+	}
 	if c.RequestTimeout <= 0 {
 		c.RequestTimeout = DefaultRequestTimeout
 	}
@@ -349,7 +360,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 	s := &Server{
 		cfg: cfg, log: d.Logger, now: d.Clock, actors: d.Actors, store: d.Store,
 		tokens:   newTokenIssuer(cfg.JWTSecret, cfg.Issuer, cfg.Audience, cfg.AccessTTL, d.Clock),
-		hasher:   newPasswordHasher(cfg.BcryptCost, cfg.MaxConcurrentHashes),
+		hasher:   newPasswordHasher(cfg.BcryptCost, cfg.MaxConcurrentHashes, cfg.HashQueueWait),
 		limiter:  newRateLimiter(cfg.RatePerSecond, cfg.RateBurst, cfg.RateLimitClients, d.Clock),
 		authLim:  newRateLimiter(cfg.AuthRatePerSecond, cfg.AuthRateBurst, cfg.RateLimitClients, d.Clock),
 		metrics:  newHTTPMetrics(d.Registry),
