@@ -125,23 +125,37 @@ func hashToken(token string) string {
 
 // passwordHasher hashes and checks passwords the one way they are stored
 // (package password), at most `slots` at a time: a burst of logins queues
-// instead of starving the node's CPUs.
+// instead of starving the node's CPUs, and waits at most `wait` in that
+// queue.
 type passwordHasher struct {
 	cost  int
 	slots chan struct{}
+	wait  time.Duration
 	dummy string // compared against for unknown users, to equalise timing
 }
 
-func newPasswordHasher(cost, concurrent int) *passwordHasher {
-	h := &passwordHasher{cost: cost, slots: make(chan struct{}, concurrent)}
+func newPasswordHasher(cost, concurrent int, wait time.Duration) *passwordHasher {
+	h := &passwordHasher{cost: cost, slots: make(chan struct{}, concurrent), wait: wait}
 	h.dummy, _ = password.Hash("outrider-timing-equaliser", cost)
 	return h
 }
 
+// acquire takes a hashing slot, waiting at most h.wait (or until ctx
+// ends): beyond that the queue is long, and the caller is told to come
+// back (503, Retry-After) rather than kept waiting behind it.
 func (h *passwordHasher) acquire(ctx context.Context) error {
 	select {
 	case h.slots <- struct{}{}:
 		return nil
+	default:
+	}
+	timer := time.NewTimer(h.wait)
+	defer timer.Stop()
+	select {
+	case h.slots <- struct{}{}:
+		return nil
+	case <-timer.C:
+		return newError(problem.Unavailable, "too many password checks in progress; retry shortly").retryAfter(1)
 	case <-ctx.Done():
 		return newError(problem.Unavailable, "too many password checks in progress").retryAfter(1).because(ctx.Err())
 	}
