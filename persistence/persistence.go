@@ -46,6 +46,7 @@ type Backend interface {
 	Deadlines
 	Retention
 	Erasure
+	PersonalData
 	// Migrate brings the schema up to date; safe to run concurrently from
 	// several nodes.
 	Migrate(ctx context.Context) error

@@ -1,6 +1,8 @@
 package api_test
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"net/http"
 	"testing"
 	"time"
@@ -57,4 +59,62 @@ func TestExport(t *testing.T) {
 
 	other.Get(t, "/v1/users/"+customer.ID()+"/export").Problem(t, http.StatusNotFound, "not_found")
 	drv.Get(t, "/v1/users/"+customer.ID()+"/export").Problem(t, http.StatusNotFound, "not_found")
+}
+
+// TestExportCredentials (issue #14): an export also holds the metadata
+// of the user's refresh tokens, Idempotency-Keys, password resets and
+// failed logins — never a token, a hash or a stored answer.
+func TestExportCredentials(t *testing.T) {
+	_, a, box := resetNode(t, nil)
+	c := a.Signup(t)
+	a.Login(t, c.User.Email, c.Password) // a second session
+	key := e2e.Unique("key")
+	c.Post(t, "/v1/orders", e2e.ValidOrder(), e2e.IdempotencyKey(key)).RequireStatus(t, http.StatusCreated)
+	a.Anon().Post(t, "/v1/auth/login", map[string]string{"email": c.User.Email, "password": "not-it-" + e2e.Unique("pw")}).
+		Problem(t, http.StatusUnauthorized, "unauthorized")
+	a.Anon().Post(t, "/v1/auth/password-reset", map[string]string{"email": c.User.Email}).RequireStatus(t, http.StatusAccepted)
+	var tokens []string
+	e2e.Eventually(t, e2e.EventWait, func() bool { tokens = resetMails(t, box, c.User.Email); return len(tokens) == 1 },
+		"no reset e-mail came")
+
+	var x struct {
+		RefreshTokens []struct {
+			FamilyID  string     `json:"family_id"`
+			ExpiresAt time.Time  `json:"expires_at"`
+			UsedAt    *time.Time `json:"used_at"`
+		} `json:"refresh_tokens"`
+		IdempotencyKeys []struct {
+			Key    string `json:"key"`
+			Status *int   `json:"status"`
+		} `json:"idempotency_keys"`
+		PasswordResets []struct {
+			ExpiresAt time.Time  `json:"expires_at"`
+			UsedAt    *time.Time `json:"used_at"`
+		} `json:"password_resets"`
+		LoginFailures []struct {
+			Key      string `json:"key"`
+			Failures int    `json:"failures"`
+		} `json:"login_failures"`
+		Truncated []string `json:"truncated"`
+	}
+	r := c.Get(t, "/v1/users/me/export")
+	r.Decode(t, http.StatusOK, &x)
+	require.Len(t, x.RefreshTokens, 2, "signup and login")
+	require.NotEqual(t, x.RefreshTokens[0].FamilyID, x.RefreshTokens[1].FamilyID)
+	require.Len(t, x.IdempotencyKeys, 1)
+	require.Equal(t, key, x.IdempotencyKeys[0].Key)
+	require.Equal(t, http.StatusCreated, *x.IdempotencyKeys[0].Status)
+	require.Len(t, x.PasswordResets, 1)
+	require.Nil(t, x.PasswordResets[0].UsedAt)
+	require.NotEmpty(t, x.LoginFailures)
+	for _, f := range x.LoginFailures {
+		require.Contains(t, f.Key, c.User.Email)
+		require.Equal(t, 1, f.Failures)
+	}
+	require.Empty(t, x.Truncated)
+	refreshHash := sha256.Sum256([]byte(c.Refresh))
+	for _, secret := range []string{c.Refresh, hex.EncodeToString(refreshHash[:]), tokens[0], c.Token} {
+		require.NotContains(t, string(r.Body), secret, "an export holds no secret")
+	}
+	require.NotContains(t, string(r.Body), `"body"`)
 }

@@ -50,6 +50,7 @@ func Run(t *testing.T, open func(t *testing.T) persistence.Backend) {
 		{"Erasure", testErasure},
 		{"PasswordResets", testPasswordResets},
 		{"UserRole", testUserRole},
+		{"PersonalData", testPersonalData},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) { g.run(t, open) })

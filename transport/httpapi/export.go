@@ -3,6 +3,8 @@ package httpapi
 import (
 	"errors"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/outrider/outrider/actors"
@@ -18,10 +20,14 @@ const (
 	exportMaxOrders        = 10_000
 	exportMaxNotifications = 10_000
 	exportMaxFixes         = 200_000
+	exportMaxTokens        = 10_000 // refresh tokens, Idempotency-Keys, reset tokens each
 )
 
 // userExport is GET /v1/users/:id/export: everything stored about a user
-// that names or locates him.
+// that names or locates him, and the metadata of his credentials and
+// requests — never a secret: no password hash, no token nor its hash, no
+// stored answer. Webhooks are not here: they are the operator's, owned by
+// no user.
 type userExport struct {
 	ExportedAt      string                     `json:"exported_at"`
 	User            wire.User                  `json:"user"`
@@ -29,6 +35,15 @@ type userExport struct {
 	Orders          []wire.Order               `json:"orders"`
 	Notifications   []persistence.Notification `json:"notifications"`
 	LocationHistory []wire.TrackPoint          `json:"location_history"`
+	// RefreshTokens: when each session's token was made, expires, was
+	// used or revoked.
+	RefreshTokens []persistence.RefreshTokenInfo `json:"refresh_tokens"`
+	// IdempotencyKeys: the keys his writes sent, kept 24 hours.
+	IdempotencyKeys []persistence.IdempotencyKeyInfo `json:"idempotency_keys"`
+	// PasswordResets: the reset e-mails he asked for.
+	PasswordResets []persistence.PasswordResetInfo `json:"password_resets"`
+	// LoginFailures: failed logins on his e-mail, in all and per address.
+	LoginFailures []loginFailureView `json:"login_failures"`
 	// Truncated names the parts cut at their bound.
 	Truncated []string `json:"truncated"`
 }
@@ -55,7 +70,8 @@ func (s *Server) exportUser(w http.ResponseWriter, r *http.Request, c *call) err
 	}
 	now := s.now()
 	out := userExport{ExportedAt: wire.Timestamp(now), User: userRowView(u.UserRow),
-		Orders: []wire.Order{}, Notifications: []persistence.Notification{}, LocationHistory: []wire.TrackPoint{}, Truncated: []string{}}
+		Orders: []wire.Order{}, Notifications: []persistence.Notification{}, LocationHistory: []wire.TrackPoint{}, Truncated: []string{},
+		LoginFailures: []loginFailureView{}}
 	if u.Role == actors.RoleDriver {
 		d, err := s.store.GetDriver(ctx, id)
 		if err != nil && !errors.Is(err, persistence.ErrNotFound) {
@@ -109,7 +125,55 @@ func (s *Server) exportUser(w http.ResponseWriter, r *http.Request, c *call) err
 		}
 		after = ns[len(ns)-1].ID
 	}
+	if err := s.exportCredentials(r, &out, u.UserRow); err != nil {
+		return err
+	}
 	w.Header().Set("Content-Disposition", `attachment; filename="outrider-export-`+id+`.json"`)
 	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// loginFailureView is a failed-login count as an export shows it: the
+// throttle's key names the e-mail and, per address, the address.
+type loginFailureView struct {
+	Key           string    `json:"key"`
+	Failures      int       `json:"failures"`
+	LastFailureAt time.Time `json:"last_failure_at"`
+}
+
+// exportCredentials adds to out the metadata of u's refresh tokens,
+// Idempotency-Keys, reset tokens and failed logins.
+func (s *Server) exportCredentials(r *http.Request, out *userExport, u actors.UserRow) error {
+	ctx := r.Context()
+	var err error
+	if out.RefreshTokens, err = s.store.RefreshTokensOf(ctx, u.ID, exportMaxTokens+1); err != nil {
+		return unavailable(err)
+	}
+	if len(out.RefreshTokens) > exportMaxTokens {
+		out.RefreshTokens, out.Truncated = out.RefreshTokens[:exportMaxTokens], append(out.Truncated, "refresh_tokens")
+	}
+	if out.IdempotencyKeys, err = s.store.IdempotencyKeysOf(ctx, u.ID, exportMaxTokens+1); err != nil {
+		return unavailable(err)
+	}
+	if len(out.IdempotencyKeys) > exportMaxTokens {
+		out.IdempotencyKeys, out.Truncated = out.IdempotencyKeys[:exportMaxTokens], append(out.Truncated, "idempotency_keys")
+	}
+	if out.PasswordResets, err = s.store.PasswordResetsOf(ctx, u.ID, exportMaxTokens+1); err != nil {
+		return unavailable(err)
+	}
+	if len(out.PasswordResets) > exportMaxTokens {
+		out.PasswordResets, out.Truncated = out.PasswordResets[:exportMaxTokens], append(out.Truncated, "password_resets")
+	}
+	fails, err := s.store.LoginFailuresMatching(ctx, u.Email)
+	if err != nil {
+		return unavailable(err)
+	}
+	for k, c := range fails {
+		out.LoginFailures = append(out.LoginFailures, loginFailureView{Key: k, Failures: c.Failures, LastFailureAt: c.Last})
+	}
+	slices.SortFunc(out.LoginFailures, func(a, b loginFailureView) int { return strings.Compare(a.Key, b.Key) })
+	if len(fails) >= persistence.MaxLoginFailuresOf {
+		out.Truncated = append(out.Truncated, "login_failures")
+	}
 	return nil
 }

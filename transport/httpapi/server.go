@@ -56,6 +56,7 @@ type Store interface {
 	persistence.Notifications
 	persistence.Webhooks
 	persistence.Erasure
+	persistence.PersonalData
 	Ping(ctx context.Context) error
 }
 
