@@ -176,6 +176,10 @@ func TestAuth(t *testing.T) {
 			require.Equal(t, `Bearer realm="outrider", error="invalid_token"`, r.Header.Get("WWW-Authenticate"))
 			c.Get(t, "/v1/orders?limit=1").Problem(t, http.StatusUnauthorized, "unauthorized")
 		}
+		// Every device's refresh token is refused too (SECURITY.md, known
+		// gap 9): the other device does not come back a moment later.
+		a.Anon().Post(t, "/v1/auth/refresh", map[string]string{"refresh_token": phone.Refresh}).
+			Problem(t, http.StatusUnauthorized, "unauthorized")
 		// Logging in again works: the new token is issued after.
 		again := a.Login(t, u.User.Email, u.Password)
 		again.Get(t, "/v1/me").RequireStatus(t, http.StatusOK)

@@ -271,7 +271,11 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request, c *call) error {
 	if req.RefreshToken == "" || len(req.RefreshToken) > 512 {
 		return invalid(problem.FieldError{Field: "refresh_token", Message: "is required"})
 	}
-	if err := s.store.RevokeRefreshFamily(r.Context(), hashToken(req.RefreshToken), c.principal.UserID); err != nil {
+	// Logout ends every session of the user, as it refuses every access
+	// token issued before it: each device's refresh token too, or another
+	// device (or a thief of its refresh token) would be back a moment
+	// later. The refresh token named must still be sent (the API's shape).
+	if err := s.store.RevokeUserRefreshTokens(r.Context(), c.principal.UserID, s.now()); err != nil {
 		return unavailable(err)
 	}
 	if err := s.revokeTokens(r, c.principal.UserID, c.principal.Role, c.commandID); err != nil {
