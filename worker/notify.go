@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -111,6 +112,9 @@ func (w *Worker) notify(ctx context.Context, msg jetstream.Msg, _ int) error {
 	if err != nil {
 		return err
 	}
+	if p, err = w.erasedPlaces(ctx, p); err != nil {
+		return err
+	}
 	admins, err := w.admins(ctx, p)
 	if err != nil {
 		return err
@@ -151,6 +155,33 @@ func (w *Worker) notify(ctx context.Context, msg jetstream.Msg, _ int) error {
 	return nil
 }
 
+// quotesPlaces are the events whose messages quote the order's addresses
+// (recipients).
+var quotesPlaces = map[string]bool{"order.created": true, "order.assigned": true, "order.dispatch_failed": true}
+
+// erasedPlaces takes, for an event whose messages quote the order's
+// addresses, the places from the order's row when its customer was erased
+// since (DELETE /v1/users/:id redacts the order): the event on the stream
+// still carries what the erasure removed, and a notification or an e-mail
+// made of it late must not bring it back.
+func (w *Worker) erasedPlaces(ctx context.Context, p order.Published) (order.Published, error) {
+	if !quotesPlaces[p.Type] {
+		return p, nil
+	}
+	row, err := w.d.Store.GetOrder(ctx, p.OrderID)
+	if errors.Is(err, persistence.ErrNotFound) {
+		return p, nil
+	}
+	if err != nil {
+		return p, err
+	}
+	if row.Pickup.Address == order.ErasedAddress {
+		now := row.Public()
+		p.Order.Pickup, p.Order.Dropoff, p.Order.Notes = now.Pickup, now.Dropoff, now.Notes
+	}
+	return p, nil
+}
+
 // admins are the admins to tell of event p: every admin for an event
 // meant for them (order.dispatch_failed), nobody otherwise.
 func (w *Worker) admins(ctx context.Context, p order.Published) ([]string, error) {
@@ -183,6 +214,9 @@ const mailConsumer = "email"
 func (w *Worker) mail(ctx context.Context, msg jetstream.Msg, _ int) error {
 	p, err := decodeEvent(msg)
 	if err != nil {
+		return err
+	}
+	if p, err = w.erasedPlaces(ctx, p); err != nil {
 		return err
 	}
 	admins, err := w.admins(ctx, p)
