@@ -75,6 +75,24 @@ func TestReopenKeepsData(t *testing.T) {
 	require.Equal(t, c.Orders[0], o)
 }
 
+// The database a node creates (password hashes, personal data) is its
+// owner's alone, and so are SQLite's -wal and -shm files beside it
+// (SECURITY.md, known gap 9: it was 0644).
+func TestNewDatabaseIsOwnerOnly(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "o.db")
+	s, err := sqlite.Open(t.Context(), path, quiet)
+	require.NoError(t, err)
+	defer s.Close()
+	require.NoError(t, s.Migrate(t.Context()))
+	require.NoError(t, s.Commit(t.Context(), orderCommit("o1", 1)))
+	for _, f := range []string{path, path + "-wal", path + "-shm"} {
+		info, err := os.Stat(f)
+		require.NoError(t, err)
+		require.Equal(t, os.FileMode(0o600), info.Mode().Perm(), f)
+	}
+}
+
 func TestJournalEventsResumesAfterSeq(t *testing.T) {
 	t.Parallel()
 	s, ctx := sqlitetest.Open(t), t.Context()

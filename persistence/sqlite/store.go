@@ -54,6 +54,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"os"
 	"runtime"
 	"strconv"
 	"strings"
@@ -113,6 +114,12 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		log = slog.Default()
 	}
 
+	// The file holds password hashes and personal data: one this node
+	// creates is its owner's alone (SQLite gives the -wal and -shm files
+	// the database's mode). An existing file keeps the mode it has.
+	if f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE|os.O_EXCL, 0o600); err == nil {
+		_ = f.Close()
+	}
 	w, err := sql.Open("sqlite", dsn(path, opts.BusyTimeout, true))
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
