@@ -261,7 +261,7 @@ func flags(mode string, cfg *app.Config, opt *options, v *rawFlags) (*flag.FlagS
 	e.int(&cfg.WS.MaxSessionsDriver, "ws-max-sessions-driver", ws.DefaultMaxSessionsDriver, "live WebSocket sessions one driver may hold")
 	e.int(&cfg.WS.MaxSessionsAdmin, "ws-max-sessions-admin", ws.DefaultMaxSessionsAdmin, "live WebSocket sessions one admin may hold")
 	e.int(&cfg.WS.MaxSessionsPerAddress, "ws-max-sessions-per-address", ws.DefaultMaxSessionsPerAddress, "live WebSocket sessions one client address may hold on a node, whatever the accounts (beyond: 429)")
-	e.int(&cfg.WS.MaxSessionsNode, "ws-max-sessions-node", 0, "live WebSocket sessions a node may hold (beyond: 503); 0: the open-file limit less 1,024")
+	e.int(&cfg.WS.MaxSessionsNode, "ws-max-sessions-node", 0, "live WebSocket sessions a node may hold (beyond: 503); 0: the open-file limit less 1,024, or less a quarter under a limit below 4,096")
 	e.float(&cfg.WS.LocationRate, "ws-location-rate", ws.DefaultLocationRate, "location fixes per second a driver's session passes on (faster ones are dropped)")
 	e.dur(&cfg.WS.ReadLinger, "ws-read-linger", ws.DefaultReadLinger, "how long a WebSocket session's reader waits for another frame before the socket goes back to the node's poller")
 	e.bool(&cfg.WS.BlockingReads, "ws-blocking-reads", false, "read every WebSocket session on a goroutine of its own instead of the epoll poller (more memory per idle socket)")

@@ -63,7 +63,7 @@ type Config struct {
 	// take the file descriptors that Postgres, NATS and HTTP need: beyond
 	// it the upgrade is refused 503 unavailable with Retry-After (another
 	// node may take the client). Default: the process's open-file limit
-	// less DescriptorReserve, at least 1,024.
+	// less DescriptorReserve (or a quarter of it, if less).
 	MaxSessionsNode int
 	// LocationRate is how many location fixes per second a driver's
 	// session passes on; faster fixes are dropped (counted, not answered).
@@ -181,11 +181,18 @@ func (c *Config) maxSessions(role string) int {
 }
 
 // defaultMaxSessionsNode is MaxSessionsNode's default: the soft limit on
-// open files less DescriptorReserve, at least 1,024.
+// open files less a reserve for everything else, DescriptorReserve or a
+// quarter of the limit if that is less (so a low limit still leaves
+// room: 1,024 gives 768).
 func defaultMaxSessionsNode() int {
 	var lim syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil || lim.Cur > math.MaxInt32 {
 		return math.MaxInt32
 	}
-	return max(int(lim.Cur)-DescriptorReserve, 1024)
+	return maxSessionsForLimit(int(lim.Cur))
+}
+
+// maxSessionsForLimit is the node's session cap under an open-file limit.
+func maxSessionsForLimit(limit int) int {
+	return max(limit-min(DescriptorReserve, limit/4), 1)
 }
