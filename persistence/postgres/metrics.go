@@ -12,26 +12,37 @@ import (
 // cannot make the server generate millions of rows.
 const maxMetricDays = 3660
 
-// sqlOrdersByDay counts timeline entries per local day. An order is
-// created by its first event (seq 1, status pending); later returns to
-// pending (a declined offer) do not count. The status predicate repeats
-// that of order_timeline_metric_idx so the partial index applies; the
-// range on "at" is computed from the local day bounds, so the index range
-// scan covers exactly the requested days.
+// sqlOrdersByDay counts transitions per local day: an order is created by
+// its first line (seq 1, status pending), and delivered, cancelled or
+// failed by the line that moves it there from another status — later
+// lines of the same status (a proof, a payment, a note after delivery)
+// are no transition (issue #14, finding 8), and a return to pending after
+// a declined offer is no creation. The previous line is the order's
+// newest with a lower seq (redactions leave gaps), read through the
+// primary key. The status predicate repeats that of
+// order_timeline_metric_idx so the partial index applies; the range on
+// "at" is computed from the local day bounds, so the index range scan
+// covers exactly the requested days.
 const sqlOrdersByDay = `
 WITH days AS (
 	SELECT d::date AS day FROM generate_series($1::date, $2::date, interval '1 day') AS d
 ), ev AS (
-	SELECT (at AT TIME ZONE $3)::date AS day, status, seq FROM order_timeline
-	 WHERE status IN ('pending', 'delivered', 'cancelled', 'failed')
-	   AND at >= ($1::date::timestamp AT TIME ZONE $3)
-	   AND at < (($2::date + 1)::timestamp AT TIME ZONE $3)
+	SELECT (t.at AT TIME ZONE $3)::date AS day, t.status, t.seq, prev.status AS prev
+	  FROM order_timeline t
+	  LEFT JOIN LATERAL (
+		SELECT p.status FROM order_timeline p
+		 WHERE p.order_id = t.order_id AND p.seq < t.seq
+		 ORDER BY p.seq DESC LIMIT 1
+	  ) prev ON true
+	 WHERE t.status IN ('pending', 'delivered', 'cancelled', 'failed')
+	   AND t.at >= ($1::date::timestamp AT TIME ZONE $3)
+	   AND t.at < (($2::date + 1)::timestamp AT TIME ZONE $3)
 )
 SELECT to_char(days.day, 'YYYY-MM-DD'),
 	count(*) FILTER (WHERE ev.status = 'pending' AND ev.seq = 1),
-	count(*) FILTER (WHERE ev.status = 'delivered'),
-	count(*) FILTER (WHERE ev.status = 'cancelled'),
-	count(*) FILTER (WHERE ev.status = 'failed')
+	count(*) FILTER (WHERE ev.status = 'delivered' AND ev.prev IS DISTINCT FROM 'delivered'),
+	count(*) FILTER (WHERE ev.status = 'cancelled' AND ev.prev IS DISTINCT FROM 'cancelled'),
+	count(*) FILTER (WHERE ev.status = 'failed' AND ev.prev IS DISTINCT FROM 'failed')
 FROM days LEFT JOIN ev ON ev.day = days.day
 GROUP BY days.day ORDER BY days.day`
 

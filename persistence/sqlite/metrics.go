@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"time"
 
@@ -12,16 +13,23 @@ import (
 // cannot make the server generate millions of rows.
 const maxMetricDays = 3660
 
-// sqlOrdersByDay reads the timeline lines that count in the metric within
-// a UTC window [?1, ?2) in microseconds. The status predicate repeats that
-// of order_timeline_metric_idx, so the partial index covers the query.
-const sqlOrdersByDay = `SELECT at, status, seq FROM order_timeline
-	WHERE status IN ('pending', 'delivered', 'cancelled', 'failed') AND at >= ?1 AND at < ?2`
+// sqlOrdersByDay reads the timeline lines that may count in the metric
+// within a UTC window [?1, ?2) in microseconds, each with the status of
+// the order's line before it (its newest with a lower seq: redactions
+// leave gaps), read through the primary key: a line counts only as a
+// transition into its status (issue #14, finding 8). The status
+// predicate repeats that of order_timeline_metric_idx, so the index
+// covers the scan.
+const sqlOrdersByDay = `SELECT t.at, t.status, t.seq,
+	(SELECT p.status FROM order_timeline p WHERE p.order_id = t.order_id AND p.seq < t.seq
+	 ORDER BY p.seq DESC LIMIT 1)
+	FROM order_timeline t
+	WHERE t.status IN ('pending', 'delivered', 'cancelled', 'failed') AND t.at >= ?1 AND t.at < ?2`
 
 // OrdersByDay counts, per calendar day in the IANA zone tz ("" means UTC),
 // the orders created (first event, seq 1, status pending: a later return
 // to pending after a declined offer does not count), delivered, cancelled
-// and failed, for days from..to inclusive (YYYY-MM-DD), including days with
+// and failed (the transitions into those statuses), for days from..to inclusive (YYYY-MM-DD), including days with
 // no activity. An unknown zone, a malformed day, from after to, or a range
 // over maxMetricDays days is an error.
 //
@@ -69,13 +77,17 @@ func (s *Store) OrdersByDay(ctx context.Context, from, to string, tz string) ([]
 			at     int64
 			status string
 			seq    int64
+			prev   sql.NullString
 		)
-		if err := rows.Scan(&at, &status, &seq); err != nil {
+		if err := rows.Scan(&at, &status, &seq, &prev); err != nil {
 			return nil, fmt.Errorf("orders by day: %w", err)
 		}
 		i, ok := index[fromMicros(at).In(loc).Format(time.DateOnly)]
 		if !ok {
 			continue // cannot happen: the window is exactly the days
+		}
+		if status != "pending" && prev.Valid && prev.String == status {
+			continue // a later line of the same status: no transition
 		}
 		switch d := &out[i]; status {
 		case "pending":

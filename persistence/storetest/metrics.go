@@ -29,6 +29,15 @@ func testOrdersByDay(t *testing.T, open func(t *testing.T) persistence.Backend) 
 		{OrderID: "c", Seq: 2, Status: "cancelled", At: at("2026-03-04T23:30:00Z")}, // Berlin: 5 March
 		{OrderID: "d", Seq: 1, Status: "pending", At: at("2026-02-28T23:30:00Z")},   // Berlin: 1 March
 		{OrderID: "d", Seq: 2, Status: "failed", At: at("2026-03-06T23:10:00Z")},    // Berlin: 7 March
+		// Issue #14, finding 8: lines after a final status (a proof, a
+		// payment, a note) repeat that status but are no transition into
+		// it: they must not count again — on the same day or another, with
+		// the transition inside the range asked or before it, and across a
+		// gap in the line numbers (a redaction writes no line).
+		{OrderID: "b", Seq: 5, Status: "delivered", At: at("2026-03-03T12:05:00Z")}, // proof, same day
+		{OrderID: "b", Seq: 7, Status: "delivered", At: at("2026-03-04T09:00:00Z")}, // payment, next day, after a gap
+		{OrderID: "c", Seq: 3, Status: "cancelled", At: at("2026-03-06T10:00:00Z")},
+		{OrderID: "d", Seq: 3, Status: "failed", At: at("2026-03-07T10:00:00Z")},
 	}
 	for _, l := range lines {
 		l.Metadata = map[string]string{}
