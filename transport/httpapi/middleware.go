@@ -95,9 +95,21 @@ func (s *Server) chain(method, path string, pol policy, h handlerFunc) httproute
 		if err != nil {
 			s.writeError(sw, r, err)
 		}
-		s.metrics.observe(method, path, sw.status(), time.Since(start))
+		status := sw.status()
+		if status >= 500 && errors.Is(r.Context().Err(), context.Canceled) {
+			// The client gave up (closed the connection) and the answer
+			// failed for it: not the node's failure, so not a 5xx in the
+			// metrics (issue #14, finding 9).
+			status = StatusClientClosed
+		}
+		s.metrics.observe(method, path, status, time.Since(start))
 	}
 }
+
+// StatusClientClosed is the status label of outrider_http_requests_total
+// for requests the client cancelled before they were answered (nginx's
+// 499): counted apart from the node's own failures.
+const StatusClientClosed = 499
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request, ps httprouter.Params, pol policy, h handlerFunc) error {
 	c := &call{params: ps}
@@ -125,14 +137,25 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, ps httprouter.Par
 	if err := checkQueryText(r.URL.Query()); err != nil {
 		return err
 	}
-	// Idempotency-Key applies to authenticated writes only: the public ones
-	// (signup, login, refresh) answer with tokens, which must never be
-	// stored, and anonymous callers share no scope.
-	if key := r.Header.Get("Idempotency-Key"); key != "" && !pol.public && (r.Method == http.MethodPost || r.Method == http.MethodPut) {
+	// Idempotency-Key applies to authenticated writes only (POST, PUT,
+	// PATCH, DELETE; DESIGN.md §3): the public ones (signup, login,
+	// refresh) answer with tokens, which must never be stored, and
+	// anonymous callers share no scope.
+	if key := r.Header.Get("Idempotency-Key"); key != "" && !pol.public && isWrite(r.Method) {
 		return s.idempotent(w, r, c, key, h)
 	}
 	c.commandID = ulid.Make().String()
 	return h(w, r, c)
+}
+
+// isWrite reports whether method is one of the writes Idempotency-Key
+// applies to.
+func isWrite(method string) bool {
+	switch method {
+	case http.MethodPost, http.MethodPut:
+		return true
+	}
+	return false
 }
 
 func (s *Server) authenticate(r *http.Request, queryToken bool) (Principal, error) {
