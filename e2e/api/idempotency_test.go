@@ -103,6 +103,50 @@ func TestIdempotencyKey(t *testing.T) {
 		require.Equal(t, string(r1.Body), string(r2.Body))
 	})
 
+	// PATCH and DELETE honour the key as POST and PUT do (the probe of
+	// issue 14 found it silently ignored there): a retry replays the first
+	// answer without applying the change again, another body is refused,
+	// and a malformed key is refused rather than dropped.
+	t.Run("PATCH and DELETE replay", func(t *testing.T) {
+		t.Parallel()
+		customer := a.Signup(t)
+		key := e2e.IdempotencyKey(e2e.Unique("patch"))
+		first := customer.Patch(t, "/v1/me", map[string]string{"name": "Anna Patch"}, key)
+		var u wire.User
+		first.Decode(t, http.StatusOK, &u)
+		require.Equal(t, "Anna Patch", u.Name)
+		require.Empty(t, first.Header.Get("Idempotent-Replayed"))
+		customer.Patch(t, "/v1/me", map[string]string{"name": "Anna Later"}).RequireStatus(t, http.StatusOK)
+		again := customer.Patch(t, "/v1/me", map[string]string{"name": "Anna Patch"}, key)
+		require.Equal(t, http.StatusOK, again.Status)
+		require.Equal(t, "true", again.Header.Get("Idempotent-Replayed"))
+		require.Equal(t, string(first.Body), string(again.Body))
+		customer.Get(t, "/v1/me").Decode(t, http.StatusOK, &u)
+		require.Equal(t, "Anna Later", u.Name, "the replay did not apply the first change again")
+		customer.Patch(t, "/v1/me", map[string]string{"name": "Anna Other"}, key).
+			Problem(t, http.StatusUnprocessableEntity, "idempotency_key_reused")
+		customer.Patch(t, "/v1/me", map[string]string{"name": "Anna Bad"}, e2e.IdempotencyKey("k with space"), e2e.InvalidRequest()).
+			Problem(t, http.StatusUnprocessableEntity, "validation_failed")
+
+		victim := a.Signup(t)
+		off := e2e.IdempotencyKey(e2e.Unique("off"))
+		a.Admin.Patch(t, "/v1/users/"+victim.ID(), map[string]bool{"active": false}, off).RequireStatus(t, http.StatusOK)
+		a.Admin.Patch(t, "/v1/users/"+victim.ID(), map[string]bool{"active": true}).RequireStatus(t, http.StatusOK)
+		r := a.Admin.Patch(t, "/v1/users/"+victim.ID(), map[string]bool{"active": false}, off)
+		require.Equal(t, "true", r.Header.Get("Idempotent-Replayed"))
+		a.Login(t, victim.User.Email, victim.Password) // still switched on: the replay changed nothing
+
+		del := e2e.IdempotencyKey(e2e.Unique("erase"))
+		d1 := a.Admin.Delete(t, "/v1/users/"+victim.ID(), del)
+		d1.RequireStatus(t, http.StatusNoContent)
+		require.Empty(t, d1.Header.Get("Idempotent-Replayed"))
+		d2 := a.Admin.Delete(t, "/v1/users/"+victim.ID(), del)
+		d2.RequireStatus(t, http.StatusNoContent)
+		require.Equal(t, "true", d2.Header.Get("Idempotent-Replayed"))
+		a.Admin.Delete(t, "/v1/users/"+customer.ID(), del).Problem(t, http.StatusUnprocessableEntity, "idempotency_key_reused")
+		customer.Get(t, "/v1/me").RequireStatus(t, http.StatusOK) // not erased
+	})
+
 	t.Run("concurrent retries create one order", func(t *testing.T) {
 		t.Parallel()
 		customer := a.Signup(t)

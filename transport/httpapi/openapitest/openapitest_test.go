@@ -119,7 +119,8 @@ func TestDocumentRoutes(t *testing.T) {
 			o := op.(map[string]any)
 			// Idempotency-Key on every authenticated write (public ones
 			// answer with tokens, which are never stored for replay).
-			if sec, public := o["security"].([]any); (M == "POST" || M == "PUT") && !(public && len(sec) == 0) {
+			write := M == "POST" || M == "PUT" || M == "PATCH" || M == "DELETE"
+			if sec, public := o["security"].([]any); write && !(public && len(sec) == 0) {
 				found := false
 				params, _ := o["parameters"].([]any)
 				for _, p := range params {
