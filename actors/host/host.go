@@ -344,7 +344,7 @@ func guardRejection(err error) *actors.Rejection {
 // 200 bytes an idle actor never uses.
 func props[S any, C proto.Message](h *Host, m machine[S, C]) *actor.Props {
 	return actor.PropsFromProducer(func() actor.Actor { return &entity[S, C]{h: h, m: m} },
-		actor.WithMailbox(actor.UnboundedLockfree()))
+		actor.WithMailbox(actor.UnboundedLockfree()), actor.WithDispatcher(mailboxRuns))
 }
 
 type metrics struct {

@@ -85,7 +85,7 @@ func (z *zoneState) nearest(q *pb.ZoneNearest, now time.Time) *pb.ZoneHits {
 // a requested one (a query) is answered with *pb.ZoneHits.
 func (h *Host) ZoneProps() *actor.Props {
 	return actor.PropsFromProducer(func() actor.Actor { return &zoneActor{h: h} },
-		actor.WithMailbox(actor.UnboundedLockfree()))
+		actor.WithMailbox(actor.UnboundedLockfree()), actor.WithDispatcher(mailboxRuns))
 }
 
 type zoneActor struct {

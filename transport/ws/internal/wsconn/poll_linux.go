@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"syscall"
 
+	"github.com/outrider/outrider/internal/gopool"
 	"golang.org/x/sys/unix"
 )
 
@@ -36,6 +37,11 @@ type Poller struct {
 	mu   sync.Mutex
 	regs map[int32]*Registration // by file descriptor
 	gen  int32                   // tells a reused descriptor's registrations apart
+
+	// readers run the ready callbacks on kept goroutines: a reader goes
+	// deep (frame, JSON, the driver actor's tell), and a fresh goroutine
+	// per readable socket grew its stack from scratch every time.
+	readers *gopool.Pool
 }
 
 // Registration is one socket's registration.
@@ -73,7 +79,7 @@ func NewPoller() (*Poller, error) {
 		_ = unix.Close(wake)
 		return nil, fmt.Errorf("epoll_ctl eventfd: %w", err)
 	}
-	p := &Poller{epfd: epfd, wake: wake, done: make(chan struct{}), regs: map[int32]*Registration{}}
+	p := &Poller{epfd: epfd, wake: wake, done: make(chan struct{}), regs: map[int32]*Registration{}, readers: gopool.New(0)}
 	go p.loop()
 	return p, nil
 }
@@ -100,15 +106,16 @@ func (p *Poller) loop() {
 			r := p.regs[ev.Fd]
 			p.mu.Unlock()
 			if r != nil && r.gen == ev.Pad {
-				go r.ready()
+				p.readers.Go(r.ready)
 			}
 		}
 	}
 }
 
 // Add registers conn's socket, unarmed (ErrNotPollable when conn has no
-// file descriptor); ready will run on a goroutine of its own once per
-// Arm, when the socket is readable (or closed).
+// file descriptor); ready will run on a goroutine of the poller's pool
+// (never waiting for another ready) once per Arm, when the socket is
+// readable (or closed).
 func (p *Poller) Add(conn net.Conn, ready func()) (*Registration, error) {
 	sc, ok := conn.(syscall.Conn)
 	if !ok {
