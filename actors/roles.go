@@ -40,6 +40,9 @@ const (
 	CodeDispatchInProgress = "dispatch_in_progress"
 	// CodeEraseSelf: an admin asked to erase his own account.
 	CodeEraseSelf = "cannot_erase_self"
+	// CodeLastAdmin: the change would leave no active admin (the store's
+	// guard, ErrLastAdmin).
+	CodeLastAdmin = "last_admin"
 	// CodeRetry is answered by an actor that stopped itself after a
 	// storage failure or a journal conflict; the cluster client retries it
 	// (it never reaches an API caller).

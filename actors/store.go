@@ -41,6 +41,9 @@ var (
 	// ErrCapacityInUse: a DriverRow would set a capacity below the
 	// driver's active orders (I2). Nothing was written.
 	ErrCapacityInUse = errors.New("capacity below the driver's active orders")
+	// ErrLastAdmin: a commit taking users out of the active admins
+	// (Commit.AdminsLeaving) would leave none. Nothing was written.
+	ErrLastAdmin = errors.New("no active admin would remain")
 )
 
 // Event is one journal record: the protobuf-encoded domain event of one
@@ -87,8 +90,8 @@ type Store interface {
 	JournalEvents(ctx context.Context, kind, id string, after int64) ([]Event, error)
 	// Commit writes everything in c in one transaction, or nothing. It
 	// returns ErrConflict, ErrDriverNotFound, ErrDriverUnavailable,
-	// ErrEmailTaken or ErrCapacityInUse (possibly wrapped) when a guard
-	// refuses the commit.
+	// ErrEmailTaken, ErrCapacityInUse or ErrLastAdmin (possibly wrapped)
+	// when a guard refuses the commit.
 	Commit(ctx context.Context, c Commit) error
 }
 
@@ -122,6 +125,20 @@ type Commit struct {
 	// Erasures erase users' personal data from the read side and the
 	// tables beside it.
 	Erasures []UserErasure
+	// AdminsLeaving are users this commit may take out of the active
+	// admins (switched off, given another role, erased). The store
+	// refuses the commit with ErrLastAdmin when one of them is an
+	// active admin and no active admin outside them would remain. It
+	// decides in the commit's transaction, under a lock on every active
+	// admin's row (Postgres) or in the one write transaction (SQLite),
+	// so two commits racing to remove the last two admins, from any
+	// nodes, cannot both pass: the later one sees the earlier one's
+	// change.
+	AdminsLeaving []string
+	// ResetsSpent spends the users' password reset tokens not yet spent
+	// (a password change, a switch-off, a new role): a token mailed
+	// before such a change no longer sets a password.
+	ResetsSpent []ResetSpend
 }
 
 // Redaction rewrites entity (Kind, EntityID)'s past.
@@ -156,6 +173,13 @@ type Redaction struct {
 type UserErasure struct {
 	ID string
 	At time.Time
+}
+
+// ResetSpend spends, at At, every password reset token of UserID not
+// yet spent.
+type ResetSpend struct {
+	UserID string
+	At     time.Time
 }
 
 // UserUpdate sets the non-nil fields of user ID's row.

@@ -335,6 +335,8 @@ func guardRejection(err error) *actors.Rejection {
 		return actors.Reject(actors.CodeEmailTaken, "that e-mail is already registered")
 	case errors.Is(err, actors.ErrCapacityInUse):
 		return actors.Reject(actors.CodeCapacityInUse, "the driver holds more orders than that capacity")
+	case errors.Is(err, actors.ErrLastAdmin):
+		return actors.Reject(actors.CodeLastAdmin, "no other active admin would remain")
 	}
 	return nil
 }

@@ -94,6 +94,12 @@ func Decide(s *pb.UserState, cmd *pb.UserCommand) ([]*pb.UserEvent, *actors.Reje
 		if !Exists(s) || by.GetUserId() != s.Id {
 			return nil, actors.Reject(actors.CodeNotFound, "user not found")
 		}
+		if s.Deactivated {
+			// Decided here, in the actor that also switches accounts
+			// off, so a reset confirmed as an admin switches the account
+			// off cannot slip in after the switch.
+			return nil, actors.Reject(actors.CodeUnauthorized, "the account is switched off")
+		}
 		if b.ChangePassword.GetPasswordHash() == "" {
 			return nil, actors.Reject(actors.CodeValidation, "a password is required")
 		}
@@ -234,6 +240,10 @@ func Number(s *pb.UserState, id string, events []*pb.UserEvent) *pb.UserState {
 // Effects is the commit persisting numbered events leading to next. The
 // creation event writes the user row with the credentials from cmd and,
 // for a driver, registers the driver (its first journal event and row).
+// Switching an admin off, taking his role or erasing him carries the
+// store's last-admin guard (actors.Commit.AdminsLeaving); a password
+// change, a switch-off and a new role spend the user's password reset
+// tokens (actors.Commit.ResetsSpent).
 func Effects(next *pb.UserState, cmd *pb.UserCommand, events []*pb.UserEvent) (actors.Commit, error) {
 	var c actors.Commit
 	for _, e := range events {
@@ -255,10 +265,22 @@ func Effects(next *pb.UserState, cmd *pb.UserCommand, events []*pb.UserEvent) (a
 		if a := e.GetActiveChanged(); a != nil {
 			active := a.Active
 			c.UserUpdates = append(c.UserUpdates, actors.UserUpdate{ID: e.UserId, Active: &active})
+			if !active {
+				c.ResetsSpent = append(c.ResetsSpent, actors.ResetSpend{UserID: e.UserId, At: at})
+				if next.Role == actors.RoleAdmin {
+					c.AdminsLeaving = append(c.AdminsLeaving, e.UserId)
+				}
+			}
 		}
 		if r := e.GetRoleChanged(); r != nil {
 			role := r.To
 			c.UserUpdates = append(c.UserUpdates, actors.UserUpdate{ID: e.UserId, Role: &role})
+			// A token mailed to the account before does not get the keys
+			// to it in its new role.
+			c.ResetsSpent = append(c.ResetsSpent, actors.ResetSpend{UserID: e.UserId, At: at})
+			if r.From == actors.RoleAdmin {
+				c.AdminsLeaving = append(c.AdminsLeaving, e.UserId)
+			}
 			if r.RegisterDriver {
 				dc, err := registerDriver(e, cmd.GetChangeRole().GetDriverCapacity())
 				if err != nil {
@@ -272,10 +294,14 @@ func Effects(next *pb.UserState, cmd *pb.UserCommand, events []*pb.UserEvent) (a
 			if err := erasure(&c, next, e); err != nil {
 				return c, err
 			}
+			if next.Role == actors.RoleAdmin {
+				c.AdminsLeaving = append(c.AdminsLeaving, e.UserId)
+			}
 		}
 		if e.GetPasswordChanged() != nil {
 			h := cmd.GetChangePassword().GetPasswordHash()
 			c.UserUpdates = append(c.UserUpdates, actors.UserUpdate{ID: e.UserId, PasswordHash: &h})
+			c.ResetsSpent = append(c.ResetsSpent, actors.ResetSpend{UserID: e.UserId, At: at})
 		}
 		created := e.GetCreated()
 		if created == nil {

@@ -59,6 +59,17 @@ const (
 	sqlArmDeadline = `INSERT INTO deadlines (id, kind, entity_id, due_at, command) VALUES ($1, $2, $3, $4, $5)
 		ON CONFLICT (id) DO UPDATE SET kind = EXCLUDED.kind, entity_id = EXCLUDED.entity_id,
 			due_at = EXCLUDED.due_at, command = EXCLUDED.command, lease_owner = NULL, lease_until = NULL`
+	sqlSpendResets = `UPDATE password_resets SET used_at = $2 WHERE user_id = $1 AND used_at IS NULL`
+	// The last-admin guard (actors.Commit.AdminsLeaving). sqlLockAdmins
+	// locks every active admin's row, in id order so that two guarded
+	// commits never wait on each other in a cycle. Under READ COMMITTED
+	// a commit that waited for another's lock goes on once that one has
+	// committed, and sqlNoAdminLeft, a new statement, sees its change:
+	// of two admins switching each other off at once, the second is
+	// refused.
+	sqlLockAdmins  = `SELECT id FROM users WHERE role = 'admin' AND active ORDER BY id FOR UPDATE`
+	sqlNoAdminLeft = `SELECT EXISTS (SELECT 1 FROM users WHERE id = ANY($1) AND role = 'admin' AND active)
+		AND NOT EXISTS (SELECT 1 FROM users WHERE role = 'admin' AND active AND NOT id = ANY($1))`
 )
 
 // Commit writes c in one transaction with one round trip: every statement
@@ -68,7 +79,9 @@ const (
 // actors.ErrConflict (a journal position already taken, I5),
 // actors.ErrDriverUnavailable / actors.ErrDriverNotFound (a refused
 // reservation, I2), actors.ErrCapacityInUse (a driver row whose capacity
-// is below the driver's active orders, I2) and actors.ErrEmailTaken.
+// is below the driver's active orders, I2), actors.ErrEmailTaken and
+// actors.ErrLastAdmin (commitKeepingAdmin, which runs the batch in an
+// explicit transaction after the guard).
 func (s *Store) Commit(ctx context.Context, c actors.Commit) error {
 	b := &pgx.Batch{}
 	// Journal first: a stale activation (I5) must learn of the conflict
@@ -115,6 +128,9 @@ func (s *Store) Commit(ctx context.Context, c actors.Commit) error {
 	for _, r := range c.TokensRevoked {
 		b.Queue(sqlRevokeTokens, r.UserID, r.Before)
 	}
+	for _, r := range c.ResetsSpent {
+		b.Queue(sqlSpendResets, r.UserID, r.At)
+	}
 	for _, d := range c.Drivers {
 		b.Queue(sqlUpsertDriver, d.ID, d.Available, d.Capacity, d.Version, d.UpdatedAt)
 	}
@@ -138,9 +154,42 @@ func (s *Store) Commit(ctx context.Context, c actors.Commit) error {
 	if b.Len() == 0 {
 		return nil
 	}
+	if len(c.AdminsLeaving) > 0 {
+		return s.commitKeepingAdmin(ctx, c.AdminsLeaving, b)
+	}
 	// Close reads every result and returns the first error; the implicit
 	// transaction has committed only if it returns nil.
 	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
+		return commitError(err)
+	}
+	return nil
+}
+
+// commitKeepingAdmin runs b in a transaction that first takes the
+// last-admin guard for leaving (sqlLockAdmins, sqlNoAdminLeft): refused,
+// it is actors.ErrLastAdmin and nothing is written. The guard's locks go
+// before every write of b, so no row of users is locked out of id order.
+// Only commits that may remove an admin pay its round trips.
+func (s *Store) commitKeepingAdmin(ctx context.Context, leaving []string, b *pgx.Batch) error {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	if _, err := tx.Exec(ctx, sqlLockAdmins); err != nil {
+		return fmt.Errorf("commit: lock the admins: %w", err)
+	}
+	var none bool
+	if err := tx.QueryRow(ctx, sqlNoAdminLeft, leaving).Scan(&none); err != nil {
+		return fmt.Errorf("commit: count the admins: %w", err)
+	}
+	if none {
+		return fmt.Errorf("commit: users %v: %w", leaving, actors.ErrLastAdmin)
+	}
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return commitError(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
 		return commitError(err)
 	}
 	return nil

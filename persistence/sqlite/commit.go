@@ -65,6 +65,13 @@ const (
 	sqlArmDeadline = `INSERT INTO deadlines (id, kind, entity_id, due_at, command) VALUES (?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, entity_id = excluded.entity_id,
 			due_at = excluded.due_at, command = excluded.command, lease_owner = NULL, lease_until = NULL`
+	sqlSpendResets = `UPDATE password_resets SET used_at = ?2 WHERE user_id = ?1 AND used_at IS NULL`
+	// The last-admin guard (actors.Commit.AdminsLeaving), ?1 a JSON
+	// array of user ids. The write transaction is the one writer, taken
+	// at BEGIN (IMMEDIATE), so what this reads stays true until the
+	// commit.
+	sqlNoAdminLeft = `SELECT EXISTS (SELECT 1 FROM users WHERE id IN (SELECT value FROM json_each(?1)) AND role = 'admin' AND active)
+		AND NOT EXISTS (SELECT 1 FROM users WHERE role = 'admin' AND active AND id NOT IN (SELECT value FROM json_each(?1)))`
 )
 
 // Commit writes c in one write transaction, or nothing of it. Guards map
@@ -73,7 +80,8 @@ const (
 // a refused reservation is actors.ErrDriverUnavailable or
 // actors.ErrDriverNotFound (I2); a driver row lowering capacity below the
 // driver's active orders is actors.ErrCapacityInUse (I2); a registered
-// e-mail, compared case-insensitively, is actors.ErrEmailTaken. Once
+// e-mail, compared case-insensitively, is actors.ErrEmailTaken; a commit
+// that would leave no active admin is actors.ErrLastAdmin. Once
 // Commit returns nil the commit is durable (see the package doc).
 func (s *Store) Commit(ctx context.Context, c actors.Commit) error {
 	if isEmpty(c) {
@@ -84,7 +92,7 @@ func (s *Store) Commit(ctx context.Context, c actors.Commit) error {
 		return nil
 	}
 	if errors.Is(err, actors.ErrDriverNotFound) || errors.Is(err, actors.ErrDriverUnavailable) ||
-		errors.Is(err, actors.ErrCapacityInUse) || errors.Is(err, actors.ErrEmailTaken) {
+		errors.Is(err, actors.ErrCapacityInUse) || errors.Is(err, actors.ErrEmailTaken) || errors.Is(err, actors.ErrLastAdmin) {
 		return fmt.Errorf("commit: %w", err)
 	}
 	if isUniqueViolation(err) {
@@ -99,7 +107,7 @@ func (s *Store) Commit(ctx context.Context, c actors.Commit) error {
 func isEmpty(c actors.Commit) bool {
 	return len(c.Events)+len(c.Snapshots)+len(c.Orders)+len(c.Timeline)+len(c.Loads)+
 		len(c.Drivers)+len(c.Users)+len(c.Proofs)+len(c.Outbox)+len(c.Deadlines)+len(c.DeadlinesDone)+len(c.TokensRevoked)+len(c.UserUpdates)+
-		len(c.Redactions)+len(c.Erasures) == 0
+		len(c.Redactions)+len(c.Erasures)+len(c.AdminsLeaving)+len(c.ResetsSpent) == 0
 }
 
 // commitTx runs the statements of c in tx; the first failure aborts it.
@@ -111,6 +119,9 @@ func commitTx(ctx context.Context, tx *sql.Tx, c actors.Commit) error {
 			nonNil(e.Payload), e.CommandID, micros(e.At)); err != nil {
 			return err
 		}
+	}
+	if err := keepAdmin(ctx, tx, c.AdminsLeaving); err != nil {
+		return err
 	}
 	for _, l := range c.Loads {
 		for range l.Delta {
@@ -164,6 +175,11 @@ func commitTx(ctx context.Context, tx *sql.Tx, c actors.Commit) error {
 	for _, r := range c.TokensRevoked {
 		if _, err := tx.ExecContext(ctx, `UPDATE users SET tokens_revoked_before = max(coalesce(tokens_revoked_before, ?2), ?2) WHERE id = ?1`,
 			r.UserID, micros(r.Before)); err != nil {
+			return err
+		}
+	}
+	for _, r := range c.ResetsSpent {
+		if _, err := tx.ExecContext(ctx, sqlSpendResets, r.UserID, micros(r.At)); err != nil {
 			return err
 		}
 	}
@@ -361,4 +377,24 @@ func (s *Store) JournalEvents(ctx context.Context, kind, id string, after int64)
 		return nil, fmt.Errorf("journal %s %s: %w", kind, id, err)
 	}
 	return out, nil
+}
+
+// keepAdmin is the last-admin guard: actors.ErrLastAdmin when one of
+// leaving is an active admin and no active admin outside leaving is.
+func keepAdmin(ctx context.Context, tx *sql.Tx, leaving []string) error {
+	if len(leaving) == 0 {
+		return nil
+	}
+	ids, err := json.Marshal(leaving)
+	if err != nil {
+		return fmt.Errorf("encode users: %w", err)
+	}
+	var none bool
+	if err := tx.QueryRowContext(ctx, sqlNoAdminLeft, string(ids)).Scan(&none); err != nil {
+		return fmt.Errorf("count the admins: %w", err)
+	}
+	if none {
+		return fmt.Errorf("users %v: %w", leaving, actors.ErrLastAdmin)
+	}
+	return nil
 }

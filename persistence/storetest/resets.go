@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/outrider/outrider/actors"
 	"github.com/outrider/outrider/persistence"
 )
 
@@ -53,6 +54,25 @@ func testPasswordResets(t *testing.T, open func(t *testing.T) persistence.Backen
 			require.ErrorIs(t, err, persistence.ErrResetTokenInvalid)
 		}
 		u, err = b.PasswordResetUser(ctx, "pr-9", t0.Add(4*time.Minute))
+		require.NoError(t, err, "another user's token stays")
+		require.Equal(t, "u2", u)
+	})
+	// A user actor's commit spends every live token of its user (a
+	// password change, a switch-off, a new role) and no other user's.
+	t.Run("SpentByCommit", func(t *testing.T) {
+		t.Parallel()
+		b, ctx := open(t), t.Context()
+		for _, r := range []persistence.PasswordReset{reset("sc-1", "u1", t0), reset("sc-2", "u2", t0)} {
+			created, err := b.CreatePasswordReset(ctx, r, t0.Add(-time.Minute))
+			require.NoError(t, err)
+			require.True(t, created)
+		}
+		require.NoError(t, b.Commit(ctx, actors.Commit{ResetsSpent: []actors.ResetSpend{{UserID: "u1", At: t0.Add(time.Minute)}}}))
+		_, err := b.PasswordResetUser(ctx, "sc-1", t0.Add(2*time.Minute))
+		require.ErrorIs(t, err, persistence.ErrResetTokenInvalid)
+		_, err = b.SpendPasswordReset(ctx, "sc-1", t0.Add(2*time.Minute))
+		require.ErrorIs(t, err, persistence.ErrResetTokenInvalid)
+		u, err := b.PasswordResetUser(ctx, "sc-2", t0.Add(2*time.Minute))
 		require.NoError(t, err, "another user's token stays")
 		require.Equal(t, "u2", u)
 	})

@@ -50,6 +50,7 @@ func Run(t *testing.T, open func(t *testing.T) persistence.Backend) {
 		{"Erasure", testErasure},
 		{"PasswordResets", testPasswordResets},
 		{"UserRole", testUserRole},
+		{"LastAdmin", testLastAdmin},
 		{"PersonalData", testPersonalData},
 	}
 	for _, g := range groups {

@@ -132,7 +132,9 @@ func (s *Server) noOrders(r *http.Request, f persistence.OrderFilter, why string
 }
 
 // otherAdminRemains answers last_admin unless an active admin other than
-// id exists.
+// id exists. It is the early answer, before anything else is done; the
+// store's guard in the commit of the change (actors.Commit.AdminsLeaving)
+// is what holds when two admins act on each other at once.
 func (s *Server) otherAdminRemains(r *http.Request, id string) error {
 	for after := ""; ; {
 		us, more, err := s.store.ListUsers(r.Context(), persistence.UserFilter{Role: actors.RoleAdmin, Limit: 100, After: after})

@@ -169,6 +169,7 @@ var rejections = map[string]problem.Code{
 	actors.CodeDispatchInProgress: problem.DispatchInProgress,
 	actors.CodeUnauthorized:       problem.Unauthorized,
 	actors.CodeEraseSelf:          problem.CannotEraseSelf,
+	actors.CodeLastAdmin:          problem.LastAdmin,
 	// The cluster client retries CodeRetry; one that reaches the API is a
 	// bug, answered as internal.
 	actors.CodeRetry: problem.Internal,

@@ -32,7 +32,10 @@ import (
 //     or erased account gets none.
 //   - POST /v1/auth/password-reset/confirm {token, password}: a password
 //     too weak is 422 weak_password and leaves the token live; an
-//     unknown, expired or spent token is 422 reset_token_invalid. On
+//     unknown, expired or spent token, or one of a switched-off account,
+//     is 422 reset_token_invalid. A password change (this one or POST
+//     /v1/me/password), a switch-off and a new role spend every token of
+//     the account, in the user actor's commit of the change. On
 //     success the token and every other of the account are spent, the
 //     password changes through the user actor (as POST /v1/me/password:
 //     every earlier token of the user, access and refresh, is revoked and
@@ -106,6 +109,9 @@ func (s *Server) confirmPasswordReset(w http.ResponseWriter, r *http.Request, c 
 	if err != nil {
 		return unavailable(err)
 	}
+	if u.Inactive {
+		return errorf(problem.ResetTokenInvalid, "the reset token's account is switched off")
+	}
 	if why := password.Weak(req.Password, u.Name, u.Email); why != "" {
 		e := errorf(problem.WeakPassword, "the new password %s", why)
 		e.Fields = []problem.FieldError{{Field: "password", Message: why}}
@@ -125,6 +131,10 @@ func (s *Server) confirmPasswordReset(w http.ResponseWriter, r *http.Request, c 
 	if _, err := s.userCommand(r, c, u.ID, ":reset", &pb.UserCommand{AtMs: now.UnixMilli(),
 		By:   &pb.Principal{UserId: u.ID, Role: u.Role},
 		Body: &pb.UserCommand_ChangePassword{ChangePassword: &pb.ChangePassword{PasswordHash: newHash}}}); err != nil {
+		if e := (*Error)(nil); errors.As(err, &e) && e.Code == problem.Unauthorized {
+			// Switched off after the look-up above: the actor refused.
+			return errorf(problem.ResetTokenInvalid, "the reset token's account is switched off")
+		}
 		return err
 	}
 	if err := s.store.RevokeUserRefreshTokens(ctx, u.ID, now); err != nil {
