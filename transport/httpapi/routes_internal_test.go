@@ -14,26 +14,6 @@ import (
 	"github.com/outrider/outrider/transport/httpapi/openapi"
 )
 
-// RouteForTest is one entry of the server's route table, exported to the
-// external test package (httpapi_test), whose RBAC test walks every route
-// × every caller against a running node.
-type RouteForTest struct {
-	Method, Path string
-	Public       bool
-	Roles        []string
-}
-
-// RoutesForTest returns the route table of a Server as New builds it.
-func RoutesForTest(t testing.TB) []RouteForTest {
-	t.Helper()
-	s := newTableServer(t)
-	out := make([]RouteForTest, 0, len(s.routeTable))
-	for _, r := range s.routeTable {
-		out = append(out, RouteForTest{Method: r.Method, Path: r.Path, Public: r.Policy.public, Roles: slices.Clone(r.Policy.roles)})
-	}
-	return out
-}
-
 func newTableServer(t testing.TB) *Server {
 	t.Helper()
 	s, err := New(Config{JWTSecret: []byte(strings.Repeat("k", 32)), BcryptCost: 4}, Deps{})
