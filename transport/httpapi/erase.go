@@ -87,14 +87,9 @@ func (s *Server) mayErase(r *http.Request, c *call, u persistence.User) error {
 	return s.releaseDriver(r, c, u.ID)
 }
 
-// releaseDriver makes driver id unavailable and withdraws his open
-// offers, unless he holds accepted orders (user_has_active_orders): the
-// step before a change that takes him out of the fleet.
-func (s *Server) releaseDriver(r *http.Request, c *call, id string) error {
-	const why = "an admin must unassign or end the orders he accepted first"
-	if err := s.noOrders(r, persistence.OrderFilter{DriverID: id, Statuses: heldOrderStatuses}, why); err != nil {
-		return err
-	}
+// makeUnavailable has driver id's actor make him unavailable (a driver
+// with no driver record is left alone).
+func (s *Server) makeUnavailable(r *http.Request, c *call, id string) error {
 	reply, err := s.actors.Driver(r.Context(), id, &pb.DriverCommand{CommandId: c.commandID + ":unavailable",
 		By: &pb.Principal{UserId: c.principal.UserID, Role: c.principal.Role}, AtMs: s.now().UnixMilli(),
 		Body: &pb.DriverCommand_SetAvailability{SetAvailability: &pb.SetAvailability{Available: false}}})
@@ -103,6 +98,20 @@ func (s *Server) releaseDriver(r *http.Request, c *call, id string) error {
 	}
 	if rej := reply.GetRejection(); rej != nil && rej.Code != actors.CodeNotFound {
 		return rejected(rej.Code, rej.Message)
+	}
+	return nil
+}
+
+// releaseDriver makes driver id unavailable and withdraws his open
+// offers, unless he holds accepted orders (user_has_active_orders): the
+// step before a change that takes him out of the fleet.
+func (s *Server) releaseDriver(r *http.Request, c *call, id string) error {
+	const why = "an admin must unassign or end the orders he accepted first"
+	if err := s.noOrders(r, persistence.OrderFilter{DriverID: id, Statuses: heldOrderStatuses}, why); err != nil {
+		return err
+	}
+	if err := s.makeUnavailable(r, c, id); err != nil {
+		return err
 	}
 	if err := s.withdrawOffers(r, c, id); err != nil {
 		return err
@@ -207,14 +216,8 @@ func (s *Server) changeRole(r *http.Request, c *call, id, role string) error {
 		if err := s.noOrders(r, persistence.OrderFilter{DriverID: id, Statuses: append([]string{order.Assigned}, heldOrderStatuses...)}, why); err != nil {
 			return err
 		}
-		reply, err := s.actors.Driver(r.Context(), id, &pb.DriverCommand{CommandId: c.commandID + ":unavailable",
-			By: &pb.Principal{UserId: c.principal.UserID, Role: c.principal.Role}, AtMs: s.now().UnixMilli(),
-			Body: &pb.DriverCommand_SetAvailability{SetAvailability: &pb.SetAvailability{Available: false}}})
-		if err != nil {
-			return unavailable(err)
-		}
-		if rej := reply.GetRejection(); rej != nil && rej.Code != actors.CodeNotFound {
-			return rejected(rej.Code, rej.Message)
+		if err := s.makeUnavailable(r, c, id); err != nil {
+			return err
 		}
 		d, err := s.store.GetDriver(r.Context(), id)
 		if err != nil && !errors.Is(err, persistence.ErrNotFound) {
