@@ -25,6 +25,9 @@ func TestIdleSessionsHoldNoGoroutine(t *testing.T) {
 			n, a := e2e.Up(t, func(cfg *app.Config) {
 				cfg.WS.BlockingReads = mode.blocking
 				cfg.WS.ReadLinger = 50 * time.Millisecond
+				// Kept reader goroutines belong to no session: let them
+				// go before the count settles.
+				cfg.WS.ReaderKeep = 20 * time.Millisecond
 				cfg.WS.MaxSessionsCustomer = sockets + 1 // one user holds them all
 			})
 			cust := a.Signup(t)

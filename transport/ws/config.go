@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/outrider/outrider/actors"
+	"github.com/outrider/outrider/internal/gopool"
 )
 
 // Config of the gateway. Zero values take the documented defaults.
@@ -27,6 +28,12 @@ type Config struct {
 	// default LocationRate keeps its reader; an idle socket costs no
 	// goroutine.
 	ReadLinger time.Duration
+	// ReaderKeep is how long a reader goroutine that handed its socket
+	// back waits for another readable socket before it ends: readers are
+	// kept (internal/gopool) so that each readable socket does not grow
+	// a fresh goroutine's stack. Default gopool.DefaultKeep (2 s); they
+	// belong to no session.
+	ReaderKeep time.Duration
 	// BlockingReads gives every session a reading goroutine of its own
 	// for its whole life, as on systems without epoll (where it is the
 	// only way). More memory per idle session; for comparison and tests.
@@ -116,6 +123,9 @@ func (c *Config) defaults() {
 		c.ReadBufferSize = DefaultReadBufferSize
 	}
 	c.ReadBufferSize = max(c.ReadBufferSize, 64) // a frame header must fit
+	if c.ReaderKeep <= 0 {
+		c.ReaderKeep = gopool.DefaultKeep
+	}
 	if c.ReadLinger <= 0 {
 		c.ReadLinger = DefaultReadLinger
 	}

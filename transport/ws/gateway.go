@@ -141,7 +141,7 @@ func (g *Gateway) Start(context.Context) error {
 	}
 	g.stopInbox = stop
 	if !g.cfg.BlockingReads {
-		p, err := wsconn.NewPoller()
+		p, err := wsconn.NewPoller(g.cfg.ReaderKeep)
 		if err != nil {
 			g.log.Warn("no socket poller: every WebSocket session reads on a goroutine of its own", "err", err)
 		}

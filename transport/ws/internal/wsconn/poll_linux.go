@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/outrider/outrider/internal/gopool"
 	"golang.org/x/sys/unix"
@@ -62,8 +63,9 @@ type Registration struct {
 var ErrNotPollable = errors.New("connection has no file descriptor to poll")
 
 // NewPoller creates the epoll instance and starts its loop; Close stops
-// it.
-func NewPoller() (*Poller, error) {
+// it. keep is how long a reader goroutine waits for the next readable
+// socket before it ends (gopool.DefaultKeep if ≤ 0).
+func NewPoller(keep time.Duration) (*Poller, error) {
 	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
 		return nil, fmt.Errorf("epoll_create1: %w", err)
@@ -79,7 +81,7 @@ func NewPoller() (*Poller, error) {
 		_ = unix.Close(wake)
 		return nil, fmt.Errorf("epoll_ctl eventfd: %w", err)
 	}
-	p := &Poller{epfd: epfd, wake: wake, done: make(chan struct{}), regs: map[int32]*Registration{}, readers: gopool.New(0)}
+	p := &Poller{epfd: epfd, wake: wake, done: make(chan struct{}), regs: map[int32]*Registration{}, readers: gopool.New(keep)}
 	go p.loop()
 	return p, nil
 }

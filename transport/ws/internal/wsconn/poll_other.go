@@ -5,6 +5,7 @@ package wsconn
 import (
 	"errors"
 	"net"
+	"time"
 )
 
 // Without epoll every session reads on a goroutine of its own; these
@@ -20,7 +21,7 @@ type Registration struct{}
 var ErrNotPollable = errors.New("no Poller on this system")
 
 // NewPoller reports ErrNotPollable.
-func NewPoller() (*Poller, error) { return nil, ErrNotPollable }
+func NewPoller(time.Duration) (*Poller, error) { return nil, ErrNotPollable }
 
 // Add reports ErrNotPollable.
 func (p *Poller) Add(net.Conn, func()) (*Registration, error) { return nil, ErrNotPollable }

@@ -55,7 +55,7 @@ func TestReaderHandsFramesToItsHandler(t *testing.T) {
 			var p *Poller
 			if mode.poller {
 				var err error
-				p, err = NewPoller()
+				p, err = NewPoller(0)
 				require.NoError(t, err)
 				defer p.Close()
 			}
