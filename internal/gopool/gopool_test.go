@@ -13,10 +13,15 @@ import (
 // waitIdle polls until n goroutines of p are idle.
 func waitIdle(t *testing.T, p *gopool.Pool, n int64) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.After(5 * time.Second)
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
 	for p.Stats().Idle != n {
-		require.True(t, time.Now().Before(deadline), "idle goroutines: %+v, want %d", p.Stats(), n)
-		time.Sleep(time.Millisecond)
+		select {
+		case <-tick.C:
+		case <-deadline:
+			require.FailNow(t, "idle goroutines never settled", "%+v, want %d", p.Stats(), n)
+		}
 	}
 }
 

@@ -117,6 +117,12 @@ func (s *Server) releaseDriver(r *http.Request, c *call, id string) error {
 		return err
 	}
 	// An offer accepted between the first look and the withdrawal.
+	return s.holdsNoOrders(r, id, why)
+}
+
+// holdsNoOrders answers user_has_active_orders (with why) while driver
+// id's record counts orders he holds.
+func (s *Server) holdsNoOrders(r *http.Request, id, why string) error {
 	d, err := s.store.GetDriver(r.Context(), id)
 	if err != nil && !errors.Is(err, persistence.ErrNotFound) {
 		return unavailable(err)
@@ -219,12 +225,8 @@ func (s *Server) changeRole(r *http.Request, c *call, id, role string) error {
 		if err := s.makeUnavailable(r, c, id); err != nil {
 			return err
 		}
-		d, err := s.store.GetDriver(r.Context(), id)
-		if err != nil && !errors.Is(err, persistence.ErrNotFound) {
-			return unavailable(err)
-		}
-		if err == nil && d.ActiveOrders > 0 {
-			return errorf(problem.UserHasActiveOrders, "the driver holds %d orders: %s", d.ActiveOrders, why)
+		if err := s.holdsNoOrders(r, id, why); err != nil {
+			return err
 		}
 	}
 	_, err = s.userCommand(r, c, id, ":role", &pb.UserCommand{Body: &pb.UserCommand_ChangeRole{ChangeRole: &pb.ChangeRole{Role: role}}})
