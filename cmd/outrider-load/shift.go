@@ -709,15 +709,15 @@ func (r *shiftResult) print(out io.Writer, cfg shiftConfig, w *window) {
 }
 
 // slicesString is the p50 of placed → job.offered of each slice, in
-// seconds, "-" for a slice none of whose orders was offered:
-// "0.0 0.1 2.5 - … s".
+// milliseconds, "-" for a slice none of whose orders was offered:
+// "8.5 11.6 2500.0 - … ms".
 func (r *shiftResult) slicesString() string {
 	parts := make([]string, len(r.Slices))
 	for i, sl := range r.Slices {
 		parts[i] = "-"
 		if sl.NeverOffered < sl.Placed {
-			parts[i] = fmt.Sprintf("%.1f", sl.OfferedP50/1000)
+			parts[i] = fmt.Sprintf("%.1f", sl.OfferedP50)
 		}
 	}
-	return strings.Join(parts, " ") + " s"
+	return strings.Join(parts, " ") + " ms"
 }

@@ -118,6 +118,7 @@ type Node struct {
 	log     *slog.Logger
 	store   persistence.Backend
 	leader  bus.Leader
+	pgPool  prometheus.Collector // the Postgres pool's statistics; nil on SQLite
 	natsd   *bus.Embedded
 	nc      *nats.Conn
 	relay   *bus.Relay
@@ -152,6 +153,9 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 
 	if err := n.openStore(ctx); err != nil {
 		return nil, err
+	}
+	if n.pgPool != nil {
+		reg.MustRegister(n.pgPool)
 	}
 	store := n.store
 	if err := store.Migrate(ctx); err != nil {
@@ -573,7 +577,7 @@ func (n *Node) openStore(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("open postgres: %w", err)
 	}
-	n.store, n.leader = st, st.Leader(RelayLeadership)
+	n.store, n.leader, n.pgPool = st, st.Leader(RelayLeadership), st.Collector()
 	return nil
 }
 
