@@ -214,6 +214,9 @@ type Deadline struct {
 	// Kick (not stored) asks the node that commits the row to fire the
 	// command at once itself; DueAt is then a safety net, later.
 	Kick bool
+	// Trace (not stored) is the committing span (a W3C traceparent), so
+	// a kicked round joins the commit's trace; "" when not traced.
+	Trace string
 }
 
 // ProofRow is a proof of delivery recorded by order event Seq: an object
@@ -300,4 +303,8 @@ type OutboxMessage struct {
 	Subject string
 	Payload []byte // JSON
 	At      time.Time
+	// Trace is the committing span as a W3C traceparent (internal/tracing),
+	// "" when the command was not traced; the relay publishes it as the
+	// message's traceparent header.
+	Trace string
 }

@@ -11,10 +11,14 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	pcluster "github.com/asynkron/protoactor-go/cluster"
 	"github.com/asynkron/protoactor-go/remote"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/outrider/outrider/actors"
 	"github.com/outrider/outrider/internal/backoff"
+	"github.com/outrider/outrider/internal/tracing"
 	"github.com/outrider/outrider/proto/outriderpb"
 )
 
@@ -55,9 +59,17 @@ const RetryCode = actors.CodeRetry
 // twice, so an attempt that timed out after the actor applied it does no
 // harm when retried. Callers must therefore set a command_id and keep it
 // across their own retries too.
+//
+// A traced caller (ctx carries a span) gets a client span around the
+// request, and the message's traceparent field, if it has one, carries
+// that span to the actor (internal/tracing).
 func (n *Node) Request(ctx context.Context, kind, identity string, msg proto.Message) (proto.Message, error) {
 	start := time.Now()
+	ctx, span := tracing.StartIfTraced(ctx, "cluster.request "+kind, trace.SpanKindClient,
+		attribute.String("outrider.kind", kind), attribute.String("outrider.identity", identity))
+	stampTrace(ctx, msg)
 	reply, err := n.request(ctx, kind, identity, msg)
+	tracing.End(span, err)
 	n.metrics.latency.WithLabelValues(kind).Observe(time.Since(start).Seconds())
 	n.metrics.requests.WithLabelValues(kind, outcomeOf(err)).Inc()
 	return reply, err
@@ -159,6 +171,25 @@ func (n *Node) attempt(ctx context.Context, c *pcluster.Cluster, kind, identity 
 		return nil, fmt.Errorf("%w: %T is not a protobuf message", ErrUnexpectedReply, r.v)
 	}
 }
+
+// stampTrace sets msg's traceparent field (the commands') to ctx's span,
+// when ctx is traced and msg has the field.
+func stampTrace(ctx context.Context, msg proto.Message) {
+	tp := tracing.Traceparent(ctx)
+	if tp == "" || msg == nil {
+		return
+	}
+	m := msg.ProtoReflect()
+	if !m.IsValid() {
+		return
+	}
+	if f := m.Descriptor().Fields().ByName(traceparentField); f != nil && f.Kind() == protoreflect.StringKind {
+		m.Set(f, protoreflect.ValueOfString(tp))
+	}
+}
+
+// traceparentField is the commands' field that carries trace context.
+const traceparentField = "traceparent"
 
 // errMemberLeft: the member an attempt waited on left the cluster.
 var errMemberLeft = errors.New("the member hosting the actor left the cluster")

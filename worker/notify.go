@@ -13,8 +13,11 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/oklog/ulid/v2"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/outrider/outrider/actors/order"
+	"github.com/outrider/outrider/internal/tracing"
 	"github.com/outrider/outrider/persistence"
 	"github.com/outrider/outrider/wire"
 	"github.com/outrider/outrider/worker/email"
@@ -134,7 +137,9 @@ func (w *Worker) notify(ctx context.Context, msg jetstream.Msg, _ int) error {
 		ns = append(ns, persistence.Notification{ID: "ntf_" + ulid.Make().String(), UserID: r.userID,
 			Type: p.Type, EventID: p.ID, Payload: payload, CreatedAt: now})
 	}
-	created, err := w.d.Store.CreateNotifications(ctx, ns)
+	sctx, span := tracing.StartIfTraced(ctx, "notifications.create", trace.SpanKindInternal, attribute.Int("outrider.recipients", len(ns)))
+	created, err := w.d.Store.CreateNotifications(sctx, ns)
+	tracing.End(span, err)
 	if err != nil {
 		return err
 	}

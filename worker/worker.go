@@ -43,8 +43,11 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/oklog/ulid/v2"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/outrider/outrider/internal/backoff"
+	"github.com/outrider/outrider/internal/tracing"
 	"github.com/outrider/outrider/persistence"
 	"github.com/outrider/outrider/persistence/blob"
 	"github.com/outrider/outrider/wire"
@@ -472,8 +475,12 @@ func (w *Worker) handle(c consumer, msg jetstream.Msg, received time.Time) {
 	}
 	ctx, cancel := context.WithTimeout(w.base, w.cfg.handlerBudget())
 	defer cancel()
+	// A message relayed from a traced commit continues its trace.
+	ctx, span := tracing.StartIfTraced(tracing.FromNATS(ctx, msg.Headers()), "worker "+c.name, trace.SpanKindConsumer,
+		attribute.String("messaging.destination.name", msg.Subject()), attribute.Int("outrider.attempt", attempt))
 	start := time.Now()
 	err := c.handle(ctx, msg, attempt)
+	tracing.End(span, err)
 	w.metrics.handled(c.name, err, time.Since(start))
 	log := w.d.Logger.With("consumer", c.name, "subject", msg.Subject(), "attempt", attempt)
 	var ra retryAfter

@@ -27,6 +27,7 @@ import (
 
 	"github.com/outrider/outrider/actors"
 	"github.com/outrider/outrider/actors/driver"
+	"github.com/outrider/outrider/internal/tracing"
 	pb "github.com/outrider/outrider/proto/outriderpb"
 )
 
@@ -140,6 +141,9 @@ type entity[S any, C proto.Message] struct {
 	id     string
 	state  S
 	loaded bool
+	// trace is the span of the command being handled when its caller was
+	// traced (the command's traceparent field), else nil.
+	trace context.Context
 }
 
 func (e *entity[S, C]) Receive(ctx actor.Context) {
@@ -164,7 +168,12 @@ func (e *entity[S, C]) Receive(ctx actor.Context) {
 		e.h.metrics.active.WithLabelValues(e.m.kind).Dec()
 	case C:
 		e.touch()
+		span := e.startTrace(msg)
 		reply := e.handle(ctx, msg)
+		if span != nil {
+			span.End()
+			e.trace = nil
+		}
 		if ctx.Sender() != nil { // told messages (location fixes) get no answer
 			ctx.Respond(reply)
 		}
@@ -240,10 +249,14 @@ func (e *entity[S, C]) apply(ctx actor.Context, cmd C, blind bool) (proto.Messag
 	}
 	if commit != nil {
 		c, cancel := context.WithTimeout(context.Background(), e.h.cfg.StoreTimeout)
+		span := e.traceCommit(commit)
 		began := time.Now()
 		err := e.h.cfg.Store.Commit(c, *commit)
 		e.h.metrics.commits.WithLabelValues(e.m.kind).Observe(time.Since(began).Seconds())
 		cancel()
+		if span != nil {
+			tracing.End(span, err)
+		}
 		if err != nil {
 			if blind && errors.Is(err, actors.ErrConflict) {
 				return nil, conflict

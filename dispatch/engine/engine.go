@@ -16,6 +16,7 @@ package engine
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -25,10 +26,13 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/outrider/outrider/actors"
 	"github.com/outrider/outrider/actors/order"
 	"github.com/outrider/outrider/dispatch/deadlines"
+	"github.com/outrider/outrider/internal/tracing"
 	"github.com/outrider/outrider/persistence"
 	pb "github.com/outrider/outrider/proto/outriderpb"
 )
@@ -189,7 +193,18 @@ func (e *Engine) Radius(elapsed time.Duration) float64 {
 // nil settles the row: an offer was made, the run escalated, or it was
 // over already. deadlines.Postpone asks for the next round; any other
 // error leaves the row to be fired again when its lease runs out.
-func (e *Engine) Round(ctx context.Context, d actors.Deadline) error {
+func (e *Engine) Round(ctx context.Context, d actors.Deadline) (err error) {
+	// A round kicked by a traced commit continues its trace.
+	ctx, span := tracing.StartIfTraced(ctx, "dispatch.round", trace.SpanKindInternal, attribute.String("outrider.order", d.EntityID))
+	defer func() {
+		var later *deadlines.Later
+		if errors.As(err, &later) { // asks for the next round: no failure
+			span.SetAttributes(attribute.String("outrider.next_round", later.At.UTC().Format(time.RFC3339Nano)))
+			span.End()
+			return
+		}
+		tracing.End(span, err)
+	}()
 	start := e.cfg.Now()
 	defer func() { e.duration.Observe(e.cfg.Now().Sub(start).Seconds()) }()
 	r := &pb.DispatchRound{}

@@ -75,7 +75,7 @@ var layers = []layer{{
 		"and are tested without them (STYLE.md, The house)",
 }, {
 	Name: "leaves",
-	Pkgs: []string{"./proto/outriderpb", "./problem", "./transport/httpapi/openapi", "./internal/promreg", "./internal/backoff", "./internal/password", "./internal/gopool",
+	Pkgs: []string{"./proto/outriderpb", "./problem", "./transport/httpapi/openapi", "./internal/promreg", "./internal/backoff", "./internal/password", "./internal/gopool", "./internal/tracing",
 		"./persistence/migrations", "./wire", "./dispatch/geo"},
 	Not: []string{"./..."},
 	Why: "generated protobuf, the error catalogue, the wire contract, the geo index, embedded documents and small helpers every layer may use import nothing of ours",

@@ -48,7 +48,7 @@ const (
 	sqlRevokeTokens = `UPDATE users SET tokens_revoked_before = GREATEST(COALESCE(tokens_revoked_before, $2), $2) WHERE id = $1`
 	sqlInsertUser   = `INSERT INTO users (id, email, name, phone, role, password_hash, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7)`
-	sqlInsertOutbox = `INSERT INTO outbox (id, subject, payload, created_at) VALUES ($1, $2, $3, $4)`
+	sqlInsertOutbox = `INSERT INTO outbox (id, subject, payload, created_at, trace) VALUES ($1, $2, $3, $4, $5)`
 	sqlInsertProof  = `INSERT INTO proofs (order_id, key, seq, content_type, size, by_user_id, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7)`
 	// Deadlines done go before those armed, so that a commit that both
@@ -142,7 +142,7 @@ func (s *Store) Commit(ctx context.Context, c actors.Commit) error {
 		if at.IsZero() {
 			at = time.Now()
 		}
-		b.Queue(sqlInsertOutbox, m.ID, m.Subject, nonNil(m.Payload), at)
+		b.Queue(sqlInsertOutbox, m.ID, m.Subject, nonNil(m.Payload), at, m.Trace)
 	}
 	if len(c.DeadlinesDone) > 0 {
 		b.Queue(sqlDeleteDeadlines, c.DeadlinesDone)

@@ -16,7 +16,7 @@ import (
 // UnpublishedOutbox returns up to limit messages not yet marked published,
 // oldest first.
 func (s *Store) UnpublishedOutbox(ctx context.Context, limit int) ([]actors.OutboxMessage, error) {
-	rows, err := s.pool.Query(ctx, `SELECT id, subject, payload, created_at FROM outbox
+	rows, err := s.pool.Query(ctx, `SELECT id, subject, payload, created_at, trace FROM outbox
 		WHERE published_at IS NULL ORDER BY pos LIMIT $1`, max(limit, 1))
 	if err != nil {
 		return nil, fmt.Errorf("read outbox: %w", err)
@@ -25,7 +25,7 @@ func (s *Store) UnpublishedOutbox(ctx context.Context, limit int) ([]actors.Outb
 	var out []actors.OutboxMessage
 	for rows.Next() {
 		var m actors.OutboxMessage
-		if err := rows.Scan(&m.ID, &m.Subject, &m.Payload, &m.At); err != nil {
+		if err := rows.Scan(&m.ID, &m.Subject, &m.Payload, &m.At, &m.Trace); err != nil {
 			return nil, fmt.Errorf("read outbox: %w", err)
 		}
 		m.At = m.At.UTC()

@@ -51,7 +51,7 @@ const (
 		ON CONFLICT (id) DO UPDATE SET available = excluded.available, capacity = excluded.capacity,
 			version = excluded.version, updated_at = excluded.updated_at
 		WHERE drivers.version < excluded.version`
-	sqlInsertOutbox = `INSERT INTO outbox (id, subject, payload, created_at) VALUES (?, ?, ?, ?)`
+	sqlInsertOutbox = `INSERT INTO outbox (id, subject, payload, created_at, trace) VALUES (?, ?, ?, ?, ?)`
 	sqlInsertProof  = `INSERT INTO proofs (order_id, key, seq, content_type, size, by_user_id, created_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?)`
 	// sqlCapacityInUse finds the driver row that sqlUpsertDriver would
@@ -199,7 +199,7 @@ func commitTx(ctx context.Context, tx *sql.Tx, c actors.Commit) error {
 		if at.IsZero() {
 			at = time.Now()
 		}
-		if _, err := tx.ExecContext(ctx, sqlInsertOutbox, m.ID, m.Subject, nonNil(m.Payload), micros(at)); err != nil {
+		if _, err := tx.ExecContext(ctx, sqlInsertOutbox, m.ID, m.Subject, nonNil(m.Payload), micros(at), m.Trace); err != nil {
 			return err
 		}
 	}

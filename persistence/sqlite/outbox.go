@@ -18,7 +18,7 @@ import (
 // UnpublishedOutbox returns up to limit messages not yet marked published,
 // oldest first (by commit time, then id).
 func (s *Store) UnpublishedOutbox(ctx context.Context, limit int) ([]actors.OutboxMessage, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT id, subject, payload, created_at FROM outbox
+	rows, err := s.r.QueryContext(ctx, `SELECT id, subject, payload, created_at, trace FROM outbox
 		WHERE published_at IS NULL ORDER BY pos LIMIT ?`, max(limit, 1))
 	if err != nil {
 		return nil, fmt.Errorf("read outbox: %w", err)
@@ -30,7 +30,7 @@ func (s *Store) UnpublishedOutbox(ctx context.Context, limit int) ([]actors.Outb
 			m  actors.OutboxMessage
 			at int64
 		)
-		if err := rows.Scan(&m.ID, &m.Subject, &m.Payload, &at); err != nil {
+		if err := rows.Scan(&m.ID, &m.Subject, &m.Payload, &at, &m.Trace); err != nil {
 			return nil, fmt.Errorf("read outbox: %w", err)
 		}
 		m.Payload, m.At = nonNil(m.Payload), fromMicros(at)

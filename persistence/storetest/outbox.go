@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"testing"
 
@@ -23,6 +24,9 @@ func testOutboxAndReplay(t *testing.T, open func(t *testing.T) persistence.Backe
 		// The same instant for every event: order must come from commit order.
 		c := orderCommit(id, "usr_c", seq, "pending", t0)
 		c.Outbox[0].ID = "order:" + id + ":" + strconv.FormatInt(seq, 10)
+		if seq%2 == 0 { // a traced command's message carries its span
+			c.Outbox[0].Trace = traceOf(seq)
+		}
 		require.NoError(t, b.Commit(ctx, c))
 	}
 	msgs, err := b.UnpublishedOutbox(ctx, 100)
@@ -30,6 +34,11 @@ func testOutboxAndReplay(t *testing.T, open func(t *testing.T) persistence.Backe
 	require.Len(t, msgs, 12)
 	for i, m := range msgs {
 		require.Equal(t, "order:"+id+":"+strconv.Itoa(i+1), m.ID, "outbox position %d", i)
+		want := ""
+		if (i+1)%2 == 0 {
+			want = traceOf(int64(i + 1))
+		}
+		require.Equal(t, want, m.Trace, "outbox position %d", i)
 	}
 	require.NoError(t, b.MarkOutboxPublished(ctx, []string{msgs[0].ID, msgs[1].ID}, t0))
 	rest, err := b.UnpublishedOutbox(ctx, 100)
@@ -50,4 +59,9 @@ func testOutboxAndReplay(t *testing.T, open func(t *testing.T) persistence.Backe
 	none, err := b.JournalEvents(ctx, actors.KindOrder, "ord_missing", 0)
 	require.NoError(t, err)
 	require.Empty(t, none)
+}
+
+// traceOf is a W3C traceparent whose span id is seq.
+func traceOf(seq int64) string {
+	return fmt.Sprintf("00-4bf92f3577b34da6a3ce929d0e0e4736-%016x-01", seq)
 }

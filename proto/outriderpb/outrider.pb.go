@@ -1593,6 +1593,9 @@ type OrderCommand struct {
 	By              *Principal             `protobuf:"bytes,2,opt,name=by,proto3" json:"by,omitempty"`
 	ExpectedVersion int64                  `protobuf:"varint,3,opt,name=expected_version,json=expectedVersion,proto3" json:"expected_version,omitempty"` // 0: no optimistic check
 	AtMs            int64                  `protobuf:"varint,4,opt,name=at_ms,json=atMs,proto3" json:"at_ms,omitempty"`                                  // when the command was issued (the node's clock)
+	// The caller's span as a W3C traceparent (internal/tracing); empty
+	// when the caller is not traced.
+	Traceparent string `protobuf:"bytes,9,opt,name=traceparent,proto3" json:"traceparent,omitempty"`
 	// Types that are valid to be assigned to Body:
 	//
 	//	*OrderCommand_Create
@@ -1669,6 +1672,13 @@ func (x *OrderCommand) GetAtMs() int64 {
 		return x.AtMs
 	}
 	return 0
+}
+
+func (x *OrderCommand) GetTraceparent() string {
+	if x != nil {
+		return x.Traceparent
+	}
+	return ""
 }
 
 func (x *OrderCommand) GetBody() isOrderCommand_Body {
@@ -3462,6 +3472,9 @@ type DriverCommand struct {
 	CommandId string                 `protobuf:"bytes,1,opt,name=command_id,json=commandId,proto3" json:"command_id,omitempty"`
 	By        *Principal             `protobuf:"bytes,2,opt,name=by,proto3" json:"by,omitempty"`
 	AtMs      int64                  `protobuf:"varint,3,opt,name=at_ms,json=atMs,proto3" json:"at_ms,omitempty"`
+	// The caller's span as a W3C traceparent (internal/tracing); empty
+	// when the caller is not traced.
+	Traceparent string `protobuf:"bytes,9,opt,name=traceparent,proto3" json:"traceparent,omitempty"`
 	// Types that are valid to be assigned to Body:
 	//
 	//	*DriverCommand_Register
@@ -3523,6 +3536,13 @@ func (x *DriverCommand) GetAtMs() int64 {
 		return x.AtMs
 	}
 	return 0
+}
+
+func (x *DriverCommand) GetTraceparent() string {
+	if x != nil {
+		return x.Traceparent
+	}
+	return ""
 }
 
 func (x *DriverCommand) GetBody() isDriverCommand_Body {
@@ -4465,6 +4485,9 @@ type UserCommand struct {
 	CommandId string                 `protobuf:"bytes,1,opt,name=command_id,json=commandId,proto3" json:"command_id,omitempty"`
 	By        *Principal             `protobuf:"bytes,2,opt,name=by,proto3" json:"by,omitempty"`
 	AtMs      int64                  `protobuf:"varint,3,opt,name=at_ms,json=atMs,proto3" json:"at_ms,omitempty"`
+	// The caller's span as a W3C traceparent (internal/tracing); empty
+	// when the caller is not traced.
+	Traceparent string `protobuf:"bytes,9,opt,name=traceparent,proto3" json:"traceparent,omitempty"`
 	// Types that are valid to be assigned to Body:
 	//
 	//	*UserCommand_Create
@@ -4532,6 +4555,13 @@ func (x *UserCommand) GetAtMs() int64 {
 		return x.AtMs
 	}
 	return 0
+}
+
+func (x *UserCommand) GetTraceparent() string {
+	if x != nil {
+		return x.Traceparent
+	}
+	return ""
 }
 
 func (x *UserCommand) GetBody() isUserCommand_Body {
@@ -6154,13 +6184,14 @@ const file_proto_outrider_proto_rawDesc = "" +
 	"\vRecordProof\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12!\n" +
 	"\fcontent_type\x18\x02 \x01(\tR\vcontentType\x12\x12\n" +
-	"\x04size\x18\x03 \x01(\x03R\x04size\"\x99\a\n" +
+	"\x04size\x18\x03 \x01(\x03R\x04size\"\xbb\a\n" +
 	"\fOrderCommand\x12\x1d\n" +
 	"\n" +
 	"command_id\x18\x01 \x01(\tR\tcommandId\x12&\n" +
 	"\x02by\x18\x02 \x01(\v2\x16.outrider.v1.PrincipalR\x02by\x12)\n" +
 	"\x10expected_version\x18\x03 \x01(\x03R\x0fexpectedVersion\x12\x13\n" +
-	"\x05at_ms\x18\x04 \x01(\x03R\x04atMs\x122\n" +
+	"\x05at_ms\x18\x04 \x01(\x03R\x04atMs\x12 \n" +
+	"\vtraceparent\x18\t \x01(\tR\vtraceparent\x122\n" +
 	"\x06create\x18\n" +
 	" \x01(\v2\x18.outrider.v1.CreateOrderH\x00R\x06create\x123\n" +
 	"\x06assign\x18\v \x01(\v2\x19.outrider.v1.AssignDriverH\x00R\x06assign\x122\n" +
@@ -6293,12 +6324,13 @@ const file_proto_outrider_proto_rawDesc = "" +
 	"\tavailable\x18\x01 \x01(\bR\tavailable\"\v\n" +
 	"\tGetDriver\")\n" +
 	"\vSetCapacity\x12\x1a\n" +
-	"\bcapacity\x18\x01 \x01(\x05R\bcapacity\"\xac\x03\n" +
+	"\bcapacity\x18\x01 \x01(\x05R\bcapacity\"\xce\x03\n" +
 	"\rDriverCommand\x12\x1d\n" +
 	"\n" +
 	"command_id\x18\x01 \x01(\tR\tcommandId\x12&\n" +
 	"\x02by\x18\x02 \x01(\v2\x16.outrider.v1.PrincipalR\x02by\x12\x13\n" +
-	"\x05at_ms\x18\x03 \x01(\x03R\x04atMs\x129\n" +
+	"\x05at_ms\x18\x03 \x01(\x03R\x04atMs\x12 \n" +
+	"\vtraceparent\x18\t \x01(\tR\vtraceparent\x129\n" +
 	"\bregister\x18\n" +
 	" \x01(\v2\x1b.outrider.v1.RegisterDriverH\x00R\bregister\x12I\n" +
 	"\x10set_availability\x18\v \x01(\v2\x1c.outrider.v1.SetAvailabilityH\x00R\x0fsetAvailability\x12*\n" +
@@ -6366,12 +6398,13 @@ const file_proto_outrider_proto_rawDesc = "" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\"\x10\n" +
 	"\x0eRevokeSessions\"\x1c\n" +
 	"\x04Push\x12\x14\n" +
-	"\x05frame\x18\x01 \x01(\fR\x05frame\"\xf2\x05\n" +
+	"\x05frame\x18\x01 \x01(\fR\x05frame\"\x94\x06\n" +
 	"\vUserCommand\x12\x1d\n" +
 	"\n" +
 	"command_id\x18\x01 \x01(\tR\tcommandId\x12&\n" +
 	"\x02by\x18\x02 \x01(\v2\x16.outrider.v1.PrincipalR\x02by\x12\x13\n" +
-	"\x05at_ms\x18\x03 \x01(\x03R\x04atMs\x121\n" +
+	"\x05at_ms\x18\x03 \x01(\x03R\x04atMs\x12 \n" +
+	"\vtraceparent\x18\t \x01(\tR\vtraceparent\x121\n" +
 	"\x06create\x18\n" +
 	" \x01(\v2\x17.outrider.v1.CreateUserH\x00R\x06create\x12(\n" +
 	"\x03get\x18\v \x01(\v2\x14.outrider.v1.GetUserH\x00R\x03get\x12=\n" +

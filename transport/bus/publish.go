@@ -12,8 +12,11 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/outrider/outrider/actors"
+	"github.com/outrider/outrider/internal/tracing"
 	"github.com/outrider/outrider/wire"
 )
 
@@ -95,7 +98,10 @@ func (r *Relay) publish(ctx context.Context, msgs []actors.OutboxMessage) (acked
 		if failed != nil || ctx.Err() != nil {
 			break
 		}
-		paf, err := r.js.PublishMsgAsync(&nats.Msg{Subject: wire.Namespaced(r.cfg.Namespace, m.Subject), Data: m.Payload}, jetstream.WithMsgID(m.ID))
+		msg := &nats.Msg{Subject: wire.Namespaced(r.cfg.Namespace, m.Subject), Data: m.Payload}
+		span := traceRelay(msg, m)
+		paf, err := r.js.PublishMsgAsync(msg, jetstream.WithMsgID(m.ID))
+		tracing.End(span, err)
 		if err != nil {
 			r.m.errors.WithLabelValues(StagePublish).Inc()
 			failed = fmt.Errorf("publish %s: %w", m.ID, err)
@@ -181,4 +187,15 @@ func seqOf(id string) (int64, bool) {
 	}
 	n, err := strconv.ParseInt(id[i+1:], 10, 64)
 	return n, err == nil
+}
+
+// traceRelay starts the span of relaying m when its commit was traced,
+// and puts that span into msg's traceparent header, so the worker's or
+// gateway's handling continues the commit's trace.
+func traceRelay(msg *nats.Msg, m actors.OutboxMessage) trace.Span {
+	ctx, span := tracing.StartIfTraced(tracing.FromTraceparent(context.Background(), m.Trace),
+		"outbox.relay", trace.SpanKindProducer, attribute.String("messaging.destination.name", m.Subject),
+		attribute.String("messaging.message.id", m.ID))
+	tracing.SetNATS(msg, tracing.Traceparent(ctx))
+	return span
 }

@@ -6,6 +6,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/outrider/outrider/actors"
+	"github.com/outrider/outrider/internal/tracing"
 	"github.com/outrider/outrider/wire"
 )
 
@@ -70,7 +71,9 @@ func (p *Publisher) PublishJobsLive(msgs []actors.OutboxMessage) (failed int) {
 		if !ok {
 			continue
 		}
-		if err := p.Publish(live, m.Payload); err != nil {
+		msg := &nats.Msg{Subject: wire.Namespaced(p.namespace, live), Data: m.Payload}
+		tracing.SetNATS(msg, m.Trace)
+		if err := p.nc.PublishMsg(msg); err != nil {
 			failed++
 		}
 	}

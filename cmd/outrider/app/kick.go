@@ -8,6 +8,7 @@ import (
 	"github.com/outrider/outrider/actors"
 	"github.com/outrider/outrider/actors/order"
 	"github.com/outrider/outrider/dispatch/engine"
+	"github.com/outrider/outrider/internal/tracing"
 )
 
 // Kicks run a dispatch round due at once on the node whose commit armed
@@ -50,7 +51,7 @@ func (k *kicker) work() {
 		case <-k.ctx.Done():
 			return
 		case d := <-k.queue:
-			ctx, cancel := context.WithTimeout(k.ctx, kickTimeout)
+			ctx, cancel := context.WithTimeout(tracing.FromTraceparent(k.ctx, d.Trace), kickTimeout)
 			// Any outcome but an offer leaves the row to fire: nothing to do.
 			_ = k.engine.Round(ctx, d)
 			cancel()
