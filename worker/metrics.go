@@ -18,8 +18,18 @@ type metrics struct {
 	trimmed     *prometheus.CounterVec
 }
 
+// Label values known when the worker starts. Their series exist from the
+// start, at 0: Prometheus's increase() and rate() cannot see a counter's
+// first step from absent to 1, so a first dead letter would raise no
+// alert (deploy/prometheus). Consumers' series start with their first
+// message (handled).
+var (
+	outcomes        = []string{"ok", "retry", "failed"}
+	webhookOutcomes = []string{"delivered", "failed", "circuit_open", "endpoint_disabled"}
+)
+
 func newMetrics(reg prometheus.Registerer, log *slog.Logger) *metrics {
-	return &metrics{
+	m := &metrics{
 		messages: promreg.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "outrider_worker_messages_total",
 			Help: "Messages handled by the worker, by consumer and outcome (ok, retry, failed).",
@@ -42,6 +52,10 @@ func newMetrics(reg prometheus.Registerer, log *slog.Logger) *metrics {
 			Help: "Rows the worker deleted past their retention, by data (location_history, read_notifications, refresh_tokens, idempotency_keys, login_failures).",
 		}, []string{"data"}), log),
 	}
+	for _, o := range webhookOutcomes {
+		m.webhooks.WithLabelValues(o)
+	}
+	return m
 }
 
 func (m *metrics) handled(consumer string, err error, d time.Duration) {
@@ -54,6 +68,10 @@ func (m *metrics) handled(consumer string, err error, d time.Duration) {
 	default:
 		outcome = "failed"
 	}
+	for _, o := range outcomes {
+		m.messages.WithLabelValues(consumer, o)
+	}
+	m.deadLetters.WithLabelValues(consumer)
 	m.messages.WithLabelValues(consumer, outcome).Inc()
 	m.duration.WithLabelValues(consumer).Observe(d.Seconds())
 }

@@ -65,8 +65,10 @@ func (w *Worker) retain(ctx context.Context, now time.Time) {
 				break
 			}
 		}
+		// Added even when 0, so that every kind's series exists from the
+		// first pass.
+		w.metrics.trimmed.WithLabelValues(r.data).Add(float64(total))
 		if total > 0 {
-			w.metrics.trimmed.WithLabelValues(r.data).Add(float64(total))
 			w.d.Logger.Info("retention: trimmed", "data", r.data, "rows", total)
 		}
 	}

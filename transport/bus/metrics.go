@@ -41,14 +41,19 @@ func newMetrics(reg prometheus.Registerer, logger *slog.Logger) *metrics {
 			Help: "1 while this node's relay holds the outbox leadership, else 0.",
 		}),
 	}
-	if reg == nil {
-		return m
+	if reg != nil {
+		m.lag = promreg.Register(reg, m.lag, logger)
+		m.published = promreg.Register(reg, m.published, logger)
+		m.duplicates = promreg.Register(reg, m.duplicates, logger)
+		m.errors = promreg.Register(reg, m.errors, logger)
+		m.leader = promreg.Register(reg, m.leader, logger)
 	}
-	m.lag = promreg.Register(reg, m.lag, logger)
-	m.published = promreg.Register(reg, m.published, logger)
-	m.duplicates = promreg.Register(reg, m.duplicates, logger)
-	m.errors = promreg.Register(reg, m.errors, logger)
-	m.leader = promreg.Register(reg, m.leader, logger)
+	// Every stage's series from the start, at 0: Prometheus's increase()
+	// and rate() cannot see a counter's first step from absent to 1, so
+	// the first failure would raise no alert (deploy/prometheus).
+	for _, stage := range []string{StageRead, StagePublish, StageMark} {
+		m.errors.WithLabelValues(stage)
+	}
 	return m
 }
 

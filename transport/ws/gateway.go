@@ -463,5 +463,21 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	if reg != nil {
 		reg.MustRegister(m.sessions, m.frames, m.slow, m.channels, m.replayed, m.fixes, m.jobs, m.jobCopies, m.refused)
 	}
+	// Every label value's series from the start, at 0: Prometheus's
+	// increase() and rate() cannot see a counter's first step from absent
+	// to 1, and dashboards (deploy/grafana) would show no series at all.
+	for _, pre := range []struct {
+		vec    *prometheus.CounterVec
+		values []string
+	}{
+		{m.frames, []string{"in", "out"}},
+		{m.fixes, []string{"passed", "throttled", "refused"}},
+		{m.jobs, []string{wire.JobOffered, wire.JobWithdrawn}},
+		{m.refused, []string{"address", "node"}},
+	} {
+		for _, v := range pre.values {
+			pre.vec.WithLabelValues(v)
+		}
+	}
 	return m
 }
