@@ -7,8 +7,9 @@ COPY third_party ./third_party
 RUN go mod download
 COPY . .
 # -tags kubernetes compiles in the kubernetes membership provider
-# (client-go), which the image needs for deploy/kubernetes.
-RUN CGO_ENABLED=0 go build -trimpath -tags kubernetes -ldflags="-s -w" -o /out/outrider ./cmd/outrider
+# (client-go); -tags otlp the OpenTelemetry trace exporter
+# (OUTRIDER_OTLP_ENDPOINT).
+RUN CGO_ENABLED=0 go build -trimpath -tags kubernetes,otlp -ldflags="-s -w" -o /out/outrider ./cmd/outrider
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/outrider /usr/local/bin/outrider
