@@ -209,7 +209,15 @@ type Details struct {
 	Instance   string       // the request's path
 	Errors     []FieldError // the fields at fault, if any
 	RetryAfter int          // seconds; sent as Retry-After when positive
+	// RequestID is the request's id (request_id). Empty: the answer's
+	// RequestIDHeader, if set, so every refusal of a request that went
+	// through the API's middleware names it.
+	RequestID string
 }
+
+// RequestIDHeader is the header that carries a request's id; problem+json
+// bodies repeat it as request_id.
+const RequestIDHeader = "X-Request-Id"
 
 // body is the problem+json document; its field order is the wire's.
 type body struct {
@@ -220,6 +228,8 @@ type body struct {
 	Code     string       `json:"code"`
 	Instance string       `json:"instance,omitempty"`
 	Errors   []FieldError `json:"errors,omitempty"`
+	// RequestID names the request in the node's access log.
+	RequestID string `json:"request_id,omitempty"`
 }
 
 // httpCode is c, or Internal if c has no HTTP status (a frame-only code
@@ -249,9 +259,13 @@ func WriteHeader(w http.ResponseWriter, d Details) {
 func Write(w http.ResponseWriter, d Details) {
 	WriteHeader(w, d)
 	c := httpCode(d.Code)
+	id := d.RequestID
+	if id == "" {
+		id = w.Header().Get(RequestIDHeader)
+	}
 	_ = json.NewEncoder(w).Encode(body{
 		Type: "https://outrider.dev/problems/" + c.String(), Title: c.Title(), Status: c.Status(),
-		Detail: d.Detail, Code: c.String(), Instance: d.Instance, Errors: d.Errors,
+		Detail: d.Detail, Code: c.String(), Instance: d.Instance, Errors: d.Errors, RequestID: id,
 	})
 }
 
@@ -261,11 +275,16 @@ func Write(w http.ResponseWriter, d Details) {
 // as title (http.StatusText: "Service Unavailable", not the catalogue's
 // "Service unavailable"), always a detail, no instance, and no
 // Cache-Control header. It is kept byte for byte; making it Write's is a
-// change of the wire.
+// change of the wire. Like Write, it adds request_id when the answer
+// carries RequestIDHeader.
 func WriteUpgradeRefusal(w http.ResponseWriter, code Code, detail string) {
 	c := httpCode(code)
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(c.Status())
-	_ = json.NewEncoder(w).Encode(map[string]any{"type": "https://outrider.dev/problems/" + c.String(),
-		"title": http.StatusText(c.Status()), "status": c.Status(), "detail": detail, "code": c.String()})
+	b := map[string]any{"type": "https://outrider.dev/problems/" + c.String(),
+		"title": http.StatusText(c.Status()), "status": c.Status(), "detail": detail, "code": c.String()}
+	if id := w.Header().Get(RequestIDHeader); id != "" {
+		b["request_id"] = id
+	}
+	_ = json.NewEncoder(w).Encode(b)
 }

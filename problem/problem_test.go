@@ -90,3 +90,28 @@ func TestWriteUpgradeRefusal(t *testing.T) {
 	require.Equal(t, `{"code":"unavailable","detail":"retry","status":503,"title":"Service Unavailable",`+
 		`"type":"https://outrider.dev/problems/unavailable"}`+"\n", rec.Body.String())
 }
+
+// TestRequestID: a problem body names its request: Details.RequestID, or
+// else the answer's X-Request-Id header (set by the API's middleware for
+// bodies written elsewhere, such as the WebSocket gateway's refusals).
+func TestRequestID(t *testing.T) {
+	t.Parallel()
+	rec := httptest.NewRecorder()
+	problem.Write(rec, problem.Details{Code: problem.NotFound, RequestID: "given"})
+	require.Contains(t, rec.Body.String(), `"request_id":"given"`)
+
+	rec = httptest.NewRecorder()
+	rec.Header().Set(problem.RequestIDHeader, "from-header")
+	problem.Write(rec, problem.Details{Code: problem.NotFound})
+	require.Contains(t, rec.Body.String(), `"request_id":"from-header"`)
+
+	rec = httptest.NewRecorder()
+	problem.Write(rec, problem.Details{Code: problem.NotFound})
+	require.NotContains(t, rec.Body.String(), "request_id")
+
+	rec = httptest.NewRecorder()
+	rec.Header().Set(problem.RequestIDHeader, "ws-1")
+	problem.WriteUpgradeRefusal(rec, problem.Unavailable, "retry")
+	require.Equal(t, `{"code":"unavailable","detail":"retry","request_id":"ws-1","status":503,"title":"Service Unavailable",`+
+		`"type":"https://outrider.dev/problems/unavailable"}`+"\n", rec.Body.String())
+}

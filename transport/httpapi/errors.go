@@ -121,7 +121,7 @@ func codeSet(codes ...problem.Code) map[problem.Code]bool {
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var e *Error
 	if !errors.As(err, &e) {
-		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "request_id", requestIDOf(r), "err", err)
 		e = newError(problem.Internal, "an internal error occurred")
 	}
 	code := e.Code
@@ -132,7 +132,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		code = problem.Internal
 	}
 	if code.Status() >= 500 && e.cause != nil {
-		s.log.Warn("request failed", "method", r.Method, "path", r.URL.Path, "code", e.Code.String(), "err", e.cause)
+		s.log.Warn("request failed", "method", r.Method, "path", r.URL.Path, "code", e.Code.String(), "request_id", requestIDOf(r), "err", e.cause)
 	}
 	if code.Status() == http.StatusUnauthorized {
 		// RFC 6750 §3: every 401 names the scheme; a token that was
@@ -143,8 +143,13 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		}
 		w.Header().Set("WWW-Authenticate", challenge)
 	}
-	problem.Write(w, problem.Details{Code: code, Detail: e.Detail, Instance: r.URL.Path,
-		Errors: e.Fields, RetryAfter: e.RetryAfter})
+	d := problem.Details{Code: code, Detail: e.Detail, Instance: r.URL.Path,
+		Errors: e.Fields, RetryAfter: e.RetryAfter}
+	if ai := accessOf(r); ai != nil {
+		ai.code = code.String()
+		d.RequestID = ai.id
+	}
+	problem.Write(w, d)
 }
 
 // rejections maps each of the domain's rejection codes to the API's code

@@ -49,16 +49,28 @@ const maxBody = 2 << 10
 
 func setupHandlers(t *testing.T) (http.Handler, *handlerBundle) {
 	t.Helper()
+	return setupHandlersWith(t, nil)
+}
+
+// setupHandlersWith is setupHandlers with the server's configuration and
+// collaborators adjusted by adjust (a logger to read, proxies to trust).
+func setupHandlersWith(t *testing.T, adjust func(*httpapi.Config, *httpapi.Deps)) (http.Handler, *handlerBundle) {
+	t.Helper()
 	handlerSpecOnce.Do(func() { handlerSpec, handlerSpecErr = openapitest.NewValidator() })
 	require.NoError(t, handlerSpecErr)
 	clock := &fakeClock{t: time.Date(2030, 1, 2, 15, 4, 5, 0, time.UTC)}
 	store := newFakeStore()
 	acts := newFakeActors(store, clock.now)
-	srv, err := httpapi.New(httpapi.Config{
+	cfg := httpapi.Config{
 		JWTSecret: []byte(strings.Repeat("s", 32)), BcryptCost: 4, MaxBodyBytes: maxBody,
 		// Limits high enough that no test meets them.
 		RatePerSecond: 1e6, RateBurst: 1e6, AuthRatePerSecond: 1e6, AuthRateBurst: 1e6,
-	}, httpapi.Deps{Actors: acts, Store: store, Clock: clock.now})
+	}
+	deps := httpapi.Deps{Actors: acts, Store: store, Clock: clock.now}
+	if adjust != nil {
+		adjust(&cfg, &deps)
+	}
+	srv, err := httpapi.New(cfg, deps)
 	require.NoError(t, err)
 	h := srv.Handler()
 	b := &handlerBundle{store: store, actors: acts, clock: clock}

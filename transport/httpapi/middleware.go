@@ -90,6 +90,10 @@ func (s *Server) chain(method, path string, pol policy, h handlerFunc) httproute
 			return
 		}
 		start := time.Now()
+		if ai := accessOf(r); ai != nil {
+			ai.route = path
+			ai.quiet = pol.public && isOpsRoute(path)
+		}
 		sw := &statusWriter{ResponseWriter: w}
 		err := s.serve(sw, r, ps, pol, h)
 		if err != nil {
@@ -104,6 +108,12 @@ func (s *Server) chain(method, path string, pol policy, h handlerFunc) httproute
 		}
 		s.metrics.observe(method, path, status, time.Since(start))
 	}
+}
+
+// isOpsRoute reports whether path is one of the routes probes and
+// scrapers call every few seconds, which the access log keeps at debug.
+func isOpsRoute(path string) bool {
+	return path == "/healthz" || path == "/readyz" || path == "/metrics"
 }
 
 // StatusClientClosed is the status label of outrider_http_requests_total
@@ -128,6 +138,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, ps httprouter.Par
 			return errorf(problem.Forbidden, "the %s role may not call this route", p.Role)
 		}
 		c.principal = p
+		if ai := accessOf(r); ai != nil {
+			ai.userID = p.UserID
+		}
 		if err := s.limiter.allow("user:" + p.UserID); err != nil {
 			return err
 		}
@@ -306,20 +319,6 @@ func (w *statusWriter) status() int {
 	return w.code
 }
 
-func (s *Server) clientIP(r *http.Request) string {
-	if s.cfg.TrustProxy {
-		if xff := r.Header.Get("X-Forwarded-For"); xff != "" {
-			first, _, _ := strings.Cut(xff, ",")
-			return strings.TrimSpace(first)
-		}
-	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
-
 // cors answers preflights and sets CORS headers for allow-listed origins
 // only; other origins get no CORS headers, so browsers refuse them.
 func (s *Server) cors(next http.Handler) http.Handler {
@@ -330,7 +329,7 @@ func (s *Server) cors(next http.Handler) http.Handler {
 			h := w.Header()
 			h.Set("Access-Control-Allow-Origin", origin)
 			h.Add("Vary", "Origin")
-			h.Set("Access-Control-Expose-Headers", "Location, Retry-After, Idempotent-Replayed")
+			h.Set("Access-Control-Expose-Headers", "Location, Retry-After, Idempotent-Replayed, X-Request-Id")
 			if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
 				h.Set("Access-Control-Allow-Methods", "GET, POST, PUT, DELETE, OPTIONS")
 				h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, Idempotency-Key")

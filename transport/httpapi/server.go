@@ -11,11 +11,13 @@ package httpapi
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"runtime"
 	"time"
 
@@ -41,7 +43,7 @@ type Actors interface {
 }
 
 // Realtime serves the WebSocket of an authenticated caller (transport/ws);
-// addr is the client's address as the rate limits see it (TrustProxy).
+// addr is the client's address as the rate limits see it (TrustedProxies).
 type Realtime interface {
 	Serve(w http.ResponseWriter, r *http.Request, userID, role, addr string, tokenIssuedAt time.Time)
 }
@@ -134,9 +136,32 @@ type Config struct {
 	// OpsOnly serves only /healthz, /readyz, /metrics and the OpenAPI
 	// document (a node without the api role).
 	OpsOnly bool
-	// TrustProxy takes the client IP from X-Forwarded-For (only behind a
-	// proxy you run). Default false.
+	// TrustedProxies are the proxies (load balancers) whose
+	// X-Forwarded-For and X-Request-Id the node believes: only when the
+	// direct peer is inside one of these prefixes is the client address
+	// read from X-Forwarded-For (the rightmost entry that is not a
+	// trusted proxy; proxy.go), for the rate limits, the failed-login
+	// throttle, the per-address socket cap and the access log. Default
+	// none: the direct peer is the client, and every client behind a
+	// proxy shares the proxy's address.
+	TrustedProxies []netip.Prefix
+	// TrustProxy trusts every peer as a proxy, as if TrustedProxies held
+	// 0.0.0.0/0 and ::/0: tests that speak from many addresses over
+	// loopback set it. No setting of the binary does; never in production.
 	TrustProxy bool
+	// TLSCertFile and TLSKeyFile, both set, serve HTTPS (and wss) instead
+	// of plain HTTP, with the PEM certificate chain and key in these
+	// files. The pair is read again when either file changes (checked at
+	// most every CertCheckInterval, on a handshake); a new pair that does
+	// not load keeps the old one and is logged. Default: plain HTTP.
+	TLSCertFile, TLSKeyFile string
+	// CertCheckInterval is how often, at most, a handshake looks whether
+	// the certificate files changed. Default 2 s.
+	CertCheckInterval time.Duration
+	// MetricsAddr, when set, serves /metrics only on a listener of its own
+	// at this address (ServeMetrics), so the public listener answers it
+	// 404 (SECURITY.md, known gap 7). Default: /metrics on Addr.
+	MetricsAddr string
 }
 
 // Defaults of [Config]'s zero fields; cmd/outrider's flags and the
@@ -313,6 +338,10 @@ type Server struct {
 	handler    http.Handler
 	srv        *http.Server
 	ln         net.Listener
+	proxies    trustedPeers
+	certs      *certReloader // nil: plain HTTP
+	metricsSrv *http.Server  // the MetricsAddr listener's, once ServeMetrics ran
+	metricsLn  net.Listener
 }
 
 // Deps are the collaborators of a Server.
@@ -358,7 +387,18 @@ func New(cfg Config, d Deps) (*Server, error) {
 	if d.Registry == nil {
 		d.Registry = prometheus.NewRegistry()
 	}
+	if (cfg.TLSCertFile == "") != (cfg.TLSKeyFile == "") {
+		return nil, errors.New("httpapi: set both TLS certificate and key files, or neither")
+	}
+	var certs *certReloader
+	if cfg.TLSCertFile != "" {
+		var err error
+		if certs, err = newCertReloader(cfg.TLSCertFile, cfg.TLSKeyFile, cfg.CertCheckInterval, d.Logger); err != nil {
+			return nil, fmt.Errorf("httpapi: %w", err)
+		}
+	}
 	s := &Server{
+		proxies: trustedPeers{prefixes: cfg.TrustedProxies, all: cfg.TrustProxy}, certs: certs,
 		cfg: cfg, log: d.Logger, now: d.Clock, actors: d.Actors, store: d.Store,
 		tokens:   newTokenIssuer(cfg.JWTSecret, cfg.Issuer, cfg.Audience, cfg.AccessTTL, d.Clock),
 		hasher:   newPasswordHasher(cfg.BcryptCost, cfg.MaxConcurrentHashes, cfg.HashQueueWait),
@@ -394,9 +434,46 @@ func New(cfg Config, d Deps) (*Server, error) {
 	}
 	s.resets = newResetMailer(s, d.Mail)
 	s.routes()
-	s.router.Handler(http.MethodGet, "/metrics", promhttp.HandlerFor(d.Registry, promhttp.HandlerOpts{}))
-	s.handler = s.cors(s.router)
+	if cfg.MetricsAddr == "" {
+		s.router.Handler(http.MethodGet, "/metrics", s.metricsHandler())
+	}
+	s.handler = s.accessLog(s.cors(s.router))
 	return s, nil
+}
+
+// metricsHandler serves the registry, logged as the /metrics route.
+func (s *Server) metricsHandler() http.Handler {
+	h := promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{})
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if ai := accessOf(r); ai != nil {
+			ai.route, ai.quiet = "/metrics", true
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// ServeMetrics serves /metrics (only) on ln, the MetricsAddr listener
+// the caller opened; Stop closes it. It is plain HTTP even when the API
+// speaks TLS: keep the address private.
+func (s *Server) ServeMetrics(ln net.Listener) {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", s.metricsHandler())
+	s.metricsLn = ln
+	s.metricsSrv = &http.Server{Handler: s.accessLog(mux), ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second}
+	go func() {
+		if err := s.metricsSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("metrics server stopped", "err", err)
+		}
+	}()
+}
+
+// MetricsAddr is the address ServeMetrics serves on ("" before it).
+func (s *Server) MetricsAddr() string {
+	if s.metricsLn == nil {
+		return ""
+	}
+	return s.metricsLn.Addr().String()
 }
 
 // Handler is the API as an http.Handler (tests use it with httptest).
@@ -425,12 +502,23 @@ func (s *Server) StartOn(ctx context.Context, ln net.Listener) {
 		MaxHeaderBytes:    32 << 10,
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
+	serve := s.srv.Serve
+	if s.certs != nil {
+		// ServeTLS adds h2 to NextProtos; WebSockets upgrade on
+		// HTTP/1.1 connections, which clients open for them (net/http
+		// does not offer RFC 8441's extended CONNECT by default).
+		s.srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: s.certs.getCertificate}
+		serve = func(ln net.Listener) error { return s.srv.ServeTLS(ln, "", "") }
+	}
 	go func() {
-		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Error("http server stopped", "err", err)
 		}
 	}()
 }
+
+// TLS reports whether the server speaks HTTPS.
+func (s *Server) TLS() bool { return s.certs != nil }
 
 // Addr is the address the server listens on (after Start).
 func (s *Server) Addr() string {
@@ -446,8 +534,12 @@ func (s *Server) Stop(ctx context.Context) error {
 	if s.revoked != nil {
 		defer s.revoked.stop()
 	}
-	if s.srv == nil {
-		return nil
+	var merr error
+	if s.metricsSrv != nil {
+		merr = s.metricsSrv.Shutdown(ctx)
 	}
-	return s.srv.Shutdown(ctx)
+	if s.srv == nil {
+		return merr
+	}
+	return errors.Join(s.srv.Shutdown(ctx), merr)
 }
