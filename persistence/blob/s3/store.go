@@ -75,9 +75,20 @@ const maxSinglePutBytes = 5 << 30
 // Config locates the bucket and sets the store's limits.
 type Config struct {
 	// Endpoint is the server's host[:port], without scheme or path,
-	// e.g. "s3.eu-west-1.amazonaws.com" or "127.0.0.1:7070". Presigned
-	// URLs point at it, so it must be the address clients reach.
+	// e.g. "s3.eu-west-1.amazonaws.com" or "127.0.0.1:7070": where the
+	// store sends its own requests. Presigned URLs point at it too
+	// unless PublicEndpoint is set.
 	Endpoint string
+	// PublicEndpoint, when set, is the address clients reach the same
+	// server at, which presigned URLs name instead of Endpoint (the node
+	// talks to "minio:9000" inside a compose network, phones and the host
+	// to "localhost:9000" or "s3.example.com"). Either host[:port], then
+	// it takes UseSSL's scheme, or http://host[:port] / https://host[:port]
+	// with a scheme of its own (TLS terminated by a proxy in front of a
+	// plain-HTTP server). The URLs are signed for this host: SigV4 signs
+	// the Host header, and the server checks the one it receives, so the
+	// proxy (if any) must pass Host through unchanged. Default: Endpoint.
+	PublicEndpoint string
 	// Bucket holds every object of this store, named as ObjectName
 	// says.
 	Bucket string
@@ -113,8 +124,12 @@ type Config struct {
 type Store struct {
 	client *minio.Client
 	core   minio.Core // single-request PutObject and GetObject
-	bucket string
-	max    int64
+	// presigner signs the URLs clients use: client itself, or a client
+	// of PublicEndpoint that never sends a request (its region is set,
+	// so presigning needs no bucket-location look-up).
+	presigner *minio.Client
+	bucket    string
+	max       int64
 }
 
 var _ blob.Store = (*Store)(nil)
@@ -135,11 +150,45 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("s3 blob store: client for %s: %w", cfg.Endpoint, err)
 	}
-	s := &Store{client: client, core: minio.Core{Client: client}, bucket: cfg.Bucket, max: cfg.MaxObjectBytes}
+	s := &Store{client: client, core: minio.Core{Client: client}, presigner: client, bucket: cfg.Bucket, max: cfg.MaxObjectBytes}
+	if cfg.PublicEndpoint != "" {
+		host, secure, err := publicEndpoint(cfg.PublicEndpoint, cfg.UseSSL)
+		if err != nil {
+			return nil, fmt.Errorf("s3 blob store: %w", err)
+		}
+		s.presigner, err = minio.New(host, &minio.Options{
+			Creds:     credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, ""),
+			Secure:    secure,
+			Region:    cfg.Region,
+			Transport: cfg.Transport,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("s3 blob store: client for public endpoint %s: %w", cfg.PublicEndpoint, err)
+		}
+	}
 	if err := s.ensureBucket(ctx, cfg.Region, cfg.CreateBucket); err != nil {
 		return nil, fmt.Errorf("s3 blob store: %w", err)
 	}
 	return s, nil
+}
+
+// publicEndpoint reads Config.PublicEndpoint: host[:port] with the
+// store's scheme, or http(s)://host[:port] with its own.
+func publicEndpoint(e string, useSSL bool) (host string, secure bool, err error) {
+	scheme, rest, hasScheme := strings.Cut(e, "://")
+	if !hasScheme {
+		scheme, rest = "", e
+	}
+	switch {
+	case hasScheme && scheme != "http" && scheme != "https":
+		return "", false, fmt.Errorf("public endpoint %q: want http:// or https://", e)
+	case rest == "" || strings.ContainsAny(rest, "/?#@"):
+		return "", false, fmt.Errorf("public endpoint %q: want host[:port] or http(s)://host[:port], without path", e)
+	}
+	if hasScheme {
+		return rest, scheme == "https", nil
+	}
+	return rest, useSSL, nil
 }
 
 func (cfg Config) withDefaults() (Config, error) {
@@ -234,13 +283,14 @@ func (s *Store) PresignGet(ctx context.Context, key string, ttl time.Duration) (
 	return p, nil
 }
 
-// presign signs method on key for ttl with hdr as signed headers. No
-// request leaves the process: the region is configured.
+// presign signs method on key for ttl with hdr as signed headers, for
+// the public endpoint when there is one. No request leaves the process:
+// the region is configured.
 func (s *Store) presign(ctx context.Context, method, key string, ttl time.Duration, hdr http.Header) (blob.Presigned, error) {
 	if err := blob.ValidateTTL(ttl); err != nil {
 		return blob.Presigned{}, err
 	}
-	u, err := s.client.PresignHeader(ctx, method, s.bucket, ObjectName(key), ttl, nil, hdr)
+	u, err := s.presigner.PresignHeader(ctx, method, s.bucket, ObjectName(key), ttl, nil, hdr)
 	if err != nil {
 		return blob.Presigned{}, err
 	}
