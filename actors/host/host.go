@@ -396,5 +396,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	if reg != nil {
 		reg.MustRegister(m.activations, m.active, m.conflicts, m.redecided, m.fixes, m.commits)
 	}
+	// The journaled kinds' fence and re-decision series exist from the
+	// start, at 0: Prometheus's increase() cannot see a counter's first
+	// step from absent to 1, and these are rare events an alert watches
+	// (deploy/prometheus, OutriderFenceRejections).
+	for _, kind := range []string{actors.KindOrder, actors.KindDriver, actors.KindUser} {
+		m.conflicts.WithLabelValues(kind)
+		m.redecided.WithLabelValues(kind)
+	}
 	return m
 }
