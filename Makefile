@@ -53,8 +53,14 @@ serve: build
 
 ## tools: the servers tests start themselves: versitygw (S3) for persistence/blob/s3,
 ## into GOBIN or GOPATH/bin, where s3test looks; Go's caches make a rerun cheap
-tools:
+tools: bin/promtool
 	$(GO) install github.com/versity/versitygw/cmd/versitygw@$(VERSITYGW_VERSION)
+
+## bin/promtool for deploy/prometheus's tests: Prometheus v3.15.0's (the release
+## docker-compose.yml runs), pinned by deploy/prometheus/promtool/go.mod, with only
+## the Kubernetes service discovery: about 4 min of 2 cores cold, 5 s cached
+bin/promtool: deploy/prometheus/promtool/go.mod deploy/prometheus/promtool/go.sum
+	cd deploy/prometheus/promtool && $(GO) build -trimpath -tags remove_all_sd,enable_kubernetes_sd -o $(CURDIR)/bin/promtool github.com/prometheus/prometheus/cmd/promtool
 
 ## test: vet, then every test with the race detector against the real Postgres
 ## (and versitygw, which the S3 tests start)
