@@ -50,6 +50,10 @@ Usage:
   outrider cluster status [--server URL] [--json]
                            the cluster's members as a node sees them (admin token
                            in OUTRIDER_TOKEN)
+  outrider healthcheck [--url URL] [--timeout D]
+                           exit 0 if URL (default: this node's /readyz on
+                           127.0.0.1) answers 2xx in time, else 1 (container probes)
+  outrider version         the version, commit, build time and Go version
   outrider help            this text
 
 Run "outrider dev --help" or "outrider serve --help" for the flags; each
@@ -62,6 +66,10 @@ func run(args []string) error {
 		return nil
 	}
 	switch args[0] {
+	case "version", "--version":
+		return versionCmd(os.Stdout)
+	case "healthcheck":
+		return healthcheck(context.Background(), args[1:], os.Stderr)
 	case "cluster":
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 		defer stop()
@@ -78,6 +86,7 @@ func run(args []string) error {
 		log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: opt.level}))
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 		defer stop()
+		cfg.Build = build()
 		if args[0] == "dev" {
 			return runDev(ctx, cfg, opt, log)
 		}
@@ -156,6 +165,7 @@ type rawFlags struct {
 	maxBody, wsMax, uploadMax                    int
 	proofFor, roles, smtpTLS, autoFor            string
 	thumbPixels                                  int
+	trustedProxies                               string
 }
 
 // flags defines the flags (and OUTRIDER_* variables) of `serve` or `dev`
@@ -189,6 +199,7 @@ func flags(mode string, cfg *app.Config, opt *options, v *rawFlags) (*flag.FlagS
 		e.str(&cfg.S3.SecretKey, "s3-secret-key", "", "S3 secret key")
 		e.str(&cfg.S3.Region, "s3-region", s3.DefaultRegion, "S3 region")
 		e.bool(&cfg.S3.UseSSL, "s3-use-ssl", false, "talk HTTPS to the S3 server (and presign https URLs)")
+		e.str(&cfg.S3.PublicEndpoint, "s3-public-endpoint", "", "host:port (with --s3-use-ssl's scheme) or http(s)://host:port that clients reach the S3 server at, which presigned URLs name (default: --s3-endpoint)")
 		e.bool(&cfg.S3.CreateBucket, "s3-create-bucket", false, "create the bucket at start-up if it is missing")
 	case "dev":
 		e.str(&opt.dataDir, "data-dir", "./data", "where dev mode keeps its SQLite file, NATS data and keys")
@@ -196,6 +207,10 @@ func flags(mode string, cfg *app.Config, opt *options, v *rawFlags) (*flag.FlagS
 		e.str(&v.jwtSecret, "jwt-secret", "", "HMAC key for access tokens (default: generated once into the data dir)")
 	}
 	e.str(&cfg.PublicURL, "public-url", "", "base URL clients reach this node at, for signed local blob URLs (dev; default http://localhost:<port>)")
+	e.str(&cfg.HTTP.TLSCertFile, "tls-cert-file", "", "PEM certificate chain: serve HTTPS and wss instead of plain HTTP (with --tls-key-file; reloaded when the files change)")
+	e.str(&cfg.HTTP.TLSKeyFile, "tls-key-file", "", "PEM private key of --tls-cert-file")
+	e.str(&v.trustedProxies, "trusted-proxies", "", "comma-separated CIDR prefixes of the proxies whose X-Forwarded-For and X-Request-Id are believed (none: the direct peer is the client)")
+	e.str(&cfg.HTTP.MetricsAddr, "metrics-addr", "", "serve /metrics only on this address, apart from the API, which then answers it 404 (empty: /metrics on the API listener)")
 	e.str(&cfg.DebugAddr, "debug-addr", "", "serve Go's pprof profiles on this address, apart from the API (off when empty; keep it private)")
 	e.int(&v.uploadMax, "upload-max-bytes", httpapi.DefaultUploadMaxBytes, "largest proof photo accepted")
 	e.dur(&cfg.HTTP.UploadTTL, "upload-ttl", httpapi.DefaultUploadTTL, "lifetime of a presigned upload")
@@ -299,6 +314,14 @@ func parse(mode string, args []string) (app.Config, options, error) {
 		return cfg, opt, errors.New("set OUTRIDER_JWT_SECRET (or --jwt-secret, --jwt-secret-file) to at least 32 bytes")
 	}
 	cfg.HTTP.JWTSecret = []byte(v.jwtSecret)
+	if (cfg.HTTP.TLSCertFile == "") != (cfg.HTTP.TLSKeyFile == "") {
+		return cfg, opt, errors.New("tls: set both --tls-cert-file and --tls-key-file (OUTRIDER_TLS_CERT_FILE, OUTRIDER_TLS_KEY_FILE), or neither")
+	}
+	proxies, err := httpapi.ParseTrustedProxies(v.trustedProxies)
+	if err != nil {
+		return cfg, opt, fmt.Errorf("%w (--trusted-proxies, OUTRIDER_TRUSTED_PROXIES)", err)
+	}
+	cfg.HTTP.TrustedProxies = proxies
 	cfg.HTTP.MaxBodyBytes = int64(v.maxBody)
 	cfg.HTTP.UploadMaxBytes = int64(v.uploadMax)
 	cfg.HTTP.ProofRequiredFor = splitList(v.proofFor)

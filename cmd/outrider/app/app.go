@@ -4,6 +4,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -100,6 +101,9 @@ type Config struct {
 	// DebugAddr, when set, serves Go's pprof profiles (/debug/pprof/) on
 	// a listener of its own, apart from the API. Keep it private.
 	DebugAddr string
+	// Build names the running build on /metrics (outrider_build_info).
+	// Zero: ReadBuild("", "", "").
+	Build Build
 	// ShutdownTimeout bounds the graceful drain on SIGTERM. Default
 	// DefaultShutdownTimeout.
 	ShutdownTimeout time.Duration
@@ -150,6 +154,10 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 	n := &Node{cfg: cfg, log: log}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if cfg.Build == (Build{}) {
+		cfg.Build = ReadBuild("", "", "")
+	}
+	reg.MustRegister(buildInfoGauge(cfg.Build))
 
 	if err := n.openStore(ctx); err != nil {
 		return nil, err
@@ -320,6 +328,15 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 		n.abort()
 		return nil, err
 	}
+	if cfg.HTTP.MetricsAddr != "" {
+		mln, err := net.Listen("tcp", cfg.HTTP.MetricsAddr)
+		if err != nil {
+			_ = ln.Close()
+			n.abort()
+			return nil, fmt.Errorf("metrics listen %s: %w", cfg.HTTP.MetricsAddr, err)
+		}
+		api.ServeMetrics(mln)
+	}
 	api.StartOn(ctx, ln)
 	n.mu.Lock()
 	n.api = api
@@ -336,7 +353,8 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 			return nil, err
 		}
 	}
-	log.Info("outrider node ready", "http", api.Addr(), "cluster", n.cluster.Addr())
+	log.Info("outrider node ready", "http", api.Addr(), "tls", api.TLS(), "metrics", cmp.Or(api.MetricsAddr(), api.Addr()),
+		"cluster", n.cluster.Addr(), "version", cfg.Build.Version, "revision", cfg.Build.Revision)
 	return n, nil
 }
 
@@ -457,7 +475,11 @@ func (n *Node) openBlobs(ctx context.Context, addr net.Addr) (http.Handler, erro
 			if err != nil {
 				return nil, fmt.Errorf("blob base URL: %w", err)
 			}
-			base = "http://localhost:" + port
+			scheme := "http"
+			if cfg.HTTP.TLSCertFile != "" {
+				scheme = "https"
+			}
+			base = scheme + "://localhost:" + port
 		}
 		st, err := local.New(cfg.BlobDir, base, blobSecret(cfg.HTTP.JWTSecret),
 			local.Options{MaxObjectBytes: cfg.HTTP.UploadMaxBytes, Logger: n.log})
@@ -493,6 +515,10 @@ func (n *Node) Blobs() blob.Store { return n.blobs }
 
 // Addr is the HTTP address the node serves on.
 func (n *Node) Addr() string { return n.api.Addr() }
+
+// MetricsAddr is the address of the node's own /metrics listener ("" when
+// /metrics is on Addr).
+func (n *Node) MetricsAddr() string { return n.api.MetricsAddr() }
 
 // Store is the node's storage backend.
 func (n *Node) Store() persistence.Backend { return n.store }
