@@ -19,6 +19,7 @@ import (
 	"github.com/julienschmidt/httprouter"
 	"github.com/oklog/ulid/v2"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/time/rate"
 
 	"github.com/outrider/outrider/persistence"
@@ -94,6 +95,10 @@ func (s *Server) chain(method, path string, pol policy, h handlerFunc) httproute
 			ai.route = path
 			ai.quiet = pol.public && isOpsRoute(path)
 		}
+		var span trace.Span
+		if !isOpsRoute(path) {
+			r, span = startSpan(r, method, path)
+		}
 		sw := &statusWriter{ResponseWriter: w}
 		err := s.serve(sw, r, ps, pol, h)
 		if err != nil {
@@ -107,6 +112,9 @@ func (s *Server) chain(method, path string, pol policy, h handlerFunc) httproute
 			status = StatusClientClosed
 		}
 		s.metrics.observe(method, path, status, time.Since(start))
+		if span != nil {
+			endSpan(span, status)
+		}
 	}
 }
 
