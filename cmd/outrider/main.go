@@ -212,6 +212,8 @@ func flags(mode string, cfg *app.Config, opt *options, v *rawFlags) (*flag.FlagS
 	e.str(&v.trustedProxies, "trusted-proxies", "", "comma-separated CIDR prefixes of the proxies whose X-Forwarded-For and X-Request-Id are believed (none: the direct peer is the client)")
 	e.str(&cfg.HTTP.MetricsAddr, "metrics-addr", "", "serve /metrics only on this address, apart from the API, which then answers it 404 (empty: /metrics on the API listener)")
 	e.str(&cfg.DebugAddr, "debug-addr", "", "serve Go's pprof profiles on this address, apart from the API (off when empty; keep it private)")
+	e.str(&cfg.OTLPEndpoint, "otlp-endpoint", "", "export traces over OTLP/HTTP to this collector base URL, e.g. http://otel-collector:4318 (off when empty; needs a binary built with -tags otlp, as make build and the image are)")
+	e.float(&cfg.OTLPSampleRatio, "otlp-sample-ratio", 1, "share of new traces kept, 0 to 1 (a caller's traceparent decision is always followed)")
 	e.int(&v.uploadMax, "upload-max-bytes", httpapi.DefaultUploadMaxBytes, "largest proof photo accepted")
 	e.dur(&cfg.HTTP.UploadTTL, "upload-ttl", httpapi.DefaultUploadTTL, "lifetime of a presigned upload")
 	e.dur(&cfg.HTTP.DownloadTTL, "download-ttl", httpapi.DefaultDownloadTTL, "lifetime of the proof download URLs")
@@ -314,6 +316,12 @@ func parse(mode string, args []string) (app.Config, options, error) {
 		return cfg, opt, errors.New("set OUTRIDER_JWT_SECRET (or --jwt-secret, --jwt-secret-file) to at least 32 bytes")
 	}
 	cfg.HTTP.JWTSecret = []byte(v.jwtSecret)
+	if cfg.OTLPSampleRatio < 0 || cfg.OTLPSampleRatio > 1 {
+		return cfg, opt, fmt.Errorf("--otlp-sample-ratio (OUTRIDER_OTLP_SAMPLE_RATIO) %v: want 0 to 1", cfg.OTLPSampleRatio)
+	}
+	if cfg.OTLPEndpoint != "" && !app.OTLPBuilt {
+		return cfg, opt, errors.New("--otlp-endpoint (OUTRIDER_OTLP_ENDPOINT): this binary was built without the OTLP exporter; build it with -tags otlp (make build) or unset it")
+	}
 	if (cfg.HTTP.TLSCertFile == "") != (cfg.HTTP.TLSKeyFile == "") {
 		return cfg, opt, errors.New("tls: set both --tls-cert-file and --tls-key-file (OUTRIDER_TLS_CERT_FILE, OUTRIDER_TLS_KEY_FILE), or neither")
 	}

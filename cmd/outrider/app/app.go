@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"os"
 	"slices"
 	"sync"
 	"time"
@@ -107,6 +108,12 @@ type Config struct {
 	// ShutdownTimeout bounds the graceful drain on SIGTERM. Default
 	// DefaultShutdownTimeout.
 	ShutdownTimeout time.Duration
+	// OTLPEndpoint, when set, exports traces over OTLP/HTTP to this
+	// collector base URL (http://collector:4318), new traces sampled at
+	// OTLPSampleRatio (callers' decisions followed). Needs a binary built
+	// with -tags otlp (OTLPBuilt); Start fails otherwise.
+	OTLPEndpoint    string
+	OTLPSampleRatio float64
 	// BeforeServe, if set, runs after the node has joined the cluster and
 	// before HTTP is served, so /readyz answers 200 only after it (dev
 	// mode seeds its demo accounts here).
@@ -118,23 +125,25 @@ const DefaultShutdownTimeout = 20 * time.Second
 
 // Node is a running Outrider node.
 type Node struct {
-	cfg     Config
-	log     *slog.Logger
-	store   persistence.Backend
-	leader  bus.Leader
-	pgPool  prometheus.Collector // the Postgres pool's statistics; nil on SQLite
-	natsd   *bus.Embedded
-	nc      *nats.Conn
-	relay   *bus.Relay
-	fixes   *bus.Locations
-	cluster *cluster.Node
-	gateway *ws.Gateway
-	blobs   blob.Store
-	mail    email.Sender // shared by the worker and the API (mailSender)
-	api     *httpapi.Server
-	debug   *http.Server
-	mu      sync.Mutex // guards worker, api and gateway, which the cluster's heartbeat reads
-	worker  *worker.Worker
+	cfg    Config
+	log    *slog.Logger
+	store  persistence.Backend
+	leader bus.Leader
+	pgPool prometheus.Collector // the Postgres pool's statistics; nil on SQLite
+	// stopTracing flushes and stops the trace export; nil when off.
+	stopTracing func(context.Context) error
+	natsd       *bus.Embedded
+	nc          *nats.Conn
+	relay       *bus.Relay
+	fixes       *bus.Locations
+	cluster     *cluster.Node
+	gateway     *ws.Gateway
+	blobs       blob.Store
+	mail        email.Sender // shared by the worker and the API (mailSender)
+	api         *httpapi.Server
+	debug       *http.Server
+	mu          sync.Mutex // guards worker, api and gateway, which the cluster's heartbeat reads
+	worker      *worker.Worker
 	// deadlines fires the deadline rows (offer expiries) on every node.
 	deadlines *deadlines.Scheduler
 	engine    *engine.Engine
@@ -158,6 +167,14 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 		cfg.Build = ReadBuild("", "", "")
 	}
 	reg.MustRegister(buildInfoGauge(cfg.Build))
+	if cfg.OTLPEndpoint != "" {
+		host, _ := os.Hostname()
+		stop, err := startTracing(cfg.OTLPEndpoint, host, cfg.OTLPSampleRatio, log)
+		if err != nil {
+			return nil, fmt.Errorf("tracing: %w", err)
+		}
+		n.stopTracing = stop
+	}
 
 	if err := n.openStore(ctx); err != nil {
 		return nil, err
@@ -583,6 +600,9 @@ func (n *Node) Stop(ctx context.Context) error {
 	}
 	if n.store != nil {
 		n.store.Close()
+	}
+	if n.stopTracing != nil { // last: flushes the spans of the drain too
+		errs = append(errs, n.stopTracing(ctx))
 	}
 	return errors.Join(errs...)
 }
