@@ -382,12 +382,15 @@ func (r *Response) Problem(t TB, status int, code string) Problem {
 	return p
 }
 
-// WithoutInstance is a problem body without its instance member, which
-// differs between two answers of the same problem.
+// WithoutInstance is a problem body without its instance and request_id
+// members, which differ between two answers of the same problem (each
+// request has an id of its own); it requires request_id to be there.
 func WithoutInstance(t TB, body []byte) map[string]any {
 	t.Helper()
 	var m map[string]any
 	require.NoError(t, json.Unmarshal(body, &m))
+	require.NotEmpty(t, m["request_id"], "a problem without request_id: %s", body)
 	delete(m, "instance")
+	delete(m, "request_id")
 	return m
 }
