@@ -22,6 +22,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -38,6 +39,8 @@ Usage:
   outrider-load shift   [flags]   D drivers streaming fixes in a city while auto orders arrive at a fixed
                                   rate; drivers decline or accept offers and deliver; placed → offered,
                                   placed → accepted, offers per order, escalations, node CPU and RSS
+  outrider-load side    [flags]   the same client against Outrider or Centrifugo: RSS per idle subscribed
+                                  socket, or deliveries to subscribers of one channel (centrifugo.sh)
 
 Run "outrider-load <scenario> -h" for the flags of one scenario.
 `
@@ -59,6 +62,7 @@ func run(args []string, out io.Writer) error {
 	}
 	scenarios := map[string]func(context.Context, *target, []string, io.Writer) error{
 		"idle": runIdle, "ingest": runIngest, "fanout": runFanout, "latency": runLatency, "shift": runShift,
+		"side": runSide,
 	}
 	fn, ok := scenarios[args[0]]
 	if !ok {
@@ -101,7 +105,8 @@ type target struct {
 func (t *target) flags(fs *flag.FlagSet) {
 	fs.StringVar(&t.addr, "addr", "127.0.0.1:8787", "the node's HTTP address (loopback only)")
 	fs.StringVar(&t.dataDir, "data-dir", "/tmp/ol/data", "the node's `outrider dev` data dir (jwt-secret, demo-accounts.json)")
-	fs.IntVar(&t.pid, "pid", 0, "the node's process id, to read VmRSS from /proc (0: use /metrics' process_resident_memory_bytes)")
+	pid, _ := strconv.Atoi(os.Getenv("OUTRIDER_NODE_PID")) // on-serve.sh sets it
+	fs.IntVar(&t.pid, "pid", pid, "the node's process id, to read VmRSS from /proc (0: use /metrics' process_resident_memory_bytes; default $OUTRIDER_NODE_PID)")
 }
 
 // check refuses anything but a loopback node: this tool must never load a

@@ -42,4 +42,4 @@ cat > "$D/data/demo-accounts.json" <<J
  {"role":"customer","email":"customer@load.test","password":"orchid-tundra-customer-1906"}]
 J
 SCENARIO=$1; shift
-"$(dirname "$BIN")/outrider-load" "$SCENARIO" -data-dir "$D/data" "$@"
+OUTRIDER_NODE_PID=$PID "$(dirname "$BIN")/outrider-load" "$SCENARIO" -data-dir "$D/data" "$@"

@@ -19,6 +19,15 @@ type Config struct {
 	// it is cut off with 4008. Default 256: about 2 s of a busy order
 	// channel, while bounding a session's queue memory.
 	SendQueueSize int
+	// MaxBatchFrames and MaxBatchBytes bound one batch: a session that
+	// asked for batches (`?batch=1` on the upgrade) receives the frames
+	// queued for it together as one WebSocket message holding a JSON
+	// array of frames, at most MaxBatchFrames frames and MaxBatchBytes
+	// bytes (brackets and commas included; a frame larger than that goes
+	// alone, as itself). Defaults 64 and 16 KiB: one socket write's worth
+	// (wsconn.CorkBufferKeep) of ~200-byte location frames. 1 frame turns
+	// batching off.
+	MaxBatchFrames, MaxBatchBytes int
 	// ReadBufferSize and WriteBufferSize are the socket buffers, pooled:
 	// an idle session holds neither. Defaults 1 KiB each (at least 64).
 	ReadBufferSize, WriteBufferSize int
@@ -32,7 +41,7 @@ type Config struct {
 	// back waits for another readable socket before it ends: readers are
 	// kept (internal/gopool) so that each readable socket does not grow
 	// a fresh goroutine's stack. Default gopool.DefaultKeep (2 s); they
-	// belong to no session.
+	// belong to no session. Sessions' writers are kept for as long.
 	ReaderKeep time.Duration
 	// BlockingReads gives every session a reading goroutine of its own
 	// for its whole life, as on systems without epoll (where it is the
@@ -90,6 +99,8 @@ type Config struct {
 const (
 	DefaultMaxMessageBytes       = 4 << 10
 	DefaultSendQueueSize         = 256
+	DefaultMaxBatchFrames        = 64
+	DefaultMaxBatchBytes         = 16 << 10
 	DefaultReadBufferSize        = 1024
 	DefaultWriteBufferSize       = 1024
 	DefaultReadLinger            = 200 * time.Millisecond
@@ -118,6 +129,12 @@ func (c *Config) defaults() {
 	}
 	if c.SendQueueSize <= 0 {
 		c.SendQueueSize = DefaultSendQueueSize
+	}
+	if c.MaxBatchFrames <= 0 {
+		c.MaxBatchFrames = DefaultMaxBatchFrames
+	}
+	if c.MaxBatchBytes <= 0 {
+		c.MaxBatchBytes = DefaultMaxBatchBytes
 	}
 	if c.ReadBufferSize <= 0 {
 		c.ReadBufferSize = DefaultReadBufferSize

@@ -22,6 +22,9 @@ type Hooks struct {
 	// reader starts; Pinged each time the ping ticker visits a session.
 	Started func()
 	Pinged  func()
+	// Flushing runs when a session's writer starts, before it takes the
+	// session's queue; blocking in it lets frames queue up.
+	Flushing func()
 }
 
 // SetHooks installs h until t ends. Tests that set hooks start their own
@@ -36,7 +39,7 @@ func SetHooks(t testing.TB, h Hooks) {
 			return h.Replay(Sub{sub, sub.orderID}, after, read)
 		}
 	}
-	in.started, in.pinged = h.Started, h.Pinged
+	in.started, in.pinged, in.flushing = h.Started, h.Pinged, h.Flushing
 	testHooks.Store(in)
 	t.Cleanup(func() { testHooks.Store(nil) })
 }

@@ -46,9 +46,10 @@ type session struct {
 	fixes   *rate.Limiter // drivers' location fixes
 
 	// The send queue: frames ready to write, bounded by SendQueueSize. No
-	// goroutine waits on an idle session: send starts a writer when there
-	// is something to write, and the writer ends when the queue is empty
-	// (pings come from the gateway's one ticker).
+	// goroutine waits on an idle session: send starts a writer (on one of
+	// the gateway's kept goroutines) when there is something to write, and
+	// the writer ends when the queue is empty (pings come from the
+	// gateway's one ticker).
 	mu        sync.Mutex
 	queue     [][]byte
 	writing   bool // a writer goroutine is running
@@ -56,7 +57,10 @@ type session struct {
 	closeMsg  string
 	// cork gathers a batch's frames into one socket write (nil when the
 	// connection could not be wrapped: then one write per frame).
-	cork     *wsconn.CorkedConn
+	cork *wsconn.CorkedConn
+	// batch: the client asked for batches on the upgrade (`?batch=1`), so
+	// frames queued together go out as one JSON array (write).
+	batch    bool
 	doneOnce sync.Once // finish runs once
 }
 
@@ -90,7 +94,7 @@ func (s *session) send(frame []byte) {
 	s.writing = true
 	s.mu.Unlock()
 	if start {
-		go s.flush()
+		s.g.writers.Go(s.flush)
 	}
 }
 
@@ -106,7 +110,7 @@ func (s *session) close(code int, msg string) {
 	s.writing = true
 	s.mu.Unlock()
 	if start {
-		go s.flush()
+		s.g.writers.Go(s.flush)
 	}
 }
 
@@ -158,6 +162,9 @@ func (s *session) ping(now time.Time) {
 // empty; then it returns (the next send starts another). Once the session
 // is closing it writes the close frame and finishes the session.
 func (s *session) flush() {
+	if h := testHooks.Load(); h != nil && h.flushing != nil {
+		h.flushing()
+	}
 	for {
 		s.mu.Lock()
 		batch, code, msg := s.queue, s.closeCode, s.closeMsg
@@ -182,7 +189,11 @@ func (s *session) flush() {
 }
 
 // write sends batch, corked into one socket write; false if the socket
-// failed.
+// failed. A session that asked for batches gets the frames in groups
+// bounded by Config.MaxBatchFrames and MaxBatchBytes, each group of more
+// than one as one WebSocket message holding a JSON array of the frames in
+// queue order; a group of one, and every frame of a session that did not
+// ask, goes as itself.
 func (s *session) write(batch [][]byte) bool {
 	if len(batch) == 0 {
 		return true
@@ -191,21 +202,69 @@ func (s *session) write(batch [][]byte) bool {
 	if s.cork != nil && len(batch) > 1 {
 		s.cork.Cork()
 	}
-	for _, frame := range batch {
-		if err := s.conn.WriteMessage(websocket.TextMessage, frame); err != nil {
+	sent := len(batch)
+	for len(batch) > 0 {
+		n := 1
+		if s.batch {
+			n = batchLen(batch, s.g.cfg.MaxBatchFrames, s.g.cfg.MaxBatchBytes)
+		}
+		if err := s.writeGroup(batch[:n]); err != nil {
 			if s.cork != nil {
 				_ = s.cork.Uncork()
 			}
 			return false
 		}
+		batch = batch[n:]
 	}
 	if s.cork != nil {
 		if err := s.cork.Uncork(); err != nil {
 			return false
 		}
 	}
-	s.g.metrics.frames.WithLabelValues("out").Add(float64(len(batch)))
+	s.g.metrics.framesOut.Add(float64(sent))
 	return true
+}
+
+// writeGroup writes one frame as itself, or several as one JSON array.
+func (s *session) writeGroup(frames [][]byte) error {
+	if len(frames) == 1 {
+		return s.conn.WriteMessage(websocket.TextMessage, frames[0])
+	}
+	bp := batchBuffers.Get().(*[]byte)
+	b := appendBatch((*bp)[:0], frames)
+	err := s.conn.WriteMessage(websocket.TextMessage, b)
+	if cap(b) <= wsconn.CorkBufferKeep {
+		*bp = b
+		batchBuffers.Put(bp)
+	}
+	return err
+}
+
+// batchBuffers are the arrays' buffers, shared by all sessions: an idle
+// session holds none.
+var batchBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
+
+// batchLen is how many of frames (at least one) go in the next batch:
+// at most maxFrames, and at most maxBytes as a JSON array.
+func batchLen(frames [][]byte, maxFrames, maxBytes int) int {
+	n, size := 1, len(frames[0])+2 // the brackets
+	for n < len(frames) && n < maxFrames && size+1+len(frames[n]) <= maxBytes {
+		size += 1 + len(frames[n]) // a comma and the frame
+		n++
+	}
+	return n
+}
+
+// appendBatch appends frames to b as one JSON array.
+func appendBatch(b []byte, frames [][]byte) []byte {
+	b = append(b, '[')
+	for i, f := range frames {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, f...)
+	}
+	return append(b, ']')
 }
 
 // clientFrame is every field a client frame may carry.

@@ -292,6 +292,9 @@ type hooks struct {
 	// ticker visits a session.
 	started func()
 	pinged  func()
+	// flushing runs when a session's writer starts, before it takes the
+	// queue: a test that blocks in it lets frames queue up.
+	flushing func()
 }
 
 var testHooks atomic.Pointer[hooks]
