@@ -33,3 +33,17 @@ func TestParseOTLPSettings(t *testing.T) {
 	require.Equal(t, "http://otel-collector:4318", cfg.OTLPEndpoint)
 	require.Equal(t, 0.25, cfg.OTLPSampleRatio)
 }
+
+// The batch bounds of the gateway reach its configuration.
+func TestParseBatchBounds(t *testing.T) {
+	clearEnv(t)
+	cfg, _, err := parse("serve", []string{testSecret})
+	require.NoError(t, err)
+	require.Equal(t, 64, cfg.WS.MaxBatchFrames)
+	require.Equal(t, 16<<10, cfg.WS.MaxBatchBytes)
+	t.Setenv("OUTRIDER_WS_MAX_BATCH_FRAMES", "8")
+	cfg, _, err = parse("serve", []string{testSecret, "--ws-max-batch-bytes=4096"})
+	require.NoError(t, err)
+	require.Equal(t, 8, cfg.WS.MaxBatchFrames)
+	require.Equal(t, 4096, cfg.WS.MaxBatchBytes)
+}
