@@ -3,6 +3,7 @@ package api_test
 import (
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 
@@ -63,9 +64,11 @@ func TestCORSAndOps(t *testing.T) {
 			r.RequireStatus(t, http.StatusNoContent)
 			require.Empty(t, r.Body)
 			require.Equal(t, allowedOrigin, r.Header.Get("Access-Control-Allow-Origin"))
-			methods := r.Header.Get("Access-Control-Allow-Methods")
-			for _, m := range []string{"GET", "POST", "PUT"} {
-				require.Contains(t, methods, m)
+			// Every method the API uses (the OpenAPI document's), so a
+			// page on another origin can call every route (PATCH too).
+			methods := strings.Split(r.Header.Get("Access-Control-Allow-Methods"), ", ")
+			for _, m := range documentMethods(t) {
+				require.Contains(t, methods, m, "%s", r)
 			}
 			allowed := strings.ToLower(r.Header.Get("Access-Control-Allow-Headers"))
 			for _, h := range []string{"authorization", "content-type", "idempotency-key"} {
@@ -150,4 +153,27 @@ func TestCORSAndOps(t *testing.T) {
 			require.Contains(t, text, want)
 		}
 	})
+}
+
+// documentMethods are the HTTP methods of the OpenAPI document's
+// operations, upper case.
+func documentMethods(t *testing.T) []string {
+	t.Helper()
+	var doc struct {
+		Paths map[string]map[string]json.RawMessage `json:"paths"`
+	}
+	require.NoError(t, json.Unmarshal(openapi.Document(), &doc))
+	var out []string
+	for _, ops := range doc.Paths {
+		for m := range ops {
+			switch m {
+			case "get", "put", "post", "delete", "options", "head", "patch", "trace":
+				if u := strings.ToUpper(m); !slices.Contains(out, u) {
+					out = append(out, u)
+				}
+			}
+		}
+	}
+	require.Contains(t, out, "PATCH", "the document has PATCH routes (webhooks, users, drivers)")
+	return out
 }

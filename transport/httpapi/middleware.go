@@ -328,9 +328,20 @@ func (w *statusWriter) status() int {
 }
 
 // cors answers preflights and sets CORS headers for allow-listed origins
-// only; other origins get no CORS headers, so browsers refuse them.
+// only; other origins get no CORS headers, so browsers refuse them. A
+// preflight allows every method a route is registered with (so a new
+// PATCH route is allowed without a second list to keep), which is why
+// cors wraps the router after the routes are registered.
 func (s *Server) cors(next http.Handler) http.Handler {
 	allowAll := slices.Contains(s.cfg.CORSOrigins, "*")
+	methods := []string{http.MethodOptions}
+	for _, rt := range s.routeTable {
+		if !slices.Contains(methods, rt.Method) {
+			methods = append(methods, rt.Method)
+		}
+	}
+	slices.Sort(methods)
+	allowMethods := strings.Join(methods, ", ")
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		origin := r.Header.Get("Origin")
 		if origin != "" && (allowAll || slices.Contains(s.cfg.CORSOrigins, origin)) {
@@ -339,7 +350,7 @@ func (s *Server) cors(next http.Handler) http.Handler {
 			h.Add("Vary", "Origin")
 			h.Set("Access-Control-Expose-Headers", "Location, Retry-After, Idempotent-Replayed, X-Request-Id")
 			if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
-				h.Set("Access-Control-Allow-Methods", "GET, POST, PUT, DELETE, OPTIONS")
+				h.Set("Access-Control-Allow-Methods", allowMethods)
 				h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, Idempotency-Key")
 				h.Set("Access-Control-Max-Age", "600")
 				w.WriteHeader(http.StatusNoContent)
