@@ -24,7 +24,8 @@ func clusterCmd(ctx context.Context, args []string, out io.Writer) error {
 		return errors.New("usage: outrider cluster status [--server URL] [--token T] [--json]")
 	}
 	fs := flag.NewFlagSet("cluster status", flag.ContinueOnError)
-	server := fs.String("server", envOr("OUTRIDER_SERVER", "http://localhost:8080"), "node URL (OUTRIDER_SERVER)")
+	def, _ := nodeURL()
+	server := fs.String("server", def, "node URL (default: OUTRIDER_URL, else OUTRIDER_SERVER, else OUTRIDER_HTTP_ADDR's port on localhost, else http://localhost:8080)")
 	token := fs.String("token", os.Getenv("OUTRIDER_TOKEN"), "an admin's access token (OUTRIDER_TOKEN)")
 	asJSON := fs.Bool("json", false, "print the node's answer as JSON")
 	if err := fs.Parse(args[1:]); err != nil {

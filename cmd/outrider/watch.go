@@ -7,10 +7,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -23,7 +25,8 @@ import (
 // It is the curl of the realtime API, so nobody needs websocat.
 func watch(ctx context.Context, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("watch", flag.ContinueOnError)
-	server := fs.String("server", envOr("OUTRIDER_SERVER", "http://localhost:8080"), "node URL (OUTRIDER_SERVER)")
+	def, from := nodeURL()
+	server := fs.String("server", def, "node URL (default: OUTRIDER_URL, else OUTRIDER_SERVER, else OUTRIDER_HTTP_ADDR's port on localhost, else http://localhost:8080)")
 	token := fs.String("token", os.Getenv("OUTRIDER_TOKEN"), "access token (OUTRIDER_TOKEN)")
 	since := fs.Int64("since", -1, "replay events after this seq first (-1: only new events)")
 	fs.Usage = func() {
@@ -44,6 +47,10 @@ func watch(ctx context.Context, args []string, out io.Writer) error {
 	}
 	u.Scheme = strings.Replace(u.Scheme, "http", "ws", 1)
 	u.Path = "/v1/ws"
+	if serverSet(fs) {
+		from = "--server"
+	}
+	fmt.Fprintf(os.Stderr, "watch: %s (from %s)\n", u, from)
 	last := *since
 	for attempt := 0; ; attempt++ {
 		err := watchOnce(ctx, u.String(), *token, channel, &last, out)
@@ -72,6 +79,9 @@ func watchOnce(ctx context.Context, wsURL, token, channel string, last *int64, o
 			body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 			resp.Body.Close()
 			return fmt.Errorf("connect: %s: %s", resp.Status, body)
+		}
+		if errors.Is(err, syscall.ECONNREFUSED) {
+			return fmt.Errorf("connect: no node listens at %s: give its address with --server or OUTRIDER_URL: %w", wsURL, err)
 		}
 		return fmt.Errorf("connect: %w", err)
 	}
@@ -104,9 +114,36 @@ func watchOnce(ctx context.Context, wsURL, token, channel string, last *int64, o
 	}
 }
 
-func envOr(name, def string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
+// nodeURL is the node the command-line clients (watch, cluster status)
+// talk to when --server is not given, and where that came from:
+// OUTRIDER_URL, else OUTRIDER_SERVER, else the port of OUTRIDER_HTTP_ADDR
+// (the node's own listen setting, so a shell that started a node on
+// another port reaches it) on localhost, over https when
+// OUTRIDER_TLS_CERT_FILE is set, else http://localhost:8080.
+func nodeURL() (url, from string) {
+	for _, name := range []string{"OUTRIDER_URL", "OUTRIDER_SERVER"} {
+		if v := os.Getenv(name); v != "" {
+			return v, name
+		}
 	}
-	return def
+	if addr := os.Getenv("OUTRIDER_HTTP_ADDR"); addr != "" {
+		if host, port, err := net.SplitHostPort(addr); err == nil && port != "" && port != "0" {
+			if host == "" || host == "0.0.0.0" || host == "::" {
+				host = "localhost"
+			}
+			scheme := "http"
+			if os.Getenv("OUTRIDER_TLS_CERT_FILE") != "" {
+				scheme = "https"
+			}
+			return scheme + "://" + net.JoinHostPort(host, port), "OUTRIDER_HTTP_ADDR"
+		}
+	}
+	return "http://localhost:8080", "the default"
+}
+
+// serverSet reports whether --server was given on the command line.
+func serverSet(fs *flag.FlagSet) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == "server" })
+	return set
 }
