@@ -14,10 +14,13 @@ import (
 	"github.com/outrider/outrider/wire"
 )
 
-// location takes a driver's fix: validated here (numbers, clock), thinned
-// to Config.LocationRate, then told to the driver actor, which filters
-// jumps, keeps the last position and fans it out. Fixes are not answered
-// unless the frame has an id.
+// location takes a driver's fix: validated here (numbers, clock, and
+// against the last fix this session passed: not older, no impossible
+// speed), thinned to Config.LocationRate, then told to the driver actor,
+// which filters the same way against its last fix from any session,
+// keeps the last position and fans it out. Fixes are not answered unless
+// the frame has an id; a dropped fix is told all the same (dropNotice),
+// so that a client is never dropped in silence.
 func (s *session) location(f clientFrame) {
 	if s.role != actors.RoleDriver {
 		s.g.metrics.fixes.WithLabelValues("refused").Inc()
@@ -31,11 +34,18 @@ func (s *session) location(f clientFrame) {
 		s.sendError(f.ID, problem.ValidationFailed, msg)
 		return
 	}
+	if reason := driver.AcceptFix(s.lastFix, fix, driver.MaxPlausibleSpeed); reason != driver.FixAccepted {
+		s.g.metrics.fixes.WithLabelValues(reason).Inc()
+		s.dropNotice(f.ID, now, problem.ValidationFailed, dropReason(reason))
+		return
+	}
 	if s.fixes == nil {
 		s.fixes = rate.NewLimiter(rate.Limit(s.g.cfg.LocationRate), max(1, int(s.g.cfg.LocationRate)))
 	}
 	if !s.fixes.AllowN(now, 1) {
 		s.g.metrics.fixes.WithLabelValues("throttled").Inc()
+		s.dropNotice(f.ID, now, problem.RateLimited,
+			"more than "+strconv.FormatFloat(s.g.cfg.LocationRate, 'f', -1, 64)+" fixes a second; the extra ones are dropped")
 		return
 	}
 	cmd := &pb.DriverCommand{By: &pb.Principal{UserId: s.userID, Role: s.role}, AtMs: now.UnixMilli(),
@@ -44,10 +54,48 @@ func (s *session) location(f clientFrame) {
 		s.sendError(f.ID, problem.Unavailable, "could not take the fix; send the next one")
 		return
 	}
+	s.lastFix = fix
 	s.g.metrics.fixes.WithLabelValues("passed").Inc()
 	if f.ID != "" {
 		s.ack(f.ID)
 	}
+}
+
+// dropNoticeEvery bounds how often a session that keeps sending fixes
+// the gateway drops is told so, when its frames carry no id.
+const dropNoticeEvery = time.Second
+
+// dropNotice tells the client that a fix was dropped: at once when the
+// frame has an id (the answer the client asked for), else at most once a
+// dropNoticeEvery, counting the fixes without ids dropped since the last
+// notice.
+func (s *session) dropNotice(id string, now time.Time, code problem.Code, why string) {
+	if id != "" {
+		s.sendError(id, code, "fix dropped: "+why)
+		return
+	}
+	s.dropped++
+	if now.Sub(s.noticeAt) < dropNoticeEvery {
+		return
+	}
+	msg := "fix dropped: " + why
+	if s.dropped > 1 {
+		msg = strconv.Itoa(s.dropped) + " fixes dropped since the last notice; the last: " + why
+	}
+	s.dropped, s.noticeAt = 0, now
+	s.sendError("", code, msg)
+}
+
+// dropReason words driver.AcceptFix's reasons for the client.
+func dropReason(reason string) string {
+	switch reason {
+	case driver.FixStale:
+		return "ts is not after the previous fix's"
+	case driver.FixJump:
+		return "it implies more than " + strconv.FormatFloat(driver.MaxPlausibleSpeed, 'f', -1, 64) +
+			" m/s since the previous fix (a GPS jump)"
+	}
+	return reason
 }
 
 // parseFix checks a location frame; msg says what is wrong.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/outrider/outrider/actors"
 	"github.com/outrider/outrider/problem"
+	pb "github.com/outrider/outrider/proto/outriderpb"
 	"github.com/outrider/outrider/transport/ws/internal/wsconn"
 )
 
@@ -44,6 +45,12 @@ type session struct {
 	limiter *rate.Limiter
 	strikes int
 	fixes   *rate.Limiter // drivers' location fixes
+	// lastFix is the last fix this session passed to the driver actor;
+	// dropped counts the fixes dropped since noticeAt, when the client
+	// was last told (dropNotice).
+	lastFix  *pb.Fix
+	dropped  int
+	noticeAt time.Time
 
 	// The send queue: frames ready to write, bounded by SendQueueSize. No
 	// goroutine waits on an idle session: send starts a writer (on one of
