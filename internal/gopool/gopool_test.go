@@ -25,17 +25,37 @@ func waitIdle(t *testing.T, p *gopool.Pool, n int64) {
 	}
 }
 
-// A task after another finished runs on the same goroutine.
+// A task after another finished runs on an idle goroutine. A goroutine
+// counts itself idle just before it parks to receive, so a task handed
+// over in that instant finds none receiving and starts one more (nothing
+// waits); on a busy machine that happens now and then (1 in 100 seen in
+// CI), so a few starts are allowed — without reuse all 100 would start.
 func TestIdleGoroutinesAreReused(t *testing.T) {
 	p := gopool.New(time.Minute)
-	for i := range 100 {
+	for range 100 {
 		done := make(chan struct{})
 		p.Go(func() { close(done) })
 		<-done
-		waitIdle(t, p, 1)
-		require.Equal(t, int64(1), p.Stats().Started, "task %d", i)
+		waitIdleAtLeast(t, p, 1)
 	}
-	require.Equal(t, int64(99), p.Stats().Reused)
+	st := p.Stats()
+	require.Equal(t, int64(100), st.Started+st.Reused)
+	require.LessOrEqual(t, st.Started, int64(5), "%+v", st)
+}
+
+// waitIdleAtLeast waits until at least n goroutines of p are idle.
+func waitIdleAtLeast(t *testing.T, p *gopool.Pool, n int64) {
+	t.Helper()
+	deadline := time.After(5 * time.Second)
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	for p.Stats().Idle < n {
+		select {
+		case <-tick.C:
+		case <-deadline:
+			require.FailNow(t, "no goroutine became idle", "%+v, want at least %d", p.Stats(), n)
+		}
+	}
 }
 
 // Tasks never wait for each other: 200 tasks that each block until all
