@@ -3,21 +3,14 @@ package app_test
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"io"
 	"log/slog"
-	"math/big"
 	"net"
 	"net/http"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -29,6 +22,7 @@ import (
 
 	"github.com/outrider/outrider/cmd/outrider/app"
 	"github.com/outrider/outrider/e2e"
+	"github.com/outrider/outrider/internal/tlstest"
 )
 
 // TestMetricsListenerAndBuildInfo: with MetricsAddr the node serves
@@ -128,19 +122,19 @@ func TestTrustedProxyRateLimits(t *testing.T) {
 }
 
 // TestTLSNode: a node with a certificate serves HTTPS and wss; when the
-// files are replaced by a second pair, a later handshake presents it
+// files are replaced by a second tlstest.Pair, a later handshake presents it
 // without a restart.
 func TestTLSNode(t *testing.T) {
 	dir := t.TempDir()
 	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
-	first, second := newPair(t, "first"), newPair(t, "second")
-	first.write(t, certFile, keyFile)
+	first, second := tlstest.NewPair(t, "first"), tlstest.NewPair(t, "second")
+	first.Write(t, certFile, keyFile)
 	n := e2e.Start(t, func(c *app.Config) {
 		c.HTTP.TLSCertFile, c.HTTP.TLSKeyFile = certFile, keyFile
 		c.HTTP.CertCheckInterval = 50 * time.Millisecond
 	})
 	roots := x509.NewCertPool()
-	roots.AddCert(first.cert)
+	roots.AddCert(first.Cert)
 	tlsConf := &tls.Config{RootCAs: roots}
 	tr := &http.Transport{TLSClientConfig: tlsConf}
 	t.Cleanup(tr.CloseIdleConnections)
@@ -177,9 +171,9 @@ func TestTLSNode(t *testing.T) {
 	}
 
 	// Renewed certificate: a new handshake presents it.
-	second.write(t, certFile, keyFile)
+	second.Write(t, certFile, keyFile)
 	roots2 := x509.NewCertPool()
-	roots2.AddCert(second.cert)
+	roots2.AddCert(second.Cert)
 	deadline := time.Now().Add(10 * time.Second)
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
@@ -200,9 +194,9 @@ func TestTLSNode(t *testing.T) {
 // certificate stops the node's start.
 func TestTLSMismatchedPairRefused(t *testing.T) {
 	dir := t.TempDir()
-	a, b := newPair(t, "a"), newPair(t, "b")
-	a.write(t, filepath.Join(dir, "a.crt"), filepath.Join(dir, "a.key"))
-	b.write(t, filepath.Join(dir, "b.crt"), filepath.Join(dir, "b.key"))
+	a, b := tlstest.NewPair(t, "a"), tlstest.NewPair(t, "b")
+	a.Write(t, filepath.Join(dir, "a.crt"), filepath.Join(dir, "a.key"))
+	b.Write(t, filepath.Join(dir, "b.crt"), filepath.Join(dir, "b.key"))
 	cfg := e2e.Config(t)
 	cfg.HTTP.TLSCertFile, cfg.HTTP.TLSKeyFile = filepath.Join(dir, "a.crt"), filepath.Join(dir, "b.key")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -212,49 +206,4 @@ func TestTLSMismatchedPairRefused(t *testing.T) {
 		_ = n.Stop(ctx)
 	}
 	require.ErrorContains(t, err, "private key does not match public key")
-}
-
-// pair is a self-signed certificate (its own CA) for 127.0.0.1.
-type pair struct {
-	certPEM, keyPEM []byte
-	cert            *x509.Certificate
-}
-
-func newPair(t *testing.T, name string) pair {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	require.NoError(t, err)
-	serial, err := rand.Int(rand.Reader, big.NewInt(1<<62))
-	require.NoError(t, err)
-	tmpl := &x509.Certificate{
-		SerialNumber: serial, Subject: pkix.Name{CommonName: name},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true,
-		KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	require.NoError(t, err)
-	cert, err := x509.ParseCertificate(der)
-	require.NoError(t, err)
-	kder, err := x509.MarshalPKCS8PrivateKey(key)
-	require.NoError(t, err)
-	return pair{
-		certPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		keyPEM:  pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}),
-		cert:    cert,
-	}
-}
-
-// write replaces the files, each in one rename, key first.
-func (p pair) write(t *testing.T, certFile, keyFile string) {
-	t.Helper()
-	for _, f := range []struct {
-		name string
-		b    []byte
-	}{{keyFile, p.keyPEM}, {certFile, p.certPEM}} {
-		require.NoError(t, os.WriteFile(f.name+".tmp", f.b, 0o600))
-		require.NoError(t, os.Rename(f.name+".tmp", f.name))
-	}
 }
