@@ -62,6 +62,7 @@ var rbacPolicy = map[string]rbacWant{
 	"POST /v1/auth/password-reset":         {pass, pass, pass, pass},
 	"POST /v1/auth/password-reset/confirm": {pass, pass, pass, pass},
 	"GET /v1/openapi.json":                 {pass, pass, pass, pass},
+	"GET /v1/asyncapi.json":                {pass, pass, pass, pass},
 	// ops: no token (SECURITY.md's known gap 7 for /metrics)
 	"GET /healthz": {pass, pass, pass, pass},
 	"GET /readyz":  {pass, pass, pass, pass},
@@ -350,10 +351,11 @@ var rbacRecipes = map[string]rbacRecipe{
 		return rbacCall{"/v1/webhooks/" + fx.webhookID + "/deliveries", nil, nil}
 	},
 
-	"GET /v1/openapi.json": func(*testing.T, *rbacFixture, *e2e.Caller) rbacCall { return rbacCall{"/v1/openapi.json", nil, nil} },
-	"GET /healthz":         func(*testing.T, *rbacFixture, *e2e.Caller) rbacCall { return rbacCall{"/healthz", nil, nil} },
-	"GET /readyz":          func(*testing.T, *rbacFixture, *e2e.Caller) rbacCall { return rbacCall{"/readyz", nil, nil} },
-	"GET /metrics":         func(*testing.T, *rbacFixture, *e2e.Caller) rbacCall { return rbacCall{"/metrics", nil, nil} },
+	"GET /v1/openapi.json":  func(*testing.T, *rbacFixture, *e2e.Caller) rbacCall { return rbacCall{"/v1/openapi.json", nil, nil} },
+	"GET /v1/asyncapi.json": func(*testing.T, *rbacFixture, *e2e.Caller) rbacCall { return rbacCall{"/v1/asyncapi.json", nil, nil} },
+	"GET /healthz":          func(*testing.T, *rbacFixture, *e2e.Caller) rbacCall { return rbacCall{"/healthz", nil, nil} },
+	"GET /readyz":           func(*testing.T, *rbacFixture, *e2e.Caller) rbacCall { return rbacCall{"/readyz", nil, nil} },
+	"GET /metrics":          func(*testing.T, *rbacFixture, *e2e.Caller) rbacCall { return rbacCall{"/metrics", nil, nil} },
 }
 
 // TestRBAC walks every route the router serves × every kind of caller and
@@ -460,7 +462,8 @@ func newRBACFixture(t *testing.T) *rbacFixture {
 	fx.notificationID = "ntf_" + ulid.Make().String()
 	_, err := n.Store().CreateNotifications(t.Context(), []persistence.Notification{{
 		ID: fx.notificationID, UserID: fx.owner.User.ID, Type: "order.created", EventID: e2e.Unique("evt"),
-		Payload: json.RawMessage(`{"order_id":"` + fx.order.ID + `"}`), CreatedAt: time.Now()}})
+		Payload: json.RawMessage(`{"order_id":"` + fx.order.ID + `","seq":1,"status":"pending","message":"An order was placed for you",` +
+			`"by":{"user_id":"` + a.Admin.User.ID + `","role":"admin"}}`), CreatedAt: time.Now()}})
 	require.NoError(t, err)
 
 	fx.webhookID = fx.newWebhookID(t)

@@ -80,4 +80,5 @@ func (s *Server) routes() {
 	// Browsers cannot set headers on a WebSocket: this route also takes
 	// the access token as ?access_token=.
 	s.handle(http.MethodGet, "/v1/ws", policy{roles: anyUser.roles, queryToken: true}, s.websocket)
+	s.handle(http.MethodGet, "/v1/asyncapi.json", public, s.asyncAPI)
 }

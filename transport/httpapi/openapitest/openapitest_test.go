@@ -103,7 +103,7 @@ func TestDocumentRoutes(t *testing.T) {
 		"PUT /v1/drivers/me/availability", "POST /v1/orders", "GET /v1/orders", "GET /v1/orders/{id}",
 		"GET /v1/orders/{id}/timeline", "GET /v1/orders/{id}/track", "POST /v1/orders/{id}/assign", "POST /v1/orders/{id}/unassign", "POST /v1/orders/{id}/dispatch", "PATCH /v1/me", "POST /v1/me/password", "GET /v1/users", "PATCH /v1/users/{id}", "DELETE /v1/users/{id}", "GET /v1/users/{id}/export", "PUT /v1/orders/{id}/payment", "GET /v1/orders/{id}/dispatch", "POST /v1/orders/{id}/accept",
 		"POST /v1/orders/{id}/decline", "PUT /v1/orders/{id}/status", "GET /v1/metrics/orders-by-day",
-		"GET /v1/openapi.json", "GET /healthz", "GET /readyz", "GET /metrics", "GET /v1/ws",
+		"GET /v1/openapi.json", "GET /v1/asyncapi.json", "GET /healthz", "GET /readyz", "GET /metrics", "GET /v1/ws",
 		"POST /v1/uploads/presign", "GET /v1/orders/{id}/proofs", "POST /v1/orders/{id}/proofs",
 		"GET /v1/blobs/{key}", "HEAD /v1/blobs/{key}", "PUT /v1/blobs/{key}",
 		"GET /v1/notifications", "POST /v1/notifications/{id}/read", "POST /v1/notifications/read-all",
@@ -386,7 +386,13 @@ func TestValidateResponse(t *testing.T) {
 		{"order extra field", "GET", "/v1/orders/o1", 200, j, with(orderJSON, "secret", 1), nil, false},
 		{"order as problem type", "GET", "/v1/orders/o1", 200, p, orderJSON, nil, false},
 		{"orders", "GET", "/v1/orders?status=pending", 200, j, `{"items":[` + orderJSON + `],"next_cursor":null}`, nil, true},
-		{"timeline", "GET", "/v1/orders/o1/timeline", 200, j, `{"items":[{"seq":1,"status":"pending","by":{"user_id":"u1","role":"customer"},"metadata":{},"at":"` + ts + `"},{"seq":2,"status":"assigned","by":{"user_id":"a1","role":"admin"},"metadata":{"driver_id":"d1"},"at":"` + ts + `"}]}`, nil, true},
+		{"timeline", "GET", "/v1/orders/o1/timeline", 200, j, `{"items":[{"seq":1,"status":"pending","by":{"user_id":"u1","role":"customer"},"metadata":{"event":"order.created"},"at":"` + ts + `"},{"seq":2,"status":"assigned","by":{"user_id":"a1","role":"admin"},"metadata":{"event":"order.assigned","driver_id":"d1","offer_id":"o1:2","offer_expires_at":"` + ts + `"},"at":"` + ts + `"}]}`, nil, true},
+		{"timeline metadata without its event", "GET", "/v1/orders/o1/timeline", 200, j, `{"items":[{"seq":1,"status":"pending","by":{"user_id":"u1","role":"customer"},"metadata":{},"at":"` + ts + `"}]}`, nil, false},
+		{"timeline metadata missing a field of its event", "GET", "/v1/orders/o1/timeline", 200, j, `{"items":[{"seq":2,"status":"assigned","by":{"user_id":"a1","role":"admin"},"metadata":{"event":"order.assigned","driver_id":"d1"},"at":"` + ts + `"}]}`, nil, false},
+		{"timeline metadata with a field of another event", "GET", "/v1/orders/o1/timeline", 200, j, `{"items":[{"seq":1,"status":"pending","by":{"user_id":"u1","role":"customer"},"metadata":{"event":"order.created","driver_id":"d1"},"at":"` + ts + `"}]}`, nil, false},
+		{"notifications", "GET", "/v1/notifications", 200, j, `{"items":[` + notificationJSON + `],"next_cursor":null}`, nil, true},
+		{"notification of an unknown event", "GET", "/v1/notifications", 200, j, `{"items":[` + with(notificationJSON, "type", "order.teleported") + `],"next_cursor":null}`, nil, false},
+		{"notification payload without message", "GET", "/v1/notifications", 200, j, `{"items":[` + with(notificationJSON, "payload", map[string]any{"order_id": "o1", "seq": 3, "status": "picked_up", "by": map[string]any{"user_id": "d1", "role": "driver"}}) + `],"next_cursor":null}`, nil, false},
 		{"timeline bad seq", "GET", "/v1/orders/o1/timeline", 200, j, `{"items":[{"seq":"1","status":"pending","by":{"user_id":"u1","role":"customer"},"metadata":{},"at":"` + ts + `"}]}`, nil, false},
 		{"assign 200", "POST", "/v1/orders/o1/assign", 200, j, orderJSON, nil, true},
 		{"accept 200", "POST", "/v1/orders/o1/accept", 200, j, orderJSON, nil, true},
@@ -538,3 +544,6 @@ func requireVerdict(t *testing.T, ok bool, err error) {
 		t.Logf("refused as expected: %v", err)
 	}
 }
+
+// notificationJSON is a notification as GET /v1/notifications lists it.
+const notificationJSON = `{"id":"ntf_1","type":"order.status_changed","event_id":"order:o1:3","payload":{"order_id":"o1","seq":3,"status":"picked_up","message":"Your order has been picked up","by":{"user_id":"d1","role":"driver"}},"read":false,"read_at":null,"created_at":"2026-01-02T03:04:05.000Z"}`
