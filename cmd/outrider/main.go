@@ -272,6 +272,7 @@ func flags(mode string, cfg *app.Config, opt *options, v *rawFlags) (*flag.FlagS
 	e.dur(&cfg.HTTP.RefreshTTL, "refresh-ttl", httpapi.DefaultRefreshTTL, "refresh token lifetime")
 	e.int(&v.wsMax, "ws-max-message-bytes", ws.DefaultMaxMessageBytes, "largest WebSocket client frame (closed with 1009 above)")
 	e.int(&cfg.WS.SendQueueSize, "ws-send-queue", ws.DefaultSendQueueSize, "frames queued for a slow WebSocket client before it is cut off (4008)")
+	e.int(&cfg.WS.SendQueueBytes, "ws-send-queue-bytes", ws.DefaultSendQueueBytes, "bytes of frames queued for a slow WebSocket client before it is cut off (4008)")
 	e.int(&cfg.WS.MaxBatchFrames, "ws-max-batch-frames", ws.DefaultMaxBatchFrames, "most frames in one batch sent to a client that asked for batches (?batch=1)")
 	e.int(&cfg.WS.MaxBatchBytes, "ws-max-batch-bytes", ws.DefaultMaxBatchBytes, "most bytes in one batch sent to a client that asked for batches (a larger frame goes alone)")
 	e.float(&cfg.WS.InboundRate, "ws-inbound-rate", ws.DefaultInboundRate, "WebSocket client frames per second per session")

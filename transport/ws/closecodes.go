@@ -28,8 +28,8 @@ const (
 	// refresh it and reconnect.
 	CloseUnauthorized = 4001
 	// CloseSlowConsumer: the client did not read fast enough and its send
-	// queue (Config.SendQueueSize frames) filled up; reconnect and resume
-	// with `since`.
+	// queue (Config.SendQueueSize frames or SendQueueBytes) filled up;
+	// reconnect and resume with `since`.
 	CloseSlowConsumer = 4008
 	// CloseSessionLimit: the user opened more sessions than the cap of
 	// his role (Config.MaxSessions) and this, his oldest, made way.

@@ -15,10 +15,21 @@ type Config struct {
 	// session with 1009. Default 4 KiB: the largest legitimate frame (a
 	// subscribe or a location fix) is under 300 bytes.
 	MaxMessageBytes int64
-	// SendQueueSize is how many frames may wait for a slow client before
-	// it is cut off with 4008. Default 256: about 2 s of a busy order
-	// channel, while bounding a session's queue memory.
-	SendQueueSize int
+	// SendQueueSize and SendQueueBytes bound the frames waiting for a
+	// client: a send that would pass either cuts the client off with 4008
+	// (a slow consumer). Defaults 4,096 frames and 1 MiB (the frames'
+	// bytes, counted in full although a frame fanned out is shared by
+	// every session it is queued to). The bound must absorb a burst the
+	// node makes itself, not only a client that does not read: when the
+	// node is starved of CPU for a moment, the bus delivers what it held
+	// back at once, and the hub queues it to every watcher faster than the
+	// writers drain it — 200–250 location frames per session within
+	// 100 ms after a 110 ms stall, at 1,000 frames a second to 1,000
+	// watchers on a loaded 2-core machine, which cut off every watcher at
+	// the former bound of 256 frames (BENCHMARKS.md, "Side by side with
+	// Centrifugo"). A client that stops reading is also caught by
+	// WriteTimeout once the socket's buffers fill.
+	SendQueueSize, SendQueueBytes int
 	// MaxBatchFrames and MaxBatchBytes bound one batch: a session that
 	// asked for batches (`?batch=1` on the upgrade) receives the frames
 	// queued for it together as one WebSocket message holding a JSON
@@ -98,7 +109,8 @@ type Config struct {
 // README's Configuration table use the same values.
 const (
 	DefaultMaxMessageBytes       = 4 << 10
-	DefaultSendQueueSize         = 256
+	DefaultSendQueueSize         = 4096
+	DefaultSendQueueBytes        = 1 << 20
 	DefaultMaxBatchFrames        = 64
 	DefaultMaxBatchBytes         = 16 << 10
 	DefaultReadBufferSize        = 1024
@@ -129,6 +141,9 @@ func (c *Config) defaults() {
 	}
 	if c.SendQueueSize <= 0 {
 		c.SendQueueSize = DefaultSendQueueSize
+	}
+	if c.SendQueueBytes <= 0 {
+		c.SendQueueBytes = DefaultSendQueueBytes
 	}
 	if c.MaxBatchFrames <= 0 {
 		c.MaxBatchFrames = DefaultMaxBatchFrames

@@ -99,18 +99,19 @@ func (sub *subscription) fleetSnapshot() {
 }
 
 // waitRoom waits until the send queue has room for n more frames (or half
-// of it is free); false if the session closed or the client did not read
-// within WriteTimeout.
+// of it is free) and at most half its bytes are taken; false if the
+// session closed or the client did not read within WriteTimeout.
 func (s *session) waitRoom(n int) bool {
 	deadline := time.Now().Add(s.g.cfg.WriteTimeout)
 	for {
 		s.mu.Lock()
-		closing, queued := s.closeCode != 0, len(s.queue)
+		closing, queued, bytes := s.closeCode != 0, len(s.queue), s.queued
 		s.mu.Unlock()
 		switch {
 		case closing:
 			return false
-		case queued+n <= s.g.cfg.SendQueueSize || queued <= s.g.cfg.SendQueueSize/2:
+		case (queued+n <= s.g.cfg.SendQueueSize || queued <= s.g.cfg.SendQueueSize/2) &&
+			bytes <= s.g.cfg.SendQueueBytes/2:
 			return true
 		case time.Now().After(deadline):
 			s.g.metrics.slow.Inc()

@@ -52,13 +52,15 @@ type session struct {
 	dropped  int
 	noticeAt time.Time
 
-	// The send queue: frames ready to write, bounded by SendQueueSize. No
+	// The send queue: frames ready to write and their bytes, bounded by
+	// SendQueueSize and SendQueueBytes. No
 	// goroutine waits on an idle session: send starts a writer (on one of
 	// the gateway's kept goroutines) when there is something to write, and
 	// the writer ends when the queue is empty (pings come from the
 	// gateway's one ticker).
 	mu        sync.Mutex
 	queue     [][]byte
+	queued    int  // bytes in queue
 	writing   bool // a writer goroutine is running
 	closeCode int  // set once the session is closing
 	closeMsg  string
@@ -90,13 +92,14 @@ func (s *session) send(frame []byte) {
 		s.mu.Unlock()
 		return
 	}
-	if len(s.queue) >= s.g.cfg.SendQueueSize {
+	if len(s.queue) >= s.g.cfg.SendQueueSize || s.queued+len(frame) > s.g.cfg.SendQueueBytes {
 		s.mu.Unlock()
 		s.g.metrics.slow.Inc()
 		s.close(CloseSlowConsumer, "send queue full: read faster, then reconnect and resume")
 		return
 	}
 	s.queue = append(s.queue, frame)
+	s.queued += len(frame)
 	start := !s.writing
 	s.writing = true
 	s.mu.Unlock()
@@ -111,7 +114,7 @@ func (s *session) close(code int, msg string) {
 	s.mu.Lock()
 	if s.closeCode == 0 {
 		s.closeCode, s.closeMsg = code, msg
-		s.queue = nil
+		s.queue, s.queued = nil, 0
 	}
 	start := !s.writing
 	s.writing = true
@@ -175,7 +178,7 @@ func (s *session) flush() {
 	for {
 		s.mu.Lock()
 		batch, code, msg := s.queue, s.closeCode, s.closeMsg
-		s.queue = nil
+		s.queue, s.queued = nil, 0
 		if len(batch) == 0 && code == 0 {
 			s.writing = false
 			s.mu.Unlock()
