@@ -103,7 +103,7 @@ test("resume after a dropped socket: back-off, then every missed event once and 
   assert.deepEqual(opens.map((o) => o.retries), [0, closes.length], "the reopen counts the pauses before it");
 });
 
-test("a refused decline rejects with the node's error code; an accept resolves on its ack", async (t) => {
+test("accept and decline over the socket: acked, or refused with the node's error code", async (t) => {
   const admin = await adminClient();
   const { client: driver, user: driverUser } = await newDriver(admin);
   const customer = await newCustomer();
@@ -124,6 +124,19 @@ test("a refused decline rejects with the node's error code; an accept resolves o
   await assert.rejects(rt.decline(order.id), (e: unknown) => e instanceof RealtimeError && e.code === "invalid_transition");
   const now = await ok(admin.GET("/v1/orders/{id}", { params: { path: { id: order.id } } }));
   assert.equal(now.status, "accepted");
+
+  // A second offer, declined: acked, and the order is pending again.
+  const second = await placeOrder(customer);
+  const offeredAgain = new Promise<EventFrameOf<"job.offered">>((resolve) =>
+    rt.onEvent("job.offered", (f) => f.data.order_id === second.id && resolve(f)),
+  );
+  await ok(admin.PATCH("/v1/drivers/{id}", { params: { path: { id: driverUser.id } }, body: { capacity: 2 } }));
+  await ok(admin.POST("/v1/orders/{id}/assign", { params: { path: { id: second.id } }, body: { driver_id: driverUser.id } }));
+  await within("the second job.offered", offeredAgain);
+  await rt.decline(second.id);
+  const back = await ok(admin.GET("/v1/orders/{id}", { params: { path: { id: second.id } } }));
+  assert.equal(back.status, "pending");
+  assert.equal(back.driver_id, null);
 });
 
 test("a driver's location frames reach the viewer of his order; a dropped fix is told", async (t) => {
