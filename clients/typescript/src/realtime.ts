@@ -47,6 +47,10 @@ export type AckFrame = ServerFrameOf<"ack">;
 export type ErrorFrame = ServerFrameOf<"error">;
 export type PongFrame = ServerFrameOf<"pong">;
 export type LocationFrame = ServerFrameOf<"location">;
+/** An event frame of an order channel: the order at the event's seq, and who caused it. */
+export type OrderEventFrame = Extract<EventFrame, { data: S["OrderEventData"] }>;
+/** What an order channel (`order:<id>`) carries: the order's events and its driver's positions. */
+export type OrderChannelFrame = OrderEventFrame | LocationFrame;
 /** Frames that belong to a channel: events, driver locations, fleet frames. */
 export type ChannelFrame = Extract<ServerFrame, { channel: string }>;
 /** What a driver sends in a location frame (the client adds `type` and `id`). */
@@ -347,6 +351,15 @@ export class RealtimeClient {
         }
       },
     };
+  }
+
+  /**
+   * {@link subscribe} to `order:<orderId>`, with the handler typed for what
+   * an order channel carries (the document's EventFrame says order
+   * channels carry the order events; locations come as LocationFrame).
+   */
+  subscribeOrder(orderId: string, handler: (frame: OrderChannelFrame) => void, options: { since?: number } = {}): Subscription {
+    return this.subscribe(`order:${orderId}`, (f) => handler(f as OrderChannelFrame), options);
   }
 
   /** Accepts the job offered on order orderId (drivers); resolves on the ack. */
