@@ -47,6 +47,8 @@ export type AckFrame = ServerFrameOf<"ack">;
 export type ErrorFrame = ServerFrameOf<"error">;
 export type PongFrame = ServerFrameOf<"pong">;
 export type LocationFrame = ServerFrameOf<"location">;
+/** A driver's state on the fleet channel (admins). */
+export type DriverFrame = ServerFrameOf<"driver">;
 /** An event frame of an order channel: the order at the event's seq, and who caused it. */
 export type OrderEventFrame = Extract<EventFrame, { data: S["OrderEventData"] }>;
 /** What an order channel (`order:<id>`) carries: the order's events and its driver's positions. */

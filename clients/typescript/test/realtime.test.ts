@@ -10,6 +10,8 @@ import {
   RealtimeError,
   createClient,
   ok,
+  type ChannelFrame,
+  type DriverFrame,
   type EventFrame,
   type EventFrameOf,
   type LocationFrame,
@@ -200,4 +202,32 @@ test("logged out on another device: the socket closes with 4001, the refresh is 
     { code: CloseCode.Unauthorized, reason: "no token: the node refused to renew it", reconnect: false },
   ]);
   assert.equal(rt.connected, false);
+});
+
+test("fleet: an admin gets every driver's state as driver frames, then their positions", async (t) => {
+  const admin = await adminClient();
+  const { client: driver, user: driverUser } = await newDriver(admin);
+  const rt = admin.realtime({ WebSocket: webSocket() });
+  t.after(() => rt.close());
+  await within("connect", rt.connect());
+  const frames: ChannelFrame[] = [];
+  await within("subscribe fleet", rt.subscribe("fleet", (f) => frames.push(f)).ready);
+  const state = await eventually("the new driver's driver frame", () =>
+    frames.find((f): f is DriverFrame => f.type === "driver" && f.driver_id === driverUser.id),
+  );
+  assert.equal(state.channel, "fleet");
+  assert.equal(state.status, "available");
+  assert.equal(state.available, true);
+  assert.equal(state.active_orders, 0);
+
+  const dr = driver.realtime({ WebSocket: webSocket() });
+  t.after(() => dr.close());
+  await within("driver connect", dr.connect());
+  await dr.sendLocation({ lat: 48.8566, lng: 2.3522, ts: new Date().toISOString() });
+  const moved = await eventually("the driver's position on fleet", () =>
+    frames.find((f): f is LocationFrame => f.type === "location" && f.driver_id === driverUser.id),
+  );
+  assert.equal(moved.channel, "fleet");
+  assert.equal(moved.lat, 48.8566);
+  assert.equal(moved.lng, 2.3522);
 });
