@@ -42,7 +42,8 @@ func TestTypeScriptSDK(t *testing.T) {
 	pkg := filepath.Join(root, "clients", "typescript")
 	requireNode(t)
 
-	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
+	// Alone it takes under a minute; make test runs every package at once.
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Minute)
 	defer cancel()
 
 	// The install and the generated-types check need no node: run them

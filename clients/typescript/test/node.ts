@@ -55,8 +55,12 @@ export async function newDriver(admin: OutriderClient): Promise<{ client: Outrid
   return { client, user };
 }
 
-/** Polls cond every 20 ms until it returns a value other than undefined or false; fails after ms. */
-export async function eventually<T>(what: string, cond: () => T | undefined | false | Promise<T | undefined | false>, ms = 10_000): Promise<T> {
+/**
+ * Polls cond every 20 ms until it returns a value other than undefined or
+ * false; fails after ms (generous: make test runs every package at once
+ * on two cores).
+ */
+export async function eventually<T>(what: string, cond: () => T | undefined | false | Promise<T | undefined | false>, ms = 20_000): Promise<T> {
   const deadline = Date.now() + ms;
   for (;;) {
     const v = await cond();
@@ -71,7 +75,7 @@ export async function eventually<T>(what: string, cond: () => T | undefined | fa
 }
 
 /** Resolves with p, or rejects after ms saying what was awaited. */
-export function within<T>(what: string, p: Promise<T>, ms = 10_000): Promise<T> {
+export function within<T>(what: string, p: Promise<T>, ms = 20_000): Promise<T> {
   let timer: ReturnType<typeof setTimeout>;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);

@@ -69,12 +69,12 @@ test("resume after a dropped socket: back-off, then every missed event once and 
   await ok(driver.POST("/v1/orders/{id}/accept", path));
   await ok(driver.PUT("/v1/orders/{id}/status", { ...path, body: { status: "picked_up" } }));
   await ok(driver.PUT("/v1/orders/{id}/status", { ...path, body: { status: "in_transit" } }));
-  await eventually("five failed reconnects", () => closes.length >= 6, 15_000).catch((e) => {
+  await eventually("five failed reconnects", () => closes.length >= 6, 30_000).catch((e) => {
     throw new Error(`${e}: closes ${JSON.stringify(closes)}, accepted ${proxy.accepted.length}`);
   });
   assert.equal(got.length, 1, "nothing arrives while the node is unreachable");
   proxy.refusing = false;
-  await eventually("a connection again", () => watcher.connected, 5_000);
+  await eventually("a connection again", () => watcher.connected);
 
   // Resumed with since = the last seq delivered: the three missed events,
   // then live ones, each once and in order.
