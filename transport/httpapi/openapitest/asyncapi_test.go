@@ -6,6 +6,7 @@ import (
 	"go/parser"
 	"go/token"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -267,3 +268,84 @@ func catalogueNames(t *testing.T) map[string]string {
 	}
 	return out
 }
+
+// The client frames the document describes are those the gateway reads:
+// the types of transport/ws's knownType, and the fields of its
+// clientFrame, each taken by some client frame of the document.
+func TestClientFramesAreTheGateways(t *testing.T) {
+	t.Parallel()
+	fset := token.NewFileSet()
+	file, err := parser.ParseFile(fset, filepath.Join("..", "..", "ws", "session.go"), nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var types, fields []string
+	ast.Inspect(file, func(n ast.Node) bool {
+		switch n := n.(type) {
+		case *ast.FuncDecl:
+			if n.Name.Name == "knownType" {
+				ast.Inspect(n.Body, func(n ast.Node) bool {
+					if lit, ok := n.(*ast.BasicLit); ok && lit.Kind == token.STRING {
+						s, _ := strconv.Unquote(lit.Value)
+						types = append(types, s)
+					}
+					return true
+				})
+			}
+		case *ast.TypeSpec:
+			if st, ok := n.Type.(*ast.StructType); ok && n.Name.Name == "clientFrame" {
+				for _, f := range st.Fields.List {
+					if f.Tag == nil {
+						continue
+					}
+					tag, _ := strconv.Unquote(f.Tag.Value)
+					name, _, _ := strings.Cut(reflectTag(tag, "json"), ",")
+					fields = append(fields, name)
+				}
+			}
+		}
+		return true
+	})
+	var doc struct {
+		Components struct {
+			Schemas map[string]struct {
+				OneOf []struct {
+					Ref string `json:"$ref"`
+				} `json:"oneOf"`
+				Properties map[string]struct {
+					Const any `json:"const"`
+				} `json:"properties"`
+			} `json:"schemas"`
+		} `json:"components"`
+	}
+	if err := json.Unmarshal(openapi.Document(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	var docTypes []string
+	docFields := map[string]bool{}
+	for _, v := range doc.Components.Schemas["ClientFrame"].OneOf {
+		s := doc.Components.Schemas[strings.TrimPrefix(v.Ref, "#/components/schemas/")]
+		c, _ := s.Properties["type"].Const.(string)
+		docTypes = append(docTypes, c)
+		for p := range s.Properties {
+			docFields[p] = true
+		}
+	}
+	slices.Sort(types)
+	slices.Sort(docTypes)
+	const fix = "; describe it in openapi.json's ClientFrame (and asyncapi.skeleton.json), then `go generate ./transport/httpapi/openapi`"
+	if len(types) < 6 || !slices.Equal(types, docTypes) {
+		t.Errorf("transport/ws reads the frame types %v, openapi.json's ClientFrame has %v"+fix, types, docTypes)
+	}
+	if len(fields) < 6 {
+		t.Fatalf("read %d fields of clientFrame", len(fields))
+	}
+	for _, f := range fields {
+		if !docFields[f] {
+			t.Errorf("transport/ws's clientFrame takes %q, no client frame of the document does"+fix, f)
+		}
+	}
+}
+
+// reflectTag is reflect.StructTag.Get on a tag read from source.
+func reflectTag(tag, key string) string { return reflect.StructTag(tag).Get(key) }
