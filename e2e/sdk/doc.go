@@ -4,7 +4,7 @@
 // temporary data dir and a free loopback port, and runs npm there with
 // OUTRIDER_URL and the node's admin login in the environment. The npm
 // scripts it runs are the ones a developer of the SDK runs: check:generated
-// (the committed src/schema.d.ts is what openapi-typescript makes of the
+// (the committed src/schema.ts is what openapi-typescript makes of the
 // OpenAPI document today) and test (tsc --strict of the SDK, its tests and
 // test/every-field.ts, the check that every-field.ts reads every field the
 // document gives a frame, then node's test runner). Node ≥ 20 and npm are

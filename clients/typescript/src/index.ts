@@ -1,7 +1,7 @@
 /**
  * @outrider/client — the HTTP API of an Outrider node through openapi-fetch,
  * typed by `paths` generated from the node's OpenAPI document
- * (src/schema.d.ts, `npm run generate`), and the realtime WebSocket client
+ * (src/schema.ts, `npm run generate`), and the realtime WebSocket client
  * (./realtime.ts).
  *
  * Start with {@link createClient}: it returns the openapi-fetch client

@@ -2,7 +2,7 @@
  * The realtime client of Outrider's WebSocket protocol (GET /v1/ws).
  *
  * Every frame type comes from the OpenAPI document (`ServerFrame`,
- * `ClientFrame`, `EventFrame`, `ServerMessage` in src/schema.d.ts); this
+ * `ClientFrame`, `EventFrame`, `ServerMessage` in src/schema.ts); this
  * file adds the behaviour a client needs around them:
  *
  * - connect with an access token (a string, or a function called on every
