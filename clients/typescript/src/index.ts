@@ -175,7 +175,11 @@ export function createClient(options: ClientOptions): OutriderClient {
       }
       const sent = copy.headers.get("Authorization");
       if (sent === `Bearer ${access}`) {
-        await refresh(); // nobody refreshed since it was sent
+        try {
+          await refresh(); // nobody refreshed since it was sent
+        } catch {
+          return undefined; // refused too: the caller gets the first 401
+        }
       }
       copy.headers.set("Authorization", `Bearer ${access}`);
       return doFetch(copy);

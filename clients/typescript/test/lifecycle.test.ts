@@ -158,6 +158,15 @@ test("an expired access token is refreshed once and the call sent again", async 
   const got = await ok(customer.GET("/v1/me"));
   assert.equal(got.id, me.id);
   assert.notEqual(customer.accessToken(), `${h}.${p}.AAAA`, "the refresh replaced the token");
+
+  // Logged out: the refresh is refused as well, and the call answers its 401.
+  const token = customer.accessToken();
+  assert.ok(token);
+  await customer.logout();
+  customer.setTokens({ access_token: token, refresh_token: "spent" });
+  const r = await customer.GET("/v1/me");
+  assert.equal(r.response.status, 401);
+  assert.equal(r.error?.code, "unauthorized");
 });
 
 /** A w×h PNG, grey, made here so the test needs no file. */
