@@ -35,9 +35,42 @@ const fleetPage = 100
 // fleet is the hub's state of the fleet channel, guarded by hub.mu.
 type fleet struct {
 	watchers map[*subscription]struct{}
-	stop     func()            // the bus subscription to wire.LocationsAll
-	tick     chan struct{}     // closed to stop the ticker
-	newest   map[string][]byte // driver → frame of his newest fix since the last tick
+	stop     func()               // the bus subscription to wire.LocationsAll
+	tick     chan struct{}        // closed to stop the ticker
+	newest   map[string]fleetMove // driver → his newest fix since the last tick
+	// known is every driver's last position and state, for viewport
+	// watchers (viewport.go): nil until the first of them subscribes,
+	// then kept from the read model (seeded closes when it is read in)
+	// and the fixes and state changes below.
+	known  map[string]*fleetDriver
+	seeded chan struct{}
+}
+
+// fleetMove is a driver's newest fix: its location frame and position.
+type fleetMove struct {
+	frame    []byte
+	lat, lng float64
+	ts       string
+}
+
+// fleetDriver is what a node knows of a driver for viewport watchers.
+type fleetDriver struct {
+	state  wire.DriverState // valid when stated
+	stated bool
+	frame  []byte // his last location frame, if placed by a fix
+	placed bool   // lat, lng and at known
+	lat    float64
+	lng    float64
+	at     string
+}
+
+// driverFrame is the driver's `driver` frame (nil when his state is not
+// known), at his newest position.
+func (d *fleetDriver) driverFrame() []byte {
+	if !d.stated {
+		return nil
+	}
+	return driverFrame(d.state)
 }
 
 func (s *session) subscribeFleet(f clientFrame) {
@@ -49,7 +82,17 @@ func (s *session) subscribeFleet(f clientFrame) {
 		s.sendError(f.ID, problem.ValidationFailed, "fleet takes no since: it starts with a snapshot")
 		return
 	}
-	if _, dup := s.subs[f.Channel]; dup {
+	if f.Viewport != nil {
+		if msg := f.Viewport.check(); msg != "" {
+			s.sendError(f.ID, problem.ValidationFailed, msg)
+			return
+		}
+	}
+	if sub, dup := s.subs[f.Channel]; dup {
+		if f.Viewport != nil {
+			s.changeViewport(f.ID, sub, f.Viewport)
+			return
+		}
 		s.ack(f.ID)
 		return
 	}
@@ -58,6 +101,9 @@ func (s *session) subscribeFleet(f clientFrame) {
 		return
 	}
 	sub := &subscription{s: s, channel: FleetChannel}
+	if f.Viewport != nil {
+		sub.view.Store(f.Viewport)
+	}
 	if err := s.g.hub.watchFleet(sub); err != nil {
 		s.sendError(f.ID, problem.Unavailable, "could not subscribe; retry")
 		return
@@ -67,7 +113,84 @@ func (s *session) subscribeFleet(f clientFrame) {
 	}
 	s.subs[f.Channel] = sub
 	s.ack(f.ID)
+	if f.Viewport != nil {
+		go sub.viewportSnapshot(nil, f.Viewport)
+		return
+	}
 	go sub.fleetSnapshot()
+}
+
+// viewport handles {"type":"viewport","channel":"fleet","viewport":{…}}:
+// the map moved.
+func (s *session) viewport(f clientFrame) {
+	sub := s.subs[FleetChannel]
+	switch {
+	case f.Channel != FleetChannel:
+		s.sendError(f.ID, problem.ValidationFailed, "only the fleet channel takes a viewport")
+	case f.Viewport == nil:
+		s.sendError(f.ID, problem.ValidationFailed, "viewport is required")
+	case sub == nil:
+		s.sendError(f.ID, problem.ValidationFailed, "subscribe to fleet first")
+	default:
+		if msg := f.Viewport.check(); msg != "" {
+			s.sendError(f.ID, problem.ValidationFailed, msg)
+			return
+		}
+		s.changeViewport(f.ID, sub, f.Viewport)
+	}
+}
+
+// changeViewport makes v sub's viewport, acks, and sends the drivers
+// that v shows and the old one did not; the cells follow on the next
+// tick.
+func (s *session) changeViewport(id string, sub *subscription, v *viewport) {
+	old := sub.view.Swap(v)
+	s.g.hub.seedFleet()
+	sub.mu.Lock()
+	sub.lastCells = nil
+	sub.mu.Unlock()
+	s.ack(id)
+	go sub.viewportSnapshot(old, v)
+}
+
+// viewportSnapshot sends the drivers inside v that were not inside old
+// (every driver inside v when old is nil), page by page like
+// fleetSnapshot, once the node knows the fleet: a `driver` frame each, or
+// the last location frame of a driver whose state is not known yet.
+func (sub *subscription) viewportSnapshot(old, v *viewport) {
+	s := sub.s
+	f := s.g.hub.seedFleet()
+	if f == nil {
+		return
+	}
+	select {
+	case <-f.seeded:
+	case <-f.tick:
+		return
+	}
+	var frames [][]byte
+	s.g.hub.mu.Lock()
+	for _, d := range f.known {
+		if !d.placed || !v.contains(d.lat, d.lng) || (old != nil && old.contains(d.lat, d.lng)) {
+			continue
+		}
+		if b := d.driverFrame(); b != nil {
+			frames = append(frames, b)
+		} else if d.frame != nil {
+			frames = append(frames, d.frame)
+		}
+	}
+	s.g.hub.mu.Unlock()
+	for len(frames) > 0 {
+		if sub.view.Load() != v || !s.waitRoom(fleetPage) {
+			return // moved again (that snapshot covers it), or closed
+		}
+		n := min(fleetPage, len(frames))
+		for _, b := range frames[:n] {
+			sub.deliverFix(b)
+		}
+		frames = frames[n:]
+	}
 }
 
 // fleetSnapshot sends one driver frame per driver, page by page; it waits
@@ -157,7 +280,7 @@ func (h *hub) watchFleet(sub *subscription) error {
 			stop()
 			return fmt.Errorf("subscribe %s: %w", wire.FleetDrivers, err)
 		}
-		f := &fleet{watchers: map[*subscription]struct{}{}, tick: make(chan struct{}), newest: map[string][]byte{},
+		f := &fleet{watchers: map[*subscription]struct{}{}, tick: make(chan struct{}), newest: map[string]fleetMove{},
 			stop: func() { stop(); stopState() }}
 		h.fleet = f
 		h.metrics.channels.Inc()
@@ -165,6 +288,81 @@ func (h *hub) watchFleet(sub *subscription) error {
 	}
 	h.fleet.watchers[sub] = struct{}{}
 	return nil
+}
+
+// seedFleet makes the current fleet keep every driver's position and
+// state for viewport watchers, reading the driver read model in once (in
+// the background; f.seeded closes when done). It returns the fleet, nil
+// if it has ended.
+func (h *hub) seedFleet() *fleet {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	f := h.fleet
+	if f == nil || f.known != nil {
+		return f
+	}
+	f.known = map[string]*fleetDriver{}
+	f.seeded = make(chan struct{})
+	go h.readFleet(f)
+	return f
+}
+
+// readFleet reads the driver read model into f.known. A driver already
+// placed by a fix since keeps that newer position. A failed read is
+// retried: viewport watchers wait for it.
+func (h *hub) readFleet(f *fleet) {
+	defer close(f.seeded)
+	after := ""
+	for failures := 0; ; {
+		select {
+		case <-f.tick:
+			return
+		default:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		ds, more, err := h.drivers.ListDrivers(ctx, persistence.DriverFilter{Limit: fleetSeedPage, After: after})
+		cancel()
+		if err != nil {
+			failures++
+			h.log.Warn("fleet: read the drivers for viewports", "err", err, "failures", failures)
+			select {
+			case <-f.tick:
+				return
+			case <-time.After(min(time.Duration(failures)*time.Second, 10*time.Second)):
+			}
+			continue
+		}
+		h.mu.Lock()
+		for _, d := range ds {
+			h.knowDriverLocked(f, driverState(d))
+		}
+		h.mu.Unlock()
+		if !more || len(ds) == 0 {
+			return
+		}
+		after = ds[len(ds)-1].ID
+	}
+}
+
+// fleetSeedPage is how many drivers readFleet reads at a time.
+const fleetSeedPage = 1000
+
+// knowDriverLocked records st, a driver's read-model row, in f.known; a
+// position from a fix stays (it is newer). Called with h.mu held.
+func (h *hub) knowDriverLocked(f *fleet, st wire.DriverState) *fleetDriver {
+	d := f.known[st.DriverID]
+	if d == nil {
+		d = &fleetDriver{}
+		f.known[st.DriverID] = d
+	}
+	if d.placed {
+		lat, lng := d.lat, d.lng
+		st.Lat, st.Lng, st.At = &lat, &lng, d.at
+	} else if st.Lat != nil && st.Lng != nil {
+		d.placed, d.lat, d.lng, d.at = true, *st.Lat, *st.Lng, st.At
+	}
+	d.state, d.stated = st, true
+	return d
 }
 
 // unwatchFleet removes sub; the last watcher ends the bus subscriptions
@@ -191,10 +389,11 @@ func (h *hub) fleetFix(data []byte) {
 	if err := json.Unmarshal(data, &p); err != nil || p.DriverID == "" {
 		return
 	}
-	frame := locationFrame(FleetChannel, p)
+	m := fleetMove{frame: locationFrame(FleetChannel, p), lat: p.Lat, lng: p.Lng,
+		ts: wire.Timestamp(time.UnixMilli(p.TsMs))}
 	h.mu.Lock()
 	if h.fleet != nil {
-		h.fleet.newest[p.DriverID] = frame
+		h.fleet.newest[p.DriverID] = m
 	}
 	h.mu.Unlock()
 }
@@ -219,8 +418,17 @@ func (h *hub) fleetState(data []byte) {
 		h.log.Warn("fleet: read a changed driver", "driver", st.DriverID, "err", err)
 		return
 	}
-	frame := driverFrame(driverState(d))
+	st = driverState(d)
+	h.mu.Lock()
+	if f := h.fleet; f != nil && f.known != nil {
+		st = h.knowDriverLocked(f, st).state
+	}
+	h.mu.Unlock()
+	frame := driverFrame(st)
 	for _, w := range watchers {
+		if v := w.view.Load(); v != nil && (st.Lat == nil || !v.contains(*st.Lat, *st.Lng)) {
+			continue
+		}
 		w.deliverFix(frame)
 	}
 }
@@ -244,7 +452,9 @@ func (h *hub) fleetWatchers(f *fleet) []*subscription {
 }
 
 // fleetTicker sends, once per FleetInterval, each driver's newest fix
-// since the last tick to every fleet watcher; one ticker per node.
+// since the last tick to every fleet watcher (to a viewport watcher: the
+// ones inside his viewport, or just out of it, and the cells outside it);
+// one ticker per node.
 func (h *hub) fleetTicker(f *fleet) {
 	t := time.NewTicker(FleetInterval)
 	defer t.Stop()
@@ -252,21 +462,83 @@ func (h *hub) fleetTicker(f *fleet) {
 		select {
 		case <-f.tick:
 			return
-		case <-t.C:
+		case now := <-t.C:
+			h.fleetTick(f, now)
 		}
-		h.mu.Lock()
-		frames := f.newest
-		if len(frames) == 0 {
-			h.mu.Unlock()
+	}
+}
+
+// tickMove is a fleetMove with what the node knew of the driver before it.
+type tickMove struct {
+	fleetMove
+	was            bool // placed before
+	wasLat, wasLng float64
+	enter          []byte // his driver frame at the new position, if stated
+}
+
+func (h *hub) fleetTick(f *fleet, now time.Time) {
+	watchers := h.fleetWatchers(f)
+	zooms := map[int]map[tile]*cell{}
+	for _, w := range watchers {
+		if v := w.view.Load(); v != nil {
+			zooms[v.cellZoom()] = nil
+		}
+	}
+	h.mu.Lock()
+	newest := f.newest
+	f.newest = map[string]fleetMove{}
+	seeded := false
+	if f.known != nil {
+		select {
+		case <-f.seeded:
+			seeded = true
+		default:
+		}
+	}
+	moves := make([]tickMove, 0, len(newest))
+	for id, m := range newest {
+		tm := tickMove{fleetMove: m}
+		if f.known != nil {
+			d := f.known[id]
+			if d == nil {
+				d = &fleetDriver{}
+				f.known[id] = d
+			}
+			tm.was, tm.wasLat, tm.wasLng = d.placed, d.lat, d.lng
+			d.placed, d.lat, d.lng, d.at, d.frame = true, m.lat, m.lng, m.ts, m.frame
+			if d.stated {
+				lat, lng := m.lat, m.lng
+				d.state.Lat, d.state.Lng, d.state.At = &lat, &lng, m.ts
+				tm.enter = d.driverFrame()
+			}
+		}
+		moves = append(moves, tm)
+	}
+	if seeded {
+		for z := range zooms {
+			zooms[z] = cellCounts(f.known, z)
+		}
+	}
+	h.mu.Unlock()
+	for _, w := range watchers {
+		v := w.view.Load()
+		if v == nil {
+			for _, m := range moves {
+				w.deliverFix(m.frame)
+			}
 			continue
 		}
-		f.newest = map[string][]byte{}
-		h.mu.Unlock()
-		watchers := h.fleetWatchers(f)
-		for _, frame := range frames {
-			for _, w := range watchers {
-				w.deliverFix(frame)
+		for _, m := range moves {
+			in, was := v.contains(m.lat, m.lng), m.was && v.contains(m.wasLat, m.wasLng)
+			switch {
+			case in && !was && m.enter != nil:
+				w.deliverFix(m.enter)
+			case in || was:
+				w.deliverFix(m.frame)
 			}
+		}
+		if counts := zooms[v.cellZoom()]; counts != nil {
+			w.deliverCells(v, v.cellZoom(), cellsJSON(v, v.cellZoom(), counts), now)
 		}
 	}
 }

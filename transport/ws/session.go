@@ -292,6 +292,8 @@ type clientFrame struct {
 	Speed    *float64        `json:"speed,omitempty"`
 	Accuracy *float64        `json:"accuracy,omitempty"`
 	Ts       json.RawMessage `json:"ts,omitempty"`
+	// subscribe (fleet) and viewport frames
+	Viewport *viewport `json:"viewport,omitempty"`
 }
 
 func (s *session) handle(data []byte) {
@@ -327,13 +329,16 @@ func (s *session) handle(data []byte) {
 		s.location(f)
 	case "accept", "decline":
 		s.answer(f)
+	case "viewport":
+		s.viewport(f)
 	default:
 		s.sendError(f.ID, problem.UnknownType, "unknown frame type "+quote(f.Type))
 	}
 }
 
 func knownType(t string) bool {
-	return t == "ping" || t == "subscribe" || t == "unsubscribe" || t == "location" || t == "accept" || t == "decline"
+	return t == "ping" || t == "subscribe" || t == "unsubscribe" || t == "location" || t == "accept" || t == "decline" ||
+		t == "viewport"
 }
 
 func quote(s string) string {

@@ -1,6 +1,7 @@
 package ws
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -40,7 +41,12 @@ type subscription struct {
 	// order from the watcher ends the subscription.
 	authorised int64
 
+	// view is a fleet watcher's viewport (viewport.go); nil shows the
+	// whole fleet.
+	view atomic.Pointer[viewport]
+
 	mu         sync.Mutex
+	lastCells  []byte   // fleet: the cells last sent (viewport.go)
 	last       int64    // the last seq delivered
 	catchingUp bool     // a replay from the journal is running
 	pending    []*event // live events held back during a replay
@@ -50,6 +56,10 @@ type subscription struct {
 func (s *session) subscribe(f clientFrame) {
 	if f.Channel == FleetChannel {
 		s.subscribeFleet(f)
+		return
+	}
+	if f.Viewport != nil {
+		s.sendError(f.ID, problem.ValidationFailed, "only the fleet channel takes a viewport")
 		return
 	}
 	orderID, ok := strings.CutPrefix(f.Channel, "order:")
@@ -185,6 +195,18 @@ func (sub *subscription) deliverFix(frame []byte) {
 		return
 	}
 	sub.s.send(frame)
+}
+
+// deliverCells sends a `cells` frame for v, unless the counts are those
+// sent last for the same viewport.
+func (sub *subscription) deliverCells(v *viewport, z int, cells []byte, at time.Time) {
+	sub.mu.Lock()
+	defer sub.mu.Unlock()
+	if sub.closed || sub.view.Load() != v || bytes.Equal(cells, sub.lastCells) {
+		return
+	}
+	sub.lastCells = cells
+	sub.s.send(cellsFrame(z, cells, at))
 }
 
 // catchUp replays journal events after last, then the held live events,
