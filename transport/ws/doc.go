@@ -53,7 +53,10 @@
 // order: a snapshot of the driver read model, then each driver's newest
 // fix once per tick from one node-wide bus subscription, and driver rows
 // re-read when a driver actor announces an availability or capacity
-// change.
+// change. A fleet watcher may name a viewport (viewport.go): then it gets
+// only the drivers inside it and, outside, counts of drivers per map
+// tile, so that a dispatcher's socket carries what his map shows rather
+// than every driver of a large fleet.
 //
 // Concurrency: a session's reading state (subscriptions, rate limiters)
 // belongs to its wsconn.Reader's handler calls — one at a time, under
