@@ -51,12 +51,15 @@ func ValidateAsyncAPI(doc []byte) error {
 // JSON Schema 2020-12 engine as the HTTP validator, formats asserted.
 // Each frame is held to the one message its `type` (and, for events, its
 // `event`) names: the document's receive operations are what a client
-// sends, its send operations what the node sends. It is safe for
-// concurrent use.
+// sends, its send operations what the node sends. Each is also held to
+// the OpenAPI document's unions, ClientFrame and ServerMessage, which
+// clients generate their types from. It is safe for concurrent use.
 type Frames struct {
 	client map[string]message // by frame key
 	server map[string]message
 	batch  message
+	// The OpenAPI document's ClientFrame and ServerMessage.
+	clientUnion, serverUnion message
 	// errorCodes is the ErrorCode schema's enum.
 	errorCodes []string
 }
@@ -68,7 +71,31 @@ type message struct {
 
 // NewFrames builds a Frames from the embedded AsyncAPI document.
 func NewFrames() (*Frames, error) {
-	return newFrames(openapi.AsyncAPI())
+	f, err := newFrames(openapi.AsyncAPI())
+	if err != nil {
+		return nil, err
+	}
+	raw, err := jsonschema.UnmarshalJSON(bytes.NewReader(openapi.Document()))
+	if err != nil {
+		return nil, fmt.Errorf("openapi: %w", err)
+	}
+	c := jsonschema.NewCompiler()
+	c.AssertFormat()
+	const url = "urn:outrider:openapi.json"
+	if err := c.AddResource(url, raw); err != nil {
+		return nil, fmt.Errorf("openapi: %w", err)
+	}
+	for _, u := range []struct {
+		m    *message
+		name string
+	}{{&f.clientUnion, "ClientFrame"}, {&f.serverUnion, "ServerMessage"}} {
+		sch, err := c.Compile(url + "#/components/schemas/" + u.name)
+		if err != nil {
+			return nil, fmt.Errorf("openapi: %w", err)
+		}
+		*u.m = message{name: "openapi.json " + u.name, schema: sch}
+	}
+	return f, nil
 }
 
 // asyncDoc is what Frames reads of the document.
@@ -229,6 +256,11 @@ func names(m map[string]message) []string {
 
 // Client checks a frame a client sends and returns its message's name.
 func (f *Frames) Client(frame []byte) (string, error) {
+	if f.clientUnion.schema != nil {
+		if err := validate(f.clientUnion, frame); err != nil {
+			return "", err
+		}
+	}
 	return f.frame(f.client, frame)
 }
 
@@ -236,6 +268,11 @@ func (f *Frames) Client(frame []byte) (string, error) {
 // batch of frames — and returns the names of the messages it held: the
 // batch's first, then its frames'.
 func (f *Frames) Server(msg []byte) ([]string, error) {
+	if f.serverUnion.schema != nil {
+		if err := validate(f.serverUnion, msg); err != nil {
+			return nil, err
+		}
+	}
 	if t := bytes.TrimLeft(msg, " \t\r\n"); len(t) > 0 && t[0] == '[' {
 		if err := validate(f.batch, msg); err != nil {
 			return nil, err
