@@ -134,6 +134,18 @@ func TestSocketTrafficMatchesTheAsyncAPIDocument(t *testing.T) {
 	cs.await("the driver's position on the order", func(f frame) bool { return f.Type == "location" && f.Channel == orderCh })
 	as.await("the driver's position on the fleet", func(f frame) bool { return f.Type == "location" && f.Channel == "fleet" })
 	requireError(t, ds.ask(fix(1, start.Add(-time.Second))), "validation_failed")
+
+	// A fleet watcher with a viewport over Paris: the Berlin driver is
+	// counted in a cell; the map moves over Berlin: acked, and he is sent.
+	vs := l.dial(t, "admin-viewport", n.Addr(), a.Admin.Token, "")
+	paris := map[string]any{"south": 48.8, "west": 2.2, "north": 48.95, "east": 2.5}
+	requireAck(t, vs.ask(map[string]any{"type": "subscribe", "channel": "fleet", "viewport": paris}))
+	vs.awaitFor(30*time.Second, "a cells frame", func(f frame) bool { return f.Type == "cells" })
+	berlin := map[string]any{"south": 52.4, "west": 13.2, "north": 52.6, "east": 13.6, "zoom": 6}
+	requireAck(t, vs.ask(map[string]any{"type": "viewport", "channel": "fleet", "viewport": berlin}))
+	vs.await("the driver inside the viewport", func(f frame) bool {
+		return (f.Type == "driver" || f.Type == "location") && strings.Contains(string(f.Raw), drv.ID())
+	})
 	for i := range 15 {
 		ds.send(fix(2+i, start.Add(time.Duration(i+1)*10*time.Millisecond)))
 	}
