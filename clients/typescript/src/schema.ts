@@ -1586,7 +1586,18 @@ export interface components {
         };
         /** @description What the timeline shows of an event beyond its status, one variant per event (`event`). Every value is a string. */
         TimelineMetadata: components["schemas"]["OrderCreatedMetadata"] | components["schemas"]["OrderAssignedMetadata"] | components["schemas"]["OrderAcceptedMetadata"] | components["schemas"]["OrderDeclinedMetadata"] | components["schemas"]["OrderStatusChangedMetadata"] | components["schemas"]["OrderProofAddedMetadata"] | components["schemas"]["OrderOfferExpiredMetadata"] | components["schemas"]["OrderUnassignedMetadata"] | components["schemas"]["OrderDispatchStartedMetadata"] | components["schemas"]["OrderDispatchFailedMetadata"] | components["schemas"]["OrderPaymentChangedMetadata"];
-        /** @description Watch a channel. Answered by an ack (then, for order channels, replayed and live events; for fleet a snapshot of driver frames) or an error frame (not_found: no such order or not yours; forbidden: a channel you may not watch; too_many_subscriptions; validation_failed). */
+        /** @description The part of the map a fleet watcher shows, in degrees (west > east crosses the antimeridian). Drivers inside it come as driver and location frames; outside it as counts per Web Mercator tile (cells frames) at `zoom`, or by default three levels coarser than the zoom at which the box is one tile wide. */
+        Viewport: {
+            south: number;
+            west: number;
+            /** @description above south */
+            north: number;
+            /** @description not equal to west */
+            east: number;
+            /** @description the cells' zoom level */
+            zoom?: number;
+        };
+        /** @description Watch a channel. Answered by an ack (then, for order channels, replayed and live events; for fleet a snapshot of driver frames) or an error frame (not_found: no such order or not yours; forbidden: a channel you may not watch; too_many_subscriptions; validation_failed). For fleet, an optional viewport limits the drivers sent to those inside it (counts elsewhere); subscribing again with a viewport changes it. */
         SubscribeFrame: {
             /**
              * @description discriminator enum property added by openapi-typescript
@@ -1599,6 +1610,7 @@ export interface components {
             since?: number;
             /** @description the client's id for this frame: the ack or error that answers it carries it back */
             id?: string;
+            viewport?: components["schemas"]["Viewport"];
         };
         /** @description Stop watching a channel; always acked. */
         UnsubscribeFrame: {
@@ -1661,8 +1673,21 @@ export interface components {
             /** @description the client's id for this frame: the ack or error that answers it carries it back */
             id?: string;
         };
+        /** @description A fleet watcher's map moved: the new viewport. Acked, then driver frames for the drivers it shows that the old one did not; the cells follow on the next tick. Refused (validation_failed) for another channel, without a fleet subscription, or a bad box. */
+        ViewportFrame: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "viewport";
+            /** @constant */
+            channel: "fleet";
+            viewport: components["schemas"]["Viewport"];
+            /** @description the client's id for this frame: the ack or error that answers it carries it back */
+            id?: string;
+        };
         /** @description Every frame a client sends on GET /v1/ws, as one JSON text message each. A frame with a field its type does not take is refused (validation_failed); an unknown type unknown_type; a message that is not a JSON object malformed_json. */
-        ClientFrame: components["schemas"]["SubscribeFrame"] | components["schemas"]["UnsubscribeFrame"] | components["schemas"]["ClientLocationFrame"] | components["schemas"]["PingFrame"] | components["schemas"]["AcceptFrame"] | components["schemas"]["DeclineFrame"];
+        ClientFrame: components["schemas"]["SubscribeFrame"] | components["schemas"]["UnsubscribeFrame"] | components["schemas"]["ClientLocationFrame"] | components["schemas"]["PingFrame"] | components["schemas"]["AcceptFrame"] | components["schemas"]["DeclineFrame"] | components["schemas"]["ViewportFrame"];
         /**
          * @description The codes an error frame carries:
          *     - `malformed_json`: the message is not a JSON object
@@ -2115,8 +2140,30 @@ export interface components {
         };
         /** @description An event on a channel, one variant per event type (`event`). Order channels carry the order events with their journal seq (resumable with since); user channels carry jobs and notifications with seq 0. */
         EventFrame: components["schemas"]["OrderCreatedEventFrame"] | components["schemas"]["OrderAssignedEventFrame"] | components["schemas"]["OrderAcceptedEventFrame"] | components["schemas"]["OrderDeclinedEventFrame"] | components["schemas"]["OrderStatusChangedEventFrame"] | components["schemas"]["OrderProofAddedEventFrame"] | components["schemas"]["OrderOfferExpiredEventFrame"] | components["schemas"]["OrderUnassignedEventFrame"] | components["schemas"]["OrderDispatchStartedEventFrame"] | components["schemas"]["OrderDispatchFailedEventFrame"] | components["schemas"]["OrderPaymentChangedEventFrame"] | components["schemas"]["OrderRedactedEventFrame"] | components["schemas"]["JobOfferedEventFrame"] | components["schemas"]["JobWithdrawnEventFrame"] | components["schemas"]["NotificationCreatedEventFrame"];
+        /** @description The drivers with a position in one Web Mercator tile (z/x/y) and their mean position. */
+        FleetCell: {
+            x: number;
+            y: number;
+            count: number;
+            lat: number;
+            lng: number;
+        };
+        /** @description To a fleet watcher with a viewport, at most once per second and only when they changed: the driver counts of every tile at `zoom` not wholly inside the viewport (the whole list: a tile absent has none). */
+        CellsFrame: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "cells";
+            /** @constant */
+            channel: "fleet";
+            zoom: number;
+            cells: components["schemas"]["FleetCell"][];
+            /** Format: date-time */
+            at: string;
+        };
         /** @description Every frame the node sends on GET /v1/ws. */
-        ServerFrame: components["schemas"]["AckFrame"] | components["schemas"]["ErrorFrame"] | components["schemas"]["EventFrame"] | components["schemas"]["LocationFrame"] | components["schemas"]["PongFrame"] | components["schemas"]["DriverFrame"];
+        ServerFrame: components["schemas"]["AckFrame"] | components["schemas"]["ErrorFrame"] | components["schemas"]["EventFrame"] | components["schemas"]["LocationFrame"] | components["schemas"]["PongFrame"] | components["schemas"]["DriverFrame"] | components["schemas"]["CellsFrame"];
         /** @description Several server frames in one WebSocket message, in the order they were queued: only on sessions opened with ?batch=1, when frames wait for the socket (at most OUTRIDER_WS_MAX_BATCH_FRAMES frames and _MAX_BATCH_BYTES bytes). Never nested, never one frame. */
         ServerFrameBatch: components["schemas"]["ServerFrame"][];
         /** @description One WebSocket message from the node: a frame (a JSON object), or on ?batch=1 sessions a batch (a JSON array): tell them apart by the first byte. */

@@ -56,6 +56,8 @@ function ServerFrame(v: S["ServerFrame"]): void {
       return PongFrame(v);
     case "driver":
       return DriverFrame(v);
+    case "cells":
+      return CellsFrame(v);
     default:
       return unreachable(v);
   }
@@ -101,6 +103,22 @@ function DriverFrame(v: S["DriverFrame"]): void {
   read(v.lat);
   read(v.lng);
   read(v.at);
+}
+
+function CellsFrame(v: S["CellsFrame"]): void {
+  read(v.type);
+  read(v.channel);
+  read(v.zoom);
+  v.cells.forEach(FleetCell);
+  read(v.at);
+}
+
+function FleetCell(v: S["FleetCell"]): void {
+  read(v.x);
+  read(v.y);
+  read(v.count);
+  read(v.lat);
+  read(v.lng);
 }
 
 function EventFrame(v: S["EventFrame"]): void {

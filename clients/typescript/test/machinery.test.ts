@@ -125,7 +125,7 @@ test("a request with no answer times out", async () => {
 test("frames of a batch are handled in order; frames of channels not subscribed reach onEvent only", async () => {
   const h = harness();
   const seen: string[] = [];
-  h.rt.subscribe("order:o1", (f) => seen.push(`${f.type}:${"seq" in f ? f.seq : f.driver_id}`), { since: 0 });
+  h.rt.subscribeOrder("o1", (f) => seen.push(`${f.type}:${f.type === "event" ? f.seq : f.driver_id}`), { since: 0 });
   const offers: Array<EventFrameOf<"job.offered">> = [];
   h.rt.onEvent("job.offered", (f) => offers.push(f));
   const ws = await h.open();
