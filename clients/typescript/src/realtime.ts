@@ -55,6 +55,10 @@ export type OrderEventFrame = Extract<EventFrame, { data: S["OrderEventData"] }>
 export type OrderChannelFrame = OrderEventFrame | LocationFrame;
 /** Frames that belong to a channel: events, driver locations, fleet frames. */
 export type ChannelFrame = Extract<ServerFrame, { channel: string }>;
+/** The part of the map a fleet watcher shows (subscribe to `fleet` with it, then {@link RealtimeClient.setViewport}). */
+export type Viewport = S["Viewport"];
+/** Drivers per map tile outside the viewport, on the fleet channel. */
+export type CellsFrame = ServerFrameOf<"cells">;
 /** What a driver sends in a location frame (the client adds `type` and `id`). */
 export type LocationFix = Omit<S["ClientLocationFrame"], "type" | "id">;
 
@@ -224,6 +228,7 @@ interface Sub {
   handlers: Set<ChannelHandler>;
   since: number | undefined; // the `since` asked for, until an event moves it
   last: number | undefined; // the last seq delivered (order channels)
+  viewport: Viewport | undefined; // fleet: the box shown now
   ready: Promise<void>;
   settle: { resolve: () => void; reject: (e: Error) => void; done: boolean };
 }
@@ -322,14 +327,14 @@ export class RealtimeClient {
    * A second subscribe to the same channel adds its handler (its `since`
    * is not used).
    */
-  subscribe(channel: string, handler: ChannelHandler, options: { since?: number } = {}): Subscription {
+  subscribe(channel: string, handler: ChannelHandler, options: { since?: number; viewport?: Viewport } = {}): Subscription {
     let sub = this.subs.get(channel);
     if (!sub) {
       let resolve!: () => void, reject!: (e: Error) => void;
       const ready = new Promise<void>((res, rej) => ((resolve = res), (reject = rej)));
       ready.catch(() => {});
       const settle = { resolve, reject, done: false };
-      sub = { channel, handlers: new Set(), since: options.since, last: undefined, ready, settle };
+      sub = { channel, handlers: new Set(), since: options.since, last: undefined, viewport: options.viewport, ready, settle };
       this.subs.set(channel, sub);
       if (this.state === "open") {
         this.sendSubscribe(sub);
@@ -362,6 +367,24 @@ export class RealtimeClient {
    */
   subscribeOrder(orderId: string, handler: (frame: OrderChannelFrame) => void, options: { since?: number } = {}): Subscription {
     return this.subscribe(`order:${orderId}`, (f) => handler(f as OrderChannelFrame), options);
+  }
+
+  /**
+   * Moves the fleet subscription's viewport (admins, subscribed to `fleet`
+   * with a viewport): resolves on the ack, after which the drivers the new
+   * box shows arrive. Remembered for the next (re)subscribe; while
+   * disconnected it only does that, and resolves.
+   */
+  setViewport(viewport: Viewport): Promise<void> {
+    const sub = this.subs.get("fleet");
+    if (!sub) {
+      return Promise.reject(new RealtimeError("not_connected", "not subscribed to fleet"));
+    }
+    sub.viewport = viewport;
+    if (this.state !== "open") {
+      return Promise.resolve();
+    }
+    return this.request({ type: "viewport", channel: "fleet", viewport });
   }
 
   /** Accepts the job offered on order orderId (drivers); resolves on the ack. */
@@ -563,7 +586,13 @@ export class RealtimeClient {
   private sendSubscribe(sub: Sub): void {
     const id = this.id();
     const since = sub.last ?? sub.since;
-    const frame: ClientFrame = since === undefined ? { type: "subscribe", channel: sub.channel, id } : { type: "subscribe", channel: sub.channel, since, id };
+    const frame: Sent<"subscribe"> = { type: "subscribe", channel: sub.channel, id };
+    if (since !== undefined) {
+      frame.since = since;
+    }
+    if (sub.viewport !== undefined) {
+      frame.viewport = sub.viewport;
+    }
     this.pending.set(id, {
       sub,
       timer: undefined,
@@ -721,6 +750,7 @@ export class RealtimeClient {
 }
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+type Sent<T extends ClientFrame["type"]> = Extract<ClientFrame, { type: T }>;
 
 /** The WebSocket URL of a node's base URL, with the token (and batch) as query parameters. */
 export function wsURL(base: string, token: string, batch: boolean): string {

@@ -159,6 +159,25 @@ test("a refused subscribe rejects ready and is not sent again; a subscription th
   assert.deepEqual(again.sent.filter((f) => f.type === "subscribe"), [], "neither is sent again");
 });
 
+test("fleet: the viewport is sent with the subscribe, moved with an acked viewport frame, and resent after a reconnect", async () => {
+  const h = harness();
+  const box = { south: 1, west: 2, north: 3, east: 4 };
+  h.rt.subscribe("fleet", () => {}, { viewport: box });
+  const ws = await h.open();
+  const sub = ws.take("subscribe");
+  assert.deepEqual(sub.viewport, box);
+  assert.equal(sub.since, undefined);
+  ws.receive({ type: "ack", id: sub.id });
+  const moved = h.rt.setViewport({ ...box, east: 5, zoom: 9 });
+  const frame = ws.take("viewport");
+  assert.deepEqual(frame.viewport, { ...box, east: 5, zoom: 9 });
+  ws.receive({ type: "ack", id: frame.id });
+  await moved;
+  ws.die(1006);
+  const again = await h.open();
+  assert.deepEqual(again.take("subscribe").viewport, { ...box, east: 5, zoom: 9 }, "the box shown last");
+});
+
 test("4009 (session limit) and protocol errors end the client; 4001 reconnects only with a token function", async () => {
   for (const code of [4009, 1002, 1009]) {
     const h = harness();

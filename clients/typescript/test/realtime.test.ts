@@ -5,6 +5,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
+  type CellsFrame,
   CloseCode,
   RealtimeClient,
   RealtimeError,
@@ -230,4 +231,36 @@ test("fleet: an admin gets every driver's state as driver frames, then their pos
   assert.equal(moved.channel, "fleet");
   assert.equal(moved.lat, 48.8566);
   assert.equal(moved.lng, 2.3522);
+});
+
+test("fleet viewport: drivers inside come as driver frames, the rest as cells; moving the box brings the new ones", async (t) => {
+  const admin = await adminClient();
+  const box = { south: -34.5, west: 18.0, north: -33.5, east: 19.0 };
+  const rt = admin.realtime({ WebSocket: webSocket() });
+  t.after(() => rt.close());
+  await within("connect", rt.connect());
+  const frames: ChannelFrame[] = [];
+  await within("subscribe fleet with a viewport", rt.subscribe("fleet", (f) => frames.push(f), { viewport: box }).ready);
+
+  // Two drivers far from every other test's: one moves into the box, one east of it.
+  const inside = await newDriver(admin);
+  const outside = await newDriver(admin);
+  for (const [d, lng] of [[inside, 18.42], [outside, 19.9]] as const) {
+    const dr = d.client.realtime({ WebSocket: webSocket() });
+    t.after(() => dr.close());
+    await within("driver connect", dr.connect());
+    await dr.sendLocation({ lat: -33.92, lng, ts: Date.now() });
+  }
+  const driverFrame = (id: string) => frames.find((f): f is DriverFrame => f.type === "driver" && f.driver_id === id);
+  const entered = await eventually("the driver inside", () => driverFrame(inside.user.id));
+  assert.equal(entered.status, "available");
+  const cells = await eventually("a cells frame counting the driver outside", () =>
+    frames.find((f): f is CellsFrame => f.type === "cells" && f.cells.some((c) => c.count >= 1 && c.lng > 19 && c.lng < 20.5 && c.lat < -33)),
+  );
+  assert.equal(cells.channel, "fleet");
+  assert.equal(driverFrame(outside.user.id), undefined, "a driver outside the box is counted, not shown");
+
+  await rt.setViewport({ ...box, east: 20.5 });
+  const shown = await eventually("the driver the wider box shows", () => driverFrame(outside.user.id));
+  assert.equal(shown.lng, 19.9);
 });
