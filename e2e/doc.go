@@ -17,7 +17,8 @@
 //     the node's e-mail worker sends, for these tests and the worker's.
 //
 // The tests live in the packages below: e2e/api (the HTTP API on one
-// node), e2e/realtime (the WebSocket gateway), e2e/invariants (I1–I5
+// node), e2e/realtime (the WebSocket gateway), e2e/contract (real socket
+// traffic held to the AsyncAPI document), e2e/invariants (I1–I5
 // under concurrent load) and e2e/process (the binary as child processes:
 // kill -9, dev mode, two nodes, churn, membership). Unit tests stay beside
 // their code and run on fakes.

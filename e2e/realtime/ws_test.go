@@ -122,6 +122,18 @@ func TestChannelAccessFollowsTheHTTPRules(t *testing.T) {
 	require.Equal(t, "error", f.Type, "%s", f.Raw)
 	require.Equal(t, "forbidden", f.Code)
 	require.Equal(t, "order:"+id, f.Channel)
+	// The ended subscription is gone: subscribing again is answered as a
+	// first subscribe would be (no longer his: not_found), and once the
+	// order is his again it replays from since and goes live.
+	f = c.Ask(map[string]any{"type": "subscribe", "channel": "order:" + id})
+	require.Equal(t, "error", f.Type, "a subscription the node ended must not be acked as live: %s", f.Raw)
+	require.Equal(t, "not_found", f.Code)
+	a.Admin.Assign(t, id, drv.ID())
+	since := int64(1)
+	c.Subscribe("order:"+id, &since)
+	c.Expect("order:"+id, 2, "order.assigned", "order.declined", "order.assigned")
+	drv.OrderAction(t, id, "accept", nil)
+	c.Expect("order:"+id, 5, "order.accepted")
 }
 
 func TestBadFramesGetErrorsAndKeepTheConnection(t *testing.T) {

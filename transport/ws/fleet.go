@@ -88,6 +88,7 @@ func (s *session) subscribeFleet(f clientFrame) {
 			return
 		}
 	}
+	s.dropEnded()
 	if sub, dup := s.subs[f.Channel]; dup {
 		if f.Viewport != nil {
 			s.changeViewport(f.ID, sub, f.Viewport)

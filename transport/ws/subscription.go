@@ -71,6 +71,7 @@ func (s *session) subscribe(f clientFrame) {
 		s.sendError(f.ID, problem.Forbidden, "you may not watch "+quote(f.Channel))
 		return
 	}
+	s.dropEnded()
 	if _, dup := s.subs[f.Channel]; dup {
 		s.ack(f.ID)
 		return
@@ -116,6 +117,22 @@ func (s *session) subscribe(f clientFrame) {
 	// Replay what came after `last`, including anything committed between
 	// the read above and the bus subscription, then go live.
 	go sub.catchUp()
+}
+
+// dropEnded forgets the subscriptions the node ended itself (the order
+// was taken from the watcher, or he fell too far behind: the error frame
+// with the channel told him), so that subscribing again is answered
+// afresh and they no longer count against MaxSubscriptions.
+func (s *session) dropEnded() {
+	for ch, sub := range s.subs {
+		sub.mu.Lock()
+		ended := sub.closed
+		sub.mu.Unlock()
+		if ended {
+			delete(s.subs, ch)
+			s.g.hub.unwatch(sub)
+		}
+	}
 }
 
 func (s *session) unsubscribe(f clientFrame) {
