@@ -78,18 +78,28 @@ func TestSocketTrafficMatchesTheAsyncAPIDocument(t *testing.T) {
 	requireAck(t, as.ask(map[string]any{"type": "subscribe", "channel": "fleet"}))
 	as.await("the driver in the fleet snapshot", func(f frame) bool { return f.Type == "driver" && strings.Contains(string(f.Raw), drv.ID()) })
 
+	// Every order's events, to an admin (no since): the customer's new
+	// order arrives there as its order.created.
+	os := l.dial(t, "admin orders", n.Addr(), a.Admin.Token, "")
+	requireError(t, os.ask(map[string]any{"type": "subscribe", "channel": "orders", "since": 0}), "validation_failed")
+	requireError(t, cs.ask(map[string]any{"type": "subscribe", "channel": "orders"}), "forbidden")
+	requireAck(t, os.ask(map[string]any{"type": "subscribe", "channel": "orders"}))
+
 	// An order, watched by its customer from seq 0: the replay.
 	o := cust.CreateOrder(t)
 	orderCh := "order:" + o.ID
 	requireAck(t, cs.ask(map[string]any{"type": "subscribe", "channel": orderCh, "since": 0}))
 	cs.event(orderCh, "order.created")
+	os.event("orders", "order.created")
 
 	// Offered, declined over the socket.
 	a.Admin.Assign(t, o.ID, drv.ID())
 	ds.event(userCh(drv), wire.JobOffered)
 	cs.event(orderCh, "order.assigned")
+	os.event("orders", "order.assigned")
 	requireAck(t, ds.ask(map[string]any{"type": "decline", "order_id": o.ID}))
 	cs.event(orderCh, "order.declined")
+	os.event("orders", "order.declined")
 
 	// Offered, watched by the driver (live, no since), taken back: the job
 	// is withdrawn and the driver's subscription ends.

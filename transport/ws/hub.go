@@ -30,6 +30,9 @@ type hub struct {
 	// fleet: the `fleet` channel's watchers and feed while this node has
 	// any (fleet.go); nil otherwise.
 	fleet *fleet
+	// orders: the `orders` channel's watchers and bus subscription while
+	// this node has any (orders.go); nil otherwise.
+	orders *channel
 }
 
 type channel struct {
@@ -67,8 +70,12 @@ func (h *hub) watch(sub *subscription) error {
 // unwatch removes sub; the last watcher of a channel ends its bus
 // subscription.
 func (h *hub) unwatch(sub *subscription) {
-	if sub.channel == FleetChannel {
+	switch sub.channel {
+	case FleetChannel:
 		h.unwatchFleet(sub)
+		return
+	case OrdersChannel:
+		h.unwatchOrders(sub)
 		return
 	}
 	h.mu.Lock()
@@ -184,20 +191,25 @@ func (h *hub) dispatch(name string, data []byte) {
 // eventFrame is the server → client frame of a published order event:
 // {"type":"event","channel","seq","event","data":{"order","by"},"at"}.
 func eventFrame(p order.Published) (*event, error) {
-	frame, err := json.Marshal(struct {
+	frame, err := eventJSON("order:"+p.OrderID, p)
+	if err != nil {
+		return nil, err
+	}
+	return &event{seq: p.Seq, frame: frame, customerID: p.Order.CustomerID, driverID: p.Order.Driver(),
+		holds: order.HoldsDriver(p.Order.Status)}, nil
+}
+
+// eventJSON is the event frame of p on channel.
+func eventJSON(channel string, p order.Published) ([]byte, error) {
+	return json.Marshal(struct {
 		Type    string `json:"type"`
 		Channel string `json:"channel"`
 		Seq     int64  `json:"seq"`
 		Event   string `json:"event"`
 		Data    any    `json:"data"`
 		At      string `json:"at"`
-	}{"event", "order:" + p.OrderID, p.Seq, p.Type, struct {
+	}{"event", channel, p.Seq, p.Type, struct {
 		Order any     `json:"order"`
 		By    wire.By `json:"by"`
 	}{p.Order, p.By}, p.At})
-	if err != nil {
-		return nil, err
-	}
-	return &event{seq: p.Seq, frame: frame, customerID: p.Order.CustomerID, driverID: p.Order.Driver(),
-		holds: order.HoldsDriver(p.Order.Status)}, nil
 }

@@ -62,6 +62,10 @@ func (s *session) subscribe(f clientFrame) {
 		s.sendError(f.ID, problem.ValidationFailed, "only the fleet channel takes a viewport")
 		return
 	}
+	if f.Channel == OrdersChannel {
+		s.subscribeOrders(f)
+		return
+	}
 	orderID, ok := strings.CutPrefix(f.Channel, "order:")
 	if !ok || orderID == "" {
 		if f.Channel == "user:"+s.userID {

@@ -1604,7 +1604,7 @@ export interface components {
              * @enum {string}
              */
             type: "subscribe";
-            /** @description order:{id} (viewers of the order), user:{id} (your own; subscribed from the start, acked), fleet (admins) */
+            /** @description order:{id} (viewers of the order), user:{id} (your own; subscribed from the start, acked), orders (admins: every order's events, live), fleet (admins) */
             channel: string;
             /** @description order channels: the last seq you saw; the events after it are replayed, then live ones follow. Not for fleet. */
             since?: number;
@@ -1844,7 +1844,7 @@ export interface components {
             /** Format: date-time */
             at: string;
         };
-        /** @description On order:{id}. The order was placed. */
+        /** @description On order:{id}, and on orders (admins). The order was placed. */
         OrderCreatedEventFrame: {
             /** @constant */
             type: "event";
@@ -1863,7 +1863,7 @@ export interface components {
              */
             at: string;
         };
-        /** @description On order:{id}. A driver was offered the order. */
+        /** @description On order:{id}, and on orders (admins). A driver was offered the order. */
         OrderAssignedEventFrame: {
             /** @constant */
             type: "event";
@@ -1882,7 +1882,7 @@ export interface components {
              */
             at: string;
         };
-        /** @description On order:{id}. The driver accepted. */
+        /** @description On order:{id}, and on orders (admins). The driver accepted. */
         OrderAcceptedEventFrame: {
             /** @constant */
             type: "event";
@@ -1901,7 +1901,7 @@ export interface components {
              */
             at: string;
         };
-        /** @description On order:{id}. The driver declined; the order is pending again. */
+        /** @description On order:{id}, and on orders (admins). The driver declined; the order is pending again. */
         OrderDeclinedEventFrame: {
             /** @constant */
             type: "event";
@@ -1920,7 +1920,7 @@ export interface components {
              */
             at: string;
         };
-        /** @description On order:{id}. The order's status changed (picked_up, in_transit, delivered, cancelled, failed). */
+        /** @description On order:{id}, and on orders (admins). The order's status changed (picked_up, in_transit, delivered, cancelled, failed). */
         OrderStatusChangedEventFrame: {
             /** @constant */
             type: "event";
@@ -1939,7 +1939,7 @@ export interface components {
              */
             at: string;
         };
-        /** @description On order:{id}. A proof of delivery was recorded. */
+        /** @description On order:{id}, and on orders (admins). A proof of delivery was recorded. */
         OrderProofAddedEventFrame: {
             /** @constant */
             type: "event";
@@ -1958,7 +1958,7 @@ export interface components {
              */
             at: string;
         };
-        /** @description On order:{id}. The offer lapsed; the order is pending again. */
+        /** @description On order:{id}, and on orders (admins). The offer lapsed; the order is pending again. */
         OrderOfferExpiredEventFrame: {
             /** @constant */
             type: "event";
@@ -1977,7 +1977,7 @@ export interface components {
              */
             at: string;
         };
-        /** @description On order:{id}. An admin took the order back from its driver. */
+        /** @description On order:{id}, and on orders (admins). An admin took the order back from its driver. */
         OrderUnassignedEventFrame: {
             /** @constant */
             type: "event";
@@ -1996,7 +1996,7 @@ export interface components {
              */
             at: string;
         };
-        /** @description On order:{id}. Automatic dispatch started a run. */
+        /** @description On order:{id}, and on orders (admins). Automatic dispatch started a run. */
         OrderDispatchStartedEventFrame: {
             /** @constant */
             type: "event";
@@ -2015,7 +2015,7 @@ export interface components {
              */
             at: string;
         };
-        /** @description On order:{id}. Automatic dispatch gave up. */
+        /** @description On order:{id}, and on orders (admins). Automatic dispatch gave up. */
         OrderDispatchFailedEventFrame: {
             /** @constant */
             type: "event";
@@ -2034,7 +2034,7 @@ export interface components {
              */
             at: string;
         };
-        /** @description On order:{id}. The payment status changed. */
+        /** @description On order:{id}, and on orders (admins). The payment status changed. */
         OrderPaymentChangedEventFrame: {
             /** @constant */
             type: "event";
@@ -2053,7 +2053,7 @@ export interface components {
              */
             at: string;
         };
-        /** @description On order:{id}. The customer was erased: the order's addresses and notes are gone. */
+        /** @description On order:{id}, and on orders (admins). The customer was erased: the order's addresses and notes are gone. */
         OrderRedactedEventFrame: {
             /** @constant */
             type: "event";
