@@ -264,3 +264,22 @@ test("fleet viewport: drivers inside come as driver frames, the rest as cells; m
   const shown = await eventually("the driver the wider box shows", () => driverFrame(outside.user.id));
   assert.equal(shown.lng, 19.9);
 });
+
+test("orders: an admin hears every order's events on one channel, each order's seq its own", async (t) => {
+  const admin = await adminClient();
+  const customer = await newCustomer();
+  const rt = admin.realtime({ WebSocket: webSocket() });
+  t.after(() => rt.close());
+  await within("connect", rt.connect());
+  const created: EventFrameOf<"order.created">[] = [];
+  await within("subscribe orders", rt.subscribe("orders", (f) => {
+    if (f.type === "event" && f.event === "order.created") created.push(f);
+  }).ready);
+  const a = await placeOrder(customer);
+  const b = await placeOrder(customer);
+  await eventually("both order.created", () => [a.id, b.id].every((id) => created.some((f) => f.data.order.id === id)));
+  for (const f of created.filter((f) => f.data.order.id === a.id || f.data.order.id === b.id)) {
+    assert.equal(f.channel, "orders");
+    assert.equal(f.seq, 1, "two orders' first events, both seq 1, both delivered");
+  }
+});
