@@ -1,6 +1,10 @@
 package httpapi
 
-import "net/http"
+import (
+	"net/http"
+
+	"github.com/outrider/outrider/transport/httpapi/console"
+)
 
 // routes registers every route of the API with its policy. The RBAC test
 // walks this table × every role.
@@ -11,6 +15,9 @@ func (s *Server) routes() {
 	if s.cfg.OpsOnly {
 		return
 	}
+	// The dispatcher's console: the embedded web app, public (it logs in through the API).
+	s.router.Handler(http.MethodGet, "/console", console.Handler())
+	s.router.Handler(http.MethodGet, "/console/*path", console.Handler())
 	authLimited := policy{public: true, authLimited: true}
 
 	s.handle(http.MethodPost, "/v1/auth/signup", authLimited, s.signup)

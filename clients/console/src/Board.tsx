@@ -1,0 +1,274 @@
+import { useCallback, useEffect, useMemo, useRef, useState } from "react";
+import { ok, type ChannelFrame, type Order, type OrderEventFrame, type RealtimeClient, type Subscription } from "@outrider/client";
+import { api, describe } from "./session";
+import { active, group, label, newer, statuses, terminal, type Status } from "./orders";
+import { AssignPanel } from "./AssignPanel";
+
+/**
+ * The order board: orders by status, loaded page by page from GET
+ * /v1/orders and kept live over the console's one WebSocket.
+ *
+ * Live: the admins' `orders` channel carries every order's events, so a
+ * new order appears and every card moves from that one subscription; it
+ * is subscribed before the list is read, and each order is kept at its
+ * newest version, so nothing falls between the two. A node without that
+ * channel refuses the subscription: then each order shown that can still
+ * change is followed on its own `order:<id>` channel from its version
+ * (up to maxLive), and new orders show when the list is read again — on a
+ * reconnect, or when the dispatcher asks (Refresh). Never on a timer.
+ */
+
+type Filter = "active" | "all" | Status;
+
+/** The WebSocket session holds at most 100 subscriptions (transport/ws); the board keeps a few for other views. */
+const maxLive = 95;
+const pageSize = 100;
+
+/** How the board hears of changes: probing = asking for the orders channel. */
+type Mode = "probing" | "orders" | "per-order";
+
+function isOrderEvent(f: ChannelFrame): f is OrderEventFrame {
+  return f.type === "event" && typeof f.data === "object" && f.data !== null && "order" in f.data;
+}
+
+function shownStatuses(f: Filter): readonly Status[] {
+  return f === "active" ? active : f === "all" ? statuses : [f];
+}
+
+export function Board({ rt }: { rt: RealtimeClient }) {
+  const [filter, setFilter] = useState<Filter>("active");
+  const [query, setQuery] = useState("");
+  const [orders, setOrders] = useState<ReadonlyMap<string, Order>>(new Map());
+  const [cursor, setCursor] = useState<string | null>(null);
+  const [loading, setLoading] = useState(false);
+  const [error, setError] = useState<string | undefined>();
+  const [selected, setSelected] = useState<string | undefined>();
+
+  const merge = useCallback((incoming: readonly Order[]) => {
+    setOrders((prev) => {
+      const next = new Map(prev);
+      for (const o of incoming) {
+        next.set(o.id, newer(prev.get(o.id), o));
+      }
+      return next;
+    });
+  }, []);
+
+  // One page of the filter's orders; from the start unless cursor is given.
+  const load = useCallback(
+    async (f: Filter, from?: string) => {
+      setLoading(true);
+      setError(undefined);
+      try {
+        const status = f === "all" ? undefined : shownStatuses(f).join(",");
+        const page = await ok(
+          api.GET("/v1/orders", {
+            params: { query: { limit: pageSize, ...(status ? { status } : {}), ...(from ? { cursor: from } : {}) } },
+          }),
+        );
+        merge(page.items);
+        setCursor(page.next_cursor ?? null);
+      } catch (e) {
+        setError(describe(e));
+      } finally {
+        setLoading(false);
+      }
+    },
+    [merge],
+  );
+
+  // The orders channel first, then the list (a change in between comes
+  // on the channel and is kept by version).
+  const [mode, setMode] = useState<Mode>("probing");
+  useEffect(() => {
+    let mounted = true;
+    const sub = rt.subscribe("orders", (f) => {
+      if (isOrderEvent(f)) {
+        merge([f.data.order]);
+      }
+    });
+    sub.ready.then(
+      () => mounted && setMode("orders"),
+      () => mounted && setMode("per-order"),
+    );
+    return () => {
+      mounted = false;
+      void sub.unsubscribe().catch(() => {});
+    };
+  }, [rt, merge]);
+
+  const probing = mode === "probing";
+  useEffect(() => {
+    if (probing) {
+      return;
+    }
+    setOrders(new Map());
+    setCursor(null);
+    void load(filter);
+  }, [filter, load, probing]);
+
+  // A reconnect may have missed orders placed meanwhile: read the list
+  // again (the order channels themselves resume from their last seq).
+  useEffect(
+    () =>
+      rt.on("open", ({ retries }) => {
+        if (retries > 0) {
+          void load(filter);
+        }
+      }),
+    [rt, filter, load],
+  );
+
+  // Live: an order channel per order that can still change, up to maxLive.
+  const subs = useRef(new Map<string, Subscription>());
+  const [liveError, setLiveError] = useState<string | undefined>();
+  useEffect(() => {
+    const want = new Set<string>();
+    for (const o of orders.values()) {
+      if (mode === "per-order" && !terminal(o.status) && want.size < maxLive) {
+        want.add(o.id);
+      }
+    }
+    for (const [id, sub] of subs.current) {
+      if (!want.has(id)) {
+        subs.current.delete(id);
+        void sub.unsubscribe().catch(() => {});
+      }
+    }
+    for (const id of want) {
+      if (subs.current.has(id)) {
+        continue;
+      }
+      const o = orders.get(id);
+      const sub = rt.subscribeOrder(
+        id,
+        (f) => {
+          if (f.type === "event") {
+            merge([f.data.order]);
+          }
+        },
+        o ? { since: o.version } : {},
+      );
+      sub.ready.catch((e: unknown) => setLiveError(`order ${id}: ${describe(e)}`));
+      subs.current.set(id, sub);
+    }
+  }, [orders, rt, merge, mode]);
+  useEffect(() => {
+    const current = subs.current;
+    return () => {
+      for (const sub of current.values()) {
+        void sub.unsubscribe().catch(() => {});
+      }
+      current.clear();
+    };
+  }, []);
+
+  const shown = shownStatuses(filter);
+  const columns = useMemo(() => group(orders.values(), shown, query), [orders, shown, query]);
+  const live = [...orders.values()].filter((o) => !terminal(o.status)).length;
+  const order = selected ? orders.get(selected) : undefined;
+
+  return (
+    <main className="board">
+      <form className="toolbar" role="search" onSubmit={(e) => e.preventDefault()}>
+        <label htmlFor="status-filter">Status</label>
+        <select id="status-filter" value={filter} onChange={(e) => setFilter(e.target.value as Filter)}>
+          <option value="active">Active (pending → in transit)</option>
+          <option value="all">All</option>
+          {statuses.map((s) => (
+            <option key={s} value={s}>
+              {label(s)}
+            </option>
+          ))}
+        </select>
+        <label htmlFor="search">Search</label>
+        <input
+          id="search"
+          type="search"
+          placeholder="id, address, notes, customer or driver"
+          value={query}
+          onChange={(e) => setQuery(e.target.value)}
+        />
+        <button type="button" onClick={() => void load(filter)} disabled={loading}>
+          Refresh
+        </button>
+        <span className="muted" aria-live="polite">
+          {loading ? "Loading…" : `${orders.size} ${orders.size === 1 ? "order" : "orders"} loaded`}
+          {mode === "per-order" && live > maxLive ? ` · live updates for ${maxLive} of ${live} open orders` : ""}
+        </span>
+      </form>
+      {error && (
+        <p className="error" role="alert">
+          {error}
+        </p>
+      )}
+      {liveError && (
+        <p className="error" role="alert">
+          {liveError}
+        </p>
+      )}
+      {order && (
+        <AssignPanel
+          order={order}
+          onAssigned={(o) => {
+            merge([o]);
+            setSelected(undefined);
+          }}
+          onClose={() => setSelected(undefined)}
+        />
+      )}
+      <div className="columns">
+        {shown.map((s) => {
+          const list = columns.get(s) ?? [];
+          return (
+            <section key={s} className="column" aria-labelledby={`col-${s}`} data-status={s}>
+              <h2 id={`col-${s}`}>
+                {label(s)} <span className="count">{list.length}</span>
+              </h2>
+              <ul>
+                {list.map((o) => (
+                  <li key={o.id}>
+                    <Card order={o} selected={o.id === selected} onAssign={() => setSelected(o.id)} />
+                  </li>
+                ))}
+              </ul>
+            </section>
+          );
+        })}
+      </div>
+      {cursor && (
+        <p>
+          <button type="button" onClick={() => void load(filter, cursor)} disabled={loading}>
+            Load more
+          </button>
+        </p>
+      )}
+    </main>
+  );
+}
+
+function Card({ order: o, selected, onAssign }: { order: Order; selected: boolean; onAssign: () => void }) {
+  return (
+    <article className={selected ? "card selected" : "card"} data-order-id={o.id} aria-label={`Order ${o.id}`}>
+      <p className="route">
+        <span>{o.pickup.address}</span>
+        <span aria-hidden="true"> → </span>
+        <span className="sr-only"> to </span>
+        <span>{o.dropoff.address}</span>
+      </p>
+      <p className="meta">
+        <code title={o.id}>{o.id.slice(-8)}</code> · {o.delivery_option} · {new Date(o.created_at).toLocaleTimeString()}
+      </p>
+      {o.driver_id && (
+        <p className="meta">
+          driver <code title={o.driver_id}>{o.driver_id.slice(-8)}</code>
+        </p>
+      )}
+      {o.status === "pending" && (
+        <button type="button" onClick={onAssign} aria-pressed={selected}>
+          Assign…
+        </button>
+      )}
+    </article>
+  );
+}
