@@ -41,6 +41,8 @@ Usage:
                                   placed → accepted, offers per order, escalations, node CPU and RSS
   outrider-load side    [flags]   the same client against Outrider or Centrifugo: RSS per idle subscribed
                                   socket, or deliveries to subscribers of one channel (centrifugo.sh)
+  outrider-load fleetview [flags] D drivers streaming fixes over a country; a fleet watcher with a city
+                                  viewport, without one, or both: messages, frames and bytes/s per watcher
 
 Run "outrider-load <scenario> -h" for the flags of one scenario.
 `
@@ -62,7 +64,7 @@ func run(args []string, out io.Writer) error {
 	}
 	scenarios := map[string]func(context.Context, *target, []string, io.Writer) error{
 		"idle": runIdle, "ingest": runIngest, "fanout": runFanout, "latency": runLatency, "shift": runShift,
-		"side": runSide,
+		"side": runSide, "fleetview": runFleetview,
 	}
 	fn, ok := scenarios[args[0]]
 	if !ok {

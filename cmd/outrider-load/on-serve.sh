@@ -17,7 +17,7 @@ D=$(mktemp -d); mkdir -p "$D/data"
 SCHEMA=loadlat_$RANDOM
 SECRET=load-latency-secret-0123456789abcdefghij
 echo -n $SECRET > "$D/data/jwt-secret"
-ulimit -n 20000
+ulimit -n ${NOFILE:-20000}
 OUTRIDER_PG_URL="$PG" OUTRIDER_PG_SCHEMA=$SCHEMA \
 OUTRIDER_NATS_URL=${NATS:-nats://127.0.0.1:4222} OUTRIDER_NATS_NAMESPACE=$SCHEMA. OUTRIDER_NATS_STREAM=${SCHEMA^^} \
 OUTRIDER_JWT_SECRET=$SECRET OUTRIDER_ADMIN_EMAIL=admin@load.test OUTRIDER_ADMIN_PASSWORD=grape-lantern-admin-42 \
