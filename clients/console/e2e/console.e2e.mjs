@@ -122,6 +122,12 @@ try {
   await card("accepted", orderId).waitFor();
   await shot("board-accepted");
 
+  // A reload keeps the session (the refresh token in sessionStorage) and
+  // reads the board again: one more WebSocket, the page's second life.
+  await page.reload();
+  await page.getByTestId("link").filter({ hasText: "Live" }).waitFor();
+  await card("accepted", orderId).waitFor();
+
   // Keyboard: the search box takes the focus by Tab from the status filter.
   await page.getByLabel("Status").focus();
   await page.keyboard.press("Tab");
@@ -153,8 +159,8 @@ try {
     problems.push("the page opened no WebSocket to the node");
   }
   const sockets = requests.filter((u) => u.startsWith(`${wsOrigin}/v1/ws`)).length;
-  if (sockets !== 1) {
-    problems.push(`the page opened ${sockets} WebSockets, not one`);
+  if (sockets !== 2) {
+    problems.push(`the page opened ${sockets} WebSockets, not one per load (2)`);
   }
   if (problems.length > 0) {
     throw new Error(problems.join("\n"));

@@ -262,6 +262,9 @@ function Card({ order: o, selected, onAssign }: { order: Order; selected: boolea
       {o.driver_id && (
         <p className="meta">
           driver <code title={o.driver_id}>{o.driver_id.slice(-8)}</code>
+          {o.status === "assigned" && o.offer_expires_at && (
+            <> · offered until {new Date(o.offer_expires_at).toLocaleTimeString()}</>
+          )}
         </p>
       )}
       {o.status === "pending" && (
