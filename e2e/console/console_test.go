@@ -43,6 +43,7 @@ const stampFile = ".outrider-lockfile.sha256"
 const (
 	pickupLat, pickupLng = 52.5200, 13.4050
 	driverLat, driverLng = 52.5225, 13.4070
+	nearerLat, nearerLng = 52.5220, 13.4060
 )
 
 func TestConsole(t *testing.T) {
@@ -86,7 +87,7 @@ func TestConsole(t *testing.T) {
 	phone := e2e.Dial(t, "driver", addr, driver.Token, func(f e2e.Frame) bool {
 		return f.Type == "event" && f.Event == "notification.created"
 	})
-	fix := phone.Ask(map[string]any{"type": "location", "id": "fix1", "lat": driverLat, "lng": driverLng, "ts": time.Now().UnixMilli()})
+	fix := phone.Ask(map[string]any{"type": "location", "lat": driverLat, "lng": driverLng, "ts": time.Now().UnixMilli()})
 	require.Equal(t, "ack", fix.Type, "the driver's fix: %s", fix.Raw)
 
 	out := os.Getenv("OUTRIDER_CONSOLE_TEST_OUTPUT")
@@ -105,6 +106,12 @@ func TestConsole(t *testing.T) {
 		"delivery_option": "standard",
 	}).Decode(t, http.StatusCreated, &order)
 	s.send(t, fmt.Sprintf("order %s %s", order.ID, driver.ID()))
+
+	s.await(t, "assign-open")
+	// ~90 m nearer the pickup: the panel must follow him live.
+	fix = phone.Ask(map[string]any{"type": "location", "lat": nearerLat, "lng": nearerLng, "ts": time.Now().UnixMilli()})
+	require.Equal(t, "ack", fix.Type, "the driver's second fix: %s", fix.Raw)
+	s.send(t, "moved")
 
 	s.await(t, "assigned")
 	offered := awaitJob(t, phone, order.ID)

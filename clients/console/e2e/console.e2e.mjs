@@ -6,6 +6,8 @@
 //   test → script: "order <id> <driver id>"  an order placed through the API
 //                                        (after the board loaded), and the
 //                                        driver near its pickup
+//   script → test: "STEP assign-open"   the nearby drivers are listed
+//   test → script: "moved"              the driver sent a fix nearer the pickup
 //   script → test: "STEP assigned"      the order offered from the console
 //   test → script: "accepted"           the driver accepted on his socket
 //   script → test: "STEP done"          every check passed
@@ -111,6 +113,28 @@ try {
   const row = page.locator(`tr[data-driver-id="${driverId}"]`);
   await row.waitFor();
   await shot("assign");
+  // The driver moves closer: the panel follows him on the fleet channel.
+  const metres = async () => {
+    const text = (await row.locator("td.distance").textContent()) ?? "";
+    const m = /^([\d.]+) (m|km)$/.exec(text.trim());
+    if (!m) {
+      throw new Error(`the distance cell says ${JSON.stringify(text)}`);
+    }
+    return Number(m[1]) * (m[2] === "km" ? 1000 : 1);
+  };
+  const before = await metres();
+  step("assign-open");
+  if ((await nextLine()) !== "moved") {
+    throw new Error("the test did not say moved");
+  }
+  await page.waitForFunction(
+    ([id, was]) => {
+      const m = /^([\d.]+) (m|km)$/.exec(document.querySelector(`tr[data-driver-id="${id}"] td.distance`)?.textContent?.trim() ?? "");
+      return m !== null && Number(m[1]) * (m[2] === "km" ? 1000 : 1) < was;
+    },
+    [driverId, before],
+  );
+  console.log(`the panel followed the driver: ${before} m, then ${await metres()} m`);
   await row.getByRole("button", { name: /^Assign to / }).click();
   await card("assigned", orderId).waitFor();
   step("assigned");

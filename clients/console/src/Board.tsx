@@ -209,6 +209,7 @@ export function Board({ rt }: { rt: RealtimeClient }) {
       )}
       {order && (
         <AssignPanel
+          rt={rt}
           order={order}
           onAssigned={(o) => {
             merge([o]);
