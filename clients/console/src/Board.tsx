@@ -1,7 +1,7 @@
-import { useCallback, useEffect, useMemo, useRef, useState } from "react";
-import { ok, type ChannelFrame, type Order, type OrderEventFrame, type RealtimeClient, type Subscription } from "@outrider/client";
+import { useCallback, useEffect, useMemo, useState } from "react";
+import { ok, type ChannelFrame, type Order, type OrderEventFrame, type RealtimeClient } from "@outrider/client";
 import { api, describe } from "./session";
-import { active, group, label, newer, statuses, terminal, type Status } from "./orders";
+import { active, group, label, newer, statuses, type Status } from "./orders";
 import { AssignPanel } from "./AssignPanel";
 
 /**
@@ -9,23 +9,20 @@ import { AssignPanel } from "./AssignPanel";
  * /v1/orders and kept live over the console's one WebSocket.
  *
  * Live: the admins' `orders` channel carries every order's events, so a
- * new order appears and every card moves from that one subscription; it
+ * new order appears and every card moves from that one subscription. It
  * is subscribed before the list is read, and each order is kept at its
- * newest version, so nothing falls between the two. A node without that
- * channel refuses the subscription: then each order shown that can still
- * change is followed on its own `order:<id>` channel from its version
- * (up to maxLive), and new orders show when the list is read again — on a
- * reconnect, or when the dispatcher asks (Refresh). Never on a timer.
+ * newest version, so nothing falls between the two. The channel is live
+ * only (no replay): after a reconnect the list is read again. Never on a
+ * timer. (The console is served by the node it talks to, so the node
+ * always has the channel.)
  */
 
 type Filter = "active" | "all" | Status;
 
-/** The WebSocket session holds at most 100 subscriptions (transport/ws); the board keeps a few for other views. */
-const maxLive = 95;
 const pageSize = 100;
 
-/** How the board hears of changes: probing = asking for the orders channel. */
-type Mode = "probing" | "orders" | "per-order";
+/** The orders channel: asked for, answered (acked or refused). */
+type Live = "subscribing" | "live" | "refused";
 
 function isOrderEvent(f: ChannelFrame): f is OrderEventFrame {
   return f.type === "event" && typeof f.data === "object" && f.data !== null && "order" in f.data;
@@ -79,7 +76,8 @@ export function Board({ rt }: { rt: RealtimeClient }) {
 
   // The orders channel first, then the list (a change in between comes
   // on the channel and is kept by version).
-  const [mode, setMode] = useState<Mode>("probing");
+  const [live, setLive] = useState<Live>("subscribing");
+  const [liveError, setLiveError] = useState<string | undefined>();
   useEffect(() => {
     let mounted = true;
     const sub = rt.subscribe("orders", (f) => {
@@ -88,8 +86,13 @@ export function Board({ rt }: { rt: RealtimeClient }) {
       }
     });
     sub.ready.then(
-      () => mounted && setMode("orders"),
-      () => mounted && setMode("per-order"),
+      () => mounted && setLive("live"),
+      (e: unknown) => {
+        if (mounted) {
+          setLive("refused");
+          setLiveError(`The board is not live: ${describe(e)}`);
+        }
+      },
     );
     return () => {
       mounted = false;
@@ -97,18 +100,17 @@ export function Board({ rt }: { rt: RealtimeClient }) {
     };
   }, [rt, merge]);
 
-  const probing = mode === "probing";
+  const subscribing = live === "subscribing";
   useEffect(() => {
-    if (probing) {
+    if (subscribing) {
       return;
     }
     setOrders(new Map());
     setCursor(null);
     void load(filter);
-  }, [filter, load, probing]);
+  }, [filter, load, subscribing]);
 
-  // A reconnect may have missed orders placed meanwhile: read the list
-  // again (the order channels themselves resume from their last seq).
+  // A reconnect may have missed events: read the list again.
   useEffect(
     () =>
       rt.on("open", ({ retries }) => {
@@ -119,53 +121,8 @@ export function Board({ rt }: { rt: RealtimeClient }) {
     [rt, filter, load],
   );
 
-  // Live: an order channel per order that can still change, up to maxLive.
-  const subs = useRef(new Map<string, Subscription>());
-  const [liveError, setLiveError] = useState<string | undefined>();
-  useEffect(() => {
-    const want = new Set<string>();
-    for (const o of orders.values()) {
-      if (mode === "per-order" && !terminal(o.status) && want.size < maxLive) {
-        want.add(o.id);
-      }
-    }
-    for (const [id, sub] of subs.current) {
-      if (!want.has(id)) {
-        subs.current.delete(id);
-        void sub.unsubscribe().catch(() => {});
-      }
-    }
-    for (const id of want) {
-      if (subs.current.has(id)) {
-        continue;
-      }
-      const o = orders.get(id);
-      const sub = rt.subscribeOrder(
-        id,
-        (f) => {
-          if (f.type === "event") {
-            merge([f.data.order]);
-          }
-        },
-        o ? { since: o.version } : {},
-      );
-      sub.ready.catch((e: unknown) => setLiveError(`order ${id}: ${describe(e)}`));
-      subs.current.set(id, sub);
-    }
-  }, [orders, rt, merge, mode]);
-  useEffect(() => {
-    const current = subs.current;
-    return () => {
-      for (const sub of current.values()) {
-        void sub.unsubscribe().catch(() => {});
-      }
-      current.clear();
-    };
-  }, []);
-
   const shown = shownStatuses(filter);
   const columns = useMemo(() => group(orders.values(), shown, query), [orders, shown, query]);
-  const live = [...orders.values()].filter((o) => !terminal(o.status)).length;
   const order = selected ? orders.get(selected) : undefined;
 
   return (
@@ -194,7 +151,6 @@ export function Board({ rt }: { rt: RealtimeClient }) {
         </button>
         <span className="muted" aria-live="polite">
           {loading ? "Loading…" : `${orders.size} ${orders.size === 1 ? "order" : "orders"} loaded`}
-          {mode === "per-order" && live > maxLive ? ` · live updates for ${maxLive} of ${live} open orders` : ""}
         </span>
       </form>
       {error && (

@@ -18,11 +18,6 @@ export const statuses: readonly Status[] = [
 /** The statuses a dispatcher works on; the board shows them unless asked otherwise. */
 export const active: readonly Status[] = ["pending", "assigned", "accepted", "picked_up", "in_transit"];
 
-/** Whether an order can change no more (no live channel is worth holding for it). */
-export function terminal(s: Status): boolean {
-  return s === "delivered" || s === "cancelled" || s === "failed";
-}
-
 export function label(s: Status): string {
   const l = s.replace("_", " ");
   return l.charAt(0).toUpperCase() + l.slice(1);
