@@ -266,6 +266,8 @@ func flags(mode string, cfg *app.Config, opt *options, v *rawFlags) (*flag.FlagS
 	e.dur(&cfg.HTTP.LoginMaxDelayAccount, "login-max-delay-account", httpapi.DefaultLoginMaxDelayAccount, "longest wait between two logins on one account from anywhere (short: failures must not lock the owner out)")
 	e.dur(&cfg.HTTP.LoginFailureWindow, "login-failure-window", httpapi.DefaultLoginFailureWindow, "failed logins are forgotten this long after the last one")
 	e.dur(&cfg.HTTP.PasswordResetTTL, "password-reset-ttl", httpapi.DefaultPasswordResetTTL, "how long a password reset token (sent by e-mail) stays valid; it works once")
+	e.dur(&cfg.HTTP.TrackingLinkTTL, "tracking-link-ttl", httpapi.DefaultTrackingLinkTTL, "how long an order's tracking link works after the order ended")
+	e.float(&cfg.HTTP.TrackingSpeed, "tracking-speed", httpapi.DefaultTrackingSpeed, "average speed in m/s a tracking link's estimated arrival assumes")
 	e.int(&cfg.HTTP.BcryptCost, "bcrypt-cost", httpapi.DefaultBcryptCost, "bcrypt cost of password hashes")
 	e.dur(&cfg.HTTP.HashQueueWait, "password-queue-wait", httpapi.DefaultHashQueueWait, "longest a login, signup or password change waits for a hashing slot (one per CPU) before 503 with Retry-After")
 	e.dur(&cfg.HTTP.AccessTTL, "access-ttl", httpapi.DefaultAccessTTL, "access token lifetime")

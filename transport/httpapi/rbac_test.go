@@ -92,21 +92,25 @@ var rbacPolicy = map[string]rbacWant{
 	"GET /v1/users/:id/export": {unauth, hidden, hidden, pass},
 
 	// orders: owner, its driver, admin; 404 (not 403) to anyone else
-	"POST /v1/orders":              {unauth, pass, forbid, pass},
-	"GET /v1/orders/:id":           {unauth, hidden, hidden, pass},
-	"GET /v1/orders/:id/timeline":  {unauth, hidden, hidden, pass},
-	"GET /v1/orders/:id/track":     {unauth, hidden, hidden, pass},
-	"GET /v1/orders/:id/proofs":    {unauth, hidden, hidden, pass},
-	"POST /v1/orders/:id/proofs":   {unauth, forbid, hidden, forbid}, // the assigned driver
-	"POST /v1/uploads/presign":     {unauth, forbid, hidden, forbid}, // the assigned driver
-	"POST /v1/orders/:id/accept":   {unauth, forbid, forbid, forbid}, // the assigned driver; 403 for any other
-	"POST /v1/orders/:id/decline":  {unauth, forbid, forbid, forbid},
-	"PUT /v1/orders/:id/status":    {unauth, hidden, forbid, pass}, // cancel: the customer or an admin
-	"POST /v1/orders/:id/assign":   {unauth, forbid, forbid, pass},
-	"POST /v1/orders/:id/unassign": {unauth, forbid, forbid, pass},
-	"POST /v1/orders/:id/dispatch": {unauth, forbid, forbid, pass},
-	"GET /v1/orders/:id/dispatch":  {unauth, forbid, forbid, pass},
-	"PUT /v1/orders/:id/payment":   {unauth, forbid, forbid, pass},
+	"POST /v1/orders":             {unauth, pass, forbid, pass},
+	"GET /v1/orders/:id":          {unauth, hidden, hidden, pass},
+	"GET /v1/orders/:id/timeline": {unauth, hidden, hidden, pass},
+	"GET /v1/orders/:id/track":    {unauth, hidden, hidden, pass},
+	// the tracking link: the order's customer and admins share it (its
+	// driver: 403, tested in e2e/api); the link itself works for anyone
+	"GET /v1/orders/:id/tracking-link": {unauth, hidden, hidden, pass},
+	"GET /v1/track/:token":             {pass, pass, pass, pass},
+	"GET /v1/orders/:id/proofs":        {unauth, hidden, hidden, pass},
+	"POST /v1/orders/:id/proofs":       {unauth, forbid, hidden, forbid}, // the assigned driver
+	"POST /v1/uploads/presign":         {unauth, forbid, hidden, forbid}, // the assigned driver
+	"POST /v1/orders/:id/accept":       {unauth, forbid, forbid, forbid}, // the assigned driver; 403 for any other
+	"POST /v1/orders/:id/decline":      {unauth, forbid, forbid, forbid},
+	"PUT /v1/orders/:id/status":        {unauth, hidden, forbid, pass}, // cancel: the customer or an admin
+	"POST /v1/orders/:id/assign":       {unauth, forbid, forbid, pass},
+	"POST /v1/orders/:id/unassign":     {unauth, forbid, forbid, pass},
+	"POST /v1/orders/:id/dispatch":     {unauth, forbid, forbid, pass},
+	"GET /v1/orders/:id/dispatch":      {unauth, forbid, forbid, pass},
+	"PUT /v1/orders/:id/payment":       {unauth, forbid, forbid, pass},
 
 	// drivers: admin; a driver his own record only (as "me")
 	"GET /v1/drivers":                  {unauth, forbid, forbid, pass},
@@ -254,6 +258,14 @@ var rbacRecipes = map[string]rbacRecipe{
 	},
 	"GET /v1/orders/:id/track": func(t *testing.T, fx *rbacFixture, who *e2e.Caller) rbacCall {
 		return rbacCall{"/v1/orders/" + fx.order.ID + "/track", nil, nil}
+	},
+	"GET /v1/orders/:id/tracking-link": func(t *testing.T, fx *rbacFixture, who *e2e.Caller) rbacCall {
+		return rbacCall{"/v1/orders/" + fx.order.ID + "/tracking-link", nil, nil}
+	},
+	"GET /v1/track/:token": func(t *testing.T, fx *rbacFixture, who *e2e.Caller) rbacCall {
+		var link struct{ Path string }
+		fx.api.Admin.Get(t, "/v1/orders/"+fx.order.ID+"/tracking-link").Decode(t, http.StatusOK, &link)
+		return rbacCall{link.Path, nil, nil}
 	},
 	"GET /v1/orders/:id/proofs": func(t *testing.T, fx *rbacFixture, who *e2e.Caller) rbacCall {
 		return rbacCall{"/v1/orders/" + fx.order.ID + "/proofs", nil, nil}

@@ -50,6 +50,8 @@ func (s *Server) routes() {
 	s.handle(http.MethodGet, "/v1/orders/:id", anyUser, s.getOrder)
 	s.handle(http.MethodGet, "/v1/orders/:id/timeline", anyUser, s.timeline)
 	s.handle(http.MethodGet, "/v1/orders/:id/track", anyUser, s.track)
+	s.handle(http.MethodGet, "/v1/orders/:id/tracking-link", anyUser, s.trackingLink)
+	s.handle(http.MethodGet, "/v1/track/:token", public, s.trackByToken)
 	s.handle(http.MethodPost, "/v1/orders/:id/assign", adminOnly, s.assign)
 	s.handle(http.MethodPost, "/v1/orders/:id/unassign", adminOnly, s.unassign)
 	s.handle(http.MethodPost, "/v1/orders/:id/dispatch", adminOnly, s.startDispatch)

@@ -87,6 +87,12 @@ type Config struct {
 	CORSOrigins []string
 	// JWTSecret signs access tokens (HS256). Required, ≥ 32 bytes.
 	JWTSecret []byte
+	// TrackingLinkTTL is how long an order's tracking link works after the
+	// order ended (tracking.go). Default 24 h.
+	TrackingLinkTTL time.Duration
+	// TrackingSpeed is the average speed, in m/s, a tracking link's
+	// estimated arrival assumes. Default 8 (29 km/h).
+	TrackingSpeed float64
 	// Issuer and Audience of access tokens. Defaults "outrider" and
 	// "outrider-api".
 	Issuer, Audience string
@@ -304,6 +310,12 @@ func (c *Config) defaults() {
 	if c.Dispatch.Lead <= 0 {
 		c.Dispatch.Lead = DefaultDispatchLead
 	}
+	if c.TrackingLinkTTL <= 0 {
+		c.TrackingLinkTTL = DefaultTrackingLinkTTL
+	}
+	if c.TrackingSpeed <= 0 {
+		c.TrackingSpeed = DefaultTrackingSpeed
+	}
 }
 
 // Readiness reports whether a dependency is ready; nil means ready.
@@ -311,21 +323,23 @@ type Readiness func(ctx context.Context) error
 
 // Server is the HTTP API of one node.
 type Server struct {
-	cfg        Config
-	log        *slog.Logger
-	now        func() time.Time
-	actors     Actors
-	store      Store
-	tokens     *tokenIssuer
-	revoked    *revocations
-	accounts   accountLocks // login attempts per account (throttle.go)
-	hasher     *passwordHasher
-	limiter    *rateLimiter
-	authLim    *rateLimiter
-	metrics    *httpMetrics
-	registry   *prometheus.Registry
-	ready      map[string]Readiness
-	routeTable []routeInfo
+	cfg    Config
+	log    *slog.Logger
+	now    func() time.Time
+	actors Actors
+	store  Store
+	tokens *tokenIssuer
+	// trackingKey signs orders' tracking links (tracking.go).
+	trackingKey []byte
+	revoked     *revocations
+	accounts    accountLocks // login attempts per account (throttle.go)
+	hasher      *passwordHasher
+	limiter     *rateLimiter
+	authLim     *rateLimiter
+	metrics     *httpMetrics
+	registry    *prometheus.Registry
+	ready       map[string]Readiness
+	routeTable  []routeInfo
 	// literals are the routes httprouter serves as a value of another
 	// route's parameter (handleLiteral), by "METHOD /path".
 	literals   map[string]httprouter.Handle
@@ -400,16 +414,17 @@ func New(cfg Config, d Deps) (*Server, error) {
 	s := &Server{
 		proxies: trustedPeers{prefixes: cfg.TrustedProxies, all: cfg.TrustProxy}, certs: certs,
 		cfg: cfg, log: d.Logger, now: d.Clock, actors: d.Actors, store: d.Store,
-		tokens:   newTokenIssuer(cfg.JWTSecret, cfg.Issuer, cfg.Audience, cfg.AccessTTL, d.Clock),
-		hasher:   newPasswordHasher(cfg.BcryptCost, cfg.MaxConcurrentHashes, cfg.HashQueueWait),
-		limiter:  newRateLimiter(cfg.RatePerSecond, cfg.RateBurst, cfg.RateLimitClients, d.Clock),
-		authLim:  newRateLimiter(cfg.AuthRatePerSecond, cfg.AuthRateBurst, cfg.RateLimitClients, d.Clock),
-		metrics:  newHTTPMetrics(d.Registry),
-		registry: d.Registry,
-		ready:    d.Ready,
-		realtime: d.Realtime,
-		cluster:  d.Cluster,
-		blobs:    d.Blobs, blobServer: d.BlobHandler,
+		tokens:      newTokenIssuer(cfg.JWTSecret, cfg.Issuer, cfg.Audience, cfg.AccessTTL, d.Clock),
+		trackingKey: trackingKey(cfg.JWTSecret),
+		hasher:      newPasswordHasher(cfg.BcryptCost, cfg.MaxConcurrentHashes, cfg.HashQueueWait),
+		limiter:     newRateLimiter(cfg.RatePerSecond, cfg.RateBurst, cfg.RateLimitClients, d.Clock),
+		authLim:     newRateLimiter(cfg.AuthRatePerSecond, cfg.AuthRateBurst, cfg.RateLimitClients, d.Clock),
+		metrics:     newHTTPMetrics(d.Registry),
+		registry:    d.Registry,
+		ready:       d.Ready,
+		realtime:    d.Realtime,
+		cluster:     d.Cluster,
+		blobs:       d.Blobs, blobServer: d.BlobHandler,
 	}
 	s.router = httprouter.New()
 	s.router.RedirectTrailingSlash = false

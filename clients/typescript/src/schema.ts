@@ -477,6 +477,46 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/orders/{id}/tracking-link": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The order's tracking link
+         * @description For the order's customer and admins (a driver: 403 forbidden; an order not yours: 404). The link works for anyone holding it while the order is open and for OUTRIDER_TRACKING_LINK_TTL (default 24 h) after it ended; rotating the JWT secret revokes every link.
+         */
+        get: operations["orderTrackingLink"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/track/{token}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * An order's progress, by its tracking link
+         * @description No authentication: the token is the credential. Answers Cache-Control: no-store. A forged, unknown or expired token: 404 not_found.
+         */
+        get: operations["trackByLink"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/uploads/presign": {
         parameters: {
             query?: never;
@@ -2168,6 +2208,49 @@ export interface components {
         ServerFrameBatch: components["schemas"]["ServerFrame"][];
         /** @description One WebSocket message from the node: a frame (a JSON object), or on ?batch=1 sessions a batch (a JSON array): tell them apart by the first byte. */
         ServerMessage: components["schemas"]["ServerFrame"] | components["schemas"]["ServerFrameBatch"];
+        /** @description A link to share with whoever waits for the delivery: GET path (no authentication) shows the order's progress. */
+        TrackingLink: {
+            /** @description the order's id and a 128-bit HMAC of it; the same for every call */
+            token: string;
+            /** @description /v1/track/{token} */
+            path: string;
+        };
+        /** @description An order as its tracking link shows it: nothing of the customer, of the driver only his first name and newest position (while he holds the order: accepted, picked_up, in_transit). */
+        Tracking: {
+            order_id: string;
+            status: components["schemas"]["OrderStatus"];
+            pickup: components["schemas"]["Place"];
+            dropoff: components["schemas"]["Place"];
+            /** @description null unless the driver holds the order */
+            driver: null | {
+                /** @description the driver's first name */
+                name: string;
+                lat: number | null;
+                lng: number | null;
+                /**
+                 * Format: date-time
+                 * @description when the position was taken (null: none yet)
+                 */
+                at: string | null;
+            };
+            /** @description The estimated arrival at the dropoff: straight lines from the driver's newest position (through the pickup until picked up) ×1.3, at OUTRIDER_TRACKING_SPEED (default 8 m/s). null without a driver position or a place's coordinates. */
+            eta: null | {
+                /** Format: date-time */
+                at: string;
+                seconds: number;
+                distance_m: number;
+            };
+            /** @description each status the order took, oldest first */
+            history: {
+                status: components["schemas"]["OrderStatus"];
+                /** Format: date-time */
+                at: string;
+            }[];
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            updated_at: string;
+        };
     };
     responses: {
         /** @description Malformed JSON, or a key the request body does not have (codes malformed_json, unknown_field) */
@@ -3341,6 +3424,60 @@ export interface operations {
                 };
             };
             401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    orderTrackingLink: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["Id"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The link */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TrackingLink"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    trackByLink: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                token: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The order's progress */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Tracking"];
+                };
+            };
             404: components["responses"]["NotFound"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["Internal"];
