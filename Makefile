@@ -5,7 +5,7 @@ DEV_SECRET ?= outrider-dev-secret-change-me-0123456789
 PROTOC_GEN_GO_VERSION := v1.36.12
 VERSITYGW_VERSION := v1.8.0
 
-.PHONY: run serve build test tools lint proto proto-check bench fmt
+.PHONY: run serve build test tools browser lint proto proto-check bench fmt
 
 ## build: bin/outrider, without debug information (DWARF, symbol table):
 ## the first build takes about 50 s instead of 65 s on 2 cores; stack
@@ -69,9 +69,18 @@ tools: bin/promtool
 bin/promtool: deploy/prometheus/promtool/go.mod deploy/prometheus/promtool/go.sum
 	cd deploy/prometheus/promtool && $(GO) build -trimpath -tags remove_all_sd,enable_kubernetes_sd -o $(CURDIR)/bin/promtool github.com/prometheus/prometheus/cmd/promtool
 
+## browser: Debian's chromium, which the console's browser tests (e2e/console)
+## drive through playwright-core (npm, pinned in clients/console); needs root
+## for apt-get the first time
+browser:
+	@command -v chromium >/dev/null || { echo "make browser: installing Debian's chromium"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null || \
+	  { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; }; }
+
 ## test: vet, then every test with the race detector against the real Postgres
-## (and versitygw, which the S3 tests start)
-test: tools proto-check
+## (and versitygw, which the S3 tests start); the SDK's and the console's tests
+## (e2e/sdk, e2e/console) run npm ci and node from within go test
+test: tools browser proto-check
 	$(GO) vet ./...
 	$(GO) vet -tags kubernetes ./cluster/
 	$(GO) vet -tags otlp ./cmd/outrider/...

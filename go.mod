@@ -2,6 +2,12 @@ module github.com/outrider/outrider
 
 go 1.26.8
 
+// npm's trees are not Go packages: keep ./... out of them.
+ignore (
+	./clients/console/node_modules
+	./clients/typescript/node_modules
+)
+
 require (
 	code.dny.dev/ssrf v0.3.0
 	github.com/anishathalye/porcupine v1.3.1
