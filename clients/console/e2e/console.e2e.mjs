@@ -108,8 +108,18 @@ try {
   await card("pending", orderId).waitFor();
   await shot("board");
 
+  // The assign panel by keyboard: Enter opens it, Escape closes it and
+  // the focus returns to the card's button.
+  const assignButton = card("pending", orderId).getByRole("button", { name: "Assign…" });
+  await assignButton.focus();
+  await page.keyboard.press("Enter");
+  await page.getByRole("heading", { name: /^Assign / }).waitFor();
+  await page.keyboard.press("Escape");
+  await page.getByRole("heading", { name: /^Assign / }).waitFor({ state: "detached" });
+  await page.waitForFunction(() => document.activeElement?.textContent === "Assign…");
+
   // Assign it from the board to the driver the node ranks near the pickup.
-  await card("pending", orderId).getByRole("button", { name: "Assign…" }).click();
+  await assignButton.click();
   const row = page.locator(`tr[data-driver-id="${driverId}"]`);
   await row.waitFor();
   await shot("assign");

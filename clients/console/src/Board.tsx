@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useMemo, useState } from "react";
+import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { ok, type ChannelFrame, type Order, type OrderEventFrame, type RealtimeClient } from "@outrider/client";
 import { api, describe } from "./session";
 import { active, group, label, newer, statuses, type Status } from "./orders";
@@ -40,6 +40,18 @@ export function Board({ rt }: { rt: RealtimeClient }) {
   const [loading, setLoading] = useState(false);
   const [error, setError] = useState<string | undefined>();
   const [selected, setSelected] = useState<string | undefined>();
+  // Where the keyboard was when the assign panel opened: it goes back there when the panel closes.
+  const opener = useRef<HTMLElement | null>(null);
+  const open = (id: string) => {
+    opener.current = document.activeElement instanceof HTMLElement ? document.activeElement : null;
+    setSelected(id);
+  };
+  const close = () => {
+    setSelected(undefined);
+    const back = opener.current;
+    opener.current = null;
+    window.setTimeout(() => (back?.isConnected ? back.focus() : document.getElementById("search")?.focus()), 0);
+  };
 
   const merge = useCallback((incoming: readonly Order[]) => {
     setOrders((prev) => {
@@ -169,9 +181,9 @@ export function Board({ rt }: { rt: RealtimeClient }) {
           order={order}
           onAssigned={(o) => {
             merge([o]);
-            setSelected(undefined);
+            close();
           }}
-          onClose={() => setSelected(undefined)}
+          onClose={close}
         />
       )}
       <div className="columns">
@@ -185,7 +197,7 @@ export function Board({ rt }: { rt: RealtimeClient }) {
               <ul>
                 {list.map((o) => (
                   <li key={o.id}>
-                    <Card order={o} selected={o.id === selected} onAssign={() => setSelected(o.id)} />
+                    <Card order={o} selected={o.id === selected} onAssign={() => open(o.id)} />
                   </li>
                 ))}
               </ul>
