@@ -67,7 +67,7 @@ const requests = [];
 let allowed401 = 0; // the failed login we provoke logs one "Failed to load resource: 401"
 context.on("request", (r) => requests.push(r.url()));
 const page = context.pages()[0] ?? (await context.newPage());
-page.setDefaultTimeout(20_000);
+page.setDefaultTimeout(30_000); // a loaded make test; a passing run waits for none of it
 page.on("console", (m) => {
   if (m.type() !== "error") {
     return;
