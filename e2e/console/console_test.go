@@ -120,6 +120,10 @@ func TestConsole(t *testing.T) {
 	require.Equal(t, "ack", accepted.Type, "the driver's accept: %s", accepted.Raw)
 	s.send(t, "accepted")
 
+	s.await(t, "filtered")
+	driver.Put(t, "/v1/orders/"+order.ID+"/status", map[string]any{"status": "picked_up"}).RequireStatus(t, http.StatusOK)
+	s.send(t, "picked-up")
+
 	s.await(t, "done")
 	require.NoError(t, s.wait(), "the browser script failed (its output is above)")
 	t.Logf("screenshots in %s", out)

@@ -10,6 +10,8 @@
 //   test → script: "moved"              the driver sent a fix nearer the pickup
 //   script → test: "STEP assigned"      the order offered from the console
 //   test → script: "accepted"           the driver accepted on his socket
+//   script → test: "STEP filtered"      the board shows accepted orders only
+//   test → script: "picked-up"          the driver picked the order up
 //   script → test: "STEP done"          every check passed
 //
 // Environment: OUTRIDER_URL, OUTRIDER_ADMIN_EMAIL, OUTRIDER_ADMIN_PASSWORD,
@@ -177,9 +179,26 @@ try {
     throw new Error(`searching for ${orderId} left ${cards} cards`);
   }
 
+  await page.getByLabel("Search").fill("");
+
+  // The status filter reads the list again with the API's filter; an
+  // order that moves to a status not shown leaves the board live.
+  await page.getByLabel("Status").selectOption("accepted");
+  await card("accepted", orderId).waitFor();
+  await page.getByText("1 order loaded").waitFor();
+  step("filtered");
+  if ((await nextLine()) !== "picked-up") {
+    throw new Error("the test did not say picked-up");
+  }
+  await page.locator(`[data-order-id="${orderId}"]`).waitFor({ state: "detached" });
+  await page.getByText("0 orders loaded").waitFor(); // it left the board's memory too
+  await page.getByLabel("Status").selectOption("picked_up");
+  await card("picked_up", orderId).waitFor();
+  await page.getByLabel("Status").selectOption("active");
+  await card("picked_up", orderId).waitFor();
+
   // A tablet.
   await page.setViewportSize({ width: 820, height: 1180 });
-  await page.getByLabel("Search").fill("");
   await shot("board-tablet");
 
   await page.getByRole("button", { name: "Log out" }).click();

@@ -20,6 +20,8 @@ import { AssignPanel } from "./AssignPanel";
 type Filter = "active" | "all" | Status;
 
 const pageSize = 100;
+/** How many orders that left the board it remembers (by version), the oldest forgotten first. */
+const maxGone = 10_000;
 
 /** The orders channel: asked for, answered (acked or refused). */
 type Live = "subscribing" | "live" | "refused";
@@ -53,11 +55,28 @@ export function Board({ rt }: { rt: RealtimeClient }) {
     window.setTimeout(() => (back?.isConnected ? back.focus() : document.getElementById("search")?.focus()), 0);
   };
 
+  // The board holds the orders of the statuses it shows: one that moves
+  // to another status leaves it (so a console open all day does not keep
+  // every order the channel ever told of), remembered by version so that
+  // an older copy (a page read before the move) does not bring it back.
+  const shownRef = useRef<readonly Status[]>(shownStatuses(filter));
+  const gone = useRef(new Map<string, number>());
   const merge = useCallback((incoming: readonly Order[]) => {
     setOrders((prev) => {
       const next = new Map(prev);
       for (const o of incoming) {
-        next.set(o.id, newer(prev.get(o.id), o));
+        if ((gone.current.get(o.id) ?? 0) >= o.version) {
+          continue;
+        }
+        if (shownRef.current.includes(o.status)) {
+          gone.current.delete(o.id);
+          next.set(o.id, newer(prev.get(o.id), o));
+        } else if (next.delete(o.id)) {
+          gone.current.set(o.id, o.version);
+          if (gone.current.size > maxGone) {
+            gone.current.delete(gone.current.keys().next().value ?? ""); // the oldest
+          }
+        }
       }
       return next;
     });
@@ -117,6 +136,8 @@ export function Board({ rt }: { rt: RealtimeClient }) {
     if (subscribing) {
       return;
     }
+    shownRef.current = shownStatuses(filter);
+    gone.current.clear();
     setOrders(new Map());
     setCursor(null);
     void load(filter);
