@@ -90,6 +90,15 @@ func TestConsole(t *testing.T) {
 	fix := phone.Ask(map[string]any{"type": "location", "lat": driverLat, "lng": driverLng, "ts": time.Now().UnixMilli()})
 	require.Equal(t, "ack", fix.Type, "the driver's fix: %s", fix.Raw)
 
+	// Two pages of the board's 100: the second one behind "Load more".
+	for i := range 101 {
+		customer.Post(t, "/v1/orders", map[string]any{
+			"pickup":          map[string]any{"address": fmt.Sprintf("%d Backlog Lane", i+1)},
+			"dropoff":         map[string]any{"address": "2 Far Street"},
+			"delivery_option": "standard",
+		}).RequireStatus(t, http.StatusCreated)
+	}
+
 	out := os.Getenv("OUTRIDER_CONSOLE_TEST_OUTPUT")
 	if out == "" {
 		out = filepath.Join(pkg, "test-output")

@@ -2,6 +2,7 @@
 // a real node. e2e/console (Go) starts the node, runs this script and
 // talks to it over stdin/stdout, one line each way:
 //
+//   (before it starts, the test placed 101 orders: two pages)
 //   script → test: "STEP board-ready"   the admin is in and the board live
 //   test → script: "order <id> <driver id>"  an order placed through the API
 //                                        (after the board loaded), and the
@@ -84,7 +85,7 @@ page.on("pageerror", (e) => problems.push(`uncaught: ${e.message}`));
 page.on("websocket", (ws) => requests.push(ws.url()));
 page.on("requestfailed", (r) => problems.push(`request failed: ${r.url()} ${r.failure()?.errorText}`));
 
-const shot = async (name) => page.screenshot({ path: join(out, `${name}.png`), fullPage: true });
+const shot = async (name) => page.screenshot({ path: join(out, `${name}.png`) });
 const card = (status, id) => page.locator(`section[data-status="${status}"] [data-order-id="${id}"]`);
 
 try {
@@ -102,7 +103,11 @@ try {
   await page.getByTestId("user").filter({ hasText: env("OUTRIDER_ADMIN_EMAIL") }).waitFor();
   await page.getByTestId("link").filter({ hasText: "Live" }).waitFor();
   await page.locator('section[data-status="pending"]').waitFor();
-  await page.getByText(/orders? loaded/).waitFor();
+  // The test placed 101 orders before: a page of 100, then the rest.
+  await page.getByText("100 orders loaded").waitFor();
+  await page.getByRole("button", { name: "Load more" }).click();
+  await page.getByText("101 orders loaded").waitFor();
+  await page.getByRole("button", { name: "Load more" }).waitFor({ state: "detached" });
   step("board-ready");
 
   // An order placed through the API appears without a reload.
