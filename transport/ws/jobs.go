@@ -31,30 +31,54 @@ import (
 // driver's jobs in the relay's delay behind the live copy.
 const jobsRemembered = 64
 
-// watchJobs makes s, a driver's session, hear that driver's jobs.
+// watchJobs makes s, a driver's session, hear that driver's jobs. The
+// driver's first session on this node subscribes the feed to the bus
+// without holding hub.mu (each subscription is a round trip to NATS, and
+// thousands of drivers may connect at once); his other sessions wait for
+// that to finish, so every session hears the jobs once watchJobs returns.
 func (h *hub) watchJobs(s *session) {
+	userID := s.userID
 	h.mu.Lock()
-	defer h.mu.Unlock()
-	f, ok := h.jobs[s.userID]
+	f, ok := h.jobs[userID]
 	if !ok {
-		userID := s.userID
-		f = &jobFeed{sessions: map[*session]struct{}{}, seen: map[string]struct{}{}}
-		for _, subject := range []string{wire.JobLiveSubject(userID), wire.JobSubject(userID)} {
-			stop, err := h.bus.Subscribe(subject, func(data []byte) { h.dispatchJob(userID, data) })
-			if err != nil {
-				f.stopAll()
-				h.log.Warn("cannot follow a driver's jobs", "driver", userID, "err", err)
-				return
-			}
-			f.stops = append(f.stops, stop)
-		}
+		f = &jobFeed{sessions: map[*session]struct{}{}, seen: map[string]struct{}{}, ready: make(chan struct{})}
 		h.jobs[userID] = f
 	}
 	f.sessions[s] = struct{}{}
+	h.mu.Unlock()
+	if ok {
+		<-f.ready
+		return
+	}
+	defer close(f.ready)
+	var stops []func()
+	for _, subject := range []string{wire.JobLiveSubject(userID), wire.JobSubject(userID)} {
+		stop, err := h.bus.Subscribe(subject, func(data []byte) { h.dispatchJob(userID, data) })
+		if err != nil {
+			h.log.Warn("cannot follow a driver's jobs", "driver", userID, "err", err)
+			for _, stop := range stops {
+				stop()
+			}
+			h.mu.Lock()
+			if h.jobs[userID] == f {
+				delete(h.jobs, userID) // the next session tries again
+			}
+			h.mu.Unlock()
+			return
+		}
+		stops = append(stops, stop)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	f.stops = stops
+	if h.jobs[userID] != f { // his sessions all ended meanwhile
+		f.stopAll()
+	}
 }
 
 // unwatchJobs forgets s; the driver's last session on this node ends the
-// subscriptions.
+// subscriptions (or, while they are being made, leaves watchJobs to end
+// them).
 func (h *hub) unwatchJobs(s *session) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -65,13 +89,17 @@ func (h *hub) unwatchJobs(s *session) {
 	delete(f.sessions, s)
 	if len(f.sessions) == 0 {
 		f.stopAll()
+		f.stops = nil
 		delete(h.jobs, s.userID)
 	}
 }
 
-// jobFeed is one driver's jobs on this node. Guarded by hub.mu.
+// jobFeed is one driver's jobs on this node. Guarded by hub.mu; ready
+// closes when the first session's watchJobs has subscribed it (or
+// failed to).
 type jobFeed struct {
-	stops    []func()
+	stops    []func() // set once its bus subscriptions are made
+	ready    chan struct{}
 	sessions map[*session]struct{}
 	// seen holds the last jobsRemembered keys passed (job ids, and
 	// "withdrawn:<offer id>" for withdrawn offers), oldest first in order.
