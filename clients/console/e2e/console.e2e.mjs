@@ -85,7 +85,10 @@ page.on("pageerror", (e) => problems.push(`uncaught: ${e.message}`));
 page.on("websocket", (ws) => requests.push(ws.url()));
 page.on("requestfailed", (r) => problems.push(`request failed: ${r.url()} ${r.failure()?.errorText}`));
 
-const shot = async (name) => page.screenshot({ path: join(out, `${name}.png`) });
+const shot = async (name) => {
+  await page.evaluate(() => window.scrollTo(0, 0));
+  await page.screenshot({ path: join(out, `${name}.png`) });
+};
 const card = (status, id) => page.locator(`section[data-status="${status}"] [data-order-id="${id}"]`);
 
 try {
