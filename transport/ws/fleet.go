@@ -182,28 +182,43 @@ func (sub *subscription) viewportSnapshot(old, v *viewport) {
 		}
 	}
 	s.g.hub.mu.Unlock()
-	for len(frames) > 0 {
-		if sub.view.Load() != v || !s.waitRoom(fleetPage) {
-			return // moved again (that snapshot covers it), or closed
-		}
+	for len(frames) > 0 && sub.view.Load() == v { // else moved again: that snapshot covers it
 		n := min(fleetPage, len(frames))
-		for _, b := range frames[:n] {
-			sub.deliverFix(b)
+		if !sub.sendPaced(frames[:n]) {
+			return
 		}
 		frames = frames[n:]
 	}
 }
 
-// fleetSnapshot sends one driver frame per driver, page by page; it waits
-// for the send queue to drain below half before each page, so a large
-// fleet does not trip the slow-consumer limit.
+// sendPaced sends frames in order as the send queue takes them, waiting
+// for room (waitRoom) when it is full; false once the subscription or the
+// session ended.
+func (sub *subscription) sendPaced(frames [][]byte) bool {
+	for len(frames) > 0 {
+		if !sub.s.waitRoom(1) {
+			return false
+		}
+		sub.mu.Lock()
+		if sub.closed {
+			sub.mu.Unlock()
+			return false
+		}
+		for len(frames) > 0 && sub.s.trySend(frames[0]) {
+			frames = frames[1:]
+		}
+		sub.mu.Unlock()
+	}
+	return true
+}
+
+// fleetSnapshot sends one driver frame per driver, page by page, as the
+// send queue takes them (sendPaced), so a large fleet does not trip the
+// slow-consumer limit.
 func (sub *subscription) fleetSnapshot() {
 	s := sub.s
 	after := ""
 	for {
-		if !s.waitRoom(fleetPage) {
-			return
-		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		ds, more, err := s.g.orders.ListDrivers(ctx, persistence.DriverFilter{Limit: fleetPage, After: after})
 		cancel()
@@ -212,10 +227,11 @@ func (sub *subscription) fleetSnapshot() {
 			s.close(CloseInternalError, "could not read the fleet; reconnect and subscribe again")
 			return
 		}
-		for _, d := range ds {
-			sub.deliverFix(driverFrame(driverState(d)))
+		frames := make([][]byte, len(ds))
+		for i, d := range ds {
+			frames[i] = driverFrame(driverState(d))
 		}
-		if !more || len(ds) == 0 {
+		if !sub.sendPaced(frames) || !more || len(ds) == 0 {
 			return
 		}
 		after = ds[len(ds)-1].ID
@@ -472,6 +488,7 @@ func (h *hub) fleetTicker(f *fleet) {
 // tickMove is a fleetMove with what the node knew of the driver before it.
 type tickMove struct {
 	fleetMove
+	driverID       string
 	was            bool // placed before
 	wasLat, wasLng float64
 	enter          []byte // his driver frame at the new position, if stated
@@ -498,7 +515,7 @@ func (h *hub) fleetTick(f *fleet, now time.Time) {
 	}
 	moves := make([]tickMove, 0, len(newest))
 	for id, m := range newest {
-		tm := tickMove{fleetMove: m}
+		tm := tickMove{fleetMove: m, driverID: id}
 		if f.known != nil {
 			d := f.known[id]
 			if d == nil {
@@ -524,9 +541,7 @@ func (h *hub) fleetTick(f *fleet, now time.Time) {
 	for _, w := range watchers {
 		v := w.view.Load()
 		if v == nil {
-			for _, m := range moves {
-				w.deliverFix(m.frame)
-			}
+			w.queueFleet(moves)
 			continue
 		}
 		for _, m := range moves {
@@ -541,5 +556,56 @@ func (h *hub) fleetTick(f *fleet, now time.Time) {
 		if counts := zooms[v.cellZoom()]; counts != nil {
 			w.deliverCells(v, v.cellZoom(), cellsJSON(v, v.cellZoom(), counts), now)
 		}
+	}
+}
+
+// queueFleet hands a whole-fleet watcher the tick's positions through
+// its pending set: one frame per driver, a newer position replacing one
+// not yet sent, drained by pumpFleet as the send queue has room. A tick of a large fleet (a frame per driver that moved: 18,000
+// at once at 18,000 drivers) would otherwise overflow the send queue of
+// a client that reads as fast as it can; a client that falls behind gets
+// each driver's newest position rather than every one, and one that
+// stops reading is cut off by waitRoom after WriteTimeout.
+func (sub *subscription) queueFleet(moves []tickMove) {
+	sub.mu.Lock()
+	defer sub.mu.Unlock()
+	if sub.closed {
+		return
+	}
+	if sub.fleetPending == nil {
+		sub.fleetPending = make(map[string][]byte, len(moves))
+	}
+	for _, m := range moves {
+		sub.fleetPending[m.driverID] = m.frame
+	}
+	if !sub.pumping && len(sub.fleetPending) > 0 {
+		sub.pumping = true
+		go sub.pumpFleet()
+	}
+}
+
+// pumpFleet sends the pending positions as the send queue takes them,
+// waiting for it to drain to half when full; it ends when none are left.
+func (sub *subscription) pumpFleet() {
+	for {
+		if !sub.s.waitRoom(1) {
+			sub.mu.Lock()
+			sub.pumping, sub.fleetPending = false, nil
+			sub.mu.Unlock()
+			return
+		}
+		sub.mu.Lock()
+		if sub.closed || len(sub.fleetPending) == 0 {
+			sub.pumping, sub.fleetPending = false, nil
+			sub.mu.Unlock()
+			return
+		}
+		for id, f := range sub.fleetPending {
+			if !sub.s.trySend(f) {
+				break
+			}
+			delete(sub.fleetPending, id)
+		}
+		sub.mu.Unlock()
 	}
 }

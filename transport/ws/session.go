@@ -87,16 +87,24 @@ func newSession(g *Gateway, conn *websocket.Conn, raw net.Conn, userID, role str
 
 // send queues a frame; a full queue closes the session as a slow consumer.
 func (s *session) send(frame []byte) {
+	if !s.trySend(frame) {
+		s.g.metrics.slow.Inc()
+		s.close(CloseSlowConsumer, "send queue full: read faster, then reconnect and resume")
+	}
+}
+
+// trySend queues a frame if the send queue has room for it and reports
+// whether it did; a full queue is left to the caller (who waits for room,
+// waitRoom, which cuts off a client that does not read).
+func (s *session) trySend(frame []byte) bool {
 	s.mu.Lock()
 	if s.closeCode != 0 {
 		s.mu.Unlock()
-		return
+		return true // dropped, as send drops it
 	}
 	if len(s.queue) >= s.g.cfg.SendQueueSize || s.queued+len(frame) > s.g.cfg.SendQueueBytes {
 		s.mu.Unlock()
-		s.g.metrics.slow.Inc()
-		s.close(CloseSlowConsumer, "send queue full: read faster, then reconnect and resume")
-		return
+		return false
 	}
 	s.queue = append(s.queue, frame)
 	s.queued += len(frame)
@@ -106,6 +114,7 @@ func (s *session) send(frame []byte) {
 	if start {
 		s.g.writers.Go(s.flush)
 	}
+	return true
 }
 
 // close asks the writer to send a close frame and end the session. The

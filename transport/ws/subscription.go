@@ -45,12 +45,16 @@ type subscription struct {
 	// whole fleet.
 	view atomic.Pointer[viewport]
 
-	mu         sync.Mutex
-	lastCells  []byte   // fleet: the cells last sent (viewport.go)
-	last       int64    // the last seq delivered
-	catchingUp bool     // a replay from the journal is running
-	pending    []*event // live events held back during a replay
-	closed     bool
+	mu        sync.Mutex
+	lastCells []byte // fleet: the cells last sent (viewport.go)
+	// fleet without a viewport: each driver's newest position not yet
+	// sent, and whether pumpFleet is sending them (fleet.go)
+	fleetPending map[string][]byte
+	pumping      bool
+	last         int64    // the last seq delivered
+	catchingUp   bool     // a replay from the journal is running
+	pending      []*event // live events held back during a replay
+	closed       bool
 }
 
 func (s *session) subscribe(f clientFrame) {
