@@ -56,7 +56,11 @@
 // change. A fleet watcher may name a viewport (viewport.go): then it gets
 // only the drivers inside it and, outside, counts of drivers per map
 // tile, so that a dispatcher's socket carries what his map shows rather
-// than every driver of a large fleet.
+// than every driver of a large fleet. The fleet's snapshot and ticks go
+// out as a watcher's send queue takes them (a whole-fleet watcher keeps
+// one pending position per driver), never in one burst past it. The
+// admins' `orders` channel (orders.go) carries every order's events on
+// one subscription, live, from one node-wide bus subscription.
 //
 // Concurrency: a session's reading state (subscriptions, rate limiters)
 // belongs to its wsconn.Reader's handler calls — one at a time, under
