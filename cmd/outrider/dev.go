@@ -93,8 +93,9 @@ func banner(w io.Writer, addr, dataDir string, demo []app.DemoAccount) {
 	fmt.Fprintf(w, `
   Outrider dev node ready
 
+  Console    http://%[1]s/console   (log in with a demo account below)
   API        http://%[1]s   (OpenAPI: http://%[1]s/v1/openapi.json)
-  WebSocket  ws://%[1]s/v1/ws
+  WebSocket  ws://%[1]s/v1/ws   (AsyncAPI: http://%[1]s/v1/asyncapi.json)
   Data       %[2]s   (SQLite, embedded NATS, proof photos, keys; delete it to start over)
   Worker     notifications, thumbnails, webhooks, e-mail (logged unless OUTRIDER_SMTP_ADDR is set)
 `, host, dataDir)

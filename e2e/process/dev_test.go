@@ -435,7 +435,7 @@ func devRequireBanner(t *testing.T, n *devNode, dir string, accounts []devAccoun
 	t.Helper()
 	out := n.stdout.String()
 	require.Equal(t, 1, strings.Count(out, "Outrider dev node ready"), "one banner:\n%s", out)
-	for _, want := range []string{"http://" + n.addr, "ws://" + n.addr + "/v1/ws", dir, "outrider serve"} {
+	for _, want := range []string{"http://" + n.addr + "/console", "http://" + n.addr, "ws://" + n.addr + "/v1/ws", dir, "outrider serve"} {
 		require.Contains(t, out, want, "banner")
 	}
 	listed := 0
