@@ -9,8 +9,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -129,12 +131,17 @@ func New(cfg Config, bus Bus, orders Orders, drivers Drivers, users Users, log *
 	return g
 }
 
-// checkOrigin allows requests without Origin (native clients) and origins
-// on the allow-list; never every origin by default.
+// checkOrigin allows requests without Origin (native clients), pages of
+// the node's own origin (the Origin's host is the request's Host, as
+// gorilla's default check has it) and origins on the allow-list; never
+// every origin by default.
 func (g *Gateway) checkOrigin(r *http.Request) bool {
 	origin := r.Header.Get("Origin")
 	if origin == "" {
 		return true
+	}
+	if u, err := url.Parse(origin); err == nil && u.Host != "" && strings.EqualFold(u.Host, r.Host) {
+		return true // a page the node served itself (the console at /console)
 	}
 	return slices.Contains(g.cfg.AllowedOrigins, "*") || slices.Contains(g.cfg.AllowedOrigins, origin)
 }
