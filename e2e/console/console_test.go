@@ -367,11 +367,6 @@ func startDev(t *testing.T, bin, dir string) (url, addr string) {
 		}
 	}
 	cmd.Env = append(cmd.Env, nodeEnv...)
-	// The gateway refuses a browser's WebSocket whose Origin is not on
-	// this list, its own origin included (transport/ws checkOrigin): the
-	// console served by the node needs the node's origin listed until the
-	// gateway allows same-origin pages by itself.
-	cmd.Env = append(cmd.Env, "OUTRIDER_CORS_ORIGINS=http://"+addr)
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	require.NoError(t, cmd.Start())
 	exited := make(chan struct{})
