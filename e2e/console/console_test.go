@@ -2,21 +2,16 @@ package console_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -26,19 +21,6 @@ import (
 	"github.com/outrider/outrider/wire"
 )
 
-// nodeEnv is the dev node's environment: cheap password hashing and the
-// request limits lifted (e2e/process's devEnv).
-var nodeEnv = []string{
-	"OUTRIDER_BCRYPT_COST=4",
-	"OUTRIDER_RATE_PER_SECOND=1e6", "OUTRIDER_RATE_BURST=1000000",
-	"OUTRIDER_AUTH_RATE_PER_SECOND=1e6", "OUTRIDER_AUTH_RATE_BURST=1000000",
-	"OUTRIDER_WS_INBOUND_RATE=1e6", "OUTRIDER_WS_INBOUND_BURST=1000000",
-}
-
-// stampFile, inside node_modules, holds the SHA-256 of the
-// package-lock.json that `npm ci` last installed from.
-const stampFile = ".outrider-lockfile.sha256"
-
 // The pickup of the test's order and where its driver stands, ~300 m apart.
 const (
 	pickupLat, pickupLng = 52.5200, 13.4050
@@ -47,39 +29,36 @@ const (
 )
 
 func TestConsole(t *testing.T) {
-	root := moduleRoot(t)
+	root := e2e.ModuleRoot(t)
 	pkg := filepath.Join(root, "clients", "console")
-	requireNode(t)
+	requireVite(t)
 	browser := chromiumPath(t)
 
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Minute)
 	defer cancel()
 
+	// The install and the build check need no node: run them while the
+	// binary builds.
 	var wg sync.WaitGroup
 	var bin string
 	var buildErr error
 	var buildOut []byte
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		bin = filepath.Join(t.TempDir(), "outrider")
-		build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/outrider")
-		build.Dir = root
-		buildOut, buildErr = build.CombinedOutput()
-	}()
-	installIfStale(ctx, t, pkg)
+	dir := t.TempDir()
+	wg.Go(func() { bin, buildOut, buildErr = e2e.BuildOutrider(ctx, root, dir) })
+	e2e.NPMInstall(ctx, t, pkg)
 	// The committed build (embedded in the binary) is what the sources
 	// make today, and small enough.
-	npm(ctx, t, pkg, nil, "run", "check:build")
+	e2e.NPM(ctx, t, pkg, nil, "run", "check:build")
 	wg.Wait()
 	require.NoError(t, buildErr, "go build: %s", buildOut)
 
-	dir := t.TempDir()
-	url, addr := startDev(t, bin, dir)
-	admin := demoAccount(t, dir, "admin", "")
+	n := e2e.StartDev(t, bin)
+	url, addr := n.URL, n.Addr
+	admin := n.Demo(t, "admin", "")
 	api := e2e.NewClient(t, url)
-	customer := api.Login(t, demoAccount(t, dir, "customer", "").Email, demoAccount(t, dir, "customer", "").Password)
-	da := demoAccount(t, dir, "driver", "driver1@demo.outrider")
+	ca := n.Demo(t, "customer", "")
+	customer := api.Login(t, ca.Email, ca.Password)
+	da := n.Demo(t, "driver", "driver1@demo.outrider")
 	driver := api.Login(t, da.Email, da.Password)
 
 	// The driver's phone: a socket that keeps his jobs (the user channel's
@@ -184,7 +163,7 @@ type script struct {
 	done  chan error
 }
 
-func startScript(ctx context.Context, t *testing.T, pkg, browser, out, url string, admin account) *script {
+func startScript(ctx context.Context, t *testing.T, pkg, browser, out, url string, admin e2e.DemoAccount) *script {
 	t.Helper()
 	cmd := exec.CommandContext(ctx, "node", "e2e/console.e2e.mjs")
 	cmd.Dir = pkg
@@ -260,168 +239,15 @@ func chromiumPath(t *testing.T) string {
 	return p
 }
 
-// moduleRoot is the directory of the go.mod this test belongs to.
-func moduleRoot(t *testing.T) string {
+// requireVite fails the test unless node is at least 20.19, the floor
+// of Vite 8 (e2e.RequireNodeJS checks for node and npm).
+func requireVite(t *testing.T) {
 	t.Helper()
-	out, err := exec.Command("go", "env", "GOMOD").Output()
-	require.NoError(t, err)
-	gomod := strings.TrimSpace(string(out))
-	require.NotEmpty(t, gomod)
-	require.NotEqual(t, os.DevNull, gomod)
-	return filepath.Dir(gomod)
-}
-
-// requireNode fails the test unless node ≥ 20.19 (Vite's floor) and npm are on PATH.
-func requireNode(t *testing.T) {
-	t.Helper()
-	for _, tool := range []string{"node", "npm"} {
-		_, err := exec.LookPath(tool)
-		require.NoError(t, err, "%s is required for the console's tests (Node.js 20.19 or later, with npm)", tool)
-	}
+	e2e.RequireNodeJS(t, "the console's tests")
 	out, err := exec.Command("node", "--version").Output()
 	require.NoError(t, err, "node --version")
 	var major, minor int
 	_, err = fmt.Sscanf(strings.TrimSpace(string(out)), "v%d.%d", &major, &minor)
 	require.NoError(t, err, "node --version said %q", out)
-	require.True(t, major > 20 || (major == 20 && minor >= 19), "the console needs Node.js 20.19 or later, found %s", out)
-}
-
-// installIfStale runs `npm ci` unless node_modules was installed from
-// the package-lock.json as it is now.
-func installIfStale(ctx context.Context, t *testing.T, pkg string) {
-	t.Helper()
-	lock, err := os.ReadFile(filepath.Join(pkg, "package-lock.json"))
-	require.NoError(t, err, "the console's package-lock.json")
-	sum := sha256.Sum256(lock)
-	want := hex.EncodeToString(sum[:])
-	stamp := filepath.Join(pkg, "node_modules", stampFile)
-	if got, err := os.ReadFile(stamp); err == nil && strings.TrimSpace(string(got)) == want {
-		t.Logf("node_modules is current with package-lock.json: no npm ci")
-		return
-	}
-	npm(ctx, t, pkg, nil, "ci", "--no-audit", "--no-fund")
-	require.NoError(t, os.WriteFile(stamp, []byte(want+"\n"), 0o644))
-}
-
-// npm runs npm with args in pkg, its output in the test log, and fails
-// the test if it fails.
-func npm(ctx context.Context, t *testing.T, pkg string, env []string, args ...string) {
-	t.Helper()
-	cmd := exec.CommandContext(ctx, "npm", args...)
-	cmd.Dir = pkg
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "OUTRIDER_") {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
-	cmd.Env = append(cmd.Env, "NO_COLOR=1", "FORCE_COLOR=0")
-	cmd.Env = append(cmd.Env, env...)
-	cmd.WaitDelay = 5 * time.Second
-	start := time.Now()
-	out, err := cmd.CombinedOutput()
-	for _, line := range strings.Split(strings.TrimRight(string(out), "\n"), "\n") {
-		t.Logf("npm %s | %s", strings.Join(args, " "), line)
-	}
-	require.NoError(t, err, "npm %s failed after %s (its output is above)", strings.Join(args, " "), time.Since(start).Round(time.Millisecond))
-}
-
-type account struct {
-	Role     string `json:"role"`
-	Email    string `json:"email"`
-	Password string `json:"password"`
-}
-
-// demoAccount reads a login from the dev node's demo accounts: the first
-// of role, or the one with email when email is not empty.
-func demoAccount(t *testing.T, dir, role, email string) account {
-	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(dir, "demo-accounts.json"))
-	require.NoError(t, err, "the demo accounts file")
-	var accounts []account
-	require.NoError(t, json.Unmarshal(raw, &accounts))
-	for _, a := range accounts {
-		if a.Role == role && (email == "" || a.Email == email) {
-			return a
-		}
-	}
-	t.Fatalf("no %s %s among the demo accounts: %s", role, email, raw)
-	return account{}
-}
-
-// startDev starts `outrider dev` on dir and a free loopback port and
-// returns its base URL and address once /readyz answers 200 and the
-// banner (printed after the demo accounts exist) is out. The node is
-// killed when t ends, and its output logged if t failed.
-func startDev(t *testing.T, bin, dir string) (url, addr string) {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr = l.Addr().String()
-	require.NoError(t, l.Close())
-
-	var stdout, stderr syncBuffer
-	cmd := exec.Command(bin, "dev", "--data-dir", dir, "--http-addr", addr)
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "OUTRIDER_") {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
-	cmd.Env = append(cmd.Env, nodeEnv...)
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	require.NoError(t, cmd.Start())
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGKILL)
-		<-exited
-		if t.Failed() {
-			t.Logf("outrider dev stdout:\n%s\nstderr (last lines):\n%s", stdout.String(), tail(stderr.String(), 80))
-		}
-	})
-
-	url = "http://" + addr
-	client := &http.Client{Timeout: 2 * time.Second}
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		resp, err := client.Get(url + "/readyz")
-		ready := err == nil && resp.StatusCode == http.StatusOK
-		if err == nil {
-			_ = resp.Body.Close()
-		}
-		if ready && strings.Contains(stdout.String(), "For production run") {
-			return url, addr
-		}
-		select {
-		case <-exited:
-			t.Fatalf("outrider dev exited before it was ready:\n%s\n%s", stdout.String(), tail(stderr.String(), 40))
-		case <-time.After(50 * time.Millisecond):
-		}
-		require.False(t, time.Now().After(deadline), "outrider dev not ready in 60s:\n%s", stdout.String())
-	}
-}
-
-// syncBuffer is a bytes.Buffer safe for the process's writer and readers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
-func tail(s string, lines int) string {
-	parts := strings.Split(s, "\n")
-	if len(parts) > lines {
-		parts = parts[len(parts)-lines:]
-	}
-	return strings.Join(parts, "\n")
+	require.True(t, major > 20 || (major == 20 && minor >= 19), "the console's build (Vite 8) needs Node.js 20.19 or later, found %s", out)
 }
