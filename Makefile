@@ -5,7 +5,7 @@ DEV_SECRET ?= outrider-dev-secret-change-me-0123456789
 PROTOC_GEN_GO_VERSION := v1.36.12
 VERSITYGW_VERSION := v1.8.0
 
-.PHONY: run serve build test tools browser lint proto proto-check bench fmt
+.PHONY: run serve build test tools browser console lint proto proto-check bench fmt
 
 ## build: bin/outrider, without debug information (DWARF, symbol table):
 ## the first build takes about 50 s instead of 65 s on 2 cores; stack
@@ -68,6 +68,11 @@ tools: bin/promtool
 ## the Kubernetes service discovery: about 4 min of 2 cores cold, 5 s cached
 bin/promtool: deploy/prometheus/promtool/go.mod deploy/prometheus/promtool/go.sum
 	cd deploy/prometheus/promtool && $(GO) build -trimpath -tags remove_all_sd,enable_kubernetes_sd -o $(CURDIR)/bin/promtool github.com/prometheus/prometheus/cmd/promtool
+
+## console: rebuild the console's embedded build (transport/httpapi/console/dist)
+## from clients/console; commit the result (make test fails on a stale one)
+console:
+	cd clients/console && npm ci --no-audit --no-fund && npm run build
 
 ## browser: Debian's chromium, which the console's browser tests (e2e/console)
 ## drive through playwright-core (npm, pinned in clients/console); needs root
