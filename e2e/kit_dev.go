@@ -50,14 +50,22 @@ func ModuleRoot(t testing.TB) string {
 	return filepath.Dir(gomod)
 }
 
-// BuildOutrider builds ./cmd/outrider of the module at root into dir; it
-// reports instead of failing, so that it may run beside other set-up.
-func BuildOutrider(ctx context.Context, root, dir string) (bin string, out []byte, err error) {
-	bin = filepath.Join(dir, "outrider")
+// BuildOutriderWhile builds ./cmd/outrider of the module at root into a
+// temporary directory while meanwhile runs (an npm install and checks,
+// which need no node), and returns the binary.
+func BuildOutriderWhile(ctx context.Context, t testing.TB, root string, meanwhile func()) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "outrider")
 	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/outrider")
 	build.Dir = root
-	out, err = build.CombinedOutput()
-	return bin, out, err
+	var out []byte
+	var err error
+	done := make(chan struct{})
+	go func() { defer close(done); out, err = build.CombinedOutput() }()
+	meanwhile()
+	<-done
+	require.NoError(t, err, "go build: %s", out)
+	return bin
 }
 
 // DevNode is an `outrider dev` child process.
@@ -80,7 +88,7 @@ func StartDev(t testing.TB, bin string, env ...string) *DevNode {
 	n.URL = "http://" + n.Addr
 	require.NoError(t, l.Close())
 
-	var stdout, stderr syncBuffer
+	var stdout, stderr SyncBuffer
 	cmd := exec.Command(bin, "dev", "--data-dir", n.Dir, "--http-addr", n.Addr)
 	cmd.Env = append(withoutOutrider(os.Environ()), DevEnv...)
 	cmd.Env = append(cmd.Env, env...)
@@ -92,7 +100,7 @@ func StartDev(t testing.TB, bin string, env ...string) *DevNode {
 		_ = cmd.Process.Signal(syscall.SIGKILL)
 		<-exited
 		if t.Failed() {
-			t.Logf("outrider dev stdout:\n%s\nstderr (last lines):\n%s", stdout.String(), tail(stderr.String(), 80))
+			t.Logf("outrider dev stdout:\n%s\nstderr (last lines):\n%s", stdout.String(), Tail(stderr.String(), 80))
 		}
 	})
 
@@ -109,7 +117,7 @@ func StartDev(t testing.TB, bin string, env ...string) *DevNode {
 		}
 		select {
 		case <-exited:
-			require.FailNow(t, "outrider dev exited before it was ready", "%s\n%s", stdout.String(), tail(stderr.String(), 40))
+			require.FailNow(t, "outrider dev exited before it was ready", "%s\n%s", stdout.String(), Tail(stderr.String(), 40))
 		case <-time.After(50 * time.Millisecond):
 		}
 		require.False(t, time.Now().After(deadline), "outrider dev not ready in 60s:\n%s", stdout.String())
@@ -217,26 +225,27 @@ func withoutOutrider(environ []string) []string {
 	return out
 }
 
-// syncBuffer is a bytes.Buffer safe for a process's writer and readers.
-type syncBuffer struct {
+// SyncBuffer is a bytes.Buffer safe for a child process's writer and
+// the test's readers.
+type SyncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (b *syncBuffer) Write(p []byte) (int, error) {
+func (b *SyncBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.b.Write(p)
 }
 
-func (b *syncBuffer) String() string {
+func (b *SyncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.b.String()
 }
 
-// tail is the last lines of s.
-func tail(s string, lines int) string {
+// Tail is the last lines of s.
+func Tail(s string, lines int) string {
 	parts := strings.Split(s, "\n")
 	if len(parts) > lines {
 		parts = parts[len(parts)-lines:]

@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -38,19 +37,12 @@ func TestConsole(t *testing.T) {
 	defer cancel()
 
 	// The install and the build check need no node: run them while the
-	// binary builds.
-	var wg sync.WaitGroup
-	var bin string
-	var buildErr error
-	var buildOut []byte
-	dir := t.TempDir()
-	wg.Go(func() { bin, buildOut, buildErr = e2e.BuildOutrider(ctx, root, dir) })
-	e2e.NPMInstall(ctx, t, pkg)
-	// The committed build (embedded in the binary) is what the sources
-	// make today, and small enough.
-	e2e.NPM(ctx, t, pkg, nil, "run", "check:build")
-	wg.Wait()
-	require.NoError(t, buildErr, "go build: %s", buildOut)
+	// binary builds. The committed build (embedded in the binary) is what
+	// the sources make today, and small enough.
+	bin := e2e.BuildOutriderWhile(ctx, t, root, func() {
+		e2e.NPMInstall(ctx, t, pkg)
+		e2e.NPM(ctx, t, pkg, nil, "run", "check:build")
+	})
 
 	n := e2e.StartDev(t, bin)
 	url, addr := n.URL, n.Addr

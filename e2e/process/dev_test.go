@@ -13,7 +13,6 @@ package process_test
 // ones land while several goroutines create and advance orders.
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -476,7 +475,7 @@ type devNode struct {
 	addr   string
 	cmd    *exec.Cmd
 	api    *e2e.Client
-	stdout *devBuffer
+	stdout *e2e.SyncBuffer
 	stderr string // file path
 	exited chan struct{}
 }
@@ -492,7 +491,7 @@ func devStart(t *testing.T, bin, dir, name string, args ...string) *devNode {
 	addr := l.Addr().String()
 	require.NoError(t, l.Close())
 
-	n := &devNode{name: name, addr: addr, stdout: &devBuffer{}, exited: make(chan struct{}),
+	n := &devNode{name: name, addr: addr, stdout: &e2e.SyncBuffer{}, exited: make(chan struct{}),
 		stderr: filepath.Join(t.TempDir(), name+".stderr"),
 		api:    e2e.NewClient(t, "http://"+addr)}
 	n.api.HTTP.Timeout = 10 * time.Second
@@ -514,7 +513,7 @@ func devStart(t *testing.T, bin, dir, name string, args ...string) *devNode {
 		<-n.exited
 		if t.Failed() {
 			errs, _ := os.ReadFile(n.stderr)
-			t.Logf("%s stdout:\n%s\n%s stderr (%s):\n%s", name, n.stdout.String(), name, n.stderr, devTail(errs, 60))
+			t.Logf("%s stdout:\n%s\n%s stderr (%s):\n%s", name, n.stdout.String(), name, n.stderr, e2e.Tail(string(errs), 60))
 		}
 	})
 
@@ -614,34 +613,4 @@ func (n *devNode) login(t *testing.T, a devAccount) *e2e.Caller {
 	u := n.api.Login(t, a.Email, a.Password)
 	require.NotEmpty(t, u.Token)
 	return u
-}
-
-// devBuffer is a bytes.Buffer safe for the process's writer and readers.
-type devBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *devBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *devBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
-// devTail is the last lines of b.
-func devTail(b []byte, lines int) []byte {
-	for i := len(b) - 2; i >= 0; i-- {
-		if b[i] == '\n' {
-			if lines--; lines == 0 {
-				return b[i+1:]
-			}
-		}
-	}
-	return b
 }

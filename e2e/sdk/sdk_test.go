@@ -3,11 +3,8 @@ package sdk_test
 import (
 	"context"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
-
-	"github.com/stretchr/testify/require"
 
 	"github.com/outrider/outrider/e2e"
 )
@@ -27,16 +24,10 @@ func TestTypeScriptSDK(t *testing.T) {
 
 	// The install and the generated-types check need no node: run them
 	// while the binary builds.
-	var wg sync.WaitGroup
-	var bin string
-	var buildErr error
-	var buildOut []byte
-	dir := t.TempDir()
-	wg.Go(func() { bin, buildOut, buildErr = e2e.BuildOutrider(ctx, root, dir) })
-	e2e.NPMInstall(ctx, t, pkg)
-	e2e.NPM(ctx, t, pkg, nil, "run", "check:generated")
-	wg.Wait()
-	require.NoError(t, buildErr, "go build: %s", buildOut)
+	bin := e2e.BuildOutriderWhile(ctx, t, root, func() {
+		e2e.NPMInstall(ctx, t, pkg)
+		e2e.NPM(ctx, t, pkg, nil, "run", "check:generated")
+	})
 
 	n := e2e.StartDev(t, bin)
 	admin := n.Demo(t, "admin", "")

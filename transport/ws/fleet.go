@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/outrider/outrider/actors"
 	"github.com/outrider/outrider/persistence"
 	"github.com/outrider/outrider/problem"
 	"github.com/outrider/outrider/wire"
@@ -74,31 +73,20 @@ func (d *fleetDriver) driverFrame() []byte {
 }
 
 func (s *session) subscribeFleet(f clientFrame) {
-	if s.role != actors.RoleAdmin {
-		s.sendError(f.ID, problem.Forbidden, "you may not watch "+quote(f.Channel))
-		return
-	}
-	if f.Since != nil {
-		s.sendError(f.ID, problem.ValidationFailed, "fleet takes no since: it starts with a snapshot")
-		return
-	}
+	invalid := ""
 	if f.Viewport != nil {
-		if msg := f.Viewport.check(); msg != "" {
-			s.sendError(f.ID, problem.ValidationFailed, msg)
-			return
-		}
+		invalid = f.Viewport.check()
 	}
-	s.dropEnded()
-	if sub, dup := s.subs[f.Channel]; dup {
+	existing, ok := s.admitAdminChannel(f, "fleet takes no since: it starts with a snapshot", invalid)
+	if !ok {
+		return
+	}
+	if existing != nil {
 		if f.Viewport != nil {
-			s.changeViewport(f.ID, sub, f.Viewport)
+			s.changeViewport(f.ID, existing, f.Viewport)
 			return
 		}
 		s.ack(f.ID)
-		return
-	}
-	if len(s.subs) >= s.g.cfg.MaxSubscriptions {
-		s.sendError(f.ID, problem.TooManySubscriptions, "unsubscribe from something first")
 		return
 	}
 	sub := &subscription{s: s, channel: FleetChannel}
@@ -109,10 +97,7 @@ func (s *session) subscribeFleet(f clientFrame) {
 		s.sendError(f.ID, problem.Unavailable, "could not subscribe; retry")
 		return
 	}
-	if s.subs == nil {
-		s.subs = map[string]*subscription{}
-	}
-	s.subs[f.Channel] = sub
+	s.addSub(sub)
 	s.ack(f.ID)
 	if f.Viewport != nil {
 		go sub.viewportSnapshot(nil, f.Viewport)

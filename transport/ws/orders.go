@@ -24,21 +24,12 @@ import (
 const OrdersChannel = "orders"
 
 func (s *session) subscribeOrders(f clientFrame) {
-	if s.role != actors.RoleAdmin {
-		s.sendError(f.ID, problem.Forbidden, "you may not watch "+quote(f.Channel))
+	existing, ok := s.admitAdminChannel(f, "orders takes no since: read GET /v1/orders, then follow the channel", "")
+	if !ok {
 		return
 	}
-	if f.Since != nil {
-		s.sendError(f.ID, problem.ValidationFailed, "orders takes no since: read GET /v1/orders, then follow the channel")
-		return
-	}
-	s.dropEnded()
-	if _, dup := s.subs[f.Channel]; dup {
+	if existing != nil {
 		s.ack(f.ID)
-		return
-	}
-	if len(s.subs) >= s.g.cfg.MaxSubscriptions {
-		s.sendError(f.ID, problem.TooManySubscriptions, "unsubscribe from something first")
 		return
 	}
 	sub := &subscription{s: s, channel: OrdersChannel}
@@ -47,11 +38,36 @@ func (s *session) subscribeOrders(f clientFrame) {
 		s.sendError(f.ID, problem.Unavailable, "could not subscribe; retry")
 		return
 	}
-	if s.subs == nil {
-		s.subs = map[string]*subscription{}
-	}
-	s.subs[f.Channel] = sub
+	s.addSub(sub)
 	s.ack(f.ID)
+}
+
+// admitAdminChannel makes the checks the admins' live channels (fleet,
+// orders) share, in the order a client is told of them: an admin's, no
+// since (sinceMsg says why), nothing invalid (invalid, "" if not), within
+// MaxSubscriptions. ok is false when it answered with an error; existing
+// is the session's live subscription to the channel, if it has one.
+func (s *session) admitAdminChannel(f clientFrame, sinceMsg, invalid string) (existing *subscription, ok bool) {
+	switch {
+	case s.role != actors.RoleAdmin:
+		s.sendError(f.ID, problem.Forbidden, "you may not watch "+quote(f.Channel))
+		return nil, false
+	case f.Since != nil:
+		s.sendError(f.ID, problem.ValidationFailed, sinceMsg)
+		return nil, false
+	case invalid != "":
+		s.sendError(f.ID, problem.ValidationFailed, invalid)
+		return nil, false
+	}
+	s.dropEnded()
+	if sub, dup := s.subs[f.Channel]; dup {
+		return sub, true
+	}
+	if len(s.subs) >= s.g.cfg.MaxSubscriptions {
+		s.sendError(f.ID, problem.TooManySubscriptions, "unsubscribe from something first")
+		return nil, false
+	}
+	return nil, true
 }
 
 // watchOrders adds sub to the orders channel's watchers; the first one

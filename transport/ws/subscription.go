@@ -112,10 +112,7 @@ func (s *session) subscribe(f clientFrame) {
 		s.sendError(f.ID, problem.Unavailable, "could not subscribe; retry")
 		return
 	}
-	if s.subs == nil {
-		s.subs = map[string]*subscription{}
-	}
-	s.subs[f.Channel] = sub
+	s.addSub(sub)
 	// Follow the driver before the ack: once acked, the watcher is owed
 	// every position the driver sends.
 	if order.HoldsDriver(row.Status) {
@@ -125,6 +122,14 @@ func (s *session) subscribe(f clientFrame) {
 	// Replay what came after `last`, including anything committed between
 	// the read above and the bus subscription, then go live.
 	go sub.catchUp()
+}
+
+// addSub records sub as the session's subscription to its channel.
+func (s *session) addSub(sub *subscription) {
+	if s.subs == nil {
+		s.subs = map[string]*subscription{}
+	}
+	s.subs[sub.channel] = sub
 }
 
 // dropEnded forgets the subscriptions the node ended itself (the order
