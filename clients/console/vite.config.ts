@@ -3,7 +3,10 @@ import { defineConfig } from "vite";
 import react from "@vitejs/plugin-react";
 
 // The build the node embeds: transport/httpapi/console/dist, served at
-// /console/ (so every asset URL starts with /console/assets/). The SDK is
+// /console/ (so every asset URL starts with /console/assets/). Two pages:
+// index.html, the console, and track.html, the customers' tracking page
+// the node serves at /track/<token> (its own small bundle: no console
+// code). The SDK is
 // built from its TypeScript sources (clients/typescript/src, the same
 // files its own build compiles), so the console needs neither the SDK's
 // dist nor its node_modules; openapi-fetch comes from this package's
@@ -27,5 +30,11 @@ export default defineConfig({
     sourcemap: false,
     assetsInlineLimit: 0,
     reportCompressedSize: false,
+    rollupOptions: {
+      input: {
+        index: fileURLToPath(new URL("index.html", import.meta.url)),
+        track: fileURLToPath(new URL("track.html", import.meta.url)),
+      },
+    },
   },
 });

@@ -23,6 +23,7 @@ import (
 	"github.com/outrider/outrider/persistence/blob/s3"
 	"github.com/outrider/outrider/transport/bus"
 	"github.com/outrider/outrider/transport/httpapi"
+	"github.com/outrider/outrider/transport/httpapi/console"
 	"github.com/outrider/outrider/transport/ws"
 	"github.com/outrider/outrider/worker"
 	"github.com/outrider/outrider/worker/email"
@@ -268,6 +269,9 @@ func flags(mode string, cfg *app.Config, opt *options, v *rawFlags) (*flag.FlagS
 	e.dur(&cfg.HTTP.PasswordResetTTL, "password-reset-ttl", httpapi.DefaultPasswordResetTTL, "how long a password reset token (sent by e-mail) stays valid; it works once")
 	e.dur(&cfg.HTTP.TrackingLinkTTL, "tracking-link-ttl", httpapi.DefaultTrackingLinkTTL, "how long an order's tracking link works after the order ended")
 	e.float(&cfg.HTTP.TrackingSpeed, "tracking-speed", httpapi.DefaultTrackingSpeed, "average speed in m/s a tracking link's estimated arrival assumes")
+	e.str(&cfg.HTTP.Console.TilesURL, "console-tiles-url", "", "map tiles URL template for the console and tracking pages, e.g. https://tile.openstreetmap.org/{z}/{x}/{y}.png (none: a plain map that needs no internet)")
+	e.str(&cfg.HTTP.Console.TilesAttribution, "console-tiles-attribution", "", "attribution the maps show for the tiles (tile servers require one)")
+	e.int(&cfg.HTTP.Console.TilesMaxZoom, "console-tiles-max-zoom", console.DefaultTilesMaxZoom, "deepest zoom level the tiles server has")
 	e.int(&cfg.HTTP.BcryptCost, "bcrypt-cost", httpapi.DefaultBcryptCost, "bcrypt cost of password hashes")
 	e.dur(&cfg.HTTP.HashQueueWait, "password-queue-wait", httpapi.DefaultHashQueueWait, "longest a login, signup or password change waits for a hashing slot (one per CPU) before 503 with Retry-After")
 	e.dur(&cfg.HTTP.AccessTTL, "access-ttl", httpapi.DefaultAccessTTL, "access token lifetime")

@@ -16,8 +16,11 @@ func (s *Server) routes() {
 		return
 	}
 	// The dispatcher's console: the embedded web app, public (it logs in through the API).
-	s.router.Handler(http.MethodGet, "/console", console.Handler())
-	s.router.Handler(http.MethodGet, "/console/*path", console.Handler())
+	pages := console.Handler(s.cfg.Console)
+	s.router.Handler(http.MethodGet, "/console", pages)
+	s.router.Handler(http.MethodGet, "/console/*path", pages)
+	// A customer's tracking page (the build's track.html; it reads GET /v1/track/:token).
+	s.router.Handler(http.MethodGet, "/track/*token", console.TrackHandler(pages))
 	authLimited := policy{public: true, authLimited: true}
 
 	s.handle(http.MethodPost, "/v1/auth/signup", authLimited, s.signup)

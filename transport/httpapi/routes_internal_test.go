@@ -29,7 +29,7 @@ var routesOutsideTable = []string{"GET /metrics"}
 // routesOutsideDocument are served outside the table and are no part of
 // the API, so openapi.json does not describe them: the dispatcher's
 // console (package console), a web app's static files.
-var routesOutsideDocument = []string{"GET /console", "GET /console/*path"}
+var routesOutsideDocument = []string{"GET /console", "GET /console/*path", "GET /track/*token"}
 
 // specAliases maps a document path to the router path serving it where
 // the two differ by more than {param} ↔ :param. httprouter cannot mix

@@ -30,6 +30,7 @@ import (
 	"github.com/outrider/outrider/persistence/blob"
 	"github.com/outrider/outrider/problem"
 	pb "github.com/outrider/outrider/proto/outriderpb"
+	"github.com/outrider/outrider/transport/httpapi/console"
 	"github.com/outrider/outrider/worker/email"
 )
 
@@ -93,6 +94,9 @@ type Config struct {
 	// TrackingSpeed is the average speed, in m/s, a tracking link's
 	// estimated arrival assumes. Default 8 (29 km/h).
 	TrackingSpeed float64
+	// Console configures the pages the node serves (the console at
+	// /console, tracking pages at /track/<token>): map tiles, image origins.
+	Console console.Options
 	// Issuer and Audience of access tokens. Defaults "outrider" and
 	// "outrider-api".
 	Issuer, Audience string
@@ -403,6 +407,9 @@ func New(cfg Config, d Deps) (*Server, error) {
 	}
 	if (cfg.TLSCertFile == "") != (cfg.TLSKeyFile == "") {
 		return nil, errors.New("httpapi: set both TLS certificate and key files, or neither")
+	}
+	if why := console.CheckTilesURL(cfg.Console.TilesURL); why != "" {
+		return nil, fmt.Errorf("httpapi: the console's tiles URL %s", why)
 	}
 	var certs *certReloader
 	if cfg.TLSCertFile != "" {

@@ -1,8 +1,11 @@
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
-import { ok, type ChannelFrame, type Order, type OrderEventFrame, type RealtimeClient } from "@outrider/client";
+import { ok, type Order, type RealtimeClient } from "@outrider/client";
 import { api, describe } from "./session";
 import { active, group, label, newer, statuses, type Status } from "./orders";
 import { AssignPanel } from "./AssignPanel";
+import { OrderActions } from "./OrderActions";
+import { isOrderEvent } from "./live";
+import { href, Link } from "./router";
 
 /**
  * The order board: orders by status, loaded page by page from GET
@@ -25,10 +28,6 @@ const maxGone = 10_000;
 
 /** The orders channel: asked for, answered (acked or refused). */
 type Live = "subscribing" | "live" | "refused";
-
-function isOrderEvent(f: ChannelFrame): f is OrderEventFrame {
-  return f.type === "event" && typeof f.data === "object" && f.data !== null && "order" in f.data;
-}
 
 function shownStatuses(f: Filter): readonly Status[] {
   return f === "active" ? active : f === "all" ? statuses : [f];
@@ -218,7 +217,7 @@ export function Board({ rt }: { rt: RealtimeClient }) {
               <ul>
                 {list.map((o) => (
                   <li key={o.id}>
-                    <Card order={o} selected={o.id === selected} onAssign={() => open(o.id)} />
+                    <Card order={o} selected={o.id === selected} onAssign={() => open(o.id)} onChanged={(c) => merge([c])} />
                   </li>
                 ))}
               </ul>
@@ -237,14 +236,16 @@ export function Board({ rt }: { rt: RealtimeClient }) {
   );
 }
 
-function Card({ order: o, selected, onAssign }: { order: Order; selected: boolean; onAssign: () => void }) {
+function Card({ order: o, selected, onAssign, onChanged }: { order: Order; selected: boolean; onAssign: () => void; onChanged: (o: Order) => void }) {
   return (
     <article className={selected ? "card selected" : "card"} data-order-id={o.id} aria-label={`Order ${o.id}`}>
       <p className="route">
-        <span>{o.pickup.address}</span>
-        <span aria-hidden="true"> → </span>
-        <span className="sr-only"> to </span>
-        <span>{o.dropoff.address}</span>
+        <Link to={href({ view: "order", id: o.id })}>
+          <span>{o.pickup.address}</span>
+          <span aria-hidden="true"> → </span>
+          <span className="sr-only"> to </span>
+          <span>{o.dropoff.address}</span>
+        </Link>
       </p>
       <p className="meta">
         <code title={o.id}>{o.id.slice(-8)}</code> · {o.delivery_option} · {new Date(o.created_at).toLocaleTimeString()}
@@ -257,11 +258,7 @@ function Card({ order: o, selected, onAssign }: { order: Order; selected: boolea
           )}
         </p>
       )}
-      {o.status === "pending" && (
-        <button type="button" onClick={onAssign} aria-pressed={selected}>
-          Assign…
-        </button>
-      )}
+      <OrderActions order={o} onChanged={onChanged} onAssign={onAssign} compact />
     </article>
   );
 }

@@ -16,6 +16,7 @@ import { RealtimeClient, type RealtimeOptions } from "./realtime.js";
 
 export type { components, paths } from "./schema.js";
 export * from "./realtime.js";
+export * from "./tracking.js";
 
 /** Every schema of the OpenAPI document, by name. */
 export type Schemas = components["schemas"];

@@ -16,6 +16,7 @@ import (
 	"net/http/pprof"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -139,6 +140,7 @@ type Node struct {
 	cluster     *cluster.Node
 	gateway     *ws.Gateway
 	blobs       blob.Store
+	blobOrigin  string       // where clients download blobs from (the console may show them)
 	mail        email.Sender // shared by the worker and the API (mailSender)
 	api         *httpapi.Server
 	debug       *http.Server
@@ -308,6 +310,10 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 		_ = ln.Close()
 		n.abort()
 		return nil, err
+	}
+	if n.blobOrigin != "" {
+		// Proof photos are downloaded from the blob store: the console may show them.
+		cfg.HTTP.Console.ImageOrigins = append(cfg.HTTP.Console.ImageOrigins, n.blobOrigin)
 	}
 	api, err := httpapi.New(cfg.HTTP, httpapi.Deps{
 		Actors: n.cluster, Store: store, Logger: log, Registry: reg, Realtime: n.gateway, Cluster: n.cluster,
@@ -503,7 +509,7 @@ func (n *Node) openBlobs(ctx context.Context, addr net.Addr) (http.Handler, erro
 		if err != nil {
 			return nil, err
 		}
-		n.blobs = st
+		n.blobs, n.blobOrigin = st, base
 		return st.Handler(), nil
 	case cfg.S3.Endpoint != "":
 		if cfg.S3.MaxObjectBytes == 0 {
@@ -513,9 +519,25 @@ func (n *Node) openBlobs(ctx context.Context, addr net.Addr) (http.Handler, erro
 		if err != nil {
 			return nil, fmt.Errorf("s3 blob store: %w", err)
 		}
-		n.blobs = st
+		n.blobs, n.blobOrigin = st, s3Origin(cfg.S3)
 	}
 	return nil, nil
+}
+
+// s3Origin is where clients download from the S3 server: the public
+// endpoint (or the endpoint) with the scheme presigned URLs carry.
+func s3Origin(c s3.Config) string {
+	ep := c.PublicEndpoint
+	if ep == "" {
+		ep = c.Endpoint
+	}
+	if strings.Contains(ep, "://") {
+		return ep
+	}
+	if c.UseSSL {
+		return "https://" + ep
+	}
+	return "http://" + ep
 }
 
 // blobSecret derives the local blob store's URL-signing key from the
