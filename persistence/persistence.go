@@ -181,6 +181,13 @@ type Queries interface {
 	// failed, for days from..to inclusive (YYYY-MM-DD in tz). Days with no
 	// activity are included with zeros.
 	OrdersByDay(ctx context.Context, from, to string, tz string) ([]DayCount, error)
+	// DeliveryTimes measures, per calendar day in zone tz (an IANA name),
+	// the orders delivered that day and how long they took from their
+	// first timeline line to the line that moved them to delivered, for
+	// days from..to inclusive (YYYY-MM-DD in tz), with a histogram over
+	// the whole range. Days with no delivery are included. Arguments are
+	// validated as ParseDayRange does.
+	DeliveryTimes(ctx context.Context, from, to string, tz string) (DeliveryTimes, error)
 	// AdminIDs returns the ids of the users with role admin, ordered by
 	// id, at most MaxAdminIDs of them: switched off or not, but not
 	// erased.

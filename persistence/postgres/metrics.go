@@ -3,14 +3,9 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/outrider/outrider/persistence"
 )
-
-// maxMetricDays bounds an OrdersByDay range, so that a typo in a year
-// cannot make the server generate millions of rows.
-const maxMetricDays = 3660
 
 // sqlOrdersByDay counts transitions per local day: an order is created by
 // its first line (seq 1, status pending), and delivered, cancelled or
@@ -49,25 +44,15 @@ GROUP BY days.day ORDER BY days.day`
 // OrdersByDay counts, per calendar day in the IANA zone tz ("" means UTC),
 // the orders created, delivered, cancelled and failed, for days from..to
 // inclusive (YYYY-MM-DD), including days with no activity. An unknown
-// zone, a malformed day, from after to, or a range over maxMetricDays
-// days is an error; the HTTP layer validates these first.
+// zone, a malformed day, from after to, or a range over
+// persistence.MaxMetricDays days is an error; the HTTP layer validates
+// these first.
 func (s *Store) OrdersByDay(ctx context.Context, from, to string, tz string) ([]persistence.DayCount, error) {
 	if tz == "" {
 		tz = "UTC"
 	}
-	if _, err := time.LoadLocation(tz); err != nil || tz == "Local" {
-		return nil, fmt.Errorf("orders by day: unknown time zone %q", tz)
-	}
-	f, err := time.Parse(time.DateOnly, from)
-	if err != nil {
-		return nil, fmt.Errorf("orders by day: bad from day %q: %w", from, err)
-	}
-	t, err := time.Parse(time.DateOnly, to)
-	if err != nil {
-		return nil, fmt.Errorf("orders by day: bad to day %q: %w", to, err)
-	}
-	if t.Before(f) || t.Sub(f) > maxMetricDays*24*time.Hour {
-		return nil, fmt.Errorf("orders by day: range %s..%s is empty or longer than %d days", from, to, maxMetricDays)
+	if _, err := persistence.ParseDayRange(from, to, tz); err != nil {
+		return nil, fmt.Errorf("orders by day: %w", err)
 	}
 	rows, err := s.pool.Query(ctx, sqlOrdersByDay, from, to, tz)
 	if err != nil {

@@ -9,10 +9,6 @@ import (
 	"github.com/outrider/outrider/persistence"
 )
 
-// maxMetricDays bounds an OrdersByDay range, so that a typo in a year
-// cannot make the server generate millions of rows.
-const maxMetricDays = 3660
-
 // sqlOrdersByDay reads the timeline lines that may count in the metric
 // within a UTC window [?1, ?2) in microseconds, each with the status of
 // the order's line before it (its newest with a lower seq: redactions
@@ -31,41 +27,26 @@ const sqlOrdersByDay = `SELECT t.at, t.status, t.seq,
 // to pending after a declined offer does not count), delivered, cancelled
 // and failed (the transitions into those statuses), for days from..to inclusive (YYYY-MM-DD), including days with
 // no activity. An unknown zone, a malformed day, from after to, or a range
-// over maxMetricDays days is an error.
+// over persistence.MaxMetricDays days is an error.
 //
 // SQLite knows no time zones, so the zone's rules come from Go's
 // time.LoadLocation: the query reads the lines between local midnight of
 // from and local midnight after to, and Go assigns each to its local day.
 func (s *Store) OrdersByDay(ctx context.Context, from, to string, tz string) ([]persistence.DayCount, error) {
-	if tz == "" {
-		tz = "UTC"
-	}
-	loc, err := time.LoadLocation(tz)
-	if err != nil || tz == "Local" {
-		return nil, fmt.Errorf("orders by day: unknown time zone %q", tz)
-	}
-	f, err := time.Parse(time.DateOnly, from)
+	rng, err := persistence.ParseDayRange(from, to, tz)
 	if err != nil {
-		return nil, fmt.Errorf("orders by day: bad from day %q: %w", from, err)
+		return nil, fmt.Errorf("orders by day: %w", err)
 	}
-	t, err := time.Parse(time.DateOnly, to)
-	if err != nil {
-		return nil, fmt.Errorf("orders by day: bad to day %q: %w", to, err)
-	}
-	if t.Before(f) || t.Sub(f) > maxMetricDays*24*time.Hour {
-		return nil, fmt.Errorf("orders by day: range %s..%s is empty or longer than %d days", from, to, maxMetricDays)
-	}
+	loc := rng.Loc
 
 	// One entry per day, in order; index maps a local day to its entry.
 	out := []persistence.DayCount{}
 	index := map[string]int{}
-	for d := f; !d.After(t); d = d.AddDate(0, 0, 1) {
-		day := d.Format(time.DateOnly)
+	for _, day := range rng.Days() {
 		index[day] = len(out)
 		out = append(out, persistence.DayCount{Day: day})
 	}
-	start := time.Date(f.Year(), f.Month(), f.Day(), 0, 0, 0, 0, loc)
-	end := time.Date(t.Year(), t.Month(), t.Day()+1, 0, 0, 0, 0, loc)
+	start, end := rng.Start(), rng.End()
 
 	rows, err := s.r.QueryContext(ctx, sqlOrdersByDay, micros(start), micros(end))
 	if err != nil {

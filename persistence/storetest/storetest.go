@@ -37,6 +37,7 @@ func Run(t *testing.T, open func(t *testing.T) persistence.Backend) {
 		{"Orders", testOrders},
 		{"Users", testUsers},
 		{"OrdersByDay", testOrdersByDay},
+		{"DeliveryTimes", testDeliveryTimes},
 		{"Auth", testAuth},
 		{"LoginFailures", testLoginFailures},
 		{"Retention", testRetention},

@@ -133,6 +133,7 @@ var rbacPolicy = map[string]rbacWant{
 	"DELETE /v1/webhooks/:id":         {unauth, forbid, forbid, pass},
 	"GET /v1/webhooks/:id/deliveries": {unauth, forbid, forbid, pass},
 	"GET /v1/metrics/orders-by-day":   {unauth, forbid, forbid, pass},
+	"GET /v1/metrics/delivery-times":  {unauth, forbid, forbid, pass},
 	"GET /v1/cluster":                 {unauth, forbid, forbid, pass},
 }
 
@@ -309,6 +310,9 @@ var rbacRecipes = map[string]rbacRecipe{
 
 	"GET /v1/metrics/orders-by-day": func(*testing.T, *rbacFixture, *e2e.Caller) rbacCall {
 		return rbacCall{"/v1/metrics/orders-by-day?from=2025-01-01&to=2025-01-07&tz=Europe/Berlin", nil, nil}
+	},
+	"GET /v1/metrics/delivery-times": func(*testing.T, *rbacFixture, *e2e.Caller) rbacCall {
+		return rbacCall{"/v1/metrics/delivery-times?from=2025-01-01&to=2025-01-07&tz=Europe/Berlin", nil, nil}
 	},
 	"GET /v1/cluster": func(*testing.T, *rbacFixture, *e2e.Caller) rbacCall {
 		return rbacCall{"/v1/cluster", nil, nil}

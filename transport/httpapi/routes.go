@@ -87,6 +87,7 @@ func (s *Server) routes() {
 	s.handle(http.MethodGet, "/v1/webhooks/:id/deliveries", adminOnly, s.webhookDeliveries)
 
 	s.handle(http.MethodGet, "/v1/metrics/orders-by-day", adminOnly, s.ordersByDay)
+	s.handle(http.MethodGet, "/v1/metrics/delivery-times", adminOnly, s.deliveryTimes)
 	s.handle(http.MethodGet, "/v1/cluster", adminOnly, s.clusterStatus)
 
 	// Browsers cannot set headers on a WebSocket: this route also takes

@@ -346,6 +346,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/metrics/delivery-times": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Delivery times per day (admin)
+         * @description How long orders took from their creation (their first timeline line) to their delivery (the line that moved them to delivered), per local day of the delivery in tz, and a histogram of those times over the whole range. Cancelled, failed and undelivered orders do not count; the lines after a delivery (proofs, payment) are no delivery. Days and defaults as in orders-by-day.
+         */
+        get: operations["deliveryTimes"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/openapi.json": {
         parameters: {
             query?: never;
@@ -1076,6 +1096,29 @@ export interface components {
                 delivered: number;
                 cancelled: number;
                 failed: number;
+            }[];
+        };
+        DeliveryTimes: {
+            /** @description One row per day of the range, in order; a day without deliveries has delivered 0 and null times. */
+            series: {
+                /** Format: date */
+                day: string;
+                /** @description Orders delivered that day (in tz). */
+                delivered: number;
+                /** @description Mean time from creation to delivery, rounded to the nearest second, in whole seconds; null on a day without deliveries. */
+                mean_s: number | null;
+                /** @description Median (nearest rank: the ceil(n/2)-th shortest), in whole seconds; null on a day without deliveries. */
+                p50_s: number | null;
+                /** @description 90th percentile (nearest rank: the ceil(0.9·n)-th shortest), in whole seconds; null on a day without deliveries. */
+                p90_s: number | null;
+                /** @description Longest, in whole seconds; null on a day without deliveries. */
+                max_s: number | null;
+            }[];
+            /** @description Deliveries of the whole range per bucket of time from creation to delivery: more than the previous bucket's bound and at most le_minutes; the last bucket (le_minutes null) holds the longer ones. Counts per bucket, not cumulative. */
+            histogram: {
+                /** @enum {integer|null} */
+                le_minutes: 15 | 30 | 45 | 60 | 90 | 120 | 180 | null;
+                count: number;
             }[];
         };
         Health: {
@@ -3240,6 +3283,39 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["OrdersByDay"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            422: components["responses"]["Unprocessable"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    deliveryTimes: {
+        parameters: {
+            query?: {
+                /** @description First day (in tz). Default: 29 days before to, so 30 days in all. */
+                from?: string;
+                /** @description Last day, inclusive (in tz). Default: today. */
+                to?: string;
+                /** @description IANA time zone */
+                tz?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Series and histogram */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeliveryTimes"];
                 };
             };
             401: components["responses"]["Unauthorized"];

@@ -102,7 +102,7 @@ func TestDocumentRoutes(t *testing.T) {
 		"GET /v1/me", "POST /v1/users", "GET /v1/drivers", "GET /v1/drivers/nearby", "GET /v1/drivers/{id}", "PATCH /v1/drivers/{id}",
 		"PUT /v1/drivers/me/availability", "POST /v1/orders", "GET /v1/orders", "GET /v1/orders/{id}",
 		"GET /v1/orders/{id}/timeline", "GET /v1/orders/{id}/track", "GET /v1/orders/{id}/tracking-link", "GET /v1/track/{token}", "POST /v1/orders/{id}/assign", "POST /v1/orders/{id}/unassign", "POST /v1/orders/{id}/dispatch", "PATCH /v1/me", "POST /v1/me/password", "GET /v1/users", "PATCH /v1/users/{id}", "DELETE /v1/users/{id}", "GET /v1/users/{id}/export", "PUT /v1/orders/{id}/payment", "GET /v1/orders/{id}/dispatch", "POST /v1/orders/{id}/accept",
-		"POST /v1/orders/{id}/decline", "PUT /v1/orders/{id}/status", "GET /v1/metrics/orders-by-day",
+		"POST /v1/orders/{id}/decline", "PUT /v1/orders/{id}/status", "GET /v1/metrics/orders-by-day", "GET /v1/metrics/delivery-times",
 		"GET /v1/openapi.json", "GET /v1/asyncapi.json", "GET /healthz", "GET /readyz", "GET /metrics", "GET /v1/ws",
 		"POST /v1/uploads/presign", "GET /v1/orders/{id}/proofs", "POST /v1/orders/{id}/proofs",
 		"GET /v1/blobs/{key}", "HEAD /v1/blobs/{key}", "PUT /v1/blobs/{key}",
@@ -267,6 +267,9 @@ func TestValidateRequest(t *testing.T) {
 		{"orders by day no tz", "GET", "/v1/metrics/orders-by-day?from=2030-01-01&to=2030-01-31", "", "", nil, true},
 		{"orders by day bad date", "GET", "/v1/metrics/orders-by-day?from=01/01/2030&to=2030-01-31", "", "", nil, false},
 		{"orders by day missing to (today)", "GET", "/v1/metrics/orders-by-day?from=2030-01-01", "", "", nil, true},
+		{"delivery times", "GET", "/v1/metrics/delivery-times?from=2030-01-01&to=2030-01-31&tz=Europe/Berlin", "", "", nil, true},
+		{"delivery times defaults", "GET", "/v1/metrics/delivery-times", "", "", nil, true},
+		{"delivery times bad date", "GET", "/v1/metrics/delivery-times?from=2030-01-01&to=31.01.2030", "", "", nil, false},
 		{"openapi.json", "GET", "/v1/openapi.json", "", "", nil, true},
 		{"healthz", "GET", "/healthz", "", "", nil, true},
 		{"readyz", "GET", "/readyz", "", "", nil, true},
@@ -319,6 +322,8 @@ const (
 		`,"delivery_option":"standard","scheduled_for":null,"payment_status":"unpaid","status":"pending","notes":"","version":1,"offer_expires_at":null,"created_at":"` + ts + `","updated_at":"` + ts + `"}`
 	driverJSON = `{"id":"d1","name":"Dee","email":"d@example.com","phone":"+491","status":"available","available":true,"capacity":3,"active_orders":1,"last_location":{"lat":52.5,"lng":13.4,"at":"` + ts + `"},"online":true,"updated_at":"` + ts + `"}`
 	tokensJSON = `{"user":` + userJSON + `,"access_token":"a.b.c","refresh_token":"r","token_type":"Bearer","expires_in":900}`
+	// dtHist is a delivery-times histogram up to its last, open bucket.
+	dtHist = `{"le_minutes":15,"count":1},{"le_minutes":30,"count":1},{"le_minutes":45,"count":0},{"le_minutes":60,"count":0},{"le_minutes":90,"count":0},{"le_minutes":120,"count":0},{"le_minutes":180,"count":0},`
 )
 
 func without(obj, field string) string {
@@ -400,6 +405,11 @@ func TestValidateResponse(t *testing.T) {
 		{"status 200", "PUT", "/v1/orders/o1/status", 200, j, orderJSON, nil, true},
 		{"orders by day", "GET", "/v1/metrics/orders-by-day?from=2030-01-01&to=2030-01-02", 200, j, `{"series":[{"day":"2030-01-01","created":3,"delivered":2,"cancelled":0,"failed":1}]}`, nil, true},
 		{"orders by day bad day", "GET", "/v1/metrics/orders-by-day?from=2030-01-01&to=2030-01-02", 200, j, `{"series":[{"day":"Jan 1","created":3,"delivered":2,"cancelled":0,"failed":1}]}`, nil, false},
+		{"delivery times", "GET", "/v1/metrics/delivery-times?from=2030-01-01&to=2030-01-02", 200, j, `{"series":[{"day":"2030-01-01","delivered":2,"mean_s":1250,"p50_s":700,"p90_s":1800,"max_s":1800},{"day":"2030-01-02","delivered":0,"mean_s":null,"p50_s":null,"p90_s":null,"max_s":null}],"histogram":[` + dtHist + `{"le_minutes":null,"count":0}]}`, nil, true},
+		{"delivery times day without its times", "GET", "/v1/metrics/delivery-times?from=2030-01-01&to=2030-01-01", 200, j, `{"series":[{"day":"2030-01-01","delivered":0}],"histogram":[` + dtHist + `{"le_minutes":null,"count":0}]}`, nil, false},
+		{"delivery times unknown bucket", "GET", "/v1/metrics/delivery-times?from=2030-01-01&to=2030-01-01", 200, j, `{"series":[],"histogram":[` + dtHist + `{"le_minutes":240,"count":0}]}`, nil, false},
+		{"delivery times cumulative field", "GET", "/v1/metrics/delivery-times?from=2030-01-01&to=2030-01-01", 200, j, `{"series":[],"histogram":[` + dtHist + `{"le_minutes":null,"count":0,"cumulative":2}]}`, nil, false},
+		{"delivery times without histogram", "GET", "/v1/metrics/delivery-times?from=2030-01-01&to=2030-01-01", 200, j, `{"series":[]}`, nil, false},
 		{"openapi.json", "GET", "/v1/openapi.json", 200, j, string(openapi.Document()), nil, true},
 		{"healthz", "GET", "/healthz", 200, j, `{"status":"ok"}`, nil, true},
 		{"readyz ok", "GET", "/readyz", 200, j, `{"status":"ok","checks":{"postgres":"ok","nats":"ok"}}`, nil, true},
