@@ -170,8 +170,6 @@ export function Fleet({ rt }: { rt: RealtimeClient }) {
         }
         if (seen.length > 0) {
           map.fitBounds(L.latLngBounds(seen).pad(0.2), { maxZoom: 15 });
-        } else {
-          map.setView([30, 0], 2);
         }
         orders.items.forEach(drawOrder);
         ordersSub = rt.subscribe("orders", (f) => isOrderEvent(f) && drawOrder(f.data.order));

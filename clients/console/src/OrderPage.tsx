@@ -160,11 +160,11 @@ export function OrderPage({ rt, id }: { rt: RealtimeClient; id: string }) {
               <h3 id="timeline-title">Timeline</h3>
               <ol className="timeline" data-testid="timeline">
                 {timeline.map((e) => (
-                  <li key={e.seq} data-seq={e.seq}>
+                  <li key={e.seq} data-seq={e.seq} data-event={(e.metadata as { event?: string }).event ?? "order.status_changed"} data-status={e.status}>
                     <strong>{describeEvent(e)}</strong>
                     <br />
                     <small className="muted">
-                      #{e.seq} · {new Date(e.at).toLocaleString()} · by {e.by.role}
+                      #{e.seq} · {label(e.status)} · {new Date(e.at).toLocaleString()} · by {e.by.role}
                       {e.by.user_id ? ` ${e.by.user_id.slice(-8)}` : ""}
                     </small>
                   </li>
@@ -187,10 +187,10 @@ export function OrderPage({ rt, id }: { rt: RealtimeClient; id: string }) {
                   {proofs.map((p) => (
                     <li key={p.key}>
                       <a href={p.url} target="_blank" rel="noreferrer">
-                        {p.thumbnail_url ? <img src={p.thumbnail_url} alt={`Proof #${p.seq}`} width={120} /> : <span>Proof #{p.seq} (thumbnail not made yet)</span>}
+                        <img src={p.thumbnail_url ?? p.url} alt={`Proof #${p.seq}`} width={120} />
                       </a>
                       <small className="muted">
-                        {new Date(p.created_at).toLocaleTimeString()} · {Math.round(p.size / 1024)} KB
+                        {new Date(p.created_at).toLocaleTimeString()} · {p.size < 1024 ? `${p.size} B` : `${Math.round(p.size / 1024)} KB`}
                       </small>
                     </li>
                   ))}
@@ -208,12 +208,13 @@ export function OrderPage({ rt, id }: { rt: RealtimeClient; id: string }) {
   );
 }
 
-/** One line for a timeline entry. */
+/** One line for a timeline entry: what happened (a status change says the status), with whom and why. */
 function describeEvent(e: TimelineEntry): string {
-  const m = e.metadata as { event?: string; driver_id?: string; reason?: string; from?: string; to?: string };
-  const what = (m.event ?? "order.status_changed").replace(/^order\./, "").replace(/_/g, " ");
+  const m = e.metadata as { event?: string; driver_id?: string; reason?: string };
+  const event = m.event ?? "order.status_changed";
+  const what = event === "order.status_changed" ? label(e.status) : event.replace(/^order\./, "").replace(/_/g, " ");
   const extra = [m.driver_id && `driver ${m.driver_id.slice(-8)}`, m.reason && `“${m.reason}”`].filter(Boolean).join(", ");
-  return `${what[0]?.toUpperCase() ?? ""}${what.slice(1)} → ${label(e.status)}${extra ? ` (${extra})` : ""}`;
+  return `${what[0]?.toUpperCase() ?? ""}${what.slice(1)}${extra ? ` (${extra})` : ""}`;
 }
 
 function DispatchView({ dispatch: d }: { dispatch: Dispatch | undefined }) {
@@ -296,8 +297,6 @@ function Trail({ order, trail }: { order: Order; trail: Point[] }) {
       const head = L.circleMarker([0, 0], { radius: 7, color: "#fff", weight: 2, fillColor: "#1f4e79", fillOpacity: 1, className: "trail-head" });
       if (places.length > 0) {
         map.fitBounds(L.latLngBounds(places).pad(0.3), { maxZoom: 16 });
-      } else {
-        map.setView([30, 0], 2);
       }
       layers.current = { map, line, head, fitted: false };
       setReady(true);

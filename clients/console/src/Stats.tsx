@@ -5,6 +5,7 @@ import { Chart, type Line } from "./Chart";
 import { isOrderEvent } from "./live";
 
 type Days = Schemas["OrdersByDay"]["series"];
+type Times = Schemas["DeliveryTimes"];
 
 /** At most one re-read of the numbers per this many milliseconds while orders move. */
 const settleMs = 3000;
@@ -17,14 +18,19 @@ const settleMs = 3000;
  */
 export function Stats({ rt }: { rt: RealtimeClient }) {
   const [days, setDays] = useState<Days | undefined>();
+  const [times, setTimes] = useState<Times | undefined>();
   const [error, setError] = useState<string | undefined>();
   const tz = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
 
   const load = useCallback(async () => {
     try {
       const query = { tz };
-      const d = await ok(api.GET("/v1/metrics/orders-by-day", { params: { query } }));
+      const [d, t] = await Promise.all([
+        ok(api.GET("/v1/metrics/orders-by-day", { params: { query } })),
+        ok(api.GET("/v1/metrics/delivery-times", { params: { query } })),
+      ]);
       setDays(d.series);
+      setTimes(t);
       setError(undefined);
     } catch (e) {
       setError(describe(e));
@@ -62,6 +68,24 @@ export function Stats({ rt }: { rt: RealtimeClient }) {
     ];
     return { x, lines };
   }, [days]);
+
+  const durations = useMemo(() => {
+    if (!times) {
+      return undefined;
+    }
+    const minutes = (s: number | null) => (s === null ? null : Math.round(s / 6) / 10);
+    return {
+      x: times.series.map((d) => Date.parse(`${d.day}T12:00:00Z`) / 1000),
+      lines: [
+        { label: "median (min)", colour: "#1f4e79", values: times.series.map((d) => minutes(d.p50_s)) },
+        { label: "90th percentile (min)", colour: "#f5a623", values: times.series.map((d) => minutes(d.p90_s)) },
+      ] as Line[],
+      hx: times.histogram.map((_b, i) => i),
+      hLabels: times.histogram.map((b, i) => (b.le_minutes === null ? `> ${times.histogram[i - 1]?.le_minutes ?? 0}` : `≤ ${b.le_minutes}`)),
+      hLines: [{ label: "orders", colour: "#2e8540", values: times.histogram.map((b) => b.count), bars: true }] as Line[],
+      total: times.series.reduce((n, d) => n + d.delivered, 0),
+    };
+  }, [times]);
 
   return (
     <main className="page">
@@ -102,6 +126,16 @@ export function Stats({ rt }: { rt: RealtimeClient }) {
               </table>
             </details>
           </figure>
+        )}
+        {durations && (
+          <>
+            <figure>
+              <Chart title="Delivery time by day (order placed → delivered)" x={durations.x} lines={durations.lines} yLabel="minutes" />
+            </figure>
+            <figure>
+              <Chart title={`Delivery times, ${durations.total} orders`} x={durations.hx} xLabels={durations.hLabels} lines={durations.hLines} yLabel="orders" />
+            </figure>
+          </>
         )}
       </div>
     </main>

@@ -87,13 +87,14 @@ export function Webhooks() {
                   </>
                 )}
               </td>
-              <td>{w.event_types.join(", ")}</td>
+              <td>{w.event_types.includes("*") ? "all events" : w.event_types.join(", ")}</td>
               <td>
                 {w.enabled ? "enabled" : "disabled"}
                 {w.disabled_reason && ` (${w.disabled_reason})`}
                 {w.consecutive_failures > 0 && ` · ${w.consecutive_failures} failures in a row`}
               </td>
-              <td className="actions">
+              <td>
+                <div className="actions">
                 <button
                   type="button"
                   className="secondary"
@@ -114,6 +115,7 @@ export function Webhooks() {
                 >
                   Remove
                 </button>
+                </div>
               </td>
             </tr>
           ))}

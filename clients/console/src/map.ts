@@ -30,6 +30,9 @@ export function mapConfig(): Promise<MapConfig> {
 /** A map in el: tiles when configured, otherwise the plain projection with a graticule; a scale either way. */
 export function createMap(el: HTMLElement, cfg: MapConfig): L.Map {
   const map = L.map(el, { zoomControl: true, attributionControl: cfg.tiles !== null, worldCopyJump: true, maxZoom: cfg.tiles?.max_zoom ?? 19 });
+  // A view before any layer: Leaflet cannot draw a vector layer added to
+  // a map without one. The caller moves it where it belongs.
+  map.setView([30, 0], 2);
   if (cfg.tiles) {
     L.tileLayer(cfg.tiles.url, { attribution: cfg.tiles.attribution, maxZoom: cfg.tiles.max_zoom }).addTo(map);
   } else {

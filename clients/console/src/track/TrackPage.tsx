@@ -146,8 +146,6 @@ function TrackMap({ t }: { t: Tracking }) {
       }
       if (places.length > 0) {
         map.fitBounds(L.latLngBounds(places).pad(0.4), { maxZoom: 16 });
-      } else {
-        map.setView([30, 0], 2);
       }
       const driver = L.circleMarker([0, 0], { radius: 9, color: "#fff", weight: 3, fillColor: "#1f4e79", fillOpacity: 1, className: "driver-marker" });
       layers.current = { map, driver, fitted: false };
