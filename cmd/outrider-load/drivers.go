@@ -72,11 +72,8 @@ func ensureDrivers(ctx context.Context, a *api, admin string, m *minter, n int, 
 	if cache == "" {
 		return createDrivers(ctx, a, admin, m, n)
 	}
-	if b, err := os.ReadFile(cache); err == nil {
-		var ids []string
-		if json.Unmarshal(b, &ids) == nil && len(ids) >= n {
-			return ids[:n], nil
-		}
+	if ids, err := cachedDrivers(cache, n); err == nil {
+		return ids, nil
 	}
 	ids, err := createDrivers(ctx, a, admin, m, n)
 	if err != nil {
@@ -87,6 +84,23 @@ func ensureDrivers(ctx context.Context, a *api, admin string, m *minter, n int, 
 		logf("could not cache the load drivers' ids: %v", err)
 	}
 	return ids, nil
+}
+
+// cachedDrivers reads the first n load drivers' ids that ensureDrivers
+// cached.
+func cachedDrivers(cache string, n int) ([]string, error) {
+	b, err := os.ReadFile(cache)
+	if err != nil {
+		return nil, fmt.Errorf("the load drivers' ids: %w", err)
+	}
+	var ids []string
+	if err := json.Unmarshal(b, &ids); err != nil {
+		return nil, fmt.Errorf("the load drivers' ids in %s: %w", cache, err)
+	}
+	if len(ids) < n {
+		return nil, fmt.Errorf("%s holds %d load drivers, want %d", cache, len(ids), n)
+	}
+	return ids[:n], nil
 }
 
 func createDrivers(ctx context.Context, a *api, admin string, m *minter, n int) ([]string, error) {

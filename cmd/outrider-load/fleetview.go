@@ -36,15 +36,28 @@ import (
 // received per second; the node's CPU, RSS and accepted fixes; the load
 // tool's own CPU. Every -every value is one batch of runs with the same
 // drivers and sockets. One RESULT line per run, then a summary.
+//
+// With -nodes the drivers are spread over several nodes of one cluster
+// (driver i on node i mod the count) and the watchers sit on the first,
+// which gets the other nodes' fixes through NATS; the figures are then
+// summed over the nodes and given per node. With -procs the driver
+// sockets live in child processes (fleetdrivers.go), so that no process
+// holds more than its open-file limit allows.
 func runFleetview(ctx context.Context, t *target, args []string, out io.Writer) error {
 	cfg, err := parseFleetview(t, args)
 	if err != nil {
 		return err
 	}
-	if t.pid <= 0 {
-		return fmt.Errorf("-pid is required: the node's CPU and RSS are read from /proc")
+	if cfg.shard.n > 0 {
+		return runFleetShard(ctx, t, cfg, out)
 	}
-	if err := checkFileLimits(cfg.drivers, t.pid); err != nil {
+	nodes := cfg.targets(t)
+	for _, n := range nodes {
+		if n.pid <= 0 {
+			return fmt.Errorf("-pid (or -pids, one per node) is required: the nodes' CPU and RSS are read from /proc")
+		}
+	}
+	if err := checkFileLimits(cfg.socketsPerProc(), cfg.socketsPerNode(), cfg.pids); err != nil {
 		return err
 	}
 	m, err := t.minter()
@@ -63,57 +76,32 @@ func runFleetview(ctx context.Context, t *target, args []string, out io.Writer) 
 	}
 	logf("%d load drivers ready in %s", len(ids), time.Since(start).Round(time.Millisecond))
 
-	dialers := sourceDialers(cfg.sources)
-	conns := make([]*websocket.Conn, len(ids))
-	defer func() { closeAll(conns) }()
-	start = time.Now()
-	if err := parallel(ctx, len(ids), cfg.concurrency, func(ctx context.Context, i int) error {
-		c, err := dialFrom(ctx, dialers[i%len(dialers)], "ws://"+t.addr+"/v1/ws", m.token(ids[i], "driver"))
-		if err != nil {
-			return fmt.Errorf("driver socket %d: %w", i, err)
-		}
-		conns[i] = c
-		if n := i + 1; n%10_000 == 0 {
-			logf("%d driver sockets open", n)
-		}
-		return nil
-	}); err != nil {
+	var drv fleetDrivers
+	if cfg.procs == 0 {
+		drv, err = startDrivers(ctx, cfg, m, ids, 0, 0)
+	} else {
+		drv, err = spawnShards(ctx, cfg, args)
+	}
+	if err != nil {
 		return err
 	}
-	logf("%d driver sockets open in %s", len(conns), time.Since(start).Round(time.Millisecond))
-
-	var ended closeTally
-	var replies atomic.Int64 // error frames (rate_limited, validation_failed …)
-	var cut atomic.Int64
-	for _, c := range conns {
-		go func() {
-			err := readLoop(c, func([]byte, time.Time) { replies.Add(1) })
-			if ctx.Err() == nil {
-				cut.Add(1)
-				ended.add(err)
-			}
-		}()
-	}
-
-	runCtx, stop := context.WithCancel(ctx)
-	defer stop()
-	st := newFleetStream(cfg, conns)
-	st.period.Store(int64(cfg.every[0]))
-	var wg sync.WaitGroup
-	for w := range cfg.writers {
-		wg.Add(1)
-		go func() { defer wg.Done(); st.write(runCtx, w) }()
-	}
-	defer func() { stop(); wg.Wait() }()
+	stopped := false
+	defer func() {
+		if !stopped {
+			drv.close()
+		}
+	}()
 
 	var results []fleetRun
 	for bi, every := range cfg.every {
-		st.period.Store(int64(every))
+		if err := drv.setEvery(every); err != nil {
+			return err
+		}
 		logf("drivers send a fix every %s; warming up %s", every, cfg.warmup)
 		if err := backoff.Sleep(ctx, cfg.warmup); err != nil {
 			return err
 		}
-		if err := awaitIngest(ctx, t, st, cfg.warmupMax); err != nil {
+		if err := awaitIngest(ctx, nodes, drv, cfg.warmupMax); err != nil {
 			return err
 		}
 		release, err := holdQuiet(ctx, cfg.quiet)
@@ -122,13 +110,12 @@ func runFleetview(ctx context.Context, t *target, args []string, out io.Writer) 
 		}
 		for run := 1; run <= cfg.runs; run++ {
 			for _, c := range cfg.configs {
-				r, err := measureFleet(ctx, t, cfg, m.token(adminUser.ID, "admin"), st, c, every, run)
+				r, err := measureFleet(ctx, nodes, cfg, m.token(adminUser.ID, "admin"), drv, c, every, run)
 				if err != nil {
 					release()
 					return err
 				}
 				r.label = cfg.label
-				r.driversCut = cut.Load()
 				r.print(out)
 				results = append(results, r)
 			}
@@ -138,10 +125,11 @@ func runFleetview(ctx context.Context, t *target, args []string, out io.Writer) 
 			logf("batch with fixes every %s done", every)
 		}
 	}
-	stop()
-	wg.Wait()
+	p := drv.progress()
+	stopped = true
+	closed := drv.close()
 	printFleetSummary(out, cfg, results)
-	fmt.Fprintf(out, "driver sockets closed by the node: %s; error frames to drivers: %s\n", ended.String(), commas(float64(replies.Load())))
+	fmt.Fprintf(out, "driver sockets closed by the nodes: %s; error frames to drivers: %s; failed writes: %s\n", closed, commas(float64(p.replies)), commas(float64(p.writeErrs)))
 	return nil
 }
 
@@ -149,6 +137,10 @@ func runFleetview(ctx context.Context, t *target, args []string, out io.Writer) 
 type fleetConfig struct {
 	drivers, runs, concurrency, sources, writers int
 	every                                        []time.Duration
+	nodes                                        []string // the watchers' node first
+	pids                                         []int    // the nodes' process ids, in -nodes' order
+	procs                                        int      // driver processes (0: the drivers in this one)
+	shard                                        shardSpec
 	configs                                      []string
 	lat, lng, cityKM, countryKM, cityShare       float64
 	speed                                        float64
@@ -187,6 +179,10 @@ func parseFleetview(t *target, args []string) (fleetConfig, error) {
 	fs.StringVar(&c.quiet, "quiet", "", "create this file during each batch of runs and remove it after (a shared machine's sign to pause heavy work); waits while it exists")
 	fs.Uint64Var(&c.seed, "seed", 1, "seed of the positions and moves")
 	fs.StringVar(&c.label, "label", "", "a word for the RESULT lines")
+	nodes := fs.String("nodes", "", "the HTTP addresses of the nodes, comma-separated: driver i connects to node i mod the count, the watchers (and the API calls) to the first; every node must be on 127.0.0.1 (default -addr)")
+	pids := fs.String("pids", "", "the nodes' process ids in -nodes' order, comma-separated, for their CPU and RSS from /proc (default -pid)")
+	fs.IntVar(&c.procs, "procs", 0, "spread the driver sockets over this many child processes of this tool (a process's open-file limit caps its sockets); 0: keep them in this process")
+	shard := fs.String("shard", "", "internal: k/n, run as driver process k of n (started by -procs)")
 	if err := parseFlags(fs, t, args); err != nil {
 		return c, err
 	}
@@ -195,6 +191,18 @@ func parseFleetview(t *target, args []string) (fleetConfig, error) {
 		return c, fmt.Errorf("-every: %w", err)
 	}
 	c.configs = splitList(*configs)
+	if c.nodes = splitList(*nodes); len(c.nodes) == 0 {
+		c.nodes = []string{t.addr}
+	}
+	if c.pids, err = parseInts(*pids); err != nil {
+		return c, fmt.Errorf("-pids: %w", err)
+	}
+	if len(c.pids) == 0 {
+		c.pids = []int{t.pid}
+	}
+	if c.shard, err = parseShard(*shard); err != nil {
+		return c, fmt.Errorf("-shard: %w", err)
+	}
 	return c, c.check()
 }
 
@@ -228,6 +236,15 @@ func (c fleetConfig) check() error {
 	bad(c.concurrency < 1 || c.concurrency > 512, "-concurrency must be 1..512")
 	bad(c.sources < 1 || c.sources > 250, "-sources must be 1..250")
 	bad(c.writers < 1 || c.writers > 4096, "-writers must be 1..4096")
+	bad(len(c.nodes) > 16, "-nodes: at most 16 nodes")
+	for _, n := range c.nodes {
+		if err := (&target{addr: n}).check(); err != nil {
+			errs = append(errs, fmt.Errorf("-nodes: %w", err))
+		}
+	}
+	bad(len(c.pids) != len(c.nodes), fmt.Sprintf("-pids: %d process ids for %d nodes", len(c.pids), len(c.nodes)))
+	bad(c.procs < 0 || c.procs > 16, "-procs must be 0..16")
+	bad(max(c.procs, 1)*c.sources > 250, "-sources × -procs must be at most 250 (each driver process has its own source addresses)")
 	// The quiet file may be held 10 minutes at most.
 	perBatch := time.Duration(c.runs*len(c.configs)) * (c.settle + c.duration + c.gap)
 	bad(c.quiet != "" && perBatch > 9*time.Minute, fmt.Sprintf("a batch of runs takes ~%s: with -quiet, keep it under 9m (fewer -runs or -configs, a shorter -duration)", perBatch.Round(time.Second)))
@@ -258,29 +275,33 @@ func splitList(s string) []string {
 	return out
 }
 
-// checkFileLimits refuses a run that cannot open its driver sockets: the
-// tool needs one descriptor per driver (and a few hundred for its HTTP
-// clients and watchers), the node one per session and the 1,024 it
-// keeps for itself (ws.Config's MaxSessionsNode), under their open-file
-// limits.
-func checkFileLimits(drivers, pid int) error {
+// checkFileLimits refuses a run that cannot open its driver sockets: a
+// load process needs one descriptor per driver socket it holds (and a few
+// hundred for its HTTP clients and watchers), a node one per session and
+// the 1,024 it keeps for itself (ws.Config's MaxSessionsNode), under
+// their open-file limits. Child driver processes raise their limit as
+// this one does (raiseFileLimit), so this process's limit stands for
+// theirs.
+func checkFileLimits(perProc, perNode int, pids []int) error {
 	var l syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
 		return err
 	}
-	if need := uint64(drivers) + 256; need > l.Cur {
-		return fmt.Errorf("-drivers %d needs %d open files in the load tool; its limit is %d (raise the hard limit, e.g. NOFILE=200000 on-serve.sh, which needs CAP_SYS_RESOURCE)", drivers, need, l.Cur)
+	if need := uint64(perProc) + 256; need > l.Cur {
+		return fmt.Errorf("%d driver sockets in one load process need %d open files; its limit is %d (more -procs, or raise the hard limit, e.g. NOFILE=200000 on-serve.sh, which needs CAP_SYS_RESOURCE)", perProc, need, l.Cur)
 	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/limits", pid))
-	if err != nil {
-		return err
-	}
-	nodeLimit, err := parseNofile(string(b))
-	if err != nil {
-		return err
-	}
-	if need := int64(drivers) + 1024 + 64; need > nodeLimit {
-		return fmt.Errorf("-drivers %d needs %d open files in the node (a session each and the 1,024 it keeps); its limit is %d: at most %d drivers", drivers, need, nodeLimit, nodeLimit-1024-64)
+	for _, pid := range pids {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/limits", pid))
+		if err != nil {
+			return err
+		}
+		nodeLimit, err := parseNofile(string(b))
+		if err != nil {
+			return err
+		}
+		if need := int64(perNode) + 1024 + 64; need > nodeLimit {
+			return fmt.Errorf("%d driver sockets on one node need %d open files there (a session each and the 1,024 it keeps); node %d's limit is %d: at most %d a node (more -nodes)", perNode, need, pid, nodeLimit, nodeLimit-1024-64)
+		}
 	}
 	return nil
 }
@@ -305,38 +326,54 @@ func parseNofile(limits string) (int64, error) {
 	return 0, fmt.Errorf("no \"Max open files\" line in /proc limits")
 }
 
-// awaitIngest waits, at most max, until the driver actors accept at
-// least 95 % of the fixes the tool sends (over 3-second samples), and
-// logs how it went: a driver's fixes count only once his session is
-// set up, and the node sets up the sessions of a reconnecting fleet
-// one at a time.
-func awaitIngest(ctx context.Context, t *target, st *fleetStream, max time.Duration) error {
+// awaitIngest waits, at most max, until the driver actors (on all the
+// nodes) accept at least 95 % of the fixes the drivers send (over
+// 3-second samples), and logs how it went: a driver's fixes count only
+// once his session is set up, and a node sets up the sessions of a
+// reconnecting fleet one at a time.
+func awaitIngest(ctx context.Context, nodes []*target, drv fleetDrivers, max time.Duration) error {
 	accepted := series("outrider_driver_fixes_total", "outcome", "accepted")
 	start := time.Now()
 	for {
-		m0, err := t.scrape(ctx)
+		m0, err := scrapeAll(ctx, nodes)
 		if err != nil {
 			return err
 		}
-		sent0 := st.sent.Load()
+		sent0 := drv.progress().sent
 		if err := backoff.Sleep(ctx, 3*time.Second); err != nil {
 			return err
 		}
-		m1, err := t.scrape(ctx)
+		m1, err := scrapeAll(ctx, nodes)
 		if err != nil {
 			return err
 		}
-		sent, got := float64(st.sent.Load()-sent0), delta(m0, m1, accepted)
+		sent, got := float64(drv.progress().sent-sent0), 0.0
+		for i := range nodes {
+			got += delta(m0[i], m1[i], accepted)
+		}
 		switch {
 		case got >= 0.95*sent:
-			logf("the node accepts %s of %s fixes sent (after %s more)", commas(got), commas(sent), time.Since(start).Round(time.Second))
+			logf("the nodes accept %s of %s fixes sent (after %s more)", commas(got), commas(sent), time.Since(start).Round(time.Second))
 			return nil
 		case time.Since(start) >= max:
-			logf("the node still accepts only %s of %s fixes sent after %s more: measuring anyway", commas(got), commas(sent), max)
+			logf("the nodes still accept only %s of %s fixes sent after %s more: measuring anyway", commas(got), commas(sent), max)
 			return nil
 		}
-		logf("the node accepts %s of %s fixes sent: waiting", commas(got), commas(sent))
+		logf("the nodes accept %s of %s fixes sent: waiting", commas(got), commas(sent))
 	}
+}
+
+// scrapeAll scrapes every node's /metrics.
+func scrapeAll(ctx context.Context, nodes []*target) ([]metrics, error) {
+	out := make([]metrics, len(nodes))
+	for i, n := range nodes {
+		m, err := n.scrape(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("node %s: %w", n.addr, err)
+		}
+		out[i] = m
+	}
+	return out, nil
 }
 
 // holdQuiet waits until path does not exist, then creates it; the
@@ -370,13 +407,13 @@ func holdQuiet(ctx context.Context, path string) (func(), error) {
 	}, nil
 }
 
-// sourceDialers are WebSocket dialers bound to 127.0.0.1 … 127.0.0.n:
-// each source address has its own ephemeral ports, so n addresses open
-// n × ~28,000 sockets to the one node address.
-func sourceDialers(n int) []*websocket.Dialer {
+// sourceDialers are WebSocket dialers bound to 127.0.0.(first+1) …
+// 127.0.0.(first+n): each source address has its own ephemeral ports, so
+// n addresses open n × ~28,000 sockets to one node address.
+func sourceDialers(first, n int) []*websocket.Dialer {
 	out := make([]*websocket.Dialer, n)
 	for i := range out {
-		nd := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(i+1))}, Timeout: 15 * time.Second}
+		nd := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(first+i+1))}, Timeout: 15 * time.Second}
 		out[i] = &websocket.Dialer{ReadBufferSize: 1024, WriteBufferSize: 1024, HandshakeTimeout: 15 * time.Second,
 			NetDialContext: nd.DialContext}
 	}
@@ -465,9 +502,15 @@ func (s *fleetStream) write(ctx context.Context, w int) {
 	if backoff.Sleep(ctx, time.Duration(rng.Int64N(int64(time.Second)))) != nil {
 		return
 	}
+	// One pacer for as long as the period stays: a new one's first wait
+	// does not wait, so a pacer per round would send a writer with few
+	// drivers round after round without pause.
+	var p pacer
+	var period time.Duration
 	for {
-		period := time.Duration(s.period.Load())
-		p := pacer{rate: float64(len(mine)) / period.Seconds()}
+		if now := time.Duration(s.period.Load()); now != period {
+			period, p = now, pacer{rate: float64(len(mine)) / now.Seconds()}
+		}
 		for k, i := range mine {
 			if p.wait(ctx) != nil {
 				return
@@ -637,13 +680,21 @@ type fleetRun struct {
 	every                time.Duration
 	run                  int
 	elapsed              time.Duration
-	offered, accepted    float64 // fixes/s sent by the tool, accepted by the driver actors
-	throttled, dropped   float64 // fixes/s the gateway throttled; stale + jump at the actors
-	nodeCores, toolCores float64
-	rssMB                float64
+	offered, accepted    float64 // fixes/s sent by the tool, accepted by the driver actors (all nodes)
+	throttled, dropped   float64 // fixes/s the gateways throttled; stale + jump at the actors
+	nodeCores, toolCores float64 // the nodes' together; the tool's with its driver processes
+	rssMB                float64 // the nodes' together
+	nodes                []nodeRun
 	load1                float64
 	watchers             []watcherRun
 	driversCut           int64
+}
+
+// nodeRun is one node's share of a run.
+type nodeRun struct {
+	addr            string
+	cores, rssMB    float64
+	accepted, fixes float64 // fixes/s its driver actors accepted; its gateway passed
 }
 
 // watcherRun is one watcher's rates over a run's window.
@@ -653,7 +704,59 @@ type watcherRun struct {
 	closed                               string  // how it ended during the run ("" if open)
 }
 
-func measureFleet(ctx context.Context, t *target, cfg fleetConfig, token string, st *fleetStream, config string, every time.Duration, run int) (fleetRun, error) {
+// nodeWindow brackets a run on one node: its metrics and CPU time.
+type nodeWindow struct {
+	t    *target
+	w    *window
+	cpu0 float64
+}
+
+func beginNodes(ctx context.Context, nodes []*target) ([]nodeWindow, error) {
+	out := make([]nodeWindow, len(nodes))
+	for i, n := range nodes {
+		w, err := n.begin(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("node %s: %w", n.addr, err)
+		}
+		cpu, err := procCPU(n.pid)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = nodeWindow{n, w, cpu}
+	}
+	return out, nil
+}
+
+// endNodes closes the windows and adds each node's figures to r.
+func endNodes(ctx context.Context, ws []nodeWindow, r *fleetRun) error {
+	for _, nw := range ws {
+		cpu, err := procCPU(nw.t.pid)
+		if err != nil {
+			return err
+		}
+		if err := nw.w.end(ctx); err != nil {
+			return fmt.Errorf("node %s: %w", nw.t.addr, err)
+		}
+		rss, err := procRSS(nw.t.pid)
+		if err != nil {
+			return err
+		}
+		fixes := func(o string) float64 { return nw.w.rate(series("outrider_driver_fixes_total", "outcome", o)) }
+		n := nodeRun{addr: nw.t.addr, cores: (cpu - nw.cpu0) / nw.w.elapsed.Seconds(), rssMB: float64(rss) / 1024,
+			accepted: fixes("accepted"), fixes: nw.w.rate(series("outrider_ws_location_frames_total", "outcome", "passed"))}
+		r.nodes = append(r.nodes, n)
+		r.nodeCores += n.cores
+		r.rssMB += n.rssMB
+		r.accepted += n.accepted
+		r.throttled += nw.w.rate(series("outrider_ws_location_frames_total", "outcome", "throttled"))
+		r.dropped += fixes("stale") + fixes("jump")
+	}
+	return nil
+}
+
+// measureFleet measures one run: the watchers of config on the first
+// node, every node's figures, the drivers' fixes sent.
+func measureFleet(ctx context.Context, nodes []*target, cfg fleetConfig, token string, drv fleetDrivers, config string, every time.Duration, run int) (fleetRun, error) {
 	var ws []*watcher
 	defer func() {
 		for _, w := range ws {
@@ -664,7 +767,7 @@ func measureFleet(ctx context.Context, t *target, cfg fleetConfig, token string,
 		if (view && config == "fleet") || (!view && config == "viewport") {
 			continue
 		}
-		w, err := openWatcher(ctx, t, cfg, token, view)
+		w, err := openWatcher(ctx, nodes[0], cfg, token, view)
 		if err != nil {
 			return fleetRun{}, err
 		}
@@ -673,15 +776,11 @@ func measureFleet(ctx context.Context, t *target, cfg fleetConfig, token string,
 	if err := backoff.Sleep(ctx, cfg.settle); err != nil {
 		return fleetRun{}, err
 	}
-	w0, err := t.begin(ctx)
+	nws, err := beginNodes(ctx, nodes)
 	if err != nil {
 		return fleetRun{}, err
 	}
-	cpu0, err := procCPU(t.pid)
-	if err != nil {
-		return fleetRun{}, err
-	}
-	sent0 := st.sent.Load()
+	start, self0, p0 := time.Now(), cpuSeconds(), drv.progress()
 	before := make([]frameCounts, len(ws))
 	for i, w := range ws {
 		before[i] = w.snapshot()
@@ -693,25 +792,13 @@ func measureFleet(ctx context.Context, t *target, cfg fleetConfig, token string,
 	for i, w := range ws {
 		after[i] = w.snapshot()
 	}
-	sentN := st.sent.Load() - sent0
-	cpu1, err := procCPU(t.pid)
-	if err != nil {
+	secs, self1, p1 := time.Since(start).Seconds(), cpuSeconds(), drv.progress()
+	r := fleetRun{config: config, every: every, run: run, elapsed: time.Duration(secs * float64(time.Second)),
+		offered:   float64(p1.sent-p0.sent) / secs,
+		toolCores: (self1 - self0 + p1.cpu - p0.cpu) / secs, load1: loadAvg1(), driversCut: p1.cut}
+	if err := endNodes(ctx, nws, &r); err != nil {
 		return fleetRun{}, err
 	}
-	if err := w0.end(ctx); err != nil {
-		return fleetRun{}, err
-	}
-	rss, err := procRSS(t.pid)
-	if err != nil {
-		return fleetRun{}, err
-	}
-	secs := w0.elapsed.Seconds()
-	fixes := func(o string) float64 { return w0.rate(series("outrider_driver_fixes_total", "outcome", o)) }
-	r := fleetRun{config: config, every: every, run: run, elapsed: w0.elapsed,
-		offered: float64(sentN) / secs, accepted: fixes("accepted"),
-		throttled: w0.rate(series("outrider_ws_location_frames_total", "outcome", "throttled")),
-		dropped:   fixes("stale") + fixes("jump"),
-		nodeCores: (cpu1 - cpu0) / secs, toolCores: w0.clientCores(), rssMB: float64(rss) / 1024, load1: loadAvg1()}
 	for i, w := range ws {
 		d := after[i].minus(before[i])
 		wr := watcherRun{name: w.name, msgs: float64(d.msgs) / secs, frames: float64(d.frames) / secs,
@@ -765,6 +852,13 @@ func (r fleetRun) print(out io.Writer) {
 		{name: "load tool CPU (cores of 2)", value: fmt.Sprintf("%.2f", r.toolCores)},
 		{name: "load average (1 min)", value: fmt.Sprintf("%.2f", r.load1)},
 	}
+	if len(r.nodes) > 1 {
+		rows[3].name, rows[4].name = "nodes' CPU together (cores of 2)", "nodes' RSS together"
+		for i, n := range r.nodes {
+			rows = append(rows, row{name: fmt.Sprintf("node %d (%s): cores, RSS, fixes passed /s (gateway), accepted /s (actors)", i+1, n.addr),
+				value: fmt.Sprintf("%.2f, %.0f MB, %s, %s", n.cores, n.rssMB, commas(n.fixes), commas(n.accepted))})
+		}
+	}
 	for _, w := range r.watchers {
 		rows = append(rows,
 			row{name: w.name + ": messages /s, frames /s", value: commas(w.msgs) + ", " + commas(w.frames)},
@@ -776,6 +870,11 @@ func (r fleetRun) print(out io.Writer) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "RESULT scenario=fleetview label=%s config=%s run=%d every=%s offered_per_s=%.0f accepted_per_s=%.0f throttled_per_s=%.0f node_cores=%.2f node_rss_mb=%.0f tool_cores=%.2f load1=%.2f drivers_cut=%d",
 		r.label, r.config, r.run, r.every, r.offered, r.accepted, r.throttled, r.nodeCores, r.rssMB, r.toolCores, r.load1, r.driversCut)
+	if len(r.nodes) > 1 {
+		for i, n := range r.nodes {
+			fmt.Fprintf(&b, " node%d_cores=%.2f node%d_rss_mb=%.0f node%d_passed_per_s=%.0f node%d_accepted_per_s=%.0f", i+1, n.cores, i+1, n.rssMB, i+1, n.fixes, i+1, n.accepted)
+		}
+	}
 	for _, w := range r.watchers {
 		fmt.Fprintf(&b, " %s_msgs_per_s=%.1f %s_frames_per_s=%.1f %s_bytes_per_s=%.0f %s_location_per_s=%.1f %s_driver_per_s=%.1f %s_cells_per_s=%.2f %s_closed=%t",
 			w.name, w.msgs, w.name, w.frames, w.name, w.bytes, w.name, w.loc, w.name, w.drv, w.name, w.cells, w.name, w.closed != "")
@@ -833,6 +932,13 @@ func printFleetSummary(out io.Writer, cfg fleetConfig, runs []fleetRun) {
 				row{name: config + ": fixes offered /s, accepted /s", value: pick(func(r fleetRun) float64 { return r.offered }).format(commas) + "; " + pick(func(r fleetRun) float64 { return r.accepted }).format(commas)},
 				row{name: config + ": node cores, load tool cores", value: pick(func(r fleetRun) float64 { return r.nodeCores }).format(cores) + "; " + pick(func(r fleetRun) float64 { return r.toolCores }).format(cores)},
 				row{name: config + ": node RSS MB, load average", value: pick(func(r fleetRun) float64 { return r.rssMB }).format(commas) + "; " + pick(func(r fleetRun) float64 { return r.load1 }).format(cores)})
+			for ni := range sel[0].nodes {
+				if len(sel[0].nodes) < 2 {
+					break
+				}
+				rows = append(rows, row{name: fmt.Sprintf("%s: node %d cores, RSS MB, fixes accepted /s", config, ni+1),
+					value: pick(func(r fleetRun) float64 { return r.nodes[ni].cores }).format(cores) + "; " + pick(func(r fleetRun) float64 { return r.nodes[ni].rssMB }).format(commas) + "; " + pick(func(r fleetRun) float64 { return r.nodes[ni].accepted }).format(commas)})
+			}
 			for wi, w := range sel[0].watchers {
 				at := func(f func(watcherRun) float64) spread {
 					return pick(func(r fleetRun) float64 { return f(r.watchers[wi]) })
@@ -850,6 +956,6 @@ func printFleetSummary(out io.Writer, cfg fleetConfig, runs []fleetRun) {
 					row{name: config + "/" + w.name + ": runs cut off by the node", value: fmt.Sprintf("%d of %d", closed, len(sel))})
 			}
 		}
-		printTable(out, fmt.Sprintf("fleetview summary: %d drivers (%d in the city), fixes every %s, median (range) of %d runs", cfg.drivers, cityDrivers(cfg.drivers, cfg.cityShare), every, cfg.runs), rows)
+		printTable(out, fmt.Sprintf("fleetview summary: %d drivers (about %d in the city) on %d node(s), fixes every %s, median (range) of %d runs", cfg.drivers, cityDrivers(cfg.drivers, cfg.cityShare), len(cfg.nodes), every, cfg.runs), rows)
 	}
 }

@@ -1,10 +1,16 @@
 package main
 
 import (
+	"context"
 	"math"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
 	"github.com/stretchr/testify/require"
 )
 
@@ -63,10 +69,111 @@ func TestParseFleetview(t *testing.T) {
 		{"-country-km", "10"}, // smaller than the city
 		{"-quiet", "/tmp/q", "-runs", "10", "-duration", "2m"},
 		{"-addr", "10.0.0.1:8787"},
+		{"-nodes", "127.0.0.1:8881,10.0.0.1:8882", "-pids", "1,2"},
+		{"-nodes", "127.0.0.1:8881,127.0.0.1:8882", "-pids", "1"},
+		{"-pids", "one"},
+		{"-procs", "17"},
+		{"-procs", "63", "-sources", "4"},
+		{"-shard", "3/3"},
+		{"-shard", "1"},
 	} {
 		_, err := parseFleetview(&target{}, args)
 		require.Error(t, err, "%v", args)
 	}
+}
+
+func TestParseFleetviewNodes(t *testing.T) {
+	t.Parallel()
+	c, err := parseFleetview(&target{}, []string{"-pid", "7"})
+	require.NoError(t, err)
+	require.Equal(t, []string{"127.0.0.1:8787"}, c.nodes, "default: -addr")
+	require.Equal(t, []int{7}, c.pids, "default: -pid")
+	require.Equal(t, 50_000, c.socketsPerProc())
+
+	c, err = parseFleetview(&target{}, []string{"-drivers", "50000", "-nodes", "127.0.0.1:8881, 127.0.0.1:8882,127.0.0.1:8883",
+		"-pids", "11,12,13", "-procs", "3", "-shard", "2/3"})
+	require.NoError(t, err)
+	require.Equal(t, []int{11, 12, 13}, c.pids)
+	require.Equal(t, shardSpec{2, 3}, c.shard)
+	require.Equal(t, 16_667, c.socketsPerProc())
+	require.Equal(t, 16_667, c.socketsPerNode())
+	ts := c.targets(&target{dataDir: "/d"})
+	require.Len(t, ts, 3)
+	require.Equal(t, target{addr: "127.0.0.1:8882", dataDir: "/d", pid: 12}, *ts[1])
+}
+
+func TestShardSpan(t *testing.T) {
+	t.Parallel()
+	// The spans of n shards cover the drivers once each.
+	for _, tc := range []struct{ drivers, n int }{{50_000, 3}, {10, 4}, {2, 3}, {7, 1}} {
+		next := 0
+		for k := range tc.n {
+			lo, hi := shardSpec{k, tc.n}.span(tc.drivers)
+			require.Equal(t, next, lo, "%+v shard %d", tc, k)
+			require.LessOrEqual(t, hi-lo, (tc.drivers+tc.n-1)/tc.n)
+			next = hi
+		}
+		require.Equal(t, tc.drivers, next, "%+v", tc)
+	}
+}
+
+func TestShardProcLines(t *testing.T) {
+	t.Parallel()
+	p := &shardProc{}
+	opened := 0
+	for _, l := range []string{"open 16667", "progress 10 0 0 0", "progress 25 1 3 2", "progress garbled", "closed 1 (1×code 1006)"} {
+		p.line(l, func() { opened++ })
+	}
+	require.Equal(t, 1, opened)
+	require.Equal(t, driverProgress{sent: 25, cut: 1, replies: 3, writeErrs: 2}, p.last)
+	require.Equal(t, "1 (1×code 1006)", p.closed)
+}
+
+// TestFleetStreamPaces: each driver sends a fix every period, however
+// few drivers a writer has.
+func TestFleetStreamPaces(t *testing.T) {
+	t.Parallel()
+	var got atomic.Int64
+	up := websocket.Upgrader{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		for {
+			if _, _, err := c.ReadMessage(); err != nil {
+				return
+			}
+			got.Add(1)
+		}
+	}))
+	defer srv.Close()
+	cfg, err := parseFleetview(&target{}, []string{"-writers", "4"})
+	require.NoError(t, err)
+	conns := make([]*websocket.Conn, 3) // 3 drivers, 4 writers: one has none, three have one each
+	for i := range conns {
+		c, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http"), nil)
+		require.NoError(t, err)
+		defer c.Close()
+		conns[i] = c
+	}
+	st := newFleetStream(cfg, conns)
+	const period, window = 100 * time.Millisecond, 1500 * time.Millisecond
+	st.period.Store(int64(period))
+	ctx, cancel := context.WithTimeout(context.Background(), window)
+	defer cancel()
+	done := make(chan struct{})
+	for w := range cfg.writers {
+		go func() { st.write(ctx, w); done <- struct{}{} }()
+	}
+	for range cfg.writers {
+		<-done
+	}
+	// Each writer starts within its first second; 3 drivers × 15 periods at most.
+	sent := st.sent.Load()
+	require.Greater(t, sent, int64(3), "the drivers sent")
+	require.LessOrEqual(t, sent, int64(3*(window/period)+3), "the drivers sent faster than every %s", period)
 }
 
 func TestCityDrivers(t *testing.T) {

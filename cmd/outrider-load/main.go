@@ -42,7 +42,9 @@ Usage:
   outrider-load side    [flags]   the same client against Outrider or Centrifugo: RSS per idle subscribed
                                   socket, or deliveries to subscribers of one channel (centrifugo.sh)
   outrider-load fleetview [flags] D drivers streaming fixes over a country; a fleet watcher with a city
-                                  viewport, without one, or both: messages, frames and bytes/s per watcher
+                                  viewport, without one, or both: messages, frames and bytes/s per watcher;
+                                  -nodes spreads the drivers over a cluster, -procs over child processes
+                                  (on-cluster.sh)
 
 Run "outrider-load <scenario> -h" for the flags of one scenario.
 `
@@ -163,6 +165,10 @@ func verdict(ok bool) string {
 	return "NO"
 }
 
+// logPrefix starts every log line (a fleetview driver process says
+// which it is).
+var logPrefix string
+
 func logf(format string, args ...any) {
-	fmt.Fprintf(os.Stderr, time.Now().Format("15:04:05.000")+" "+format+"\n", args...)
+	fmt.Fprintf(os.Stderr, time.Now().Format("15:04:05.000")+" "+logPrefix+format+"\n", args...)
 }
