@@ -184,6 +184,28 @@ func TestCityDrivers(t *testing.T) {
 	require.Equal(t, 10, cityDrivers(10, 1))
 }
 
+// TestIsCity: the city's drivers are k of n, spread evenly (so each
+// writer's round sends them across the fix interval, not in one burst).
+func TestIsCity(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ n, k int }{{16_667, 833}, {50_000, 2_500}, {10, 0}, {10, 10}, {7, 3}} {
+		got, last, maxGap := 0, -1, 0
+		for i := range tc.n {
+			if isCity(i, tc.n, tc.k) {
+				got++
+				maxGap = max(maxGap, i-last)
+				last = i
+			}
+		}
+		require.Equal(t, tc.k, got, "%+v", tc)
+		if tc.k > 0 {
+			gap := (tc.n + tc.k - 1) / tc.k
+			require.LessOrEqual(t, maxGap, gap, "%+v: city drivers bunched", tc)
+			require.GreaterOrEqual(t, last, tc.n-gap, "%+v: city drivers bunched at the start", tc)
+		}
+	}
+}
+
 func TestSpreadOf(t *testing.T) {
 	t.Parallel()
 	require.Equal(t, spread{median: 5, lo: 1, hi: 9}, spreadOf([]float64{9, 1, 5}))
