@@ -102,6 +102,7 @@ var rbacPolicy = map[string]rbacWant{
 	// driver: 403, tested in e2e/api); the link itself works for anyone
 	"GET /v1/orders/:id/tracking-link": {unauth, hidden, hidden, pass},
 	"GET /v1/track/:token":             {pass, pass, pass, pass},
+	"GET /v1/track/:token/events":      {pass, pass, pass, pass},
 	"GET /v1/orders/:id/proofs":        {unauth, hidden, hidden, pass},
 	"POST /v1/orders/:id/proofs":       {unauth, forbid, hidden, forbid}, // the assigned driver
 	"POST /v1/uploads/presign":         {unauth, forbid, hidden, forbid}, // the assigned driver
@@ -269,6 +270,14 @@ var rbacRecipes = map[string]rbacRecipe{
 		var link struct{ Path string }
 		fx.api.Admin.Get(t, "/v1/orders/"+fx.order.ID+"/tracking-link").Decode(t, http.StatusOK, &link)
 		return rbacCall{link.Path, nil, nil}
+	},
+	"GET /v1/track/:token/events": func(t *testing.T, fx *rbacFixture, who *e2e.Caller) rbacCall {
+		// An ended order's stream sends its last state and closes.
+		o := fx.owner.CreateOrder(t)
+		fx.owner.SetStatus(t, o.ID, "cancelled")
+		var link struct{ Path string }
+		fx.owner.Get(t, "/v1/orders/"+o.ID+"/tracking-link").Decode(t, http.StatusOK, &link)
+		return rbacCall{link.Path + "/events", nil, nil}
 	},
 	"GET /v1/orders/:id/proofs": func(t *testing.T, fx *rbacFixture, who *e2e.Caller) rbacCall {
 		return rbacCall{"/v1/orders/" + fx.order.ID + "/proofs", nil, nil}

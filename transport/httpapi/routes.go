@@ -55,6 +55,7 @@ func (s *Server) routes() {
 	s.handle(http.MethodGet, "/v1/orders/:id/track", anyUser, s.track)
 	s.handle(http.MethodGet, "/v1/orders/:id/tracking-link", anyUser, s.trackingLink)
 	s.handle(http.MethodGet, "/v1/track/:token", public, s.trackByToken)
+	s.handle(http.MethodGet, "/v1/track/:token/events", public, s.trackEvents)
 	s.handle(http.MethodPost, "/v1/orders/:id/assign", adminOnly, s.assign)
 	s.handle(http.MethodPost, "/v1/orders/:id/unassign", adminOnly, s.unassign)
 	s.handle(http.MethodPost, "/v1/orders/:id/dispatch", adminOnly, s.startDispatch)

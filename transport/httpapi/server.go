@@ -94,6 +94,24 @@ type Config struct {
 	// TrackingSpeed is the average speed, in m/s, a tracking link's
 	// estimated arrival assumes. Default 8 (29 km/h).
 	TrackingSpeed float64
+	// TrackingStreams caps the tracking links' event streams (GET
+	// /v1/track/:token/events) open at once on this node; one more is
+	// answered 503 unavailable with Retry-After. Each holds a connection,
+	// a goroutine and its order's (shared) bus subscriptions. Default
+	// DefaultTrackingStreams.
+	TrackingStreams int
+	// TrackingStreamInterval is how often at most a tracking stream sends
+	// the driver's moving position (the newest wins); order events are
+	// sent at once. Default 1 s.
+	TrackingStreamInterval time.Duration
+	// TrackingStreamMaxAge closes a tracking stream this long after it
+	// opened (the browser reconnects), so that no connection is held
+	// forever. Default 1 h.
+	TrackingStreamMaxAge time.Duration
+	// TrackingStreamKeepAlive is the silence after which a tracking
+	// stream sends a comment, so that proxies keep it open. Default 15 s;
+	// no setting of the binary changes it (tests shorten it).
+	TrackingStreamKeepAlive time.Duration
 	// Console configures the pages the node serves (the console at
 	// /console, tracking pages at /track/<token>): map tiles, image origins.
 	Console console.Options
@@ -320,6 +338,16 @@ func (c *Config) defaults() {
 	if c.TrackingSpeed <= 0 {
 		c.TrackingSpeed = DefaultTrackingSpeed
 	}
+	def(&c.TrackingStreams, DefaultTrackingStreams)
+	if c.TrackingStreamInterval <= 0 {
+		c.TrackingStreamInterval = DefaultTrackingStreamInterval
+	}
+	if c.TrackingStreamMaxAge <= 0 {
+		c.TrackingStreamMaxAge = DefaultTrackingStreamMaxAge
+	}
+	if c.TrackingStreamKeepAlive <= 0 {
+		c.TrackingStreamKeepAlive = DefaultTrackingStreamKeepAlive
+	}
 }
 
 // Readiness reports whether a dependency is ready; nil means ready.
@@ -335,15 +363,19 @@ type Server struct {
 	tokens *tokenIssuer
 	// trackingKey signs orders' tracking links (tracking.go).
 	trackingKey []byte
-	revoked     *revocations
-	accounts    accountLocks // login attempts per account (throttle.go)
-	hasher      *passwordHasher
-	limiter     *rateLimiter
-	authLim     *rateLimiter
-	metrics     *httpMetrics
-	registry    *prometheus.Registry
-	ready       map[string]Readiness
-	routeTable  []routeInfo
+	// orderFeed and streams serve the tracking links' event streams
+	// (trackstream.go).
+	orderFeed  OrderFeed
+	streams    *trackStreams
+	revoked    *revocations
+	accounts   accountLocks // login attempts per account (throttle.go)
+	hasher     *passwordHasher
+	limiter    *rateLimiter
+	authLim    *rateLimiter
+	metrics    *httpMetrics
+	registry   *prometheus.Registry
+	ready      map[string]Readiness
+	routeTable []routeInfo
 	// literals are the routes httprouter serves as a value of another
 	// route's parameter (handleLiteral), by "METHOD /path".
 	literals   map[string]httprouter.Handle
@@ -374,6 +406,10 @@ type Deps struct {
 	Ready map[string]Readiness
 	// Realtime serves GET /v1/ws; nil answers 503.
 	Realtime Realtime
+	// OrderFeed tells the tracking links' event streams of their order's
+	// events and its driver's moves (transport/ws's Gateway); nil answers
+	// those streams 503.
+	OrderFeed OrderFeed
 	// Cluster serves GET /v1/cluster; nil answers 503.
 	Cluster ClusterView
 	// Blobs holds proof uploads; nil answers 503 on the upload routes.
@@ -430,6 +466,8 @@ func New(cfg Config, d Deps) (*Server, error) {
 		registry:    d.Registry,
 		ready:       d.Ready,
 		realtime:    d.Realtime,
+		orderFeed:   d.OrderFeed,
+		streams:     newTrackStreams(cfg.TrackingStreams),
 		cluster:     d.Cluster,
 		blobs:       d.Blobs, blobServer: d.BlobHandler,
 	}
@@ -553,6 +591,9 @@ func (s *Server) Addr() string {
 // Stop drains in-flight requests until ctx ends, then closes.
 func (s *Server) Stop(ctx context.Context) error {
 	defer s.resets.close()
+	// Shutdown waits for every request to end: end the event streams,
+	// which never would (their browsers reconnect to another node).
+	s.streams.shutdown()
 	if s.revoked != nil {
 		defer s.revoked.stop()
 	}

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
@@ -126,20 +127,32 @@ func (s *Server) trackByToken(w http.ResponseWriter, r *http.Request, c *call) e
 	if !ok {
 		return errorf(problem.NotFound, "no such tracking link")
 	}
-	row, err := s.store.GetOrder(r.Context(), id)
+	v, _, err := s.tracking(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusOK, v)
+	return nil
+}
+
+// tracking is order id as its tracking link shows it, read from the
+// store, and the order's row; not_found once the link expired.
+func (s *Server) tracking(ctx context.Context, id string) (trackingView, actors.OrderRow, error) {
+	row, err := s.store.GetOrder(ctx, id)
 	if errors.Is(err, persistence.ErrNotFound) {
-		return errorf(problem.NotFound, "no such tracking link")
+		return trackingView{}, row, errorf(problem.NotFound, "no such tracking link")
 	}
 	if err != nil {
-		return unavailable(err)
+		return trackingView{}, row, unavailable(err)
 	}
 	now := s.now()
 	if ended(row.Status) && now.Sub(row.UpdatedAt) > s.cfg.TrackingLinkTTL {
-		return errorf(problem.NotFound, "this tracking link has expired: the order ended more than %s ago", s.cfg.TrackingLinkTTL)
+		return trackingView{}, row, errorf(problem.NotFound, "this tracking link has expired: the order ended more than %s ago", s.cfg.TrackingLinkTTL)
 	}
-	entries, err := s.store.Timeline(r.Context(), row.ID)
+	entries, err := s.store.Timeline(ctx, row.ID)
 	if err != nil {
-		return unavailable(err)
+		return trackingView{}, row, unavailable(err)
 	}
 	v := trackingView{OrderID: row.ID, Status: row.Status, Pickup: row.Pickup, Dropoff: row.Dropoff,
 		History: []trackingStatus{}, CreatedAt: wire.Timestamp(row.CreatedAt), UpdatedAt: wire.Timestamp(row.UpdatedAt)}
@@ -149,22 +162,26 @@ func (s *Server) trackByToken(w http.ResponseWriter, r *http.Request, c *call) e
 		}
 	}
 	if row.DriverID != "" && onTheWay(row.Status) {
-		d, err := s.store.GetDriver(r.Context(), row.DriverID)
+		d, err := s.store.GetDriver(ctx, row.DriverID)
 		if err != nil && !errors.Is(err, persistence.ErrNotFound) {
-			return unavailable(err)
+			return trackingView{}, row, unavailable(err)
 		}
 		if err == nil {
 			v.Driver = &trackedDriver{Name: firstName(d.Name)}
 			if l := d.LastLocation; l != nil {
-				lat, lng, at := l.Lat, l.Lng, wire.Timestamp(l.At)
-				v.Driver.Lat, v.Driver.Lng, v.Driver.At = &lat, &lng, &at
-				v.ETA = estimateArrival(row, lat, lng, now, s.cfg.TrackingSpeed)
+				v.placeDriver(row, l.Lat, l.Lng, l.At, now, s.cfg.TrackingSpeed)
 			}
 		}
 	}
-	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusOK, v)
-	return nil
+	return v, row, nil
+}
+
+// placeDriver puts v's driver at (lat, lng), where he was at at, and
+// estimates the arrival from there.
+func (v *trackingView) placeDriver(row actors.OrderRow, lat, lng float64, at, now time.Time, speed float64) {
+	ts := wire.Timestamp(at)
+	v.Driver.Lat, v.Driver.Lng, v.Driver.At = &lat, &lng, &ts
+	v.ETA = estimateArrival(row, lat, lng, now, speed)
 }
 
 // onTheWay reports whether the order's driver has it in hand or is

@@ -1,6 +1,9 @@
 package ws
 
-import "testing"
+import (
+	"slices"
+	"testing"
+)
 
 // Sub is what the replay-seam hooks tell the external tests about a
 // subscription: Key tells subscriptions apart (a resubscription is a new
@@ -42,4 +45,21 @@ func SetHooks(t testing.TB, h Hooks) {
 	in.started, in.pinged, in.flushing = h.Started, h.Pinged, h.Flushing
 	testHooks.Store(in)
 	t.Cleanup(func() { testHooks.Store(nil) })
+}
+
+// BusSubscriptions lists the order channels and the driver feeds the
+// gateway's hub holds a bus subscription for, sorted.
+func BusSubscriptions(g *Gateway) (orders, drivers []string) {
+	h := g.hub
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for name := range h.channels {
+		orders = append(orders, name)
+	}
+	for d := range h.feeds {
+		drivers = append(drivers, d)
+	}
+	slices.Sort(orders)
+	slices.Sort(drivers)
+	return orders, drivers
 }

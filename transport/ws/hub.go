@@ -38,7 +38,14 @@ type hub struct {
 type channel struct {
 	stop     func()
 	watchers map[*subscription]struct{}
+	// watches are the HTTP handlers' watches of the order or the driver
+	// (watch.go): they share the channel's bus subscription.
+	watches map[*orderWatch]struct{}
 }
+
+// idle reports whether nobody watches the channel any more (its bus
+// subscription may end).
+func (c *channel) idle() bool { return len(c.watchers) == 0 && len(c.watches) == 0 }
 
 func newHub(bus Bus, orders Orders, log *slog.Logger, m *metrics) *hub {
 	return &hub{bus: bus, drivers: orders, log: log, metrics: m, channels: map[string]*channel{},
@@ -51,20 +58,39 @@ func newHub(bus Bus, orders Orders, log *slog.Logger, m *metrics) *hub {
 func (h *hub) watch(sub *subscription) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	ch, ok := h.channels[sub.channel]
-	if !ok {
-		ch = &channel{watchers: map[*subscription]struct{}{}}
-		name := sub.channel
-		stop, err := h.bus.Subscribe(wire.OrderSubject(sub.orderID), func(data []byte) { h.dispatch(name, data) })
-		if err != nil {
-			return fmt.Errorf("subscribe %s: %w", name, err)
-		}
-		ch.stop = stop
-		h.channels[sub.channel] = ch
-		h.metrics.channels.Inc()
+	ch, err := h.orderChannelLocked(sub.orderID)
+	if err != nil {
+		return err
 	}
 	ch.watchers[sub] = struct{}{}
 	return nil
+}
+
+// orderChannelLocked is the channel of orderID's events, subscribed on
+// the bus if this node had none; called with h.mu held.
+func (h *hub) orderChannelLocked(orderID string) (*channel, error) {
+	name := "order:" + orderID
+	if ch, ok := h.channels[name]; ok {
+		return ch, nil
+	}
+	stop, err := h.bus.Subscribe(wire.OrderSubject(orderID), func(data []byte) { h.dispatch(name, data) })
+	if err != nil {
+		return nil, fmt.Errorf("subscribe %s: %w", name, err)
+	}
+	ch := &channel{stop: stop, watchers: map[*subscription]struct{}{}, watches: map[*orderWatch]struct{}{}}
+	h.channels[name] = ch
+	h.metrics.channels.Inc()
+	return ch, nil
+}
+
+// dropChannelLocked ends the bus subscription of the order channel name
+// if nobody watches it any more; called with h.mu held.
+func (h *hub) dropChannelLocked(name string, ch *channel) {
+	if ch.idle() {
+		ch.stop()
+		delete(h.channels, name)
+		h.metrics.channels.Dec()
+	}
 }
 
 // unwatch removes sub; the last watcher of a channel ends its bus
@@ -85,11 +111,7 @@ func (h *hub) unwatch(sub *subscription) {
 		return
 	}
 	delete(ch.watchers, sub)
-	if len(ch.watchers) == 0 {
-		ch.stop()
-		delete(h.channels, sub.channel)
-		h.metrics.channels.Dec()
-	}
+	h.dropChannelLocked(sub.channel, ch)
 	h.followLocked(sub, "")
 }
 
@@ -108,27 +130,43 @@ func (h *hub) followLocked(sub *subscription, driverID string) {
 	}
 	if f, ok := h.feeds[old]; ok && old != "" {
 		delete(f.watchers, sub)
-		if len(f.watchers) == 0 {
-			f.stop()
-			delete(h.feeds, old)
-		}
+		h.dropFeedLocked(old, f)
 	}
 	delete(h.following, sub)
 	if driverID == "" {
 		return
 	}
-	f, ok := h.feeds[driverID]
-	if !ok {
-		stop, err := h.bus.Subscribe(wire.LocationSubject(driverID), func(data []byte) { h.dispatchFix(driverID, data) })
-		if err != nil {
-			h.log.Warn("cannot follow driver positions", "driver", driverID, "err", err)
-			return
-		}
-		f = &channel{stop: stop, watchers: map[*subscription]struct{}{}}
-		h.feeds[driverID] = f
+	f, err := h.feedLocked(driverID)
+	if err != nil {
+		h.log.Warn("cannot follow driver positions", "driver", driverID, "err", err)
+		return
 	}
 	f.watchers[sub] = struct{}{}
 	h.following[sub] = driverID
+}
+
+// feedLocked is driverID's feed of live positions, subscribed on the bus
+// if this node had none; called with h.mu held.
+func (h *hub) feedLocked(driverID string) (*channel, error) {
+	if f, ok := h.feeds[driverID]; ok {
+		return f, nil
+	}
+	stop, err := h.bus.Subscribe(wire.LocationSubject(driverID), func(data []byte) { h.dispatchFix(driverID, data) })
+	if err != nil {
+		return nil, err
+	}
+	f := &channel{stop: stop, watchers: map[*subscription]struct{}{}, watches: map[*orderWatch]struct{}{}}
+	h.feeds[driverID] = f
+	return f, nil
+}
+
+// dropFeedLocked ends driverID's feed if nobody follows him any more;
+// called with h.mu held.
+func (h *hub) dropFeedLocked(driverID string, f *channel) {
+	if f.idle() {
+		f.stop()
+		delete(h.feeds, driverID)
+	}
 }
 
 // dispatchFix hands a driver's live position to the subscriptions of the
@@ -141,13 +179,18 @@ func (h *hub) dispatchFix(driverID string, data []byte) {
 	h.mu.Lock()
 	f := h.feeds[driverID]
 	var watchers []*subscription
+	var watches []*orderWatch
 	if f != nil {
 		watchers = make([]*subscription, 0, len(f.watchers))
 		for w := range f.watchers {
 			watchers = append(watchers, w)
 		}
+		watches = watchesOf(f)
 	}
 	h.mu.Unlock()
+	for _, w := range watches {
+		w.onFix(p)
+	}
 	// Encode once per channel, not once per watcher.
 	frames := map[string][]byte{}
 	for _, w := range watchers {
@@ -168,21 +211,29 @@ func (h *hub) dispatch(name string, data []byte) {
 		h.log.Warn("undecodable bus message", "channel", name, "err", err)
 		return
 	}
-	ev, err := eventFrame(p)
-	if err != nil {
-		h.log.Warn("unencodable event", "channel", name, "err", err)
-		return
-	}
 	h.mu.Lock()
 	ch := h.channels[name]
 	var watchers []*subscription
+	var watches []*orderWatch
 	if ch != nil {
 		watchers = make([]*subscription, 0, len(ch.watchers))
 		for w := range ch.watchers {
 			watchers = append(watchers, w)
 		}
+		watches = watchesOf(ch)
 	}
 	h.mu.Unlock()
+	for _, w := range watches {
+		w.event(p)
+	}
+	if len(watchers) == 0 {
+		return
+	}
+	ev, err := eventFrame(p)
+	if err != nil {
+		h.log.Warn("unencodable event", "channel", name, "err", err)
+		return
+	}
 	for _, w := range watchers {
 		w.deliver(ev)
 	}

@@ -537,6 +537,32 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/track/{token}/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * An order's progress, live, by its tracking link (Server-Sent Events)
+         * @description No authentication: the token is the credential, checked as `GET /v1/track/{token}` checks it (a forged, unknown or expired token: 404 `not_found`, before any stream starts). Answers `text/event-stream`, which a browser's `EventSource` reads, with `Cache-Control: no-store`:
+         *
+         *     - `event: tracking`, `id:` the order's version, `data:` the order as `GET /v1/track/{token}` answers it (schema `Tracking`), on one line — at once, again after every event of the order (whichever node wrote it) and when the driver who holds the order moves: positions at most once per `OUTRIDER_TRACKING_STREAM_INTERVAL` (default 1 s), the newest wins;
+         *     - `: keep-alive` (a comment) after 15 s of silence;
+         *     - once the order ended (delivered, cancelled, failed): its last `tracking` event, then `event: end` with `data: {}`, and the stream closes.
+         *
+         *     The first message carries `retry: 2000`: a browser reconnects 2 s after the connection dropped, and a reconnected stream starts with the newest state (`Last-Event-ID` is ignored; every event is the whole state). A stream closes after `OUTRIDER_TRACKING_STREAM_MAX_AGE` (default 1 h; the browser reconnects) and when its node stops. A node holds at most `OUTRIDER_TRACKING_STREAMS` streams (default 10,000); one more is answered 503 `unavailable` with `Retry-After`.
+         */
+        get: operations["trackEventsByLink"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/uploads/presign": {
         parameters: {
             query?: never;
@@ -3552,6 +3578,32 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Tracking"];
+                };
+            };
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    trackEventsByLink: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                token: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The stream of the order's progress: `tracking` events whose data is a `Tracking`, then `end` */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": string;
                 };
             };
             404: components["responses"]["NotFound"];

@@ -316,7 +316,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 		cfg.HTTP.Console.ImageOrigins = append(cfg.HTTP.Console.ImageOrigins, n.blobOrigin)
 	}
 	api, err := httpapi.New(cfg.HTTP, httpapi.Deps{
-		Actors: n.cluster, Store: store, Logger: log, Registry: reg, Realtime: n.gateway, Cluster: n.cluster,
+		Actors: n.cluster, Store: store, Logger: log, Registry: reg, Realtime: n.gateway, Cluster: n.cluster, OrderFeed: n.gateway,
 		Blobs: n.blobs, BlobHandler: blobHandler, Revocations: bus.NewSubscriber(nc, cfg.Relay.Namespace), Mail: n.mail,
 		Ready: map[string]httpapi.Readiness{
 			"storage": store.Ping,

@@ -101,7 +101,7 @@ func TestDocumentRoutes(t *testing.T) {
 		"POST /v1/auth/signup", "POST /v1/auth/login", "POST /v1/auth/refresh", "POST /v1/auth/logout", "POST /v1/auth/password-reset", "POST /v1/auth/password-reset/confirm",
 		"GET /v1/me", "POST /v1/users", "GET /v1/drivers", "GET /v1/drivers/nearby", "GET /v1/drivers/{id}", "PATCH /v1/drivers/{id}",
 		"PUT /v1/drivers/me/availability", "POST /v1/orders", "GET /v1/orders", "GET /v1/orders/{id}",
-		"GET /v1/orders/{id}/timeline", "GET /v1/orders/{id}/track", "GET /v1/orders/{id}/tracking-link", "GET /v1/track/{token}", "POST /v1/orders/{id}/assign", "POST /v1/orders/{id}/unassign", "POST /v1/orders/{id}/dispatch", "PATCH /v1/me", "POST /v1/me/password", "GET /v1/users", "PATCH /v1/users/{id}", "DELETE /v1/users/{id}", "GET /v1/users/{id}/export", "PUT /v1/orders/{id}/payment", "GET /v1/orders/{id}/dispatch", "POST /v1/orders/{id}/accept",
+		"GET /v1/orders/{id}/timeline", "GET /v1/orders/{id}/track", "GET /v1/orders/{id}/tracking-link", "GET /v1/track/{token}", "GET /v1/track/{token}/events", "POST /v1/orders/{id}/assign", "POST /v1/orders/{id}/unassign", "POST /v1/orders/{id}/dispatch", "PATCH /v1/me", "POST /v1/me/password", "GET /v1/users", "PATCH /v1/users/{id}", "DELETE /v1/users/{id}", "GET /v1/users/{id}/export", "PUT /v1/orders/{id}/payment", "GET /v1/orders/{id}/dispatch", "POST /v1/orders/{id}/accept",
 		"POST /v1/orders/{id}/decline", "PUT /v1/orders/{id}/status", "GET /v1/metrics/orders-by-day", "GET /v1/metrics/delivery-times",
 		"GET /v1/openapi.json", "GET /v1/asyncapi.json", "GET /healthz", "GET /readyz", "GET /metrics", "GET /v1/ws",
 		"POST /v1/uploads/presign", "GET /v1/orders/{id}/proofs", "POST /v1/orders/{id}/proofs",
