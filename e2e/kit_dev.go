@@ -91,6 +91,9 @@ func StartDev(t testing.TB, bin string, env ...string) *DevNode {
 	var stdout, stderr SyncBuffer
 	cmd := exec.Command(bin, "dev", "--data-dir", n.Dir, "--http-addr", n.Addr)
 	cmd.Env = append(withoutOutrider(os.Environ()), DevEnv...)
+	// Blob URLs on the origin the tests use (not localhost), so a page's
+	// proof photos come from the node it loaded from.
+	cmd.Env = append(cmd.Env, "OUTRIDER_PUBLIC_URL="+n.URL)
 	cmd.Env = append(cmd.Env, env...)
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	require.NoError(t, cmd.Start())

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/outrider/outrider/dispatch/geo"
 	"github.com/outrider/outrider/e2e"
 	"github.com/outrider/outrider/wire"
 )
@@ -25,6 +27,10 @@ const (
 	pickupLat, pickupLng = 52.5200, 13.4050
 	driverLat, driverLng = 52.5225, 13.4070
 	nearerLat, nearerLng = 52.5220, 13.4060
+	// The dropoff is at 52.5100, 13.3900; in transit the driver reports
+	// from the pickup, then ~300 m from the dropoff, then ~600 m on.
+	nearDropLat, nearDropLng = 52.5125, 13.3935
+	onwardLat, onwardLng     = 52.5170, 13.3980
 )
 
 func TestConsole(t *testing.T) {
@@ -44,7 +50,19 @@ func TestConsole(t *testing.T) {
 		e2e.NPM(ctx, t, pkg, nil, "run", "check:build")
 	})
 
-	n := e2e.StartDev(t, bin)
+	// The webhook the console adds delivers here (a loopback address: the
+	// node must be let to reach it).
+	hooks := make(chan string, 64)
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case hooks <- r.Header.Get("Outrider-Event-Type"):
+		default:
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(receiver.Close)
+
+	n := e2e.StartDev(t, bin, "OUTRIDER_WEBHOOK_ALLOW_PRIVATE=true")
 	url, addr := n.URL, n.Addr
 	admin := n.Demo(t, "admin", "")
 	api := e2e.NewClient(t, url)
@@ -58,8 +76,8 @@ func TestConsole(t *testing.T) {
 	phone := e2e.Dial(t, "driver", addr, driver.Token, func(f e2e.Frame) bool {
 		return f.Type == "event" && f.Event == "notification.created"
 	})
-	fix := phone.Ask(map[string]any{"type": "location", "lat": driverLat, "lng": driverLng, "ts": time.Now().UnixMilli()})
-	require.Equal(t, "ack", fix.Type, "the driver's fix: %s", fix.Raw)
+	var gps track
+	gps.at(t, phone, driverLat, driverLng)
 
 	// Two pages of the board's 100: the second one behind "Load more".
 	for i := range 101 {
@@ -75,7 +93,7 @@ func TestConsole(t *testing.T) {
 		out = filepath.Join(pkg, "test-output")
 	}
 	require.NoError(t, os.RemoveAll(out))
-	s := startScript(ctx, t, pkg, browser, out, url, admin)
+	s := startScript(ctx, t, pkg, browser, out, url, admin, receiver.URL+"/outrider")
 
 	s.await(t, "board-ready")
 	// Placed after the board loaded: only a live frame can show it.
@@ -89,8 +107,7 @@ func TestConsole(t *testing.T) {
 
 	s.await(t, "assign-open")
 	// ~90 m nearer the pickup: the panel must follow him live.
-	fix = phone.Ask(map[string]any{"type": "location", "lat": nearerLat, "lng": nearerLng, "ts": time.Now().UnixMilli()})
-	require.Equal(t, "ack", fix.Type, "the driver's second fix: %s", fix.Raw)
+	gps.at(t, phone, nearerLat, nearerLng)
 	s.send(t, "moved")
 
 	s.await(t, "assigned")
@@ -102,12 +119,69 @@ func TestConsole(t *testing.T) {
 
 	s.await(t, "filtered")
 	driver.Put(t, "/v1/orders/"+order.ID+"/status", map[string]any{"status": "picked_up"}).RequireStatus(t, http.StatusOK)
+	e2e.AddProof(t, driver, order.ID)
 	s.send(t, "picked-up")
+
+	status := func(st string) {
+		t.Helper()
+		driver.Put(t, "/v1/orders/"+order.ID+"/status", map[string]any{"status": st}).RequireStatus(t, http.StatusOK)
+	}
+	for _, x := range []struct {
+		step, reply string
+		do          func()
+	}{
+		// The order page is open: a fix (at the pickup) and in_transit
+		// must reach it live.
+		{"order-page", "in-transit", func() { gps.at(t, phone, pickupLat, pickupLng); status("in_transit") }},
+		// The tracking page is open: the driver comes ~1 km nearer the
+		// dropoff, then delivers.
+		{"tracking-open", "moved-closer", func() { gps.at(t, phone, nearDropLat, nearDropLng) }},
+		{"tracking-moved", "delivered", func() { status("delivered") }},
+		// The fleet map is open: he drives ~600 m on.
+		{"fleet-open", "fleet-moved", func() { gps.at(t, phone, onwardLat, onwardLng) }},
+		// The charts are drawn: one more order today.
+		{"stats-open", "placed", func() {
+			customer.Post(t, "/v1/orders", map[string]any{
+				"pickup":          map[string]any{"address": "3 Late Lane"},
+				"dropoff":         map[string]any{"address": "4 Night Road"},
+				"delivery_option": "standard",
+			}).RequireStatus(t, http.StatusCreated)
+		}},
+	} {
+		s.await(t, x.step)
+		x.do()
+		s.send(t, x.reply)
+	}
 
 	s.await(t, "done")
 	require.NoError(t, s.wait(), "the browser script failed (its output is above)")
+	require.NotEmpty(t, hooks, "the webhook the console added delivered nothing to the receiver")
 	t.Logf("screenshots in %s", out)
 	copyScreenshots(t, out, filepath.Join(pkg, "screenshots"))
+}
+
+// track is the driver's phone's GPS as the test moves him: each fix is
+// timed as if he drove there at 40 m/s at most (the node drops a fix that
+// implies over 70 m/s as a GPS jump), starting 100 s in the past so that
+// his drives take no wall-clock time, and never older than 100 s (the
+// node drops fixes older than 2 minutes).
+type track struct {
+	last     time.Time
+	lat, lng float64
+}
+
+func (g *track) at(t *testing.T, phone *e2e.WS, lat, lng float64) {
+	t.Helper()
+	ts := time.Now().Add(-100 * time.Second)
+	if !g.last.IsZero() {
+		drive := time.Duration(geo.DistanceM(g.lat, g.lng, lat, lng)/40*float64(time.Second)) + time.Second
+		if next := g.last.Add(drive); next.After(ts) {
+			ts = next
+		}
+	}
+	f := phone.Ask(map[string]any{"type": "location", "lat": lat, "lng": lng, "ts": ts.UnixMilli()})
+	require.Equal(t, "ack", f.Type, "the driver's fix at %v,%v: %s", lat, lng, f.Raw)
+	g.last, g.lat, g.lng = ts, lat, lng
 }
 
 // awaitJob reads the driver's socket until job.offered for orderID.
@@ -138,7 +212,7 @@ func copyScreenshots(t *testing.T, from, to string) {
 		return
 	}
 	require.NoError(t, os.MkdirAll(to, 0o755))
-	for _, name := range []string{"login", "board", "assign", "board-tablet"} {
+	for _, name := range []string{"login", "board", "assign", "order", "tracking", "fleet", "stats", "webhooks", "deliveries", "users", "cluster", "board-tablet"} {
 		b, err := os.ReadFile(filepath.Join(from, name+".png"))
 		require.NoError(t, err)
 		require.NoError(t, os.WriteFile(filepath.Join(to, name+".png"), b, 0o644))
@@ -155,13 +229,13 @@ type script struct {
 	done  chan error
 }
 
-func startScript(ctx context.Context, t *testing.T, pkg, browser, out, url string, admin e2e.DemoAccount) *script {
+func startScript(ctx context.Context, t *testing.T, pkg, browser, out, url string, admin e2e.DemoAccount, webhookURL string) *script {
 	t.Helper()
 	cmd := exec.CommandContext(ctx, "node", "e2e/console.e2e.mjs")
 	cmd.Dir = pkg
 	cmd.Env = append(os.Environ(), "NO_COLOR=1",
 		"OUTRIDER_URL="+url, "OUTRIDER_ADMIN_EMAIL="+admin.Email, "OUTRIDER_ADMIN_PASSWORD="+admin.Password,
-		"CHROMIUM="+browser, "OUT_DIR="+out)
+		"OUTRIDER_WEBHOOK_URL="+webhookURL, "CHROMIUM="+browser, "OUT_DIR="+out)
 	cmd.WaitDelay = 5 * time.Second
 	stdin, err := cmd.StdinPipe()
 	require.NoError(t, err)

@@ -7,11 +7,6 @@
 package contract_test
 
 import (
-	"bytes"
-	"image"
-	"image/color"
-	"image/png"
-	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -165,7 +160,7 @@ func TestSocketTrafficMatchesTheAsyncAPIDocument(t *testing.T) {
 		drv.SetStatus(t, o.ID, st)
 		cs.event(orderCh, "order.status_changed")
 	}
-	addProof(t, drv, o.ID)
+	e2e.AddProof(t, drv, o.ID)
 	cs.event(orderCh, "order.proof_added")
 	drv.SetStatus(t, o.ID, "delivered")
 	cs.event(orderCh, "order.status_changed")
@@ -258,35 +253,4 @@ func requireError(t *testing.T, f frame, code string) {
 	t.Helper()
 	require.Equal(t, "error", f.Type, "%s", f.Raw)
 	require.Equal(t, code, f.Code, "%s", f.Raw)
-}
-
-// addProof uploads a small PNG as the driver and records it as the
-// order's proof of delivery.
-func addProof(t *testing.T, drv *e2e.Caller, orderID string) {
-	t.Helper()
-	img := image.NewRGBA(image.Rect(0, 0, 4, 4))
-	img.Set(1, 1, color.RGBA{200, 10, 10, 255})
-	var b bytes.Buffer
-	require.NoError(t, png.Encode(&b, img))
-	var p struct {
-		Method  string            `json:"method"`
-		URL     string            `json:"url"`
-		Headers map[string]string `json:"headers"`
-		Key     string            `json:"key"`
-	}
-	drv.Post(t, "/v1/uploads/presign", map[string]any{"order_id": orderID, "content_type": "image/png", "content_length": b.Len()}).
-		Decode(t, http.StatusOK, &p)
-	req, err := http.NewRequestWithContext(t.Context(), p.Method, p.URL, bytes.NewReader(b.Bytes()))
-	require.NoError(t, err)
-	for k, v := range p.Headers {
-		if !strings.EqualFold(k, "Content-Length") {
-			req.Header.Set(k, v)
-		}
-	}
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	_, _ = io.Copy(io.Discard, resp.Body)
-	require.NoError(t, resp.Body.Close())
-	require.Less(t, resp.StatusCode, 300, "upload")
-	drv.Post(t, "/v1/orders/"+orderID+"/proofs", map[string]string{"key": p.Key}).RequireStatus(t, http.StatusCreated)
 }

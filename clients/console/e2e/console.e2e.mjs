@@ -13,10 +13,23 @@
 //   test → script: "accepted"           the driver accepted on his socket
 //   script → test: "STEP filtered"      the board shows accepted orders only
 //   test → script: "picked-up"          the driver picked the order up
+//   script → test: "STEP order-page"    the order page is open (a webhook
+//                                        was added before)
+//   test → script: "in-transit"         the driver sent a fix and moved
+//                                        the order to in_transit
+//   script → test: "STEP tracking-open" the customer's tracking page is open
+//   test → script: "moved-closer"       the driver sent a fix nearer the dropoff
+//   script → test: "STEP tracking-moved" the tracking page followed him
+//   test → script: "delivered"          the driver delivered the order
+//   script → test: "STEP fleet-open"    the fleet map shows the driver
+//   test → script: "fleet-moved"        the driver sent a fix ~600 m away
+//   script → test: "STEP stats-open"    the charts are drawn
+//   test → script: "placed"             one more order placed through the API
 //   script → test: "STEP done"          every check passed
 //
 // Environment: OUTRIDER_URL, OUTRIDER_ADMIN_EMAIL, OUTRIDER_ADMIN_PASSWORD,
-// CHROMIUM (the browser binary), OUT_DIR (screenshots go there).
+// OUTRIDER_WEBHOOK_URL (a receiver the test runs), CHROMIUM (the browser
+// binary), OUT_DIR (screenshots go there).
 // It fails (exit 1) on the first check that does not hold, on any console
 // error or uncaught exception of the page, and on any request to another
 // origin than the node's.
@@ -81,14 +94,29 @@ page.on("console", (m) => {
   }
   problems.push(`console error: ${m.text()}`);
 });
-page.on("pageerror", (e) => problems.push(`uncaught: ${e.message}`));
+page.on("pageerror", (e) => problems.push(`uncaught: ${e.stack ?? e.message}`));
 page.on("websocket", (ws) => requests.push(ws.url()));
 page.on("requestfailed", (r) => problems.push(`request failed: ${r.url()} ${r.failure()?.errorText}`));
 
-const shot = async (name) => {
-  await page.evaluate(() => window.scrollTo(0, 0));
-  await page.screenshot({ path: join(out, `${name}.png`) });
+const shot = async (name, p = page) => {
+  await p.evaluate(() => window.scrollTo(0, 0));
+  await p.screenshot({ path: join(out, `${name}.png`) });
 };
+const expectLine = async (want) => {
+  const got = await nextLine();
+  if (got !== want) {
+    throw new Error(`the test said ${JSON.stringify(got)}, not ${want}`);
+  }
+};
+/** The centre of an SVG marker on the page, in CSS pixels. */
+const centre = async (locator) => {
+  const b = await locator.boundingBox();
+  if (!b) {
+    throw new Error("the marker is not drawn");
+  }
+  return { x: b.x + b.width / 2, y: b.y + b.height / 2 };
+};
+const nav = (name) => page.getByRole("navigation", { name: "Console" }).getByRole("link", { name, exact: true });
 const card = (status, id) => page.locator(`section[data-status="${status}"] [data-order-id="${id}"]`);
 
 try {
@@ -205,6 +233,145 @@ try {
   await page.getByLabel("Status").selectOption("active");
   await card("picked_up", orderId).waitFor();
 
+  // Webhooks: add one (to the test's receiver); its secret is shown once.
+  await nav("Webhooks").click();
+  await page.getByRole("heading", { name: "Webhooks" }).waitFor();
+  await page.getByRole("button", { name: "Add a webhook…" }).click();
+  await page.getByLabel("URL").fill(env("OUTRIDER_WEBHOOK_URL"));
+  await page.getByLabel("Description").fill("the test's receiver");
+  await page.getByLabel("all", { exact: true }).check();
+  await page.getByRole("button", { name: "Add", exact: true }).click();
+  await page.getByTestId("webhook-secret").waitFor();
+  const hookRow = page.locator("[data-webhook-id]").filter({ hasText: env("OUTRIDER_WEBHOOK_URL") });
+  await hookRow.waitFor();
+  await shot("webhooks");
+
+  // The order page, from the board's card: the timeline grows live, the
+  // trail follows the driver, the proof shows as a thumbnail.
+  await nav("Board").click();
+  await card("picked_up", orderId).getByRole("link").click();
+  await page.getByRole("heading", { name: `Order ${orderId}` }).waitFor();
+  await page.getByTestId("order-status").filter({ hasText: "Picked up" }).waitFor();
+  const timeline = page.getByTestId("timeline").locator("li");
+  await timeline.and(page.locator('[data-event="order.status_changed"][data-status="picked_up"]')).waitFor();
+  const entries = await timeline.count();
+  await page.getByRole("img", { name: /^Proof #/ }).waitFor();
+  await page.getByRole("cell", { name: "accepted" }).or(page.getByText("Assigned by hand")).first().waitFor();
+  step("order-page");
+  await expectLine("in-transit");
+  await timeline.and(page.locator('[data-event="order.status_changed"][data-status="in_transit"]')).waitFor();
+  if ((await timeline.count()) <= entries) {
+    throw new Error(`the timeline did not grow: ${entries}, then ${await timeline.count()}`);
+  }
+  await page.getByTestId("order-status").filter({ hasText: "In transit" }).waitFor();
+  await page.locator(".trail-head").waitFor();
+  await page.getByTestId("trail-count").filter({ hasText: /^[1-9]\d* position/ }).waitFor();
+  await shot("order");
+
+  // The customer's tracking page, at the link the order page gives out.
+  await page.getByRole("button", { name: "Tracking link" }).click();
+  const trackingURL = await page.getByTestId("tracking-link").getAttribute("href");
+  if (!trackingURL?.startsWith(`${origin}/track/`)) {
+    throw new Error(`the tracking link is ${trackingURL}`);
+  }
+  const track = await context.newPage();
+  track.setDefaultTimeout(30_000);
+  track.on("console", (m) => m.type() === "error" && problems.push(`tracking page console error: ${m.text()}`));
+  track.on("pageerror", (e) => problems.push(`tracking page uncaught: ${e.message}`));
+  track.on("websocket", (ws) => requests.push(ws.url()));
+  await track.setViewportSize({ width: 430, height: 900 }); // a phone
+  await track.goto(trackingURL);
+  await track.getByTestId("track-status").filter({ hasText: "On the way to you" }).waitFor();
+  await track.getByTestId("track-link").filter({ hasText: "Live" }).waitFor();
+  await track.locator(".driver-marker").waitFor();
+  const eta = track.getByTestId("track-eta");
+  const etaBefore = await eta.textContent();
+  const markerBefore = await centre(track.locator(".driver-marker"));
+  step("tracking-open");
+  await expectLine("moved-closer");
+  await track.waitForFunction((was) => {
+    const now = document.querySelector('[data-testid="track-eta"]')?.textContent;
+    return now && now !== was;
+  }, etaBefore);
+  const markerAfter = await centre(track.locator(".driver-marker"));
+  if (Math.hypot(markerAfter.x - markerBefore.x, markerAfter.y - markerBefore.y) < 3) {
+    throw new Error(`the driver's marker on the tracking page did not move: ${JSON.stringify(markerBefore)} → ${JSON.stringify(markerAfter)}`);
+  }
+  console.log(`the tracking page followed the driver: ${etaBefore} → ${await eta.textContent()}`);
+  await shot("tracking", track);
+  step("tracking-moved");
+  await expectLine("delivered");
+  await track.getByTestId("track-status").filter({ hasText: "Delivered" }).waitFor();
+  await track.getByTestId("track-link").filter({ hasText: "This delivery has ended." }).waitFor();
+  await track.close();
+  await timeline.and(page.locator('[data-event="order.status_changed"][data-status="delivered"]')).waitFor();
+
+  // The fleet map: the driver's marker moves as he does.
+  await nav("Fleet").click();
+  const marker = page.locator(`path.driver-marker[data-driver-id="${driverId}"]`);
+  await marker.waitFor();
+  await page.locator(`.fleet-side tr[data-driver-id="${driverId}"]`).waitFor();
+  const markerWas = await centre(marker);
+  step("fleet-open");
+  await expectLine("fleet-moved");
+  await page.waitForFunction(
+    ([id, was]) => {
+      const b = document.querySelector(`path.driver-marker[data-driver-id="${id}"]`)?.getBoundingClientRect();
+      return b !== undefined && Math.hypot(b.x + b.width / 2 - was.x, b.y + b.height / 2 - was.y) >= 3;
+    },
+    [driverId, markerWas],
+  );
+  console.log(`the fleet map moved the driver: ${JSON.stringify(markerWas)} → ${JSON.stringify(await centre(marker))}`);
+  await shot("fleet");
+
+  // The charts: today's created count goes up live when an order is placed.
+  await nav("Stats").click();
+  await page.getByText("As a table").click();
+  const today = page.locator("[data-testid=orders-by-day] tr").last();
+  await today.waitFor();
+  const created = async () => Number(await today.locator("td.created").textContent());
+  const wasCreated = await created();
+  if (!(wasCreated >= 102)) {
+    throw new Error(`today's row says ${wasCreated} orders created, the test placed 102`);
+  }
+  await page.locator(".chart canvas").first().waitFor();
+  step("stats-open");
+  await expectLine("placed");
+  await page.waitForFunction((was) => Number(document.querySelector("[data-testid=orders-by-day] tr:last-child td.created")?.textContent) === was + 1, wasCreated);
+  await page.getByText("As a table").click();
+  await shot("stats");
+
+  // The webhook's deliveries: the events since it was added reached the receiver.
+  await nav("Webhooks").click();
+  await hookRow.getByRole("link").click();
+  await page.getByRole("heading", { name: /^Deliveries to / }).waitFor();
+  const delivered = page.locator("[data-testid=deliveries] tbody tr").filter({ hasText: "delivered · HTTP 204" });
+  for (let i = 0; i < 60 && (await delivered.count()) === 0; i++) {
+    await page.getByRole("button", { name: "Refresh" }).click();
+    await page.waitForTimeout(500);
+  }
+  await delivered.first().waitFor();
+  await shot("deliveries");
+
+  // Users: the drivers, the demo's among them.
+  await nav("Users").click();
+  await page.getByLabel("Role", { exact: true }).selectOption("driver");
+  await page.locator("[data-testid=users] tbody tr").filter({ hasText: "driver1@demo.outrider" }).waitFor();
+  await page.locator("[data-testid=users] tbody tr").filter({ hasText: "admin@demo.outrider" }).waitFor({ state: "detached" });
+  await shot("users");
+
+  // The cluster: this node, its actors and its sockets (this page's and the driver's phone).
+  await nav("Cluster").click();
+  const self = page.locator("[data-testid=members] tbody tr").filter({ hasText: "(this node)" });
+  await self.waitFor();
+  const sockets = Number(await self.locator("td.sockets").textContent());
+  if (!(sockets >= 2)) {
+    throw new Error(`the cluster page says this node holds ${sockets} sockets; the console's and the driver's are open`);
+  }
+  await shot("cluster");
+  await nav("Board").click();
+  await page.locator('section[data-status="pending"]').waitFor();
+
   // A tablet.
   await page.setViewportSize({ width: 820, height: 1180 });
   await shot("board-tablet");
@@ -219,9 +386,9 @@ try {
   if (!requests.some((u) => u.startsWith(`${wsOrigin}/v1/ws`))) {
     problems.push("the page opened no WebSocket to the node");
   }
-  const sockets = requests.filter((u) => u.startsWith(`${wsOrigin}/v1/ws`)).length;
-  if (sockets !== 2) {
-    problems.push(`the page opened ${sockets} WebSockets, not one per load (2)`);
+  const opened = requests.filter((u) => u.startsWith(`${wsOrigin}/v1/ws`)).length;
+  if (opened !== 2) {
+    problems.push(`the page opened ${opened} WebSockets, not one per load (2)`);
   }
   if (problems.length > 0) {
     throw new Error(problems.join("\n"));

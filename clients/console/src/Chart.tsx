@@ -26,14 +26,22 @@ export function Chart({ title, x, lines, xLabels, yLabel }: { title: string; x: 
       title,
       width: Math.max(300, box.clientWidth),
       height: 260,
-      scales: { x: { time: !xLabels } },
+      // y from 0, so a single value or a flat line is drawn, not lost in an auto range
+      scales: { x: { time: !xLabels }, y: { range: (_u, _min, max) => [0, max > 0 ? max * 1.1 : 1] } },
       axes: [
         xLabels ? { values: (_u, ticks) => ticks.map((t) => xLabels[t] ?? "") } : {},
         { label: yLabel ?? "", size: 60 },
       ],
       series: [
         {},
-        ...lines.map((l) => ({ label: l.label, stroke: l.colour, fill: l.bars ? `${l.colour}99` : undefined, width: 2, spanGaps: false, ...(l.bars && bars ? { paths: bars, points: { show: false } } : {}) })),
+        ...lines.map((l) => ({
+          label: l.label,
+          stroke: l.colour,
+          fill: l.bars ? `${l.colour}99` : undefined,
+          width: 2,
+          spanGaps: false,
+          ...(l.bars && bars ? { paths: bars, points: { show: false } } : { points: { show: true, size: 5 } }),
+        })),
       ],
     };
     const plot = new uPlot(opts, [x, ...lines.map((l) => l.values)] as uPlot.AlignedData, box);

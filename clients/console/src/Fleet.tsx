@@ -87,10 +87,21 @@ export function Fleet({ rt }: { rt: RealtimeClient }) {
       }
     };
 
+    // Counts of the tiles not wholly inside the viewport. A tile across
+    // its edge counts the drivers inside too, who are drawn one by one:
+    // so a tile whose drivers' mean position is on the map is left out
+    // (its drivers are the markers there), the rest are drawn where their
+    // drivers are, at the map's edges or beyond.
+    let lastCells: CellsFrame | undefined;
     const drawCells = (f: CellsFrame) => {
+      lastCells = f;
       cellLayer.clearLayers();
+      const shown = map?.getBounds();
       let n = 0;
       for (const c of f.cells) {
+        if (shown?.contains([c.lat, c.lng])) {
+          continue;
+        }
         n += c.count;
         L.marker([c.lat, c.lng], {
           icon: L.divIcon({ className: "cell", html: String(c.count), iconSize: [34, 34] }),
@@ -180,6 +191,9 @@ export function Fleet({ rt }: { rt: RealtimeClient }) {
           moveTimer = window.setTimeout(() => {
             if (map && !cancelled) {
               rt.setViewport(viewportOf(map)).catch((e: unknown) => setError(describe(e)));
+              if (lastCells) {
+                drawCells(lastCells);
+              }
               schedule();
             }
           }, 250);
