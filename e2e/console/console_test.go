@@ -153,6 +153,27 @@ func TestConsole(t *testing.T) {
 		s.send(t, x.reply)
 	}
 
+	// Back on the board: an order the admin assigned to the other driver,
+	// which the console unassigns and hands to automatic dispatch.
+	s.await(t, "board-again")
+	oa := n.Demo(t, "driver", "driver2@demo.outrider")
+	other := api.Login(t, oa.Email, oa.Password)
+	var second wire.Order
+	customer.Post(t, "/v1/orders", map[string]any{
+		"pickup":          map[string]any{"address": "5 Second Street", "lat": pickupLat, "lng": pickupLng},
+		"dropoff":         map[string]any{"address": "6 Other Road", "lat": 52.51, "lng": 13.39},
+		"delivery_option": "standard",
+	}).Decode(t, http.StatusCreated, &second)
+	adm := api.Login(t, admin.Email, admin.Password)
+	adm.Post(t, "/v1/orders/"+second.ID+"/assign", map[string]any{"driver_id": other.ID()}).RequireStatus(t, http.StatusOK)
+	s.send(t, "second "+second.ID)
+	s.await(t, "auto-dispatched")
+	var dispatch struct {
+		Run int `json:"run"`
+	}
+	adm.Get(t, "/v1/orders/"+second.ID+"/dispatch").Decode(t, http.StatusOK, &dispatch)
+	require.Equal(t, 1, dispatch.Run, "the order the console handed to automatic dispatch has had one run")
+
 	s.await(t, "done")
 	require.NoError(t, s.wait(), "the browser script failed (its output is above)")
 	require.NotEmpty(t, hooks, "the webhook the console added delivered nothing to the receiver")

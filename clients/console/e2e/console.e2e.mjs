@@ -25,6 +25,10 @@
 //   test → script: "fleet-moved"        the driver sent a fix ~600 m away
 //   script → test: "STEP stats-open"    the charts are drawn
 //   test → script: "placed"             one more order placed through the API
+//   script → test: "STEP board-again"   back on the board
+//   test → script: "second <id>"        an order with coordinates the admin
+//                                        assigned to the other driver
+//   script → test: "STEP auto-dispatched" unassigned and dispatched from the board
 //   script → test: "STEP done"          every check passed
 //
 // Environment: OUTRIDER_URL, OUTRIDER_ADMIN_EMAIL, OUTRIDER_ADMIN_PASSWORD,
@@ -369,6 +373,19 @@ try {
     throw new Error(`the cluster page says this node holds ${sockets} sockets; the console's and the driver's are open`);
   }
   await shot("cluster");
+  await nav("Board").click();
+  await page.locator('section[data-status="pending"]').waitFor();
+
+  // Unassign, then automatic dispatch, from the board's cards.
+  step("board-again");
+  const [, second] = (await nextLine()).split(" ");
+  await card("assigned", second).getByRole("button", { name: "Unassign" }).click();
+  await card("pending", second).getByRole("button", { name: "Auto-dispatch" }).click();
+  await card("pending", second).getByRole("link").or(card("assigned", second).getByRole("link")).click();
+  await page.getByRole("heading", { name: `Order ${second}` }).waitFor();
+  await page.getByTestId("timeline").locator('[data-event="order.unassigned"]').waitFor();
+  await page.getByTestId("dispatch-state").filter({ hasText: / · run 1, / }).waitFor();
+  step("auto-dispatched");
   await nav("Board").click();
   await page.locator('section[data-status="pending"]').waitFor();
 

@@ -226,7 +226,7 @@ function DispatchView({ dispatch: d }: { dispatch: Dispatch | undefined }) {
   }
   return (
     <>
-      <p>
+      <p data-testid="dispatch-state">
         {d.mode} · {d.state}
         {d.run > 0 && ` · run ${d.run}, ${d.attempts_in_run}/${d.max_attempts} offers`}
         {d.escalation_reason && ` · escalated (${d.escalation_reason.replace("_", " ")})`}
