@@ -1,5 +1,6 @@
 import { useEffect, useState } from "react";
 import type { RealtimeClient, User } from "@outrider/client";
+import { ErrorLine } from "./ui";
 import { api, describe, resume } from "./session";
 import { Login } from "./Login";
 import { Board } from "./Board";
@@ -106,11 +107,7 @@ function Signed({ user, onLogout }: { user: User; onLogout: () => void }) {
           Log out
         </button>
       </header>
-      {error && (
-        <p className="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorLine error={error} />
       <View route={route} rt={rt} user={user} />
     </>
   );

@@ -1,5 +1,6 @@
 import { useCallback, useEffect, useRef, useState } from "react";
 import { ok, type ChannelFrame, type Order, type RealtimeClient, type Schemas, type Viewport } from "@outrider/client";
+import { ErrorLine } from "./ui";
 import { api, describe } from "./session";
 
 type Nearby = Schemas["NearbyDriver"];
@@ -161,11 +162,7 @@ export function AssignPanel({
           </tbody>
         </table>
       )}
-      {error && (
-        <p className="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorLine error={error} />
     </section>
   );
 }

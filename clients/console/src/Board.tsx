@@ -1,5 +1,6 @@
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { ok, type Order, type RealtimeClient } from "@outrider/client";
+import { ErrorLine } from "./ui";
 import { api, describe } from "./session";
 import { active, group, label, newer, statuses, type Status } from "./orders";
 import { AssignPanel } from "./AssignPanel";
@@ -185,16 +186,8 @@ export function Board({ rt }: { rt: RealtimeClient }) {
           {loading ? "Loading…" : `${orders.size} ${orders.size === 1 ? "order" : "orders"} loaded`}
         </span>
       </form>
-      {error && (
-        <p className="error" role="alert">
-          {error}
-        </p>
-      )}
-      {liveError && (
-        <p className="error" role="alert">
-          {liveError}
-        </p>
-      )}
+      <ErrorLine error={error} />
+      <ErrorLine error={liveError} />
       {order && (
         <AssignPanel
           rt={rt}

@@ -1,5 +1,6 @@
 import { useCallback, useEffect, useState } from "react";
 import { ok, type Schemas } from "@outrider/client";
+import { ErrorLine } from "./ui";
 import { api, describe } from "./session";
 
 type Status = Schemas["ClusterStatus"];
@@ -45,11 +46,7 @@ export function Cluster() {
           </span>
         )}
       </p>
-      {error && (
-        <p className="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorLine error={error} />
       {status && (
         <table className="drivers" data-testid="members">
           <thead>

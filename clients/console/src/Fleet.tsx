@@ -1,5 +1,6 @@
 import { useEffect, useRef, useState } from "react";
 import { ok, type CellsFrame, type ChannelFrame, type Order, type RealtimeClient, type Schemas, type Viewport } from "@outrider/client";
+import { ErrorLine } from "./ui";
 import { api, describe } from "./session";
 import { createMap, driverColour, L, mapConfig } from "./map";
 import { href, navigate } from "./router";
@@ -220,11 +221,7 @@ export function Fleet({ rt }: { rt: RealtimeClient }) {
       <div className="fleet-map" ref={el} role="application" aria-label="Fleet map: arrow keys pan, + and − zoom" tabIndex={0} />
       <aside className="fleet-side" aria-labelledby="fleet-title">
         <h2 id="fleet-title">Drivers in view</h2>
-        {error && (
-          <p className="error" role="alert">
-            {error}
-          </p>
-        )}
+        <ErrorLine error={error} />
         <p className="muted">
           {shown.length}
           {shown.length === listed ? "+" : ""} in view · {cells} elsewhere

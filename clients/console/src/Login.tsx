@@ -1,6 +1,7 @@
 import { useState, type FormEvent } from "react";
 import type { User } from "@outrider/client";
 import { describe, login } from "./session";
+import { ErrorLine } from "./ui";
 
 /** Email and password, through the SDK's login; the node's problem code and detail on failure. */
 export function Login({ onLogin }: { onLogin: (u: User) => void }) {
@@ -36,11 +37,7 @@ export function Login({ onLogin }: { onLogin: (u: User) => void }) {
           value={password}
           onChange={(e) => setPassword(e.target.value)}
         />
-        {error && (
-          <p className="error" role="alert" data-testid="login-error">
-            {error}
-          </p>
-        )}
+        <ErrorLine error={error} testId="login-error" />
         <button type="submit" disabled={busy}>
           {busy ? "Signing in…" : "Sign in"}
         </button>

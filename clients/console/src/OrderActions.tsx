@@ -1,5 +1,6 @@
 import { useState } from "react";
 import { ok, type Order } from "@outrider/client";
+import { ErrorLine } from "./ui";
 import { api, describe } from "./session";
 
 /**
@@ -92,11 +93,7 @@ export function OrderActions({
           {link}
         </a>
       )}
-      {error && (
-        <p className="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorLine error={error} />
     </div>
   );
 }

@@ -1,5 +1,6 @@
 import { useCallback, useEffect, useRef, useState } from "react";
 import { ok, type Order, type RealtimeClient, type Schemas, type TimelineEntry } from "@outrider/client";
+import { ErrorLine } from "./ui";
 import { api, describe } from "./session";
 import { createMap, L, mapConfig } from "./map";
 import { href, Link } from "./router";
@@ -109,11 +110,7 @@ export function OrderPage({ rt, id }: { rt: RealtimeClient; id: string }) {
       <h2 ref={heading} tabIndex={-1}>
         Order <code>{id}</code>
       </h2>
-      {error && (
-        <p className="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorLine error={error} />
       {order && (
         <>
           <section className="summary" aria-label="Summary">

@@ -1,5 +1,6 @@
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { ok, type RealtimeClient, type Schemas } from "@outrider/client";
+import { ErrorLine } from "./ui";
 import { api, describe } from "./session";
 import { Chart, type Line } from "./Chart";
 import { isOrderEvent } from "./live";
@@ -91,11 +92,7 @@ export function Stats({ rt }: { rt: RealtimeClient }) {
     <main className="page">
       <h2>Orders and delivery times</h2>
       <p className="muted">The last 30 days, days in {tz}.</p>
-      {error && (
-        <p className="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorLine error={error} />
       <div className="charts">
         {daily && (
           <figure>

@@ -1,7 +1,8 @@
-import { useCallback, useEffect, useState, type FormEvent } from "react";
+import { useCallback, useState } from "react";
 import { ok, type User } from "@outrider/client";
 import { api, describe } from "./session";
 import { usePages } from "./pages";
+import { AddForm, ErrorLine, LoadMore } from "./ui";
 
 type Role = User["role"];
 
@@ -54,11 +55,7 @@ export function Users({ me }: { me: User }) {
         <button type="submit">Search</button>
       </form>
       <NewUser onCreated={(u) => list.prepend(u)} />
-      {(error ?? list.error) && (
-        <p className="error" role="alert">
-          {error ?? list.error}
-        </p>
-      )}
+      <ErrorLine error={error ?? list.error} />
       <table className="drivers" data-testid="users">
         <thead>
           <tr>
@@ -94,60 +91,31 @@ export function Users({ me }: { me: User }) {
           ))}
         </tbody>
       </table>
-      {list.more && (
-        <p>
-          <button type="button" onClick={list.loadMore} disabled={list.loading}>
-            Load more
-          </button>
-        </p>
-      )}
+      <LoadMore pages={list} />
     </main>
   );
 }
 
 function NewUser({ onCreated }: { onCreated: (u: User) => void }) {
-  const [open, setOpen] = useState(false);
-  const [error, setError] = useState<string | undefined>();
-  const [busy, setBusy] = useState(false);
-  if (!open) {
-    return (
-      <p>
-        <button type="button" onClick={() => setOpen(true)}>
-          Add a driver or an admin…
-        </button>
-      </p>
-    );
-  }
-  const submit = async (e: FormEvent<HTMLFormElement>) => {
-    e.preventDefault();
-    const f = new FormData(e.currentTarget);
+  const submit = async (f: FormData) => {
     const role = f.get("role") === "admin" ? "admin" : "driver";
     const capacity = Number(f.get("capacity"));
-    setBusy(true);
-    setError(undefined);
-    try {
-      onCreated(
-        await ok(
-          api.POST("/v1/users", {
-            body: {
-              name: String(f.get("name")),
-              email: String(f.get("email")),
-              password: String(f.get("password")),
-              role,
-              ...(role === "driver" && capacity > 0 ? { capacity } : {}),
-            },
-          }),
-        ),
-      );
-      setOpen(false);
-    } catch (err) {
-      setError(describe(err));
-    } finally {
-      setBusy(false);
-    }
+    onCreated(
+      await ok(
+        api.POST("/v1/users", {
+          body: {
+            name: String(f.get("name")),
+            email: String(f.get("email")),
+            password: String(f.get("password")),
+            role,
+            ...(role === "driver" && capacity > 0 ? { capacity } : {}),
+          },
+        }),
+      ),
+    );
   };
   return (
-    <form className="panel form" onSubmit={(e) => void submit(e)} aria-label="New user">
+    <AddForm opener="Add a driver or an admin…" label="New user" submit={submit}>
       <label>
         Name <input name="name" required maxLength={200} />
       </label>
@@ -167,19 +135,6 @@ function NewUser({ onCreated }: { onCreated: (u: User) => void }) {
       <label>
         Capacity (drivers) <input name="capacity" type="number" min={1} max={20} defaultValue={1} />
       </label>
-      <div className="actions">
-        <button type="submit" disabled={busy}>
-          Add
-        </button>
-        <button type="button" className="secondary" onClick={() => setOpen(false)}>
-          Cancel
-        </button>
-      </div>
-      {error && (
-        <p className="error" role="alert">
-          {error}
-        </p>
-      )}
-    </form>
+    </AddForm>
   );
 }

@@ -1,7 +1,8 @@
-import { useCallback, useState, type FormEvent } from "react";
+import { useCallback, useState } from "react";
 import { ok, type Schemas } from "@outrider/client";
 import { api, describe } from "./session";
 import { usePages } from "./pages";
+import { AddForm, ErrorLine, LoadMore } from "./ui";
 import { href, Link } from "./router";
 
 type Webhook = Schemas["Webhook"];
@@ -59,11 +60,7 @@ export function Webhooks() {
           The signing secret of {secret.url} (shown this once): <code data-testid="webhook-secret">{secret.secret}</code>
         </p>
       )}
-      {(error ?? list.error) && (
-        <p className="error" role="alert">
-          {error ?? list.error}
-        </p>
-      )}
+      <ErrorLine error={error ?? list.error} />
       <table className="drivers" data-testid="webhooks">
         <thead>
           <tr>
@@ -122,47 +119,18 @@ export function Webhooks() {
         </tbody>
       </table>
       {list.items.length === 0 && !list.loading && <p className="muted">No webhooks yet.</p>}
-      {list.more && (
-        <p>
-          <button type="button" onClick={list.loadMore} disabled={list.loading}>
-            Load more
-          </button>
-        </p>
-      )}
+      <LoadMore pages={list} />
     </main>
   );
 }
 
 function NewWebhook({ onCreated }: { onCreated: (w: Webhook) => void }) {
-  const [open, setOpen] = useState(false);
-  const [error, setError] = useState<string | undefined>();
-  const [busy, setBusy] = useState(false);
-  if (!open) {
-    return (
-      <p>
-        <button type="button" onClick={() => setOpen(true)}>
-          Add a webhook…
-        </button>
-      </p>
-    );
-  }
-  const submit = async (e: FormEvent<HTMLFormElement>) => {
-    e.preventDefault();
-    const f = new FormData(e.currentTarget);
+  const submit = async (f: FormData) => {
     const events = f.getAll("event_types").map(String) as EventType[];
-    setBusy(true);
-    setError(undefined);
-    try {
-      onCreated(await ok(api.POST("/v1/webhooks", { body: { url: String(f.get("url")), description: String(f.get("description") ?? ""), event_types: events.length ? events : ["*"] } })));
-      setOpen(false);
-    } catch (err) {
-      setError(describe(err));
-    } finally {
-      setBusy(false);
-    }
+    onCreated(await ok(api.POST("/v1/webhooks", { body: { url: String(f.get("url")), description: String(f.get("description") ?? ""), event_types: events.length ? events : ["*"] } })));
   };
   return (
-    <form className="panel form" onSubmit={(e) => void submit(e)} aria-label="New webhook">
+    <AddForm opener="Add a webhook…" label="New webhook" submit={submit}>
       <label>
         URL <input name="url" type="url" required maxLength={2048} placeholder="https://example.com/outrider" />
       </label>
@@ -177,20 +145,7 @@ function NewWebhook({ onCreated }: { onCreated: (w: Webhook) => void }) {
           </label>
         ))}
       </fieldset>
-      <div className="actions">
-        <button type="submit" disabled={busy}>
-          Add
-        </button>
-        <button type="button" className="secondary" onClick={() => setOpen(false)}>
-          Cancel
-        </button>
-      </div>
-      {error && (
-        <p className="error" role="alert">
-          {error}
-        </p>
-      )}
-    </form>
+    </AddForm>
   );
 }
 
@@ -214,11 +169,7 @@ export function WebhookPage({ id }: { id: string }) {
         <Link to={href({ view: "webhooks" })}>← Webhooks</Link>
       </p>
       <h2>Deliveries to {hook?.url ?? id}</h2>
-      {(error ?? attempts.error) && (
-        <p className="error" role="alert">
-          {error ?? attempts.error}
-        </p>
-      )}
+      <ErrorLine error={error ?? attempts.error} />
       <p>
         <button type="button" className="secondary" onClick={attempts.reload} disabled={attempts.loading}>
           Refresh
@@ -260,13 +211,7 @@ export function WebhookPage({ id }: { id: string }) {
         </tbody>
       </table>
       {attempts.items.length === 0 && !attempts.loading && <p className="muted">No delivery yet.</p>}
-      {attempts.more && (
-        <p>
-          <button type="button" onClick={attempts.loadMore} disabled={attempts.loading}>
-            Load more
-          </button>
-        </p>
-      )}
+      <LoadMore pages={attempts} />
     </main>
   );
 }
